@@ -1,0 +1,59 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+/// Every target builds in the Swift 6 language mode (complete concurrency checking).
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "FedMQ",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "FedMQTransport", targets: ["FedMQTransport"]),
+        .library(name: "FedMQLocalBroker", targets: ["FedMQLocalBroker"]),
+        .executable(name: "fedmq", targets: ["fedmq"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // The only C module: libmosquitto, found through pkg-config.
+        .systemLibrary(
+            name: "CMosquitto",
+            pkgConfig: "libmosquitto",
+            providers: [.apt(["libmosquitto-dev"])]
+        ),
+        // The only target that imports CMosquitto.
+        .target(
+            name: "FedMQTransport",
+            dependencies: ["CMosquitto"],
+            swiftSettings: swiftSettings
+        ),
+        // Runs a private mosquitto broker (tests, demo, benchmarks).
+        .target(
+            name: "FedMQLocalBroker",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "fedmq",
+            dependencies: [
+                "FedMQTransport",
+                "FedMQLocalBroker",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "FedMQTransportTests",
+            dependencies: ["FedMQTransport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "FedMQIntegrationTests",
+            dependencies: ["FedMQTransport", "FedMQLocalBroker", "fedmq"],
+            swiftSettings: swiftSettings
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,101 @@
+import Foundation
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// A child process started with `posix_spawn`, signalled and reaped by its PID only.
+///
+/// It starts with an empty signal mask and default signal handlers: a child inherits the
+/// spawning thread's mask, and threads of a Swift process (test runners among them) may
+/// block SIGTERM, which would make `mosquitto` or an agent ignore our polite stop.
+public final class ChildProcess: Sendable {
+    public let pid: pid_t
+    public let command: String
+    private let exitStatus = Mutex<Int32?>(nil)
+
+    /// Starts `executable` with `arguments`; standard output and error go to `logFile`
+    /// (appended) or are discarded. Standard input is /dev/null.
+    public init(
+        _ executable: String, _ arguments: [String], logFile: String? = nil, environment: [String: String]? = nil
+    ) throws(LocalBrokerError) {
+        command = ([executable] + arguments).joined(separator: " ")
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, logFile ?? "/dev/null", O_WRONLY | O_CREAT | O_APPEND, 0o644)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var empty = sigset_t()
+        sigemptyset(&empty)
+        var all = sigset_t()
+        sigfillset(&all)
+        posix_spawnattr_setsigmask(&attributes, &empty)
+        posix_spawnattr_setsigdefault(&attributes, &all)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+
+        let environmentLines = (environment ?? ProcessInfo.processInfo.environment).map { "\($0.key)=\($0.value)" }
+        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
+        let envp = environmentLines.map { strdup($0) } + [nil]
+        defer {
+            argv.forEach { free($0) }
+            envp.forEach { free($0) }
+        }
+        var child: pid_t = 0
+        let result = posix_spawn(&child, executable, &actions, &attributes, argv, envp)
+        guard result == 0 else {
+            throw .commandFailed(command: command, status: -1, output: String(cString: strerror(result)))
+        }
+        pid = child
+    }
+
+    /// Sends `signal` to the child (and only to it).
+    public func send(_ signal: Int32) {
+        if exitStatus.withLock({ $0 }) == nil { kill(pid, signal) }
+    }
+
+    /// The raw wait status once the child has exited (reaping it), else nil.
+    public func poll() -> Int32? {
+        exitStatus.withLock { status in
+            if status == nil {
+                var raw: Int32 = 0
+                if waitpid(pid, &raw, WNOHANG) == pid { status = raw }
+            }
+            return status
+        }
+    }
+
+    public var isRunning: Bool { poll() == nil }
+
+    /// Waits for the child to exit; returns its exit code (128 + signal number if killed).
+    @discardableResult
+    public func wait() async -> Int32 {
+        while true {
+            if let raw = poll() { return Self.exitCode(raw) }
+            try? await Task.sleep(for: .milliseconds(5))
+        }
+    }
+
+    /// Sends `signal`, waits up to `grace` for the exit, then SIGKILLs. Returns the exit code.
+    @discardableResult
+    public func stop(signal: Int32 = SIGTERM, grace: Duration = .seconds(5)) async -> Int32 {
+        send(signal)
+        let deadline = ContinuousClock.now + grace
+        while ContinuousClock.now < deadline {
+            if let raw = poll() { return Self.exitCode(raw) }
+            try? await Task.sleep(for: .milliseconds(5))
+        }
+        send(SIGKILL)
+        return await wait()
+    }
+
+    static func exitCode(_ raw: Int32) -> Int32 {
+        let signal = raw & 0x7f
+        return signal == 0 ? (raw >> 8) & 0xff : 128 + signal
+    }
+}

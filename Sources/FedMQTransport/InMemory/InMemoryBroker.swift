@@ -1,0 +1,70 @@
+import Synchronization
+
+/// A broker in memory, for deterministic protocol tests: topic routing with `+`/`#`
+/// wildcards, retained messages, and last wills published when a client's connection is
+/// dropped with `InMemoryClient.simulateConnectionLoss()`. Delivery is synchronous: when
+/// `publish` returns, every matching subscription has the message.
+///
+/// It is not a stand-in for Mosquitto in integration tests; those run the real broker.
+public final class InMemoryBroker: Sendable {
+    struct ClientRecord {
+        /// Tells this connection from a later one with the same client id.
+        var session: Int
+        var subscriptions = SubscriptionRegistry()
+        var will: LastWill?
+        var online = true
+        /// QoS 1/2 messages published while offline, sent at reconnect (as libmosquitto does).
+        var outbox: [MQTTMessage] = []
+    }
+
+    struct State {
+        var retained: [String: MQTTMessage] = [:]
+        var clients: [String: ClientRecord] = [:]
+        var sessions = 0
+    }
+
+    let state = Mutex(State())
+
+    public init() {}
+
+    /// Connects a client. A second client with the same id takes over (the first is dropped).
+    public func connect(clientID: String, will: LastWill? = nil) -> InMemoryClient {
+        let (previous, session) = state.withLock { state in
+            state.sessions += 1
+            defer { state.clients[clientID] = ClientRecord(session: state.sessions, will: will) }
+            return (state.clients[clientID], state.sessions)
+        }
+        previous?.subscriptions.entries.values.forEach { $0.continuation.finish() }
+        return InMemoryClient(broker: self, clientID: clientID, session: session)
+    }
+
+    /// The retained message on `topic`, if any.
+    public func retainedMessage(on topic: String) -> MQTTMessage? {
+        state.withLock { $0.retained[topic] }
+    }
+
+    /// Routes a message to every online subscriber and updates the retained store; returns
+    /// how many subscriptions received it.
+    @discardableResult
+    func route(_ message: MQTTMessage) -> Int {
+        let receivers = state.withLock { state -> [AsyncStream<MQTTMessage>.Continuation] in
+            if message.retain {
+                state.retained[message.topic] = message.payload.isEmpty ? nil : message
+            }
+            return state.clients.values.filter(\.online).flatMap { $0.subscriptions.receivers(of: message.topic) }
+        }
+        var live = message
+        live.retain = false
+        for receiver in receivers { receiver.yield(live) }
+        return receivers.count
+    }
+
+    /// Retained messages matching any of `filters`, as a new subscriber receives them.
+    func retainedMessages(matching filters: [String]) -> [MQTTMessage] {
+        state.withLock { state in
+            state.retained.values
+                .filter { message in filters.contains { TopicName.matches(filter: $0, topic: message.topic) } }
+                .sorted { $0.topic < $1.topic }
+        }
+    }
+}

@@ -1,0 +1,106 @@
+import Synchronization
+
+/// A client of an `InMemoryBroker`; implements `MQTTTransport` like `MQTTClient`.
+public final class InMemoryClient: MQTTTransport {
+    public let clientID: String
+    private let broker: InMemoryBroker
+    private let session: Int
+    private let events = EventBroadcaster()
+
+    init(broker: InMemoryBroker, clientID: String, session: Int) {
+        self.broker = broker
+        self.clientID = clientID
+        self.session = session
+    }
+
+    /// This connection's record at the broker, unless it was disconnected or taken over.
+    private func withRecord<Result>(
+        _ call: String, _ body: (inout InMemoryBroker.ClientRecord) throws(MQTTError) -> Result
+    ) throws(MQTTError) -> Result {
+        try broker.state.withLock { state throws(MQTTError) -> Result in
+            guard var record = state.clients[clientID], record.session == session else {
+                throw MQTTError(.closed, call: call, detail: "the client was disconnected")
+            }
+            defer { state.clients[clientID] = record }
+            return try body(&record)
+        }
+    }
+
+    @discardableResult
+    public func publish(
+        _ topic: String, payload: [UInt8], qos: QoS, retain: Bool, messageExpiry: UInt32?,
+        userProperties: [UserProperty]
+    ) async throws -> ReasonCode {
+        try TopicName.validate(topic, call: "publish")
+        let message = MQTTMessage(
+            topic: topic, payload: payload, qos: qos, retain: retain,
+            properties: MessageProperties(messageExpiry: messageExpiry, userProperties: userProperties))
+        let online = try withRecord("publish") { record throws(MQTTError) in
+            if !record.online {
+                guard qos != .atMostOnce else {
+                    throw MQTTError(.notConnected, call: "publish", detail: "QoS 0 message dropped while offline")
+                }
+                record.outbox.append(message)
+            }
+            return record.online
+        }
+        guard online else { return .success }
+        let receivers = broker.route(message)
+        return receivers == 0 && qos != .atMostOnce ? .noMatchingSubscribers : .success
+    }
+
+    public func subscribe(to filters: [String], qos: QoS) async throws -> MQTTSubscription {
+        guard !filters.isEmpty else { throw MQTTError(.invalidArgument, call: "subscribe", detail: "no topic filter given") }
+        for filter in filters { try TopicName.validateFilter(filter, call: "subscribe") }
+        let (stream, continuation) = AsyncStream.makeStream(of: MQTTMessage.self, bufferingPolicy: .unbounded)
+        let entry = SubscriptionRegistry.Entry(filters: filters, qos: qos, continuation: continuation)
+        let id = try withRecord("subscribe") { record in record.subscriptions.add(entry).id }
+        continuation.onTermination = { [self] _ in
+            _ = try? withRecord("unsubscribe") { record in record.subscriptions.remove(id) }
+        }
+        for message in broker.retainedMessages(matching: filters) { continuation.yield(message) }
+        return MQTTSubscription(filters: filters, stream: stream, continuation: continuation)
+    }
+
+    public func connectionEvents() -> AsyncStream<ConnectionEvent> {
+        events.makeStream()
+    }
+
+    /// Drops the connection as a network failure would: the broker publishes the last will,
+    /// and messages published to this client meanwhile are missed.
+    public func simulateConnectionLoss() {
+        let will = try? withRecord("simulateConnectionLoss") { record -> LastWill? in
+            guard record.online else { return nil }
+            record.online = false
+            return record.will
+        }
+        events.send(.disconnected(.connectionLost("simulated connection loss")))
+        if let will = will ?? nil {
+            broker.route(MQTTMessage(topic: will.topic, payload: will.payload, qos: will.qos, retain: will.retain))
+        }
+    }
+
+    /// Reconnects after `simulateConnectionLoss()`: subscriptions resume and queued QoS 1
+    /// messages are sent.
+    public func simulateReconnect() {
+        let outbox = (try? withRecord("simulateReconnect") { record -> [MQTTMessage] in
+            guard !record.online else { return [] }
+            record.online = true
+            defer { record.outbox = [] }
+            return record.outbox
+        }) ?? []
+        events.send(.connected(sessionPresent: true))
+        for message in outbox { broker.route(message) }
+    }
+
+    public func disconnect() async {
+        let record = broker.state.withLock { state -> InMemoryBroker.ClientRecord? in
+            guard state.clients[clientID]?.session == session else { return nil }
+            return state.clients.removeValue(forKey: clientID)
+        }
+        var registry = record?.subscriptions
+        for continuation in registry?.removeAll() ?? [] { continuation.finish() }
+        if record != nil { events.send(.disconnected(.requested)) }
+        events.finish()
+    }
+}

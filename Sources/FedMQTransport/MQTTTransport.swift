@@ -1,0 +1,45 @@
+/// What FedMQ needs from an MQTT connection. `MQTTClient` implements it over libmosquitto;
+/// `InMemoryBroker` clients implement it for deterministic protocol tests.
+public protocol MQTTTransport: Sendable {
+    /// Publishes a message. At QoS 1 and 2 it returns once the broker acknowledged it, and
+    /// while disconnected it waits for the reconnect. At QoS 0 it returns once the message is
+    /// on its way. Returns the broker's (non-failure) reason, e.g. `.noMatchingSubscribers`;
+    /// throws `MQTTError` for a failure (for example `.rejected(.notAuthorized)`).
+    @discardableResult
+    func publish(
+        _ topic: String, payload: [UInt8], qos: QoS, retain: Bool, messageExpiry: UInt32?,
+        userProperties: [UserProperty]
+    ) async throws -> ReasonCode
+
+    /// Subscribes to topic filters. Messages arrive in the returned sequence until it is
+    /// cancelled or dropped, which unsubscribes. Returns after the broker acknowledged the
+    /// subscription (at once when offline: it is made on the next connect).
+    func subscribe(to filters: [String], qos: QoS) async throws -> MQTTSubscription
+
+    /// A new sequence of connection events, from now on.
+    func connectionEvents() -> AsyncStream<ConnectionEvent>
+
+    /// Disconnects politely (no last will) and ends every subscription and event sequence.
+    func disconnect() async
+}
+
+extension MQTTTransport {
+    @discardableResult
+    public func publish(
+        _ topic: String, payload: [UInt8], qos: QoS = .atLeastOnce, retain: Bool = false,
+        messageExpiry: UInt32? = nil
+    ) async throws -> ReasonCode {
+        try await publish(
+            topic, payload: payload, qos: qos, retain: retain, messageExpiry: messageExpiry, userProperties: [])
+    }
+
+    /// Subscribes for the duration of `body`, then unsubscribes, whether `body` returns or throws.
+    public func withSubscription<Result: Sendable>(
+        to filters: [String], qos: QoS = .atLeastOnce,
+        _ body: (MQTTSubscription) async throws -> Result
+    ) async throws -> Result {
+        let subscription = try await subscribe(to: filters, qos: qos)
+        defer { subscription.cancel() }
+        return try await body(subscription)
+    }
+}

@@ -1,0 +1,91 @@
+/// What became of a packet the client waits on, keyed by MQTT message id.
+enum AckOutcome: Sendable {
+    case published(ReasonCode)
+    case subscribed([ReasonCode])
+    case failed(MQTTError)
+    case cancelled
+}
+
+/// Matches acknowledgements to their waiters.
+///
+/// An acknowledgement can arrive before the publishing thread has registered its waiter
+/// (libmosquitto's loop thread may get the PUBACK before `mosquitto_publish` returns the id),
+/// so outcomes without a waiter are kept until the waiter comes. Plain value type: the
+/// owner keeps it under its lock and resumes continuations after unlocking.
+struct AckTable {
+    enum Kind {
+        /// QoS 0 publish: done once written to the socket.
+        case sent
+        /// QoS 1/2 publish: done at PUBACK/PUBCOMP; survives reconnects (libmosquitto resends).
+        case acknowledged
+        /// SUBSCRIBE: done at SUBACK, or at a reconnect, which restores it.
+        case subscribed
+    }
+
+    typealias Waiter = CheckedContinuation<AckOutcome, Never>
+
+    private var waiting: [Int32: (kind: Kind, waiter: Waiter)] = [:]
+    private var early: [Int32: AckOutcome] = [:]
+    /// Ids of packets nobody waits for (subscriptions restored after a reconnect).
+    private var ignored: Set<Int32> = []
+
+    /// Registers a waiter; returns the outcome instead if it already arrived.
+    mutating func register(_ id: Int32, kind: Kind, _ waiter: Waiter) -> AckOutcome? {
+        if let outcome = early.removeValue(forKey: id) { return outcome }
+        waiting[id] = (kind, waiter)
+        return nil
+    }
+
+    mutating func ignore(_ id: Int32) {
+        ignored.insert(id)
+    }
+
+    /// Records an acknowledgement; returns the waiter to resume, if one is registered.
+    mutating func complete(_ id: Int32, with outcome: AckOutcome) -> Waiter? {
+        if ignored.remove(id) != nil { return nil }
+        if let entry = waiting.removeValue(forKey: id) { return entry.waiter }
+        if case .cancelled = early[id] {
+            early[id] = nil
+        } else {
+            early[id] = outcome
+        }
+        return nil
+    }
+
+    /// Cancels one wait; a waiter not yet registered finds `.cancelled` when it registers.
+    mutating func cancel(_ id: Int32) -> Waiter? {
+        if let entry = waiting.removeValue(forKey: id) { return entry.waiter }
+        early[id] = .cancelled
+        return nil
+    }
+
+    /// The connection dropped: QoS 0 writes are lost, subscriptions will be restored by the
+    /// reconnect, QoS 1/2 publishes keep waiting for the resend's acknowledgement.
+    mutating func connectionLost(detail: String) -> [(Waiter, AckOutcome)] {
+        var resumed: [(Waiter, AckOutcome)] = []
+        for (id, entry) in waiting {
+            switch entry.kind {
+            case .sent:
+                resumed.append((entry.waiter, .failed(MQTTError(.connectionLost, call: "publish", detail: detail))))
+                waiting[id] = nil
+            case .subscribed:
+                resumed.append((entry.waiter, .subscribed([])))
+                waiting[id] = nil
+            case .acknowledged:
+                break
+            }
+        }
+        ignored.removeAll()
+        return resumed
+    }
+
+    /// The client is closed: every waiter fails.
+    mutating func closeAll() -> [(Waiter, AckOutcome)] {
+        let closed = AckOutcome.failed(MQTTError(.closed, call: "publish", detail: "the client was disconnected"))
+        let resumed = waiting.values.map { ($0.waiter, closed) }
+        waiting = [:]
+        early = [:]
+        ignored = []
+        return resumed
+    }
+}

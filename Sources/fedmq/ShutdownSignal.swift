@@ -1,0 +1,19 @@
+import Dispatch
+import Foundation
+
+/// Waits for SIGINT or SIGTERM, so a command can shut down cleanly instead of dying.
+enum ShutdownSignal {
+    static func wait() async {
+        let (stream, continuation) = AsyncStream.makeStream(of: Int32.self)
+        var sources: [any DispatchSourceSignal] = []
+        for number in [SIGINT, SIGTERM] {
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler { continuation.yield(number) }
+            source.resume()
+            sources.append(source)
+        }
+        for await _ in stream { break }
+        sources.forEach { $0.cancel() }
+    }
+}

@@ -1,0 +1,82 @@
+import FedMQLocalBroker
+import FedMQTransport
+import Foundation
+import Testing
+
+/// Options for a client of `broker`'s plain listener, with quick reconnects for tests.
+func clientOptions(_ broker: LocalBroker, id: String? = nil) -> ConnectionOptions {
+    ConnectionOptions(
+        host: "127.0.0.1", port: broker.port, clientID: id, connectTimeout: .seconds(10),
+        reconnect: ReconnectPolicy(initialDelay: .milliseconds(50), maximumDelay: .milliseconds(500)))
+}
+
+func connectedClient(_ options: ConnectionOptions) async throws -> MQTTClient {
+    let client = try MQTTClient(options: options)
+    try await client.connect()
+    return client
+}
+
+struct TimedOut: Error, CustomStringConvertible {
+    let what: String
+    var description: String { "timed out waiting for \(what)" }
+}
+
+/// Runs `operation`, failing with `TimedOut` if it has not finished within `limit`. A guard
+/// against hangs, not a timing assertion.
+func within<Result: Sendable>(
+    _ limit: Duration, _ what: String, _ operation: @escaping @Sendable () async throws -> Result
+) async throws -> Result {
+    try await withThrowingTaskGroup(of: Result.self) { group in
+        group.addTask { try await operation() }
+        group.addTask {
+            try await Task.sleep(for: limit)
+            throw TimedOut(what: what)
+        }
+        defer { group.cancelAll() }
+        guard let first = try await group.next() else { throw TimedOut(what: what) }
+        return first
+    }
+}
+
+/// The next `count` messages of a subscription.
+func messages(_ subscription: MQTTSubscription, count: Int, within limit: Duration = .seconds(20)) async throws
+    -> [MQTTMessage]
+{
+    try await within(limit, "\(count) message(s) on \(subscription.filters)") {
+        var received: [MQTTMessage] = []
+        for await message in subscription {
+            received.append(message)
+            if received.count == count { break }
+        }
+        return received
+    }
+}
+
+/// Waits for the first event that satisfies `predicate`.
+func event(
+    _ events: AsyncStream<ConnectionEvent>, within limit: Duration = .seconds(20),
+    where predicate: @escaping @Sendable (ConnectionEvent) -> Bool
+) async throws -> ConnectionEvent {
+    try await within(limit, "a connection event") {
+        for await event in events where predicate(event) { return event }
+        throw TimedOut(what: "a connection event (the sequence ended)")
+    }
+}
+
+/// The `fedmq` executable built beside this test bundle.
+func fedmqExecutable() throws -> URL {
+    var directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+    for _ in 0..<4 {
+        let candidate = directory.appendingPathComponent("fedmq")
+        if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
+        directory.deleteLastPathComponent()
+    }
+    throw TimedOut(what: "the fedmq executable next to \(CommandLine.arguments[0])")
+}
+
+extension Array where Element == UInt8 {
+    /// Deterministic bytes that differ from position to position (not all zero).
+    static func pattern(count: Int, seed: UInt8 = 7) -> [UInt8] {
+        (0..<count).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ Int(seed) &+ ($0 >> 8)) }
+    }
+}
