@@ -42,4 +42,16 @@ public struct MQTTError: Error, Sendable, Equatable, CustomStringConvertible {
     }
 
     public var description: String { "\(call): \(detail)" }
+
+    /// True when the broker refused our credentials or identity. Brokers differ in the code
+    /// they use: Mosquitto 2.0 answers a wrong password with "not authorized".
+    public var isAuthenticationFailure: Bool {
+        switch code {
+        case .connectionRefused(let reason):
+            [.badUserNameOrPassword, .notAuthorized, .clientIdentifierNotValid, .banned].contains(reason)
+                || reason.rawValue == 0x8C  // bad authentication method
+        default:
+            false
+        }
+    }
 }

@@ -1,0 +1,104 @@
+import FedMQLocalBroker
+import FedMQTransport
+import Foundation
+import Testing
+
+@Suite("Last will and reconnects with a real mosquitto and real processes", .timeLimit(.minutes(2)))
+struct ReconnectTests {
+    @Test("the last will is published when a client process is SIGKILLed")
+    func lastWillOnKill() async throws {
+        try await withLocalBroker { broker in
+            let watcher = try await connectedClient(clientOptions(broker))
+            let status = try await watcher.subscribe(to: ["fedmq/v1/job/status/a9"], qos: .atLeastOnce)
+            let child = try ChildProcess(
+                try fedmqExecutable().path,
+                [
+                    "mqtt", "connect", "--port", "\(broker.port)", "--client-id", "a9", "--hold",
+                    "--will-topic", "fedmq/v1/job/status/a9", "--will-payload", #"{"state":"offline"}"#,
+                ], logFile: broker.directory.appendingPathComponent("child.log").path)
+            // Wait until the child is connected (the broker logs its client id), then kill it.
+            try await within(.seconds(20), "the child to connect") {
+                while !broker.logTail(lines: 200).contains("as a9") { try await Task.sleep(for: .milliseconds(20)) }
+            }
+            child.send(SIGKILL)
+            #expect(await child.wait() == 128 + SIGKILL)
+            let will = try await messages(status, count: 1)[0]
+            #expect(String(decoding: will.payload, as: UTF8.self) == #"{"state":"offline"}"#)
+            await watcher.disconnect()
+        }
+    }
+
+    @Test("a clean disconnect does not publish the last will")
+    func noWillOnCleanDisconnect() async throws {
+        try await withLocalBroker { broker in
+            let watcher = try await connectedClient(clientOptions(broker))
+            let status = try await watcher.subscribe(to: ["fedmq/test/will/#"], qos: .atLeastOnce)
+            var options = clientOptions(broker, id: "polite")
+            options.will = LastWill(topic: "fedmq/test/will/polite", payload: Array("gone".utf8))
+            let polite = try await connectedClient(options)
+            await polite.disconnect()
+            // A marker published after the disconnect arrives; the will must not come before it.
+            try await watcher.publish("fedmq/test/will/marker", payload: [1])
+            let received = try await messages(status, count: 1)
+            #expect(received.map(\.topic) == ["fedmq/test/will/marker"])
+            await watcher.disconnect()
+        }
+    }
+
+    @Test("broker killed and restarted: the client reconnects, resubscribes, and delivers what it published offline")
+    func brokerRestart() async throws {
+        try await withLocalBroker { broker in
+            let client = try await connectedClient(clientOptions(broker, id: "survivor"))
+            let events = client.connectionEvents()
+            let subscription = try await client.subscribe(to: ["fedmq/test/restart/#"], qos: .atLeastOnce)
+
+            await broker.kill()
+            let lost = try await event(events) { if case .disconnected = $0 { true } else { false } }
+            guard case .disconnected(.connectionLost) = lost else {
+                Issue.record("expected a lost connection, got \(lost)")
+                return
+            }
+            // QoS 1 while the broker is down: queued, delivered after the reconnect.
+            let offline = Task { try await client.publish("fedmq/test/restart/offline", payload: Array("queued".utf8)) }
+            _ = try await event(events) { if case .reconnecting = $0 { true } else { false } }
+            try await broker.start()
+            _ = try await event(events) { $0 == .connected(sessionPresent: false) }
+            _ = try await within(.seconds(20), "the offline publish to be acknowledged") { try await offline.value }
+
+            let other = try await connectedClient(clientOptions(broker))
+            try await other.publish("fedmq/test/restart/live", payload: Array("after".utf8))
+            let received = try await messages(subscription, count: 2)
+            #expect(received.map(\.topic) == ["fedmq/test/restart/offline", "fedmq/test/restart/live"])
+            #expect(received.map { String(decoding: $0.payload, as: UTF8.self) } == ["queued", "after"])
+            await other.disconnect()
+            await client.disconnect()
+        }
+    }
+
+    @Test("a persistent session keeps QoS 1 messages for a client that was away")
+    func persistentSession() async throws {
+        try await withLocalBroker { broker in
+            var options = clientOptions(broker, id: "sleeper")
+            options.session = .persistent(expiry: .seconds(300))
+            let first = try await connectedClient(options)
+            // Dropping a subscription unsubscribes it, so keep it until the client disconnects:
+            // a disconnect leaves the broker-side subscription to the session.
+            let kept = try await first.subscribe(to: ["fedmq/test/session"], qos: .atLeastOnce)
+            await first.disconnect()
+            kept.cancel()
+
+            let publisher = try await connectedClient(clientOptions(broker))
+            try await publisher.publish("fedmq/test/session", payload: [7, 7])
+            await publisher.disconnect()
+
+            let second = try MQTTClient(options: options)
+            let events = second.connectionEvents()
+            // Subscribe before connecting: the broker delivers the queued message at once.
+            let subscription = try await second.subscribe(to: ["fedmq/test/session"], qos: .atLeastOnce)
+            try await second.connect()
+            #expect(try await event(events) { if case .connected = $0 { true } else { false } } == .connected(sessionPresent: true))
+            #expect(try await messages(subscription, count: 1)[0].payload == [7, 7])
+            await second.disconnect()
+        }
+    }
+}
