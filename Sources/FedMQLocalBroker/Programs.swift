@@ -1,8 +1,8 @@
 import Foundation
 
 /// Finding and running the helper programs the broker set-up needs.
-enum Programs {
-    static func path(of name: String) throws(LocalBrokerError) -> String {
+public enum Programs {
+    public static func path(of name: String) throws(LocalBrokerError) -> String {
         let directories = (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":").map(String.init)
             + ["/usr/sbin", "/usr/bin", "/usr/local/sbin", "/usr/local/bin"]
         for directory in directories {
@@ -15,7 +15,7 @@ enum Programs {
     /// Runs a program to completion and returns its standard output; throws with its output
     /// when it exits with a non-zero status.
     @discardableResult
-    static func run(_ name: String, _ arguments: [String], in directory: URL? = nil) throws(LocalBrokerError) -> String {
+    public static func run(_ name: String, _ arguments: [String], in directory: URL? = nil) throws(LocalBrokerError) -> String {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try path(of: name))
         process.arguments = arguments

@@ -11,18 +11,20 @@ extension MQTTClient {
         guard payload.count <= 268_435_455 else {
             throw MQTTError(.packetTooLarge, call: call, detail: "payload of \(payload.count) bytes exceeds MQTT's limit")
         }
-        let properties = PropertyList()
-        if options.protocolVersion == .v5 {
+        var properties: PropertyList?
+        if options.protocolVersion == .v5 && (messageExpiry != nil || !userProperties.isEmpty) {
+            let list = PropertyList()
             if let messageExpiry {
-                try properties.addInt32(Int32(MQTT_PROP_MESSAGE_EXPIRY_INTERVAL.rawValue), messageExpiry, call: call)
+                try list.addInt32(Int32(MQTT_PROP_MESSAGE_EXPIRY_INTERVAL.rawValue), messageExpiry, call: call)
             }
-            for property in userProperties { try properties.addUserProperty(property, call: call) }
+            for property in userProperties { try list.addUserProperty(property, call: call) }
+            properties = list
         }
         var id: Int32 = 0
         let result = try handle.withPointer(call) { mosq in
             payload.withUnsafeBytes { bytes in
                 mosquitto_publish_v5(
-                    mosq, &id, topic, Int32(bytes.count), bytes.baseAddress, Int32(qos.rawValue), retain, properties.head)
+                    mosq, &id, topic, Int32(bytes.count), bytes.baseAddress, Int32(qos.rawValue), retain, properties?.head)
             }
         }
         switch result {

@@ -5,7 +5,7 @@ public enum TopicName {
     public static func validate(_ topic: String, call: String) throws(MQTTError) {
         if topic.isEmpty { throw MQTTError(.invalidArgument, call: call, detail: "topic is empty") }
         if topic.utf8.count > 65535 { throw MQTTError(.invalidArgument, call: call, detail: "topic is too long") }
-        if topic.contains(where: { $0 == "+" || $0 == "#" || $0 == "\0" }) {
+        if topic.utf8.contains(where: { $0 == UInt8(ascii: "+") || $0 == UInt8(ascii: "#") || $0 == 0 }) {
             throw MQTTError(.invalidArgument, call: call, detail: "topic '\(topic)' contains a wildcard or NUL")
         }
     }
@@ -30,20 +30,46 @@ public enum TopicName {
 
     /// True when `topic` matches `filter`. Wildcards at the first level do not match topics
     /// that start with `$` (broker-internal topics), as the MQTT specification says.
+    ///
+    /// Runs on every received message, so it walks the UTF-8 bytes without allocating.
     public static func matches(filter: String, topic: String) -> Bool {
-        let filterLevels = filter.split(separator: "/", omittingEmptySubsequences: false)
-        let topicLevels = topic.split(separator: "/", omittingEmptySubsequences: false)
-        if topic.hasPrefix("$"), let first = filterLevels.first, first == "+" || first == "#" {
-            return false
+        var filter = filter
+        var topic = topic
+        return filter.withUTF8 { filterBytes in
+            topic.withUTF8 { topicBytes in matches(filter: filterBytes, topic: topicBytes) }
         }
-        var index = 0
-        while index < filterLevels.count {
-            let level = filterLevels[index]
-            if level == "#" { return true }
-            guard index < topicLevels.count else { return false }
-            if level != "+" && level != topicLevels[index] { return false }
-            index += 1
+    }
+
+    private static func matches(filter: UnsafeBufferPointer<UInt8>, topic: UnsafeBufferPointer<UInt8>) -> Bool {
+        let (slash, plus, hash, dollar) = (UInt8(ascii: "/"), UInt8(ascii: "+"), UInt8(ascii: "#"), UInt8(ascii: "$"))
+        if topic.first == dollar && (filter.first == plus || filter.first == hash) { return false }
+        var f = 0
+        var t = 0
+        while f < filter.count {
+            let byte = filter[f]
+            if byte == hash { return true }  // '#' matches this level and everything below (and the parent)
+            if byte == plus {
+                while t < topic.count && topic[t] != slash { t += 1 }
+                f += 1
+            } else {
+                // Compare one literal level.
+                while f < filter.count && filter[f] != slash {
+                    guard t < topic.count, topic[t] == filter[f] else { return false }
+                    f += 1
+                    t += 1
+                }
+                if t < topic.count && topic[t] != slash { return false }
+            }
+            // Both at a level end: either both finished, or both at '/'.
+            if f == filter.count { return t == topic.count }
+            // filter[f] is '/'.
+            if t == topic.count {
+                // "a/#" matches "a": the rest of the filter must be exactly "/#".
+                return f + 2 == filter.count && filter[f + 1] == hash
+            }
+            f += 1
+            t += 1
         }
-        return index == topicLevels.count
+        return t == topic.count
     }
 }

@@ -41,7 +41,7 @@ struct MQTTCommand: AsyncParsableCommand {
                 try await client.connect()
             } catch {
                 await client.disconnect()
-                throw ValidationError("cannot connect to \(broker.host):\(broker.port): \(error)")
+                throw CommandFailure("cannot connect to \(broker.host):\(broker.port): \(error)")
             }
             print("connected to \(broker.host):\(broker.port)")
             if hold {

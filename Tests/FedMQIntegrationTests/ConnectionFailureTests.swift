@@ -36,6 +36,7 @@ struct ConnectionFailureTests {
         let error = try await #require(throws: MQTTError.self) { try await client.connect() }
         #expect(error.code == .timeout)
         #expect(error.detail.contains("127.0.0.1:\(port)"))
+        #expect(error.detail.contains("Connection refused"))
         await client.disconnect()
         var attempts = 0
         for await case .reconnecting in events { attempts += 1 }

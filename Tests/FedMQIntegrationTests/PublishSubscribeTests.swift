@@ -108,3 +108,31 @@ struct PublishSubscribeTests {
         }
     }
 }
+
+@Suite("Concurrent publishing through a real mosquitto", .timeLimit(.minutes(2)))
+struct ConcurrentPublishTests {
+    @Test("many more concurrent QoS 1 publishes than the in-flight limit all complete and arrive once")
+    func manyInFlight() async throws {
+        try await withLocalBroker { broker in
+            let subscriber = try await connectedClient(clientOptions(broker))
+            let publisher = try await connectedClient(clientOptions(broker))
+            let subscription = try await subscriber.subscribe(to: ["fedmq/test/burst/#"], qos: .atLeastOnce)
+            let count = 2000
+            try await within(.seconds(60), "\(count) concurrent publishes") {
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for index in 0..<count {
+                        group.addTask {
+                            try await publisher.publish("fedmq/test/burst/\(index)", payload: Array("\(index)".utf8))
+                        }
+                    }
+                    try await group.waitForAll()
+                }
+            }
+            let received = try await messages(subscription, count: count, within: .seconds(60))
+            #expect(Set(received.map(\.topic)).count == count)
+            #expect(received.allSatisfy { $0.topic.hasSuffix("/" + String(decoding: $0.payload, as: UTF8.self)) })
+            await publisher.disconnect()
+            await subscriber.disconnect()
+        }
+    }
+}

@@ -21,6 +21,8 @@ final class ClientCore: Sendable {
         var lastLoggedError: String?
         /// A CONNACK refusal, reported by the network thread when the connection then ends.
         var refusal: MQTTError?
+        /// Why the latest attempt failed, for the connect timeout's message.
+        var lastFailure: String?
         var terminated = false
         var terminationWaiters: [CheckedContinuation<Void, Never>] = []
     }
@@ -43,6 +45,7 @@ final class ClientCore: Sendable {
     func connectionFailed(_ error: MQTTError) -> Bool {
         let waiter: CheckedContinuation<Void, any Error>? = state.withLock { state in
             state.consecutiveFailures += 1
+            state.lastFailure = error.detail
             guard !state.hasConnected, isFinal(error.code) else { return nil }
             defer { state.connectWaiter = nil }
             return state.connectWaiter
@@ -68,7 +71,7 @@ final class ClientCore: Sendable {
     func connectTimedOut(after timeout: Duration) {
         let (waiter, lastError) = state.withLock { state in
             defer { state.connectWaiter = nil }
-            return (state.connectWaiter, state.lastLoggedError)
+            return (state.connectWaiter, state.lastFailure ?? state.lastLoggedError)
         }
         guard let waiter else { return }
         stopSignal.stop()

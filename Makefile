@@ -1,0 +1,46 @@
+# FedMQ — build, test and benchmark entry points. `make test` is what CI runs.
+
+SWIFT ?= swift
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# Debian packages FedMQ needs: the libmosquitto headers, the broker and its clients (tests
+# and benchmarks run a real broker), openssl (test certificates), pkg-config (finds libmosquitto).
+DEB_PACKAGES := libmosquitto-dev mosquitto mosquitto-clients openssl pkg-config
+
+.PHONY: deps build release test bench bench-mqtt clean
+
+## deps: install the Debian packages that are missing (idempotent; apt-get only when needed)
+deps:
+	@missing=""; \
+	for package in $(DEB_PACKAGES); do \
+		dpkg-query -W -f='$${Status}' $$package 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$package"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "Installing:$$missing"; \
+		$(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $$missing; \
+	else \
+		echo "System packages present: $(DEB_PACKAGES)"; \
+	fi
+
+## build: debug build of every target
+build: deps
+	$(SWIFT) build
+
+## release: optimised build of the executables
+release: deps
+	$(SWIFT) build -c release
+
+## test: unit tests and integration tests against a real mosquitto (started by the tests)
+test: deps
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+
+## bench: every benchmark; rewrites docs/benchmarks.md and bench/results/*.json
+bench: bench-mqtt
+
+## bench-mqtt: FedMQTransport vs mosquitto_pub/mosquitto_sub, QoS 1 throughput
+bench-mqtt: deps
+	$(SWIFT) build -c release --product fedmq
+	.build/release/fedmq bench mqtt --runs 5 --results bench/results/mqtt.json --markdown docs/benchmarks.md
+
+clean:
+	rm -rf .build

@@ -1,0 +1,25 @@
+import ArgumentParser
+
+struct BenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Benchmarks that compare FedMQ with a peer in the same run.",
+        subcommands: [MQTTBenchCommand.self]
+    )
+}
+
+/// Where a benchmark writes its figures.
+struct BenchOutputOptions: ParsableArguments {
+    @Option(help: "Repetitions of each measurement (the report gives medians and spreads).")
+    var runs = 3
+
+    @Option(help: "JSON results file.")
+    var results: String
+
+    @Option(help: "Markdown file whose section for this benchmark is rewritten.")
+    var markdown = "docs/benchmarks.md"
+
+    func validate() throws {
+        guard runs >= 1 else { throw ValidationError("--runs must be at least 1") }
+    }
+}

@@ -1,0 +1,67 @@
+@testable import FedMQTransport
+import Testing
+
+@Suite("Subscription registry and acknowledgement table")
+struct SubscriptionRegistryTests {
+    func entry(_ filters: [String], _ qos: QoS = .atLeastOnce) -> SubscriptionRegistry.Entry {
+        let (_, continuation) = AsyncStream.makeStream(of: MQTTMessage.self)
+        return SubscriptionRegistry.Entry(filters: filters, qos: qos, continuation: continuation)
+    }
+
+    @Test("a shared filter stays at the broker until its last user leaves")
+    func sharedFilters() {
+        var registry = SubscriptionRegistry()
+        let a = registry.add(entry(["x", "y"], .atMostOnce))
+        let b = registry.add(entry(["y", "z"]))
+        #expect(a.newFilters == ["x", "y"])
+        #expect(b.newFilters == ["z"])
+        #expect(registry.activeFilters.map(\.filter) == ["x", "y", "z"])
+        #expect(registry.activeFilters.first { $0.filter == "y" }?.qos == .atLeastOnce)
+        #expect(registry.receivers(of: "y").count == 2)
+        #expect(registry.remove(a.id) == ["x"])
+        #expect(registry.remove(a.id) == [])
+        #expect(registry.remove(b.id) == ["y", "z"])
+        #expect(registry.activeFilters.isEmpty)
+    }
+
+    @Test("an acknowledgement that arrives before its waiter is kept for it")
+    func earlyAck() async {
+        var table = AckTable()
+        #expect(table.complete(5, with: .published(.success)) == nil)
+        let outcome = await withCheckedContinuation { (waiter: AckTable.Waiter) in
+            if let early = table.register(5, kind: .acknowledged, waiter) { waiter.resume(returning: early) }
+        }
+        guard case .published(.success) = outcome else {
+            Issue.record("expected the early PUBACK, got \(outcome)")
+            return
+        }
+    }
+
+    @Test("a lost connection fails QoS 0 writes, settles subscriptions, and keeps QoS 1 waiting")
+    func connectionLost() async {
+        var table = AckTable()
+        /// Registers a waiter of `kind`, then lets `event` resume whatever it settles.
+        func outcome(_ id: Int32, _ kind: AckTable.Kind, after event: (inout AckTable) -> [(AckTable.Waiter, AckOutcome)]) async
+            -> String
+        {
+            let result = await withCheckedContinuation { (waiter: AckTable.Waiter) in
+                _ = table.register(id, kind: kind, waiter)
+                var settled = event(&table)
+                if kind == .acknowledged {
+                    #expect(settled.isEmpty, "a QoS 1 publish must survive a lost connection")
+                    settled = table.closeAll()
+                }
+                for (pending, result) in settled { pending.resume(returning: result) }
+            }
+            switch result {
+            case .failed(let error): return "failed \(error.code)"
+            case .subscribed: return "subscribed"
+            default: return "\(result)"
+            }
+        }
+        let lose: (inout AckTable) -> [(AckTable.Waiter, AckOutcome)] = { $0.connectionLost(detail: "gone") }
+        #expect(await outcome(1, .sent, after: lose) == "failed connectionLost")
+        #expect(await outcome(2, .subscribed, after: lose) == "subscribed")
+        #expect(await outcome(3, .acknowledged, after: lose) == "failed closed")
+    }
+}
