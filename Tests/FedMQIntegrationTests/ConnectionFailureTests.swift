@@ -66,6 +66,33 @@ struct ConnectionFailureTests {
         }
     }
 
+    @Test("client certificates: the broker takes the user name from the certificate, and the ACL applies to it")
+    func clientCertificates() async throws {
+        let configuration = LocalBrokerConfiguration(
+            allowAnonymous: false, aclRules: ["pattern write fedmq/v1/job/status/%u"], tls: true,
+            requireClientCertificates: true)
+        try await withLocalBroker(configuration) { broker in
+            let authority = try #require(broker.certificateAuthority)
+            let identity = try authority.issue(commonName: "agent-3")
+            var options = clientOptions(broker, id: "agent-3")
+            options.port = try #require(broker.tlsPort)
+            options.tls = TLSOptions(caFile: authority.caCertificate, certificateFile: identity.certificate, keyFile: identity.key)
+            let agent = try await connectedClient(options)
+            #expect(try await agent.publish("fedmq/v1/job/status/agent-3", payload: [1]) == .noMatchingSubscribers)
+            let denied = try await #require(throws: MQTTError.self) {
+                try await agent.publish("fedmq/v1/job/status/agent-4", payload: [1])
+            }
+            #expect(denied.code == .rejected(.notAuthorized))
+            await agent.disconnect()
+
+            options.tls = TLSOptions(caFile: authority.caCertificate)
+            let anonymous = try MQTTClient(options: options)
+            let error = try await #require(throws: MQTTError.self) { try await anonymous.connect() }
+            #expect(error.code == .tls, "got \(error.detail)")
+            await anonymous.disconnect()
+        }
+    }
+
     @Test("a missing CA file is named in the error")
     func missingCAFile() throws {
         var options = ConnectionOptions()

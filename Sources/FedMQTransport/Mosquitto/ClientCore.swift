@@ -90,7 +90,15 @@ final class ClientCore: Sendable {
             }
             return (state.refusal, state.lastLoggedError)
         }
-        return refusal ?? MosquittoLibrary.error(result, call: call, detail: logged)
+        if let refusal { return refusal }
+        let error = MosquittoLibrary.error(result, call: call, detail: logged)
+        // With TLS 1.3 the broker rejects a client certificate after the client's side of the
+        // handshake is done, so libmosquitto reports a lost connection; its log names the
+        // OpenSSL error. Classing it as TLS makes the first connect fail at once and clearly.
+        if let logged, logged.hasPrefix("OpenSSL Error") {
+            return MQTTError(.tls, call: call, detail: error.detail)
+        }
+        return error
     }
 
     // MARK: callbacks (libmosquitto's loop thread)
