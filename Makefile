@@ -4,7 +4,7 @@ SWIFT ?= swift
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Debian packages FedMQ needs: the libmosquitto headers, the broker and its clients (tests
 # and benchmarks run a real broker), openssl (test certificates), pkg-config (finds libmosquitto).
-DEB_PACKAGES := libmosquitto-dev mosquitto mosquitto-clients openssl pkg-config
+DEB_PACKAGES := libmosquitto-dev mosquitto mosquitto-clients openssl pkg-config libopenblas-dev
 
 .PHONY: deps build release test bench bench-mqtt clean
 

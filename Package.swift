@@ -10,6 +10,7 @@ let package = Package(
     name: "FedMQ",
     platforms: [.macOS(.v15)],
     products: [
+        .library(name: "FedMQCore", targets: ["FedMQCore"]),
         .library(name: "FedMQTransport", targets: ["FedMQTransport"]),
         .library(name: "FedMQLocalBroker", targets: ["FedMQLocalBroker"]),
         .executable(name: "fedmq", targets: ["fedmq"]),
@@ -23,6 +24,18 @@ let package = Package(
             name: "CMosquitto",
             pkgConfig: "libmosquitto",
             providers: [.apt(["libmosquitto-dev"])]
+        ),
+        // OpenBLAS's CBLAS for matrix products, found through pkg-config.
+        .systemLibrary(
+            name: "COpenBLAS",
+            pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"])]
+        ),
+        // Tensors, models, training, data sets, privacy, safetensors: no MQTT, no clock.
+        .target(
+            name: "FedMQCore",
+            dependencies: ["COpenBLAS"],
+            swiftSettings: swiftSettings
         ),
         // The only target that imports CMosquitto.
         .target(
@@ -42,6 +55,12 @@ let package = Package(
                 "FedMQLocalBroker",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "FedMQCoreTests",
+            dependencies: ["FedMQCore"],
+            resources: [.copy("Fixtures")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

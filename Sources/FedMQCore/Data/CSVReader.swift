@@ -1,0 +1,134 @@
+import Foundation
+
+/// Which column holds the target.
+public enum LabelColumn: Sendable, Equatable {
+    case last
+    case index(Int)
+    case name(String)
+}
+
+/// What to do with empty cells or `NA`/`NaN`.
+public enum MissingValuePolicy: String, Sendable, Codable {
+    /// Refuse the file, naming the line and column (the default: no silent guesses).
+    case error
+    /// Leave out rows with a missing feature or target.
+    case dropRow = "drop_row"
+    /// Replace a missing feature with its column's mean over the other rows.
+    case fillMean = "fill_mean"
+}
+
+public struct CSVOptions: Sendable {
+    public var hasHeader: Bool
+    public var label: LabelColumn
+    public var missing: MissingValuePolicy
+
+    public init(hasHeader: Bool = false, label: LabelColumn = .last, missing: MissingValuePolicy = .error) {
+        self.hasHeader = hasHeader
+        self.label = label
+        self.missing = missing
+    }
+}
+
+/// Reads numeric CSV files (comma-separated, no quoting: FedMQ's data are numbers).
+public enum CSVReader {
+    public static func read(file path: String, options: CSVOptions = .init()) throws(CoreError) -> Dataset {
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw .io(path: path, reason: "cannot read: \(error.localizedDescription)")
+        }
+        return try parse(text, file: path, options: options)
+    }
+
+    /// Parses CSV text; `file` names it in errors.
+    public static func parse(_ text: String, file: String, options: CSVOptions = .init()) throws(CoreError) -> Dataset {
+        var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map { $0.hasSuffix("\r") ? $0.dropLast() : $0 }
+        while let last = lines.last, last.trimmingCharacters(in: .whitespaces).isEmpty { lines.removeLast() }
+        guard !lines.isEmpty else { throw .malformedData(file: file, line: 1, column: 1, reason: "the file is empty") }
+        var firstDataLine = 0
+        var names: [String]?
+        if options.hasHeader {
+            names = lines[0].split(separator: ",", omittingEmptySubsequences: false).map {
+                $0.trimmingCharacters(in: .whitespaces)
+            }
+            firstDataLine = 1
+        }
+        let width = names?.count ?? lines[firstDataLine...].first.map { $0.split(separator: ",", omittingEmptySubsequences: false).count } ?? 0
+        guard width >= 2 else { throw .malformedData(file: file, line: 1, column: 1, reason: "need at least one feature and a label") }
+        let labelIndex = try resolveLabel(options.label, names: names, width: width, file: file)
+
+        var rows: [[Float?]] = []
+        var targets: [Float] = []
+        for lineIndex in firstDataLine..<lines.count {
+            let cells = lines[lineIndex].split(separator: ",", omittingEmptySubsequences: false)
+            guard cells.count == width else {
+                throw .malformedData(
+                    file: file, line: lineIndex + 1, column: min(cells.count, width) + 1,
+                    reason: "expected \(width) columns, found \(cells.count)")
+            }
+            var row: [Float?] = []
+            var target: Float?
+            for (column, cell) in cells.enumerated() {
+                let value = try number(cell, file: file, line: lineIndex + 1, column: column + 1)
+                if value == nil && options.missing == .error {
+                    throw .malformedData(file: file, line: lineIndex + 1, column: column + 1, reason: "missing value")
+                }
+                if column == labelIndex { target = value } else { row.append(value) }
+            }
+            guard let target else {
+                if options.missing == .dropRow { continue }
+                throw .malformedData(file: file, line: lineIndex + 1, column: labelIndex + 1, reason: "missing label")
+            }
+            if options.missing == .dropRow && row.contains(where: { $0 == nil }) { continue }
+            rows.append(row)
+            targets.append(target)
+        }
+        guard !rows.isEmpty else { throw .malformedData(file: file, line: lines.count, column: 1, reason: "no data rows") }
+        let featureCount = width - 1
+        var means = [Float](repeating: 0, count: featureCount)
+        if options.missing == .fillMean {
+            for column in 0..<featureCount {
+                let present = rows.compactMap { $0[column] }
+                means[column] = present.isEmpty ? 0 : present.reduce(0, +) / Float(present.count)
+            }
+        }
+        let features = rows.flatMap { row in row.enumerated().map { $0.element ?? means[$0.offset] } }
+        var featureNames = names
+        featureNames?.remove(at: labelIndex)
+        return try Dataset(features: features, targets: targets, featureCount: featureCount, featureNames: featureNames)
+    }
+
+    private static func resolveLabel(_ label: LabelColumn, names: [String]?, width: Int, file: String) throws(CoreError) -> Int {
+        switch label {
+        case .last:
+            return width - 1
+        case .index(let index):
+            guard (0..<width).contains(index) else {
+                throw .malformedData(file: file, line: 1, column: 1, reason: "label column \(index) is outside 0..<\(width)")
+            }
+            return index
+        case .name(let name):
+            guard let names else {
+                throw .malformedData(file: file, line: 1, column: 1, reason: "label column '\(name)' needs a header line")
+            }
+            guard let index = names.firstIndex(of: name) else {
+                throw .malformedData(file: file, line: 1, column: 1, reason: "no column named '\(name)' in the header")
+            }
+            return index
+        }
+    }
+
+    /// A finite number, nil for a missing value, or an error naming the cell.
+    private static func number(_ cell: Substring, file: String, line: Int, column: Int) throws(CoreError) -> Float? {
+        let trimmed = cell.trimmingCharacters(in: .whitespaces)
+        if trimmed.isEmpty || trimmed == "NA" || trimmed.lowercased() == "nan" { return nil }
+        guard let value = Float(trimmed) else {
+            throw .malformedData(file: file, line: line, column: column, reason: "'\(trimmed.prefix(40))' is not a number")
+        }
+        guard value.isFinite else {
+            throw .malformedData(file: file, line: line, column: column, reason: "'\(trimmed.prefix(40))' is not finite")
+        }
+        return value
+    }
+}

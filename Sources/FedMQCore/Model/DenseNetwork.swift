@@ -1,0 +1,153 @@
+import Foundation
+
+/// Forward and backward passes of the models in `ModelSpec`: dense layers (ReLU between them)
+/// with a softmax cross-entropy head for classifiers and a squared-error head for regression.
+///
+/// A network keeps scratch buffers for the last batch size it saw, so training allocates
+/// nothing per step. Not shared between threads: each trainer owns one.
+public struct DenseNetwork {
+    public let spec: ModelSpec
+    /// Pre-activations and activations per layer, batch-major (rows x width).
+    private var preActivations: [[Float]] = []
+    private var activations: [[Float]] = []
+    private var deltas: [[Float]] = []
+    private var batchCapacity = 0
+
+    public init(spec: ModelSpec) throws(CoreError) {
+        try spec.validate()
+        self.spec = spec
+    }
+
+    private mutating func reserve(rows: Int) {
+        guard rows > batchCapacity else { return }
+        let widths = spec.layerSizes
+        activations = widths.map { [Float](repeating: 0, count: rows * $0) }
+        preActivations = widths.map { [Float](repeating: 0, count: rows * $0) }
+        deltas = widths.map { [Float](repeating: 0, count: rows * $0) }
+        batchCapacity = rows
+    }
+
+    /// Runs the layers on `rows` rows of `features`; the outputs (logits or values) end up in
+    /// `activations.last`.
+    private mutating func forward(_ parameters: Parameters, features: UnsafeBufferPointer<Float>, rows: Int) {
+        reserve(rows: rows)
+        let widths = spec.layerSizes
+        activations[0].withUnsafeMutableBufferPointer { input in
+            _ = input.initialize(from: features.prefix(rows * widths[0]))
+        }
+        for layer in 1..<widths.count {
+            let (inputs, outputs) = (widths[layer - 1], widths[layer])
+            let weights = parameters.tensors[2 * (layer - 1)].values
+            let bias = parameters.tensors[2 * (layer - 1) + 1].values
+            let last = layer == widths.count - 1
+            activations[layer - 1].withUnsafeBufferPointer { input in
+                preActivations[layer].withUnsafeMutableBufferPointer { z in
+                    // Broadcast the bias into Z, then Z += A W.
+                    for row in 0..<rows {
+                        for j in 0..<outputs { z[row * outputs + j] = bias[j] }
+                    }
+                    weights.withUnsafeBufferPointer { w in
+                        Matrix.gemm(input.baseAddress!, w.baseAddress!, z.baseAddress!, m: rows, n: outputs, k: inputs, beta: 1)
+                    }
+                }
+            }
+            preActivations[layer].withUnsafeBufferPointer { z in
+                activations[layer].withUnsafeMutableBufferPointer { a in
+                    if last {
+                        for i in 0..<(rows * outputs) { a[i] = z[i] }
+                    } else {
+                        for i in 0..<(rows * outputs) { a[i] = max(0, z[i]) }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Mean loss over the batch and its gradient (written into `gradient`, which must have the
+    /// model's layout). Targets are class indices (as floats) or regression values.
+    @discardableResult
+    public mutating func lossAndGradient(
+        _ parameters: Parameters, features: UnsafeBufferPointer<Float>, targets: UnsafeBufferPointer<Float>, rows: Int,
+        into gradient: inout Parameters
+    ) -> Double {
+        forward(parameters, features: features, rows: rows)
+        let widths = spec.layerSizes
+        let outputs = widths.last!
+        let loss = outputDelta(targets: targets, rows: rows, outputs: outputs)
+        for layer in stride(from: widths.count - 1, through: 1, by: -1) {
+            let (inputs, width) = (widths[layer - 1], widths[layer])
+            let weightIndex = 2 * (layer - 1)
+            deltas[layer].withUnsafeBufferPointer { delta in
+                activations[layer - 1].withUnsafeBufferPointer { input in
+                    gradient.withValues(at: weightIndex) { dW in
+                        dW.withUnsafeMutableBufferPointer { dW in
+                            // dW = A^T dZ  (inputs x width)
+                            Matrix.gemm(
+                                input.baseAddress!, delta.baseAddress!, dW.baseAddress!, m: inputs, n: width, k: rows,
+                                transposeA: true)
+                        }
+                    }
+                }
+                gradient.withValues(at: weightIndex + 1) { db in
+                    for j in 0..<width { db[j] = 0 }
+                    for row in 0..<rows {
+                        for j in 0..<width { db[j] += delta[row * width + j] }
+                    }
+                }
+                guard layer > 1 else { return }
+                parameters.tensors[weightIndex].values.withUnsafeBufferPointer { w in
+                    deltas[layer - 1].withUnsafeMutableBufferPointer { previous in
+                        // dA = dZ W^T  (rows x inputs), then through the ReLU.
+                        Matrix.gemm(
+                            delta.baseAddress!, w.baseAddress!, previous.baseAddress!, m: rows, n: inputs, k: width,
+                            transposeB: true)
+                        preActivations[layer - 1].withUnsafeBufferPointer { z in
+                            for i in 0..<(rows * inputs) where z[i] <= 0 { previous[i] = 0 }
+                        }
+                    }
+                }
+            }
+        }
+        return loss
+    }
+
+    /// Fills `deltas.last` with dLoss/dOutput and returns the mean loss.
+    private mutating func outputDelta(targets: UnsafeBufferPointer<Float>, rows: Int, outputs: Int) -> Double {
+        let scale = 1 / Float(rows)
+        var loss = 0.0
+        let classifier = spec.isClassifier
+        activations[activations.count - 1].withUnsafeBufferPointer { out in
+            deltas[deltas.count - 1].withUnsafeMutableBufferPointer { delta in
+                for row in 0..<rows {
+                    let base = row * outputs
+                    if classifier {
+                        var peak = -Float.infinity
+                        for j in 0..<outputs { peak = max(peak, out[base + j]) }
+                        var total: Float = 0
+                        for j in 0..<outputs {
+                            let e = Foundation.exp(out[base + j] - peak)
+                            delta[base + j] = e
+                            total += e
+                        }
+                        let label = Int(targets[row])
+                        for j in 0..<outputs { delta[base + j] = delta[base + j] / total }
+                        loss -= Double(Foundation.log(max(delta[base + label], .leastNormalMagnitude)))
+                        delta[base + label] -= 1
+                        for j in 0..<outputs { delta[base + j] *= scale }
+                    } else {
+                        let error = out[base] - targets[row]
+                        loss += Double(error * error)
+                        delta[base] = 2 * error * scale
+                    }
+                }
+            }
+        }
+        return loss / Double(rows)
+    }
+
+    /// Outputs for `rows` rows: logits (classifiers) or predicted values (regression), row-major.
+    public mutating func outputs(_ parameters: Parameters, features: UnsafeBufferPointer<Float>, rows: Int) -> [Float] {
+        forward(parameters, features: features, rows: rows)
+        return Array(activations[activations.count - 1].prefix(rows * spec.outputs))
+    }
+}

@@ -1,0 +1,149 @@
+import Foundation
+
+/// Standardization fitted on training data: x' = (x - mean) / std, per feature.
+public struct FeatureScaling: Codable, Sendable, Equatable {
+    public var mean: [Float]
+    public var std: [Float]
+
+    public init(mean: [Float], std: [Float]) {
+        self.mean = mean
+        self.std = std
+    }
+}
+
+/// A small, versioned description of a model: enough for a device to rebuild the model from
+/// the global model's metadata alone (it travels as `fedmq.model_spec` in safetensors).
+public struct ModelSpec: Codable, Sendable, Equatable {
+    public static let currentVersion = 1
+
+    public enum Kind: String, Codable, Sendable, CaseIterable {
+        /// Multinomial logistic regression: logits = x W + b, softmax cross-entropy.
+        case softmaxRegression = "softmax_regression"
+        /// Dense layers with ReLU between them, softmax cross-entropy.
+        case mlp
+        /// Linear regression, mean squared error, for sensor-value targets.
+        case linearRegression = "linear_regression"
+    }
+
+    public enum Activation: String, Codable, Sendable {
+        case relu
+    }
+
+    public var version: Int
+    public var kind: Kind
+    public var inputs: Int
+    /// Hidden layer sizes (MLP only).
+    public var hidden: [Int]
+    /// Classes for classifiers; 1 for linear regression.
+    public var outputs: Int
+    public var activation: Activation
+    public var scaling: FeatureScaling?
+
+    public init(
+        kind: Kind, inputs: Int, hidden: [Int] = [], outputs: Int, activation: Activation = .relu,
+        scaling: FeatureScaling? = nil
+    ) {
+        version = Self.currentVersion
+        self.kind = kind
+        self.inputs = inputs
+        self.hidden = hidden
+        self.outputs = outputs
+        self.activation = activation
+        self.scaling = scaling
+    }
+
+    public var isClassifier: Bool { kind != .linearRegression }
+
+    /// Layer widths from input to output.
+    public var layerSizes: [Int] { [inputs] + hidden + [outputs] }
+
+    /// Tensor names and shapes in wire order: W, b for one layer; W1, b1, W2, b2 ... otherwise.
+    /// Weights are (in, out), row-major.
+    public var parameterLayout: [(name: String, shape: [Int])] {
+        let sizes = layerSizes
+        let single = sizes.count == 2
+        return (1..<sizes.count).flatMap { layer -> [(String, [Int])] in
+            let suffix = single ? "" : "\(layer)"
+            return [("W\(suffix)", [sizes[layer - 1], sizes[layer]]), ("b\(suffix)", [sizes[layer]])]
+        }
+    }
+
+    public func validate() throws(CoreError) {
+        if version != Self.currentVersion {
+            throw .invalidModel("spec version \(version) is not supported (this build reads \(Self.currentVersion))")
+        }
+        if inputs < 1 || outputs < 1 { throw .invalidModel("inputs (\(inputs)) and outputs (\(outputs)) must be positive") }
+        if inputs > 1 << 24 || outputs > 1 << 20 || hidden.count > 16 || hidden.contains(where: { $0 < 1 || $0 > 1 << 20 }) {
+            throw .invalidModel("layer sizes \(layerSizes) are out of range")
+        }
+        switch kind {
+        case .softmaxRegression where !hidden.isEmpty, .linearRegression where !hidden.isEmpty:
+            throw .invalidModel("\(kind.rawValue) has no hidden layers")
+        case .softmaxRegression where outputs < 2, .mlp where outputs < 2:
+            throw .invalidModel("a classifier needs at least 2 classes")
+        case .linearRegression where outputs != 1:
+            throw .invalidModel("linear regression predicts one value (outputs must be 1)")
+        case .mlp where hidden.isEmpty:
+            throw .invalidModel("an MLP needs at least one hidden layer")
+        default:
+            break
+        }
+        if let scaling, scaling.mean.count != inputs || scaling.std.count != inputs
+            || !scaling.std.allSatisfy({ $0 > 0 && $0.isFinite }) || !scaling.mean.allSatisfy(\.isFinite)
+        {
+            throw .invalidModel("feature scaling must have \(inputs) finite means and positive stds")
+        }
+    }
+
+    /// Checks that `parameters` fit this spec.
+    public func check(_ parameters: Parameters) throws(CoreError) {
+        let layout = parameterLayout
+        guard parameters.names == layout.map(\.name) else {
+            throw .tensorSetMismatch(expected: layout.map(\.name), actual: parameters.names)
+        }
+        for (tensor, expected) in zip(parameters.tensors, layout) where tensor.shape != expected.shape {
+            throw .shapeMismatch(tensor: tensor.name, expected: expected.shape, actual: tensor.shape)
+        }
+    }
+
+    /// Initial parameters: zeros for the linear models, He-uniform weights (zero biases) for
+    /// the MLP, drawn in layer order from SplitMix64(seed).
+    public func initialParameters(seed: UInt64) throws(CoreError) -> Parameters {
+        try validate()
+        var random = SplitMix64(seed: seed)
+        var tensors: [Tensor] = []
+        for (name, shape) in parameterLayout {
+            var tensor = Tensor(zeros: shape, name: name)
+            if kind == .mlp && shape.count == 2 {
+                let limit = (6.0 / Double(shape[0])).squareRoot()
+                for i in tensor.values.indices { tensor.values[i] = Float((random.nextUnit() * 2 - 1) * limit) }
+            }
+            tensors.append(tensor)
+        }
+        return try Parameters(tensors)
+    }
+
+    // MARK: JSON
+
+    enum CodingKeys: String, CodingKey {
+        case version, kind, inputs, hidden, outputs, activation, scaling
+    }
+
+    public func jsonString() -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return (try? encoder.encode(self)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+    }
+
+    /// Parses and validates a spec from JSON (for example from model metadata).
+    public static func parse(_ json: String) throws(CoreError) -> ModelSpec {
+        let spec: ModelSpec
+        do {
+            spec = try JSONDecoder().decode(ModelSpec.self, from: Data(json.utf8))
+        } catch {
+            throw .invalidModel("model spec JSON is malformed: \(error)")
+        }
+        try spec.validate()
+        return spec
+    }
+}

@@ -1,0 +1,26 @@
+import COpenBLAS
+
+/// Row-major single-precision matrix products through OpenBLAS.
+public enum Matrix {
+    /// OpenBLAS threads. One by default: an edge agent shares its cores with other work, and
+    /// FedMQ's batches are small enough that threading costs more than it gains.
+    public static func setThreads(_ count: Int) {
+        openblas_set_num_threads(Int32(max(1, count)))
+    }
+
+    static let singleThreaded: Void = { setThreads(1) }()
+
+    /// C = alpha * op(A) * op(B) + beta * C, where op(A) is m x k and op(B) is k x n.
+    /// A is stored m x k (or k x m when `transposeA`), B k x n (or n x k when `transposeB`).
+    @inline(__always)
+    static func gemm(
+        _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>,
+        m: Int, n: Int, k: Int, transposeA: Bool = false, transposeB: Bool = false, alpha: Float = 1, beta: Float = 0
+    ) {
+        _ = singleThreaded
+        cblas_sgemm(
+            CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
+            Int32(m), Int32(n), Int32(k), alpha, a, Int32(transposeA ? m : k), b, Int32(transposeB ? k : n), beta, c,
+            Int32(n))
+    }
+}

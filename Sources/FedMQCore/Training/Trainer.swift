@@ -1,0 +1,99 @@
+/// Mini-batch SGD with momentum, weight decay and the FedProx proximal term.
+///
+/// Each step computes the gradient of the mean batch loss at the current parameters, adds
+/// `weightDecay * w + proximalMu * (w - reference)`, folds it into the momentum buffer
+/// (`v = momentum * v + g`) and steps `w -= learningRate * v`.
+public struct Trainer {
+    public let config: TrainingConfig
+    private var network: DenseNetwork
+    private var gradient: Parameters
+    private var velocity: Parameters?
+    private var batchFeatures: [Float] = []
+    private var batchTargets: [Float] = []
+
+    public init(spec: ModelSpec, config: TrainingConfig) throws(CoreError) {
+        try config.validate()
+        self.config = config
+        network = try DenseNetwork(spec: spec)
+        gradient = try spec.initialParameters(seed: 0).zeros()
+    }
+
+    public struct Report: Sendable, Equatable {
+        /// Mean batch loss over the last epoch.
+        public var meanLoss: Double
+        public var steps: Int
+        public var examples: Int
+    }
+
+    /// Trains `parameters` in place on `data`. Each epoch visits the rows in the order of
+    /// `random.permutation(n)`, in consecutive batches (the last one smaller). `reference` is
+    /// the global model for FedProx (required when `proximalMu > 0`).
+    public mutating func train(
+        _ parameters: inout Parameters, on data: Dataset, random: inout SplitMix64, reference: Parameters? = nil
+    ) throws(CoreError) -> Report {
+        try network.spec.check(parameters)
+        guard data.featureCount == network.spec.inputs else {
+            throw .invalidData("data has \(data.featureCount) features, the model takes \(network.spec.inputs)")
+        }
+        guard data.count > 0 else { throw .invalidData("no rows to train on") }
+        if network.spec.isClassifier { _ = try data.labels(classes: network.spec.outputs) }
+        if config.proximalMu > 0 {
+            guard let reference else { throw .invalidTraining("proximal_mu > 0 needs the global model as reference") }
+            try parameters.checkCompatible(with: reference)
+        }
+        if config.momentum > 0 && velocity == nil { velocity = parameters.zeros() }
+        let width = data.featureCount
+        var steps = 0
+        var lossSum = 0.0
+        var lastEpochBatches = 0
+        for epoch in 0..<config.epochs {
+            let order = random.permutation(data.count)
+            if epoch == config.epochs - 1 { lossSum = 0 }
+            lastEpochBatches = 0
+            var start = 0
+            while start < order.count {
+                let rows = min(config.batchSize, order.count - start)
+                batchFeatures.removeAll(keepingCapacity: true)
+                batchTargets.removeAll(keepingCapacity: true)
+                for index in order[start..<(start + rows)] {
+                    batchFeatures += data.features[(index * width)..<((index + 1) * width)]
+                    batchTargets.append(data.targets[index])
+                }
+                let loss = batchFeatures.withUnsafeBufferPointer { features in
+                    batchTargets.withUnsafeBufferPointer { targets in
+                        network.lossAndGradient(parameters, features: features, targets: targets, rows: rows, into: &gradient)
+                    }
+                }
+                step(&parameters, reference: reference)
+                lossSum += loss
+                lastEpochBatches += 1
+                steps += 1
+                start += rows
+            }
+        }
+        return Report(meanLoss: lossSum / Double(max(1, lastEpochBatches)), steps: steps, examples: data.count)
+    }
+
+    private mutating func step(_ parameters: inout Parameters, reference: Parameters?) {
+        let (rate, decay, mu, momentum) = (config.learningRate, config.weightDecay, config.proximalMu, config.momentum)
+        for index in parameters.tensors.indices {
+            let anchor = mu > 0 ? reference?.tensors[index].values : nil
+            gradient.withValues(at: index) { g in
+                parameters.withValues(at: index) { w in
+                    if decay > 0 { for i in w.indices { g[i] += decay * w[i] } }
+                    if let anchor { for i in w.indices { g[i] += mu * (w[i] - anchor[i]) } }
+                    if momentum > 0, velocity != nil {
+                        velocity!.withValues(at: index) { v in
+                            for i in w.indices {
+                                v[i] = momentum * v[i] + g[i]
+                                w[i] -= rate * v[i]
+                            }
+                        }
+                    } else {
+                        for i in w.indices { w[i] -= rate * g[i] }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,37 @@
+/// Local training settings. JSON keys are snake_case, as in FedMQ's config files and round
+/// messages.
+public struct TrainingConfig: Codable, Sendable, Equatable {
+    public var learningRate: Float
+    public var momentum: Float
+    public var weightDecay: Float
+    public var batchSize: Int
+    public var epochs: Int
+    /// FedProx proximal term: adds mu/2 * |w - w_global|^2 to the loss. 0 turns it off.
+    public var proximalMu: Float
+
+    public init(
+        learningRate: Float = 0.1, momentum: Float = 0, weightDecay: Float = 0, batchSize: Int = 32, epochs: Int = 1,
+        proximalMu: Float = 0
+    ) {
+        self.learningRate = learningRate
+        self.momentum = momentum
+        self.weightDecay = weightDecay
+        self.batchSize = batchSize
+        self.epochs = epochs
+        self.proximalMu = proximalMu
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case learningRate = "learning_rate", momentum, weightDecay = "weight_decay", batchSize = "batch_size", epochs
+        case proximalMu = "proximal_mu"
+    }
+
+    public func validate() throws(CoreError) {
+        if !(learningRate > 0 && learningRate.isFinite) { throw .invalidTraining("learning_rate must be positive") }
+        if !(0..<1).contains(momentum) { throw .invalidTraining("momentum must be in [0, 1)") }
+        if !(weightDecay >= 0 && weightDecay.isFinite) { throw .invalidTraining("weight_decay must be non-negative") }
+        if !(proximalMu >= 0 && proximalMu.isFinite) { throw .invalidTraining("proximal_mu must be non-negative") }
+        if batchSize < 1 { throw .invalidTraining("batch_size must be at least 1") }
+        if epochs < 1 { throw .invalidTraining("epochs must be at least 1") }
+    }
+}
