@@ -3,8 +3,13 @@
 SWIFT ?= swift
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Debian packages FedMQ needs: the libmosquitto headers, the broker and its clients (tests
-# and benchmarks run a real broker), openssl (test certificates), pkg-config (finds libmosquitto).
-DEB_PACKAGES := libmosquitto-dev mosquitto mosquitto-clients openssl pkg-config libopenblas-dev
+# and benchmarks run a real broker), openssl (test certificates), OpenBLAS (matrix products),
+# pkg-config (finds both libraries), python3-venv (the tools virtualenv below).
+DEB_PACKAGES := libmosquitto-dev mosquitto mosquitto-clients openssl pkg-config libopenblas-dev python3-venv
+# Python packages in .venv: the real safetensors package for interoperability tests, and
+# scikit-learn for tools/export_datasets.py.
+PY_PACKAGES := numpy safetensors scikit-learn
+VENV := .venv
 
 .PHONY: deps build release test bench bench-mqtt clean
 
@@ -19,6 +24,12 @@ deps:
 		$(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $$missing; \
 	else \
 		echo "System packages present: $(DEB_PACKAGES)"; \
+	fi
+	@if ! $(VENV)/bin/python -c "import numpy, safetensors, sklearn" 2>/dev/null; then \
+		echo "Creating $(VENV) with $(PY_PACKAGES)"; \
+		python3 -m venv $(VENV) && $(VENV)/bin/pip install -q $(PY_PACKAGES); \
+	else \
+		echo "Python packages present in $(VENV): $(PY_PACKAGES)"; \
 	fi
 
 ## build: debug build of every target

@@ -43,7 +43,8 @@ public enum CSVReader {
 
     /// Parses CSV text; `file` names it in errors.
     public static func parse(_ text: String, file: String, options: CSVOptions = .init()) throws(CoreError) -> Dataset {
-        var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map { $0.hasSuffix("\r") ? $0.dropLast() : $0 }
+        // Swift reads "\r\n" as one Character, which `isNewline` covers along with "\n".
+        var lines = text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline)
         while let last = lines.last, last.trimmingCharacters(in: .whitespaces).isEmpty { lines.removeLast() }
         guard !lines.isEmpty else { throw .malformedData(file: file, line: 1, column: 1, reason: "the file is empty") }
         var firstDataLine = 0

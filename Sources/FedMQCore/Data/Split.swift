@@ -1,7 +1,8 @@
 /// Train/test splits.
 public enum DataSplit {
     /// Splits with `testFraction` of each class in the test set (classification), shuffled
-    /// by SplitMix64(seed). Regression data (`classes` nil) is split without strata.
+    /// by SplitMix64(seed). Regression data (`classes` nil) is split without strata. The test
+    /// set has ceil(n * testFraction) rows, shared among classes by largest remainder.
     public static func trainTest(
         _ data: Dataset, testFraction: Double, classes: Int?, seed: UInt64
     ) throws(CoreError) -> (train: Dataset, test: Dataset) {
@@ -15,15 +16,26 @@ public enum DataSplit {
         } else {
             strata = [Array(0..<data.count)]
         }
+        let testCounts = allocate(Int((Double(data.count) * testFraction).rounded(.up)), among: strata.map(\.count))
         var train: [Int] = []
         var test: [Int] = []
-        for stratum in strata where !stratum.isEmpty {
+        for (stratum, testCount) in zip(strata, testCounts) where !stratum.isEmpty {
             let order = random.permutation(stratum.count).map { stratum[$0] }
-            let testCount = Int((Double(stratum.count) * testFraction).rounded())
             test += order.prefix(testCount)
             train += order.dropFirst(testCount)
         }
         guard !train.isEmpty, !test.isEmpty else { throw .invalidData("split leaves an empty train or test set") }
         return (data.subset(train.sorted()), data.subset(test.sorted()))
+    }
+
+    /// Shares `total` among groups in proportion to their sizes: floors first, then one more
+    /// to the groups with the largest remainders (earlier groups first on ties).
+    static func allocate(_ total: Int, among sizes: [Int]) -> [Int] {
+        let n = Double(sizes.reduce(0, +))
+        let exact = sizes.map { Double($0) * Double(total) / n }
+        var counts = exact.map { Int($0.rounded(.down)) }
+        let order = exact.indices.sorted { (exact[$0] - Double(counts[$0]), -$0) > (exact[$1] - Double(counts[$1]), -$1) }
+        for index in order.prefix(total - counts.reduce(0, +)) { counts[index] += 1 }
+        return zip(counts, sizes).map { min($0, $1) }
     }
 }

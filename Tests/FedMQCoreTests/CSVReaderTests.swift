@@ -1,0 +1,78 @@
+import FedMQCore
+import Testing
+
+@Suite("CSV data sets")
+struct CSVReaderTests {
+    @Test("the shipped files load with the right shapes and labels")
+    func shippedFiles() throws {
+        let digits = try CSVReader.read(file: dataFile("digits.csv"), options: CSVOptions(hasHeader: true, label: .name("label")))
+        #expect(digits.count == 1797)
+        #expect(digits.featureCount == 64)
+        #expect(Set(try digits.labels(classes: 10)) == Set(0..<10))
+        #expect(digits.featureNames?.first == "pixel_0_0")
+        let cancer = try CSVReader.read(file: dataFile("breast_cancer.csv"), options: CSVOptions(hasHeader: true))
+        #expect(cancer.count == 569)
+        #expect(cancer.featureCount == 30)
+        #expect(try cancer.labels(classes: 2).filter { $0 == 1 }.count == 357)
+    }
+
+    @Test("label column by name, by index, or last")
+    func labelColumns() throws {
+        let text = "a,label,b\n1,0,2\n3,1,4\n"
+        let byName = try CSVReader.parse(text, file: "t.csv", options: CSVOptions(hasHeader: true, label: .name("label")))
+        #expect(byName.features == [1, 2, 3, 4])
+        #expect(byName.targets == [0, 1])
+        #expect(byName.featureNames == ["a", "b"])
+        let byIndex = try CSVReader.parse("1,0,2\n3,1,4", file: "t.csv", options: CSVOptions(label: .index(1)))
+        #expect(byIndex == byName.withoutNames())
+        let last = try CSVReader.parse("1,2,0\n3,4,1\r\n", file: "t.csv")
+        #expect(last.features == [1, 2, 3, 4])
+        #expect(last.targets == [0, 1])
+    }
+
+    @Test(
+        "malformed files name the file, line and column",
+        arguments: [
+            ("1,2,3\n4,x,6\n", "bad.csv:2:2: 'x' is not a number"),
+            ("1,2,3\n4,5\n", "bad.csv:2:3: expected 3 columns, found 2"),
+            ("1,2,3\n4,,6\n", "bad.csv:2:2: missing value"),
+            ("1,2,3\n4,inf,6\n", "bad.csv:2:2: 'inf' is not finite"),
+            ("", "bad.csv:1:1: the file is empty"),
+        ])
+    func malformed(text: String, message: String) {
+        let error = #expect(throws: CoreError.self) { try CSVReader.parse(text, file: "bad.csv") }
+        #expect(error?.description == message)
+    }
+
+    @Test("a missing label column name is reported")
+    func unknownLabel() {
+        let error = #expect(throws: CoreError.self) {
+            try CSVReader.parse("a,b\n1,2", file: "h.csv", options: CSVOptions(hasHeader: true, label: .name("y")))
+        }
+        #expect(error?.description == "h.csv:1:1: no column named 'y' in the header")
+    }
+
+    @Test("missing values: drop the row, or fill with the column mean")
+    func missingPolicies() throws {
+        let text = "1,10,0\n,20,1\n3,NA,0\n5,40,1\n"
+        let dropped = try CSVReader.parse(text, file: "m.csv", options: CSVOptions(missing: .dropRow))
+        #expect(dropped.features == [1, 10, 5, 40])
+        #expect(dropped.targets == [0, 1])
+        let filled = try CSVReader.parse(text, file: "m.csv", options: CSVOptions(missing: .fillMean))
+        #expect(filled.features == [1, 10, 3, 20, 3, 70.0 / 3, 5, 40])
+    }
+
+    @Test("a missing file is an I/O error naming it")
+    func missingFile() {
+        let error = #expect(throws: CoreError.self) { try CSVReader.read(file: "/nonexistent/data.csv") }
+        #expect(error?.description.hasPrefix("/nonexistent/data.csv: cannot read") == true)
+    }
+}
+
+extension Dataset {
+    func withoutNames() -> Dataset {
+        var copy = self
+        copy.featureNames = nil
+        return copy
+    }
+}
