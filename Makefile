@@ -11,7 +11,7 @@ DEB_PACKAGES := libmosquitto-dev mosquitto mosquitto-clients openssl pkg-config 
 PY_PACKAGES := numpy safetensors scikit-learn
 VENV := .venv
 
-.PHONY: deps build release test bench bench-mqtt clean
+.PHONY: deps build release test bench bench-mqtt bench-train clean
 
 ## deps: install the Debian packages that are missing (idempotent; apt-get only when needed)
 deps:
@@ -46,12 +46,23 @@ test: deps
 	$(SWIFT) test --skip-build
 
 ## bench: every benchmark; rewrites docs/benchmarks.md and bench/results/*.json
-bench: bench-mqtt
+bench: bench-mqtt bench-train
+
+# The peers' virtualenv (numpy, PyTorch from PyPI; PyTorch brings several GB of wheels).
+BENCH_VENV := bench/.venv
+$(BENCH_VENV)/bin/python:
+	python3 -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install -q numpy torch
 
 ## bench-mqtt: FedMQTransport vs mosquitto_pub/mosquitto_sub, QoS 1 throughput
 bench-mqtt: deps
 	$(SWIFT) build -c release --product fedmq
 	.build/release/fedmq bench mqtt --runs 5 --results bench/results/mqtt.json --markdown docs/benchmarks.md
+
+## bench-train: one epoch of an MLP 784-128-10, FedMQCore vs numpy and PyTorch, one thread
+bench-train: deps $(BENCH_VENV)/bin/python
+	$(SWIFT) build -c release --product fedmq
+	.build/release/fedmq bench train --runs 5 --results bench/results/train.json --markdown docs/benchmarks.md
 
 clean:
 	rm -rf .build

@@ -51,6 +51,7 @@ let package = Package(
         .executableTarget(
             name: "fedmq",
             dependencies: [
+                "FedMQCore",
                 "FedMQTransport",
                 "FedMQLocalBroker",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -21,26 +21,24 @@ public struct DenseNetwork {
     private mutating func reserve(rows: Int) {
         guard rows > batchCapacity else { return }
         let widths = spec.layerSizes
-        activations = widths.map { [Float](repeating: 0, count: rows * $0) }
+        // Layer 0's activations are the caller's batch, so that slot stays empty.
+        activations = widths.enumerated().map { [Float](repeating: 0, count: $0.offset == 0 ? 0 : rows * $0.element) }
         preActivations = widths.map { [Float](repeating: 0, count: rows * $0) }
         deltas = widths.map { [Float](repeating: 0, count: rows * $0) }
         batchCapacity = rows
     }
 
-    /// Runs the layers on `rows` rows of `features`; the outputs (logits or values) end up in
-    /// `activations.last`.
+    /// Runs the layers on `rows` rows of `features` (which must hold at least rows x inputs
+    /// values); the outputs (logits or values) end up in `activations.last`.
     private mutating func forward(_ parameters: Parameters, features: UnsafeBufferPointer<Float>, rows: Int) {
         reserve(rows: rows)
         let widths = spec.layerSizes
-        activations[0].withUnsafeMutableBufferPointer { input in
-            _ = input.initialize(from: features.prefix(rows * widths[0]))
-        }
         for layer in 1..<widths.count {
             let (inputs, outputs) = (widths[layer - 1], widths[layer])
             let weights = parameters.tensors[2 * (layer - 1)].values
             let bias = parameters.tensors[2 * (layer - 1) + 1].values
             let last = layer == widths.count - 1
-            activations[layer - 1].withUnsafeBufferPointer { input in
+            withLayerInput(layer, features) { input in
                 preActivations[layer].withUnsafeMutableBufferPointer { z in
                     // Broadcast the bias into Z, then Z += A W.
                     for row in 0..<rows {
@@ -70,6 +68,7 @@ public struct DenseNetwork {
         _ parameters: Parameters, features: UnsafeBufferPointer<Float>, targets: UnsafeBufferPointer<Float>, rows: Int,
         into gradient: inout Parameters
     ) -> Double {
+        precondition(rows > 0 && features.count >= rows * spec.inputs && targets.count >= rows, "batch buffers too small")
         forward(parameters, features: features, rows: rows)
         let widths = spec.layerSizes
         let outputs = widths.last!
@@ -78,7 +77,7 @@ public struct DenseNetwork {
             let (inputs, width) = (widths[layer - 1], widths[layer])
             let weightIndex = 2 * (layer - 1)
             deltas[layer].withUnsafeBufferPointer { delta in
-                activations[layer - 1].withUnsafeBufferPointer { input in
+                withLayerInput(layer, features) { input in
                     gradient.withValues(at: weightIndex) { dW in
                         dW.withUnsafeMutableBufferPointer { dW in
                             // dW = A^T dZ  (inputs x width)
@@ -109,6 +108,15 @@ public struct DenseNetwork {
             }
         }
         return loss
+    }
+
+    /// The input of `layer`: the caller's batch for the first layer (no copy), else the
+    /// previous layer's activations.
+    @inline(__always)
+    private func withLayerInput<Result>(
+        _ layer: Int, _ features: UnsafeBufferPointer<Float>, _ body: (UnsafeBufferPointer<Float>) -> Result
+    ) -> Result {
+        layer == 1 ? body(features) : activations[layer - 1].withUnsafeBufferPointer(body)
     }
 
     /// Fills `deltas.last` with dLoss/dOutput and returns the mean loss.
@@ -147,6 +155,7 @@ public struct DenseNetwork {
 
     /// Outputs for `rows` rows: logits (classifiers) or predicted values (regression), row-major.
     public mutating func outputs(_ parameters: Parameters, features: UnsafeBufferPointer<Float>, rows: Int) -> [Float] {
+        precondition(rows > 0 && features.count >= rows * spec.inputs, "feature buffer too small")
         forward(parameters, features: features, rows: rows)
         return Array(activations[activations.count - 1].prefix(rows * spec.outputs))
     }

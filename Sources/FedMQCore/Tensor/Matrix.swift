@@ -24,3 +24,21 @@ public enum Matrix {
             Int32(n))
     }
 }
+
+/// Vector operations through OpenBLAS (vectorised; Swift loops over two arrays keep bounds
+/// checks that stop the compiler from vectorising them).
+enum Vector {
+    /// y += alpha * x
+    @inline(__always)
+    static func axpy(_ alpha: Float, _ x: UnsafeBufferPointer<Float>, _ y: UnsafeMutableBufferPointer<Float>) {
+        _ = Matrix.singleThreaded
+        cblas_saxpy(Int32(y.count), alpha, x.baseAddress, 1, y.baseAddress, 1)
+    }
+
+    /// x *= alpha
+    @inline(__always)
+    static func scale(_ alpha: Float, _ x: UnsafeMutableBufferPointer<Float>) {
+        _ = Matrix.singleThreaded
+        cblas_sscal(Int32(x.count), alpha, x.baseAddress, 1)
+    }
+}

@@ -78,19 +78,28 @@ public struct Trainer {
         let (rate, decay, mu, momentum) = (config.learningRate, config.weightDecay, config.proximalMu, config.momentum)
         for index in parameters.tensors.indices {
             let anchor = mu > 0 ? reference?.tensors[index].values : nil
-            gradient.withValues(at: index) { g in
-                parameters.withValues(at: index) { w in
-                    if decay > 0 { for i in w.indices { g[i] += decay * w[i] } }
-                    if let anchor { for i in w.indices { g[i] += mu * (w[i] - anchor[i]) } }
-                    if momentum > 0, velocity != nil {
-                        velocity!.withValues(at: index) { v in
-                            for i in w.indices {
-                                v[i] = momentum * v[i] + g[i]
-                                w[i] -= rate * v[i]
+            gradient.withValues(at: index) { gradientValues in
+                parameters.withValues(at: index) { weightValues in
+                    gradientValues.withUnsafeMutableBufferPointer { g in
+                        weightValues.withUnsafeMutableBufferPointer { w in
+                            let weights = UnsafeBufferPointer(w)
+                            if decay > 0 { Vector.axpy(decay, weights, g) }
+                            if let anchor {
+                                Vector.axpy(mu, weights, g)
+                                anchor.withUnsafeBufferPointer { Vector.axpy(-mu, $0, g) }
+                            }
+                            if momentum > 0, velocity != nil {
+                                velocity!.withValues(at: index) { velocityValues in
+                                    velocityValues.withUnsafeMutableBufferPointer { v in
+                                        Vector.scale(momentum, v)
+                                        Vector.axpy(1, UnsafeBufferPointer(g), v)
+                                        Vector.axpy(-rate, UnsafeBufferPointer(v), w)
+                                    }
+                                }
+                            } else {
+                                Vector.axpy(-rate, UnsafeBufferPointer(g), w)
                             }
                         }
-                    } else {
-                        for i in w.indices { w[i] -= rate * g[i] }
                     }
                 }
             }
