@@ -26,6 +26,7 @@ struct CentralTrainingTests {
         #expect(result.examples == 360)
         #expect(try #require(result.accuracy) >= 0.95)
         #expect(result.confusion?.flatMap { $0 }.reduce(0, +) == 360)
+        #expect(result.confusion.map { matrix in (0..<10).reduce(0) { $0 + matrix[$1][$1] } } == Int((result.accuracy! * 360).rounded()))
     }
 
     @Test("digits, MLP 64-64-10: test accuracy >= 0.96")
@@ -68,6 +69,9 @@ struct CentralTrainingTests {
         #expect(try #require(result.meanAbsoluteError) < 0.12)
         #expect(abs(parameters["W"]!.values[0] - 2) < 0.05)
         #expect(abs(parameters["b"]!.values[0] - 3) < 0.05)
+        var network = try DenseNetwork(spec: spec)
+        let predicted = [Float](arrayLiteral: 1, 1, 1).withUnsafeBufferPointer { network.predict(parameters, features: $0, rows: 1) }
+        #expect(abs(predicted[0] - 4.5) < 0.1)
     }
 
     @Test("FedProx pulls training towards the reference model")

@@ -159,4 +159,15 @@ public struct DenseNetwork {
         forward(parameters, features: features, rows: rows)
         return Array(activations[activations.count - 1].prefix(rows * spec.outputs))
     }
+
+    /// Predicted class index per row (classifiers) or predicted value per row (regression).
+    public mutating func predict(_ parameters: Parameters, features: UnsafeBufferPointer<Float>, rows: Int) -> [Float] {
+        let values = outputs(parameters, features: features, rows: rows)
+        guard spec.isClassifier else { return values }
+        let classes = spec.outputs
+        return (0..<rows).map { row in
+            let slice = values[(row * classes)..<((row + 1) * classes)]
+            return Float(slice.indices.max { slice[$0] < slice[$1] }! - slice.startIndex)
+        }
+    }
 }
