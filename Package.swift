@@ -11,12 +11,15 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "FedMQCore", targets: ["FedMQCore"]),
+        .library(name: "FedMQProtocol", targets: ["FedMQProtocol"]),
         .library(name: "FedMQTransport", targets: ["FedMQTransport"]),
         .library(name: "FedMQLocalBroker", targets: ["FedMQLocalBroker"]),
         .executable(name: "fedmq", targets: ["fedmq"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
     ],
     targets: [
         // The only C module: libmosquitto, found through pkg-config.
@@ -35,6 +38,16 @@ let package = Package(
         .target(
             name: "FedMQCore",
             dependencies: ["COpenBLAS"],
+            swiftSettings: swiftSettings
+        ),
+        // Topics, message schemas, update validation, aggregation, round and agent state
+        // machines: no I/O, no clock (time is passed in).
+        .target(
+            name: "FedMQProtocol",
+            dependencies: [
+                "FedMQCore",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
             swiftSettings: swiftSettings
         ),
         // The only target that imports CMosquitto.
@@ -62,6 +75,11 @@ let package = Package(
             name: "FedMQCoreTests",
             dependencies: ["FedMQCore"],
             resources: [.copy("Fixtures")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "FedMQProtocolTests",
+            dependencies: ["FedMQProtocol", "FedMQTransport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -1,0 +1,41 @@
+/// Federated averaging: new global = global + Σ w_k · delta_k / Σ w_k, with w_k the example
+/// count of update k (McMahan et al. 2017) or 1 for the plain mean. Streaming: it keeps one
+/// running sum the size of the model.
+public struct FedAvg: AggregationStrategy, Equatable {
+    public enum Weighting: String, Codable, Sendable {
+        case examples
+        case uniform
+    }
+
+    public let weighting: Weighting
+    private var global: Parameters?
+    private var sum: Parameters?
+    private var totalWeight = 0.0
+
+    public init(weighting: Weighting = .examples) {
+        self.weighting = weighting
+    }
+
+    public mutating func begin(global: Parameters) {
+        self.global = global
+        sum = global.zeros()
+        totalWeight = 0
+    }
+
+    public mutating func add(delta: Parameters, examples: Int) throws(CoreError) {
+        guard var running = sum else { throw .invalidTraining("FedAvg.add called before begin") }
+        guard examples > 0 else { throw .invalidTraining("an update must carry a positive example count") }
+        let weight = weighting == .examples ? Double(examples) : 1
+        sum = nil  // keep the running sum uniquely referenced, so axpy works in place
+        try running.axpy(Float(weight), delta)
+        sum = running
+        totalWeight += weight
+    }
+
+    public mutating func finish() throws(CoreError) -> Parameters {
+        guard var model = global, let running = sum else { throw .invalidTraining("FedAvg.finish called before begin") }
+        guard totalWeight > 0 else { throw .invalidTraining("no update to aggregate") }
+        try model.axpy(Float(1 / totalWeight), running)
+        return model
+    }
+}

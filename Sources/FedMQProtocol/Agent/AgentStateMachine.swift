@@ -1,0 +1,103 @@
+import FedMQCore
+
+/// The agent's round logic: wait for a round and the model it names -> train -> clip and
+/// encode the delta -> record the round as served -> publish. Pure: time comes with events.
+public struct AgentStateMachine {
+    public let agent: String
+    public let topics: Topics
+    public private(set) var model: GlobalModel?
+    /// The latest round announcement seen.
+    public private(set) var round: RoundAnnouncement?
+    /// The last round this agent published for (persisted by the runtime).
+    public private(set) var lastServedRound: Int
+    /// The round being trained, if any.
+    public private(set) var trainingRound: Int?
+
+    public init(agent: String, job: String, lastServedRound: Int) throws(ProtocolError) {
+        try Identifier.validate(agent, kind: "agent")
+        topics = try Topics(job: job)
+        self.agent = agent
+        self.lastServedRound = lastServedRound
+    }
+
+    public func status(now: Double) -> AgentStatus {
+        AgentStatus(agent: agent, state: trainingRound == nil ? .idle : .training, lastRound: lastServedRound, time: now)
+    }
+
+    /// The retained `global/model` arrived (or changed).
+    public mutating func modelReceived(_ payload: [UInt8], now: Double) -> [AgentAction] {
+        let decoded: GlobalModel
+        do {
+            decoded = try ModelCodec.decodeModel(payload)
+        } catch {
+            return [.ignored("global model refused: \(error)")]
+        }
+        guard decoded.job == topics.job else { return [.ignored("global model is for job '\(decoded.job)'")] }
+        model = decoded
+        return startIfReady(now: now)
+    }
+
+    /// The retained `global/round` arrived (or changed).
+    public mutating func roundReceived(_ payload: [UInt8], now: Double) -> [AgentAction] {
+        let announcement: RoundAnnouncement
+        do {
+            announcement = try ProtocolJSON.decode(RoundAnnouncement.self, from: payload)
+        } catch {
+            return [.ignored("round announcement refused: \(error)")]
+        }
+        guard announcement.job == topics.job else { return [.ignored("round announcement is for job '\(announcement.job)'")] }
+        round = announcement
+        return startIfReady(now: now)
+    }
+
+    private mutating func startIfReady(now: Double) -> [AgentAction] {
+        guard let round else { return [.ignored("no round is open yet")] }
+        guard trainingRound == nil else { return [.ignored("still training round \(trainingRound ?? 0)")] }
+        guard round.round > lastServedRound else { return [.ignored("round \(round.round) is already served")] }
+        guard now < round.deadline else { return [.ignored("round \(round.round) is past its deadline")] }
+        guard let model, model.sha256 == round.baseModelSHA256 else {
+            return [.ignored("round \(round.round) waits for model \(round.baseModelSHA256.prefix(12))")]
+        }
+        trainingRound = round.round
+        return [.publishStatus(status(now: now)), .train(round: round.round, base: model, config: round.training)]
+    }
+
+    /// Local training of `roundNumber` ended with `trained` parameters on `examples` rows.
+    public mutating func trainingFinished(
+        round roundNumber: Int, trained: Parameters, examples: Int, now: Double, roundingSeed: UInt64? = nil
+    ) -> [AgentAction] {
+        guard trainingRound == roundNumber else { return [.ignored("training result for round \(roundNumber) was not asked for")] }
+        trainingRound = nil
+        guard let round, round.round == roundNumber, now < round.deadline, let model, model.sha256 == round.baseModelSHA256 else {
+            return [.ignored("round \(roundNumber) closed while training"), .publishStatus(status(now: now))] + startIfReady(now: now)
+        }
+        var delta = trained
+        do {
+            try delta.subtract(model.parameters)
+        } catch {
+            return [.ignored("trained model does not fit the global model: \(error)"), .publishStatus(status(now: now))]
+        }
+        guard delta.allFinite else { return [.ignored("training diverged (NaN or infinity)"), .publishStatus(status(now: now))] }
+        if let bound = round.normBound { delta.clip(norm: bound) }
+        let payload = ModelCodec.encodeUpdate(
+            delta, encoding: round.encoding, job: topics.job, round: roundNumber, agent: agent, baseSHA256: model.sha256,
+            examples: examples, stochasticRoundingSeed: roundingSeed)
+        guard payload.count <= round.maxUpdateBytes else {
+            return [.ignored("update of \(payload.count) bytes exceeds the round's limit"), .publishStatus(status(now: now))]
+        }
+        lastServedRound = roundNumber
+        let expiry = UInt32(max(1, (round.deadline - now).rounded(.up)))
+        return [
+            .recordServed(round: roundNumber),
+            .publishUpdate(topic: topics.update(round: roundNumber, agent: agent), payload: payload, expirySeconds: expiry),
+            .publishStatus(status(now: now)),
+        ]
+    }
+
+    /// Local training failed (bad data, for example).
+    public mutating func trainingFailed(round roundNumber: Int, reason: String, now: Double) -> [AgentAction] {
+        guard trainingRound == roundNumber else { return [] }
+        trainingRound = nil
+        return [.ignored("training round \(roundNumber) failed: \(reason)"), .publishStatus(status(now: now))]
+    }
+}

@@ -1,0 +1,20 @@
+/// What the aggregator's runtime must do, in order, after an event.
+public enum AggregatorAction: Sendable, Equatable {
+    /// Persist an accepted update durably (write, fsync) before anything else happens; it
+    /// already counts in the state machine's round.
+    case spool(round: Int, agent: String, payload: [UInt8])
+    /// Persist checkpoint and model atomically; spooled updates of earlier rounds may go.
+    case checkpoint(AggregatorCheckpoint, model: [UInt8])
+    /// Publish the global model, retained.
+    case publishModel([UInt8])
+    /// Publish the round announcement, retained.
+    case publishRound(RoundAnnouncement)
+    /// Publish the closed round's metrics, retained, and append them to the metrics log.
+    case publishMetrics(RoundMetrics)
+    /// Log (and count) a refused update.
+    case rejected(Rejection)
+    /// Too few updates at the deadline: the round goes on until `deadline`.
+    case extended(round: Int, accepted: Int, deadline: Double)
+    /// The configured number of rounds is done.
+    case finished
+}

@@ -1,0 +1,22 @@
+/// What the aggregator persists after every round (beside the model's bytes), so that a
+/// restart resumes the open round. Updates accepted in the open round are in the spool.
+public struct AggregatorCheckpoint: Codable, Sendable, Equatable {
+    public static let schema = "fedmq.checkpoint/1"
+    public var schema: String = Self.schema
+    /// The open round (or the last one, when finished).
+    public var announcement: RoundAnnouncement
+    /// sha256 of the model bytes stored with this checkpoint.
+    public var modelSHA256: String
+    public var finished: Bool
+
+    enum CodingKeys: String, CodingKey {
+        case schema, announcement, finished
+        case modelSHA256 = "model_sha256"
+    }
+
+    public init(announcement: RoundAnnouncement, modelSHA256: String, finished: Bool) {
+        self.announcement = announcement
+        self.modelSHA256 = modelSHA256
+        self.finished = finished
+    }
+}

@@ -1,0 +1,167 @@
+import FedMQCore
+
+/// The aggregator's round logic: events in (update received, time passed, start, resume),
+/// actions out (spool, checkpoint, publish). No I/O and no clock: `now` (seconds since 1970)
+/// comes with every event, so quorum, deadlines and duplicates are tested deterministically.
+///
+/// A round: open (announce, retained) -> collect (validate, spool, fold into the strategy)
+/// -> close at `targetUpdates`, or at the deadline with at least `minUpdates` (else extend
+/// the deadline and say so) -> new model -> checkpoint, publish model, next round, metrics.
+public struct AggregatorStateMachine {
+    public let job: String
+    public let policy: RoundPolicy
+    public private(set) var model: GlobalModel
+    public private(set) var modelBytes: [UInt8]
+    public private(set) var announcement: RoundAnnouncement
+    public private(set) var finished = false
+    private var strategy: any AggregationStrategy
+    private var accepted: [String: Int] = [:]
+    private var rejected: [String: Int] = [:]
+    private var bytesReceived = 0
+    private let evaluator: (@Sendable (Parameters) -> Evaluation?)?
+
+    /// A fresh job: `parameters` become the round-0 model and round 1 opens at `now`.
+    public init(
+        job: String, policy: RoundPolicy, spec: ModelSpec, initial parameters: Parameters, now: Double,
+        evaluator: (@Sendable (Parameters) -> Evaluation?)? = nil
+    ) throws(ProtocolError) {
+        try Identifier.validate(job, kind: "job")
+        try policy.validate()
+        do {
+            try spec.validate()
+            try spec.check(parameters)
+        } catch {
+            throw .core(error)
+        }
+        let bytes = ModelCodec.encodeModel(parameters, spec: spec, job: job, round: 0)
+        self.job = job
+        self.policy = policy
+        self.evaluator = evaluator
+        modelBytes = bytes
+        model = GlobalModel(job: job, round: 0, spec: spec, parameters: parameters, sha256: ModelCodec.sha256(bytes))
+        strategy = FedAvg(weighting: policy.weighting)
+        announcement = Self.announce(job: job, round: 1, policy: policy, base: model.sha256, now: now)
+        strategy.begin(global: parameters)
+    }
+
+    /// Resumes from a checkpoint and the updates spooled for its open round.
+    public init(
+        job: String, policy: RoundPolicy, checkpoint: AggregatorCheckpoint, modelBytes: [UInt8],
+        spooled: [(agent: String, payload: [UInt8])], evaluator: (@Sendable (Parameters) -> Evaluation?)? = nil
+    ) throws(ProtocolError) {
+        try policy.validate()
+        let model = try ModelCodec.decodeModel(modelBytes)
+        guard model.sha256 == checkpoint.modelSHA256, model.job == job, checkpoint.announcement.job == job else {
+            throw .invalidModel("the checkpoint's model does not match its record (sha256 or job differ)")
+        }
+        self.job = job
+        self.policy = policy
+        self.evaluator = evaluator
+        self.model = model
+        self.modelBytes = modelBytes
+        announcement = checkpoint.announcement
+        finished = checkpoint.finished
+        strategy = FedAvg(weighting: policy.weighting)
+        strategy.begin(global: model.parameters)
+        for (agent, payload) in spooled {
+            // These passed validation before the restart; replay them without spooling again.
+            if case .success(let update) = validator().validate(agent: agent, round: announcement.round, payload: payload) {
+                fold(update)
+            }
+        }
+    }
+
+    /// Actions that (re)establish the retained state: checkpoint (fresh start) and publish.
+    public func startActions(fresh: Bool) -> [AggregatorAction] {
+        var actions: [AggregatorAction] = []
+        if fresh {
+            actions.append(.checkpoint(AggregatorCheckpoint(announcement: announcement, modelSHA256: model.sha256, finished: false), model: modelBytes))
+        }
+        actions.append(.publishModel(modelBytes))
+        actions.append(finished ? .finished : .publishRound(announcement))
+        return actions
+    }
+
+    /// Agents whose updates count in the open round.
+    public var acceptedAgents: [String] { accepted.keys.sorted() }
+
+    /// An update arrived on `round/<round>/update/<agent>`.
+    public mutating func receive(agent: String, round: Int, payload: [UInt8], now: Double) -> [AggregatorAction] {
+        bytesReceived += payload.count
+        guard !finished else {
+            return reject(Rejection(agent: agent, round: round, reason: .closedRound, detail: "the job is finished"))
+        }
+        switch validator().validate(agent: agent, round: round, payload: payload) {
+        case .failure(let rejection):
+            return reject(rejection)
+        case .success(let update):
+            fold(update)
+            var actions: [AggregatorAction] = [.spool(round: round, agent: agent, payload: payload)]
+            if accepted.count >= announcement.targetUpdates { actions += close(now: now) }
+            return actions
+        }
+    }
+
+    /// Time passed: close or extend a round whose deadline is over.
+    public mutating func tick(now: Double) -> [AggregatorAction] {
+        guard !finished, now >= announcement.deadline else { return [] }
+        if accepted.count >= announcement.minUpdates { return close(now: now) }
+        announcement.deadline = now + policy.extensionSeconds
+        announcement.extensions += 1
+        return [
+            .checkpoint(AggregatorCheckpoint(announcement: announcement, modelSHA256: model.sha256, finished: false), model: modelBytes),
+            .publishRound(announcement),
+            .extended(round: announcement.round, accepted: accepted.count, deadline: announcement.deadline),
+        ]
+    }
+
+    private func validator() -> UpdateValidator {
+        UpdateValidator(
+            announcement: announcement, model: model, allowedAgents: policy.allowedAgents.map(Set.init),
+            accepted: Set(accepted.keys))
+    }
+
+    private mutating func fold(_ update: AcceptedUpdate) {
+        // The validator checked names and shapes, so adding cannot fail.
+        guard (try? strategy.add(delta: update.delta, examples: update.examples)) != nil else { return }
+        accepted[update.agent] = update.examples
+    }
+
+    private mutating func reject(_ rejection: Rejection) -> [AggregatorAction] {
+        rejected[rejection.reason.rawValue, default: 0] += 1
+        return [.rejected(rejection)]
+    }
+
+    private mutating func close(now: Double) -> [AggregatorAction] {
+        guard let parameters = try? strategy.finish() else { return [] }
+        let round = announcement.round
+        let bytes = ModelCodec.encodeModel(parameters, spec: model.spec, job: job, round: round)
+        model = GlobalModel(job: job, round: round, spec: model.spec, parameters: parameters, sha256: ModelCodec.sha256(bytes))
+        modelBytes = bytes
+        let evaluation = evaluator?(parameters)
+        let metrics = RoundMetrics(
+            job: job, round: round, participants: accepted.keys.sorted(), updates: accepted.count,
+            examples: accepted.values.reduce(0, +), rejected: rejected, accuracy: evaluation?.accuracy, loss: evaluation?.loss,
+            bytesReceived: bytesReceived, durationSeconds: max(0, now - announcement.openedAt),
+            deadlineExtensions: announcement.extensions, modelSHA256: model.sha256, closedAt: now)
+        accepted = [:]
+        rejected = [:]
+        bytesReceived = 0
+        if let rounds = policy.rounds, round >= rounds {
+            finished = true
+            let checkpoint = AggregatorCheckpoint(announcement: announcement, modelSHA256: model.sha256, finished: true)
+            return [.checkpoint(checkpoint, model: bytes), .publishModel(bytes), .publishMetrics(metrics), .finished]
+        }
+        announcement = Self.announce(job: job, round: round + 1, policy: policy, base: model.sha256, now: now)
+        strategy.begin(global: parameters)
+        let checkpoint = AggregatorCheckpoint(announcement: announcement, modelSHA256: model.sha256, finished: false)
+        return [.checkpoint(checkpoint, model: bytes), .publishModel(bytes), .publishRound(announcement), .publishMetrics(metrics)]
+    }
+
+    private static func announce(job: String, round: Int, policy: RoundPolicy, base: String, now: Double) -> RoundAnnouncement {
+        RoundAnnouncement(
+            job: job, round: round, openedAt: now, deadline: now + policy.roundSeconds, targetUpdates: policy.targetUpdates,
+            minUpdates: policy.minUpdates, extensions: 0, baseModelSHA256: base, training: policy.training,
+            maxUpdateBytes: policy.maxUpdateBytes, normBound: policy.normBound, encoding: policy.encoding)
+    }
+}

@@ -1,0 +1,62 @@
+import FedMQCore
+
+/// How the aggregator runs rounds. JSON keys are snake_case (aggregator config files).
+public struct RoundPolicy: Codable, Sendable, Equatable {
+    /// Rounds to run; nil runs forever.
+    public var rounds: Int?
+    /// Close a round as soon as this many updates were accepted.
+    public var targetUpdates: Int
+    /// At the deadline, close with at least this many; otherwise extend the deadline.
+    public var minUpdates: Int
+    public var roundSeconds: Double
+    public var extensionSeconds: Double
+    public var maxUpdateBytes: Int
+    public var normBound: Double?
+    /// Agents allowed to contribute; nil accepts any valid agent id.
+    public var allowedAgents: [String]?
+    /// Local training the agents run.
+    public var training: TrainingConfig
+    public var encoding: TensorEncoding
+    public var weighting: FedAvg.Weighting
+
+    public init(
+        rounds: Int? = 10, targetUpdates: Int, minUpdates: Int, roundSeconds: Double = 60, extensionSeconds: Double = 30,
+        maxUpdateBytes: Int = 64 << 20, normBound: Double? = nil, allowedAgents: [String]? = nil,
+        training: TrainingConfig = .init(), encoding: TensorEncoding = .float32, weighting: FedAvg.Weighting = .examples
+    ) {
+        self.rounds = rounds
+        self.targetUpdates = targetUpdates
+        self.minUpdates = minUpdates
+        self.roundSeconds = roundSeconds
+        self.extensionSeconds = extensionSeconds
+        self.maxUpdateBytes = maxUpdateBytes
+        self.normBound = normBound
+        self.allowedAgents = allowedAgents
+        self.training = training
+        self.encoding = encoding
+        self.weighting = weighting
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case rounds, training, encoding, weighting
+        case targetUpdates = "target_updates", minUpdates = "min_updates", roundSeconds = "round_seconds"
+        case extensionSeconds = "extension_seconds", maxUpdateBytes = "max_update_bytes", normBound = "norm_bound"
+        case allowedAgents = "allowed_agents"
+    }
+
+    public func validate() throws(ProtocolError) {
+        func invalid(_ text: String) -> ProtocolError { .invalidConfiguration(text) }
+        if let rounds, rounds < 1 { throw invalid("rounds must be at least 1 (or absent to run forever)") }
+        if minUpdates < 1 || targetUpdates < minUpdates { throw invalid("need 1 <= min_updates <= target_updates") }
+        if !(roundSeconds > 0 && roundSeconds.isFinite) { throw invalid("round_seconds must be positive") }
+        if !(extensionSeconds > 0 && extensionSeconds.isFinite) { throw invalid("extension_seconds must be positive") }
+        if maxUpdateBytes < 64 { throw invalid("max_update_bytes is too small") }
+        if let normBound, !(normBound > 0 && normBound.isFinite) { throw invalid("norm_bound must be positive") }
+        for agent in allowedAgents ?? [] { try Identifier.validate(agent, kind: "agent") }
+        do {
+            try training.validate()
+        } catch {
+            throw invalid("training: \(error)")
+        }
+    }
+}

@@ -1,0 +1,65 @@
+/// `status/<agent>` (retained; the last will says `offline`).
+public struct AgentStatus: Codable, Sendable, Equatable, SchemaVersioned {
+    public static let schema = "fedmq.status/1"
+
+    public enum State: String, Codable, Sendable {
+        /// Connected and waiting for a round (or for the model).
+        case idle
+        case training
+        /// Refuses to train: the configured privacy budget would be exceeded.
+        case budgetExhausted = "budget_exhausted"
+        case offline
+    }
+
+    public var schema: String = Self.schema
+    public var agent: String
+    public var state: State
+    /// The last round this agent published an update for (0: none).
+    public var lastRound: Int
+    /// Seconds since 1970, when this status was published (absent in the last will).
+    public var time: Double?
+
+    enum CodingKeys: String, CodingKey {
+        case schema, agent, state, time
+        case lastRound = "last_round"
+    }
+
+    public init(agent: String, state: State, lastRound: Int, time: Double?) {
+        self.agent = agent
+        self.state = state
+        self.lastRound = lastRound
+        self.time = time
+    }
+
+    public func validate() throws(ProtocolError) {
+        guard Identifier.isValid(agent), lastRound >= 0 else {
+            throw .invalidMessage(schema: Self.schema, reason: "agent id or last_round is invalid")
+        }
+    }
+}
+
+/// `aggregator/status` (retained; the last will says `offline`).
+public struct AggregatorStatus: Codable, Sendable, Equatable, SchemaVersioned {
+    public static let schema = "fedmq.aggregator/1"
+
+    public enum State: String, Codable, Sendable {
+        case online, finished, offline
+    }
+
+    public var schema: String = Self.schema
+    public var job: String
+    public var state: State
+    public var round: Int?
+    public var time: Double?
+
+    public init(job: String, state: State, round: Int?, time: Double?) {
+        self.job = job
+        self.state = state
+        self.round = round
+        self.time = time
+    }
+
+    public func validate() throws(ProtocolError) {
+        guard Identifier.isValid(job) else { throw .invalidMessage(schema: Self.schema, reason: "job id is invalid") }
+    }
+}

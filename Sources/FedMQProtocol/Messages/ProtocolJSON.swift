@@ -1,0 +1,60 @@
+import Foundation
+
+/// JSON encoding and hostile-input decoding of FedMQ's control messages.
+public enum ProtocolJSON {
+    /// Control messages are small; anything bigger is refused before parsing.
+    public static let maxMessageBytes = 256 * 1024
+
+    public static func encode<Message: Encodable>(_ message: Message) -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        // Encoding our own Codable values with finite numbers cannot fail; NaN would, so
+        // callers keep metrics finite (see RoundMetrics).
+        return (try? encoder.encode(message)).map(Array.init) ?? Array("{}".utf8)
+    }
+
+    /// Decodes `payload` as `Message`, checking size and the `schema` field.
+    public static func decode<Message: Decodable & SchemaVersioned>(
+        _ type: Message.Type, from payload: [UInt8]
+    ) throws(ProtocolError) -> Message {
+        guard payload.count <= maxMessageBytes else {
+            throw .invalidMessage(schema: Message.schema, reason: "\(payload.count) bytes exceeds \(maxMessageBytes)")
+        }
+        let message: Message
+        do {
+            message = try JSONDecoder().decode(Message.self, from: Data(payload))
+        } catch let error as DecodingError {
+            throw .invalidMessage(schema: Message.schema, reason: describe(error))
+        } catch {
+            throw .invalidMessage(schema: Message.schema, reason: "\(error)")
+        }
+        guard message.schema == Message.schema else {
+            throw .invalidMessage(schema: Message.schema, reason: "schema is '\(message.schema)'")
+        }
+        try message.validate()
+        return message
+    }
+
+    private static func describe(_ error: DecodingError) -> String {
+        func path(_ context: DecodingError.Context) -> String {
+            context.codingPath.map(\.stringValue).joined(separator: ".")
+        }
+        switch error {
+        case .keyNotFound(let key, let context):
+            return "missing field '\((context.codingPath + [key]).map(\.stringValue).joined(separator: "."))'"
+        case .typeMismatch(_, let context), .valueNotFound(_, let context):
+            return "field '\(path(context))' has the wrong type"
+        case .dataCorrupted(let context):
+            return context.codingPath.isEmpty ? "not valid JSON" : "field '\(path(context))' is invalid"
+        @unknown default:
+            return "\(error)"
+        }
+    }
+}
+
+/// A message with a `schema` string like "fedmq.round/1" and its own consistency checks.
+public protocol SchemaVersioned {
+    static var schema: String { get }
+    var schema: String { get }
+    func validate() throws(ProtocolError)
+}

@@ -1,0 +1,70 @@
+import FedMQCore
+
+/// `global/round` (retained): the round that is open, what to train, and until when.
+public struct RoundAnnouncement: Codable, Sendable, Equatable, SchemaVersioned {
+    public static let schema = "fedmq.round/1"
+    public var schema: String = Self.schema
+    public var job: String
+    public var round: Int
+    /// Seconds since 1970-01-01 UTC.
+    public var openedAt: Double
+    /// Updates arriving after this (seconds since 1970) are not counted.
+    public var deadline: Double
+    /// The round closes as soon as this many updates are accepted.
+    public var targetUpdates: Int
+    /// At the deadline, the round closes if at least this many were accepted (else it is extended).
+    public var minUpdates: Int
+    /// How many times the deadline was extended for lack of updates.
+    public var extensions: Int
+    /// sha256 (hex) of the exact bytes of the retained `global/model` to train from.
+    public var baseModelSHA256: String
+    public var training: TrainingConfig
+    /// Largest update payload the aggregator accepts.
+    public var maxUpdateBytes: Int
+    /// Updates with a larger L2 norm are rejected; agents clip to it.
+    public var normBound: Double?
+    /// Encoding agents should use for updates.
+    public var encoding: TensorEncoding
+
+    enum CodingKeys: String, CodingKey {
+        case schema, job, round, deadline, extensions, training, encoding
+        case openedAt = "opened_at", targetUpdates = "target_updates", minUpdates = "min_updates"
+        case baseModelSHA256 = "base_model_sha256", maxUpdateBytes = "max_update_bytes", normBound = "norm_bound"
+    }
+
+    public init(
+        job: String, round: Int, openedAt: Double, deadline: Double, targetUpdates: Int, minUpdates: Int, extensions: Int,
+        baseModelSHA256: String, training: TrainingConfig, maxUpdateBytes: Int, normBound: Double?, encoding: TensorEncoding
+    ) {
+        self.job = job
+        self.round = round
+        self.openedAt = openedAt
+        self.deadline = deadline
+        self.targetUpdates = targetUpdates
+        self.minUpdates = minUpdates
+        self.extensions = extensions
+        self.baseModelSHA256 = baseModelSHA256
+        self.training = training
+        self.maxUpdateBytes = maxUpdateBytes
+        self.normBound = normBound
+        self.encoding = encoding
+    }
+
+    public func validate() throws(ProtocolError) {
+        func invalid(_ reason: String) -> ProtocolError { .invalidMessage(schema: Self.schema, reason: reason) }
+        guard Identifier.isValid(job) else { throw invalid("job '\(job.prefix(80))' is not a valid id") }
+        guard round >= 1 else { throw invalid("round must be at least 1") }
+        guard openedAt.isFinite, deadline.isFinite, deadline >= openedAt else { throw invalid("deadline must follow opened_at") }
+        guard minUpdates >= 1, targetUpdates >= minUpdates else { throw invalid("need 1 <= min_updates <= target_updates") }
+        guard baseModelSHA256.count == 64, baseModelSHA256.allSatisfy(\.isHexDigit) else {
+            throw invalid("base_model_sha256 is not 64 hex digits")
+        }
+        guard maxUpdateBytes > 0 else { throw invalid("max_update_bytes must be positive") }
+        if let normBound, !(normBound > 0 && normBound.isFinite) { throw invalid("norm_bound must be positive") }
+        do {
+            try training.validate()
+        } catch {
+            throw invalid("training: \(error)")
+        }
+    }
+}

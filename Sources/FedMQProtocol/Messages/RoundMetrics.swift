@@ -1,0 +1,55 @@
+/// `metrics` (retained) and one line of the aggregator's `metrics.jsonl`: a closed round.
+public struct RoundMetrics: Codable, Sendable, Equatable, SchemaVersioned {
+    public static let schema = "fedmq.metrics/1"
+    public var schema: String = Self.schema
+    public var job: String
+    public var round: Int
+    /// Agents whose update was aggregated, sorted.
+    public var participants: [String]
+    /// Updates that counted, and the examples behind them.
+    public var updates: Int
+    public var examples: Int
+    /// Rejected updates by reason (`RejectionReason` raw values).
+    public var rejected: [String: Int]
+    /// Central evaluation of the new model, when the aggregator has test data.
+    public var accuracy: Double?
+    public var loss: Double?
+    /// Bytes of update payloads received this round (accepted or not).
+    public var bytesReceived: Int
+    /// Seconds from opening to closing the round.
+    public var durationSeconds: Double
+    public var deadlineExtensions: Int
+    /// sha256 of the model this round produced.
+    public var modelSHA256: String
+    public var closedAt: Double
+
+    enum CodingKeys: String, CodingKey {
+        case schema, job, round, participants, updates, examples, rejected, accuracy, loss
+        case bytesReceived = "bytes_received", durationSeconds = "duration_seconds"
+        case deadlineExtensions = "deadline_extensions", modelSHA256 = "model_sha256", closedAt = "closed_at"
+    }
+
+    public init(
+        job: String, round: Int, participants: [String], updates: Int, examples: Int, rejected: [String: Int],
+        accuracy: Double?, loss: Double?, bytesReceived: Int, durationSeconds: Double, deadlineExtensions: Int,
+        modelSHA256: String, closedAt: Double
+    ) {
+        self.job = job
+        self.round = round
+        self.participants = participants
+        self.updates = updates
+        self.examples = examples
+        self.rejected = rejected
+        self.accuracy = accuracy.flatMap { $0.isFinite ? $0 : nil }
+        self.loss = loss.flatMap { $0.isFinite ? $0 : nil }
+        self.bytesReceived = bytesReceived
+        self.durationSeconds = durationSeconds
+        self.deadlineExtensions = deadlineExtensions
+        self.modelSHA256 = modelSHA256
+        self.closedAt = closedAt
+    }
+
+    public func validate() throws(ProtocolError) {
+        guard Identifier.isValid(job), round >= 1 else { throw .invalidMessage(schema: Self.schema, reason: "job or round is invalid") }
+    }
+}

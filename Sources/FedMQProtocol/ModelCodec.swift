@@ -1,0 +1,84 @@
+import Crypto
+import FedMQCore
+
+/// The global model as published on `global/model`.
+public struct GlobalModel: Sendable, Equatable {
+    public var job: String
+    /// The round that produced it (0: the initial model).
+    public var round: Int
+    public var spec: ModelSpec
+    public var parameters: Parameters
+    /// sha256 of the exact payload bytes; rounds name their base model by it.
+    public var sha256: String
+}
+
+/// safetensors payloads with FedMQ's metadata conventions (`fedmq.*` keys).
+public enum ModelCodec {
+    public enum Key {
+        public static let kind = "fedmq.kind"
+        public static let job = "fedmq.job"
+        public static let round = "fedmq.round"
+        public static let modelSpec = "fedmq.model_spec"
+        public static let baseSHA256 = "fedmq.base_sha256"
+        public static let agent = "fedmq.agent"
+        public static let examples = "fedmq.examples"
+    }
+
+    public static func sha256(_ bytes: [UInt8]) -> String {
+        SHA256.hash(data: bytes).map { byte in
+            let hex = String(byte, radix: 16)
+            return byte < 16 ? "0" + hex : hex
+        }.joined()
+    }
+
+    /// Encodes a global model (float32) with its spec, so devices can rebuild it from the
+    /// payload alone.
+    public static func encodeModel(_ parameters: Parameters, spec: ModelSpec, job: String, round: Int) -> [UInt8] {
+        SafetensorsEncoder.encode(
+            parameters,
+            metadata: [Key.kind: "model", Key.job: job, Key.round: "\(round)", Key.modelSpec: spec.jsonString()])
+    }
+
+    /// Decodes and checks a global model payload.
+    public static func decodeModel(_ bytes: [UInt8]) throws(ProtocolError) -> GlobalModel {
+        let file: SafetensorsFile
+        do {
+            file = try SafetensorsDecoder.decode(bytes, limits: SafetensorsLimits(maxHeaderBytes: 16 << 20))
+        } catch {
+            throw .core(error)
+        }
+        let metadata = file.metadata
+        guard metadata[Key.kind] == "model" else { throw .invalidModel("metadata \(Key.kind) is not 'model'") }
+        guard let job = metadata[Key.job], Identifier.isValid(job) else { throw .invalidModel("metadata \(Key.job) is missing or invalid") }
+        guard let round = metadata[Key.round].flatMap(Int.init), round >= 0 else {
+            throw .invalidModel("metadata \(Key.round) is missing or invalid")
+        }
+        guard let specJSON = metadata[Key.modelSpec] else { throw .invalidModel("metadata \(Key.modelSpec) is missing") }
+        do {
+            let spec = try ModelSpec.parse(specJSON)
+            let parameters = try file.parameters(orderedAs: spec.parameterLayout.map(\.name))
+            try spec.check(parameters)
+            guard parameters.allFinite else { throw ProtocolError.invalidModel("the model holds NaN or infinite values") }
+            return GlobalModel(job: job, round: round, spec: spec, parameters: parameters, sha256: sha256(bytes))
+        } catch let error as CoreError {
+            throw .core(error)
+        } catch let error as ProtocolError {
+            throw error
+        } catch {
+            throw .invalidModel("\(error)")
+        }
+    }
+
+    /// Encodes an agent's update (a delta from the base model).
+    public static func encodeUpdate(
+        _ delta: Parameters, encoding: TensorEncoding, job: String, round: Int, agent: String, baseSHA256: String,
+        examples: Int, stochasticRoundingSeed: UInt64? = nil
+    ) -> [UInt8] {
+        SafetensorsEncoder.encode(
+            delta, encoding: encoding,
+            metadata: [
+                Key.kind: "update", Key.job: job, Key.round: "\(round)", Key.agent: agent, Key.baseSHA256: baseSHA256,
+                Key.examples: "\(examples)",
+            ], stochasticRoundingSeed: stochasticRoundingSeed)
+    }
+}

@@ -1,0 +1,25 @@
+/// Why the aggregator refused an update. Raw values appear in metrics and logs.
+public enum RejectionReason: String, Sendable, Codable, CaseIterable {
+    case tooLarge = "too_large"
+    case senderNotAllowed = "sender_not_allowed"
+    case closedRound = "closed_round"
+    case wrongRound = "wrong_round"
+    case duplicate
+    case undecodable
+    case wrongJob = "wrong_job"
+    /// Metadata says another agent than the topic does.
+    case senderMismatch = "sender_mismatch"
+    case badMetadata = "bad_metadata"
+    case baseMismatch = "base_mismatch"
+    case tensorMismatch = "tensor_mismatch"
+    case nonFinite = "non_finite"
+    case normTooLarge = "norm_too_large"
+}
+
+/// A refused update: who sent it, why, and the details.
+public struct Rejection: Sendable, Equatable, Error {
+    public var agent: String
+    public var round: Int
+    public var reason: RejectionReason
+    public var detail: String
+}

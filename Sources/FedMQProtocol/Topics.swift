@@ -1,0 +1,56 @@
+/// FedMQ's v1 topic layout under `fedmq/v1/<job>/`.
+public struct Topics: Sendable, Equatable {
+    public static let root = "fedmq/v1"
+    public let job: String
+
+    public init(job: String) throws(ProtocolError) {
+        try Identifier.validate(job, kind: "job")
+        self.job = job
+    }
+
+    public var prefix: String { "\(Self.root)/\(job)" }
+    /// safetensors, retained: the current global model.
+    public var globalModel: String { "\(prefix)/global/model" }
+    /// JSON, retained: the open round (`RoundAnnouncement`).
+    public var globalRound: String { "\(prefix)/global/round" }
+    /// JSON, retained: the last closed round's summary (`RoundMetrics`).
+    public var metrics: String { "\(prefix)/metrics" }
+    /// JSON, retained, last will: the aggregator's state.
+    public var aggregatorStatus: String { "\(prefix)/aggregator/status" }
+    /// Every agent's update in every round (the aggregator's subscription).
+    public var allUpdates: String { "\(prefix)/round/+/update/+" }
+    /// Every agent's status.
+    public var allStatuses: String { "\(prefix)/status/+" }
+    /// Everything of this job (for `fedmq watch`).
+    public var everything: String { "\(prefix)/#" }
+
+    /// safetensors: one agent's update for one round.
+    public func update(round: Int, agent: String) -> String { "\(prefix)/round/\(round)/update/\(agent)" }
+    /// JSON, retained, last will: one agent's state.
+    public func status(agent: String) -> String { "\(prefix)/status/\(agent)" }
+
+    /// What a received topic is.
+    public enum Kind: Sendable, Equatable {
+        case globalModel, globalRound, metrics, aggregatorStatus
+        case update(round: Int, agent: String)
+        case status(agent: String)
+    }
+
+    /// Parses a topic of this job; throws for anything else (including other jobs).
+    public func parse(_ topic: String) throws(ProtocolError) -> Kind {
+        guard topic.hasPrefix(prefix + "/") else { throw .unknownTopic(topic) }
+        let levels = topic.dropFirst(prefix.count + 1).split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+        switch levels.count {
+        case 2 where levels == ["global", "model"]: return .globalModel
+        case 2 where levels == ["global", "round"]: return .globalRound
+        case 1 where levels == ["metrics"]: return .metrics
+        case 2 where levels == ["aggregator", "status"]: return .aggregatorStatus
+        case 2 where levels[0] == "status" && Identifier.isValid(levels[1]): return .status(agent: levels[1])
+        case 4 where levels[0] == "round" && levels[2] == "update" && Identifier.isValid(levels[3]):
+            guard let round = Int(levels[1]), round >= 0, String(round) == levels[1] else { throw .unknownTopic(topic) }
+            return .update(round: round, agent: levels[3])
+        default:
+            throw .unknownTopic(topic)
+        }
+    }
+}

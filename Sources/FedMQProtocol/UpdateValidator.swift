@@ -1,0 +1,77 @@
+import FedMQCore
+
+/// An update that passed every check.
+public struct AcceptedUpdate: Sendable, Equatable {
+    public var agent: String
+    public var round: Int
+    public var examples: Int
+    public var delta: Parameters
+    public var payloadBytes: Int
+}
+
+/// Checks an update against the open round, cheapest checks first, and names the first
+/// failure. Pure: no I/O, no clock.
+public struct UpdateValidator: Sendable {
+    public var announcement: RoundAnnouncement
+    public var model: GlobalModel
+    /// Agents allowed to send updates; nil allows any agent id.
+    public var allowedAgents: Set<String>?
+    /// Agents already counted this round.
+    public var accepted: Set<String>
+
+    public init(announcement: RoundAnnouncement, model: GlobalModel, allowedAgents: Set<String>?, accepted: Set<String> = []) {
+        self.announcement = announcement
+        self.model = model
+        self.allowedAgents = allowedAgents
+        self.accepted = accepted
+    }
+
+    public func validate(agent: String, round: Int, payload: [UInt8]) -> Result<AcceptedUpdate, Rejection> {
+        func reject(_ reason: RejectionReason, _ detail: String) -> Result<AcceptedUpdate, Rejection> {
+            .failure(Rejection(agent: agent, round: round, reason: reason, detail: detail))
+        }
+        let open = announcement.round
+        if payload.count > announcement.maxUpdateBytes {
+            return reject(.tooLarge, "\(payload.count) bytes > \(announcement.maxUpdateBytes)")
+        }
+        if let allowedAgents, !allowedAgents.contains(agent) { return reject(.senderNotAllowed, "agent is not enrolled") }
+        if round < open { return reject(.closedRound, "round \(round) is closed; round \(open) is open") }
+        if round > open { return reject(.wrongRound, "round \(round) is not open; round \(open) is") }
+        if accepted.contains(agent) { return reject(.duplicate, "an update from this agent already counts in round \(open)") }
+        let file: SafetensorsFile
+        do {
+            file = try SafetensorsDecoder.decode(payload)
+        } catch {
+            return reject(.undecodable, "\(error)")
+        }
+        let metadata = file.metadata
+        if metadata[ModelCodec.Key.job] != announcement.job {
+            return reject(.wrongJob, "metadata job '\(metadata[ModelCodec.Key.job]?.prefix(80) ?? "")' is not '\(announcement.job)'")
+        }
+        if metadata[ModelCodec.Key.round] != "\(open)" { return reject(.wrongRound, "metadata round does not match the topic") }
+        if metadata[ModelCodec.Key.agent] != agent { return reject(.senderMismatch, "metadata agent does not match the topic") }
+        guard metadata[ModelCodec.Key.kind] == "update",
+            let examples = metadata[ModelCodec.Key.examples].flatMap(Int.init), examples > 0, examples < 1 << 40
+        else {
+            return reject(.badMetadata, "fedmq.kind must be 'update' and fedmq.examples a positive integer")
+        }
+        if metadata[ModelCodec.Key.baseSHA256] != announcement.baseModelSHA256 {
+            return reject(.baseMismatch, "trained from another model than \(announcement.baseModelSHA256.prefix(12))")
+        }
+        let delta: Parameters
+        do {
+            delta = try file.parameters(orderedAs: model.parameters.names)
+            try delta.checkCompatible(with: model.parameters)
+        } catch {
+            return reject(.tensorMismatch, "\(error)")
+        }
+        if !delta.allFinite { return reject(.nonFinite, "the update holds NaN or infinite values") }
+        if let bound = announcement.normBound {
+            let norm = delta.l2Norm
+            // Encoding rounds a clipped delta; allow for that, not for more.
+            let tolerance = file.encodings.values.contains(.int8) ? 1.02 : 1.001
+            if norm > bound * tolerance { return reject(.normTooLarge, "L2 norm \(norm) exceeds \(bound)") }
+        }
+        return .success(AcceptedUpdate(agent: agent, round: open, examples: examples, delta: delta, payloadBytes: payload.count))
+    }
+}

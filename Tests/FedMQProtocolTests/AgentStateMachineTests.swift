@@ -1,0 +1,88 @@
+import FedMQCore
+import FedMQProtocol
+import Testing
+
+@Suite("Agent state machine")
+struct AgentStateMachineTests {
+    let aggregator = Fixture.machine()
+    var roundPayload: [UInt8] { ProtocolJSON.encode(aggregator.announcement) }
+
+    func trainAction(_ actions: [AgentAction]) -> (round: Int, base: GlobalModel)? {
+        for case .train(let round, let base, _) in actions { return (round, base) }
+        return nil
+    }
+
+    @Test("a round that opens before the model arrives waits for the model")
+    func waitsForModel() throws {
+        var agent = try AgentStateMachine(agent: "a1", job: Fixture.job, lastServedRound: 0)
+        let early = agent.roundReceived(roundPayload, now: 1001)
+        #expect(trainAction(early) == nil)
+        #expect(early == [.ignored("round 1 waits for model \(aggregator.model.sha256.prefix(12))")])
+        let started = agent.modelReceived(aggregator.modelBytes, now: 1002)
+        #expect(trainAction(started)?.round == 1)
+        #expect(agent.trainingRound == 1)
+        #expect(agent.status(now: 1002).state == .training)
+    }
+
+    @Test("after training: record the round as served, then publish a clipped update that validates")
+    func publishesOnce() throws {
+        var agent = try AgentStateMachine(agent: "a1", job: Fixture.job, lastServedRound: 0)
+        _ = agent.modelReceived(aggregator.modelBytes, now: 1001)
+        _ = agent.roundReceived(roundPayload, now: 1001)
+        var trained = Fixture.initial
+        try trained.add(Fixture.delta(50))  // far beyond the norm bound of 10
+        let actions = agent.trainingFinished(round: 1, trained: trained, examples: 12, now: 1010)
+        #expect(actions.first == .recordServed(round: 1))
+        guard case .publishUpdate(let topic, let payload, let expiry) = actions[1] else {
+            Issue.record("expected a publish, got \(actions)")
+            return
+        }
+        #expect(topic == "fedmq/v1/job1/round/1/update/a1")
+        #expect(expiry == 50)
+        let file = try SafetensorsDecoder.decode(payload)
+        #expect(abs(try file.parameters(orderedAs: ["W", "b"]).l2Norm - 10) < 1e-4)
+        var machine = aggregator
+        #expect(machine.receive(agent: "a1", round: 1, payload: payload, now: 1011).spooled == 1)
+        #expect(agent.lastServedRound == 1)
+        #expect(trainAction(agent.roundReceived(roundPayload, now: 1012)) == nil)
+
+        // A restarted agent that recorded round 1 never trains (or publishes) for it again.
+        var restarted = try AgentStateMachine(agent: "a1", job: Fixture.job, lastServedRound: 1)
+        _ = restarted.modelReceived(aggregator.modelBytes, now: 1013)
+        #expect(restarted.roundReceived(roundPayload, now: 1013) == [.ignored("round 1 is already served")])
+    }
+
+    @Test("rounds past their deadline, foreign jobs and garbage are ignored with a reason")
+    func ignores() throws {
+        var agent = try AgentStateMachine(agent: "a1", job: Fixture.job, lastServedRound: 0)
+        _ = agent.modelReceived(aggregator.modelBytes, now: 1001)
+        #expect(agent.roundReceived(roundPayload, now: 2000) == [.ignored("round 1 is past its deadline")])
+        if case .ignored(let reason) = agent.roundReceived(Array("{".utf8), now: 1001).first {
+            #expect(reason.hasPrefix("round announcement refused"))
+        } else {
+            Issue.record("garbage round accepted")
+        }
+        if case .ignored(let reason) = agent.modelReceived([1, 2, 3], now: 1001).first {
+            #expect(reason.hasPrefix("global model refused"))
+        } else {
+            Issue.record("garbage model accepted")
+        }
+        #expect(agent.model == aggregator.model)
+    }
+
+    @Test("a round that closes while training is dropped and the next one starts")
+    func roundClosedWhileTraining() throws {
+        var aggregator = aggregator
+        var agent = try AgentStateMachine(agent: "a9", job: Fixture.job, lastServedRound: 0)
+        _ = agent.modelReceived(aggregator.modelBytes, now: 1001)
+        _ = agent.roundReceived(ProtocolJSON.encode(aggregator.announcement), now: 1001)
+        for name in ["a1", "a2", "a3"] {
+            _ = aggregator.receive(agent: name, round: 1, payload: Fixture.update(aggregator, agent: name), now: 1002)
+        }
+        _ = agent.modelReceived(aggregator.modelBytes, now: 1003)
+        _ = agent.roundReceived(ProtocolJSON.encode(aggregator.announcement), now: 1003)
+        let actions = agent.trainingFinished(round: 1, trained: Fixture.initial, examples: 5, now: 1004)
+        #expect(actions.first == .ignored("round 1 closed while training"))
+        #expect(trainAction(actions)?.round == 2)
+    }
+}

@@ -1,0 +1,107 @@
+import FedMQCore
+import FedMQProtocol
+import Testing
+
+@Suite("Aggregator round state machine")
+struct AggregatorStateMachineTests {
+    @Test("the round closes at the target count with the example-weighted average")
+    func closesAtTarget() throws {
+        var machine = Fixture.machine()
+        #expect(machine.startActions(fresh: true).count == 3)
+        let first = machine.announcement
+        _ = machine.receive(agent: "a1", round: 1, payload: Fixture.update(machine, agent: "a1", value: 1, examples: 10), now: 1001)
+        _ = machine.receive(agent: "a2", round: 1, payload: Fixture.update(machine, agent: "a2", value: 2, examples: 30), now: 1002)
+        let actions = machine.receive(agent: "a3", round: 1, payload: Fixture.update(machine, agent: "a3", value: 3, examples: 60), now: 1003)
+        // (1*10 + 2*30 + 3*60) / 100 = 2.5
+        #expect(machine.model.parameters.tensors.allSatisfy { $0.values.allSatisfy { abs($0 - 2.5) < 1e-5 } })
+        #expect(machine.model.round == 1)
+        #expect(machine.announcement.round == 2)
+        #expect(machine.announcement.baseModelSHA256 == machine.model.sha256)
+        #expect(machine.announcement.baseModelSHA256 != first.baseModelSHA256)
+        let kinds = actions.map { action -> String in
+            switch action {
+            case .spool: "spool"
+            case .checkpoint: "checkpoint"
+            case .publishModel: "model"
+            case .publishRound: "round"
+            case .publishMetrics: "metrics"
+            default: "other"
+            }
+        }
+        #expect(kinds == ["spool", "checkpoint", "model", "round", "metrics"])
+        let metrics = try #require(actions.metrics)
+        #expect(metrics.participants == ["a1", "a2", "a3"])
+        #expect(metrics.examples == 100)
+        #expect(metrics.durationSeconds == 3)
+    }
+
+    @Test("at the deadline: closes with the quorum, else extends and says so")
+    func deadline() throws {
+        var machine = Fixture.machine()
+        #expect(machine.tick(now: 1059).isEmpty)
+        _ = machine.receive(agent: "a1", round: 1, payload: Fixture.update(machine, agent: "a1"), now: 1010)
+        let extended = machine.tick(now: 1060)
+        #expect(extended.contains(.extended(round: 1, accepted: 1, deadline: 1090)))
+        #expect(machine.announcement.extensions == 1)
+        #expect(machine.announcement.round == 1)
+        _ = machine.receive(agent: "a2", round: 1, payload: Fixture.update(machine, agent: "a2"), now: 1070)
+        #expect(machine.tick(now: 1089).isEmpty)
+        let closed = machine.tick(now: 1090)
+        let metrics = try #require(closed.metrics)
+        #expect(metrics.updates == 2)
+        #expect(metrics.deadlineExtensions == 1)
+        #expect(machine.announcement.round == 2)
+        #expect(machine.announcement.deadline == 1150)
+    }
+
+    @Test("after the last round the job finishes and refuses further updates")
+    func finishes() {
+        var policy = Fixture.policy
+        policy.rounds = 1
+        var machine = Fixture.machine(policy: policy)
+        for agent in ["a1", "a2"] { _ = machine.receive(agent: agent, round: 1, payload: Fixture.update(machine, agent: agent), now: 1001) }
+        let last = machine.receive(agent: "a3", round: 1, payload: Fixture.update(machine, agent: "a3"), now: 1002)
+        #expect(last.last == .finished)
+        #expect(machine.finished)
+        #expect(machine.receive(agent: "a4", round: 1, payload: Fixture.update(machine, agent: "a4"), now: 1003).rejections == [.closedRound])
+        #expect(machine.tick(now: 5000).isEmpty)
+    }
+
+    @Test("resuming from a checkpoint and the spool counts each accepted update exactly once")
+    func resume() throws {
+        var machine = Fixture.machine()
+        var spool: [(agent: String, payload: [UInt8])] = []
+        var checkpoint: AggregatorCheckpoint?
+        var model: [UInt8] = []
+        for action in machine.startActions(fresh: true) {
+            if case .checkpoint(let saved, let bytes) = action { (checkpoint, model) = (saved, bytes) }
+        }
+        for agent in ["a1", "a2"] {
+            for action in machine.receive(agent: agent, round: 1, payload: Fixture.update(machine, agent: agent, value: 1), now: 1001) {
+                if case .spool(_, let who, let payload) = action { spool.append((who, payload)) }
+            }
+        }
+        var resumed = try AggregatorStateMachine(
+            job: Fixture.job, policy: Fixture.policy, checkpoint: try #require(checkpoint), modelBytes: model, spooled: spool)
+        #expect(resumed.acceptedAgents == ["a1", "a2"])
+        #expect(resumed.startActions(fresh: false).contains(.publishRound(machine.announcement)))
+        #expect(resumed.receive(agent: "a1", round: 1, payload: spool[0].payload, now: 1002).rejections == [.duplicate])
+        let closing = resumed.receive(agent: "a3", round: 1, payload: Fixture.update(resumed, agent: "a3", value: 1), now: 1003)
+        #expect(closing.metrics?.participants == ["a1", "a2", "a3"])
+        #expect(resumed.model.parameters.tensors.allSatisfy { $0.values.allSatisfy { abs($0 - 1) < 1e-6 } })
+        #expect(throws: ProtocolError.self) {
+            try AggregatorStateMachine(
+                job: Fixture.job, policy: Fixture.policy, checkpoint: checkpoint!, modelBytes: resumed.modelBytes, spooled: [])
+        }
+    }
+
+    @Test("bad policies are refused")
+    func policies() {
+        var policy = Fixture.policy
+        policy.minUpdates = 5
+        #expect(throws: ProtocolError.invalidConfiguration("need 1 <= min_updates <= target_updates")) { try policy.validate() }
+        policy = Fixture.policy
+        policy.allowedAgents = ["ok", "not ok"]
+        #expect(throws: ProtocolError.self) { try policy.validate() }
+    }
+}
