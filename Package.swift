@@ -15,6 +15,8 @@ let package = Package(
         .library(name: "FedMQTransport", targets: ["FedMQTransport"]),
         .library(name: "FedMQLocalBroker", targets: ["FedMQLocalBroker"]),
         .executable(name: "fedmq", targets: ["fedmq"]),
+        .executable(name: "fedmq-aggregator", targets: ["fedmq-aggregator"]),
+        .executable(name: "fedmq-agent", targets: ["fedmq-agent"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -56,6 +58,41 @@ let package = Package(
             dependencies: ["CMosquitto"],
             swiftSettings: swiftSettings
         ),
+        // What the agent and aggregator runtimes share: broker settings, durable files, logging.
+        .target(
+            name: "FedMQRuntime",
+            dependencies: [
+                "FedMQTransport",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "FedMQAggregator",
+            dependencies: ["FedMQCore", "FedMQProtocol", "FedMQTransport", "FedMQRuntime"],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "FedMQAgent",
+            dependencies: ["FedMQCore", "FedMQProtocol", "FedMQTransport", "FedMQRuntime"],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "fedmq-aggregator",
+            dependencies: [
+                "FedMQAggregator", "FedMQRuntime",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "fedmq-agent",
+            dependencies: [
+                "FedMQAgent", "FedMQRuntime",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // Runs a private mosquitto broker (tests, demo, benchmarks).
         .target(
             name: "FedMQLocalBroker",
@@ -65,8 +102,10 @@ let package = Package(
             name: "fedmq",
             dependencies: [
                 "FedMQCore",
+                "FedMQProtocol",
                 "FedMQTransport",
                 "FedMQLocalBroker",
+                "FedMQRuntime",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings

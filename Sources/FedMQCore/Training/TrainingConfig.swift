@@ -26,6 +26,18 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
         case proximalMu = "proximal_mu"
     }
 
+    /// Missing fields take the defaults of `init`.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        let defaults = TrainingConfig()
+        learningRate = try container.decodeIfPresent(Float.self, forKey: .learningRate) ?? defaults.learningRate
+        momentum = try container.decodeIfPresent(Float.self, forKey: .momentum) ?? defaults.momentum
+        weightDecay = try container.decodeIfPresent(Float.self, forKey: .weightDecay) ?? defaults.weightDecay
+        batchSize = try container.decodeIfPresent(Int.self, forKey: .batchSize) ?? defaults.batchSize
+        epochs = try container.decodeIfPresent(Int.self, forKey: .epochs) ?? defaults.epochs
+        proximalMu = try container.decodeIfPresent(Float.self, forKey: .proximalMu) ?? defaults.proximalMu
+    }
+
     public func validate() throws(CoreError) {
         if !(learningRate > 0 && learningRate.isFinite) { throw .invalidTraining("learning_rate must be positive") }
         if !(0..<1).contains(momentum) { throw .invalidTraining("momentum must be in [0, 1)") }

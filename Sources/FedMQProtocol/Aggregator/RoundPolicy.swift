@@ -2,7 +2,7 @@ import FedMQCore
 
 /// How the aggregator runs rounds. JSON keys are snake_case (aggregator config files).
 public struct RoundPolicy: Codable, Sendable, Equatable {
-    /// Rounds to run; nil runs forever.
+    /// Rounds to run; nil (JSON null) runs forever.
     public var rounds: Int?
     /// Close a round as soon as this many updates were accepted.
     public var targetUpdates: Int
@@ -42,6 +42,24 @@ public struct RoundPolicy: Codable, Sendable, Equatable {
         case targetUpdates = "target_updates", minUpdates = "min_updates", roundSeconds = "round_seconds"
         case extensionSeconds = "extension_seconds", maxUpdateBytes = "max_update_bytes", normBound = "norm_bound"
         case allowedAgents = "allowed_agents"
+    }
+
+    /// Fields other than `target_updates` may be left out; they take the defaults above
+    /// (`min_updates` defaults to `target_updates`).
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        let defaults = RoundPolicy(targetUpdates: 1, minUpdates: 1)
+        rounds = container.contains(.rounds) ? try container.decodeIfPresent(Int.self, forKey: .rounds) : defaults.rounds
+        targetUpdates = try container.decode(Int.self, forKey: .targetUpdates)
+        minUpdates = try container.decodeIfPresent(Int.self, forKey: .minUpdates) ?? targetUpdates
+        roundSeconds = try container.decodeIfPresent(Double.self, forKey: .roundSeconds) ?? defaults.roundSeconds
+        extensionSeconds = try container.decodeIfPresent(Double.self, forKey: .extensionSeconds) ?? defaults.extensionSeconds
+        maxUpdateBytes = try container.decodeIfPresent(Int.self, forKey: .maxUpdateBytes) ?? defaults.maxUpdateBytes
+        normBound = try container.decodeIfPresent(Double.self, forKey: .normBound)
+        allowedAgents = try container.decodeIfPresent([String].self, forKey: .allowedAgents)
+        training = try container.decodeIfPresent(TrainingConfig.self, forKey: .training) ?? defaults.training
+        encoding = try container.decodeIfPresent(TensorEncoding.self, forKey: .encoding) ?? defaults.encoding
+        weighting = try container.decodeIfPresent(FedAvg.Weighting.self, forKey: .weighting) ?? defaults.weighting
     }
 
     public func validate() throws(ProtocolError) {

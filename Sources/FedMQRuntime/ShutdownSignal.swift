@@ -2,8 +2,8 @@ import Dispatch
 import Foundation
 
 /// Waits for SIGINT or SIGTERM, so a command can shut down cleanly instead of dying.
-enum ShutdownSignal {
-    static func wait() async {
+public enum ShutdownSignal {
+    public static func wait() async {
         let (stream, continuation) = AsyncStream.makeStream(of: Int32.self)
         var sources: [any DispatchSourceSignal] = []
         for number in [SIGINT, SIGTERM] {

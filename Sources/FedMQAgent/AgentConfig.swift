@@ -1,0 +1,72 @@
+import FedMQProtocol
+import FedMQRuntime
+
+/// Everything `fedmq-agent` needs; read from `--config FILE` (JSON, snake_case keys), with
+/// command-line flags overriding single fields.
+public struct AgentConfig: Codable, Sendable {
+    /// Also the MQTT client id, so broker ACL patterns with %c match it.
+    public var agent: String
+    public var job: String
+    public var broker: BrokerSettings
+    /// Local training data (never leaves the device): CSV with the label in the last column
+    /// or in the column named `data_label`.
+    public var dataCSV: String
+    public var dataLabel: String?
+    public var dataHeader: Bool
+    /// The record of served rounds lives here.
+    public var stateDirectory: String
+    /// Seeds the local shuffles (mixed with the round number).
+    public var seed: UInt64
+
+    public init(
+        agent: String, job: String, broker: BrokerSettings = .init(), dataCSV: String, dataLabel: String? = nil,
+        dataHeader: Bool = false, stateDirectory: String, seed: UInt64 = 0
+    ) {
+        self.agent = agent
+        self.job = job
+        self.broker = broker
+        self.dataCSV = dataCSV
+        self.dataLabel = dataLabel
+        self.dataHeader = dataHeader
+        self.stateDirectory = stateDirectory
+        self.seed = seed
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case agent, job, broker, seed
+        case dataCSV = "data_csv", dataLabel = "data_label", dataHeader = "data_header", stateDirectory = "state_directory"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        agent = try container.decode(String.self, forKey: .agent)
+        job = try container.decode(String.self, forKey: .job)
+        broker = try container.decodeIfPresent(BrokerSettings.self, forKey: .broker) ?? .init()
+        dataCSV = try container.decode(String.self, forKey: .dataCSV)
+        dataLabel = try container.decodeIfPresent(String.self, forKey: .dataLabel)
+        dataHeader = try container.decodeIfPresent(Bool.self, forKey: .dataHeader) ?? (dataLabel != nil)
+        stateDirectory = try container.decode(String.self, forKey: .stateDirectory)
+        seed = try container.decodeIfPresent(UInt64.self, forKey: .seed) ?? 0
+    }
+
+    public func validate() throws(RuntimeError) {
+        do {
+            try Identifier.validate(agent, kind: "agent")
+            try Identifier.validate(job, kind: "job")
+        } catch {
+            throw .configuration("\(error)")
+        }
+        if stateDirectory.isEmpty { throw .configuration("state_directory is empty") }
+    }
+}
+
+/// The agent's durable record: the last round it published for, per job.
+struct AgentRecord: Codable {
+    var job: String
+    var lastServedRound: Int
+
+    enum CodingKeys: String, CodingKey {
+        case job
+        case lastServedRound = "last_served_round"
+    }
+}

@@ -1,0 +1,136 @@
+import FedMQCore
+import FedMQProtocol
+import FedMQRuntime
+import FedMQTransport
+import Foundation
+import Logging
+
+/// `fedmq-agent`: trains on local data when a round opens and publishes its update. The
+/// state machine decides; this type carries out its actions and runs the training.
+public struct AgentRuntime: Sendable {
+    public let config: AgentConfig
+    let logger: Logger
+
+    public init(config: AgentConfig, logger: Logger) {
+        self.config = config
+        var logger = logger
+        logger[metadataKey: "job"] = "\(config.job)"
+        logger[metadataKey: "agent"] = "\(config.agent)"
+        self.logger = logger
+    }
+
+    private enum Event: Sendable {
+        case message(MQTTMessage)
+        case trained(round: Int, Result<Parameters, CoreError>, examples: Int)
+        case shutdown
+    }
+
+    private var recordPath: String { config.stateDirectory + "/agent-\(config.job).json" }
+
+    public func run() async throws {
+        try config.validate()
+        try DurableFile.createDirectory(config.stateDirectory)
+        let label: LabelColumn = config.dataLabel.map { .name($0) } ?? .last
+        let data = try CSVReader.read(file: config.dataCSV, options: CSVOptions(hasHeader: config.dataHeader, label: label))
+        var machine = try AgentStateMachine(agent: config.agent, job: config.job, lastServedRound: try loadRecord())
+        let topics = machine.topics
+        logger.notice("\(data.count) local examples; last served round \(machine.lastServedRound)")
+
+        let offline = AgentStatus(agent: config.agent, state: .offline, lastRound: machine.lastServedRound, time: nil)
+        let will = LastWill(topic: topics.status(agent: config.agent), payload: ProtocolJSON.encode(offline), qos: .atLeastOnce, retain: true)
+        let client = try MQTTClient(options: config.broker.connectionOptions(clientID: config.agent, will: will))
+        let connectionLog = Task { [logger] in
+            for await event in client.connectionEvents() { logger.notice("broker: \(event)") }
+        }
+        defer { connectionLog.cancel() }
+        try await client.connect()
+        let inbox = try await client.subscribe(to: [topics.globalModel, topics.globalRound], qos: .atLeastOnce)
+        try await publish(machine.status(now: wallClock()), client: client, topics: topics)
+
+        let (events, continuation) = AsyncStream.makeStream(of: Event.self)
+        let feeders = [
+            Task {
+                for await message in inbox { continuation.yield(.message(message)) }
+            },
+            Task {
+                await ShutdownSignal.wait()
+                continuation.yield(.shutdown)
+            },
+        ]
+        defer { feeders.forEach { $0.cancel() } }
+        for await event in events {
+            let now = wallClock()
+            var actions: [AgentAction]
+            switch event {
+            case .message(let message) where message.topic == topics.globalModel:
+                actions = machine.modelReceived(message.payload, now: now)
+            case .message(let message):
+                actions = machine.roundReceived(message.payload, now: now)
+            case .trained(let round, .success(let parameters), let examples):
+                actions = machine.trainingFinished(round: round, trained: parameters, examples: examples, now: now)
+            case .trained(let round, .failure(let error), _):
+                actions = machine.trainingFailed(round: round, reason: "\(error)", now: now)
+            case .shutdown:
+                logger.notice("shutting down on signal")
+                inbox.cancel()
+                let status = AgentStatus(agent: config.agent, state: .offline, lastRound: machine.lastServedRound, time: now)
+                try await publish(status, client: client, topics: topics)
+                await client.disconnect()
+                return
+            }
+            for action in actions {
+                try await perform(action, client: client, topics: topics, data: data, events: continuation)
+            }
+        }
+    }
+
+    private func perform(
+        _ action: AgentAction, client: MQTTClient, topics: Topics, data: Dataset, events: AsyncStream<Event>.Continuation
+    ) async throws {
+        switch action {
+        case .train(let round, let base, let training):
+            logger.info("training", metadata: ["round": "\(round)", "epochs": "\(training.epochs)"])
+            let seed = config.seed &* 1_000_003 &+ UInt64(round)
+            Task.detached {
+                events.yield(.trained(round: round, Self.train(base: base, config: training, data: data, seed: seed), examples: data.count))
+            }
+        case .recordServed(let round):
+            try DurableFile.write(ProtocolJSON.encode(AgentRecord(job: config.job, lastServedRound: round)), to: recordPath)
+        case .publishUpdate(let topic, let payload, let expiry):
+            try await client.publish(topic, payload: payload, qos: .atLeastOnce, retain: false, messageExpiry: expiry, userProperties: [])
+            logger.info("published update", metadata: ["topic": "\(topic)", "bytes": "\(payload.count)"])
+        case .publishStatus(let status):
+            try await publish(status, client: client, topics: topics)
+        case .ignored(let reason):
+            logger.debug("\(reason)")
+        }
+    }
+
+    private static func train(base: GlobalModel, config: TrainingConfig, data: Dataset, seed: UInt64) -> Result<Parameters, CoreError> {
+        do throws(CoreError) {
+            var local = data
+            if let scaling = base.spec.scaling { try scaling.apply(to: &local) }
+            var parameters = base.parameters
+            var trainer = try Trainer(spec: base.spec, config: config)
+            var random = SplitMix64(seed: seed)
+            _ = try trainer.train(&parameters, on: local, random: &random, reference: base.parameters)
+            return .success(parameters)
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    private func publish(_ status: AgentStatus, client: MQTTClient, topics: Topics) async throws {
+        try await client.publish(topics.status(agent: config.agent), payload: ProtocolJSON.encode(status), qos: .atLeastOnce, retain: true)
+    }
+
+    private func loadRecord() throws -> Int {
+        guard FileManager.default.fileExists(atPath: recordPath) else { return 0 }
+        guard let record = try? JSONDecoder().decode(AgentRecord.self, from: Data(try DurableFile.read(recordPath))),
+            record.job == config.job, record.lastServedRound >= 0
+        else {
+            throw RuntimeError.file(path: recordPath, reason: "unreadable record of served rounds")
+        }
+        return record.lastServedRound
+    }
+}

@@ -1,0 +1,172 @@
+import FedMQCore
+import FedMQProtocol
+import FedMQRuntime
+import FedMQTransport
+import Foundation
+import Logging
+
+/// `fedmq-aggregator`: runs the round state machine against a broker and a state directory.
+/// The state machine decides; this type only carries out its actions, in order.
+public struct AggregatorRuntime: Sendable {
+    public let config: AggregatorConfig
+    let logger: Logger
+
+    public init(config: AggregatorConfig, logger: Logger) {
+        self.config = config
+        var logger = logger
+        logger[metadataKey: "job"] = "\(config.job)"
+        self.logger = logger
+    }
+
+    private enum Event: Sendable {
+        case update(MQTTMessage)
+        case tick
+        case shutdown
+    }
+
+    /// Runs until the job is finished (with `exit_when_finished`) or SIGINT/SIGTERM.
+    public func run() async throws {
+        try config.validate()
+        let topics = try Topics(job: config.job)
+        let store = try AggregatorStore(directory: config.stateDirectory)
+        var (machine, fresh) = try makeMachine(store: store)
+
+        let offline = AggregatorStatus(job: config.job, state: .offline, round: nil, time: nil)
+        let will = LastWill(topic: topics.aggregatorStatus, payload: ProtocolJSON.encode(offline), qos: .atLeastOnce, retain: true)
+        let client = try MQTTClient(options: config.broker.connectionOptions(clientID: "fedmq-aggregator-\(config.job)", will: will))
+        let connectionLog = Task { [logger] in
+            for await event in client.connectionEvents() { logger.notice("broker: \(event)") }
+        }
+        defer { connectionLog.cancel() }
+        logger.info("connecting to \(config.broker.host):\(config.broker.port)")
+        try await client.connect()
+        let updates = try await client.subscribe(to: [topics.allUpdates], qos: .atLeastOnce)
+        try await publishStatus(client, topics, .online, round: machine.announcement.round)
+        try await perform(machine.startActions(fresh: fresh), client: client, topics: topics, store: store)
+        fresh = false
+
+        let (events, continuation) = AsyncStream.makeStream(of: Event.self)
+        let feeders = [
+            Task {
+                for await message in updates { continuation.yield(.update(message)) }
+            },
+            Task {
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: .milliseconds(200))
+                    continuation.yield(.tick)
+                }
+            },
+            Task {
+                await ShutdownSignal.wait()
+                continuation.yield(.shutdown)
+            },
+        ]
+        defer { feeders.forEach { $0.cancel() } }
+        var done = machine.finished && config.exitWhenFinished
+        for await event in events {
+            if done { break }
+            let actions: [AggregatorAction]
+            switch event {
+            case .update(let message):
+                guard case .update(let round, let agent) = try? topics.parse(message.topic) else {
+                    logger.warning("ignored message on \(message.topic)")
+                    continue
+                }
+                actions = machine.receive(agent: agent, round: round, payload: message.payload, now: wallClock())
+            case .tick:
+                actions = machine.tick(now: wallClock())
+            case .shutdown:
+                logger.notice("shutting down on signal in round \(machine.announcement.round)")
+                done = true
+                continue
+            }
+            try await perform(actions, client: client, topics: topics, store: store)
+            if machine.finished && config.exitWhenFinished { done = true }
+            if done { break }
+        }
+        try await publishStatus(client, topics, machine.finished ? .finished : .offline, round: machine.announcement.round)
+        updates.cancel()
+        await client.disconnect()
+    }
+
+    private func makeMachine(store: AggregatorStore) throws -> (AggregatorStateMachine, fresh: Bool) {
+        if let saved = try store.load() {
+            let spec = try ModelCodec.decodeModel(saved.model).spec
+            let machine = try AggregatorStateMachine(
+                job: config.job, policy: config.policy, checkpoint: saved.checkpoint, modelBytes: saved.model,
+                spooled: saved.spooled, evaluator: try makeEvaluator(spec: spec))
+            logger.notice(
+                "resumed round \(machine.announcement.round) from \(config.stateDirectory) with \(machine.acceptedAgents.count) spooled update(s)")
+            return (machine, false)
+        }
+        let (spec, parameters): (ModelSpec, Parameters)
+        if let path = config.initialModel {
+            let model = try ModelCodec.decodeModel(try DurableFile.read(path))
+            (spec, parameters) = (model.spec, model.parameters)
+        } else if let configured = config.model {
+            (spec, parameters) = (configured, try configured.initialParameters(seed: config.seed))
+        } else {
+            throw RuntimeError.configuration("no model given")
+        }
+        let machine = try AggregatorStateMachine(
+            job: config.job, policy: config.policy, spec: spec, initial: parameters, now: wallClock(),
+            evaluator: try makeEvaluator(spec: spec))
+        logger.notice("starting job with a \(spec.kind.rawValue) model of \(parameters.count) parameters")
+        return (machine, true)
+    }
+
+    /// Central evaluation on the configured CSV, scaled like the model's inputs.
+    private func makeEvaluator(spec: ModelSpec) throws -> (@Sendable (Parameters) -> Evaluation?)? {
+        guard let path = config.evaluationCSV else { return nil }
+        let label: LabelColumn = config.evaluationLabel.map { .name($0) } ?? .last
+        var data = try CSVReader.read(file: path, options: CSVOptions(hasHeader: config.evaluationHeader, label: label))
+        if let scaling = spec.scaling { try scaling.apply(to: &data) }
+        let evaluationData = data
+        return { parameters in try? Evaluation.evaluate(parameters, spec: spec, on: evaluationData) }
+    }
+
+    private func perform(
+        _ actions: [AggregatorAction], client: MQTTClient, topics: Topics, store: AggregatorStore
+    ) async throws {
+        for action in actions {
+            switch action {
+            case .spool(let round, let agent, let payload):
+                try store.spool(round: round, agent: agent, payload: payload)
+                logger.info("accepted update", metadata: ["round": "\(round)", "agent": "\(agent)", "bytes": "\(payload.count)"])
+            case .checkpoint(let checkpoint, let model):
+                try store.save(checkpoint, model: model)
+            case .publishModel(let bytes):
+                try await client.publish(topics.globalModel, payload: bytes, qos: .atLeastOnce, retain: true)
+            case .publishRound(let announcement):
+                try await client.publish(topics.globalRound, payload: ProtocolJSON.encode(announcement), qos: .atLeastOnce, retain: true)
+                logger.info(
+                    "round open", metadata: ["round": "\(announcement.round)", "target": "\(announcement.targetUpdates)",
+                        "deadline_in_s": "\(Int(announcement.deadline - wallClock()))"])
+            case .publishMetrics(let metrics):
+                try store.appendMetrics(metrics)
+                try await client.publish(topics.metrics, payload: ProtocolJSON.encode(metrics), qos: .atLeastOnce, retain: true)
+                logger.notice(
+                    "round closed",
+                    metadata: [
+                        "round": "\(metrics.round)", "updates": "\(metrics.updates)", "rejected": "\(metrics.rejected.values.reduce(0, +))",
+                        "accuracy": "\(metrics.accuracy.map { String(format: "%.4f", $0) } ?? "-")",
+                        "loss": "\(metrics.loss.map { String(format: "%.4f", $0) } ?? "-")",
+                    ])
+            case .rejected(let rejection):
+                logger.warning(
+                    "rejected update: \(rejection.detail)",
+                    metadata: ["round": "\(rejection.round)", "agent": "\(rejection.agent)", "reason": "\(rejection.reason.rawValue)"])
+            case .extended(let round, let accepted, let deadline):
+                logger.notice(
+                    "deadline extended: too few updates", metadata: ["round": "\(round)", "accepted": "\(accepted)", "deadline_in_s": "\(Int(deadline - wallClock()))"])
+            case .finished:
+                logger.notice("all \(config.policy.rounds ?? 0) rounds done")
+            }
+        }
+    }
+
+    private func publishStatus(_ client: MQTTClient, _ topics: Topics, _ state: AggregatorStatus.State, round: Int) async throws {
+        let status = AggregatorStatus(job: config.job, state: state, round: round, time: wallClock())
+        try await client.publish(topics.aggregatorStatus, payload: ProtocolJSON.encode(status), qos: .atLeastOnce, retain: true)
+    }
+}

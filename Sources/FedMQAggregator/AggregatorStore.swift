@@ -1,0 +1,68 @@
+import FedMQProtocol
+import FedMQRuntime
+import Foundation
+
+/// The aggregator's state directory:
+///
+/// - `checkpoint.json`: the open round and the sha256 of the current model;
+/// - `model-<sha256>.safetensors`: that model (written before the checkpoint that names it);
+/// - `spool/round-<r>/<agent>.safetensors`: updates accepted in round r, each fsynced
+///   before it counts;
+/// - `metrics.jsonl`: one `RoundMetrics` line per closed round.
+struct AggregatorStore {
+    let directory: String
+
+    var checkpointPath: String { directory + "/checkpoint.json" }
+    var metricsPath: String { directory + "/metrics.jsonl" }
+    func modelPath(_ sha256: String) -> String { directory + "/model-\(sha256).safetensors" }
+    func spoolDirectory(_ round: Int) -> String { directory + "/spool/round-\(round)" }
+
+    init(directory: String) throws(RuntimeError) {
+        self.directory = directory
+        try DurableFile.createDirectory(directory)
+    }
+
+    /// The saved checkpoint, its model bytes and the round's spooled updates, if any.
+    func load() throws(RuntimeError) -> (checkpoint: AggregatorCheckpoint, model: [UInt8], spooled: [(agent: String, payload: [UInt8])])? {
+        guard FileManager.default.fileExists(atPath: checkpointPath) else { return nil }
+        let checkpoint: AggregatorCheckpoint
+        do {
+            checkpoint = try JSONDecoder().decode(AggregatorCheckpoint.self, from: Data(try DurableFile.read(checkpointPath)))
+        } catch {
+            throw .file(path: checkpointPath, reason: "unreadable checkpoint: \(error)")
+        }
+        let model = try DurableFile.read(modelPath(checkpoint.modelSHA256))
+        let spool = spoolDirectory(checkpoint.announcement.round)
+        let names = ((try? FileManager.default.contentsOfDirectory(atPath: spool)) ?? [])
+            .filter { $0.hasSuffix(".safetensors") }.sorted()
+        var spooled: [(agent: String, payload: [UInt8])] = []
+        for name in names {
+            spooled.append((String(name.dropLast(".safetensors".count)), try DurableFile.read(spool + "/" + name)))
+        }
+        return (checkpoint, model, spooled)
+    }
+
+    func spool(round: Int, agent: String, payload: [UInt8]) throws(RuntimeError) {
+        try DurableFile.createDirectory(spoolDirectory(round))
+        try DurableFile.write(payload, to: spoolDirectory(round) + "/\(agent).safetensors")
+    }
+
+    /// Model first, then the checkpoint naming it; then what the new checkpoint no longer needs.
+    func save(_ checkpoint: AggregatorCheckpoint, model: [UInt8]) throws(RuntimeError) {
+        try DurableFile.write(model, to: modelPath(checkpoint.modelSHA256))
+        try DurableFile.write(ProtocolJSON.encode(checkpoint), to: checkpointPath)
+        let keepModel = "model-\(checkpoint.modelSHA256).safetensors"
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        where name.hasPrefix("model-") && name != keepModel {
+            try? FileManager.default.removeItem(atPath: directory + "/" + name)
+        }
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: directory + "/spool")) ?? []
+        where name != "round-\(checkpoint.announcement.round)" {
+            try? FileManager.default.removeItem(atPath: directory + "/spool/" + name)
+        }
+    }
+
+    func appendMetrics(_ metrics: RoundMetrics) throws(RuntimeError) {
+        try DurableFile.appendLine(String(decoding: ProtocolJSON.encode(metrics), as: UTF8.self), to: metricsPath)
+    }
+}

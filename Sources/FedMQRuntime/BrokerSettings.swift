@@ -1,0 +1,71 @@
+import FedMQTransport
+import Foundation
+
+/// How a runtime reaches the broker. JSON keys are snake_case (config files).
+public struct BrokerSettings: Codable, Sendable, Equatable {
+    public var host: String
+    public var port: Int
+    public var username: String?
+    /// Read the password from this file (first line), so it stays out of command lines.
+    public var passwordFile: String?
+    public var caFile: String?
+    public var certFile: String?
+    public var keyFile: String?
+    public var keepAlive: Int
+
+    public init(
+        host: String = "127.0.0.1", port: Int = 1883, username: String? = nil, passwordFile: String? = nil,
+        caFile: String? = nil, certFile: String? = nil, keyFile: String? = nil, keepAlive: Int = 30
+    ) {
+        self.host = host
+        self.port = port
+        self.username = username
+        self.passwordFile = passwordFile
+        self.caFile = caFile
+        self.certFile = certFile
+        self.keyFile = keyFile
+        self.keepAlive = keepAlive
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case host, port, username
+        case passwordFile = "password_file", caFile = "ca_file", certFile = "cert_file", keyFile = "key_file"
+        case keepAlive = "keepalive"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        host = try container.decodeIfPresent(String.self, forKey: .host) ?? "127.0.0.1"
+        port = try container.decodeIfPresent(Int.self, forKey: .port) ?? 1883
+        username = try container.decodeIfPresent(String.self, forKey: .username)
+        passwordFile = try container.decodeIfPresent(String.self, forKey: .passwordFile)
+        caFile = try container.decodeIfPresent(String.self, forKey: .caFile)
+        certFile = try container.decodeIfPresent(String.self, forKey: .certFile)
+        keyFile = try container.decodeIfPresent(String.self, forKey: .keyFile)
+        keepAlive = try container.decodeIfPresent(Int.self, forKey: .keepAlive) ?? 30
+    }
+
+    /// Connection options for a client that never gives up: it waits for the broker as long as
+    /// it takes (retrying with backoff) and reconnects forever.
+    public func connectionOptions(clientID: String, will: LastWill) throws(RuntimeError) -> ConnectionOptions {
+        var password: String?
+        if let passwordFile {
+            guard let text = try? String(contentsOfFile: passwordFile, encoding: .utf8) else {
+                throw .file(path: passwordFile, reason: "cannot read the password file")
+            }
+            password = text.split(separator: "\n", omittingEmptySubsequences: false).first.map(String.init)
+        }
+        let options = ConnectionOptions(
+            host: host, port: port, clientID: clientID,
+            credentials: username.map { Credentials(username: $0, password: password) },
+            tls: caFile.map { TLSOptions(caFile: $0, certificateFile: certFile, keyFile: keyFile) }, keepAlive: keepAlive,
+            will: will, connectTimeout: nil,
+            reconnect: ReconnectPolicy(initialDelay: .milliseconds(250), maximumDelay: .seconds(30)))
+        do {
+            try options.validate()
+        } catch {
+            throw .configuration("broker: \(error.detail)")
+        }
+        return options
+    }
+}

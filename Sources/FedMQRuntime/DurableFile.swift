@@ -1,0 +1,75 @@
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Writes that survive a crash or power cut: write a temporary file, fsync it, rename it over
+/// the target, fsync the directory. A reader sees the old file or the new one, never half.
+public enum DurableFile {
+    public static func write(_ bytes: [UInt8], to path: String) throws(RuntimeError) {
+        let directory = (path as NSString).deletingLastPathComponent
+        let temporary = path + ".tmp-\(getpid())"
+        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        guard descriptor >= 0 else { throw failure(temporary, "open") }
+        var written = 0
+        while written < bytes.count {
+            let result = bytes.withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress! + written, bytes.count - written) }
+            if result < 0 {
+                if errno == EINTR { continue }
+                let error = failure(temporary, "write")
+                close(descriptor)
+                unlink(temporary)
+                throw error
+            }
+            written += result
+        }
+        if fsync(descriptor) != 0 {
+            let error = failure(temporary, "fsync")
+            close(descriptor)
+            unlink(temporary)
+            throw error
+        }
+        close(descriptor)
+        guard rename(temporary, path) == 0 else {
+            let error = failure(path, "rename")
+            unlink(temporary)
+            throw error
+        }
+        syncDirectory(directory.isEmpty ? "." : directory)
+    }
+
+    /// Appends one line and fsyncs (for logs such as metrics.jsonl).
+    public static func appendLine(_ line: String, to path: String) throws(RuntimeError) {
+        let descriptor = open(path, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+        guard descriptor >= 0 else { throw failure(path, "open") }
+        defer { close(descriptor) }
+        let bytes = Array((line + "\n").utf8)
+        let result = bytes.withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress!, bytes.count) }
+        guard result == bytes.count, fsync(descriptor) == 0 else { throw failure(path, "append") }
+    }
+
+    public static func createDirectory(_ path: String) throws(RuntimeError) {
+        do {
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        } catch {
+            throw .file(path: path, reason: "cannot create directory: \(error.localizedDescription)")
+        }
+    }
+
+    public static func read(_ path: String) throws(RuntimeError) -> [UInt8] {
+        guard let data = FileManager.default.contents(atPath: path) else { throw .file(path: path, reason: "cannot read") }
+        return Array(data)
+    }
+
+    private static func syncDirectory(_ path: String) {
+        let descriptor = open(path, O_RDONLY)
+        guard descriptor >= 0 else { return }
+        fsync(descriptor)
+        close(descriptor)
+    }
+
+    private static func failure(_ path: String, _ call: String) -> RuntimeError {
+        .file(path: path, reason: "\(call) failed: \(String(cString: strerror(errno)))")
+    }
+}

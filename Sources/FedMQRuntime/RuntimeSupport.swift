@@ -1,0 +1,33 @@
+import Foundation
+import Logging
+
+/// The wall clock, in seconds since 1970: the only place the runtimes read time.
+public func wallClock() -> Double {
+    Date().timeIntervalSince1970
+}
+
+/// Sets up swift-log once: one line per event on standard error, at `level`.
+public func bootstrapLogging(level: Logger.Level) {
+    LoggingSystem.bootstrap { label in
+        var handler = StreamLogHandler.standardError(label: label)
+        handler.logLevel = level
+        return handler
+    }
+}
+
+/// Reads a JSON config file into `Config`, naming the file and the field in errors.
+public func loadJSONConfig<Config: Decodable>(_ type: Config.Type, from path: String) throws(RuntimeError) -> Config {
+    guard let data = FileManager.default.contents(atPath: path) else { throw .file(path: path, reason: "cannot read the config file") }
+    do {
+        return try JSONDecoder().decode(Config.self, from: data)
+    } catch let DecodingError.keyNotFound(key, context) {
+        throw .file(path: path, reason: "missing field '\((context.codingPath + [key]).map(\.stringValue).joined(separator: "."))'")
+    } catch let DecodingError.typeMismatch(_, context), let DecodingError.valueNotFound(_, context) {
+        throw .file(path: path, reason: "field '\(context.codingPath.map(\.stringValue).joined(separator: "."))' has the wrong type")
+    } catch let DecodingError.dataCorrupted(context) {
+        let field = context.codingPath.map(\.stringValue).joined(separator: ".")
+        throw .file(path: path, reason: field.isEmpty ? "not valid JSON" : "field '\(field)' is invalid: \(context.debugDescription)")
+    } catch {
+        throw .file(path: path, reason: "\(error)")
+    }
+}

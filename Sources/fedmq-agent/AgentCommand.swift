@@ -1,0 +1,64 @@
+import ArgumentParser
+import FedMQAgent
+import FedMQRuntime
+import Logging
+
+@main
+struct AgentCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "fedmq-agent",
+        abstract: "Train on local data when a FedMQ round opens and publish the model update.",
+        discussion: """
+            Settings come from --config FILE (JSON; see docs/operations.md) and the flags below, which override
+            the file. Without --config, --agent, --job, --data and --state-dir are required. The agent takes the
+            model from the broker's retained global model, reconnects forever, and never publishes twice for a
+            round (its record lives in --state-dir).
+            """
+    )
+
+    @Option(help: "JSON config file.") var config: String?
+    @Option(help: "Agent id (also the MQTT client id).") var agent: String?
+    @Option(help: "Job id.") var job: String?
+    @Option(help: "Broker host.") var host: String?
+    @Option(help: "Broker port.") var port: Int?
+    @Option(help: "Broker user name.") var username: String?
+    @Option(name: .customLong("password-file"), help: "File whose first line is the broker password.") var passwordFile: String?
+    @Option(name: .customLong("ca-file"), help: "CA certificate (PEM); enables TLS.") var caFile: String?
+    @Option(name: .customLong("cert-file"), help: "Client certificate (PEM).") var certFile: String?
+    @Option(name: .customLong("key-file"), help: "Client key (PEM).") var keyFile: String?
+    @Option(help: "Local training data (CSV).") var data: String?
+    @Option(help: "Label column name (implies a header line); default: the last column.") var label: String?
+    @Option(name: .customLong("state-dir"), help: "State directory.") var stateDirectory: String?
+    @Option(help: "Seed for local shuffles.") var seed: UInt64?
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error, critical.") var logLevelName = "info"
+
+    func run() async throws {
+        var settings = try baseConfig()
+        if let agent { settings.agent = agent }
+        if let job { settings.job = job }
+        if let host { settings.broker.host = host }
+        if let port { settings.broker.port = port }
+        if let username { settings.broker.username = username }
+        if let passwordFile { settings.broker.passwordFile = passwordFile }
+        if let caFile { settings.broker.caFile = caFile }
+        if let certFile { settings.broker.certFile = certFile }
+        if let keyFile { settings.broker.keyFile = keyFile }
+        if let data { settings.dataCSV = data }
+        if let label {
+            settings.dataLabel = label
+            settings.dataHeader = true
+        }
+        if let stateDirectory { settings.stateDirectory = stateDirectory }
+        if let seed { settings.seed = seed }
+        bootstrapLogging(level: try logLevel(named: logLevelName))
+        try await AgentRuntime(config: settings, logger: Logger(label: "fedmq.agent")).run()
+    }
+
+    private func baseConfig() throws -> AgentConfig {
+        if let config { return try loadJSONConfig(AgentConfig.self, from: config) }
+        guard let agent, let job, let data, let stateDirectory else {
+            throw ValidationError("without --config, give --agent, --job, --data and --state-dir")
+        }
+        return AgentConfig(agent: agent, job: job, dataCSV: data, stateDirectory: stateDirectory)
+    }
+}

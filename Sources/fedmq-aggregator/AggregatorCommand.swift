@@ -1,0 +1,73 @@
+import ArgumentParser
+import FedMQAggregator
+import FedMQCore
+import FedMQProtocol
+import FedMQRuntime
+import Logging
+
+@main
+struct AggregatorCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "fedmq-aggregator",
+        abstract: "Run FedMQ rounds: validate and average agents' updates, publish the global model (retained).",
+        discussion: """
+            Settings come from --config FILE (JSON; see docs/operations.md) and the flags below, which override
+            the file. Without --config, --job, --state-dir, --target-updates and one of --model-spec or
+            --initial-model are required. State (checkpoint, spool, metrics.jsonl) lives in --state-dir; a
+            restart resumes the open round from it.
+            """
+    )
+
+    @Option(help: "JSON config file.") var config: String?
+    @Option(help: "Job id.") var job: String?
+    @Option(help: "Broker host.") var host: String?
+    @Option(help: "Broker port.") var port: Int?
+    @Option(help: "Broker user name.") var username: String?
+    @Option(name: .customLong("password-file"), help: "File whose first line is the broker password.") var passwordFile: String?
+    @Option(name: .customLong("ca-file"), help: "CA certificate (PEM); enables TLS.") var caFile: String?
+    @Option(name: .customLong("state-dir"), help: "State directory.") var stateDirectory: String?
+    @Option(name: .customLong("model-spec"), help: "Model spec as JSON (see docs/core.md).") var modelSpec: String?
+    @Option(name: .customLong("initial-model"), help: "Initial global model (safetensors with fedmq.model_spec).") var initialModel: String?
+    @Option(help: "Rounds to run.") var rounds: Int?
+    @Option(name: .customLong("target-updates"), help: "Close a round at this many updates.") var targetUpdates: Int?
+    @Option(name: .customLong("min-updates"), help: "Quorum at the deadline.") var minUpdates: Int?
+    @Option(name: .customLong("round-seconds"), help: "Round deadline in seconds.") var roundSeconds: Double?
+    @Option(name: .customLong("eval-csv"), help: "Central evaluation CSV (label in the last column).") var evaluationCSV: String?
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error, critical.") var logLevelName = "info"
+
+    func run() async throws {
+        var settings = try baseConfig()
+        if let job { settings.job = job }
+        if let host { settings.broker.host = host }
+        if let port { settings.broker.port = port }
+        if let username { settings.broker.username = username }
+        if let passwordFile { settings.broker.passwordFile = passwordFile }
+        if let caFile { settings.broker.caFile = caFile }
+        if let stateDirectory { settings.stateDirectory = stateDirectory }
+        if let rounds { settings.policy.rounds = rounds }
+        if let targetUpdates { settings.policy.targetUpdates = targetUpdates }
+        if let minUpdates { settings.policy.minUpdates = minUpdates }
+        if let roundSeconds { settings.policy.roundSeconds = roundSeconds }
+        if let evaluationCSV { settings.evaluationCSV = evaluationCSV }
+        if let initialModel {
+            settings.initialModel = initialModel
+            settings.model = nil
+        }
+        if let modelSpec {
+            settings.model = try ModelSpec.parse(modelSpec)
+            settings.initialModel = nil
+        }
+        bootstrapLogging(level: try logLevel(named: logLevelName))
+        try await AggregatorRuntime(config: settings, logger: Logger(label: "fedmq.aggregator")).run()
+    }
+
+    private func baseConfig() throws -> AggregatorConfig {
+        if let config { return try loadJSONConfig(AggregatorConfig.self, from: config) }
+        guard let job, let stateDirectory, let targetUpdates else {
+            throw ValidationError("without --config, give --job, --state-dir and --target-updates")
+        }
+        return AggregatorConfig(
+            job: job, policy: RoundPolicy(targetUpdates: targetUpdates, minUpdates: minUpdates ?? targetUpdates),
+            stateDirectory: stateDirectory)
+    }
+}
