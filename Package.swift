@@ -128,7 +128,9 @@ let package = Package(
         ),
         .testTarget(
             name: "FedMQIntegrationTests",
-            dependencies: ["FedMQTransport", "FedMQLocalBroker", "fedmq"],
+            dependencies: [
+                "FedMQCore", "FedMQProtocol", "FedMQTransport", "FedMQLocalBroker", "fedmq", "fedmq-aggregator", "fedmq-agent",
+            ],
             swiftSettings: swiftSettings
         ),
     ],

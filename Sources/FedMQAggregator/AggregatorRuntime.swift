@@ -62,9 +62,9 @@ public struct AggregatorRuntime: Sendable {
             },
         ]
         defer { feeders.forEach { $0.cancel() } }
-        var done = machine.finished && config.exitWhenFinished
-        for await event in events {
-            if done { break }
+        let alreadyDone = machine.finished && config.exitWhenFinished
+        eventLoop: for await event in events {
+            if alreadyDone { break }
             let actions: [AggregatorAction]
             switch event {
             case .update(let message):
@@ -77,12 +77,10 @@ public struct AggregatorRuntime: Sendable {
                 actions = machine.tick(now: wallClock())
             case .shutdown:
                 logger.notice("shutting down on signal in round \(machine.announcement.round)")
-                done = true
-                continue
+                break eventLoop
             }
             try await perform(actions, client: client, topics: topics, store: store)
-            if machine.finished && config.exitWhenFinished { done = true }
-            if done { break }
+            if machine.finished && config.exitWhenFinished { break }
         }
         try await publishStatus(client, topics, machine.finished ? .finished : .offline, round: machine.announcement.round)
         updates.cancel()

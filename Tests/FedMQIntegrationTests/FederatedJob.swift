@@ -1,0 +1,104 @@
+import FedMQCore
+import FedMQLocalBroker
+import FedMQProtocol
+import Foundation
+import Testing
+
+/// A federated job on the shipped digits data, run as real processes against a real broker:
+/// data files, configs, and the aggregator and agent processes.
+struct FederatedJob {
+    let broker: LocalBroker
+    let job: String
+    let directory: URL
+    let agents: Int
+
+    var stateDirectory: String { directory.appendingPathComponent("aggregator").path }
+    var configPath: String { directory.appendingPathComponent("aggregator.json").path }
+    var metricsPath: String { stateDirectory + "/metrics.jsonl" }
+
+    /// Splits digits 80/20, deals the training rows IID to `agents` CSVs, writes the
+    /// aggregator's config.
+    init(broker: LocalBroker, job: String, agents: Int, rounds: Int, target: Int, minimum: Int, epochs: Int = 2) throws {
+        self.broker = broker
+        self.job = job
+        self.agents = agents
+        directory = broker.directory.appendingPathComponent(job)
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let data = try CSVReader.read(
+            file: repositoryFile("data/digits.csv"), options: CSVOptions(hasHeader: true, label: .name("label")))
+        let (train, test) = try DataSplit.trainTest(data, testFraction: 0.2, classes: 10, seed: 0)
+        try Self.write(test, to: directory.appendingPathComponent("test.csv").path)
+        for (index, rows) in try Partitioner.iid.partition(train, clients: agents, classes: 10, seed: 0).enumerated() {
+            try Self.write(train.subset(rows), to: directory.appendingPathComponent("client_\(index).csv").path)
+        }
+        let spec = ModelSpec(kind: .mlp, inputs: 64, hidden: [32], outputs: 10, scaling: FeatureScaling.fit(train))
+        let policy = RoundPolicy(
+            rounds: rounds, targetUpdates: target, minUpdates: minimum, roundSeconds: 120, extensionSeconds: 30,
+            maxUpdateBytes: 1 << 20, training: TrainingConfig(learningRate: 0.05, momentum: 0.9, batchSize: 32, epochs: epochs))
+        let config: [String: Any] = [
+            "job": job, "broker": ["host": "127.0.0.1", "port": broker.port],
+            "model": try JSONSerialization.jsonObject(with: Data(spec.jsonString().utf8)),
+            "policy": try JSONSerialization.jsonObject(with: Data(ProtocolJSON.encode(policy))),
+            "evaluation_csv": directory.appendingPathComponent("test.csv").path, "state_directory": stateDirectory, "seed": 1,
+        ]
+        try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: configPath))
+    }
+
+    func startAggregator() throws -> ChildProcess {
+        try ChildProcess(
+            try executable("fedmq-aggregator").path, ["--config", configPath, "--log-level", "debug"],
+            logFile: directory.appendingPathComponent("aggregator.log").path)
+    }
+
+    func startAgent(_ index: Int) throws -> ChildProcess {
+        try ChildProcess(
+            try executable("fedmq-agent").path,
+            [
+                "--agent", "a\(index)", "--job", job, "--port", "\(broker.port)", "--seed", "\(index)",
+                "--data", directory.appendingPathComponent("client_\(index).csv").path,
+                "--state-dir", directory.appendingPathComponent("agent-\(index)").path, "--log-level", "debug",
+            ], logFile: directory.appendingPathComponent("agent-\(index).log").path)
+    }
+
+    /// The closed rounds so far, from the aggregator's metrics log.
+    func metrics() throws -> [RoundMetrics] {
+        guard let text = try? String(contentsOfFile: metricsPath, encoding: .utf8) else { return [] }
+        return try text.split(separator: "\n").map { try ProtocolJSON.decode(RoundMetrics.self, from: Array($0.utf8)) }
+    }
+
+    func log(_ name: String) -> String {
+        (try? String(contentsOf: directory.appendingPathComponent("\(name).log"), encoding: .utf8)) ?? ""
+    }
+
+    func spooled(round: Int) -> Int {
+        ((try? FileManager.default.contentsOfDirectory(atPath: stateDirectory + "/spool/round-\(round)")) ?? [])
+            .filter { $0.hasSuffix(".safetensors") }.count
+    }
+
+    static func write(_ data: Dataset, to path: String) throws {
+        var text = ""
+        for row in 0..<data.count {
+            text += data.features[(row * data.featureCount)..<((row + 1) * data.featureCount)].map { "\($0)" }.joined(separator: ",")
+            text += ",\(Int(data.targets[row]))\n"
+        }
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+    }
+}
+
+/// A file of this repository (tests run from a checkout).
+func repositoryFile(_ relative: String) -> String {
+    URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent(relative).path
+}
+
+/// An executable built beside the test bundle.
+func executable(_ name: String) throws -> URL {
+    try fedmqExecutable().deletingLastPathComponent().appendingPathComponent(name)
+}
+
+/// Polls `condition` every 50 ms until it holds, failing after `limit`.
+func eventually(_ what: String, within limit: Duration = .seconds(60), _ condition: @escaping @Sendable () throws -> Bool) async throws {
+    try await within(limit, what) {
+        while try !condition() { try await Task.sleep(for: .milliseconds(50)) }
+    }
+}

@@ -1,0 +1,111 @@
+import FedMQCore
+import FedMQLocalBroker
+import FedMQProtocol
+import FedMQTransport
+import Foundation
+import Testing
+
+@Suite("Federated rounds with real processes and a real mosquitto", .timeLimit(.minutes(4)))
+struct FederatedRoundTests {
+    @Test("5 agents, MLP, 10 rounds on digits: accuracy >= 0.90, and the retained model loads in Python")
+    func endToEnd() async throws {
+        try await withLocalBroker { broker in
+            let job = try FederatedJob(broker: broker, job: "e2e", agents: 5, rounds: 10, target: 5, minimum: 3)
+            let aggregator = try job.startAggregator()
+            let agents = try (0..<5).map { try job.startAgent($0) }
+            let status = try await within(.seconds(180), "the aggregator to finish") { await aggregator.wait() }
+            for agent in agents { await agent.stop() }
+            #expect(status == 0, "aggregator log:\n\(job.log("aggregator").suffix(2000))")
+            let metrics = try job.metrics()
+            #expect(metrics.map(\.round) == Array(1...10))
+            let final = try #require(metrics.last)
+            #expect(try #require(final.accuracy) >= 0.90)
+            #expect(metrics.allSatisfy { $0.updates >= 3 && $0.rejected.isEmpty })
+
+            // What an operator does: fetch the retained model with mosquitto_sub and load it in Python.
+            let modelFile = job.directory.appendingPathComponent("global.safetensors").path
+            let subscriber = try ChildProcess(
+                "/bin/sh", ["-c", "exec mosquitto_sub -p \(broker.port) -t fedmq/v1/e2e/global/model -C 1 -N > '\(modelFile)'"])
+            #expect(try await within(.seconds(20), "mosquitto_sub") { await subscriber.wait() } == 0)
+            let model = try ModelCodec.decodeModel(Array(try Data(contentsOf: URL(fileURLWithPath: modelFile))))
+            #expect(model.round == 10)
+            #expect(model.sha256 == final.modelSHA256)
+            let python = try ChildProcess(
+                repositoryFile(".venv/bin/python"),
+                [
+                    "-c",
+                    "import sys; from safetensors.numpy import load_file; m = load_file(sys.argv[1]); "
+                        + "assert {k: v.shape for k, v in m.items()} == {'W1': (64, 32), 'b1': (32,), 'W2': (32, 10), 'b2': (10,)}, m.keys()",
+                    modelFile,
+                ], logFile: job.directory.appendingPathComponent("python.log").path)
+            #expect(try await within(.seconds(30), "python") { await python.wait() } == 0, "\(job.log("python"))")
+        }
+    }
+
+    @Test("aggregator SIGKILLed with updates accepted mid-round: after restart the round completes, each update counted once")
+    func aggregatorCrash() async throws {
+        try await withLocalBroker { broker in
+            let job = try FederatedJob(broker: broker, job: "crash", agents: 5, rounds: 2, target: 5, minimum: 5)
+            let aggregator = try job.startAggregator()
+            let early = try (0..<3).map { try job.startAgent($0) }
+            try await eventually("3 spooled updates") { job.spooled(round: 1) == 3 }
+            aggregator.send(SIGKILL)
+            #expect(await aggregator.wait() == 128 + SIGKILL)
+            #expect(try job.metrics().isEmpty)
+
+            let restarted = try job.startAggregator()
+            let late = try (3..<5).map { try job.startAgent($0) }
+            let status = try await within(.seconds(120), "the restarted aggregator to finish") { await restarted.wait() }
+            for agent in early + late { await agent.stop() }
+            #expect(status == 0, "\(job.log("aggregator").suffix(2000))")
+            let metrics = try job.metrics()
+            #expect(metrics.map(\.round) == [1, 2])
+            #expect(metrics[0].participants == ["a0", "a1", "a2", "a3", "a4"])
+            #expect(metrics[0].updates == 5)
+            #expect(metrics.allSatisfy { $0.rejected.isEmpty }, "\(metrics.map(\.rejected))")
+            #expect(job.log("aggregator").contains("resumed round 1"))
+            #expect(job.log("aggregator").contains("with 3 spooled update(s)"))
+        }
+    }
+
+    @Test("an agent SIGKILLed while training, or after publishing, never publishes twice for a round")
+    func agentCrash() async throws {
+        try await withLocalBroker { broker in
+            let job = try FederatedJob(broker: broker, job: "agentcrash", agents: 1, rounds: 2, target: 1, minimum: 1, epochs: 150)
+            let watcher = try await connectedClient(clientOptions(broker))
+            let topics = try Topics(job: "agentcrash")
+            let updates = try await watcher.subscribe(to: [topics.allUpdates], qos: .atLeastOnce)
+            let statuses = try await watcher.subscribe(to: [topics.status(agent: "a0")], qos: .atLeastOnce)
+            let counter = Task {
+                var perRound: [String: Int] = [:]
+                for await message in updates { perRound[message.topic, default: 0] += 1 }
+                return perRound
+            }
+            let aggregator = try job.startAggregator()
+            var agent = try job.startAgent(0)
+            // Kill it while it trains round 1.
+            for await message in statuses {
+                if let status = try? ProtocolJSON.decode(AgentStatus.self, from: message.payload), status.state == .training { break }
+            }
+            agent.send(SIGKILL)
+            _ = await agent.wait()
+            // Restart: round 1 was never published, so it trains and publishes it once; kill it
+            // again as soon as round 1's update is out, then restart once more.
+            agent = try job.startAgent(0)
+            try await eventually("round 1 to close") { try job.metrics().count >= 1 }
+            agent.send(SIGKILL)
+            _ = await agent.wait()
+            agent = try job.startAgent(0)
+            let status = try await within(.seconds(120), "the aggregator to finish") { await aggregator.wait() }
+            await agent.stop()
+            #expect(status == 0, "\(job.log("aggregator").suffix(2000))")
+            // Let the last QoS 1 deliveries reach the watcher, then count.
+            try await Task.sleep(for: .milliseconds(300))
+            updates.cancel()
+            let counts = await counter.value
+            #expect(counts == [topics.update(round: 1, agent: "a0"): 1, topics.update(round: 2, agent: "a0"): 1])
+            #expect(try job.metrics().map(\.updates) == [1, 1])
+            await watcher.disconnect()
+        }
+    }
+}
