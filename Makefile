@@ -6,9 +6,10 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # and benchmarks run a real broker), openssl (test certificates), OpenBLAS (matrix products),
 # pkg-config (finds both libraries), python3-venv (the tools virtualenv below).
 DEB_PACKAGES := libmosquitto-dev mosquitto mosquitto-clients openssl pkg-config libopenblas-dev python3-venv
-# Python packages in .venv: the real safetensors package for interoperability tests, and
-# scikit-learn for tools/export_datasets.py.
-PY_PACKAGES := numpy safetensors scikit-learn
+# Python packages in .venv: the real safetensors package for interoperability tests, and the
+# numpy and scikit-learn versions that the shared benchmark task's data were generated with
+# (tools/export_datasets.py, bench/generate_task_data.py).
+PY_PACKAGES := numpy==2.4.6 scikit-learn==1.9.1 safetensors
 VENV := .venv
 
 .PHONY: deps build release test bench bench-mqtt bench-train clean
@@ -25,7 +26,7 @@ deps:
 	else \
 		echo "System packages present: $(DEB_PACKAGES)"; \
 	fi
-	@if ! $(VENV)/bin/python -c "import numpy, safetensors, sklearn" 2>/dev/null; then \
+	@if ! $(VENV)/bin/python -c "import numpy, safetensors, sklearn; assert numpy.__version__ == '2.4.6'" 2>/dev/null; then \
 		echo "Creating $(VENV) with $(PY_PACKAGES)"; \
 		python3 -m venv $(VENV) && $(VENV)/bin/pip install -q $(PY_PACKAGES); \
 	else \

@@ -15,7 +15,8 @@ public struct AgentConfig: Codable, Sendable {
     public var dataHeader: Bool
     /// The record of served rounds lives here.
     public var stateDirectory: String
-    /// Seeds the local shuffles (mixed with the round number).
+    /// Seeds the local shuffles: round r shuffles with SplitMix64(1000 * r + seed), the
+    /// shared benchmark task's rule.
     public var seed: UInt64
 
     public init(

@@ -90,7 +90,8 @@ public struct AgentRuntime: Sendable {
         switch action {
         case .train(let round, let base, let training):
             logger.info("training", metadata: ["round": "\(round)", "epochs": "\(training.epochs)"])
-            let seed = config.seed &* 1_000_003 &+ UInt64(round)
+            // The shared benchmark task's shuffle seed: agent k with seed k reproduces it exactly.
+            let seed = UInt64(1000 * round) &+ config.seed
             Task.detached {
                 events.yield(.trained(round: round, Self.train(base: base, config: training, data: data, seed: seed), examples: data.count))
             }
