@@ -39,6 +39,24 @@ struct FederatedRoundTests {
                     modelFile,
                 ], logFile: job.directory.appendingPathComponent("python.log").path)
             #expect(try await within(.seconds(30), "python") { await python.wait() } == 0, "\(job.log("python"))")
+
+            // fedmq inspect decodes it; fedmq watch shows the job's retained state.
+            let fedmq = try fedmqExecutable().path
+            let inspect = try ChildProcess(fedmq, ["inspect", modelFile], logFile: job.directory.appendingPathComponent("inspect.log").path)
+            #expect(await inspect.wait() == 0)
+            let described = job.log("inspect")
+            #expect(described.contains("fedmq.kind = model"))
+            #expect(described.contains("fedmq.round = 10"))
+            #expect(described.contains("W1 float32 [64, 32]"))
+            #expect(described.contains("4 tensors, 2410 values"))
+            let watch = try ChildProcess(
+                fedmq, ["watch", "--port", "\(broker.port)", "--job", "e2e", "--limit", "9"],
+                logFile: job.directory.appendingPathComponent("watch.log").path)
+            #expect(try await within(.seconds(20), "fedmq watch") { await watch.wait() } == 0)
+            let watched = job.log("watch")
+            #expect(watched.split(separator: "\n").count == 9)
+            #expect(watched.contains("metrics of round 10: "))
+            #expect(watched.contains("(retained)"))
         }
     }
 

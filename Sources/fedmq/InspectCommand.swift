@@ -1,0 +1,86 @@
+import ArgumentParser
+import FedMQCore
+import FedMQProtocol
+import Foundation
+
+/// `fedmq inspect`: decode any FedMQ payload into a readable summary.
+struct InspectCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "inspect",
+        abstract: "Describe a FedMQ payload: a model or update (safetensors) or a control message (JSON).",
+        discussion: "Example: mosquitto_sub -t fedmq/v1/JOB/global/model -C 1 | fedmq inspect -"
+    )
+
+    @Argument(help: "A file, or - for standard input.") var file: String
+
+    func run() throws {
+        let bytes: [UInt8]
+        if file == "-" {
+            bytes = Array(FileHandle.standardInput.readDataToEndOfFile())
+        } else {
+            guard let data = FileManager.default.contents(atPath: file) else { throw CommandFailure("cannot read '\(file)'") }
+            bytes = Array(data)
+        }
+        print(try PayloadDescription.describe(bytes))
+    }
+}
+
+/// Turns a payload into text for `inspect` and `watch`.
+enum PayloadDescription {
+    static func describe(_ bytes: [UInt8]) throws -> String {
+        if bytes.first == UInt8(ascii: "{") { return try describeJSON(bytes) }
+        let file: SafetensorsFile
+        do {
+            file = try SafetensorsDecoder.decode(bytes, limits: SafetensorsLimits(maxHeaderBytes: 16 << 20))
+        } catch {
+            throw CommandFailure("not a FedMQ payload (\(bytes.count) bytes): neither JSON nor safetensors (\(error))")
+        }
+        var lines = ["safetensors, \(bytes.count) bytes, sha256 \(ModelCodec.sha256(bytes))"]
+        for (key, value) in file.metadata.sorted(by: { $0.key < $1.key }) {
+            lines.append("  \(key) = \(value.count > 120 ? String(value.prefix(117)) + "..." : value)")
+        }
+        var total = 0
+        for tensor in file.tensors {
+            total += tensor.count
+            let norm = tensor.values.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()
+            let finite = tensor.values.allSatisfy(\.isFinite) ? "" : "  NOT FINITE"
+            lines.append(
+                "  \(tensor.name) \(file.encodings[tensor.name]?.rawValue ?? "?") \(tensor.shape): "
+                    + "min \(format(tensor.values.min())) max \(format(tensor.values.max())) L2 \(format(Float(norm)))\(finite)")
+        }
+        lines.append("  \(file.tensors.count) tensors, \(total) values")
+        return lines.joined(separator: "\n")
+    }
+
+    private static func describeJSON(_ bytes: [UInt8]) throws -> String {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any] else {
+            throw CommandFailure("payload starts like JSON but does not parse")
+        }
+        let schema = object["schema"] as? String ?? "(no schema)"
+        switch schema {
+        case RoundAnnouncement.schema:
+            let round = try ProtocolJSON.decode(RoundAnnouncement.self, from: bytes)
+            return "round \(round.round) of job \(round.job): target \(round.targetUpdates), quorum \(round.minUpdates), "
+                + "deadline in \(Int(round.deadline - Date().timeIntervalSince1970)) s, base model \(round.baseModelSHA256.prefix(12)), "
+                + "training lr \(round.training.learningRate) batch \(round.training.batchSize) epochs \(round.training.epochs)"
+        case RoundMetrics.schema:
+            let metrics = try ProtocolJSON.decode(RoundMetrics.self, from: bytes)
+            return "metrics of round \(metrics.round): \(metrics.updates) updates (\(metrics.participants.joined(separator: ", "))), "
+                + "rejected \(metrics.rejected), accuracy \(metrics.accuracy.map { String(format: "%.4f", $0) } ?? "-"), "
+                + "loss \(metrics.loss.map { String(format: "%.4f", $0) } ?? "-"), \(metrics.bytesReceived) bytes, "
+                + String(format: "%.2f s", metrics.durationSeconds)
+        case AgentStatus.schema:
+            let status = try ProtocolJSON.decode(AgentStatus.self, from: bytes)
+            return "agent \(status.agent): \(status.state.rawValue), last round \(status.lastRound)"
+        case AggregatorStatus.schema:
+            let status = try ProtocolJSON.decode(AggregatorStatus.self, from: bytes)
+            return "aggregator of job \(status.job): \(status.state.rawValue)\(status.round.map { ", round \($0)" } ?? "")"
+        default:
+            throw CommandFailure("JSON with unknown schema '\(schema)'")
+        }
+    }
+
+    private static func format(_ value: Float?) -> String {
+        value.map { String(format: "%.4g", $0) } ?? "-"
+    }
+}
