@@ -129,7 +129,8 @@ let package = Package(
         .testTarget(
             name: "FedMQIntegrationTests",
             dependencies: [
-                "FedMQCore", "FedMQProtocol", "FedMQTransport", "FedMQLocalBroker", "fedmq", "fedmq-aggregator", "fedmq-agent",
+                "FedMQCore", "FedMQProtocol", "FedMQTransport", "FedMQLocalBroker", "FedMQRuntime", "FedMQAgent",
+                "FedMQAggregator", "fedmq", "fedmq-aggregator", "fedmq-agent",
             ],
             swiftSettings: swiftSettings
         ),
