@@ -4,15 +4,16 @@ SWIFT ?= swift
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Debian packages FedMQ needs: the libmosquitto headers, the broker and its clients (tests
 # and benchmarks run a real broker), openssl (test certificates), OpenBLAS (matrix products),
-# pkg-config (finds both libraries), python3-venv (the tools virtualenv below).
-DEB_PACKAGES := libmosquitto-dev mosquitto mosquitto-clients openssl pkg-config libopenblas-dev python3-venv
+# pkg-config (finds both libraries), python3-venv (the tools virtualenv below), librsvg2-bin
+# (rsvg-convert: the demo test renders the demo's chart to PNG).
+DEB_PACKAGES := libmosquitto-dev mosquitto mosquitto-clients openssl pkg-config libopenblas-dev python3-venv librsvg2-bin
 # Python packages in .venv: the real safetensors package for interoperability tests, and the
 # numpy and scikit-learn versions that the shared benchmark task's data were generated with
 # (tools/export_datasets.py, bench/generate_task_data.py).
 PY_PACKAGES := numpy==2.4.6 scikit-learn==1.9.1 safetensors
 VENV := .venv
 
-.PHONY: deps build release test bench bench-mqtt bench-train clean
+.PHONY: deps build release demo test bench bench-mqtt bench-train clean
 
 ## deps: install the Debian packages that are missing (idempotent; apt-get only when needed)
 deps:
@@ -40,6 +41,10 @@ build: deps
 ## release: optimised build of the executables
 release: deps
 	$(SWIFT) build -c release
+
+## demo: a federated job on this machine (private broker, aggregator, 10 agents); writes demo-out/
+demo: release
+	.build/release/fedmq demo --out demo-out
 
 ## test: unit tests and integration tests against a real mosquitto (started by the tests)
 test: deps

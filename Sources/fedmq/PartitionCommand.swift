@@ -31,44 +31,16 @@ struct PartitionCommand: ParsableCommand {
         if testFraction > 0 {
             let split = try DataSplit.trainTest(train, testFraction: testFraction, classes: classes, seed: seed)
             train = split.train
-            try write(split.test, to: out + "/test.csv")
+            try CSVWriter.write(split.test, to: out + "/test.csv")
         }
-        let parts = try partitioner().partition(train, clients: clients, classes: classes, seed: seed)
+        let parts = try Partitioner(parsing: scheme).partition(train, clients: clients, classes: classes, seed: seed)
         for (client, rows) in parts.enumerated() {
-            try write(train.subset(rows), to: out + "/client_\(client).csv")
+            try CSVWriter.write(train.subset(rows), to: out + "/client_\(client).csv")
             print("client_\(client).csv: \(rows.count) rows")
         }
         let scaling = FeatureScaling.fit(train)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         try encoder.encode(scaling).write(to: URL(fileURLWithPath: out + "/feature-scaling.json"))
-    }
-
-    private func partitioner() throws -> Partitioner {
-        let parts = scheme.split(separator: ":", maxSplits: 1).map(String.init)
-        let value = parts.count == 2 ? Double(parts[1]) : nil
-        switch (parts[0], value) {
-        case ("iid", _): return .iid
-        case ("dirichlet", let alpha?): return .dirichlet(alpha: alpha)
-        case ("shards", let count?) where count == count.rounded(): return .shards(perClient: Int(count))
-        case ("quantity", let alpha?): return .quantitySkew(alpha: alpha)
-        default: throw ValidationError("--scheme '\(scheme)' is not iid, dirichlet:ALPHA, shards:N or quantity:ALPHA")
-        }
-    }
-
-    private func write(_ data: Dataset, to path: String) throws {
-        var text = ""
-        for row in 0..<data.count {
-            let features = data.features[(row * data.featureCount)..<((row + 1) * data.featureCount)]
-            text += features.map { "\($0)" }.joined(separator: ",") + ",\(data.targets[row].formatted())\n"
-        }
-        try text.write(toFile: path, atomically: true, encoding: .utf8)
-    }
-}
-
-extension Float {
-    /// Whole numbers without a fraction (labels), others in Swift's shortest round-trip form.
-    fileprivate func formatted() -> String {
-        self == rounded() && abs(self) < 1e7 ? String(Int(self)) : "\(self)"
     }
 }

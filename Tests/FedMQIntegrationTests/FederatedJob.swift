@@ -27,9 +27,9 @@ struct FederatedJob {
         let data = try CSVReader.read(
             file: repositoryFile("data/digits.csv"), options: CSVOptions(hasHeader: true, label: .name("label")))
         let (train, test) = try DataSplit.trainTest(data, testFraction: 0.2, classes: 10, seed: 0)
-        try Self.write(test, to: directory.appendingPathComponent("test.csv").path)
+        try CSVWriter.write(test, to: directory.appendingPathComponent("test.csv").path)
         for (index, rows) in try Partitioner.iid.partition(train, clients: agents, classes: 10, seed: 0).enumerated() {
-            try Self.write(train.subset(rows), to: directory.appendingPathComponent("client_\(index).csv").path)
+            try CSVWriter.write(train.subset(rows), to: directory.appendingPathComponent("client_\(index).csv").path)
         }
         let spec = ModelSpec(kind: .mlp, inputs: 64, hidden: [32], outputs: 10, scaling: FeatureScaling.fit(train))
         let policy = RoundPolicy(
@@ -73,15 +73,6 @@ struct FederatedJob {
     func spooled(round: Int) -> Int {
         ((try? FileManager.default.contentsOfDirectory(atPath: stateDirectory + "/spool/round-\(round)")) ?? [])
             .filter { $0.hasSuffix(".safetensors") }.count
-    }
-
-    static func write(_ data: Dataset, to path: String) throws {
-        var text = ""
-        for row in 0..<data.count {
-            text += data.features[(row * data.featureCount)..<((row + 1) * data.featureCount)].map { "\($0)" }.joined(separator: ",")
-            text += ",\(Int(data.targets[row]))\n"
-        }
-        try text.write(toFile: path, atomically: true, encoding: .utf8)
     }
 }
 

@@ -10,6 +10,19 @@ public enum Partitioner: Sendable, Equatable {
     /// IID labels, client sizes drawn from Dirichlet(alpha).
     case quantitySkew(alpha: Double)
 
+    /// Parses `iid`, `dirichlet:ALPHA`, `shards:N` or `quantity:ALPHA` (command-line form).
+    public init(parsing scheme: String) throws(CoreError) {
+        let parts = scheme.split(separator: ":", maxSplits: 1).map(String.init)
+        let value = parts.count == 2 ? Double(parts[1]) : nil
+        switch (parts.first ?? "", value) {
+        case ("iid", nil): self = .iid
+        case ("dirichlet", let alpha?) where alpha > 0: self = .dirichlet(alpha: alpha)
+        case ("shards", let count?) where count >= 1 && count == count.rounded(): self = .shards(perClient: Int(count))
+        case ("quantity", let alpha?) where alpha > 0: self = .quantitySkew(alpha: alpha)
+        default: throw .invalidData("partition scheme '\(scheme)' is not iid, dirichlet:ALPHA, shards:N or quantity:ALPHA")
+        }
+    }
+
     public func partition(_ data: Dataset, clients: Int, classes: Int?, seed: UInt64) throws(CoreError) -> [[Int]] {
         guard clients >= 1, clients <= data.count else {
             throw .invalidData("cannot split \(data.count) rows among \(clients) clients")

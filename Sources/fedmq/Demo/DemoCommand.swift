@@ -1,0 +1,113 @@
+import ArgumentParser
+import FedMQCore
+import FedMQLocalBroker
+import FedMQProtocol
+import FedMQRuntime
+import FedMQTransport
+import Foundation
+
+/// `fedmq demo`: a whole federated job on this machine, as separate processes.
+struct DemoCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "demo",
+        abstract: "Run a federated job locally: a private mosquitto, the aggregator and N agents as separate processes.",
+        discussion: """
+            Prints one line per round, the mosquitto_sub command to watch from another terminal, and a summary;
+            writes OUT/metrics.csv and OUT/report.svg. Ctrl-C stops every process it started.
+            """
+    )
+
+    @Option(help: "Number of agents (processes).") var agents = 10
+    @Option(help: "Rounds.") var rounds = 20
+    @Option(help: "digits or breast_cancer (from data/).") var dataset = "digits"
+    @Option(help: "mlp or softmax.") var model = "mlp"
+    @Option(help: "iid | dirichlet:ALPHA | shards:N | quantity:ALPHA") var partition = "dirichlet:0.5"
+    @Option(help: "Use this broker (HOST:PORT) instead of starting a private one.") var broker: String?
+    @Option(help: "Output directory.") var out = "demo-out"
+    @Option(name: .customLong("work-dir"), help: "Where data splits, configs, state and logs go (default: a new temporary folder).")
+    var workDirectory: String?
+    @Option(help: "Seed for the split and the model.") var seed: UInt64 = 0
+
+    func validate() throws {
+        guard (1...200).contains(agents) else { throw ValidationError("--agents must be within 1...200") }
+        guard (1...1000).contains(rounds) else { throw ValidationError("--rounds must be within 1...1000") }
+        guard ["digits", "breast_cancer"].contains(dataset) else { throw ValidationError("--dataset is digits or breast_cancer") }
+        guard ["mlp", "softmax"].contains(model) else { throw ValidationError("--model is mlp or softmax") }
+    }
+
+    func run() async throws {
+        let started = ContinuousClock.now
+        let work = workDirectory ?? FileManager.default.temporaryDirectory.appendingPathComponent("fedmq-demo-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        let setup = try DemoSetup(
+            dataset: dataset, model: model, partition: partition, agents: agents, rounds: rounds, seed: seed, work: work)
+
+        var privateBroker: LocalBroker?
+        let (host, port): (String, Int)
+        if let broker {
+            let parts = broker.split(separator: ":")
+            guard parts.count == 2, let number = Int(parts[1]) else { throw ValidationError("--broker must be HOST:PORT") }
+            (host, port) = (String(parts[0]), number)
+        } else {
+            let local = try await LocalBroker()
+            privateBroker = local
+            (host, port) = ("127.0.0.1", local.port)
+        }
+        let processes = DemoProcesses()
+        let topics = try Topics(job: DemoSetup.job)
+        print("FedMQ demo: \(agents) agents, \(rounds) rounds, \(dataset) split \(partition), \(model) model; broker \(host):\(port)")
+        print("Watch from another terminal:")
+        print("  mosquitto_sub -h \(host) -p \(port) -v -t '\(topics.metrics)' -t '\(topics.globalRound)' -t '\(topics.allStatuses)'")
+        print("Logs, data splits and state: \(work)\n")
+        print("round  agents  rejected  accuracy  loss     epsilon  bytes     time")
+
+        var collected: [RoundMetrics] = []
+        do {
+            let watcher = try MQTTClient(options: ConnectionOptions(host: host, port: port))
+            try await watcher.connect()
+            let metrics = try await watcher.subscribe(to: [topics.metrics], qos: .atLeastOnce)
+            let executables = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+            try processes.start(try setup.aggregatorCommand(executables: executables, host: host, port: port))
+            for index in 0..<agents {
+                try processes.start(try setup.agentCommand(index, executables: executables, host: host, port: port))
+            }
+            let interrupted = Task {
+                await ShutdownSignal.wait()
+                metrics.cancel()
+            }
+            for await message in metrics {
+                guard let round = try? ProtocolJSON.decode(RoundMetrics.self, from: message.payload), !message.retain else { continue }
+                collected.append(round)
+                print(Self.line(round))
+                if round.round >= rounds { break }
+            }
+            interrupted.cancel()
+            await watcher.disconnect()
+        } catch {
+            await processes.stopAll()
+            await privateBroker?.remove()
+            throw error
+        }
+        await processes.stopAll()
+        await privateBroker?.remove()
+        try DemoReport.csv(collected).write(toFile: out + "/metrics.csv", atomically: true, encoding: .utf8)
+        let title = "FedMQ demo: \(agents) agents, \(dataset) (\(partition)), \(model)"
+        try DemoReport.svg(collected, title: title).write(toFile: out + "/report.svg", atomically: true, encoding: .utf8)
+        let elapsed = ContinuousClock.now - started
+        let final = collected.last?.accuracy.map { String(format: "%.4f", $0) } ?? "-"
+        print(
+            "\n\(collected.count) of \(rounds) rounds in \(String(format: "%.1f", Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18)) s; final test accuracy \(final); "
+                + "\(collected.reduce(0) { $0 + $1.bytesReceived }) update bytes")
+        print("Wrote \(out)/metrics.csv and \(out)/report.svg. Every process the demo started has stopped.")
+        if collected.count < rounds { throw ExitCode(130) }
+    }
+
+    static func line(_ metrics: RoundMetrics) -> String {
+        let accuracy = metrics.accuracy.map { String(format: "%.4f", $0) } ?? "-"
+        let loss = metrics.loss.map { String(format: "%.4f", $0) } ?? "-"
+        return String(
+            format: "%5d  %6d  %8d  %-8@  %-7@  %-7@  %-8d  %.2f s", metrics.round, metrics.updates,
+            metrics.rejected.values.reduce(0, +), accuracy, loss, "-", metrics.bytesReceived, metrics.durationSeconds)
+    }
+}
