@@ -88,7 +88,7 @@ let package = Package(
         .executableTarget(
             name: "fedmq-agent",
             dependencies: [
-                "FedMQAgent", "FedMQRuntime",
+                "FedMQAgent", "FedMQProtocol", "FedMQRuntime",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings

@@ -1,3 +1,4 @@
+import FedMQCore
 import FedMQProtocol
 import FedMQRuntime
 
@@ -18,10 +19,12 @@ public struct AgentConfig: Codable, Sendable {
     /// Seeds the local shuffles: round r shuffles with SplitMix64(1000 * r + seed), the
     /// shared benchmark task's rule.
     public var seed: UInt64
+    /// The most privacy this agent may spend on the job; it refuses rounds beyond it.
+    public var privacyBudget: PrivacyBudget?
 
     public init(
         agent: String, job: String, broker: BrokerSettings = .init(), dataCSV: String, dataLabel: String? = nil,
-        dataHeader: Bool = false, stateDirectory: String, seed: UInt64 = 0
+        dataHeader: Bool = false, stateDirectory: String, seed: UInt64 = 0, privacyBudget: PrivacyBudget? = nil
     ) {
         self.agent = agent
         self.job = job
@@ -31,11 +34,13 @@ public struct AgentConfig: Codable, Sendable {
         self.dataHeader = dataHeader
         self.stateDirectory = stateDirectory
         self.seed = seed
+        self.privacyBudget = privacyBudget
     }
 
     enum CodingKeys: String, CodingKey {
         case agent, job, broker, seed
         case dataCSV = "data_csv", dataLabel = "data_label", dataHeader = "data_header", stateDirectory = "state_directory"
+        case privacyBudget = "privacy_budget"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -48,6 +53,7 @@ public struct AgentConfig: Codable, Sendable {
         dataHeader = try container.decodeIfPresent(Bool.self, forKey: .dataHeader) ?? (dataLabel != nil)
         stateDirectory = try container.decode(String.self, forKey: .stateDirectory)
         seed = try container.decodeIfPresent(UInt64.self, forKey: .seed) ?? 0
+        privacyBudget = try container.decodeIfPresent(PrivacyBudget.self, forKey: .privacyBudget)
     }
 
     public func validate() throws(RuntimeError) {
@@ -58,16 +64,34 @@ public struct AgentConfig: Codable, Sendable {
             throw .configuration("\(error)")
         }
         if stateDirectory.isEmpty { throw .configuration("state_directory is empty") }
+        if let budget = privacyBudget, !(budget.epsilon > 0 && budget.delta > 0 && budget.delta < 1) {
+            throw .configuration("privacy_budget needs epsilon > 0 and 0 < delta < 1")
+        }
     }
 }
 
-/// The agent's durable record: the last round it published for, per job.
+/// The agent's durable record for one job: the last round it published for, and its privacy
+/// ledger (every mechanism it ran).
 struct AgentRecord: Codable {
     var job: String
     var lastServedRound: Int
+    var ledger: [DPEvent]
 
     enum CodingKeys: String, CodingKey {
-        case job
+        case job, ledger
         case lastServedRound = "last_served_round"
+    }
+
+    init(job: String, lastServedRound: Int, ledger: [DPEvent]) {
+        self.job = job
+        self.lastServedRound = lastServedRound
+        self.ledger = ledger
+    }
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        job = try container.decode(String.self, forKey: .job)
+        lastServedRound = try container.decode(Int.self, forKey: .lastServedRound)
+        ledger = try container.decodeIfPresent([DPEvent].self, forKey: .ledger) ?? []
     }
 }

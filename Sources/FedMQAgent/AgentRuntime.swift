@@ -32,7 +32,10 @@ public struct AgentRuntime: Sendable {
         try DurableFile.createDirectory(config.stateDirectory)
         let label: LabelColumn = config.dataLabel.map { .name($0) } ?? .last
         let data = try CSVReader.read(file: config.dataCSV, options: CSVOptions(hasHeader: config.dataHeader, label: label))
-        var machine = try AgentStateMachine(agent: config.agent, job: config.job, lastServedRound: try loadRecord())
+        let record = try loadRecord()
+        var machine = try AgentStateMachine(
+            agent: config.agent, job: config.job, lastServedRound: record.lastServedRound, ledger: record.ledger,
+            budget: config.privacyBudget)
         let topics = machine.topics
         logger.notice("\(data.count) local examples; last served round \(machine.lastServedRound)")
 
@@ -95,8 +98,11 @@ public struct AgentRuntime: Sendable {
             Task.detached {
                 events.yield(.trained(round: round, Self.train(base: base, config: training, data: data, seed: seed), examples: data.count))
             }
-        case .recordServed(let round):
-            try DurableFile.write(ProtocolJSON.encode(AgentRecord(job: config.job, lastServedRound: round)), to: recordPath)
+        case .recordServed(let round, let event):
+            var record = try loadRecord()
+            record.lastServedRound = round
+            if let event { record.ledger.append(event) }
+            try DurableFile.write(ProtocolJSON.encode(record), to: recordPath)
         case .publishUpdate(let topic, let payload, let expiry):
             try await client.publish(topic, payload: payload, qos: .atLeastOnce, retain: false, messageExpiry: expiry, userProperties: [])
             logger.info("published update", metadata: ["topic": "\(topic)", "bytes": "\(payload.count)"])
@@ -125,13 +131,13 @@ public struct AgentRuntime: Sendable {
         try await client.publish(topics.status(agent: config.agent), payload: ProtocolJSON.encode(status), qos: .atLeastOnce, retain: true)
     }
 
-    private func loadRecord() throws -> Int {
-        guard FileManager.default.fileExists(atPath: recordPath) else { return 0 }
+    private func loadRecord() throws -> AgentRecord {
+        guard FileManager.default.fileExists(atPath: recordPath) else { return AgentRecord(job: config.job, lastServedRound: 0, ledger: []) }
         guard let record = try? JSONDecoder().decode(AgentRecord.self, from: Data(try DurableFile.read(recordPath))),
             record.job == config.job, record.lastServedRound >= 0
         else {
-            throw RuntimeError.file(path: recordPath, reason: "unreadable record of served rounds")
+            throw RuntimeError.file(path: recordPath, reason: "unreadable record of served rounds and privacy ledger")
         }
-        return record.lastServedRound
+        return record
     }
 }

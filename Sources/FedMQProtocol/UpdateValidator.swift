@@ -66,7 +66,13 @@ public struct UpdateValidator: Sendable {
             return reject(.tensorMismatch, "\(error)")
         }
         if !delta.allFinite { return reject(.nonFinite, "the update holds NaN or infinite values") }
-        if let bound = announcement.normBound {
+        if let privacy = announcement.privacy {
+            let norm = delta.l2Norm
+            let bound = privacy.acceptableNorm(dimension: delta.count)
+            if norm > bound * 1.02 {
+                return reject(.normTooLarge, "L2 norm \(norm) exceeds what clipping to \(privacy.clipNorm) plus noise allows (\(bound))")
+            }
+        } else if let bound = announcement.normBound {
             let norm = delta.l2Norm
             // Encoding rounds a clipped delta; allow for that, not for more.
             let tolerance = file.encodings.values.contains(.int8) ? 1.02 : 1.001

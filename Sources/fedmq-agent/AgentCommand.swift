@@ -1,5 +1,6 @@
 import ArgumentParser
 import FedMQAgent
+import FedMQProtocol
 import FedMQRuntime
 import Logging
 
@@ -30,6 +31,8 @@ struct AgentCommand: AsyncParsableCommand {
     @Option(help: "Label column name (implies a header line); default: the last column.") var label: String?
     @Option(name: .customLong("state-dir"), help: "State directory.") var stateDirectory: String?
     @Option(help: "Seed for local shuffles.") var seed: UInt64?
+    @Option(name: .customLong("budget-epsilon"), help: "Privacy budget: refuse rounds that would spend more epsilon.") var budgetEpsilon: Double?
+    @Option(name: .customLong("budget-delta"), help: "The delta of the privacy budget.") var budgetDelta = 1e-5
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error, critical.") var logLevelName = "info"
 
     func run() async throws {
@@ -50,6 +53,7 @@ struct AgentCommand: AsyncParsableCommand {
         }
         if let stateDirectory { settings.stateDirectory = stateDirectory }
         if let seed { settings.seed = seed }
+        if let budgetEpsilon { settings.privacyBudget = PrivacyBudget(epsilon: budgetEpsilon, delta: budgetDelta) }
         bootstrapLogging(level: try logLevel(named: logLevelName))
         try await AgentRuntime(config: settings, logger: Logger(label: "fedmq.agent")).run()
     }

@@ -12,16 +12,33 @@ public struct AgentStateMachine {
     public private(set) var lastServedRound: Int
     /// The round being trained, if any.
     public private(set) var trainingRound: Int?
+    /// Every privacy mechanism this agent ran for the job (persisted by the runtime).
+    public private(set) var ledger: [DPEvent]
+    /// The owner's limit; training stops before a round would exceed it.
+    public let budget: PrivacyBudget?
+    private var refusing = false
+    /// Privacy noise: the system's CSPRNG in production, a seeded generator in tests.
+    private var random: any RandomNumberGenerator
 
-    public init(agent: String, job: String, lastServedRound: Int) throws(ProtocolError) {
+    public init(
+        agent: String, job: String, lastServedRound: Int, ledger: [DPEvent] = [], budget: PrivacyBudget? = nil,
+        random: any RandomNumberGenerator = SystemRandomNumberGenerator()
+    ) throws(ProtocolError) {
         try Identifier.validate(agent, kind: "agent")
         topics = try Topics(job: job)
         self.agent = agent
         self.lastServedRound = lastServedRound
+        self.ledger = ledger
+        self.budget = budget
+        self.random = random
     }
 
     public func status(now: Double) -> AgentStatus {
-        AgentStatus(agent: agent, state: trainingRound == nil ? .idle : .training, lastRound: lastServedRound, time: now)
+        let state: AgentStatus.State = refusing ? .budgetExhausted : (trainingRound == nil ? .idle : .training)
+        let delta = budget?.delta ?? round?.privacy?.delta
+        return AgentStatus(
+            agent: agent, state: state, lastRound: lastServedRound, time: now,
+            epsilonSpent: delta.map { PrivacyLedger.epsilon(of: ledger, delta: $0) }, delta: delta)
     }
 
     /// The retained `global/model` arrived (or changed).
@@ -58,6 +75,15 @@ public struct AgentStateMachine {
         guard let model, model.sha256 == round.baseModelSHA256 else {
             return [.ignored("round \(round.round) waits for model \(round.baseModelSHA256.prefix(12))")]
         }
+        if let budget, let privacy = round.privacy {
+            let after = PrivacyLedger.epsilon(of: ledger + [PrivacyLedger.event(for: privacy)], delta: budget.delta)
+            if after > budget.epsilon {
+                let wasRefusing = refusing
+                refusing = true
+                let reason = "round \(round.round) refused: epsilon would reach \(String(format: "%.3f", after)) > budget \(budget.epsilon)"
+                return wasRefusing ? [.ignored(reason)] : [.ignored(reason), .publishStatus(status(now: now))]
+            }
+        }
         trainingRound = round.round
         return [.publishStatus(status(now: now)), .train(round: round.round, base: model, config: round.training)]
     }
@@ -78,7 +104,14 @@ public struct AgentStateMachine {
             return [.ignored("trained model does not fit the global model: \(error)"), .publishStatus(status(now: now))]
         }
         guard delta.allFinite else { return [.ignored("training diverged (NaN or infinity)"), .publishStatus(status(now: now))] }
-        if let bound = round.normBound { delta.clip(norm: bound) }
+        var event: DPEvent?
+        if let privacy = round.privacy {
+            // Clip and noise on the device, before anything is encoded or published.
+            privacy.privatize(&delta, using: &random)
+            event = PrivacyLedger.event(for: privacy)
+        } else if let bound = round.normBound {
+            delta.clip(norm: bound)
+        }
         let payload = ModelCodec.encodeUpdate(
             delta, encoding: round.encoding, job: topics.job, round: roundNumber, agent: agent, baseSHA256: model.sha256,
             examples: examples, stochasticRoundingSeed: roundingSeed)
@@ -86,9 +119,10 @@ public struct AgentStateMachine {
             return [.ignored("update of \(payload.count) bytes exceeds the round's limit"), .publishStatus(status(now: now))]
         }
         lastServedRound = roundNumber
+        if let event { ledger.append(event) }
         let expiry = UInt32(max(1, (round.deadline - now).rounded(.up)))
         return [
-            .recordServed(round: roundNumber),
+            .recordServed(round: roundNumber, event: event),
             .publishUpdate(topic: topics.update(round: roundNumber, agent: agent), payload: payload, expirySeconds: expiry),
             .publishStatus(status(now: now)),
         ]

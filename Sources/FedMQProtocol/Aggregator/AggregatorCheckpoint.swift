@@ -1,3 +1,5 @@
+import FedMQCore
+
 /// What the aggregator persists after every round (beside the model's bytes), so that a
 /// restart resumes the open round. Updates accepted in the open round are in the spool.
 public struct AggregatorCheckpoint: Codable, Sendable, Equatable {
@@ -8,15 +10,18 @@ public struct AggregatorCheckpoint: Codable, Sendable, Equatable {
     /// sha256 of the model bytes stored with this checkpoint.
     public var modelSHA256: String
     public var finished: Bool
+    /// The published model's privacy accounting so far (with differential privacy).
+    public var accountant: RDPAccountant?
 
     enum CodingKeys: String, CodingKey {
-        case schema, announcement, finished
+        case schema, announcement, finished, accountant
         case modelSHA256 = "model_sha256"
     }
 
-    public init(announcement: RoundAnnouncement, modelSHA256: String, finished: Bool) {
+    public init(announcement: RoundAnnouncement, modelSHA256: String, finished: Bool, accountant: RDPAccountant? = nil) {
         self.announcement = announcement
         self.modelSHA256 = modelSHA256
         self.finished = finished
+        self.accountant = accountant
     }
 }

@@ -19,11 +19,16 @@ public struct AggregatorStateMachine {
     private var rejected: [String: Int] = [:]
     private var bytesReceived = 0
     private let evaluator: (@Sendable (Parameters) -> Evaluation?)?
+    /// The published model's privacy so far (with differential privacy configured).
+    public private(set) var accountant: RDPAccountant?
+    /// Noise for central DP: the system's CSPRNG in production, a seeded generator in tests.
+    private var random: any RandomNumberGenerator
 
     /// A fresh job: `parameters` become the round-0 model and round 1 opens at `now`.
     public init(
         job: String, policy: RoundPolicy, spec: ModelSpec, initial parameters: Parameters, now: Double,
-        evaluator: (@Sendable (Parameters) -> Evaluation?)? = nil
+        evaluator: (@Sendable (Parameters) -> Evaluation?)? = nil,
+        random: any RandomNumberGenerator = SystemRandomNumberGenerator()
     ) throws(ProtocolError) {
         try Identifier.validate(job, kind: "job")
         try policy.validate()
@@ -37,6 +42,8 @@ public struct AggregatorStateMachine {
         self.job = job
         self.policy = policy
         self.evaluator = evaluator
+        self.random = random
+        accountant = policy.privacy == nil ? nil : RDPAccountant()
         modelBytes = bytes
         model = GlobalModel(job: job, round: 0, spec: spec, parameters: parameters, sha256: ModelCodec.sha256(bytes))
         strategy = FedAvg(weighting: policy.weighting)
@@ -47,7 +54,8 @@ public struct AggregatorStateMachine {
     /// Resumes from a checkpoint and the updates spooled for its open round.
     public init(
         job: String, policy: RoundPolicy, checkpoint: AggregatorCheckpoint, modelBytes: [UInt8],
-        spooled: [(agent: String, payload: [UInt8])], evaluator: (@Sendable (Parameters) -> Evaluation?)? = nil
+        spooled: [(agent: String, payload: [UInt8])], evaluator: (@Sendable (Parameters) -> Evaluation?)? = nil,
+        random: any RandomNumberGenerator = SystemRandomNumberGenerator()
     ) throws(ProtocolError) {
         try policy.validate()
         let model = try ModelCodec.decodeModel(modelBytes)
@@ -57,6 +65,8 @@ public struct AggregatorStateMachine {
         self.job = job
         self.policy = policy
         self.evaluator = evaluator
+        self.random = random
+        accountant = policy.privacy == nil ? nil : (checkpoint.accountant ?? RDPAccountant())
         self.model = model
         self.modelBytes = modelBytes
         announcement = checkpoint.announcement
@@ -75,7 +85,7 @@ public struct AggregatorStateMachine {
     public func startActions(fresh: Bool) -> [AggregatorAction] {
         var actions: [AggregatorAction] = []
         if fresh {
-            actions.append(.checkpoint(AggregatorCheckpoint(announcement: announcement, modelSHA256: model.sha256, finished: false), model: modelBytes))
+            actions.append(.checkpoint(AggregatorCheckpoint(announcement: announcement, modelSHA256: model.sha256, finished: false, accountant: accountant), model: modelBytes))
         }
         actions.append(.publishModel(modelBytes))
         actions.append(finished ? .finished : .publishRound(announcement))
@@ -109,7 +119,7 @@ public struct AggregatorStateMachine {
         announcement.deadline = now + policy.extensionSeconds
         announcement.extensions += 1
         return [
-            .checkpoint(AggregatorCheckpoint(announcement: announcement, modelSHA256: model.sha256, finished: false), model: modelBytes),
+            .checkpoint(AggregatorCheckpoint(announcement: announcement, modelSHA256: model.sha256, finished: false, accountant: accountant), model: modelBytes),
             .publishRound(announcement),
             .extended(round: announcement.round, accepted: accepted.count, deadline: announcement.deadline),
         ]
@@ -133,8 +143,9 @@ public struct AggregatorStateMachine {
     }
 
     private mutating func close(now: Double) -> [AggregatorAction] {
-        guard let parameters = try? strategy.finish() else { return [] }
+        guard var parameters = try? strategy.finish() else { return [] }
         let round = announcement.round
+        let privacy = account(&parameters, updates: accepted.count)
         let bytes = ModelCodec.encodeModel(parameters, spec: model.spec, job: job, round: round)
         model = GlobalModel(job: job, round: round, spec: model.spec, parameters: parameters, sha256: ModelCodec.sha256(bytes))
         modelBytes = bytes
@@ -143,25 +154,47 @@ public struct AggregatorStateMachine {
             job: job, round: round, participants: accepted.keys.sorted(), updates: accepted.count,
             examples: accepted.values.reduce(0, +), rejected: rejected, accuracy: evaluation?.accuracy, loss: evaluation?.loss,
             bytesReceived: bytesReceived, durationSeconds: max(0, now - announcement.openedAt),
-            deadlineExtensions: announcement.extensions, modelSHA256: model.sha256, closedAt: now)
+            deadlineExtensions: announcement.extensions, modelSHA256: model.sha256, closedAt: now,
+            epsilon: privacy?.epsilon, delta: policy.privacy?.delta, threatModel: privacy?.threatModel)
         accepted = [:]
         rejected = [:]
         bytesReceived = 0
         if let rounds = policy.rounds, round >= rounds {
             finished = true
-            let checkpoint = AggregatorCheckpoint(announcement: announcement, modelSHA256: model.sha256, finished: true)
+            let checkpoint = AggregatorCheckpoint(announcement: announcement, modelSHA256: model.sha256, finished: true, accountant: accountant)
             return [.checkpoint(checkpoint, model: bytes), .publishModel(bytes), .publishMetrics(metrics), .finished]
         }
         announcement = Self.announce(job: job, round: round + 1, policy: policy, base: model.sha256, now: now)
         strategy.begin(global: parameters)
-        let checkpoint = AggregatorCheckpoint(announcement: announcement, modelSHA256: model.sha256, finished: false)
+        let checkpoint = AggregatorCheckpoint(announcement: announcement, modelSHA256: model.sha256, finished: false, accountant: accountant)
         return [.checkpoint(checkpoint, model: bytes), .publishModel(bytes), .publishRound(announcement), .publishMetrics(metrics)]
+    }
+
+    /// Central mode: adds the aggregator's noise. Every mode: charges this round to the
+    /// published model's accountant and says against whom the resulting epsilon holds.
+    private mutating func account(_ parameters: inout Parameters, updates: Int) -> (epsilon: Double, threatModel: String)? {
+        guard let privacy = policy.privacy, var accountant else { return nil }
+        GaussianNoise.add(to: &parameters, std: privacy.aggregatorNoiseStd(updates: updates), using: &random)
+        // Noise multipliers are finite and non-negative (validated), so composing cannot fail.
+        try? accountant.compose(.gaussian(noiseMultiplier: privacy.publishedModelMultiplier(updates: updates)))
+        self.accountant = accountant
+        let epsilon = accountant.epsilon(delta: privacy.delta).epsilon
+        let threatModel: String
+        switch privacy.mode {
+        case .central:
+            threatModel = "anyone who sees the published models; the aggregator sees clipped updates without noise"
+        case .local, .distributed:
+            let perUpdate = String(format: "%.3g", privacy.perUpdateMultiplier ?? 0)
+            threatModel = "anyone who sees the published models; each update alone carries noise multiplier \(perUpdate) against the broker and the aggregator"
+        }
+        return (epsilon, threatModel)
     }
 
     private static func announce(job: String, round: Int, policy: RoundPolicy, base: String, now: Double) -> RoundAnnouncement {
         RoundAnnouncement(
             job: job, round: round, openedAt: now, deadline: now + policy.roundSeconds, targetUpdates: policy.targetUpdates,
             minUpdates: policy.minUpdates, extensions: 0, baseModelSHA256: base, training: policy.training,
-            maxUpdateBytes: policy.maxUpdateBytes, normBound: policy.normBound, encoding: policy.encoding)
+            maxUpdateBytes: policy.maxUpdateBytes, normBound: policy.normBound, encoding: policy.encoding,
+            privacy: policy.privacy)
     }
 }

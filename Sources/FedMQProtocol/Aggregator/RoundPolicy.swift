@@ -18,11 +18,14 @@ public struct RoundPolicy: Codable, Sendable, Equatable {
     public var training: TrainingConfig
     public var encoding: TensorEncoding
     public var weighting: FedAvg.Weighting
+    /// Client-level differential privacy; requires uniform weighting.
+    public var privacy: ClientPrivacy?
 
     public init(
         rounds: Int? = 10, targetUpdates: Int, minUpdates: Int, roundSeconds: Double = 60, extensionSeconds: Double = 30,
         maxUpdateBytes: Int = 64 << 20, normBound: Double? = nil, allowedAgents: [String]? = nil,
-        training: TrainingConfig = .init(), encoding: TensorEncoding = .float32, weighting: FedAvg.Weighting = .examples
+        training: TrainingConfig = .init(), encoding: TensorEncoding = .float32, weighting: FedAvg.Weighting = .examples,
+        privacy: ClientPrivacy? = nil
     ) {
         self.rounds = rounds
         self.targetUpdates = targetUpdates
@@ -35,10 +38,11 @@ public struct RoundPolicy: Codable, Sendable, Equatable {
         self.training = training
         self.encoding = encoding
         self.weighting = weighting
+        self.privacy = privacy
     }
 
     enum CodingKeys: String, CodingKey {
-        case rounds, training, encoding, weighting
+        case rounds, training, encoding, weighting, privacy
         case targetUpdates = "target_updates", minUpdates = "min_updates", roundSeconds = "round_seconds"
         case extensionSeconds = "extension_seconds", maxUpdateBytes = "max_update_bytes", normBound = "norm_bound"
         case allowedAgents = "allowed_agents"
@@ -59,7 +63,8 @@ public struct RoundPolicy: Codable, Sendable, Equatable {
         allowedAgents = try container.decodeIfPresent([String].self, forKey: .allowedAgents)
         training = try container.decodeIfPresent(TrainingConfig.self, forKey: .training) ?? defaults.training
         encoding = try container.decodeIfPresent(TensorEncoding.self, forKey: .encoding) ?? defaults.encoding
-        weighting = try container.decodeIfPresent(FedAvg.Weighting.self, forKey: .weighting) ?? defaults.weighting
+        privacy = try container.decodeIfPresent(ClientPrivacy.self, forKey: .privacy)
+        weighting = try container.decodeIfPresent(FedAvg.Weighting.self, forKey: .weighting) ?? (privacy == nil ? defaults.weighting : .uniform)
     }
 
     public func validate() throws(ProtocolError) {
@@ -73,8 +78,12 @@ public struct RoundPolicy: Codable, Sendable, Equatable {
         for agent in allowedAgents ?? [] { try Identifier.validate(agent, kind: "agent") }
         do {
             try training.validate()
+            try privacy?.validate()
         } catch {
-            throw invalid("training: \(error)")
+            throw invalid("\(error)")
+        }
+        if privacy != nil && weighting != .uniform {
+            throw invalid("differential privacy needs weighting 'uniform' (one agent must move the mean by at most C/n)")
         }
     }
 }

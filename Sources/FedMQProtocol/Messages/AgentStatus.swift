@@ -18,17 +18,22 @@ public struct AgentStatus: Codable, Sendable, Equatable, SchemaVersioned {
     public var lastRound: Int
     /// Seconds since 1970, when this status was published (absent in the last will).
     public var time: Double?
+    /// Privacy spent so far on this job, by the agent's ledger: epsilon at `delta`.
+    public var epsilonSpent: Double?
+    public var delta: Double?
 
     enum CodingKeys: String, CodingKey {
-        case schema, agent, state, time
-        case lastRound = "last_round"
+        case schema, agent, state, time, delta
+        case lastRound = "last_round", epsilonSpent = "epsilon_spent"
     }
 
-    public init(agent: String, state: State, lastRound: Int, time: Double?) {
+    public init(agent: String, state: State, lastRound: Int, time: Double?, epsilonSpent: Double? = nil, delta: Double? = nil) {
         self.agent = agent
         self.state = state
         self.lastRound = lastRound
         self.time = time
+        self.epsilonSpent = epsilonSpent.flatMap { $0.isFinite ? $0 : nil }
+        self.delta = delta
     }
 
     public func validate() throws(ProtocolError) {

@@ -25,16 +25,19 @@ public struct RoundAnnouncement: Codable, Sendable, Equatable, SchemaVersioned {
     public var normBound: Double?
     /// Encoding agents should use for updates.
     public var encoding: TensorEncoding
+    /// Client-level differential privacy agents apply before publishing.
+    public var privacy: ClientPrivacy?
 
     enum CodingKeys: String, CodingKey {
-        case schema, job, round, deadline, extensions, training, encoding
+        case schema, job, round, deadline, extensions, training, encoding, privacy
         case openedAt = "opened_at", targetUpdates = "target_updates", minUpdates = "min_updates"
         case baseModelSHA256 = "base_model_sha256", maxUpdateBytes = "max_update_bytes", normBound = "norm_bound"
     }
 
     public init(
         job: String, round: Int, openedAt: Double, deadline: Double, targetUpdates: Int, minUpdates: Int, extensions: Int,
-        baseModelSHA256: String, training: TrainingConfig, maxUpdateBytes: Int, normBound: Double?, encoding: TensorEncoding
+        baseModelSHA256: String, training: TrainingConfig, maxUpdateBytes: Int, normBound: Double?, encoding: TensorEncoding,
+        privacy: ClientPrivacy? = nil
     ) {
         self.job = job
         self.round = round
@@ -48,6 +51,7 @@ public struct RoundAnnouncement: Codable, Sendable, Equatable, SchemaVersioned {
         self.maxUpdateBytes = maxUpdateBytes
         self.normBound = normBound
         self.encoding = encoding
+        self.privacy = privacy
     }
 
     public func validate() throws(ProtocolError) {
@@ -63,8 +67,9 @@ public struct RoundAnnouncement: Codable, Sendable, Equatable, SchemaVersioned {
         if let normBound, !(normBound > 0 && normBound.isFinite) { throw invalid("norm_bound must be positive") }
         do {
             try training.validate()
+            try privacy?.validate()
         } catch {
-            throw invalid("training: \(error)")
+            throw invalid("\(error)")
         }
     }
 }

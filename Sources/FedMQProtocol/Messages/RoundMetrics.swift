@@ -22,17 +22,23 @@ public struct RoundMetrics: Codable, Sendable, Equatable, SchemaVersioned {
     /// sha256 of the model this round produced.
     public var modelSHA256: String
     public var closedAt: Double
+    /// Differential privacy of the published model after this round, at `delta`, and against
+    /// whom it holds (`threat_model`); absent without privacy.
+    public var epsilon: Double?
+    public var delta: Double?
+    public var threatModel: String?
 
     enum CodingKeys: String, CodingKey {
         case schema, job, round, participants, updates, examples, rejected, accuracy, loss
         case bytesReceived = "bytes_received", durationSeconds = "duration_seconds"
         case deadlineExtensions = "deadline_extensions", modelSHA256 = "model_sha256", closedAt = "closed_at"
+        case epsilon, delta, threatModel = "threat_model"
     }
 
     public init(
         job: String, round: Int, participants: [String], updates: Int, examples: Int, rejected: [String: Int],
         accuracy: Double?, loss: Double?, bytesReceived: Int, durationSeconds: Double, deadlineExtensions: Int,
-        modelSHA256: String, closedAt: Double
+        modelSHA256: String, closedAt: Double, epsilon: Double? = nil, delta: Double? = nil, threatModel: String? = nil
     ) {
         self.job = job
         self.round = round
@@ -47,6 +53,9 @@ public struct RoundMetrics: Codable, Sendable, Equatable, SchemaVersioned {
         self.deadlineExtensions = deadlineExtensions
         self.modelSHA256 = modelSHA256
         self.closedAt = closedAt
+        self.epsilon = epsilon.flatMap { $0.isFinite ? $0 : nil }
+        self.delta = delta
+        self.threatModel = threatModel
     }
 
     public func validate() throws(ProtocolError) {

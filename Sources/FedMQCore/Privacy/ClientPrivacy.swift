@@ -1,0 +1,102 @@
+import Foundation
+
+/// Client-level differential privacy on model updates: each agent clips its whole delta to
+/// L2 norm C; Gaussian noise with multiplier z is added on the device (`local`: all of it;
+/// `distributed`: a 1/√m share, so that m updates together carry z) or by the aggregator
+/// (`central`: agents only clip). The aggregate is the unweighted mean of the updates, so one
+/// agent moves it by at most C/n.
+public struct ClientPrivacy: Codable, Sendable, Equatable {
+    public enum Mode: String, Codable, Sendable, CaseIterable {
+        case local, distributed, central
+    }
+
+    public var mode: Mode
+    /// C: the L2 bound on each agent's delta.
+    public var clipNorm: Double
+    /// z: noise standard deviation in units of the sensitivity.
+    public var noiseMultiplier: Double
+    /// m: the cohort the distributed shares are sized for.
+    public var expectedCohort: Int
+    /// The delta every reported epsilon is for.
+    public var delta: Double
+
+    public init(mode: Mode, clipNorm: Double, noiseMultiplier: Double, expectedCohort: Int = 1, delta: Double = 1e-5) {
+        self.mode = mode
+        self.clipNorm = clipNorm
+        self.noiseMultiplier = noiseMultiplier
+        self.expectedCohort = expectedCohort
+        self.delta = delta
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case mode, delta
+        case clipNorm = "clip_norm", noiseMultiplier = "noise_multiplier", expectedCohort = "expected_cohort"
+    }
+
+    public func validate() throws(CoreError) {
+        guard clipNorm > 0, clipNorm.isFinite else { throw .invalidTraining("privacy clip_norm must be positive") }
+        guard noiseMultiplier >= 0, noiseMultiplier.isFinite else { throw .invalidTraining("privacy noise_multiplier must be >= 0") }
+        guard expectedCohort >= 1 else { throw .invalidTraining("privacy expected_cohort must be at least 1") }
+        guard delta > 0, delta < 1 else { throw .invalidTraining("privacy delta must be in (0, 1)") }
+    }
+
+    /// Standard deviation of the noise each agent adds to its clipped delta.
+    public var agentNoiseStd: Double {
+        switch mode {
+        case .local: noiseMultiplier * clipNorm
+        case .distributed: noiseMultiplier * clipNorm / Double(expectedCohort).squareRoot()
+        case .central: 0
+        }
+    }
+
+    /// Standard deviation of the noise the aggregator adds to the mean of `updates` updates.
+    public func aggregatorNoiseStd(updates: Int) -> Double {
+        mode == .central ? noiseMultiplier * clipNorm / Double(max(1, updates)) : 0
+    }
+
+    /// The noise multiplier one round gives the published model, with `updates` updates
+    /// averaged: local z·√n, distributed z·√(n/m), central z.
+    public func publishedModelMultiplier(updates: Int) -> Double {
+        let n = Double(max(1, updates))
+        switch mode {
+        case .local: return noiseMultiplier * n.squareRoot()
+        case .distributed: return noiseMultiplier * (n / Double(expectedCohort)).squareRoot()
+        case .central: return noiseMultiplier
+        }
+    }
+
+    /// The multiplier protecting one update from whoever sees it (broker, aggregator); nil in
+    /// central mode, where the update is only clipped.
+    public var perUpdateMultiplier: Double? {
+        mode == .central ? nil : agentNoiseStd / clipNorm
+    }
+
+    /// Clips `delta` to `clipNorm` and adds the agent's share of the noise. Returns the norm
+    /// before clipping.
+    @discardableResult
+    public func privatize(_ delta: inout Parameters, using random: inout some RandomNumberGenerator) -> Double {
+        let norm = delta.clip(norm: clipNorm)
+        GaussianNoise.add(to: &delta, std: agentNoiseStd, using: &random)
+        return norm
+    }
+
+    /// The largest L2 norm a correctly privatized update of `dimension` values has, except
+    /// with probability below e^-50: C plus the noise's norm bound σ(√d + 10).
+    public func acceptableNorm(dimension: Int) -> Double {
+        clipNorm + agentNoiseStd * (Double(dimension).squareRoot() + 10)
+    }
+}
+
+/// Gaussian noise for privacy. Callers pass a cryptographically secure generator in
+/// production (`SystemRandomNumberGenerator`, which reads the kernel's CSPRNG); tests pass a
+/// seeded one.
+public enum GaussianNoise {
+    public static func add(to parameters: inout Parameters, std: Double, using random: inout some RandomNumberGenerator) {
+        guard std > 0 else { return }
+        for index in parameters.tensors.indices {
+            parameters.withValues(at: index) { values in
+                for i in values.indices { values[i] += Float(random.nextGaussian() * std) }
+            }
+        }
+    }
+}

@@ -1,0 +1,29 @@
+import FedMQCore
+
+/// What an agent's owner allows it to spend on one job.
+public struct PrivacyBudget: Codable, Sendable, Equatable {
+    public var epsilon: Double
+    public var delta: Double
+
+    public init(epsilon: Double, delta: Double) {
+        self.epsilon = epsilon
+        self.delta = delta
+    }
+}
+
+/// How an agent charges its rounds.
+public enum PrivacyLedger {
+    /// The mechanism one round runs, as seen by the agent: in local and distributed mode its own
+    /// noise protects the update from whoever sees it (multiplier z or z/√m); in central mode
+    /// the agent relies on the aggregator's noise (multiplier z on the published model).
+    public static func event(for privacy: ClientPrivacy) -> DPEvent {
+        .gaussian(noiseMultiplier: privacy.perUpdateMultiplier ?? privacy.noiseMultiplier)
+    }
+
+    /// Epsilon at `delta` of everything in `ledger`, by the RDP accountant.
+    public static func epsilon(of ledger: [DPEvent], delta: Double) -> Double {
+        var accountant = RDPAccountant()
+        guard (try? accountant.compose(.composed(ledger))) != nil else { return .infinity }
+        return accountant.epsilon(delta: delta).epsilon
+    }
+}

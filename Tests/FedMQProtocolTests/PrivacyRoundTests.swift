@@ -1,0 +1,88 @@
+import FedMQCore
+import FedMQProtocol
+import Testing
+
+@Suite("Differential privacy in rounds")
+struct PrivacyRoundTests {
+    func policy(_ mode: ClientPrivacy.Mode) -> RoundPolicy {
+        var policy = Fixture.policy
+        policy.weighting = .uniform
+        policy.privacy = ClientPrivacy(mode: mode, clipNorm: 1, noiseMultiplier: 1, expectedCohort: 3)
+        return policy
+    }
+
+    @Test("central mode: the aggregator adds noise and reports epsilon for the published model with its threat model")
+    func central() throws {
+        var machine = try AggregatorStateMachine(
+            job: Fixture.job, policy: policy(.central), spec: Fixture.spec, initial: Fixture.initial, now: 1000,
+            random: SplitMix64(seed: 1))
+        var metrics: [RoundMetrics] = []
+        for round in 1...2 {
+            for agent in ["a1", "a2", "a3"] {
+                let payload = Fixture.update(machine, agent: agent, value: 0.1)
+                metrics += machine.receive(agent: agent, round: round, payload: payload, now: 1001).compactMap {
+                    if case .publishMetrics(let m) = $0 { m } else { nil }
+                }
+            }
+        }
+        var expected = RDPAccountant()
+        try expected.compose(.gaussian(noiseMultiplier: 1), count: 2)
+        #expect(metrics.count == 2)
+        #expect(abs((metrics[1].epsilon ?? 0) - expected.epsilon(delta: 1e-5).epsilon) < 1e-9)
+        #expect(metrics[1].delta == 1e-5)
+        #expect(metrics[1].threatModel?.contains("aggregator sees clipped updates") == true)
+        // Noise: the model is not the plain mean (0.1 per round, 0.2 in all).
+        #expect(machine.model.parameters.tensors.contains { $0.values.contains { abs($0 - 0.2) > 1e-3 } })
+    }
+
+    @Test("distributed mode: agents clip and noise on the device; the update validates; the ledger records it")
+    func distributedAgent() throws {
+        let aggregator = try AggregatorStateMachine(
+            job: Fixture.job, policy: policy(.distributed), spec: Fixture.spec, initial: Fixture.initial, now: 1000)
+        var agent = try AgentStateMachine(agent: "a1", job: Fixture.job, lastServedRound: 0, random: SplitMix64(seed: 2))
+        _ = agent.modelReceived(aggregator.modelBytes, now: 1001)
+        _ = agent.roundReceived(ProtocolJSON.encode(aggregator.announcement), now: 1001)
+        var trained = Fixture.initial
+        try trained.add(Fixture.delta(5))
+        let actions = agent.trainingFinished(round: 1, trained: trained, examples: 7, now: 1002)
+        let event = DPEvent.gaussian(noiseMultiplier: 1 / 3.0.squareRoot())
+        #expect(actions.first == .recordServed(round: 1, event: event))
+        #expect(agent.ledger == [event])
+        guard case .publishUpdate(_, let payload, _) = actions[1] else {
+            Issue.record("no publish in \(actions)")
+            return
+        }
+        var machine = aggregator
+        #expect(machine.receive(agent: "a1", round: 1, payload: payload, now: 1003).spooled == 1)
+        let status = agent.status(now: 1003)
+        #expect(abs((status.epsilonSpent ?? 0) - PrivacyLedger.epsilon(of: [event], delta: 1e-5)) < 1e-12)
+        // A poisoned update far beyond clipping plus noise is refused.
+        #expect(machine.receive(agent: "a2", round: 1, payload: Fixture.update(machine, agent: "a2", value: 50), now: 1004).rejections == [.normTooLarge])
+    }
+
+    @Test("an agent refuses the round that would exceed its budget and says so in its status")
+    func budget() throws {
+        var aggregator = try AggregatorStateMachine(
+            job: Fixture.job, policy: policy(.local), spec: Fixture.spec, initial: Fixture.initial, now: 1000)
+        let perRound = PrivacyLedger.epsilon(of: [.gaussian(noiseMultiplier: 1)], delta: 1e-5)
+        let twoRounds = PrivacyLedger.epsilon(of: [.gaussian(noiseMultiplier: 1), .gaussian(noiseMultiplier: 1)], delta: 1e-5)
+        var agent = try AgentStateMachine(
+            agent: "a1", job: Fixture.job, lastServedRound: 1, ledger: [.gaussian(noiseMultiplier: 1)],
+            budget: PrivacyBudget(epsilon: (perRound + twoRounds) / 2, delta: 1e-5))
+        for name in ["a2", "a3", "a4"] {
+            _ = aggregator.receive(agent: name, round: 1, payload: Fixture.update(aggregator, agent: name, value: 0.01), now: 1001)
+        }
+        _ = agent.modelReceived(aggregator.modelBytes, now: 1002)
+        let actions = agent.roundReceived(ProtocolJSON.encode(aggregator.announcement), now: 1002)
+        #expect(!actions.contains { if case .train = $0 { true } else { false } })
+        #expect(actions.contains { if case .publishStatus(let s) = $0 { s.state == .budgetExhausted } else { false } })
+        #expect(agent.status(now: 1003).state == .budgetExhausted)
+    }
+
+    @Test("privacy needs uniform weighting")
+    func weighting() {
+        var bad = policy(.central)
+        bad.weighting = .examples
+        #expect(throws: ProtocolError.self) { try bad.validate() }
+    }
+}
