@@ -32,7 +32,7 @@ struct DemoTests {
         #expect(output.contains("3 of 3 rounds"))
         let csv = try String(contentsOfFile: out + "/metrics.csv", encoding: .utf8).split(separator: "\n")
         #expect(csv.count == 4)
-        #expect(csv[0] == "round,participants,rejected,accuracy,loss,bytes_received,duration_seconds")
+        #expect(csv[0] == "round,participants,rejected,accuracy,loss,epsilon,delta,bytes_received,duration_seconds")
         #expect(csv[3].hasPrefix("3,3,0,0."))
         let png = out + "/report.png"
         let convert = try ChildProcess(try Programs.path(of: "rsvg-convert"), [out + "/report.svg", "-o", png])

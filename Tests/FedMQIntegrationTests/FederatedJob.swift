@@ -18,7 +18,10 @@ struct FederatedJob {
 
     /// Splits digits 80/20, deals the training rows IID to `agents` CSVs, writes the
     /// aggregator's config.
-    init(broker: LocalBroker, job: String, agents: Int, rounds: Int, target: Int, minimum: Int, epochs: Int = 2) throws {
+    init(
+        broker: LocalBroker, job: String, agents: Int, rounds: Int, target: Int, minimum: Int, epochs: Int = 2,
+        privacy: ClientPrivacy? = nil
+    ) throws {
         self.broker = broker
         self.job = job
         self.agents = agents
@@ -34,7 +37,8 @@ struct FederatedJob {
         let spec = ModelSpec(kind: .mlp, inputs: 64, hidden: [32], outputs: 10, scaling: FeatureScaling.fit(train))
         let policy = RoundPolicy(
             rounds: rounds, targetUpdates: target, minUpdates: minimum, roundSeconds: 120, extensionSeconds: 30,
-            maxUpdateBytes: 1 << 20, training: TrainingConfig(learningRate: 0.05, momentum: 0.9, batchSize: 32, epochs: epochs))
+            maxUpdateBytes: 1 << 20, training: TrainingConfig(learningRate: 0.05, momentum: 0.9, batchSize: 32, epochs: epochs),
+            weighting: privacy == nil ? .examples : .uniform, privacy: privacy)
         let config: [String: Any] = [
             "job": job, "broker": ["host": "127.0.0.1", "port": broker.port],
             "model": try JSONSerialization.jsonObject(with: Data(spec.jsonString().utf8)),
@@ -50,10 +54,10 @@ struct FederatedJob {
             logFile: directory.appendingPathComponent("aggregator.log").path)
     }
 
-    func startAgent(_ index: Int) throws -> ChildProcess {
+    func startAgent(_ index: Int, extra: [String] = []) throws -> ChildProcess {
         try ChildProcess(
             try executable("fedmq-agent").path,
-            [
+            extra + [
                 "--agent", "a\(index)", "--job", job, "--port", "\(broker.port)", "--seed", "\(index)",
                 "--data", directory.appendingPathComponent("client_\(index).csv").path,
                 "--state-dir", directory.appendingPathComponent("agent-\(index)").path, "--log-level", "debug",

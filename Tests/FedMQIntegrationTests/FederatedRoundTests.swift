@@ -126,4 +126,46 @@ struct FederatedRoundTests {
             await watcher.disconnect()
         }
     }
+
+    @Test("privacy budget end to end: the agent refuses once the next round would exceed it, also after a restart")
+    func budgetRefusal() async throws {
+        try await withLocalBroker { broker in
+            let privacy = ClientPrivacy(mode: .local, clipNorm: 1, noiseMultiplier: 2, expectedCohort: 1)
+            let job = try FederatedJob(broker: broker, job: "budget", agents: 1, rounds: 5, target: 1, minimum: 1, privacy: privacy)
+            // Room for exactly two rounds of noise multiplier 2.
+            let two = PrivacyLedger.epsilon(of: .init(repeating: .gaussian(noiseMultiplier: 2), count: 2), delta: 1e-5)
+            let three = PrivacyLedger.epsilon(of: .init(repeating: .gaussian(noiseMultiplier: 2), count: 3), delta: 1e-5)
+            let budget = ["--budget-epsilon", "\((two + three) / 2)", "--budget-delta", "1e-5"]
+            let watcher = try await connectedClient(clientOptions(broker))
+            let topics = try Topics(job: "budget")
+            let statuses = try await watcher.subscribe(to: [topics.status(agent: "a0")], qos: .atLeastOnce)
+            let aggregator = try job.startAggregator()
+            var agent = try job.startAgent(0, extra: budget)
+            func waitForRefusal() async throws -> AgentStatus {
+                try await within(.seconds(60), "budget_exhausted") {
+                    for await message in statuses {
+                        if let status = try? ProtocolJSON.decode(AgentStatus.self, from: message.payload), status.state == .budgetExhausted {
+                            return status
+                        }
+                    }
+                    throw TimedOut(what: "status")
+                }
+            }
+            let refused = try await waitForRefusal()
+            #expect(refused.lastRound == 2)
+            #expect(abs((refused.epsilonSpent ?? 0) - two) < 1e-9)
+            #expect(try job.metrics().count == 2)
+            #expect(try #require(job.metrics().last?.epsilon) > 0)
+            await agent.stop()
+            // The ledger survives the restart: the agent still refuses round 3.
+            agent = try job.startAgent(0, extra: budget)
+            let again = try await waitForRefusal()
+            #expect(again.lastRound == 2)
+            #expect(abs((again.epsilonSpent ?? 0) - two) < 1e-9)
+            #expect(try job.metrics().count == 2)
+            await agent.stop()
+            await aggregator.stop()
+            await watcher.disconnect()
+        }
+    }
 }

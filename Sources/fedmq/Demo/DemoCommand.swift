@@ -27,12 +27,19 @@ struct DemoCommand: AsyncParsableCommand {
     @Option(name: .customLong("work-dir"), help: "Where data splits, configs, state and logs go (default: a new temporary folder).")
     var workDirectory: String?
     @Option(help: "Seed for the split and the model.") var seed: UInt64 = 0
+    @Option(help: "Differential privacy: distributed, local, central or none.") var privacy = "distributed"
+    @Option(name: .customLong("noise-multiplier"), help: "Noise multiplier z of the published model (per round).") var noiseMultiplier = 0.5
+    @Option(name: .customLong("clip-norm"), help: "L2 bound C on each agent's update.") var clipNorm = 1.0
 
     func validate() throws {
         guard (1...200).contains(agents) else { throw ValidationError("--agents must be within 1...200") }
         guard (1...1000).contains(rounds) else { throw ValidationError("--rounds must be within 1...1000") }
         guard ["digits", "breast_cancer"].contains(dataset) else { throw ValidationError("--dataset is digits or breast_cancer") }
         guard ["mlp", "softmax"].contains(model) else { throw ValidationError("--model is mlp or softmax") }
+        guard privacy == "none" || ClientPrivacy.Mode(rawValue: privacy) != nil else {
+            throw ValidationError("--privacy is distributed, local, central or none")
+        }
+        guard noiseMultiplier >= 0, clipNorm > 0 else { throw ValidationError("--noise-multiplier must be >= 0 and --clip-norm > 0") }
     }
 
     func run() async throws {
@@ -40,8 +47,12 @@ struct DemoCommand: AsyncParsableCommand {
         let work = workDirectory ?? FileManager.default.temporaryDirectory.appendingPathComponent("fedmq-demo-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        let privacySettings = ClientPrivacy.Mode(rawValue: privacy).map {
+            ClientPrivacy(mode: $0, clipNorm: clipNorm, noiseMultiplier: noiseMultiplier, expectedCohort: agents)
+        }
         let setup = try DemoSetup(
-            dataset: dataset, model: model, partition: partition, agents: agents, rounds: rounds, seed: seed, work: work)
+            dataset: dataset, model: model, partition: partition, agents: agents, rounds: rounds, seed: seed, work: work,
+            privacy: privacySettings)
 
         var privateBroker: LocalBroker?
         let (host, port): (String, Int)
@@ -57,6 +68,9 @@ struct DemoCommand: AsyncParsableCommand {
         let processes = DemoProcesses()
         let topics = try Topics(job: DemoSetup.job)
         print("FedMQ demo: \(agents) agents, \(rounds) rounds, \(dataset) split \(partition), \(model) model; broker \(host):\(port)")
+        if let privacySettings {
+            print("Differential privacy: \(privacySettings.mode.rawValue), clip \(clipNorm), noise multiplier \(noiseMultiplier), delta \(privacySettings.delta)")
+        }
         print("Watch from another terminal:")
         print("  mosquitto_sub -h \(host) -p \(port) -v -t '\(topics.metrics)' -t '\(topics.globalRound)' -t '\(topics.allStatuses)'")
         print("Logs, data splits and state: \(work)\n")
@@ -92,10 +106,14 @@ struct DemoCommand: AsyncParsableCommand {
         await processes.stopAll()
         await privateBroker?.remove()
         try DemoReport.csv(collected).write(toFile: out + "/metrics.csv", atomically: true, encoding: .utf8)
-        let title = "FedMQ demo: \(agents) agents, \(dataset) (\(partition)), \(model)"
+        let dp = privacySettings.map { ", \($0.mode.rawValue) DP z=\(noiseMultiplier) C=\(clipNorm)" } ?? ", no DP"
+        let title = "FedMQ demo: \(agents) agents, \(dataset) (\(partition)), \(model)\(dp)"
         try DemoReport.svg(collected, title: title).write(toFile: out + "/report.svg", atomically: true, encoding: .utf8)
         let elapsed = ContinuousClock.now - started
         let final = collected.last?.accuracy.map { String(format: "%.4f", $0) } ?? "-"
+        if let last = collected.last, let epsilon = last.epsilon, let threat = last.threatModel {
+            print(String(format: "\nPrivacy: epsilon %.2f at delta %g, against %@.", epsilon, last.delta ?? 0, threat))
+        }
         print(
             "\n\(collected.count) of \(rounds) rounds in \(String(format: "%.1f", Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18)) s; final test accuracy \(final); "
                 + "\(collected.reduce(0) { $0 + $1.bytesReceived }) update bytes")
@@ -108,6 +126,7 @@ struct DemoCommand: AsyncParsableCommand {
         let loss = metrics.loss.map { String(format: "%.4f", $0) } ?? "-"
         return String(
             format: "%5d  %6d  %8d  %-8@  %-7@  %-7@  %-8d  %.2f s", metrics.round, metrics.updates,
-            metrics.rejected.values.reduce(0, +), accuracy, loss, "-", metrics.bytesReceived, metrics.durationSeconds)
+            metrics.rejected.values.reduce(0, +), accuracy, loss, metrics.epsilon.map { String(format: "%.2f", $0) } ?? "-",
+            metrics.bytesReceived, metrics.durationSeconds)
     }
 }

@@ -4,24 +4,29 @@ import Foundation
 /// The demo's outputs: a CSV of the rounds and an SVG chart readable in any browser.
 enum DemoReport {
     static func csv(_ rounds: [RoundMetrics]) -> String {
-        var lines = ["round,participants,rejected,accuracy,loss,bytes_received,duration_seconds"]
+        var lines = ["round,participants,rejected,accuracy,loss,epsilon,delta,bytes_received,duration_seconds"]
         for metrics in rounds {
             lines.append(
                 [
                     "\(metrics.round)", "\(metrics.updates)", "\(metrics.rejected.values.reduce(0, +))",
                     metrics.accuracy.map { String(format: "%.4f", $0) } ?? "", metrics.loss.map { String(format: "%.4f", $0) } ?? "",
+                    metrics.epsilon.map { String(format: "%.4f", $0) } ?? "", metrics.delta.map { "\($0)" } ?? "",
                     "\(metrics.bytesReceived)", String(format: "%.3f", metrics.durationSeconds),
                 ].joined(separator: ","))
         }
         return lines.joined(separator: "\n") + "\n"
     }
 
-    /// Accuracy (left axis, 0 to 1) and loss (right axis) per round.
+    /// Accuracy (left axis, 0 to 1) and, on the right axis, epsilon (with differential
+    /// privacy) or else the loss, per round.
     static func svg(_ rounds: [RoundMetrics], title: String) -> String {
         let (width, height) = (720.0, 400.0)
         let (left, right, top, bottom) = (60.0, 660.0, 50.0, 340.0)
         let count = max(rounds.count, 1)
-        let maxLoss = max(rounds.compactMap(\.loss).max() ?? 1, 1e-9)
+        let showsEpsilon = rounds.contains { $0.epsilon != nil }
+        let secondary: [Double?] = showsEpsilon ? rounds.map(\.epsilon) : rounds.map(\.loss)
+        let secondaryName = showsEpsilon ? "epsilon (delta \(rounds.compactMap(\.delta).first ?? 0))" : "test loss"
+        let maxLoss = max(secondary.compactMap { $0 }.max() ?? 1, 1e-9)
         func x(_ index: Int) -> Double { count == 1 ? (left + right) / 2 : left + (right - left) * Double(index) / Double(count - 1) }
         func y(_ fraction: Double) -> Double { bottom - (bottom - top) * min(1, max(0, fraction)) }
         func points(_ values: [Double?]) -> String {
@@ -48,9 +53,9 @@ enum DemoReport {
             String(format: ##"<line x1="%.0f" y1="%.0f" x2="%.0f" y2="%.0f" stroke="black"/>"##, left, top, left, bottom),
             String(format: ##"<text x="%.0f" y="%.0f" text-anchor="middle">round</text>"##, (left + right) / 2, bottom + 38),
             String(format: ##"<text x="18" y="%.0f" transform="rotate(-90 18 %.0f)" text-anchor="middle" fill="#1f77b4">test accuracy</text>"##, (top + bottom) / 2, (top + bottom) / 2),
-            String(format: ##"<text x="%.0f" y="%.0f" transform="rotate(90 %.0f %.0f)" text-anchor="middle" fill="#d62728">test loss</text>"##, width - 14, (top + bottom) / 2, width - 14, (top + bottom) / 2),
+            String(format: ##"<text x="%.0f" y="%.0f" transform="rotate(90 %.0f %.0f)" text-anchor="middle" fill="#d62728">%@</text>"##, width - 14, (top + bottom) / 2, width - 14, (top + bottom) / 2, escape(secondaryName)),
             ##"<polyline fill="none" stroke="#1f77b4" stroke-width="2.5" points="\##(points(rounds.map(\.accuracy)))"/>"##,
-            ##"<polyline fill="none" stroke="#d62728" stroke-width="2" stroke-dasharray="6 4" points="\##(points(rounds.map { $0.loss.map { $0 / maxLoss } }))"/>"##,
+            ##"<polyline fill="none" stroke="#d62728" stroke-width="2" stroke-dasharray="6 4" points="\##(points(secondary.map { $0.map { $0 / maxLoss } }))"/>"##,
         ]
         if let last = rounds.last, let accuracy = last.accuracy {
             svg.append(String(format: ##"<text x="%.0f" y="%.0f" text-anchor="end" fill="#1f77b4">final accuracy %.3f</text>"##, right, top - 8, accuracy))

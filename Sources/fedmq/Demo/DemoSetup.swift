@@ -9,7 +9,10 @@ struct DemoSetup {
     let agents: Int
     let configPath: String
 
-    init(dataset: String, model: String, partition: String, agents: Int, rounds: Int, seed: UInt64, work: String) throws {
+    init(
+        dataset: String, model: String, partition: String, agents: Int, rounds: Int, seed: UInt64, work: String,
+        privacy: ClientPrivacy?
+    ) throws {
         self.work = work
         self.agents = agents
         let data = try CSVReader.read(
@@ -29,7 +32,8 @@ struct DemoSetup {
         let policy = RoundPolicy(
             rounds: rounds, targetUpdates: agents, minUpdates: max(1, agents * 7 / 10), roundSeconds: 30, extensionSeconds: 10,
             maxUpdateBytes: 4 << 20,
-            training: TrainingConfig(learningRate: 0.05, momentum: 0.9, batchSize: 32, epochs: 2))
+            training: TrainingConfig(learningRate: 0.05, momentum: 0.9, batchSize: 32, epochs: 2),
+            weighting: privacy == nil ? .examples : .uniform, privacy: privacy)
         let config: [String: Any] = [
             "job": Self.job, "model": try JSONSerialization.jsonObject(with: Data(spec.jsonString().utf8)),
             "policy": try JSONSerialization.jsonObject(with: Data(ProtocolJSON.encode(policy))), "seed": seed,
