@@ -77,7 +77,9 @@ public struct AgentRuntime: Sendable {
                 logger.notice("shutting down on signal")
                 inbox.cancel()
                 let status = AgentStatus(agent: config.agent, state: .offline, lastRound: machine.lastServedRound, time: now)
-                try await publish(status, client: client, topics: topics)
+                if await bounded(.seconds(3), { try await publish(status, client: client, topics: topics) }) == nil {
+                    logger.warning("could not publish the final status (broker unreachable?)")
+                }
                 await client.disconnect()
                 return
             }

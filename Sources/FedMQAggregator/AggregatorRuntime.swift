@@ -33,14 +33,20 @@ public struct AggregatorRuntime: Sendable {
 
         let offline = AggregatorStatus(job: config.job, state: .offline, round: nil, time: nil)
         let will = LastWill(topic: topics.aggregatorStatus, payload: ProtocolJSON.encode(offline), qos: .atLeastOnce, retain: true)
-        let client = try MQTTClient(options: config.broker.connectionOptions(clientID: "fedmq-aggregator-\(config.job)", will: will))
+        // A persistent session: while the aggregator restarts, the broker queues the updates
+        // agents publish (QoS 1), so none is lost.
+        let client = try MQTTClient(
+            options: config.broker.connectionOptions(
+                clientID: "fedmq-aggregator-\(config.job)", will: will, session: .persistent(expiry: .seconds(7 * 24 * 3600))))
         let connectionLog = Task { [logger] in
             for await event in client.connectionEvents() { logger.notice("broker: \(event)") }
         }
         defer { connectionLog.cancel() }
+        // Subscribe before connecting: the broker delivers the updates it queued in our session
+        // right after accepting the connection, and they must find the subscription in place.
+        let updates = try await client.subscribe(to: [topics.allUpdates], qos: .atLeastOnce)
         logger.info("connecting to \(config.broker.host):\(config.broker.port)")
         try await client.connect()
-        let updates = try await client.subscribe(to: [topics.allUpdates], qos: .atLeastOnce)
         try await publishStatus(client, topics, .online, round: machine.announcement.round)
         try await perform(machine.startActions(fresh: fresh), client: client, topics: topics, store: store)
         fresh = false
@@ -82,8 +88,11 @@ public struct AggregatorRuntime: Sendable {
             try await perform(actions, client: client, topics: topics, store: store)
             if machine.finished && config.exitWhenFinished { break }
         }
-        try await publishStatus(client, topics, machine.finished ? .finished : .offline, round: machine.announcement.round)
-        updates.cancel()
+        let final: AggregatorStatus.State = machine.finished ? .finished : .offline
+        let round = machine.announcement.round
+        if await bounded(.seconds(3), { try await publishStatus(client, topics, final, round: round) }) == nil {
+            logger.warning("could not publish the final status (broker unreachable?)")
+        }
         await client.disconnect()
     }
 

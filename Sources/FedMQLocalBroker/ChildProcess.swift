@@ -5,7 +5,9 @@ import Synchronization
     import Glibc
 #endif
 
-/// A child process started with `posix_spawn`, signalled and reaped by its PID only.
+/// A child process started with `posix_spawn`, signalled and reaped by its PID only. If the
+/// last reference goes away while the child still runs (a failed test, an error path), the
+/// child is killed, so nothing is left behind.
 ///
 /// It starts with an empty signal mask and default signal handlers: a child inherits the
 /// spawning thread's mask, and threads of a Swift process (test runners among them) may
@@ -54,6 +56,10 @@ public final class ChildProcess: Sendable {
         pid = child
     }
 
+    deinit {
+        if poll() == nil { kill(pid, SIGKILL) }
+    }
+
     /// Sends `signal` to the child (and only to it).
     public func send(_ signal: Int32) {
         if exitStatus.withLock({ $0 }) == nil { kill(pid, signal) }
@@ -73,11 +79,12 @@ public final class ChildProcess: Sendable {
     public var isRunning: Bool { poll() == nil }
 
     /// Waits for the child to exit; returns its exit code (128 + signal number if killed).
+    /// Throws `CancellationError` if the waiting task is cancelled (the child keeps running).
     @discardableResult
-    public func wait() async -> Int32 {
+    public func wait() async throws -> Int32 {
         while true {
             if let raw = poll() { return Self.exitCode(raw) }
-            try? await Task.sleep(for: .milliseconds(5))
+            try await Task.sleep(for: .milliseconds(5))
         }
     }
 
@@ -91,7 +98,12 @@ public final class ChildProcess: Sendable {
             try? await Task.sleep(for: .milliseconds(5))
         }
         send(SIGKILL)
-        return await wait()
+        // SIGKILL cannot be ignored: the child is gone in moments, so this wait ignores
+        // cancellation (a cancelled sleep returns at once; the loop ends when the child does).
+        while true {
+            if let raw = poll() { return Self.exitCode(raw) }
+            try? await Task.sleep(for: .milliseconds(1))
+        }
     }
 
     static func exitCode(_ raw: Int32) -> Int32 {

@@ -45,9 +45,27 @@ public struct BrokerSettings: Codable, Sendable, Equatable {
         keepAlive = try container.decodeIfPresent(Int.self, forKey: .keepAlive) ?? 30
     }
 
+    /// The same settings with relative file paths taken relative to `directory` (the config
+    /// file's folder), so a config and its certificates can move together.
+    public func resolvingPaths(relativeTo directory: String) -> BrokerSettings {
+        func resolve(_ path: String?) -> String? {
+            guard let path, !path.hasPrefix("/") else { return path }
+            return URL(fileURLWithPath: directory).appendingPathComponent(path).standardized.path
+        }
+        var copy = self
+        copy.passwordFile = resolve(passwordFile)
+        copy.caFile = resolve(caFile)
+        copy.certFile = resolve(certFile)
+        copy.keyFile = resolve(keyFile)
+        return copy
+    }
+
     /// Connection options for a client that never gives up: it waits for the broker as long as
-    /// it takes (retrying with backoff) and reconnects forever.
-    public func connectionOptions(clientID: String, will: LastWill) throws(RuntimeError) -> ConnectionOptions {
+    /// it takes (retrying with backoff) and reconnects forever. A persistent session makes the
+    /// broker queue QoS 1 messages for the client while it is away.
+    public func connectionOptions(
+        clientID: String, will: LastWill, session: SessionMode = .clean
+    ) throws(RuntimeError) -> ConnectionOptions {
         var password: String?
         if let passwordFile {
             guard let text = try? String(contentsOfFile: passwordFile, encoding: .utf8) else {
@@ -56,7 +74,7 @@ public struct BrokerSettings: Codable, Sendable, Equatable {
             password = text.split(separator: "\n", omittingEmptySubsequences: false).first.map(String.init)
         }
         let options = ConnectionOptions(
-            host: host, port: port, clientID: clientID,
+            host: host, port: port, clientID: clientID, session: session,
             credentials: username.map { Credentials(username: $0, password: password) },
             tls: caFile.map { TLSOptions(caFile: $0, certificateFile: certFile, keyFile: keyFile) }, keepAlive: keepAlive,
             will: will, connectTimeout: nil,

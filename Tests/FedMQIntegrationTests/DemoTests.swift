@@ -25,7 +25,7 @@ struct DemoTests {
         let demo = try ChildProcess(
             try fedmqExecutable().path,
             ["demo", "--agents", "3", "--rounds", "3", "--partition", "iid", "--out", out, "--work-dir", work], logFile: log)
-        let status = try await within(.seconds(120), "the demo") { await demo.wait() }
+        let status = try await within(.seconds(120), "the demo") { try await demo.wait() }
         let output = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
         #expect(status == 0, "\(output)")
         #expect(output.contains("mosquitto_sub -h 127.0.0.1 -p "))
@@ -36,7 +36,7 @@ struct DemoTests {
         #expect(csv[3].hasPrefix("3,3,0,0."))
         let png = out + "/report.png"
         let convert = try ChildProcess(try Programs.path(of: "rsvg-convert"), [out + "/report.svg", "-o", png])
-        #expect(await convert.wait() == 0)
+        #expect(try await convert.wait() == 0)
         let bytes = try #require(FileManager.default.contents(atPath: png))
         #expect(bytes.count > 5000)
         #expect(Array(bytes.prefix(4)) == [0x89, 0x50, 0x4E, 0x47])
@@ -53,7 +53,7 @@ struct DemoTests {
         }
         #expect(processes(mentioning: work).count >= 4)
         demo.send(SIGINT)
-        let status = try await within(.seconds(60), "the demo to stop") { await demo.wait() }
+        let status = try await within(.seconds(60), "the demo to stop") { try await demo.wait() }
         #expect(status == 130)
         #expect(processes(mentioning: work).isEmpty)
         #expect(FileManager.default.fileExists(atPath: out + "/report.svg"))

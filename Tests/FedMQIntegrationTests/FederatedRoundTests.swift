@@ -13,7 +13,7 @@ struct FederatedRoundTests {
             let job = try FederatedJob(broker: broker, job: "e2e", agents: 5, rounds: 10, target: 5, minimum: 3)
             let aggregator = try job.startAggregator()
             let agents = try (0..<5).map { try job.startAgent($0) }
-            let status = try await within(.seconds(180), "the aggregator to finish") { await aggregator.wait() }
+            let status = try await within(.seconds(180), "the aggregator to finish") { try await aggregator.wait() }
             for agent in agents { await agent.stop() }
             #expect(status == 0, "aggregator log:\n\(job.log("aggregator").suffix(2000))")
             let metrics = try job.metrics()
@@ -26,7 +26,7 @@ struct FederatedRoundTests {
             let modelFile = job.directory.appendingPathComponent("global.safetensors").path
             let subscriber = try ChildProcess(
                 "/bin/sh", ["-c", "exec mosquitto_sub -p \(broker.port) -t fedmq/v1/e2e/global/model -C 1 -N > '\(modelFile)'"])
-            #expect(try await within(.seconds(20), "mosquitto_sub") { await subscriber.wait() } == 0)
+            #expect(try await within(.seconds(20), "mosquitto_sub") { try await subscriber.wait() } == 0)
             let model = try ModelCodec.decodeModel(Array(try Data(contentsOf: URL(fileURLWithPath: modelFile))))
             #expect(model.round == 10)
             #expect(model.sha256 == final.modelSHA256)
@@ -38,12 +38,12 @@ struct FederatedRoundTests {
                         + "assert {k: v.shape for k, v in m.items()} == {'W1': (64, 32), 'b1': (32,), 'W2': (32, 10), 'b2': (10,)}, m.keys()",
                     modelFile,
                 ], logFile: job.directory.appendingPathComponent("python.log").path)
-            #expect(try await within(.seconds(30), "python") { await python.wait() } == 0, "\(job.log("python"))")
+            #expect(try await within(.seconds(30), "python") { try await python.wait() } == 0, "\(job.log("python"))")
 
             // fedmq inspect decodes it; fedmq watch shows the job's retained state.
             let fedmq = try fedmqExecutable().path
             let inspect = try ChildProcess(fedmq, ["inspect", modelFile], logFile: job.directory.appendingPathComponent("inspect.log").path)
-            #expect(await inspect.wait() == 0)
+            #expect(try await inspect.wait() == 0)
             let described = job.log("inspect")
             #expect(described.contains("fedmq.kind = model"))
             #expect(described.contains("fedmq.round = 10"))
@@ -52,7 +52,7 @@ struct FederatedRoundTests {
             let watch = try ChildProcess(
                 fedmq, ["watch", "--port", "\(broker.port)", "--job", "e2e", "--limit", "9"],
                 logFile: job.directory.appendingPathComponent("watch.log").path)
-            #expect(try await within(.seconds(20), "fedmq watch") { await watch.wait() } == 0)
+            #expect(try await within(.seconds(20), "fedmq watch") { try await watch.wait() } == 0)
             let watched = job.log("watch")
             #expect(watched.split(separator: "\n").count == 9)
             #expect(watched.contains("metrics of round 10: "))
@@ -60,7 +60,7 @@ struct FederatedRoundTests {
         }
     }
 
-    @Test("aggregator SIGKILLed with updates accepted mid-round: after restart the round completes, each update counted once")
+    @Test("aggregator SIGKILLed mid-round, updates published while it is down: after restart the round completes, each update counted once")
     func aggregatorCrash() async throws {
         try await withLocalBroker { broker in
             let job = try FederatedJob(broker: broker, job: "crash", agents: 5, rounds: 2, target: 5, minimum: 5)
@@ -68,12 +68,17 @@ struct FederatedRoundTests {
             let early = try (0..<3).map { try job.startAgent($0) }
             try await eventually("3 spooled updates") { job.spooled(round: 1) == 3 }
             aggregator.send(SIGKILL)
-            #expect(await aggregator.wait() == 128 + SIGKILL)
+            #expect(try await aggregator.wait() == 128 + SIGKILL)
             #expect(try job.metrics().isEmpty)
 
-            let restarted = try job.startAggregator()
+            // The late agents publish while the aggregator is down: the broker queues their
+            // updates in the aggregator's persistent session.
             let late = try (3..<5).map { try job.startAgent($0) }
-            let status = try await within(.seconds(120), "the restarted aggregator to finish") { await restarted.wait() }
+            try await eventually("the late agents to publish") {
+                (3..<5).allSatisfy { job.log("agent-\($0)").contains("published update") }
+            }
+            let restarted = try job.startAggregator()
+            let status = try await within(.seconds(120), "the restarted aggregator to finish") { try await restarted.wait() }
             for agent in early + late { await agent.stop() }
             #expect(status == 0, "\(job.log("aggregator").suffix(2000))")
             let metrics = try job.metrics()
@@ -106,15 +111,15 @@ struct FederatedRoundTests {
                 if let status = try? ProtocolJSON.decode(AgentStatus.self, from: message.payload), status.state == .training { break }
             }
             agent.send(SIGKILL)
-            _ = await agent.wait()
+            _ = try await agent.wait()
             // Restart: round 1 was never published, so it trains and publishes it once; kill it
             // again as soon as round 1's update is out, then restart once more.
             agent = try job.startAgent(0)
             try await eventually("round 1 to close") { try job.metrics().count >= 1 }
             agent.send(SIGKILL)
-            _ = await agent.wait()
+            _ = try await agent.wait()
             agent = try job.startAgent(0)
-            let status = try await within(.seconds(120), "the aggregator to finish") { await aggregator.wait() }
+            let status = try await within(.seconds(120), "the aggregator to finish") { try await aggregator.wait() }
             await agent.stop()
             #expect(status == 0, "\(job.log("aggregator").suffix(2000))")
             // Let the last QoS 1 deliveries reach the watcher, then count.

@@ -21,7 +21,7 @@ struct ReconnectTests {
                 while !broker.logTail(lines: 200).contains("as a9") { try await Task.sleep(for: .milliseconds(20)) }
             }
             child.send(SIGKILL)
-            #expect(await child.wait() == 128 + SIGKILL)
+            #expect(try await child.wait() == 128 + SIGKILL)
             let will = try await messages(status, count: 1)[0]
             #expect(String(decoding: will.payload, as: UTF8.self) == #"{"state":"offline"}"#)
             await watcher.disconnect()

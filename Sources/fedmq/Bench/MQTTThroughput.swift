@@ -111,9 +111,9 @@ struct MQTTThroughput {
         let clock = ContinuousClock()
         let start = clock.now
         let publisher = try ChildProcess("/bin/sh", arguments, logFile: log)
-        let subscriberStatus = await subscriber.wait()
+        let subscriberStatus = try await subscriber.wait()
         let elapsed = clock.now - start
-        let publisherStatus = await publisher.wait()
+        let publisherStatus = try await publisher.wait()
         guard subscriberStatus == 0, publisherStatus == 0 else {
             throw BenchError.peerFailed("C tools exited with \(subscriberStatus)/\(publisherStatus); see \(log)")
         }
