@@ -43,6 +43,8 @@ public struct CertificateAuthority: Sendable {
             signing += ["-extfile", extensions]
         }
         try Programs.run("openssl", signing)
+        try? FileManager.default.removeItem(atPath: request)
+        try? FileManager.default.removeItem(atPath: extensions)
         return (certificate, key)
     }
 }

@@ -19,18 +19,34 @@ public final class LocalBroker: Sendable {
     public let certificateAuthority: CertificateAuthority?
     private let process = Mutex<ChildProcess?>(nil)
 
-    public var configFile: String { directory.appendingPathComponent("mosquitto.conf").path }
-    public var logFile: String { directory.appendingPathComponent("mosquitto.log").path }
+    public let configFile: String
+    public let logFile: String
 
     /// Writes the configuration and starts the broker; returns once it accepts connections.
     public init(_ configuration: LocalBrokerConfiguration = .init()) async throws {
         self.configuration = configuration
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("fedmq-broker-\(UUID().uuidString)")
+        configFile = directory.appendingPathComponent("mosquitto.conf").path
+        logFile = directory.appendingPathComponent("mosquitto.log").path
         port = try LoopbackPort.free()
         tlsPort = configuration.tls ? try LoopbackPort.free() : nil
         certificateAuthority =
             configuration.tls ? try CertificateAuthority(directory: directory.appendingPathComponent("pki")) : nil
         try writeFiles()
+        try await start()
+    }
+
+    /// Runs mosquitto with a config written elsewhere (a generated production config, a
+    /// bridge), whose listeners include `port`; its output goes to `directory`/mosquitto.log.
+    public init(existingConfig path: String, port: Int, directory: URL) async throws {
+        configuration = LocalBrokerConfiguration()
+        self.port = port
+        tlsPort = nil
+        certificateAuthority = nil
+        self.directory = directory
+        configFile = path
+        logFile = directory.appendingPathComponent("mosquitto.log").path
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         try await start()
     }
 

@@ -2,6 +2,7 @@ import ArgumentParser
 import FedMQAgent
 import FedMQProtocol
 import FedMQRuntime
+import Foundation
 import Logging
 
 @main
@@ -59,7 +60,11 @@ struct AgentCommand: AsyncParsableCommand {
     }
 
     private func baseConfig() throws -> AgentConfig {
-        if let config { return try loadJSONConfig(AgentConfig.self, from: config) }
+        if let config {
+            var loaded = try loadJSONConfig(AgentConfig.self, from: config)
+            loaded.broker = loaded.broker.resolvingPaths(relativeTo: (config as NSString).deletingLastPathComponent)
+            return loaded
+        }
         guard let agent, let job, let data, let stateDirectory else {
             throw ValidationError("without --config, give --agent, --job, --data and --state-dir")
         }

@@ -3,6 +3,7 @@ import FedMQAggregator
 import FedMQCore
 import FedMQProtocol
 import FedMQRuntime
+import Foundation
 import Logging
 
 @main
@@ -62,7 +63,11 @@ struct AggregatorCommand: AsyncParsableCommand {
     }
 
     private func baseConfig() throws -> AggregatorConfig {
-        if let config { return try loadJSONConfig(AggregatorConfig.self, from: config) }
+        if let config {
+            var loaded = try loadJSONConfig(AggregatorConfig.self, from: config)
+            loaded.broker = loaded.broker.resolvingPaths(relativeTo: (config as NSString).deletingLastPathComponent)
+            return loaded
+        }
         guard let job, let stateDirectory, let targetUpdates else {
             throw ValidationError("without --config, give --job, --state-dir and --target-updates")
         }

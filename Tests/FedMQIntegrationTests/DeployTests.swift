@@ -1,0 +1,176 @@
+import FedMQCore
+import FedMQLocalBroker
+import FedMQProtocol
+import FedMQTransport
+import Foundation
+import Testing
+
+@Suite("Deployment kit with a real mosquitto", .timeLimit(.minutes(3)))
+struct DeployTests {
+    func temporary(_ name: String) -> URL {
+        FileManager.default.temporaryDirectory.appendingPathComponent("fedmq-\(name)-\(UUID().uuidString)")
+    }
+
+    func run(_ executable: String, _ arguments: [String], log: String) async throws -> (status: Int32, output: String) {
+        let child = try ChildProcess(executable, arguments, logFile: log)
+        let status = try await within(.seconds(60), executable) { try await child.wait() }
+        return (status, (try? String(contentsOfFile: log, encoding: .utf8)) ?? "")
+    }
+
+    @Test("deploy/mosquitto.conf and deploy/acl are what `fedmq deploy init` writes for the standard paths")
+    func committedFilesMatchGenerator() async throws {
+        let out = temporary("deploy-standard")
+        let (status, output) = try await run(
+            try fedmqExecutable().path,
+            ["deploy", "init", "--agents", "1", "--broker-host", "broker.example", "--out", out.path, "--broker-dir", "/etc/mosquitto/fedmq"],
+            log: out.path + ".log")
+        #expect(status == 0, "\(output)")
+        for name in ["mosquitto.conf", "acl"] {
+            let generated = try String(contentsOf: out.appendingPathComponent("broker/\(name)"), encoding: .utf8)
+            let committed = try String(contentsOfFile: repositoryFile("deploy/\(name)"), encoding: .utf8)
+            #expect(generated == committed, "deploy/\(name) differs from the generator's output")
+        }
+    }
+
+    @Test("a real round over TLS with the generated certificates; an agent cannot write another agent's topic")
+    func generatedFleet() async throws {
+        let out = temporary("deploy-fleet")
+        let port = try LoopbackPort.free()
+        let (status, output) = try await run(
+            try fedmqExecutable().path,
+            [
+                "deploy", "init", "--agents", "2", "--job", "site", "--broker-host", "127.0.0.1", "--port", "\(port)",
+                "--listen-address", "127.0.0.1", "--broker-user", geteuid() == 0 ? "root" : "mosquitto",
+                "--persistence-dir", out.appendingPathComponent("data").path + "/", "--out", out.path,
+            ], log: out.path + ".log")
+        #expect(status == 0, "\(output)")
+        try FileManager.default.createDirectory(at: out.appendingPathComponent("data"), withIntermediateDirectories: true)
+        let broker = try await LocalBroker(
+            existingConfig: out.appendingPathComponent("broker/mosquitto.conf").path, port: port, directory: out.appendingPathComponent("run"))
+
+        // Data for the two agents, and a one-round job in the generated aggregator config.
+        let digits = try CSVReader.read(file: repositoryFile("data/digits.csv"), options: CSVOptions(hasHeader: true))
+        for (index, rows) in try Partitioner.iid.partition(digits, clients: 2, classes: 10, seed: 0).enumerated() {
+            try CSVWriter.write(digits.subset(rows), to: out.appendingPathComponent("agents/agent-\(index)/data.csv").path)
+        }
+        try patchJSON(out.appendingPathComponent("aggregator/aggregator.json")) { config in
+            config["state_directory"] = out.appendingPathComponent("aggregator-state").path
+            var policy = config["policy"] as? [String: Any] ?? [:]
+            policy["rounds"] = 1
+            config["policy"] = policy
+        }
+        var children: [ChildProcess] = []
+        for index in 0..<2 {
+            let directory = out.appendingPathComponent("agents/agent-\(index)")
+            try patchJSON(directory.appendingPathComponent("agent.json")) { config in
+                config["data_csv"] = directory.appendingPathComponent("data.csv").path
+                config["state_directory"] = directory.appendingPathComponent("state").path
+            }
+            children.append(
+                try ChildProcess(
+                    try executable("fedmq-agent").path, ["--config", directory.appendingPathComponent("agent.json").path],
+                    logFile: directory.appendingPathComponent("agent.log").path))
+        }
+        let aggregator = try ChildProcess(
+            try executable("fedmq-aggregator").path, ["--config", out.appendingPathComponent("aggregator/aggregator.json").path],
+            logFile: out.appendingPathComponent("aggregator.log").path)
+        let finished = try await within(.seconds(90), "the aggregator") { try await aggregator.wait() }
+        let log = (try? String(contentsOf: out.appendingPathComponent("aggregator.log"), encoding: .utf8)) ?? ""
+        #expect(finished == 0, "\(log.suffix(2000))")
+        let metrics = try String(contentsOf: out.appendingPathComponent("aggregator-state/metrics.jsonl"), encoding: .utf8)
+        #expect(metrics.contains(#""participants":["agent-0","agent-1"]"#))
+        for child in children { await child.stop() }
+
+        // With agent-0's certificate: its own topics work, another agent's update topic does not.
+        let agent0 = out.appendingPathComponent("agents/agent-0")
+        let options = ConnectionOptions(
+            host: "127.0.0.1", port: port, clientID: "agent-0",
+            tls: TLSOptions(
+                caFile: agent0.appendingPathComponent("ca.crt").path, certificateFile: agent0.appendingPathComponent("agent-0.crt").path,
+                keyFile: agent0.appendingPathComponent("agent-0.key").path))
+        let client = try await connectedClient(options)
+        let own = try await client.publish("fedmq/v1/site/round/9/update/agent-0", payload: [1])
+        #expect(!own.isFailure)
+        let error = try await #require(throws: MQTTError.self) {
+            try await client.publish("fedmq/v1/site/round/9/update/agent-1", payload: [1])
+        }
+        #expect(error.code == .rejected(.notAuthorized))
+        let forged = try await #require(throws: MQTTError.self) {
+            try await client.publish("fedmq/v1/site/global/model", payload: [1], retain: true)
+        }
+        #expect(forged.code == .rejected(.notAuthorized))
+        await client.disconnect()
+
+        // Without a certificate the broker refuses the connection.
+        var anonymous = options
+        anonymous.tls = TLSOptions(caFile: agent0.appendingPathComponent("ca.crt").path)
+        let refused = try MQTTClient(options: anonymous)
+        await #expect(throws: MQTTError.self) { try await refused.connect() }
+        await refused.disconnect()
+        await broker.remove()
+        try? FileManager.default.removeItem(at: out)
+    }
+
+    @Test("the site-to-central bridge example forwards updates up and the retained model down")
+    func bridge() async throws {
+        try await withLocalBroker(LocalBrokerConfiguration(tls: true)) { central in
+            let directory = temporary("bridge")
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            let sitePort = try LoopbackPort.free()
+            let template = try String(contentsOfFile: repositoryFile("deploy/bridge/site-bridge.conf"), encoding: .utf8)
+            let bridge = template.replacingOccurrences(of: "SITE_NAME", with: "test")
+                .replacingOccurrences(of: "CENTRAL_HOST", with: "127.0.0.1")
+                .replacingOccurrences(of: "CENTRAL_PORT", with: "\(try #require(central.tlsPort))")
+                .replacingOccurrences(of: "CA_FILE", with: try #require(central.certificateAuthority).caCertificate)
+            let config = directory.appendingPathComponent("site.conf").path
+            try ("listener \(sitePort) 127.0.0.1\nallow_anonymous true\n" + (geteuid() == 0 ? "user root\n" : "") + bridge)
+                .write(toFile: config, atomically: true, encoding: .utf8)
+            let site = try await LocalBroker(existingConfig: config, port: sitePort, directory: directory)
+
+            let aggregator = try await connectedClient(clientOptions(central))
+            let updates = try await aggregator.subscribe(to: ["fedmq/v1/j/round/+/update/+"], qos: .atLeastOnce)
+            var agentOptions = clientOptions(central)
+            agentOptions.port = sitePort
+            let agent = try await connectedClient(agentOptions)
+            let models = try await agent.subscribe(to: ["fedmq/v1/j/global/model"], qos: .atLeastOnce)
+            let update = [UInt8].pattern(count: 1 << 20)
+            // The bridge connects in the background; publish until the first update arrives.
+            try await eventually("the bridge to connect") { site.logTail(lines: 200).contains("Connecting bridge") }
+            try await aggregator.publish("fedmq/v1/j/global/model", payload: [7, 7, 7], retain: true)
+            try await agent.publish("fedmq/v1/j/round/1/update/a1", payload: update)
+            let up = try await messages(updates, count: 1, within: .seconds(30))
+            #expect(up[0].payload == update)
+            let down = try await messages(models, count: 1, within: .seconds(30))
+            #expect(down[0].payload == [7, 7, 7])
+            await agent.disconnect()
+            await aggregator.disconnect()
+            await site.remove()
+        }
+    }
+
+    @Test("the systemd units pass systemd-analyze verify")
+    func systemdUnits() async throws {
+        let directory = temporary("units")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        var paths: [String] = []
+        for (unit, binary) in [("fedmq-agent.service", "fedmq-agent"), ("fedmq-aggregator.service", "fedmq-aggregator")] {
+            let text = try String(contentsOfFile: repositoryFile("deploy/systemd/\(unit)"), encoding: .utf8)
+            #expect(text.contains("DynamicUser=yes") && text.contains("ProtectSystem=strict") && text.contains("Restart=always"))
+            #expect(text.contains("StateDirectory="))
+            // Point ExecStart at the freshly built binary, which verify requires to exist.
+            let local = text.replacingOccurrences(of: "/usr/local/bin/\(binary)", with: try executable(binary).path)
+            let path = directory.appendingPathComponent(unit).path
+            try local.write(toFile: path, atomically: true, encoding: .utf8)
+            paths.append(path)
+        }
+        let (status, output) = try await run(try Programs.path(of: "systemd-analyze"), ["verify"] + paths, log: directory.path + "/verify.log")
+        #expect(status == 0, "\(output)")
+        #expect(!output.contains(directory.path), "\(output)")
+    }
+
+    func patchJSON(_ url: URL, _ change: (inout [String: Any]) -> Void) throws {
+        var object = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any])
+        change(&object)
+        try JSONSerialization.data(withJSONObject: object).write(to: url)
+    }
+}
