@@ -64,6 +64,7 @@ let package = Package(
             dependencies: [
                 "FedMQTransport",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
         ),

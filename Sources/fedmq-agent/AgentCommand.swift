@@ -21,13 +21,7 @@ struct AgentCommand: AsyncParsableCommand {
     @Option(help: "JSON config file.") var config: String?
     @Option(help: "Agent id (also the MQTT client id).") var agent: String?
     @Option(help: "Job id.") var job: String?
-    @Option(help: "Broker host.") var host: String?
-    @Option(help: "Broker port.") var port: Int?
-    @Option(help: "Broker user name.") var username: String?
-    @Option(name: .customLong("password-file"), help: "File whose first line is the broker password.") var passwordFile: String?
-    @Option(name: .customLong("ca-file"), help: "CA certificate (PEM); enables TLS.") var caFile: String?
-    @Option(name: .customLong("cert-file"), help: "Client certificate (PEM).") var certFile: String?
-    @Option(name: .customLong("key-file"), help: "Client key (PEM).") var keyFile: String?
+    @OptionGroup var broker: BrokerFlags
     @Option(help: "Local training data (CSV).") var data: String?
     @Option(help: "Label column name (implies a header line); default: the last column.") var label: String?
     @Option(name: .customLong("state-dir"), help: "State directory.") var stateDirectory: String?
@@ -40,13 +34,7 @@ struct AgentCommand: AsyncParsableCommand {
         var settings = try baseConfig()
         if let agent { settings.agent = agent }
         if let job { settings.job = job }
-        if let host { settings.broker.host = host }
-        if let port { settings.broker.port = port }
-        if let username { settings.broker.username = username }
-        if let passwordFile { settings.broker.passwordFile = passwordFile }
-        if let caFile { settings.broker.caFile = caFile }
-        if let certFile { settings.broker.certFile = certFile }
-        if let keyFile { settings.broker.keyFile = keyFile }
+        broker.apply(to: &settings.broker)
         if let data { settings.dataCSV = data }
         if let label {
             settings.dataLabel = label

@@ -21,11 +21,7 @@ struct AggregatorCommand: AsyncParsableCommand {
 
     @Option(help: "JSON config file.") var config: String?
     @Option(help: "Job id.") var job: String?
-    @Option(help: "Broker host.") var host: String?
-    @Option(help: "Broker port.") var port: Int?
-    @Option(help: "Broker user name.") var username: String?
-    @Option(name: .customLong("password-file"), help: "File whose first line is the broker password.") var passwordFile: String?
-    @Option(name: .customLong("ca-file"), help: "CA certificate (PEM); enables TLS.") var caFile: String?
+    @OptionGroup var broker: BrokerFlags
     @Option(name: .customLong("state-dir"), help: "State directory.") var stateDirectory: String?
     @Option(name: .customLong("model-spec"), help: "Model spec as JSON (see docs/core.md).") var modelSpec: String?
     @Option(name: .customLong("initial-model"), help: "Initial global model (safetensors with fedmq.model_spec).") var initialModel: String?
@@ -39,11 +35,7 @@ struct AggregatorCommand: AsyncParsableCommand {
     func run() async throws {
         var settings = try baseConfig()
         if let job { settings.job = job }
-        if let host { settings.broker.host = host }
-        if let port { settings.broker.port = port }
-        if let username { settings.broker.username = username }
-        if let passwordFile { settings.broker.passwordFile = passwordFile }
-        if let caFile { settings.broker.caFile = caFile }
+        broker.apply(to: &settings.broker)
         if let stateDirectory { settings.stateDirectory = stateDirectory }
         if let rounds { settings.policy.rounds = rounds }
         if let targetUpdates { settings.policy.targetUpdates = targetUpdates }
