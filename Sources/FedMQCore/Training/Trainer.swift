@@ -10,10 +10,15 @@ public struct Trainer {
     private var velocity: Parameters?
     private var batchFeatures: [Float] = []
     private var batchTargets: [Float] = []
+    /// DP-SGD's sampling and noise: the system's CSPRNG unless a test passes a seeded one.
+    private var privacyRandom: any RandomNumberGenerator
 
-    public init(spec: ModelSpec, config: TrainingConfig) throws(CoreError) {
+    public init(
+        spec: ModelSpec, config: TrainingConfig, privacyRandom: any RandomNumberGenerator = SystemRandomNumberGenerator()
+    ) throws(CoreError) {
         try config.validate()
         self.config = config
+        self.privacyRandom = privacyRandom
         network = try DenseNetwork(spec: spec)
         gradient = try spec.initialParameters(seed: 0).zeros()
     }
@@ -23,6 +28,8 @@ public struct Trainer {
         public var meanLoss: Double
         public var steps: Int
         public var examples: Int
+        /// With DP-SGD: the mechanism this training ran, for the accountant.
+        public var privacyEvent: DPEvent?
     }
 
     /// Trains `parameters` in place on `data`. Each epoch visits the rows in the order of
@@ -42,6 +49,7 @@ public struct Trainer {
             try parameters.checkCompatible(with: reference)
         }
         if config.momentum > 0 && velocity == nil { velocity = parameters.zeros() }
+        if let dpSGD = config.dpSGD { return try trainPrivately(&parameters, on: data, dpSGD: dpSGD, reference: reference) }
         let width = data.featureCount
         var steps = 0
         var lossSum = 0.0
@@ -71,7 +79,41 @@ public struct Trainer {
                 start += rows
             }
         }
-        return Report(meanLoss: lossSum / Double(max(1, lastEpochBatches)), steps: steps, examples: data.count)
+        return Report(meanLoss: lossSum / Double(max(1, lastEpochBatches)), steps: steps, examples: data.count, privacyEvent: nil)
+    }
+
+    /// DP-SGD: Poisson batches, per-example clipping, Gaussian noise on the clipped sum.
+    private mutating func trainPrivately(
+        _ parameters: inout Parameters, on data: Dataset, dpSGD: DPSGDConfig, reference: Parameters?
+    ) throws(CoreError) -> Report {
+        let width = data.featureCount
+        let steps = dpSGD.steps(epochs: config.epochs)
+        let expectedBatch = Float(dpSGD.samplingRate * Double(data.count))
+        var example = parameters.zeros()
+        var sum = parameters.zeros()
+        var lossSum = 0.0
+        var examplesSeen = 0
+        for _ in 0..<steps {
+            sum.scale(by: 0)
+            for row in 0..<data.count where privacyRandom.nextUnit() < dpSGD.samplingRate {
+                let loss = data.features[(row * width)..<((row + 1) * width)].withUnsafeBufferPointer { features in
+                    [data.targets[row]].withUnsafeBufferPointer { target in
+                        network.lossAndGradient(parameters, features: features, targets: target, rows: 1, into: &example)
+                    }
+                }
+                example.clip(norm: dpSGD.clipNorm)
+                try sum.add(example)
+                lossSum += loss
+                examplesSeen += 1
+            }
+            GaussianNoise.add(to: &sum, std: dpSGD.noiseMultiplier * dpSGD.clipNorm, using: &privacyRandom)
+            sum.scale(by: 1 / max(expectedBatch, 1))
+            gradient = sum
+            step(&parameters, reference: reference)
+        }
+        return Report(
+            meanLoss: lossSum / Double(max(1, examplesSeen)), steps: steps, examples: data.count,
+            privacyEvent: dpSGD.event(epochs: config.epochs))
     }
 
     private mutating func step(_ parameters: inout Parameters, reference: Parameters?) {

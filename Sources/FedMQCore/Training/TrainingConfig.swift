@@ -8,10 +8,12 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
     public var epochs: Int
     /// FedProx proximal term: adds mu/2 * |w - w_global|^2 to the loss. 0 turns it off.
     public var proximalMu: Float
+    /// Record-level DP-SGD instead of plain mini-batches (then `batchSize` is unused).
+    public var dpSGD: DPSGDConfig?
 
     public init(
         learningRate: Float = 0.1, momentum: Float = 0, weightDecay: Float = 0, batchSize: Int = 32, epochs: Int = 1,
-        proximalMu: Float = 0
+        proximalMu: Float = 0, dpSGD: DPSGDConfig? = nil
     ) {
         self.learningRate = learningRate
         self.momentum = momentum
@@ -19,11 +21,12 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
         self.batchSize = batchSize
         self.epochs = epochs
         self.proximalMu = proximalMu
+        self.dpSGD = dpSGD
     }
 
     enum CodingKeys: String, CodingKey {
         case learningRate = "learning_rate", momentum, weightDecay = "weight_decay", batchSize = "batch_size", epochs
-        case proximalMu = "proximal_mu"
+        case proximalMu = "proximal_mu", dpSGD = "dp_sgd"
     }
 
     /// Missing fields take the defaults of `init`.
@@ -36,6 +39,7 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
         batchSize = try container.decodeIfPresent(Int.self, forKey: .batchSize) ?? defaults.batchSize
         epochs = try container.decodeIfPresent(Int.self, forKey: .epochs) ?? defaults.epochs
         proximalMu = try container.decodeIfPresent(Float.self, forKey: .proximalMu) ?? defaults.proximalMu
+        dpSGD = try container.decodeIfPresent(DPSGDConfig.self, forKey: .dpSGD)
     }
 
     public func validate() throws(CoreError) {
@@ -45,5 +49,6 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
         if !(proximalMu >= 0 && proximalMu.isFinite) { throw .invalidTraining("proximal_mu must be non-negative") }
         if batchSize < 1 { throw .invalidTraining("batch_size must be at least 1") }
         if epochs < 1 { throw .invalidTraining("epochs must be at least 1") }
+        try dpSGD?.validate()
     }
 }
