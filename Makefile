@@ -13,7 +13,7 @@ DEB_PACKAGES := libmosquitto-dev mosquitto mosquitto-clients openssl pkg-config 
 PY_PACKAGES := numpy==2.4.6 scikit-learn==1.9.1 safetensors
 VENV := .venv
 
-.PHONY: deps build release demo test bench bench-mqtt bench-train clean
+.PHONY: deps build release demo test bench bench-mqtt bench-train bench-privacy clean
 
 ## deps: install the Debian packages that are missing (idempotent; apt-get only when needed)
 deps:
@@ -52,7 +52,7 @@ test: deps
 	$(SWIFT) test --skip-build
 
 ## bench: every benchmark; rewrites docs/benchmarks.md and bench/results/*.json
-bench: bench-mqtt bench-train
+bench: bench-mqtt bench-train bench-privacy
 
 # The peers' virtualenv (numpy, PyTorch from PyPI; PyTorch brings several GB of wheels).
 BENCH_VENV := bench/.venv
@@ -69,6 +69,11 @@ bench-mqtt: deps
 bench-train: deps $(BENCH_VENV)/bin/python
 	$(SWIFT) build -c release --product fedmq
 	.build/release/fedmq bench train --runs 5 --results bench/results/train.json --markdown docs/benchmarks.md
+
+## bench-privacy: final accuracy under DP-SGD (epsilon 1, 3, 8) and client-level DP, beside no DP
+bench-privacy: deps
+	$(SWIFT) build -c release --product fedmq
+	.build/release/fedmq bench privacy --runs 3 --results bench/results/privacy.json --markdown docs/benchmarks.md
 
 clean:
 	rm -rf .build
