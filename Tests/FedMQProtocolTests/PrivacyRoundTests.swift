@@ -86,3 +86,25 @@ struct PrivacyRoundTests {
         #expect(throws: ProtocolError.self) { try bad.validate() }
     }
 }
+
+@Suite("Agent ledger with DP-SGD")
+struct DPSGDLedgerTests {
+    @Test("a round with DP-SGD and client-level noise charges both to the agent's ledger")
+    func bothMechanisms() throws {
+        var policy = Fixture.policy
+        policy.weighting = .uniform
+        policy.privacy = ClientPrivacy(mode: .local, clipNorm: 1, noiseMultiplier: 2)
+        policy.training.dpSGD = DPSGDConfig(clipNorm: 1, noiseMultiplier: 1.1, samplingRate: 0.5)
+        let aggregator = try AggregatorStateMachine(job: Fixture.job, policy: policy, spec: Fixture.spec, initial: Fixture.initial, now: 1000)
+        var agent = try AgentStateMachine(agent: "a1", job: Fixture.job, lastServedRound: 0, random: SplitMix64(seed: 1))
+        _ = agent.modelReceived(aggregator.modelBytes, now: 1001)
+        _ = agent.roundReceived(ProtocolJSON.encode(aggregator.announcement), now: 1001)
+        let actions = agent.trainingFinished(round: 1, trained: Fixture.initial, examples: 4, now: 1002)
+        let expected = DPEvent.composed([
+            .selfComposed(event: .poissonSampled(probability: 0.5, event: .gaussian(noiseMultiplier: 1.1)), count: 2),
+            .gaussian(noiseMultiplier: 2),
+        ])
+        #expect(actions.first == .recordServed(round: 1, event: expected))
+        #expect(agent.ledger == [expected])
+    }
+}

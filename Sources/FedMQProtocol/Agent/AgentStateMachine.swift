@@ -75,8 +75,9 @@ public struct AgentStateMachine {
         guard let model, model.sha256 == round.baseModelSHA256 else {
             return [.ignored("round \(round.round) waits for model \(round.baseModelSHA256.prefix(12))")]
         }
-        if let budget, let privacy = round.privacy {
-            let after = PrivacyLedger.epsilon(of: ledger + [PrivacyLedger.event(for: privacy)], delta: budget.delta)
+        let planned = PrivacyLedger.events(for: round)
+        if let budget, !planned.isEmpty {
+            let after = PrivacyLedger.epsilon(of: ledger + planned, delta: budget.delta)
             if after > budget.epsilon {
                 let wasRefusing = refusing
                 refusing = true
@@ -104,11 +105,11 @@ public struct AgentStateMachine {
             return [.ignored("trained model does not fit the global model: \(error)"), .publishStatus(status(now: now))]
         }
         guard delta.allFinite else { return [.ignored("training diverged (NaN or infinity)"), .publishStatus(status(now: now))] }
-        var event: DPEvent?
+        let spent = PrivacyLedger.events(for: round)
+        let event: DPEvent? = spent.isEmpty ? nil : (spent.count == 1 ? spent[0] : .composed(spent))
         if let privacy = round.privacy {
             // Clip and noise on the device, before anything is encoded or published.
             privacy.privatize(&delta, using: &random)
-            event = PrivacyLedger.event(for: privacy)
         } else if let bound = round.normBound {
             delta.clip(norm: bound)
         }

@@ -20,6 +20,16 @@ public enum PrivacyLedger {
         .gaussian(noiseMultiplier: privacy.perUpdateMultiplier ?? privacy.noiseMultiplier)
     }
 
+    /// Everything one round of `announcement` runs on the device's data: DP-SGD during
+    /// training and the client-level noise on the update. Charging both to one record-level
+    /// ledger is sound: a client-level guarantee protects each record at least as well.
+    public static func events(for announcement: RoundAnnouncement) -> [DPEvent] {
+        var events: [DPEvent] = []
+        if let dpSGD = announcement.training.dpSGD { events.append(dpSGD.event(epochs: announcement.training.epochs)) }
+        if let privacy = announcement.privacy { events.append(event(for: privacy)) }
+        return events
+    }
+
     /// Epsilon at `delta` of everything in `ledger`, by the RDP accountant.
     public static func epsilon(of ledger: [DPEvent], delta: Double) -> Double {
         var accountant = RDPAccountant()
