@@ -105,3 +105,22 @@ struct AggregatorStateMachineTests {
         #expect(throws: ProtocolError.self) { try policy.validate() }
     }
 }
+
+@Suite("Configured strategies in rounds")
+struct ConfiguredStrategyTests {
+    @Test("a median job ignores one wild update; DP with a robust strategy is refused")
+    func median() throws {
+        var policy = Fixture.policy
+        policy.strategy = StrategyConfig(name: "median")
+        var machine = Fixture.machine(policy: policy)
+        _ = machine.receive(agent: "a1", round: 1, payload: Fixture.update(machine, agent: "a1", value: 0.1), now: 1001)
+        _ = machine.receive(agent: "a2", round: 1, payload: Fixture.update(machine, agent: "a2", value: 0.2), now: 1001)
+        _ = machine.receive(agent: "a3", round: 1, payload: Fixture.update(machine, agent: "a3", value: 3), now: 1001)
+        #expect(machine.model.parameters.tensors.allSatisfy { $0.values.allSatisfy { abs($0 - 0.2) < 1e-6 } })
+        policy.privacy = ClientPrivacy(mode: .central, clipNorm: 1, noiseMultiplier: 1)
+        policy.weighting = .uniform
+        #expect(throws: ProtocolError.self) { try policy.validate() }
+        policy.strategy = StrategyConfig(name: "magic")
+        #expect(throws: ProtocolError.self) { try policy.validate() }
+    }
+}

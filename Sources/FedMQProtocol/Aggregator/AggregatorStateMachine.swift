@@ -46,7 +46,7 @@ public struct AggregatorStateMachine {
         accountant = policy.privacy == nil ? nil : RDPAccountant()
         modelBytes = bytes
         model = GlobalModel(job: job, round: 0, spec: spec, parameters: parameters, sha256: ModelCodec.sha256(bytes))
-        strategy = FedAvg(weighting: policy.weighting)
+        strategy = Self.makeStrategy(policy)
         announcement = Self.announce(job: job, round: 1, policy: policy, base: model.sha256, now: now)
         strategy.begin(global: parameters)
     }
@@ -71,7 +71,7 @@ public struct AggregatorStateMachine {
         self.modelBytes = modelBytes
         announcement = checkpoint.announcement
         finished = checkpoint.finished
-        strategy = FedAvg(weighting: policy.weighting)
+        strategy = Self.makeStrategy(policy)
         strategy.begin(global: model.parameters)
         for (agent, payload) in spooled {
             // These passed validation before the restart; replay them without spooling again.
@@ -188,6 +188,11 @@ public struct AggregatorStateMachine {
             threatModel = "anyone who sees the published models; each update alone carries noise multiplier \(perUpdate) against the broker and the aggregator"
         }
         return (epsilon, threatModel)
+    }
+
+    /// The configured strategy (validated with the policy), or FedAvg with its weighting.
+    private static func makeStrategy(_ policy: RoundPolicy) -> any AggregationStrategy {
+        (try? policy.strategy?.make()) ?? FedAvg(weighting: policy.weighting)
     }
 
     private static func announce(job: String, round: Int, policy: RoundPolicy, base: String, now: Double) -> RoundAnnouncement {

@@ -20,6 +20,8 @@ public struct RoundPolicy: Codable, Sendable, Equatable {
     public var weighting: FedAvg.Weighting
     /// Client-level differential privacy; requires uniform weighting.
     public var privacy: ClientPrivacy?
+    /// A robust or adaptive strategy instead of FedAvg with `weighting`.
+    public var strategy: StrategyConfig?
 
     public init(
         rounds: Int? = 10, targetUpdates: Int, minUpdates: Int, roundSeconds: Double = 60, extensionSeconds: Double = 30,
@@ -42,7 +44,7 @@ public struct RoundPolicy: Codable, Sendable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case rounds, training, encoding, weighting, privacy
+        case rounds, training, encoding, weighting, privacy, strategy
         case targetUpdates = "target_updates", minUpdates = "min_updates", roundSeconds = "round_seconds"
         case extensionSeconds = "extension_seconds", maxUpdateBytes = "max_update_bytes", normBound = "norm_bound"
         case allowedAgents = "allowed_agents"
@@ -64,6 +66,7 @@ public struct RoundPolicy: Codable, Sendable, Equatable {
         training = try container.decodeIfPresent(TrainingConfig.self, forKey: .training) ?? defaults.training
         encoding = try container.decodeIfPresent(TensorEncoding.self, forKey: .encoding) ?? defaults.encoding
         privacy = try container.decodeIfPresent(ClientPrivacy.self, forKey: .privacy)
+        strategy = try container.decodeIfPresent(StrategyConfig.self, forKey: .strategy)
         weighting = try container.decodeIfPresent(FedAvg.Weighting.self, forKey: .weighting) ?? (privacy == nil ? defaults.weighting : .uniform)
     }
 
@@ -84,6 +87,16 @@ public struct RoundPolicy: Codable, Sendable, Equatable {
         }
         if privacy != nil && weighting != .uniform {
             throw invalid("differential privacy needs weighting 'uniform' (one agent must move the mean by at most C/n)")
+        }
+        if let strategy {
+            do {
+                _ = try strategy.make()
+            } catch {
+                throw invalid("\(error)")
+            }
+            if privacy != nil && strategy.name != "mean" {
+                throw invalid("differential privacy's accounting holds for the plain mean only (strategy 'mean')")
+            }
         }
     }
 }
