@@ -35,22 +35,14 @@ struct TaskParityTests {
         let reference = try JSONDecoder().decode(
             [String: [Double]].self, from: Data(contentsOf: URL(fileURLWithPath: Self.path("reference_logreg_iid.json"))))
         let spec = ModelSpec(kind: .softmaxRegression, inputs: 64, outputs: 10)
-        var global = try spec.initialParameters(seed: 0)
-        var accuracy = [try #require(try Evaluation.evaluate(global, spec: spec, on: test).accuracy)]
-        for round in 1...30 {
-            var fedavg = FedAvg(weighting: .examples)
-            fedavg.begin(global: global)
-            for (k, data) in clients.enumerated() {
-                var local = global
-                var trainer = try Trainer(spec: spec, config: TrainingConfig(learningRate: 0.1, batchSize: 32, epochs: 1))
-                var shuffle = SplitMix64(seed: UInt64(1000 * round + k))
-                _ = try trainer.train(&local, on: data, random: &shuffle)
-                try local.subtract(global)
-                try fedavg.add(delta: local, examples: data.count)
-            }
-            global = try fedavg.finish()
-            accuracy.append(try #require(try Evaluation.evaluate(global, spec: spec, on: test).accuracy))
-        }
+        let initial = try spec.initialParameters(seed: 0)
+        var accuracy = [try #require(try Evaluation.evaluate(initial, spec: spec, on: test).accuracy)]
+        // Seed 0: client k of round r shuffles with SplitMix64(1000·r + k), the task's rule.
+        let simulation = FederatedSimulation(
+            spec: spec, clients: clients, rounds: 30, training: TrainingConfig(learningRate: 0.1, batchSize: 32, epochs: 1))
+        _ = try simulation.run(
+            from: initial, strategy: FedAvg(weighting: .examples),
+            afterRound: { _, global in accuracy.append(try Evaluation.evaluate(global, spec: spec, on: test).accuracy ?? 0) })
         let expected = try #require(reference["accuracy"])
         #expect(abs(accuracy[30] - 0.9056) <= 0.01, "final accuracy \(accuracy[30])")
         for (round, (ours, theirs)) in zip(accuracy, expected).enumerated() {

@@ -69,13 +69,13 @@ public final class InMemoryClient: MQTTTransport {
     /// Drops the connection as a network failure would: the broker publishes the last will,
     /// and messages published to this client meanwhile are missed.
     public func simulateConnectionLoss() {
-        let will = try? withRecord("simulateConnectionLoss") { record -> LastWill? in
-            guard record.online else { return nil }
-            record.online = false
-            return record.will
-        }
+        // Nothing happens unless the client is connected and online.
+        guard let (wasOnline, will) = try? withRecord("simulateConnectionLoss", { record -> (Bool, LastWill?) in
+            defer { record.online = false }
+            return (record.online, record.will)
+        }), wasOnline else { return }
         events.send(.disconnected(.connectionLost("simulated connection loss")))
-        if let will = will ?? nil {
+        if let will {
             broker.route(MQTTMessage(topic: will.topic, payload: will.payload, qos: will.qos, retain: will.retain))
         }
     }

@@ -22,11 +22,6 @@ final class PropertyList {
             mosquitto_property_add_string_pair(&head, Int32(MQTT_PROP_USER_PROPERTY.rawValue), property.name, property.value),
             call)
     }
-
-    /// Transfers ownership to a libmosquitto call that takes it on success (`will_set_v5`).
-    func release() {
-        head = nil
-    }
 }
 
 enum MessagePropertyReader {

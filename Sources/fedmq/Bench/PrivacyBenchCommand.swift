@@ -41,16 +41,20 @@ struct PrivacyBenchCommand: ParsableCommand {
             settings.append(("client-level \(mode.rawValue), z = 1, C = 1", plain, privacy, "reported", nil))
         }
 
+        func accuracy(_ training: TrainingConfig, _ privacy: ClientPrivacy?, seed: UInt64) throws -> Double {
+            let simulation = FederatedSimulation(
+                spec: spec, clients: clients, rounds: rounds, training: training, privacy: privacy, seed: seed)
+            let model = try simulation.run(
+                from: try spec.initialParameters(seed: seed), strategy: FedAvg(weighting: privacy == nil ? .examples : .uniform))
+            return try Evaluation.evaluate(model, spec: spec, on: test).accuracy ?? 0
+        }
         var baselines: [Double] = []
         var accuracies = [[Double]](repeating: [], count: settings.count)
         for run in 1...output.runs {
             let seed = UInt64(run)
-            baselines.append(try FederatedSimulation(spec: spec, clients: clients, test: test, rounds: rounds, training: plain, privacy: nil, seed: seed).run())
+            baselines.append(try accuracy(plain, nil, seed: seed))
             for (index, setting) in settings.enumerated() {
-                accuracies[index].append(
-                    try FederatedSimulation(
-                        spec: spec, clients: clients, test: test, rounds: rounds, training: setting.training, privacy: setting.privacy, seed: seed
-                    ).run())
+                accuracies[index].append(try accuracy(setting.training, setting.privacy, seed: seed))
             }
             print("run \(run): no DP \(String(format: "%.4f", baselines.last!)), " + accuracies.map { String(format: "%.4f", $0.last!) }.joined(separator: ", "))
         }
