@@ -13,7 +13,7 @@ DEB_PACKAGES := libmosquitto-dev mosquitto mosquitto-clients openssl pkg-config 
 PY_PACKAGES := numpy==2.4.6 scikit-learn==1.9.1 safetensors
 VENV := .venv
 
-.PHONY: deps build release demo test bench bench-mqtt bench-train bench-privacy clean
+.PHONY: deps build release demo test bench bench-mqtt bench-train bench-privacy bench-flower clean
 
 ## deps: install the Debian packages that are missing (idempotent; apt-get only when needed)
 deps:
@@ -52,13 +52,16 @@ test: deps
 	$(SWIFT) test --skip-build
 
 ## bench: every benchmark; rewrites docs/benchmarks.md and bench/results/*.json
-bench: bench-mqtt bench-train bench-privacy
+bench: bench-mqtt bench-train bench-privacy bench-flower
 
-# The peers' virtualenv (numpy, PyTorch from PyPI; PyTorch brings several GB of wheels).
+# The peers' virtualenv (numpy, PyTorch and Flower from PyPI; PyTorch brings several GB of wheels).
 BENCH_VENV := bench/.venv
+FLOWER := flwr==1.42.0
 $(BENCH_VENV)/bin/python:
 	python3 -m venv $(BENCH_VENV)
-	$(BENCH_VENV)/bin/pip install -q numpy torch
+	$(BENCH_VENV)/bin/pip install -q numpy torch $(FLOWER)
+# Release binaries as shipped to devices: the Swift runtime linked in (no Swift on the device).
+STATIC_BUILD := .build-static
 
 ## bench-mqtt: FedMQTransport vs mosquitto_pub/mosquitto_sub, QoS 1 throughput
 bench-mqtt: deps
@@ -75,5 +78,11 @@ bench-privacy: deps
 	$(SWIFT) build -c release --product fedmq
 	.build/release/fedmq bench privacy --runs 3 --results bench/results/privacy.json --markdown docs/benchmarks.md
 
+## bench-flower: the shared digits task run by FedMQ and by Flower 1.42, each as 11 processes, same run
+bench-flower: deps $(BENCH_VENV)/bin/python
+	$(BENCH_VENV)/bin/python -c "import flwr; assert flwr.__version__ == '1.42.0'" 2>/dev/null || $(BENCH_VENV)/bin/pip install -q $(FLOWER)
+	$(SWIFT) build -c release --static-swift-stdlib --scratch-path $(STATIC_BUILD)
+	$(STATIC_BUILD)/release/fedmq bench flower --runs 3 --results bench/results/flower.json --markdown docs/benchmarks.md
+
 clean:
-	rm -rf .build
+	rm -rf .build $(STATIC_BUILD)

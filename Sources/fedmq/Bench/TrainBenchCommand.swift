@@ -81,27 +81,10 @@ struct TrainBenchCommand: AsyncParsableCommand {
     }
 
     private func peerEpochs(_ framework: String, runs: Int) throws -> [Double] {
-        guard FileManager.default.isExecutableFile(atPath: python) else {
-            throw CommandFailure("\(python) not found: run 'make bench-train', which creates it with numpy and torch")
-        }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = [peerScript, framework, "\(rows)", "\(runs)"]
-        var environment = ProcessInfo.processInfo.environment
-        // OpenBLAS core-type overrides slow a current numpy down; the peer runs without them.
-        environment["OPENBLAS_CORETYPE"] = nil
-        environment["OPENBLAS_L2_SIZE"] = nil
-        process.environment = environment
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0,
-            let object = try? JSONSerialization.jsonObject(with: data) as? [String: [Double]],
-            let rates = object["samples_per_second"]
-        else {
-            throw CommandFailure("\(framework) peer failed (status \(process.terminationStatus))")
+        let data = try PythonScript.run(
+            python, [peerScript, framework, "\(rows)", "\(runs)"], hint: "run 'make bench-train', which creates it with numpy and torch")
+        guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: [Double]], let rates = object["samples_per_second"] else {
+            throw CommandFailure("\(framework) peer printed no samples_per_second")
         }
         return rates
     }

@@ -1,0 +1,162 @@
+import ArgumentParser
+import FedMQCore
+import Foundation
+
+/// `fedmq bench flower`: the shared task (bench/task/TASK.md) run by FedMQ (broker, aggregator
+/// and 10 agent processes) and by Flower 1.42 (a server and 10 client processes over gRPC),
+/// one after the other in the same run, both launched and measured by bench/flower/harness.py.
+struct FlowerBenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "flower",
+        abstract: "FedMQ vs Flower on the shared digits task: accuracy, wall time, CPU, memory, bytes, idle CPU."
+    )
+
+    @OptionGroup var output: BenchOutputOptions
+    @Option(help: "Rounds per job.") var rounds = 30
+    @Option(name: .customLong("config"), help: "Task variants: logreg-iid, logreg-noniid, mlp-iid, mlp-noniid (repeatable).")
+    var configs = ["logreg-iid", "logreg-noniid", "mlp-iid", "mlp-noniid"]
+    @Option(help: "Python interpreter with flwr 1.42 installed.") var python = "bench/.venv/bin/python"
+    @Option(help: "The harness that launches and measures both systems.") var harness = "bench/flower/harness.py"
+    @Option(help: "The shared task's folder (TASK.md, data/).") var task = "bench/task"
+    @Option(name: .customLong("idle-seconds"), help: "How long a connected client is watched with no round open.")
+    var idleSeconds = 30.0
+
+    func validate() throws {
+        for config in configs where Self.variant(config) == nil {
+            throw ValidationError("--config \(config): use logreg-iid, logreg-noniid, mlp-iid or mlp-noniid")
+        }
+        guard rounds >= 1, idleSeconds > 0 else { throw ValidationError("--rounds and --idle-seconds must be positive") }
+    }
+
+    static func variant(_ config: String) -> (model: String, split: String)? {
+        let parts = config.split(separator: "-").map(String.init)
+        guard parts.count == 2, ["logreg", "mlp"].contains(parts[0]), ["iid", "noniid"].contains(parts[1]) else { return nil }
+        return (parts[0], parts[1])
+    }
+
+    func run() async throws {
+        let machine = BenchmarkReport.machine()
+        let executables = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("fedmq-bench-flower-\(UUID().uuidString)").path
+        var results: [BenchmarkResult] = []
+        var sections: [String] = []
+        for config in configs {
+            let (model, split) = Self.variant(config)!
+            var pairs: [(fedmq: JobMeasurement, flower: JobMeasurement)] = []
+            for run in 1...output.runs {
+                let setup = try TaskJobSetup(
+                    model: model, split: split, rounds: rounds, taskDirectory: task, work: "\(work)/\(config)-\(run)/fedmq",
+                    executables: executables)
+                let fedmq = try measure(["fedmq", "--spec", setup.specPath])
+                let flower = try measure(["flower", "--model", model, "--split", split, "--rounds", "\(rounds)", "--work", "\(work)/\(config)-\(run)/flower"])
+                print(String(format: "%@ run %d: accuracy %.4f / %.4f, launch to result %.1f s / %.1f s, CPU %.1f s / %.1f s (FedMQ / Flower)",
+                             config, run, fedmq.accuracy, flower.accuracy, fedmq.launchToResult, flower.launchToResult, fedmq.cpuSeconds, flower.cpuSeconds))
+                pairs.append((fedmq, flower))
+            }
+            let rows = JobMeasurement.figures.map { figure in
+                result(name: "flower-\(config)-\(figure.id)", metric: figure.metric, goal: figure.goal, check: figure.check, machine: machine,
+                       runs: pairs.map { .init(fedmq: figure.value($0.fedmq), peer: figure.value($0.flower)) })
+            }
+            results += rows
+            sections.append(table("\(model == "mlp" ? "MLP 64-32-10" : "Logistic regression"), \(split == "iid" ? "IID" : "non-IID (Dirichlet 0.5)")", rows))
+        }
+        let idle = try idleCPU(work: work, executables: executables, machine: machine)
+        results.append(idle)
+        sections.append(table("A connected client with no round open", [idle]))
+        try BenchmarkReport.writeJSON(results, to: output.results)
+        let text = markdown(sections, machine: machine)
+        try BenchmarkReport.replaceSection("flower", with: text, in: output.markdown)
+        print(text)
+        try? FileManager.default.removeItem(atPath: work)
+    }
+
+    private func measure(_ arguments: [String]) throws -> JobMeasurement {
+        let data = try PythonScript.run(python, [harness] + arguments, hint: "run 'make bench-flower', which installs flwr==1.42.0 into it")
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        return try decoder.decode(JobMeasurement.self, from: data)
+    }
+
+    private func idleCPU(work: String, executables: URL, machine: String) throws -> BenchmarkResult {
+        let setup = try TaskJobSetup(
+            model: "logreg", split: "iid", rounds: rounds, taskDirectory: task, work: "\(work)/idle/fedmq", executables: executables)
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        let hint = "run 'make bench-flower'"
+        let fedmq = try decoder.decode(IdleMeasurement.self, from: PythonScript.run(
+            python, [harness, "idle-fedmq", "--spec", setup.specPath, "--seconds", "\(idleSeconds)"], hint: hint))
+        let flower = try decoder.decode(IdleMeasurement.self, from: PythonScript.run(
+            python, [harness, "idle-flower", "--work", "\(work)/idle/flower", "--seconds", "\(idleSeconds)"], hint: hint))
+        return result(
+            name: "flower-idle-client-cpu", metric: "CPU seconds of one connected client in \(Int(idleSeconds)) s with no round open",
+            goal: "reported", check: nil, machine: machine, runs: [.init(fedmq: fedmq.idleCpuSeconds, peer: flower.idleCpuSeconds)])
+    }
+
+    private func result(name: String, metric: String, goal: String, check: ((Double, Double) -> Bool)?, machine: String, runs: [BenchmarkResult.Run]) -> BenchmarkResult {
+        let fedmq = BenchmarkReport.median(runs.map(\.fedmq))
+        let peer = BenchmarkReport.median(runs.map(\.peer))
+        return BenchmarkResult(
+            name: name, metric: metric, fedmq: fedmq, peer: peer, peerName: "Flower 1.42 (start_server / start_client, gRPC)",
+            goal: goal, goalMet: check.map { $0(fedmq, peer) } ?? true, machine: machine, runs: runs)
+    }
+
+    private func table(_ title: String, _ rows: [BenchmarkResult]) -> String {
+        var lines = ["### \(title)", "", "| figure | FedMQ | Flower | FedMQ / Flower | spread FedMQ | spread Flower | goal | met |", "|---|---|---|---|---|---|---|---|"]
+        for row in rows {
+            let digits = row.fedmq < 10 ? 3 : 1
+            lines.append(
+                "| \(row.metric) | \(BenchmarkReport.format(row.fedmq, digits: digits)) | \(BenchmarkReport.format(row.peer, digits: digits)) "
+                    + "| \(BenchmarkReport.format(row.ratio, digits: 3)) | \(BenchmarkReport.spread(row.runs.map(\.fedmq), digits: digits)) "
+                    + "| \(BenchmarkReport.spread(row.runs.map(\.peer), digits: digits)) | \(row.goal) | \(row.goal == "reported" ? "–" : row.goalMet ? "yes" : "**no**") |")
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    private func markdown(_ sections: [String], machine: String) -> String {
+        ([
+            "## Versus Flower (`make bench-flower`)",
+            "",
+            "The shared task digits-fedavg-10 (`bench/task/TASK.md`): 10 clients, \(rounds) rounds, one epoch of SGD per round, FedAvg",
+            "weighted by shard size, central evaluation after every round. FedMQ runs as mosquitto + `fedmq-aggregator` + 10",
+            "`fedmq-agent` processes; Flower 1.42 as a `start_server` process + 10 `start_client` processes over gRPC, with the",
+            "same numpy math as `bench/reference_fedavg.py`. `bench/flower/harness.py` launches and measures both the same way:",
+            "CPU seconds and peak RSS from each process's `wait4` rusage (FedMQ's total includes mosquitto), the rounds' wall time",
+            "from the moment all 10 clients are connected to the last round's evaluation, launch to result from starting the",
+            "first process to that evaluation. Bytes on the wire are measured twice, both over the whole job divided by the rounds",
+            "(so start-up handshakes count): on the clients' own TCP connections (sent + received, polled from `ss`; what crosses",
+            "the devices' links), and on the loopback interface (`/proc/net/dev`; every hop, including FedMQ's broker-to-",
+            "aggregator hop, which a deployment keeps on the server machine). Medians of",
+            "\(output.runs) runs; spreads are min–max. Absolute times are specific to this machine: \(machine).",
+            "Flower's SuperLink/SuperNode deployment is not measured here.",
+            "",
+        ] + sections.flatMap { [$0, ""] } + ["Figures: `bench/results/flower.json`."]).joined(separator: "\n")
+    }
+}
+
+/// What the harness reports for one job.
+struct JobMeasurement: Decodable, Sendable {
+    var accuracy: Double
+    var roundsWall: Double
+    var launchToResult: Double
+    var loopbackBytesPerRound: Double
+    var clientLinkBytesPerRound: Double
+    var cpuSeconds: Double
+    var serverPeakRssMib: Double
+    var clientPeakRssMib: Double
+
+    /// The figures compared, with their goals (issue #7).
+    static let figures: [(id: String, metric: String, value: @Sendable (JobMeasurement) -> Double, goal: String, check: (@Sendable (Double, Double) -> Bool)?)] = [
+        ("accuracy", "final test accuracy", \.accuracy, "within 1 point", { abs($0 - $1) <= 0.01 }),
+        ("rounds-wall", "wall time of the rounds (s)", \.roundsWall, "reported", nil),
+        ("launch-to-result", "wall time, launch to result (s)", \.launchToResult, "<= 1/10 of Flower", { $0 <= $1 / 10 }),
+        ("cpu", "CPU seconds, all processes", \.cpuSeconds, "<= 1/10 of Flower", { $0 <= $1 / 10 }),
+        ("server-rss", "peak RSS, aggregator / server (MiB)", \.serverPeakRssMib, "reported", nil),
+        ("client-rss", "peak RSS, largest agent / client (MiB)", \.clientPeakRssMib, "<= 1/5 of Flower", { $0 <= $1 / 5 }),
+        ("client-link-bytes", "bytes per round on the 10 clients' connections", \.clientLinkBytesPerRound, "reported", nil),
+        ("loopback-bytes", "bytes per round on loopback (all hops)", \.loopbackBytesPerRound, "reported", nil),
+    ]
+}
+
+struct IdleMeasurement: Decodable {
+    var idleCpuSeconds: Double
+}

@@ -1,0 +1,287 @@
+#!/usr/bin/env python3
+"""Runs one federated job as separate processes and measures it the same way for both systems.
+
+    harness.py flower --model logreg|mlp --split iid|noniid [--rounds 30] --work DIR
+    harness.py fedmq --spec SPEC.json
+    harness.py idle-flower --seconds S --work DIR
+    harness.py idle-fedmq --spec SPEC.json --seconds S
+
+`fedmq bench flower` writes SPEC.json (the broker, aggregator and agent command lines, the
+port, the job and the aggregator's metrics.jsonl) and reads the JSON this prints:
+final accuracy and the curve, wall time of the rounds (from all clients connected to the
+last round's evaluation), wall time from launching the first process to that evaluation,
+CPU seconds and peak RSS of every process (wait4's rusage, so nothing is sampled), and the
+bytes sent on the loopback interface during the run (/proc/net/dev, so protocol overhead
+counts) divided by the rounds, and the bytes the clients' own connections carried (`ss`).
+"""
+import argparse
+import json
+import os
+import pathlib
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+HERE = pathlib.Path(__file__).resolve().parent
+PYTHON = sys.executable
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def loopback_bytes():
+    for line in pathlib.Path("/proc/net/dev").read_text().splitlines():
+        name, _, counters = line.partition(":")
+        if name.strip() == "lo":
+            return int(counters.split()[8])  # transmitted bytes
+    raise RuntimeError("no loopback interface in /proc/net/dev")
+
+
+def wait_for_port(port, seconds=20):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.02)
+    raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {seconds} s")
+
+
+class ClientLinkCounter:
+    """Bytes the clients' own TCP connections to the server port carried (sent + received, TCP
+    payload), polled from `ss` every 0.2 s: what would cross each device's link. The broker's
+    hop to a co-located aggregator is left out, which the loopback total cannot do."""
+
+    def __init__(self, port, pids):
+        self.port, self.pids, self.peak, self.running = port, set(pids), {}, True
+        self.thread = threading.Thread(target=self.poll, daemon=True)
+        self.thread.start()
+
+    def sample(self):
+        listing = subprocess.run(["ss", "-tinpH", "state", "established", f"( dport = :{self.port} )"],
+                                 capture_output=True, text=True).stdout.splitlines()
+        for connection, info in zip(listing[::2], listing[1::2]):
+            pid = next((int(part[4:]) for part in connection.replace(",", " ").split() if part.startswith("pid=")), None)
+            if pid not in self.pids:
+                continue
+            counters = dict(field.split(":", 1) for field in info.split() if field.startswith("bytes_"))
+            key = (pid, connection.split()[2])
+            total = int(counters.get("bytes_sent", 0)) + int(counters.get("bytes_received", 0))
+            self.peak[key] = max(self.peak.get(key, 0), total)
+
+    def poll(self):
+        while self.running:
+            self.sample()
+            time.sleep(0.2)
+
+    def stop(self):
+        self.running = False
+        self.thread.join()
+        self.sample()
+        return sum(self.peak.values())
+
+
+class Processes:
+    """Children of one run, reaped with wait4 so each one's CPU time and peak RSS are exact."""
+
+    def __init__(self, logs):
+        self.logs = pathlib.Path(logs)
+        self.logs.mkdir(parents=True, exist_ok=True)
+        self.running = {}
+        self.usage = {}
+
+    def start(self, name, role, argv, cwd=None):
+        log = open(self.logs / f"{name}.log", "wb")
+        process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=cwd)
+        self.running[name] = (process, role)
+        return process
+
+    def reap(self, name, timeout=None):
+        """Waits for one child (up to timeout seconds, then SIGTERM, then SIGKILL)."""
+        process, role = self.running.pop(name)
+        deadline = None if timeout is None else time.time() + timeout
+        stage = 0
+        while True:
+            pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+            if pid == process.pid:
+                process.returncode = os.waitstatus_to_exitcode(status)
+                self.usage[name] = {"role": role, "cpu": usage.ru_utime + usage.ru_stime,
+                                    "peak_rss_mib": usage.ru_maxrss / 1024, "exit": process.returncode}
+                return self.usage[name]
+            if deadline is not None and time.time() > deadline:
+                os.kill(process.pid, signal.SIGTERM if stage == 0 else signal.SIGKILL)
+                stage += 1
+                deadline = time.time() + 5
+            time.sleep(0.01)
+
+    def reap_all(self, timeout):
+        for name in list(self.running):
+            self.reap(name, timeout)
+
+    def stop_all(self):
+        # os.kill, not Popen.send_signal: that polls, which would reap the child before wait4 can.
+        for process, _ in self.running.values():
+            os.kill(process.pid, signal.SIGTERM)
+        self.reap_all(timeout=5)
+
+    def summary(self, server_role, client_role):
+        def peak(role):
+            return max(u["peak_rss_mib"] for u in self.usage.values() if u["role"] == role)
+        return {"cpu_seconds": sum(u["cpu"] for u in self.usage.values()),
+                "cpu_by_role": {role: sum(u["cpu"] for u in self.usage.values() if u["role"] == role)
+                                for role in sorted({u["role"] for u in self.usage.values()})},
+                "server_peak_rss_mib": peak(server_role), "client_peak_rss_mib": peak(client_role),
+                "processes": len(self.usage)}
+
+
+def cpu_of(pid):
+    fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def idle_cpu(process, seconds):
+    time.sleep(3)  # connected and settled
+    before = cpu_of(process.pid)
+    time.sleep(seconds)
+    return cpu_of(process.pid) - before
+
+
+def run_flower(args):
+    work = pathlib.Path(args.work)
+    port = free_port()
+    processes = Processes(work / "logs")
+    result_path = work / "server-result.json"
+    launched, bytes_before = time.time(), loopback_bytes()
+    try:
+        processes.start("server", "server", [PYTHON, str(HERE / "server.py"), "--port", str(port), "--model", args.model,
+                                             "--rounds", str(args.rounds), "--out", str(result_path)], cwd=HERE)
+        clients = [processes.start(f"client-{k}", "client", [PYTHON, str(HERE / "client.py"), "--port", str(port),
+                                                             "--split", args.split, "--client", str(k)], cwd=HERE)
+                   for k in range(10)]
+        links = ClientLinkCounter(port, [client.pid for client in clients])
+        server = processes.reap("server", timeout=args.timeout)
+        bytes_after, link_bytes = loopback_bytes(), links.stop()
+        processes.reap_all(timeout=10)
+    finally:
+        processes.stop_all()
+    if server["exit"] != 0:
+        raise RuntimeError(f"the Flower server exited with {server['exit']}; see {work / 'logs'}")
+    curve = json.loads(result_path.read_text())
+    return {"accuracy": curve["accuracy"][-1], "curve": curve["accuracy"],
+            "rounds_wall": curve["evaluated"][-1] - curve["all_connected"],
+            "launch_to_result": curve["evaluated"][-1] - launched,
+            "loopback_bytes_per_round": (bytes_after - bytes_before) / args.rounds,
+            "client_link_bytes_per_round": link_bytes / args.rounds,
+            **processes.summary("server", "client")}
+
+
+class StatusWatcher:
+    """mosquitto_sub on the agents' status topics: notes when N distinct agents are online."""
+
+    def __init__(self, port, job, expected):
+        self.expected, self.online, self.all_connected = expected, set(), None
+        self.process = subprocess.Popen(["mosquitto_sub", "-p", str(port), "-h", "127.0.0.1", "-v", "-t",
+                                         f"fedmq/v1/{job}/status/+"], stdout=subprocess.PIPE, text=True)
+        threading.Thread(target=self.read, daemon=True).start()
+
+    def read(self):
+        for line in self.process.stdout:
+            topic, _, payload = line.partition(" ")
+            try:
+                state = json.loads(payload).get("state")
+            except ValueError:
+                continue
+            if state != "offline":
+                self.online.add(topic)
+            if self.all_connected is None and len(self.online) >= self.expected:
+                self.all_connected = time.time()
+
+    def stop(self):
+        self.process.terminate()
+        self.process.wait()
+
+
+def run_fedmq(args):
+    spec = json.loads(pathlib.Path(args.spec).read_text())
+    processes = Processes(spec["logs"])
+    launched, bytes_before = time.time(), loopback_bytes()
+    try:
+        processes.start("broker", "broker", spec["broker"])
+        wait_for_port(spec["port"])
+        watcher = StatusWatcher(spec["port"], spec["job"], len(spec["agents"]))
+        processes.start("aggregator", "aggregator", spec["aggregator"])
+        agents = [processes.start(f"agent-{k}", "agent", argv) for k, argv in enumerate(spec["agents"])]
+        links = ClientLinkCounter(spec["port"], [agent.pid for agent in agents])
+        aggregator = processes.reap("aggregator", timeout=args.timeout)
+        bytes_after, link_bytes = loopback_bytes(), links.stop()
+        watcher.stop()
+        processes.stop_all()
+    finally:
+        processes.stop_all()
+    if aggregator["exit"] != 0:
+        raise RuntimeError(f"fedmq-aggregator exited with {aggregator['exit']}; see {spec['logs']}")
+    rounds = [json.loads(line) for line in pathlib.Path(spec["metrics"]).read_text().splitlines() if line.strip()]
+    last = rounds[-1]
+    return {"accuracy": last["accuracy"], "curve": [r["accuracy"] for r in rounds],
+            "rounds_wall": last["closed_at"] - watcher.all_connected,
+            "launch_to_result": last["closed_at"] - launched,
+            "loopback_bytes_per_round": (bytes_after - bytes_before) / len(rounds),
+            "client_link_bytes_per_round": link_bytes / len(rounds),
+            "update_bytes_per_round": sum(r["bytes_received"] for r in rounds) / len(rounds),
+            **processes.summary("aggregator", "agent")}
+
+
+def idle_flower(args):
+    work = pathlib.Path(args.work)
+    port = free_port()
+    processes = Processes(work / "idle-logs")
+    try:
+        # The server waits for 2 clients before round 1, so the one client stays connected with no round open.
+        processes.start("server", "server", [PYTHON, str(HERE / "server.py"), "--port", str(port), "--model", "logreg",
+                                             "--rounds", "1", "--clients", "2", "--out", str(work / "idle.json")], cwd=HERE)
+        wait_for_port(port, 60)
+        client = processes.start("client", "client", [PYTHON, str(HERE / "client.py"), "--port", str(port),
+                                                       "--split", "iid", "--client", "0"], cwd=HERE)
+        return {"idle_cpu_seconds": idle_cpu(client, args.seconds), "seconds": args.seconds}
+    finally:
+        processes.stop_all()
+
+
+def idle_fedmq(args):
+    spec = json.loads(pathlib.Path(args.spec).read_text())
+    processes = Processes(spec["logs"])
+    try:
+        processes.start("broker", "broker", spec["broker"])
+        wait_for_port(spec["port"])
+        agent = processes.start("agent", "agent", spec["agents"][0])  # no aggregator: no round is ever open
+        return {"idle_cpu_seconds": idle_cpu(agent, args.seconds), "seconds": args.seconds}
+    finally:
+        processes.stop_all()
+
+
+def main():
+    # A launcher may hand us a blocked signal mask (Foundation's Process passes its thread's on);
+    # children inherit it, and a child that cannot see SIGTERM cannot be stopped.
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("mode", choices=["flower", "fedmq", "idle-flower", "idle-fedmq"])
+    parser.add_argument("--model", choices=["logreg", "mlp"], default="logreg")
+    parser.add_argument("--split", choices=["iid", "noniid"], default="iid")
+    parser.add_argument("--rounds", type=int, default=30)
+    parser.add_argument("--spec")
+    parser.add_argument("--work", default=".")
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--timeout", type=float, default=900, help="seconds before a run is stopped as failed")
+    args = parser.parse_args()
+    run = {"flower": run_flower, "fedmq": run_fedmq, "idle-flower": idle_flower, "idle-fedmq": idle_fedmq}[args.mode]
+    print(json.dumps(run(args)))
+
+
+if __name__ == "__main__":
+    main()
