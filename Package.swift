@@ -58,11 +58,12 @@ let package = Package(
             dependencies: ["CMosquitto"],
             swiftSettings: swiftSettings
         ),
-        // What the agent and aggregator runtimes share: broker settings, durable files, logging.
+        // What the agent and aggregator runtimes share: broker settings, durable files, identity files, logging.
         .target(
             name: "FedMQRuntime",
             dependencies: [
                 "FedMQTransport",
+                "FedMQProtocol",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],

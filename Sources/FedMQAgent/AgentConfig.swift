@@ -21,10 +21,16 @@ public struct AgentConfig: Codable, Sendable {
     public var seed: UInt64
     /// The most privacy this agent may spend on the job; it refuses rounds beyond it.
     public var privacyBudget: PrivacyBudget?
+    /// This agent's Ed25519 private key file (made at enrolment): it signs every update.
+    public var identityKey: String?
+    /// The aggregator's public key (base64): with it, the agent uses only a global model and
+    /// round announcements the aggregator signed.
+    public var aggregatorKey: String?
 
     public init(
         agent: String, job: String, broker: BrokerSettings = .init(), dataCSV: String, dataLabel: String? = nil,
-        dataHeader: Bool = false, stateDirectory: String, seed: UInt64 = 0, privacyBudget: PrivacyBudget? = nil
+        dataHeader: Bool = false, stateDirectory: String, seed: UInt64 = 0, privacyBudget: PrivacyBudget? = nil,
+        identityKey: String? = nil, aggregatorKey: String? = nil
     ) {
         self.agent = agent
         self.job = job
@@ -35,12 +41,14 @@ public struct AgentConfig: Codable, Sendable {
         self.stateDirectory = stateDirectory
         self.seed = seed
         self.privacyBudget = privacyBudget
+        self.identityKey = identityKey
+        self.aggregatorKey = aggregatorKey
     }
 
     enum CodingKeys: String, CodingKey {
         case agent, job, broker, seed
         case dataCSV = "data_csv", dataLabel = "data_label", dataHeader = "data_header", stateDirectory = "state_directory"
-        case privacyBudget = "privacy_budget"
+        case privacyBudget = "privacy_budget", identityKey = "identity_key", aggregatorKey = "aggregator_key"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -54,6 +62,8 @@ public struct AgentConfig: Codable, Sendable {
         stateDirectory = try container.decode(String.self, forKey: .stateDirectory)
         seed = try container.decodeIfPresent(UInt64.self, forKey: .seed) ?? 0
         privacyBudget = try container.decodeIfPresent(PrivacyBudget.self, forKey: .privacyBudget)
+        identityKey = try container.decodeIfPresent(String.self, forKey: .identityKey)
+        aggregatorKey = try container.decodeIfPresent(String.self, forKey: .aggregatorKey)
     }
 
     public func validate() throws(RuntimeError) {

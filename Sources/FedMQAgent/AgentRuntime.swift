@@ -35,7 +35,8 @@ public struct AgentRuntime: Sendable {
         let record = try loadRecord()
         var machine = try AgentStateMachine(
             agent: config.agent, job: config.job, lastServedRound: record.lastServedRound, ledger: record.ledger,
-            budget: config.privacyBudget)
+            budget: config.privacyBudget, identity: try config.identityKey.map(IdentityFiles.signingKey(at:)),
+            aggregatorKey: try config.aggregatorKey.map { try IdentityFiles.verifyingKey($0, field: "aggregator_key") })
         let topics = machine.topics
         logger.notice("\(data.count) local examples; last served round \(machine.lastServedRound)")
 
@@ -66,9 +67,9 @@ public struct AgentRuntime: Sendable {
             var actions: [AgentAction]
             switch event {
             case .message(let message) where message.topic == topics.globalModel:
-                actions = machine.modelReceived(message.payload, now: now)
+                actions = machine.modelReceived(message.payload, signature: message.signature, now: now)
             case .message(let message):
-                actions = machine.roundReceived(message.payload, now: now)
+                actions = machine.roundReceived(message.payload, signature: message.signature, now: now)
             case .trained(let round, .success(let parameters), let examples):
                 actions = machine.trainingFinished(round: round, trained: parameters, examples: examples, now: now)
             case .trained(let round, .failure(let error), _):
@@ -105,8 +106,10 @@ public struct AgentRuntime: Sendable {
             record.lastServedRound = round
             if let event { record.ledger.append(event) }
             try DurableFile.write(ProtocolJSON.encode(record), to: recordPath)
-        case .publishUpdate(let topic, let payload, let expiry):
-            try await client.publish(topic, payload: payload, qos: .atLeastOnce, retain: false, messageExpiry: expiry, userProperties: [])
+        case .publishUpdate(let topic, let payload, let expiry, let signature):
+            try await client.publish(
+                topic, payload: payload, qos: .atLeastOnce, retain: false, messageExpiry: expiry,
+                userProperties: signature.map { [UserProperty(SignedStatement.property, $0)] } ?? [])
             logger.info("published update", metadata: ["topic": "\(topic)", "bytes": "\(payload.count)"])
         case .publishStatus(let status):
             try await publish(status, client: client, topics: topics)

@@ -21,11 +21,16 @@ public struct AggregatorConfig: Codable, Sendable {
     public var stateDirectory: String
     /// Exit once the configured rounds are done (otherwise keep serving the retained state).
     public var exitWhenFinished: Bool
+    /// The aggregator's Ed25519 private key file: it signs the global model and round announcements.
+    public var identityKey: String?
+    /// The enrolment file (`fedmq deploy init`): with it, only updates signed by an enrolled
+    /// agent's key count.
+    public var enrolment: String?
 
     public init(
         job: String, broker: BrokerSettings = .init(), model: ModelSpec? = nil, initialModel: String? = nil, seed: UInt64 = 0,
         policy: RoundPolicy, evaluationCSV: String? = nil, evaluationLabel: String? = nil, evaluationHeader: Bool = false,
-        stateDirectory: String, exitWhenFinished: Bool = true
+        stateDirectory: String, exitWhenFinished: Bool = true, identityKey: String? = nil, enrolment: String? = nil
     ) {
         self.job = job
         self.broker = broker
@@ -38,12 +43,15 @@ public struct AggregatorConfig: Codable, Sendable {
         self.evaluationHeader = evaluationHeader
         self.stateDirectory = stateDirectory
         self.exitWhenFinished = exitWhenFinished
+        self.identityKey = identityKey
+        self.enrolment = enrolment
     }
 
     enum CodingKeys: String, CodingKey {
         case job, broker, model, seed, policy
         case initialModel = "initial_model", evaluationCSV = "evaluation_csv", evaluationLabel = "evaluation_label"
         case evaluationHeader = "evaluation_header", stateDirectory = "state_directory", exitWhenFinished = "exit_when_finished"
+        case identityKey = "identity_key", enrolment
     }
 
     public init(from decoder: any Decoder) throws {
@@ -59,6 +67,8 @@ public struct AggregatorConfig: Codable, Sendable {
         evaluationHeader = try container.decodeIfPresent(Bool.self, forKey: .evaluationHeader) ?? (evaluationLabel != nil)
         stateDirectory = try container.decode(String.self, forKey: .stateDirectory)
         exitWhenFinished = try container.decodeIfPresent(Bool.self, forKey: .exitWhenFinished) ?? true
+        identityKey = try container.decodeIfPresent(String.self, forKey: .identityKey)
+        enrolment = try container.decodeIfPresent(String.self, forKey: .enrolment)
     }
 
     public func validate() throws(RuntimeError) {

@@ -29,7 +29,10 @@ public struct AggregatorRuntime: Sendable {
         try config.validate()
         let topics = try Topics(job: config.job)
         let store = try AggregatorStore(directory: config.stateDirectory)
-        var (machine, fresh) = try makeMachine(store: store)
+        let identity = try config.identityKey.map(IdentityFiles.signingKey(at:))
+        let signers = try config.enrolment.map { try IdentityFiles.enrolment(at: $0).agents }
+        if let signers { logger.notice("updates must be signed by one of \(signers.count) enrolled agents") }
+        var (machine, fresh) = try makeMachine(store: store, signers: signers)
 
         let offline = AggregatorStatus(job: config.job, state: .offline, round: nil, time: nil)
         let will = LastWill(topic: topics.aggregatorStatus, payload: ProtocolJSON.encode(offline), qos: .atLeastOnce, retain: true)
@@ -48,7 +51,7 @@ public struct AggregatorRuntime: Sendable {
         logger.info("connecting to \(config.broker.host):\(config.broker.port)")
         try await client.connect()
         try await publishStatus(client, topics, .online, round: machine.announcement.round)
-        try await perform(machine.startActions(fresh: fresh), client: client, topics: topics, store: store)
+        try await perform(machine.startActions(fresh: fresh), client: client, topics: topics, store: store, identity: identity)
         fresh = false
 
         let (events, continuation) = AsyncStream.makeStream(of: Event.self)
@@ -78,14 +81,14 @@ public struct AggregatorRuntime: Sendable {
                     logger.warning("ignored message on \(message.topic)")
                     continue
                 }
-                actions = machine.receive(agent: agent, round: round, payload: message.payload, now: wallClock())
+                actions = machine.receive(agent: agent, round: round, payload: message.payload, signature: message.signature, now: wallClock())
             case .tick:
                 actions = machine.tick(now: wallClock())
             case .shutdown:
                 logger.notice("shutting down on signal in round \(machine.announcement.round)")
                 break eventLoop
             }
-            try await perform(actions, client: client, topics: topics, store: store)
+            try await perform(actions, client: client, topics: topics, store: store, identity: identity)
             if machine.finished && config.exitWhenFinished { break }
         }
         let final: AggregatorStatus.State = machine.finished ? .finished : .offline
@@ -96,12 +99,12 @@ public struct AggregatorRuntime: Sendable {
         await client.disconnect()
     }
 
-    private func makeMachine(store: AggregatorStore) throws -> (AggregatorStateMachine, fresh: Bool) {
+    private func makeMachine(store: AggregatorStore, signers: [String: VerifyingKey]?) throws -> (AggregatorStateMachine, fresh: Bool) {
         if let saved = try store.load() {
             let spec = try ModelCodec.decodeModel(saved.model).spec
             let machine = try AggregatorStateMachine(
                 job: config.job, policy: config.policy, checkpoint: saved.checkpoint, modelBytes: saved.model,
-                spooled: saved.spooled, evaluator: try makeEvaluator(spec: spec))
+                spooled: saved.spooled, evaluator: try makeEvaluator(spec: spec), signers: signers)
             logger.notice(
                 "resumed round \(machine.announcement.round) from \(config.stateDirectory) with \(machine.acceptedAgents.count) spooled update(s)")
             return (machine, false)
@@ -117,7 +120,7 @@ public struct AggregatorRuntime: Sendable {
         }
         let machine = try AggregatorStateMachine(
             job: config.job, policy: config.policy, spec: spec, initial: parameters, now: wallClock(),
-            evaluator: try makeEvaluator(spec: spec))
+            evaluator: try makeEvaluator(spec: spec), signers: signers)
         logger.notice("starting job with a \(spec.kind.rawValue) model of \(parameters.count) parameters")
         return (machine, true)
     }
@@ -133,8 +136,12 @@ public struct AggregatorRuntime: Sendable {
     }
 
     private func perform(
-        _ actions: [AggregatorAction], client: MQTTClient, topics: Topics, store: AggregatorStore
+        _ actions: [AggregatorAction], client: MQTTClient, topics: Topics, store: AggregatorStore, identity: SigningKey?
     ) async throws {
+        /// The `fedmq-signature` property of what the aggregator publishes, when it has a key.
+        func signed(_ statement: [UInt8]) -> [UserProperty] {
+            identity.map { [UserProperty(SignedStatement.property, $0.sign(statement))] } ?? []
+        }
         for action in actions {
             switch action {
             case .spool(let round, let agent, let payload):
@@ -143,9 +150,14 @@ public struct AggregatorRuntime: Sendable {
             case .checkpoint(let checkpoint, let model):
                 try store.save(checkpoint, model: model)
             case .publishModel(let bytes):
-                try await client.publish(topics.globalModel, payload: bytes, qos: .atLeastOnce, retain: true)
+                try await client.publish(
+                    topics.globalModel, payload: bytes, qos: .atLeastOnce, retain: true, messageExpiry: nil,
+                    userProperties: signed(SignedStatement.model(job: config.job, payload: bytes)))
             case .publishRound(let announcement):
-                try await client.publish(topics.globalRound, payload: ProtocolJSON.encode(announcement), qos: .atLeastOnce, retain: true)
+                let payload = ProtocolJSON.encode(announcement)
+                try await client.publish(
+                    topics.globalRound, payload: payload, qos: .atLeastOnce, retain: true, messageExpiry: nil,
+                    userProperties: signed(SignedStatement.announcement(job: config.job, payload: payload)))
                 logger.info(
                     "round open", metadata: ["round": "\(announcement.round)", "target": "\(announcement.targetUpdates)",
                         "deadline_in_s": "\(Int(announcement.deadline - wallClock()))"])

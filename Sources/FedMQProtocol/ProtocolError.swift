@@ -12,6 +12,8 @@ public enum ProtocolError: Error, Sendable, Equatable, CustomStringConvertible {
     case invalidModel(String)
     /// A round policy or agent setting is not usable.
     case invalidConfiguration(String)
+    /// An identity key (Ed25519) is not usable.
+    case invalidKey(String)
     /// An error from the ML core.
     case core(CoreError)
 
@@ -23,6 +25,7 @@ public enum ProtocolError: Error, Sendable, Equatable, CustomStringConvertible {
         case .invalidMessage(let schema, let reason): "\(schema): \(reason)"
         case .invalidModel(let reason): "model: \(reason)"
         case .invalidConfiguration(let reason): "configuration: \(reason)"
+        case .invalidKey(let reason): "key: \(reason)"
         case .core(let error): error.description
         }
     }

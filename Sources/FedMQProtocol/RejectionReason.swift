@@ -5,6 +5,12 @@ public enum RejectionReason: String, Sendable, Codable, CaseIterable {
     case closedRound = "closed_round"
     case wrongRound = "wrong_round"
     case duplicate
+    /// Signatures are required (an enrolment is configured) and this update has none.
+    case unsigned
+    /// No enrolled key for the sending agent.
+    case unknownSigner = "unknown_signer"
+    /// The signature does not verify for this job, round, base model, agent and payload.
+    case badSignature = "bad_signature"
     case undecodable
     case wrongJob = "wrong_job"
     /// Metadata says another agent than the topic does.

@@ -18,15 +18,22 @@ public struct UpdateValidator: Sendable {
     public var allowedAgents: Set<String>?
     /// Agents already counted this round.
     public var accepted: Set<String>
+    /// Enrolled agents' keys: with them, every update must carry its agent's signature.
+    public var signers: [String: VerifyingKey]?
 
-    public init(announcement: RoundAnnouncement, model: GlobalModel, allowedAgents: Set<String>?, accepted: Set<String> = []) {
+    public init(
+        announcement: RoundAnnouncement, model: GlobalModel, allowedAgents: Set<String>?, accepted: Set<String> = [],
+        signers: [String: VerifyingKey]? = nil
+    ) {
         self.announcement = announcement
         self.model = model
         self.allowedAgents = allowedAgents
         self.accepted = accepted
+        self.signers = signers
     }
 
-    public func validate(agent: String, round: Int, payload: [UInt8]) -> Result<AcceptedUpdate, Rejection> {
+    /// - Parameter signature: the base64 `fedmq-signature` user property, if the message had one.
+    public func validate(agent: String, round: Int, payload: [UInt8], signature: String? = nil) -> Result<AcceptedUpdate, Rejection> {
         func reject(_ reason: RejectionReason, _ detail: String) -> Result<AcceptedUpdate, Rejection> {
             .failure(Rejection(agent: agent, round: round, reason: reason, detail: detail))
         }
@@ -38,6 +45,16 @@ public struct UpdateValidator: Sendable {
         if round < open { return reject(.closedRound, "round \(round) is closed; round \(open) is open") }
         if round > open { return reject(.wrongRound, "round \(round) is not open; round \(open) is") }
         if accepted.contains(agent) { return reject(.duplicate, "an update from this agent already counts in round \(open)") }
+        // Before decoding: nothing from an unauthenticated sender reaches the parser.
+        if let signers {
+            guard let signature else { return reject(.unsigned, "enrolled fleets sign every update (user property \(SignedStatement.property))") }
+            guard let key = signers[agent] else { return reject(.unknownSigner, "no enrolled key for this agent") }
+            let statement = SignedStatement.update(
+                job: announcement.job, round: open, baseSHA256: announcement.baseModelSHA256, agent: agent, payload: payload)
+            if !key.verifies(signature, for: statement) {
+                return reject(.badSignature, "the signature does not match job, round \(open), base model, agent and payload")
+            }
+        }
         let file: SafetensorsFile
         do {
             file = try SafetensorsDecoder.decode(payload)

@@ -48,10 +48,7 @@ public struct BrokerSettings: Codable, Sendable, Equatable {
     /// The same settings with relative file paths taken relative to `directory` (the config
     /// file's folder), so a config and its certificates can move together.
     public func resolvingPaths(relativeTo directory: String) -> BrokerSettings {
-        func resolve(_ path: String?) -> String? {
-            guard let path, !path.hasPrefix("/") else { return path }
-            return URL(fileURLWithPath: directory).appendingPathComponent(path).standardized.path
-        }
+        func resolve(_ path: String?) -> String? { resolvePath(path, relativeTo: directory) }
         var copy = self
         copy.passwordFile = resolve(passwordFile)
         copy.caFile = resolve(caFile)
@@ -86,4 +83,10 @@ public struct BrokerSettings: Codable, Sendable, Equatable {
         }
         return options
     }
+}
+
+/// A path from a config file, read relative to the file's folder unless it is absolute.
+public func resolvePath(_ path: String?, relativeTo directory: String) -> String? {
+    guard let path, !path.hasPrefix("/") else { return path }
+    return URL(fileURLWithPath: directory).appendingPathComponent(path).standardized.path
 }

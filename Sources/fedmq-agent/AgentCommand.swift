@@ -28,6 +28,9 @@ struct AgentCommand: AsyncParsableCommand {
     @Option(help: "Seed for local shuffles.") var seed: UInt64?
     @Option(name: .customLong("budget-epsilon"), help: "Privacy budget: refuse rounds that would spend more epsilon.") var budgetEpsilon: Double?
     @Option(name: .customLong("budget-delta"), help: "The delta of the privacy budget.") var budgetDelta = 1e-5
+    @Option(name: .customLong("identity-key"), help: "This agent's Ed25519 private key file: signs every update.") var identityKey: String?
+    @Option(name: .customLong("aggregator-key"), help: "The aggregator's public key (base64): use only a model and rounds it signed.")
+    var aggregatorKey: String?
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error, critical.") var logLevelName = "info"
 
     func run() async throws {
@@ -42,6 +45,8 @@ struct AgentCommand: AsyncParsableCommand {
         }
         if let stateDirectory { settings.stateDirectory = stateDirectory }
         if let seed { settings.seed = seed }
+        if let identityKey { settings.identityKey = identityKey }
+        if let aggregatorKey { settings.aggregatorKey = aggregatorKey }
         if let budgetEpsilon { settings.privacyBudget = PrivacyBudget(epsilon: budgetEpsilon, delta: budgetDelta) }
         bootstrapLogging(level: try logLevel(named: logLevelName))
         try await AgentRuntime(config: settings, logger: Logger(label: "fedmq.agent")).run()
@@ -50,7 +55,9 @@ struct AgentCommand: AsyncParsableCommand {
     private func baseConfig() throws -> AgentConfig {
         if let config {
             var loaded = try loadJSONConfig(AgentConfig.self, from: config)
-            loaded.broker = loaded.broker.resolvingPaths(relativeTo: (config as NSString).deletingLastPathComponent)
+            let directory = (config as NSString).deletingLastPathComponent
+            loaded.broker = loaded.broker.resolvingPaths(relativeTo: directory)
+            loaded.identityKey = resolvePath(loaded.identityKey, relativeTo: directory)
             return loaded
         }
         guard let agent, let job, let data, let stateDirectory else {

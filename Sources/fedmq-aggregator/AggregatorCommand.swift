@@ -30,6 +30,9 @@ struct AggregatorCommand: AsyncParsableCommand {
     @Option(name: .customLong("min-updates"), help: "Quorum at the deadline.") var minUpdates: Int?
     @Option(name: .customLong("round-seconds"), help: "Round deadline in seconds.") var roundSeconds: Double?
     @Option(name: .customLong("eval-csv"), help: "Central evaluation CSV (label in the last column).") var evaluationCSV: String?
+    @Option(name: .customLong("identity-key"), help: "Ed25519 private key file: signs the global model and round announcements.")
+    var identityKey: String?
+    @Option(help: "Enrolment file (fedmq deploy init): only updates signed by an enrolled agent count.") var enrolment: String?
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error, critical.") var logLevelName = "info"
 
     func run() async throws {
@@ -42,6 +45,8 @@ struct AggregatorCommand: AsyncParsableCommand {
         if let minUpdates { settings.policy.minUpdates = minUpdates }
         if let roundSeconds { settings.policy.roundSeconds = roundSeconds }
         if let evaluationCSV { settings.evaluationCSV = evaluationCSV }
+        if let identityKey { settings.identityKey = identityKey }
+        if let enrolment { settings.enrolment = enrolment }
         if let initialModel {
             settings.initialModel = initialModel
             settings.model = nil
@@ -57,7 +62,10 @@ struct AggregatorCommand: AsyncParsableCommand {
     private func baseConfig() throws -> AggregatorConfig {
         if let config {
             var loaded = try loadJSONConfig(AggregatorConfig.self, from: config)
-            loaded.broker = loaded.broker.resolvingPaths(relativeTo: (config as NSString).deletingLastPathComponent)
+            let directory = (config as NSString).deletingLastPathComponent
+            loaded.broker = loaded.broker.resolvingPaths(relativeTo: directory)
+            loaded.identityKey = resolvePath(loaded.identityKey, relativeTo: directory)
+            loaded.enrolment = resolvePath(loaded.enrolment, relativeTo: directory)
             return loaded
         }
         guard let job, let stateDirectory, let targetUpdates else {

@@ -1,6 +1,7 @@
 import FedMQCore
 import FedMQLocalBroker
 import FedMQProtocol
+import FedMQRuntime
 import FedMQTransport
 import Foundation
 import Testing
@@ -80,6 +81,15 @@ struct DeployTests {
         let metrics = try String(contentsOf: out.appendingPathComponent("aggregator-state/metrics.jsonl"), encoding: .utf8)
         #expect(metrics.contains(#""participants":["agent-0","agent-1"]"#))
         for child in children { await child.stop() }
+
+        // The round above was signed end to end: the enrolment holds each generated identity's public half.
+        #expect(log.contains("updates must be signed by one of 2 enrolled agents"))
+        let enrolment = try IdentityFiles.enrolment(at: out.appendingPathComponent("aggregator/enrolment.json").path)
+        #expect(enrolment.aggregator == (try IdentityFiles.signingKey(at: out.appendingPathComponent("aggregator/identity.key").path)).publicKey)
+        for index in 0..<2 {
+            let identity = try IdentityFiles.signingKey(at: out.appendingPathComponent("agents/agent-\(index)/identity.key").path)
+            #expect(enrolment.agents["agent-\(index)"] == identity.publicKey)
+        }
 
         // With agent-0's certificate: its own topics work, another agent's update topic does not.
         let agent0 = out.appendingPathComponent("agents/agent-0")

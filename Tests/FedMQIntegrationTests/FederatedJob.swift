@@ -20,7 +20,7 @@ struct FederatedJob {
     /// aggregator's config.
     init(
         broker: LocalBroker, job: String, agents: Int, rounds: Int, target: Int, minimum: Int, epochs: Int = 2,
-        privacy: ClientPrivacy? = nil
+        privacy: ClientPrivacy? = nil, extraConfig: [String: String] = [:]
     ) throws {
         self.broker = broker
         self.job = job
@@ -39,12 +39,13 @@ struct FederatedJob {
             rounds: rounds, targetUpdates: target, minUpdates: minimum, roundSeconds: 120, extensionSeconds: 30,
             maxUpdateBytes: 1 << 20, training: TrainingConfig(learningRate: 0.05, momentum: 0.9, batchSize: 32, epochs: epochs),
             weighting: privacy == nil ? .examples : .uniform, privacy: privacy)
-        let config: [String: Any] = [
+        var config: [String: Any] = [
             "job": job, "broker": ["host": "127.0.0.1", "port": broker.port],
             "model": try JSONSerialization.jsonObject(with: Data(spec.jsonString().utf8)),
             "policy": try JSONSerialization.jsonObject(with: Data(ProtocolJSON.encode(policy))),
             "evaluation_csv": directory.appendingPathComponent("test.csv").path, "state_directory": stateDirectory, "seed": 1,
         ]
+        config.merge(extraConfig) { $1 }
         try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: configPath))
     }
 

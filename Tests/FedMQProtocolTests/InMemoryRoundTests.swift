@@ -50,7 +50,7 @@ struct InMemoryRoundTests {
                         #expect(trainRound == round)
                         var trained = base.parameters
                         try trained.add(Fixture.delta(Float(index + 1) * 0.1))
-                        for case .publishUpdate(let topic, let payload, _) in agents[index].machine.trainingFinished(
+                        for case .publishUpdate(let topic, let payload, _, _) in agents[index].machine.trainingFinished(
                             round: trainRound, trained: trained, examples: 10, now: clock)
                         {
                             try await agents[index].client.publish(topic, payload: payload)

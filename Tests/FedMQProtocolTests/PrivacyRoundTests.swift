@@ -48,7 +48,7 @@ struct PrivacyRoundTests {
         let event = DPEvent.gaussian(noiseMultiplier: 1 / 3.0.squareRoot())
         #expect(actions.first == .recordServed(round: 1, event: event))
         #expect(agent.ledger == [event])
-        guard case .publishUpdate(_, let payload, _) = actions[1] else {
+        guard case .publishUpdate(_, let payload, _, _) = actions[1] else {
             Issue.record("no publish in \(actions)")
             return
         }

@@ -17,11 +17,16 @@ public struct AgentStateMachine {
     /// The owner's limit; training stops before a round would exceed it.
     public let budget: PrivacyBudget?
     private var refusing = false
+    /// Signs this agent's updates (its enrolled identity).
+    private let identity: SigningKey?
+    /// With it, only a global model and round announcements the aggregator signed are used.
+    private let aggregatorKey: VerifyingKey?
     /// Privacy noise: the system's CSPRNG in production, a seeded generator in tests.
     private var random: any RandomNumberGenerator
 
     public init(
         agent: String, job: String, lastServedRound: Int, ledger: [DPEvent] = [], budget: PrivacyBudget? = nil,
+        identity: SigningKey? = nil, aggregatorKey: VerifyingKey? = nil,
         random: any RandomNumberGenerator = SystemRandomNumberGenerator()
     ) throws(ProtocolError) {
         try Identifier.validate(agent, kind: "agent")
@@ -30,6 +35,8 @@ public struct AgentStateMachine {
         self.lastServedRound = lastServedRound
         self.ledger = ledger
         self.budget = budget
+        self.identity = identity
+        self.aggregatorKey = aggregatorKey
         self.random = random
     }
 
@@ -41,8 +48,11 @@ public struct AgentStateMachine {
             epsilonSpent: delta.map { PrivacyLedger.epsilon(of: ledger, delta: $0) }, delta: delta)
     }
 
-    /// The retained `global/model` arrived (or changed).
-    public mutating func modelReceived(_ payload: [UInt8], now: Double) -> [AgentAction] {
+    /// The retained `global/model` arrived (or changed), with its `fedmq-signature` property if any.
+    public mutating func modelReceived(_ payload: [UInt8], signature: String? = nil, now: Double) -> [AgentAction] {
+        if let refusal = unsigned(signature, SignedStatement.model(job: topics.job, payload: payload), what: "global model") {
+            return [.ignored(refusal)]
+        }
         let decoded: GlobalModel
         do {
             decoded = try ModelCodec.decodeModel(payload)
@@ -54,8 +64,11 @@ public struct AgentStateMachine {
         return startIfReady(now: now)
     }
 
-    /// The retained `global/round` arrived (or changed).
-    public mutating func roundReceived(_ payload: [UInt8], now: Double) -> [AgentAction] {
+    /// The retained `global/round` arrived (or changed), with its `fedmq-signature` property if any.
+    public mutating func roundReceived(_ payload: [UInt8], signature: String? = nil, now: Double) -> [AgentAction] {
+        if let refusal = unsigned(signature, SignedStatement.announcement(job: topics.job, payload: payload), what: "round announcement") {
+            return [.ignored(refusal)]
+        }
         let announcement: RoundAnnouncement
         do {
             announcement = try ProtocolJSON.decode(RoundAnnouncement.self, from: payload)
@@ -65,6 +78,13 @@ public struct AgentStateMachine {
         guard announcement.job == topics.job else { return [.ignored("round announcement is for job '\(announcement.job)'")] }
         round = announcement
         return startIfReady(now: now)
+    }
+
+    /// Why a message must be refused for its signature, or nil when it may be used.
+    private func unsigned(_ signature: String?, _ statement: [UInt8], what: String) -> String? {
+        guard let aggregatorKey else { return nil }
+        guard let signature else { return "\(what) refused: not signed, and this agent trusts only its aggregator's key" }
+        return aggregatorKey.verifies(signature, for: statement) ? nil : "\(what) refused: the signature is not the aggregator's"
     }
 
     private mutating func startIfReady(now: Double) -> [AgentAction] {
@@ -122,9 +142,11 @@ public struct AgentStateMachine {
         lastServedRound = roundNumber
         if let event { ledger.append(event) }
         let expiry = UInt32(max(1, (round.deadline - now).rounded(.up)))
+        let signature = identity?.sign(
+            SignedStatement.update(job: topics.job, round: roundNumber, baseSHA256: model.sha256, agent: agent, payload: payload))
         return [
             .recordServed(round: roundNumber, event: event),
-            .publishUpdate(topic: topics.update(round: roundNumber, agent: agent), payload: payload, expirySeconds: expiry),
+            .publishUpdate(topic: topics.update(round: roundNumber, agent: agent), payload: payload, expirySeconds: expiry, signature: signature),
             .publishStatus(status(now: now)),
         ]
     }

@@ -23,11 +23,13 @@ public struct AggregatorStateMachine {
     public private(set) var accountant: RDPAccountant?
     /// Noise for central DP: the system's CSPRNG in production, a seeded generator in tests.
     private var random: any RandomNumberGenerator
+    /// Enrolled agents' keys; with them, only updates their agents signed count.
+    private let signers: [String: VerifyingKey]?
 
     /// A fresh job: `parameters` become the round-0 model and round 1 opens at `now`.
     public init(
         job: String, policy: RoundPolicy, spec: ModelSpec, initial parameters: Parameters, now: Double,
-        evaluator: (@Sendable (Parameters) -> Evaluation?)? = nil,
+        evaluator: (@Sendable (Parameters) -> Evaluation?)? = nil, signers: [String: VerifyingKey]? = nil,
         random: any RandomNumberGenerator = SystemRandomNumberGenerator()
     ) throws(ProtocolError) {
         try Identifier.validate(job, kind: "job")
@@ -42,6 +44,7 @@ public struct AggregatorStateMachine {
         self.job = job
         self.policy = policy
         self.evaluator = evaluator
+        self.signers = signers
         self.random = random
         accountant = policy.privacy == nil ? nil : RDPAccountant()
         modelBytes = bytes
@@ -55,7 +58,7 @@ public struct AggregatorStateMachine {
     public init(
         job: String, policy: RoundPolicy, checkpoint: AggregatorCheckpoint, modelBytes: [UInt8],
         spooled: [(agent: String, payload: [UInt8])], evaluator: (@Sendable (Parameters) -> Evaluation?)? = nil,
-        random: any RandomNumberGenerator = SystemRandomNumberGenerator()
+        signers: [String: VerifyingKey]? = nil, random: any RandomNumberGenerator = SystemRandomNumberGenerator()
     ) throws(ProtocolError) {
         try policy.validate()
         let model = try ModelCodec.decodeModel(modelBytes)
@@ -65,6 +68,7 @@ public struct AggregatorStateMachine {
         self.job = job
         self.policy = policy
         self.evaluator = evaluator
+        self.signers = signers
         self.random = random
         accountant = policy.privacy == nil ? nil : (checkpoint.accountant ?? RDPAccountant())
         self.model = model
@@ -74,8 +78,9 @@ public struct AggregatorStateMachine {
         strategy = Self.makeStrategy(policy)
         strategy.begin(global: model.parameters)
         for (agent, payload) in spooled {
-            // These passed validation before the restart; replay them without spooling again.
-            if case .success(let update) = validator().validate(agent: agent, round: announcement.round, payload: payload) {
+            // These passed validation (signature included) before they were spooled; the spool is
+            // the aggregator's own state, so they are replayed without spooling or verifying again.
+            if case .success(let update) = validator(checkingSignatures: false).validate(agent: agent, round: announcement.round, payload: payload) {
                 fold(update)
             }
         }
@@ -95,13 +100,13 @@ public struct AggregatorStateMachine {
     /// Agents whose updates count in the open round.
     public var acceptedAgents: [String] { accepted.keys.sorted() }
 
-    /// An update arrived on `round/<round>/update/<agent>`.
-    public mutating func receive(agent: String, round: Int, payload: [UInt8], now: Double) -> [AggregatorAction] {
+    /// An update arrived on `round/<round>/update/<agent>`, with its `fedmq-signature` property if any.
+    public mutating func receive(agent: String, round: Int, payload: [UInt8], signature: String? = nil, now: Double) -> [AggregatorAction] {
         bytesReceived += payload.count
         guard !finished else {
             return reject(Rejection(agent: agent, round: round, reason: .closedRound, detail: "the job is finished"))
         }
-        switch validator().validate(agent: agent, round: round, payload: payload) {
+        switch validator().validate(agent: agent, round: round, payload: payload, signature: signature) {
         case .failure(let rejection):
             return reject(rejection)
         case .success(let update):
@@ -125,10 +130,10 @@ public struct AggregatorStateMachine {
         ]
     }
 
-    private func validator() -> UpdateValidator {
+    private func validator(checkingSignatures: Bool = true) -> UpdateValidator {
         UpdateValidator(
             announcement: announcement, model: model, allowedAgents: policy.allowedAgents.map(Set.init),
-            accepted: Set(accepted.keys))
+            accepted: Set(accepted.keys), signers: checkingSignatures ? signers : nil)
     }
 
     private mutating func fold(_ update: AcceptedUpdate) {

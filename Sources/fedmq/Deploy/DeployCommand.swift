@@ -1,6 +1,7 @@
 import ArgumentParser
 import FedMQLocalBroker
 import FedMQProtocol
+import FedMQRuntime
 import Foundation
 
 struct DeployCommand: ParsableCommand {
@@ -20,8 +21,8 @@ struct DeployInit: ParsableCommand {
         discussion: """
             OUT/ca/           the CA (keep ca.key offline)
             OUT/broker/       mosquitto.conf, acl, ca.crt, broker.crt, broker.key (copy to /etc/mosquitto/fedmq)
-            OUT/aggregator/   aggregator.json and its certificate (edit 'model' and 'policy')
-            OUT/agents/<id>/  agent.json and its certificate (set 'data_csv'); copy to the device's /etc/fedmq
+            OUT/aggregator/   aggregator.json, its certificate, its identity key and enrolment.json (edit 'model' and 'policy')
+            OUT/agents/<id>/  agent.json, its certificate and its identity key (set 'data_csv'); copy to the device's /etc/fedmq
             OUT/observer/     a read-only certificate for mosquitto_sub
             Paths inside agent.json and aggregator.json are relative to the file itself.
             """
@@ -63,20 +64,33 @@ struct DeployInit: ParsableCommand {
 
         let ids = (0..<agents).map { "\(agentPrefix)\($0)" }
         let broker: [String: Any] = ["host": brokerHost, "port": port, "ca_file": "ca.crt"]
+        // Ed25519 identities: agents sign their updates, the aggregator signs the model and rounds.
+        let aggregator = root.appendingPathComponent("aggregator")
+        try FileManager.default.createDirectory(at: aggregator, withIntermediateDirectories: true)
+        let aggregatorIdentity = SigningKey()
+        try IdentityFiles.write(aggregatorIdentity, to: aggregator.appendingPathComponent("identity.key").path)
+        var enrolled: [String: VerifyingKey] = [:]
         for id in ids {
             let directory = root.appendingPathComponent("agents/\(id)")
             try install(try authority.issue(commonName: id), as: id, into: directory, authority: authority)
+            let identity = SigningKey()
+            try IdentityFiles.write(identity, to: directory.appendingPathComponent("identity.key").path)
+            enrolled[id] = identity.publicKey
             try writeJSON(
                 [
                     "agent": id, "job": job, "broker": broker.merging(["cert_file": "\(id).crt", "key_file": "\(id).key"]) { $1 },
                     "data_csv": "/var/lib/fedmq-agent/data.csv", "state_directory": "/var/lib/fedmq-agent",
+                    "identity_key": "identity.key", "aggregator_key": aggregatorIdentity.publicKey.base64,
                 ], to: directory.appendingPathComponent("agent.json"))
         }
-        let aggregator = root.appendingPathComponent("aggregator")
+        let enrolment = Enrolment(aggregator: aggregatorIdentity.publicKey, agents: enrolled)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try encoder.encode(enrolment).write(to: aggregator.appendingPathComponent("enrolment.json"))
         try install(try authority.issue(commonName: "fedmq-aggregator"), as: "fedmq-aggregator", into: aggregator, authority: authority)
         try writeJSON(
             [
-                "job": job,
+                "job": job, "identity_key": "identity.key", "enrolment": "enrolment.json",
                 "broker": broker.merging(["cert_file": "fedmq-aggregator.crt", "key_file": "fedmq-aggregator.key"]) { $1 },
                 "model": ["version": 1, "kind": "softmax_regression", "inputs": 64, "hidden": [Int](), "outputs": 10, "activation": "relu"],
                 "policy": [

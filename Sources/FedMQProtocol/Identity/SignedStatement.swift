@@ -1,0 +1,23 @@
+/// What FedMQ's signatures cover. Each statement starts with its own label, so a signature
+/// made for one kind of message never verifies as another; ids cannot hold a newline, so the
+/// fields cannot run into each other. Signatures travel as the MQTT 5 user property
+/// `fedmq-signature` (base64), beside a payload that stays plain safetensors or JSON.
+public enum SignedStatement {
+    public static let property = "fedmq-signature"
+
+    /// An agent's update: it names the job, the round, the model it was trained from and the
+    /// sender, so it cannot be replayed into another round, job or agent's topic.
+    public static func update(job: String, round: Int, baseSHA256: String, agent: String, payload: [UInt8]) -> [UInt8] {
+        Array("fedmq/v1 update\n\(job)\n\(round)\n\(baseSHA256)\n\(agent)\n\(ModelCodec.sha256(payload))".utf8)
+    }
+
+    /// The global model (its payload names job and round in its metadata).
+    public static func model(job: String, payload: [UInt8]) -> [UInt8] {
+        Array("fedmq/v1 model\n\(job)\n\(ModelCodec.sha256(payload))".utf8)
+    }
+
+    /// The round announcement on `global/round`.
+    public static func announcement(job: String, payload: [UInt8]) -> [UInt8] {
+        Array("fedmq/v1 round\n\(job)\n\(ModelCodec.sha256(payload))".utf8)
+    }
+}

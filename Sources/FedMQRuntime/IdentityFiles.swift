@@ -1,0 +1,50 @@
+import FedMQProtocol
+import FedMQTransport
+import Foundation
+
+/// Identity keys and enrolment files on disk. A private key file holds the base64 of the
+/// Ed25519 key and is readable by its owner only.
+public enum IdentityFiles {
+    public static func signingKey(at path: String) throws(RuntimeError) -> SigningKey {
+        let bytes = try DurableFile.read(path)
+        do {
+            return try SigningKey(base64: String(decoding: bytes, as: UTF8.self))
+        } catch {
+            throw .file(path: path, reason: "\(error)")
+        }
+    }
+
+    /// Writes a new private key, mode 0600, durably.
+    public static func write(_ key: SigningKey, to path: String) throws(RuntimeError) {
+        try DurableFile.write(Array((key.base64 + "\n").utf8), to: path)
+        if chmod(path, 0o600) != 0 { throw .file(path: path, reason: "cannot make the key readable by its owner only") }
+    }
+
+    public static func enrolment(at path: String) throws(RuntimeError) -> Enrolment {
+        let enrolment = try loadJSONConfig(Enrolment.self, from: path)
+        guard enrolment.schema == Enrolment.schema else {
+            throw .file(path: path, reason: "schema '\(enrolment.schema.prefix(40))' is not \(Enrolment.schema)")
+        }
+        do {
+            try enrolment.validate()
+        } catch {
+            throw .file(path: path, reason: "\(error)")
+        }
+        return enrolment
+    }
+
+    public static func verifyingKey(_ base64: String, field: String) throws(RuntimeError) -> VerifyingKey {
+        do {
+            return try VerifyingKey(base64: base64)
+        } catch {
+            throw .configuration("\(field): \(error)")
+        }
+    }
+}
+
+extension MQTTMessage {
+    /// The message's `fedmq-signature` user property, if it has one.
+    public var signature: String? {
+        properties.userProperties.first { $0.name == SignedStatement.property }?.value
+    }
+}
