@@ -13,7 +13,7 @@ DEB_PACKAGES := libmosquitto-dev mosquitto mosquitto-clients openssl pkg-config 
 PY_PACKAGES := numpy==2.4.6 scikit-learn==1.9.1 safetensors
 VENV := .venv
 
-.PHONY: deps build release demo test bench bench-mqtt bench-train bench-privacy bench-flower clean
+.PHONY: deps build release demo test bench bench-mqtt bench-train bench-privacy bench-flower bench-encodings bench-overhead bench-soak clean
 
 ## deps: install the Debian packages that are missing (idempotent; apt-get only when needed)
 deps:
@@ -52,7 +52,7 @@ test: deps
 	$(SWIFT) test --skip-build
 
 ## bench: every benchmark; rewrites docs/benchmarks.md and bench/results/*.json
-bench: bench-mqtt bench-train bench-privacy bench-flower
+bench: bench-mqtt bench-train bench-privacy bench-flower bench-encodings bench-overhead bench-soak
 
 # The peers' virtualenv (numpy, PyTorch and Flower from PyPI; PyTorch brings several GB of wheels).
 BENCH_VENV := bench/.venv
@@ -83,6 +83,21 @@ bench-flower: deps $(BENCH_VENV)/bin/python
 	$(BENCH_VENV)/bin/python -c "import flwr; assert flwr.__version__ == '1.42.0'" 2>/dev/null || $(BENCH_VENV)/bin/pip install -q $(FLOWER)
 	$(SWIFT) build -c release --static-swift-stdlib --scratch-path $(STATIC_BUILD)
 	$(STATIC_BUILD)/release/fedmq bench flower --runs 3 --results bench/results/flower.json --markdown docs/benchmarks.md
+
+## bench-encodings: bytes per update and accuracy of float16 and int8 updates vs float32 (real processes)
+bench-encodings: deps
+	$(SWIFT) build -c release --static-swift-stdlib --scratch-path $(STATIC_BUILD)
+	$(STATIC_BUILD)/release/fedmq bench encodings --runs 3 --python python3 --results bench/results/encodings.json --markdown docs/benchmarks.md
+
+## bench-overhead: round open to model published, 10k-parameter model, no-op training, 10 and 100 agents
+bench-overhead: deps
+	$(SWIFT) build -c release --static-swift-stdlib --scratch-path $(STATIC_BUILD)
+	$(STATIC_BUILD)/release/fedmq bench overhead --runs 3 --results bench/results/overhead.json --markdown docs/benchmarks.md
+
+## bench-soak: 200 agents x 20 rounds through one local broker: nothing lost, flat aggregator memory
+bench-soak: deps
+	$(SWIFT) build -c release --static-swift-stdlib --scratch-path $(STATIC_BUILD)
+	$(STATIC_BUILD)/release/fedmq bench soak --results bench/results/soak.json --markdown docs/benchmarks.md
 
 clean:
 	rm -rf .build $(STATIC_BUILD)

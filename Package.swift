@@ -108,6 +108,7 @@ let package = Package(
                 "FedMQTransport",
                 "FedMQLocalBroker",
                 "FedMQRuntime",
+                "FedMQAgent",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings

@@ -8,11 +8,19 @@ import Logging
 /// `fedmq-agent`: trains on local data when a round opens and publishes its update. The
 /// state machine decides; this type carries out its actions and runs the training.
 public struct AgentRuntime: Sendable {
+    /// Local training: from the base model, with the round's settings, on the local data, with
+    /// the round's shuffle seed, to the trained parameters.
+    public typealias Training = @Sendable (GlobalModel, TrainingConfig, Dataset, UInt64) -> Result<Parameters, CoreError>
+
     public let config: AgentConfig
     let logger: Logger
+    let training: Training
 
-    public init(config: AgentConfig, logger: Logger) {
+    /// - Parameter training: the real trainer unless given (`fedmq simulate` passes a no-op to
+    ///   measure the protocol alone).
+    public init(config: AgentConfig, logger: Logger, training: Training? = nil) {
         self.config = config
+        self.training = training ?? Self.train
         var logger = logger
         logger[metadataKey: "job"] = "\(config.job)"
         logger[metadataKey: "agent"] = "\(config.agent)"
@@ -27,6 +35,7 @@ public struct AgentRuntime: Sendable {
 
     private var recordPath: String { config.stateDirectory + "/agent-\(config.job).json" }
 
+    /// Runs until SIGINT/SIGTERM or until the calling task is cancelled.
     public func run() async throws {
         try config.validate()
         try DurableFile.createDirectory(config.stateDirectory)
@@ -88,6 +97,9 @@ public struct AgentRuntime: Sendable {
                 try await perform(action, client: client, topics: topics, data: data, events: continuation)
             }
         }
+        // The calling task was cancelled.
+        inbox.cancel()
+        await client.disconnect()
     }
 
     private func perform(
@@ -98,8 +110,8 @@ public struct AgentRuntime: Sendable {
             logger.info("training", metadata: ["round": "\(round)", "epochs": "\(training.epochs)"])
             // The shared benchmark task's shuffle seed: agent k with seed k reproduces it exactly.
             let seed = UInt64(1000 * round) &+ config.seed
-            Task.detached {
-                events.yield(.trained(round: round, Self.train(base: base, config: training, data: data, seed: seed), examples: data.count))
+            Task.detached { [train = self.training] in
+                events.yield(.trained(round: round, train(base, training, data, seed), examples: data.count))
             }
         case .recordServed(let round, let event):
             var record = try loadRecord()
@@ -118,7 +130,7 @@ public struct AgentRuntime: Sendable {
         }
     }
 
-    private static func train(base: GlobalModel, config: TrainingConfig, data: Dataset, seed: UInt64) -> Result<Parameters, CoreError> {
+    @Sendable private static func train(base: GlobalModel, config: TrainingConfig, data: Dataset, seed: UInt64) -> Result<Parameters, CoreError> {
         do throws(CoreError) {
             var local = data
             if let scaling = base.spec.scaling { try scaling.apply(to: &local) }

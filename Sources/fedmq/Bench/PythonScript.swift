@@ -1,8 +1,11 @@
+import FedMQLocalBroker
 import Foundation
 
 /// Runs a peer's Python script from the benchmark virtualenv and returns what it printed.
 enum PythonScript {
+    /// - Parameter python: a path, or a program name looked up on PATH.
     static func run(_ python: String, _ arguments: [String], hint: String) throws -> Data {
+        let python = python.contains("/") ? python : ((try? Programs.path(of: python)) ?? python)
         guard FileManager.default.isExecutableFile(atPath: python) else {
             throw CommandFailure("\(python) not found: \(hint)")
         }

@@ -11,7 +11,8 @@ struct TaskJobSetup {
     let specPath: String
 
     /// - Parameters:
-    ///   - model: "logreg" (zero init) or "mlp" (the task's committed initial weights).
+    ///   - model: "logreg" (zero init), "mlp" (the task's committed initial weights) or
+    ///     "mlp256" (a wider 64-256-10 MLP, He-uniform from seed 0; not part of the task).
     ///   - split: "iid" or "noniid" (the task's client shards).
     ///   - encoding: how agents encode their updates.
     init(model: String, split: String, rounds: Int, encoding: TensorEncoding = .float32, taskDirectory: String, work: String, executables: URL) throws {
@@ -37,8 +38,9 @@ struct TaskJobSetup {
             try Data(ModelCodec.encodeModel(try Parameters(tensors), spec: spec, job: Self.job, round: 0)).write(to: URL(fileURLWithPath: initial))
             aggregator["initial_model"] = initial
         } else {
-            aggregator["model"] = try JSONSerialization.jsonObject(
-                with: Data(ModelSpec(kind: .softmaxRegression, inputs: 64, outputs: 10).jsonString().utf8))
+            let spec = model == "mlp256"
+                ? ModelSpec(kind: .mlp, inputs: 64, hidden: [256], outputs: 10) : ModelSpec(kind: .softmaxRegression, inputs: 64, outputs: 10)
+            aggregator["model"] = try JSONSerialization.jsonObject(with: Data(spec.jsonString().utf8))
         }
         let aggregatorConfig = work + "/aggregator.json"
         try JSONSerialization.data(withJSONObject: aggregator, options: [.prettyPrinted, .sortedKeys])

@@ -1,0 +1,95 @@
+import ArgumentParser
+import FedMQCore
+import Foundation
+
+/// `fedmq bench encodings`: bytes per update and final accuracy of float16 and int8 updates
+/// beside float32, on the shared digits task run as real processes (broker, aggregator, 10 agents).
+struct EncodingsBenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "encodings",
+        abstract: "Update encodings: bytes per update and final accuracy of float16 and int8 vs float32."
+    )
+
+    @OptionGroup var output: BenchOutputOptions
+    @Option(help: "Rounds per job.") var rounds = 30
+    @Option(name: .customLong("model"), help: "logreg, mlp (the task's) or mlp256 (a wider MLP) (repeatable).")
+    var models = ["logreg", "mlp", "mlp256"]
+    @Option(help: "Python interpreter for the harness (the standard library is enough).") var python = "python3"
+    @Option(help: "The harness that launches and measures the job.") var harness = "bench/flower/harness.py"
+    @Option(help: "The shared task's folder.") var task = "bench/task"
+
+    func validate() throws {
+        guard models.allSatisfy(["logreg", "mlp", "mlp256"].contains) else { throw ValidationError("--model takes logreg, mlp or mlp256") }
+    }
+
+    func run() async throws {
+        let machine = BenchmarkReport.machine()
+        let executables = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("fedmq-bench-encodings-\(UUID().uuidString)").path
+        var results: [BenchmarkResult] = []
+        var rows: [String] = []
+        for model in models {
+            var measured: [TensorEncoding: [(bytes: Double, accuracy: Double)]] = [:]
+            for run in 1...output.runs {
+                for encoding in TensorEncoding.allCases {
+                    let setup = try TaskJobSetup(
+                        model: model, split: "iid", rounds: rounds, encoding: encoding, taskDirectory: task,
+                        work: "\(work)/\(model)-\(encoding.rawValue)-\(run)", executables: executables)
+                    let data = try PythonScript.run(python, [harness, "fedmq", "--spec", setup.specPath], hint: "run 'make bench-encodings'")
+                    let decoder = JSONDecoder()
+                    decoder.keyDecodingStrategy = .convertFromSnakeCase
+                    let job = try decoder.decode(EncodingMeasurement.self, from: data)
+                    measured[encoding, default: []].append((job.updateBytesPerRound / 10, job.accuracy))
+                    print(String(format: "%@ %@ run %d: %.0f bytes per update, accuracy %.4f", model, encoding.rawValue, run, job.updateBytesPerRound / 10, job.accuracy))
+                }
+            }
+            let baseline = measured[.float32] ?? []
+            for encoding in [TensorEncoding.float16, .int8] {
+                let runs = measured[encoding] ?? []
+                let bytes = result(
+                    name: "encodings-\(model)-\(encoding.rawValue)-bytes", metric: "bytes per update", machine: machine,
+                    goal: encoding == .int8 ? "float32 / int8 >= 3.9" : "reported",
+                    check: encoding == .int8 ? { $1 / $0 >= 3.9 } : nil, runs: zip(runs, baseline).map { .init(fedmq: $0.bytes, peer: $1.bytes) })
+                let accuracy = result(
+                    name: "encodings-\(model)-\(encoding.rawValue)-accuracy", metric: "final test accuracy", machine: machine,
+                    goal: "<= 1 point below float32", check: { $0 >= $1 - 0.01 },
+                    runs: zip(runs, baseline).map { .init(fedmq: $0.accuracy, peer: $1.accuracy) })
+                results += [bytes, accuracy]
+                rows.append(
+                    "| \(model) | \(encoding.rawValue) | \(BenchmarkReport.format(bytes.fedmq)) | \(BenchmarkReport.format(bytes.peer)) "
+                        + "| \(BenchmarkReport.format(bytes.peer / bytes.fedmq, digits: 2))x | \(bytes.goal == "reported" ? "–" : bytes.goalMet ? "yes" : "**no**") "
+                        + "| \(BenchmarkReport.format(accuracy.fedmq, digits: 4)) | \(BenchmarkReport.format(accuracy.peer, digits: 4)) "
+                        + "| \(BenchmarkReport.spread(runs.map(\.accuracy), digits: 4)) | \(accuracy.goalMet ? "yes" : "**no**") |")
+            }
+        }
+        try BenchmarkReport.writeJSON(results, to: output.results)
+        let text = ([
+            "## Update encodings (`make bench-encodings`)",
+            "",
+            "The shared digits task (IID, 10 agents, \(rounds) rounds, FedAvg) run as real processes, once per encoding; bytes",
+            "per update are the payloads the aggregator received (safetensors with FedMQ's metadata and, for int8, a scale per",
+            "tensor) divided by the updates. `mlp` is the task's 64-32-10 MLP (2,410 parameters), `mlp256` a wider 64-256-10",
+            "MLP (19,210 parameters) on the same data. The peer is float32 in the same run. Medians of \(output.runs) runs",
+            "(spread min–max; agents quantize int8 to nearest, so runs repeat exactly). Machine: \(machine).",
+            "",
+            "| model | encoding | bytes per update | float32 bytes | reduction | goal >= 3.9x met | accuracy | float32 accuracy | spread | within 1 point |",
+            "|---|---|---|---|---|---|---|---|---|---|",
+        ] + rows + ["", "Figures: `bench/results/encodings.json`."]).joined(separator: "\n")
+        try BenchmarkReport.replaceSection("encodings", with: text, in: output.markdown)
+        print(text)
+        try? FileManager.default.removeItem(atPath: work)
+    }
+
+    private func result(name: String, metric: String, machine: String, goal: String, check: ((Double, Double) -> Bool)?, runs: [BenchmarkResult.Run]) -> BenchmarkResult {
+        let fedmq = BenchmarkReport.median(runs.map(\.fedmq))
+        let peer = BenchmarkReport.median(runs.map(\.peer))
+        return BenchmarkResult(
+            name: name, metric: metric, fedmq: fedmq, peer: peer, peerName: "FedMQ with float32 updates (same run)", goal: goal,
+            goalMet: check.map { $0(fedmq, peer) } ?? true, machine: machine, runs: runs)
+    }
+}
+
+private struct EncodingMeasurement: Decodable {
+    var accuracy: Double
+    var updateBytesPerRound: Double
+}
