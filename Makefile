@@ -13,7 +13,7 @@ DEB_PACKAGES := libmosquitto-dev mosquitto mosquitto-clients openssl pkg-config 
 PY_PACKAGES := numpy==2.4.6 scikit-learn==1.9.1 safetensors
 VENV := .venv
 
-.PHONY: deps build release demo test bench bench-mqtt bench-train bench-privacy bench-flower bench-encodings bench-overhead bench-soak clean
+.PHONY: deps build release demo test bench bench-mqtt bench-train bench-privacy bench-flower bench-encodings bench-overhead bench-soak bench-footprint clean
 
 ## deps: install the Debian packages that are missing (idempotent; apt-get only when needed)
 deps:
@@ -52,7 +52,7 @@ test: deps
 	$(SWIFT) test --skip-build
 
 ## bench: every benchmark; rewrites docs/benchmarks.md and bench/results/*.json
-bench: bench-mqtt bench-train bench-privacy bench-flower bench-encodings bench-overhead bench-soak
+bench: bench-mqtt bench-train bench-privacy bench-flower bench-encodings bench-overhead bench-soak bench-footprint
 
 # The peers' virtualenv (numpy, PyTorch and Flower from PyPI; PyTorch brings several GB of wheels).
 BENCH_VENV := bench/.venv
@@ -98,6 +98,13 @@ bench-overhead: deps
 bench-soak: deps
 	$(SWIFT) build -c release --static-swift-stdlib --scratch-path $(STATIC_BUILD)
 	$(STATIC_BUILD)/release/fedmq bench soak --results bench/results/soak.json --markdown docs/benchmarks.md
+
+## bench-footprint: agent binary size (dynamic, static), idle and training RSS, idle CPU, beside a Flower client
+bench-footprint: deps $(BENCH_VENV)/bin/python
+	$(BENCH_VENV)/bin/python -c "import flwr; assert flwr.__version__ == '1.42.0'" 2>/dev/null || $(BENCH_VENV)/bin/pip install -q $(FLOWER)
+	$(SWIFT) build -c release --product fedmq-agent
+	$(SWIFT) build -c release --static-swift-stdlib --scratch-path $(STATIC_BUILD)
+	$(STATIC_BUILD)/release/fedmq bench footprint --results bench/results/footprint.json --markdown docs/benchmarks.md
 
 clean:
 	rm -rf .build $(STATIC_BUILD)

@@ -145,11 +145,19 @@ def cpu_of(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def idle_cpu(process, seconds):
+def rss_mib(pid):
+    for line in pathlib.Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def idle(process, seconds):
+    """CPU seconds a connected client uses in `seconds` with no round open, and its RSS after."""
     time.sleep(3)  # connected and settled
     before = cpu_of(process.pid)
     time.sleep(seconds)
-    return cpu_of(process.pid) - before
+    return {"idle_cpu_seconds": cpu_of(process.pid) - before, "idle_rss_mib": rss_mib(process.pid), "seconds": seconds}
 
 
 def run_flower(args):
@@ -248,7 +256,7 @@ def idle_flower(args):
         wait_for_port(port, 60)
         client = processes.start("client", "client", [PYTHON, str(HERE / "client.py"), "--port", str(port),
                                                        "--split", "iid", "--client", "0"], cwd=HERE)
-        return {"idle_cpu_seconds": idle_cpu(client, args.seconds), "seconds": args.seconds}
+        return idle(client, args.seconds)
     finally:
         processes.stop_all()
 
@@ -260,7 +268,7 @@ def idle_fedmq(args):
         processes.start("broker", "broker", spec["broker"])
         wait_for_port(spec["port"])
         agent = processes.start("agent", "agent", spec["agents"][0])  # no aggregator: no round is ever open
-        return {"idle_cpu_seconds": idle_cpu(agent, args.seconds), "seconds": args.seconds}
+        return idle(agent, args.seconds)
     finally:
         processes.stop_all()
 

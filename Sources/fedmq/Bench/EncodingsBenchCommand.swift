@@ -35,12 +35,10 @@ struct EncodingsBenchCommand: AsyncParsableCommand {
                     let setup = try TaskJobSetup(
                         model: model, split: "iid", rounds: rounds, encoding: encoding, taskDirectory: task,
                         work: "\(work)/\(model)-\(encoding.rawValue)-\(run)", executables: executables)
-                    let data = try PythonScript.run(python, [harness, "fedmq", "--spec", setup.specPath], hint: "run 'make bench-encodings'")
-                    let decoder = JSONDecoder()
-                    decoder.keyDecodingStrategy = .convertFromSnakeCase
-                    let job = try decoder.decode(EncodingMeasurement.self, from: data)
-                    measured[encoding, default: []].append((job.updateBytesPerRound / 10, job.accuracy))
-                    print(String(format: "%@ %@ run %d: %.0f bytes per update, accuracy %.4f", model, encoding.rawValue, run, job.updateBytesPerRound / 10, job.accuracy))
+                    let job = try Harness(python: python, script: harness).job(["fedmq", "--spec", setup.specPath])
+                    let bytes = (job.updateBytesPerRound ?? 0) / 10
+                    measured[encoding, default: []].append((bytes, job.accuracy))
+                    print(String(format: "%@ %@ run %d: %.0f bytes per update, accuracy %.4f", model, encoding.rawValue, run, bytes, job.accuracy))
                 }
             }
             let baseline = measured[.float32] ?? []
@@ -87,9 +85,4 @@ struct EncodingsBenchCommand: AsyncParsableCommand {
             name: name, metric: metric, fedmq: fedmq, peer: peer, peerName: "FedMQ with float32 updates (same run)", goal: goal,
             goalMet: check.map { $0(fedmq, peer) } ?? true, machine: machine, runs: runs)
     }
-}
-
-private struct EncodingMeasurement: Decodable {
-    var accuracy: Double
-    var updateBytesPerRound: Double
 }

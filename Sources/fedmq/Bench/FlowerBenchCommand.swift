@@ -71,22 +71,15 @@ struct FlowerBenchCommand: AsyncParsableCommand {
     }
 
     private func measure(_ arguments: [String]) throws -> JobMeasurement {
-        let data = try PythonScript.run(python, [harness] + arguments, hint: "run 'make bench-flower', which installs flwr==1.42.0 into it")
-        let decoder = JSONDecoder()
-        decoder.keyDecodingStrategy = .convertFromSnakeCase
-        return try decoder.decode(JobMeasurement.self, from: data)
+        try Harness(python: python, script: harness).job(arguments)
     }
 
     private func idleCPU(work: String, executables: URL, machine: String) throws -> BenchmarkResult {
         let setup = try TaskJobSetup(
             model: "logreg", split: "iid", rounds: rounds, taskDirectory: task, work: "\(work)/idle/fedmq", executables: executables)
-        let decoder = JSONDecoder()
-        decoder.keyDecodingStrategy = .convertFromSnakeCase
-        let hint = "run 'make bench-flower'"
-        let fedmq = try decoder.decode(IdleMeasurement.self, from: PythonScript.run(
-            python, [harness, "idle-fedmq", "--spec", setup.specPath, "--seconds", "\(idleSeconds)"], hint: hint))
-        let flower = try decoder.decode(IdleMeasurement.self, from: PythonScript.run(
-            python, [harness, "idle-flower", "--work", "\(work)/idle/flower", "--seconds", "\(idleSeconds)"], hint: hint))
+        let harness = Harness(python: python, script: harness)
+        let fedmq = try harness.idle(["idle-fedmq", "--spec", setup.specPath, "--seconds", "\(idleSeconds)"])
+        let flower = try harness.idle(["idle-flower", "--work", "\(work)/idle/flower", "--seconds", "\(idleSeconds)"])
         return result(
             name: "flower-idle-client-cpu", metric: "CPU seconds of one connected client in \(Int(idleSeconds)) s with no round open",
             goal: "reported", check: nil, machine: machine, runs: [.init(fedmq: fedmq.idleCpuSeconds, peer: flower.idleCpuSeconds)])
@@ -133,17 +126,7 @@ struct FlowerBenchCommand: AsyncParsableCommand {
     }
 }
 
-/// What the harness reports for one job.
-struct JobMeasurement: Decodable, Sendable {
-    var accuracy: Double
-    var roundsWall: Double
-    var launchToResult: Double
-    var loopbackBytesPerRound: Double
-    var clientLinkBytesPerRound: Double
-    var cpuSeconds: Double
-    var serverPeakRssMib: Double
-    var clientPeakRssMib: Double
-
+extension JobMeasurement {
     /// The figures compared, with their goals (issue #7).
     static let figures: [(id: String, metric: String, value: @Sendable (JobMeasurement) -> Double, goal: String, check: (@Sendable (Double, Double) -> Bool)?)] = [
         ("accuracy", "final test accuracy", \.accuracy, "within 1 point", { abs($0 - $1) <= 0.01 }),
@@ -155,8 +138,4 @@ struct JobMeasurement: Decodable, Sendable {
         ("client-link-bytes", "bytes per round on the 10 clients' connections", \.clientLinkBytesPerRound, "reported", nil),
         ("loopback-bytes", "bytes per round on loopback (all hops)", \.loopbackBytesPerRound, "reported", nil),
     ]
-}
-
-struct IdleMeasurement: Decodable {
-    var idleCpuSeconds: Double
 }

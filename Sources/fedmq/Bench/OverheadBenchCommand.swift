@@ -80,7 +80,9 @@ struct SoakBenchCommand: AsyncParsableCommand {
         let outcome = try await simulate(agents: agents, rounds: rounds, name: "soak")
         print(SimulateCommand.summary(outcome))
         let counted = outcome.updatesPerRound.reduce(0, +)
+        // Flat means no growth once warmed up: the second half of the rounds against the middle.
         let first = Double(outcome.aggregatorRSS.first ?? 0)
+        let middle = Double(outcome.aggregatorRSS.isEmpty ? 0 : outcome.aggregatorRSS[outcome.aggregatorRSS.count / 2])
         let last = Double(outcome.aggregatorRSS.last ?? 0)
         let absolute = "no peer: an absolute figure"
         let figures = [
@@ -90,9 +92,9 @@ struct SoakBenchCommand: AsyncParsableCommand {
                 goalMet: counted == outcome.expectedUpdates && outcome.rejected == 0, machine: machine,
                 runs: [.init(fedmq: Double(counted), peer: Double(outcome.expectedUpdates))]),
             BenchmarkResult(
-                name: "soak-aggregator-rss", metric: "aggregator RSS after the last round / after round 1", fedmq: last, peer: first,
-                peerName: "the same aggregator after round 1", goal: "flat (within 10%)", goalMet: last <= first * 1.1, machine: machine,
-                runs: [.init(fedmq: last, peer: first)]),
+                name: "soak-aggregator-rss", metric: "aggregator RSS after the last round / after the middle round", fedmq: last, peer: middle,
+                peerName: "the same aggregator after round \(rounds / 2 + 1)", goal: "flat: second half grows < 5%", goalMet: last <= middle * 1.05,
+                machine: machine, runs: [.init(fedmq: last, peer: middle)]),
         ] + [(0.5, "p50"), (0.95, "p95"), (0.99, "p99")].map { p, label in
             BenchmarkResult(
                 name: "soak-latency-\(label)", metric: "ms from round open to model published, \(label)", fedmq: outcome.percentile(p) * 1000,
@@ -104,12 +106,13 @@ struct SoakBenchCommand: AsyncParsableCommand {
             "## Soak (`make bench-soak`)",
             "",
             "`fedmq simulate --agents \(agents) --rounds \(rounds)`: \(agents) MQTT connections in one process, a real aggregator",
-            "and a private mosquitto, the 10,100-parameter model of the overhead benchmark. Machine: \(machine).",
+            "and a private mosquitto, the 10,100-parameter model of the overhead benchmark. The aggregator's memory grows while",
+            "its allocator warms up in the first rounds, then stays flat; it holds the running sum, not the updates. Machine: \(machine).",
             "",
             "| figure | value | goal | met |",
             "|---|---|---|---|",
             "| updates counted | \(counted) of \(outcome.expectedUpdates) (rejected \(outcome.rejected)) | none lost | \(figures[0].goalMet ? "yes" : "**no**") |",
-            "| aggregator RSS after round 1 / after round \(rounds) | \(mib(first)) / \(mib(last)) MiB | flat (within 10%) | \(figures[1].goalMet ? "yes" : "**no**") |",
+            "| aggregator RSS after round 1 / \(rounds / 2 + 1) / \(rounds) | \(mib(first)) / \(mib(middle)) / \(mib(last)) MiB | flat: second half grows < 5% | \(figures[1].goalMet ? "yes" : "**no**") |",
             "| aggregator peak RSS | \(mib(Double(outcome.aggregatorPeakRSS))) MiB = \(BenchmarkReport.format(Double(outcome.aggregatorPeakRSS) / Double(max(1, outcome.modelBytes)))) x the model (\(outcome.modelBytes) bytes) | reported | – |",
             String(format: "| round latency p50 / p95 / p99 | %.1f / %.1f / %.1f ms | reported | – |",
                    outcome.percentile(0.5) * 1000, outcome.percentile(0.95) * 1000, outcome.percentile(0.99) * 1000),

@@ -34,7 +34,7 @@ struct SimulateCommand: AsyncParsableCommand {
         let work = workDirectory ?? FileManager.default.temporaryDirectory.appendingPathComponent("fedmq-simulate-\(UUID().uuidString)").path
         print("Simulating \(agents) agents x \(rounds) rounds, model \(inputs) x \(outputs); work directory \(work)")
         let outcome = try await simulation.run(work: work, executables: URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()) {
-            round, seconds in print(String(format: "round %4d  %8.1f ms", round, seconds * 1000))
+            round, seconds, rss in print(String(format: "round %4d  %8.1f ms  aggregator RSS %.1f MiB", round, seconds * 1000, Double(rss) / 1_048_576))
         }
         print(Self.summary(outcome))
         if outcome.updatesPerRound.reduce(0, +) != outcome.expectedUpdates || outcome.rejected > 0 { throw ExitCode(1) }

@@ -37,8 +37,8 @@ struct SimulationRun {
         }
     }
 
-    /// - Parameter progress: called with each round's number and latency as it is seen.
-    func run(work: String, executables: URL, progress: @escaping @Sendable (Int, Double) -> Void = { _, _ in }) async throws -> Outcome {
+    /// - Parameter progress: called with each round's number, latency and the aggregator's RSS as they are seen.
+    func run(work: String, executables: URL, progress: @escaping @Sendable (Int, Double, Int) -> Void = { _, _, _ in }) async throws -> Outcome {
         try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
         var privateBroker: LocalBroker?
         let (host, port): (String, Int)
@@ -104,7 +104,7 @@ struct SimulationRun {
                 latencies.append(seconds)
                 modelBytes = message.payload.count
                 rss.append(Self.residentBytes(of: pid, field: "VmRSS"))
-                progress(model.round, seconds)
+                progress(model.round, seconds, rss.last ?? 0)
                 if model.round >= rounds { break }
             }
             return (latencies, rss, modelBytes)

@@ -1,0 +1,44 @@
+import Foundation
+
+/// bench/flower/harness.py: launches a whole job (or one idle client) as separate processes
+/// and measures FedMQ and Flower the same way.
+struct Harness {
+    var python: String
+    var script: String
+
+    /// A whole job: `fedmq --spec FILE` or `flower --model M --split S ...`.
+    func job(_ arguments: [String]) throws -> JobMeasurement {
+        try decode(JobMeasurement.self, arguments)
+    }
+
+    /// One connected client with no round open: `idle-fedmq --spec FILE` or `idle-flower --work DIR`.
+    func idle(_ arguments: [String]) throws -> IdleMeasurement {
+        try decode(IdleMeasurement.self, arguments)
+    }
+
+    private func decode<Value: Decodable>(_ type: Value.Type, _ arguments: [String]) throws -> Value {
+        let data = try PythonScript.run(python, [script] + arguments, hint: "run 'make bench-flower', which installs flwr==1.42.0 into it")
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        return try decoder.decode(type, from: data)
+    }
+}
+
+/// What the harness reports for one job.
+struct JobMeasurement: Decodable, Sendable {
+    var accuracy: Double
+    var roundsWall: Double
+    var launchToResult: Double
+    var loopbackBytesPerRound: Double
+    var clientLinkBytesPerRound: Double
+    var cpuSeconds: Double
+    var serverPeakRssMib: Double
+    var clientPeakRssMib: Double
+    /// FedMQ only: update payload bytes the aggregator received per round.
+    var updateBytesPerRound: Double?
+}
+
+struct IdleMeasurement: Decodable {
+    var idleCpuSeconds: Double
+    var idleRssMib: Double
+}
