@@ -13,7 +13,7 @@ DEB_PACKAGES := libmosquitto-dev mosquitto mosquitto-clients openssl pkg-config 
 PY_PACKAGES := numpy==2.4.6 scikit-learn==1.9.1 safetensors
 VENV := .venv
 
-.PHONY: deps build release demo test bench bench-mqtt bench-train bench-privacy bench-flower bench-encodings bench-overhead bench-soak bench-footprint clean
+.PHONY: deps build release demo test bench bench-mqtt bench-train bench-privacy bench-flower bench-encodings bench-overhead bench-soak bench-footprint bench-ingest clean
 
 ## deps: install the Debian packages that are missing (idempotent; apt-get only when needed)
 deps:
@@ -52,7 +52,7 @@ test: deps
 	$(SWIFT) test --skip-build
 
 ## bench: every benchmark; rewrites docs/benchmarks.md and bench/results/*.json
-bench: bench-mqtt bench-train bench-privacy bench-flower bench-encodings bench-overhead bench-soak bench-footprint
+bench: bench-mqtt bench-train bench-privacy bench-flower bench-encodings bench-overhead bench-soak bench-footprint bench-ingest
 
 # The peers' virtualenv (numpy, PyTorch and Flower from PyPI; PyTorch brings several GB of wheels).
 BENCH_VENV := bench/.venv
@@ -105,6 +105,11 @@ bench-footprint: deps $(BENCH_VENV)/bin/python
 	$(SWIFT) build -c release --product fedmq-agent
 	$(SWIFT) build -c release --static-swift-stdlib --scratch-path $(STATIC_BUILD)
 	$(STATIC_BUILD)/release/fedmq bench footprint --results bench/results/footprint.json --markdown docs/benchmarks.md
+
+## bench-ingest: 100 agents publish one update each (10 k, 1 M, 10 M parameters): aggregator vs mosquitto_sub, memory
+bench-ingest: deps
+	$(SWIFT) build -c release --static-swift-stdlib --scratch-path $(STATIC_BUILD)
+	$(STATIC_BUILD)/release/fedmq bench ingest --runs 3 --results bench/results/ingest.json --markdown docs/benchmarks.md
 
 clean:
 	rm -rf .build $(STATIC_BUILD)

@@ -80,22 +80,25 @@ public struct AgentConfig: Codable, Sendable {
     }
 }
 
-/// The agent's durable record for one job: the last round it published for, and its privacy
-/// ledger (every mechanism it ran).
+/// The agent's durable record for one job: the last round it published for, its privacy
+/// ledger (every mechanism it ran), and the signature of the update it published for that
+/// round (the update's bytes are kept in a file beside the record).
 struct AgentRecord: Codable {
     var job: String
     var lastServedRound: Int
     var ledger: [DPEvent]
+    var lastUpdateSignature: String?
 
     enum CodingKeys: String, CodingKey {
         case job, ledger
-        case lastServedRound = "last_served_round"
+        case lastServedRound = "last_served_round", lastUpdateSignature = "last_update_signature"
     }
 
-    init(job: String, lastServedRound: Int, ledger: [DPEvent]) {
+    init(job: String, lastServedRound: Int, ledger: [DPEvent], lastUpdateSignature: String? = nil) {
         self.job = job
         self.lastServedRound = lastServedRound
         self.ledger = ledger
+        self.lastUpdateSignature = lastUpdateSignature
     }
 
     init(from decoder: any Decoder) throws {
@@ -103,5 +106,6 @@ struct AgentRecord: Codable {
         job = try container.decode(String.self, forKey: .job)
         lastServedRound = try container.decode(Int.self, forKey: .lastServedRound)
         ledger = try container.decodeIfPresent([DPEvent].self, forKey: .ledger) ?? []
+        lastUpdateSignature = try container.decodeIfPresent(String.self, forKey: .lastUpdateSignature)
     }
 }

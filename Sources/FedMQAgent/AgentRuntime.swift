@@ -34,6 +34,8 @@ public struct AgentRuntime: Sendable {
     }
 
     private var recordPath: String { config.stateDirectory + "/agent-\(config.job).json" }
+    /// The bytes of the update published for the last served round.
+    private var lastUpdatePath: String { config.stateDirectory + "/update-\(config.job).safetensors" }
 
     /// Runs until SIGINT/SIGTERM or until the calling task is cancelled.
     public func run() async throws {
@@ -45,7 +47,8 @@ public struct AgentRuntime: Sendable {
         var machine = try AgentStateMachine(
             agent: config.agent, job: config.job, lastServedRound: record.lastServedRound, ledger: record.ledger,
             budget: config.privacyBudget, identity: try config.identityKey.map(IdentityFiles.signingKey(at:)),
-            aggregatorKey: try config.aggregatorKey.map { try IdentityFiles.verifyingKey($0, field: "aggregator_key") })
+            aggregatorKey: try config.aggregatorKey.map { try IdentityFiles.verifyingKey($0, field: "aggregator_key") },
+            lastUpdate: loadLastUpdate(record))
         let topics = machine.topics
         logger.notice("\(data.count) local examples; last served round \(machine.lastServedRound)")
 
@@ -113,9 +116,12 @@ public struct AgentRuntime: Sendable {
             Task.detached { [train = self.training] in
                 events.yield(.trained(round: round, train(base, training, data, seed), examples: data.count))
             }
-        case .recordServed(let round, let event):
+        case .recordServed(let round, let event, let update):
+            // The update first, then the record naming it: a record never points at a missing update.
+            try DurableFile.write(update.payload, to: lastUpdatePath)
             var record = try loadRecord()
             record.lastServedRound = round
+            record.lastUpdateSignature = update.signature
             if let event { record.ledger.append(event) }
             try DurableFile.write(ProtocolJSON.encode(record), to: recordPath)
         case .publishUpdate(let topic, let payload, let expiry, let signature):
@@ -146,6 +152,14 @@ public struct AgentRuntime: Sendable {
 
     private func publish(_ status: AgentStatus, client: MQTTClient, topics: Topics) async throws {
         try await client.publish(topics.status(agent: config.agent), payload: ProtocolJSON.encode(status), qos: .atLeastOnce, retain: true)
+    }
+
+    /// The update kept for the last served round, if its file is there and names that round.
+    private func loadLastUpdate(_ record: AgentRecord) -> SentUpdate? {
+        guard record.lastServedRound > 0, let payload = try? DurableFile.read(lastUpdatePath),
+            let metadata = try? SafetensorsDecoder.decode(payload).metadata, metadata[ModelCodec.Key.round] == "\(record.lastServedRound)"
+        else { return nil }
+        return SentUpdate(round: record.lastServedRound, payload: payload, signature: record.lastUpdateSignature)
     }
 
     private func loadRecord() throws -> AgentRecord {

@@ -101,6 +101,9 @@ public struct AggregatorRuntime: Sendable {
 
     private func makeMachine(store: AggregatorStore, signers: [String: VerifyingKey]?) throws -> (AggregatorStateMachine, fresh: Bool) {
         if let saved = try store.load() {
+            if let repaired = try store.repairMetrics(from: saved.checkpoint) {
+                logger.notice("appended the metrics of round \(repaired.round), which the last run closed but did not log")
+            }
             let spec = try ModelCodec.decodeModel(saved.model).spec
             let machine = try AggregatorStateMachine(
                 job: config.job, policy: config.policy, checkpoint: saved.checkpoint, modelBytes: saved.model,

@@ -62,6 +62,17 @@ struct AggregatorStore {
         }
     }
 
+    /// Appends the checkpoint's last round summary if the metrics log does not end with that
+    /// round: the aggregator died between its checkpoint and the log line.
+    func repairMetrics(from checkpoint: AggregatorCheckpoint) throws(RuntimeError) -> RoundMetrics? {
+        guard let metrics = checkpoint.lastMetrics else { return nil }
+        let lines = ((try? String(contentsOfFile: metricsPath, encoding: .utf8)) ?? "").split(separator: "\n")
+        let lastRound = lines.last.flatMap { try? ProtocolJSON.decode(RoundMetrics.self, from: Array($0.utf8)).round } ?? 0
+        guard lastRound < metrics.round else { return nil }
+        try appendMetrics(metrics)
+        return metrics
+    }
+
     func appendMetrics(_ metrics: RoundMetrics) throws(RuntimeError) {
         try DurableFile.appendLine(String(decoding: ProtocolJSON.encode(metrics), as: UTF8.self), to: metricsPath)
     }

@@ -11,6 +11,8 @@ struct FederatedJob {
     let job: String
     let directory: URL
     let agents: Int
+    /// The broker's port (the broker's own unless given).
+    let port: Int
 
     var stateDirectory: String { directory.appendingPathComponent("aggregator").path }
     var configPath: String { directory.appendingPathComponent("aggregator.json").path }
@@ -20,9 +22,10 @@ struct FederatedJob {
     /// aggregator's config.
     init(
         broker: LocalBroker, job: String, agents: Int, rounds: Int, target: Int, minimum: Int, epochs: Int = 2,
-        privacy: ClientPrivacy? = nil, extraConfig: [String: String] = [:]
+        privacy: ClientPrivacy? = nil, extraConfig: [String: String] = [:], roundSeconds: Double = 120, port: Int? = nil
     ) throws {
         self.broker = broker
+        self.port = port ?? broker.port
         self.job = job
         self.agents = agents
         directory = broker.directory.appendingPathComponent(job)
@@ -36,11 +39,11 @@ struct FederatedJob {
         }
         let spec = ModelSpec(kind: .mlp, inputs: 64, hidden: [32], outputs: 10, scaling: FeatureScaling.fit(train))
         let policy = RoundPolicy(
-            rounds: rounds, targetUpdates: target, minUpdates: minimum, roundSeconds: 120, extensionSeconds: 30,
+            rounds: rounds, targetUpdates: target, minUpdates: minimum, roundSeconds: roundSeconds, extensionSeconds: 30,
             maxUpdateBytes: 1 << 20, training: TrainingConfig(learningRate: 0.05, momentum: 0.9, batchSize: 32, epochs: epochs),
             weighting: privacy == nil ? .examples : .uniform, privacy: privacy)
         var config: [String: Any] = [
-            "job": job, "broker": ["host": "127.0.0.1", "port": broker.port],
+            "job": job, "broker": ["host": "127.0.0.1", "port": self.port],
             "model": try JSONSerialization.jsonObject(with: Data(spec.jsonString().utf8)),
             "policy": try JSONSerialization.jsonObject(with: Data(ProtocolJSON.encode(policy))),
             "evaluation_csv": directory.appendingPathComponent("test.csv").path, "state_directory": stateDirectory, "seed": 1,
@@ -59,7 +62,7 @@ struct FederatedJob {
         try ChildProcess(
             try executable("fedmq-agent").path,
             extra + [
-                "--agent", "a\(index)", "--job", job, "--port", "\(broker.port)", "--seed", "\(index)",
+                "--agent", "a\(index)", "--job", job, "--port", "\(port)", "--seed", "\(index)",
                 "--data", directory.appendingPathComponent("client_\(index).csv").path,
                 "--state-dir", directory.appendingPathComponent("agent-\(index)").path, "--log-level", "debug",
             ], logFile: directory.appendingPathComponent("agent-\(index).log").path)

@@ -85,7 +85,10 @@ struct FederatedRoundTests {
             #expect(metrics.map(\.round) == [1, 2])
             #expect(metrics[0].participants == ["a0", "a1", "a2", "a3", "a4"])
             #expect(metrics[0].updates == 5)
-            #expect(metrics.allSatisfy { $0.rejected.isEmpty }, "\(metrics.map(\.rejected))")
+            // The restarted aggregator lists the 3 spooled updates in its round; the late agents, not
+            // listed, send theirs again; whichever copy comes second is refused (duplicate, or closed_round
+            // if the round closed in between).
+            #expect(metrics.allSatisfy { Set($0.rejected.keys).isSubset(of: ["duplicate", "closed_round"]) }, "\(metrics.map(\.rejected))")
             #expect(job.log("aggregator").contains("resumed round 1"))
             #expect(job.log("aggregator").contains("with 3 spooled update(s)"))
         }

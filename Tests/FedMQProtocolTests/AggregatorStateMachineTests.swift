@@ -84,7 +84,15 @@ struct AggregatorStateMachineTests {
         var resumed = try AggregatorStateMachine(
             job: Fixture.job, policy: Fixture.policy, checkpoint: try #require(checkpoint), modelBytes: model, spooled: spool)
         #expect(resumed.acceptedAgents == ["a1", "a2"])
-        #expect(resumed.startActions(fresh: false).contains(.publishRound(machine.announcement)))
+        // Killed after spooling the target but before closing: the first tick closes the round.
+        var full = try AggregatorStateMachine(
+            job: Fixture.job, policy: Fixture.policy, checkpoint: try #require(checkpoint), modelBytes: model,
+            spooled: spool + [("a3", Fixture.update(machine, agent: "a3", value: 1))])
+        #expect(full.tick(now: 1002).metrics?.participants == ["a1", "a2", "a3"])
+        // Republished after the restart, the round names whose updates are held.
+        var republished = machine.announcement
+        republished.received = ["a1", "a2"]
+        #expect(resumed.startActions(fresh: false).contains(.publishRound(republished)))
         #expect(resumed.receive(agent: "a1", round: 1, payload: spool[0].payload, now: 1002).rejections == [.duplicate])
         let closing = resumed.receive(agent: "a3", round: 1, payload: Fixture.update(resumed, agent: "a3", value: 1), now: 1003)
         #expect(closing.metrics?.participants == ["a1", "a2", "a3"])
@@ -122,5 +130,43 @@ struct ConfiguredStrategyTests {
         #expect(throws: ProtocolError.self) { try policy.validate() }
         policy.strategy = StrategyConfig(name: "magic")
         #expect(throws: ProtocolError.self) { try policy.validate() }
+    }
+
+    @Test("an update lost between delivery and spool is sent again by its agent when the restarted aggregator does not list it")
+    func lostUpdateIsResent() throws {
+        var machine = Fixture.machine()
+        var checkpoint: AggregatorCheckpoint?
+        var model: [UInt8] = []
+        for action in machine.startActions(fresh: true) {
+            if case .checkpoint(let saved, let bytes) = action { (checkpoint, model) = (saved, bytes) }
+        }
+        var agents = try ["a1", "a2"].map { try AgentStateMachine(agent: $0, job: Fixture.job, lastServedRound: 0) }
+        var spool: [(agent: String, payload: [UInt8])] = []
+        for index in agents.indices {
+            _ = agents[index].modelReceived(machine.modelBytes, now: 1001)
+            _ = agents[index].roundReceived(ProtocolJSON.encode(machine.announcement), now: 1001)
+            var trained = Fixture.initial
+            try trained.add(Fixture.delta(Float(index + 1)))
+            for case .publishUpdate(_, let payload, _, _) in agents[index].trainingFinished(round: 1, trained: trained, examples: 10, now: 1002) {
+                // a1's update is spooled; a2's is acknowledged by the MQTT client, then the aggregator dies.
+                if index == 0 { _ = machine.receive(agent: "a1", round: 1, payload: payload, now: 1003); spool.append(("a1", payload)) }
+            }
+        }
+        var resumed = try AggregatorStateMachine(
+            job: Fixture.job, policy: Fixture.policy, checkpoint: try #require(checkpoint), modelBytes: model, spooled: spool)
+        let round = try #require(resumed.startActions(fresh: false).compactMap { if case .publishRound(let r) = $0 { r } else { nil } }.first)
+        #expect(round.received == ["a1"])
+        #expect(agents[0].roundReceived(ProtocolJSON.encode(round), now: 1010).allSatisfy { if case .publishUpdate = $0 { false } else { true } })
+        let resent = agents[1].roundReceived(ProtocolJSON.encode(round), now: 1010)
+        guard case .publishUpdate(let topic, let payload, _, _) = resent.last else {
+            Issue.record("a2 should send its update again, got \(resent)")
+            return
+        }
+        #expect(topic == "fedmq/v1/job1/round/1/update/a2")
+        #expect(payload == agents[1].lastUpdate?.payload)
+        #expect(resumed.receive(agent: "a2", round: 1, payload: payload, now: 1011).spooled == 1)
+        #expect(resumed.acceptedAgents == ["a1", "a2"])
+        // A fresh start announces no list, so nobody resends.
+        #expect(Fixture.machine().startActions(fresh: true).contains { if case .publishRound(let r) = $0 { r.received == nil } else { false } })
     }
 }

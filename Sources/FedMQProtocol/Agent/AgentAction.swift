@@ -4,9 +4,10 @@ import FedMQCore
 public enum AgentAction: Sendable, Equatable {
     /// Train locally from `base` with `config`, then report `trainingFinished` (or `trainingFailed`).
     case train(round: Int, base: GlobalModel, config: TrainingConfig)
-    /// Persist that `round` is served, and the privacy mechanism it ran (if any) in the
-    /// agent's ledger, durably, before publishing: a restart never publishes twice.
-    case recordServed(round: Int, event: DPEvent?)
+    /// Persist that `round` is served, the privacy mechanism it ran (if any) in the agent's
+    /// ledger, and the update itself, durably, before publishing: a restart never trains twice
+    /// for a round, and can send the same update again if the aggregator lost it.
+    case recordServed(round: Int, event: DPEvent?, update: SentUpdate)
     /// Publish the update at QoS 1 with MQTT 5 message expiry `expirySeconds` (the deadline),
     /// and `signature` (if the agent has an identity key) as the `fedmq-signature` user property.
     case publishUpdate(topic: String, payload: [UInt8], expirySeconds: UInt32, signature: String?)
@@ -14,4 +15,18 @@ public enum AgentAction: Sendable, Equatable {
     case publishStatus(AgentStatus)
     /// Nothing to do, and why (for the log).
     case ignored(String)
+}
+
+/// The update an agent published for its last served round, kept (durably, by the runtime)
+/// so the very same bytes can be sent again when the aggregator says it does not hold them.
+public struct SentUpdate: Sendable, Equatable {
+    public var round: Int
+    public var payload: [UInt8]
+    public var signature: String?
+
+    public init(round: Int, payload: [UInt8], signature: String?) {
+        self.round = round
+        self.payload = payload
+        self.signature = signature
+    }
 }

@@ -12,6 +12,8 @@ public struct AgentStateMachine {
     public private(set) var lastServedRound: Int
     /// The round being trained, if any.
     public private(set) var trainingRound: Int?
+    /// The update published for `lastServedRound`, to resend if the aggregator lost it.
+    public private(set) var lastUpdate: SentUpdate?
     /// Every privacy mechanism this agent ran for the job (persisted by the runtime).
     public private(set) var ledger: [DPEvent]
     /// The owner's limit; training stops before a round would exceed it.
@@ -26,7 +28,7 @@ public struct AgentStateMachine {
 
     public init(
         agent: String, job: String, lastServedRound: Int, ledger: [DPEvent] = [], budget: PrivacyBudget? = nil,
-        identity: SigningKey? = nil, aggregatorKey: VerifyingKey? = nil,
+        identity: SigningKey? = nil, aggregatorKey: VerifyingKey? = nil, lastUpdate: SentUpdate? = nil,
         random: any RandomNumberGenerator = SystemRandomNumberGenerator()
     ) throws(ProtocolError) {
         try Identifier.validate(agent, kind: "agent")
@@ -37,6 +39,7 @@ public struct AgentStateMachine {
         self.budget = budget
         self.identity = identity
         self.aggregatorKey = aggregatorKey
+        self.lastUpdate = lastUpdate?.round == lastServedRound ? lastUpdate : nil
         self.random = random
     }
 
@@ -77,6 +80,18 @@ public struct AgentStateMachine {
         }
         guard announcement.job == topics.job else { return [.ignored("round announcement is for job '\(announcement.job)'")] }
         round = announcement
+        if let received = announcement.received, let sent = lastUpdate, sent.round == announcement.round,
+            !received.contains(agent), now < announcement.deadline
+        {
+            // The aggregator restarted (or extended the round) without our update: it was lost
+            // between the broker's delivery and the aggregator's spool. The same bytes go again.
+            return [
+                .ignored("round \(sent.round): the aggregator does not hold this agent's update; sending it again"),
+                .publishUpdate(
+                    topic: topics.update(round: sent.round, agent: agent), payload: sent.payload,
+                    expirySeconds: UInt32(max(1, (announcement.deadline - now).rounded(.up))), signature: sent.signature),
+            ]
+        }
         return startIfReady(now: now)
     }
 
@@ -144,8 +159,10 @@ public struct AgentStateMachine {
         let expiry = UInt32(max(1, (round.deadline - now).rounded(.up)))
         let signature = identity?.sign(
             SignedStatement.update(job: topics.job, round: roundNumber, baseSHA256: model.sha256, agent: agent, payload: payload))
+        let sent = SentUpdate(round: roundNumber, payload: payload, signature: signature)
+        lastUpdate = sent
         return [
-            .recordServed(round: roundNumber, event: event),
+            .recordServed(round: roundNumber, event: event, update: sent),
             .publishUpdate(topic: topics.update(round: roundNumber, agent: agent), payload: payload, expirySeconds: expiry, signature: signature),
             .publishStatus(status(now: now)),
         ]

@@ -12,16 +12,22 @@ public struct AggregatorCheckpoint: Codable, Sendable, Equatable {
     public var finished: Bool
     /// The published model's privacy accounting so far (with differential privacy).
     public var accountant: RDPAccountant?
+    /// The summary of the round that produced this checkpoint's model: a restart appends it to
+    /// the metrics log if the aggregator died before it could.
+    public var lastMetrics: RoundMetrics?
 
     enum CodingKeys: String, CodingKey {
         case schema, announcement, finished, accountant
-        case modelSHA256 = "model_sha256"
+        case modelSHA256 = "model_sha256", lastMetrics = "last_metrics"
     }
 
-    public init(announcement: RoundAnnouncement, modelSHA256: String, finished: Bool, accountant: RDPAccountant? = nil) {
+    public init(
+        announcement: RoundAnnouncement, modelSHA256: String, finished: Bool, accountant: RDPAccountant? = nil, lastMetrics: RoundMetrics? = nil
+    ) {
         self.announcement = announcement
         self.modelSHA256 = modelSHA256
         self.finished = finished
         self.accountant = accountant
+        self.lastMetrics = lastMetrics
     }
 }

@@ -25,6 +25,8 @@ public struct AggregatorStateMachine {
     private var random: any RandomNumberGenerator
     /// Enrolled agents' keys; with them, only updates their agents signed count.
     private let signers: [String: VerifyingKey]?
+    /// The last closed round's summary, kept in every checkpoint.
+    private var lastMetrics: RoundMetrics?
 
     /// A fresh job: `parameters` become the round-0 model and round 1 opens at `now`.
     public init(
@@ -75,6 +77,7 @@ public struct AggregatorStateMachine {
         self.modelBytes = modelBytes
         announcement = checkpoint.announcement
         finished = checkpoint.finished
+        lastMetrics = checkpoint.lastMetrics
         strategy = Self.makeStrategy(policy)
         strategy.begin(global: model.parameters)
         for (agent, payload) in spooled {
@@ -90,10 +93,11 @@ public struct AggregatorStateMachine {
     public func startActions(fresh: Bool) -> [AggregatorAction] {
         var actions: [AggregatorAction] = []
         if fresh {
-            actions.append(.checkpoint(AggregatorCheckpoint(announcement: announcement, modelSHA256: model.sha256, finished: false, accountant: accountant), model: modelBytes))
+            actions.append(.checkpoint(checkpoint(), model: modelBytes))
         }
         actions.append(.publishModel(modelBytes))
-        actions.append(finished ? .finished : .publishRound(announcement))
+        // After a restart, say whose updates are held, so agents whose update was lost resend it.
+        actions.append(finished ? .finished : .publishRound(fresh ? announcement : receivedSoFar()))
         return actions
     }
 
@@ -117,17 +121,33 @@ public struct AggregatorStateMachine {
         }
     }
 
-    /// Time passed: close or extend a round whose deadline is over.
+    /// Time passed: close a round that has its target (after a restart) or whose deadline is
+    /// over with the quorum; extend it otherwise.
     public mutating func tick(now: Double) -> [AggregatorAction] {
-        guard !finished, now >= announcement.deadline else { return [] }
+        guard !finished else { return [] }
+        // A restart can resume with the target already spooled (killed before closing): close now.
+        if accepted.count >= announcement.targetUpdates { return close(now: now) }
+        guard now >= announcement.deadline else { return [] }
         if accepted.count >= announcement.minUpdates { return close(now: now) }
         announcement.deadline = now + policy.extensionSeconds
         announcement.extensions += 1
         return [
-            .checkpoint(AggregatorCheckpoint(announcement: announcement, modelSHA256: model.sha256, finished: false, accountant: accountant), model: modelBytes),
-            .publishRound(announcement),
+            .checkpoint(checkpoint(), model: modelBytes),
+            .publishRound(receivedSoFar()),
             .extended(round: announcement.round, accepted: accepted.count, deadline: announcement.deadline),
         ]
+    }
+
+    private func checkpoint() -> AggregatorCheckpoint {
+        AggregatorCheckpoint(
+            announcement: announcement, modelSHA256: model.sha256, finished: finished, accountant: accountant, lastMetrics: lastMetrics)
+    }
+
+    /// The open round's announcement naming the agents whose updates count so far.
+    private func receivedSoFar() -> RoundAnnouncement {
+        var republished = announcement
+        republished.received = acceptedAgents
+        return republished
     }
 
     private func validator(checkingSignatures: Bool = true) -> UpdateValidator {
@@ -164,15 +184,14 @@ public struct AggregatorStateMachine {
         accepted = [:]
         rejected = [:]
         bytesReceived = 0
+        lastMetrics = metrics
         if let rounds = policy.rounds, round >= rounds {
             finished = true
-            let checkpoint = AggregatorCheckpoint(announcement: announcement, modelSHA256: model.sha256, finished: true, accountant: accountant)
-            return [.checkpoint(checkpoint, model: bytes), .publishModel(bytes), .publishMetrics(metrics), .finished]
+            return [.checkpoint(checkpoint(), model: bytes), .publishModel(bytes), .publishMetrics(metrics), .finished]
         }
         announcement = Self.announce(job: job, round: round + 1, policy: policy, base: model.sha256, now: now)
         strategy.begin(global: parameters)
-        let checkpoint = AggregatorCheckpoint(announcement: announcement, modelSHA256: model.sha256, finished: false, accountant: accountant)
-        return [.checkpoint(checkpoint, model: bytes), .publishModel(bytes), .publishRound(announcement), .publishMetrics(metrics)]
+        return [.checkpoint(checkpoint(), model: bytes), .publishModel(bytes), .publishRound(announcement), .publishMetrics(metrics)]
     }
 
     /// Central mode: adds the aggregator's noise. Every mode: charges this round to the

@@ -27,9 +27,14 @@ public struct RoundAnnouncement: Codable, Sendable, Equatable, SchemaVersioned {
     public var encoding: TensorEncoding
     /// Client-level differential privacy agents apply before publishing.
     public var privacy: ClientPrivacy?
+    /// The agents whose updates the aggregator holds for this round, given when it republishes
+    /// the round after a restart or a deadline extension. An agent that served the round and
+    /// is not listed publishes its update again: an update acknowledged by the MQTT client but
+    /// lost before the aggregator spooled it is recovered this way.
+    public var received: [String]?
 
     enum CodingKeys: String, CodingKey {
-        case schema, job, round, deadline, extensions, training, encoding, privacy
+        case schema, job, round, deadline, extensions, training, encoding, privacy, received
         case openedAt = "opened_at", targetUpdates = "target_updates", minUpdates = "min_updates"
         case baseModelSHA256 = "base_model_sha256", maxUpdateBytes = "max_update_bytes", normBound = "norm_bound"
     }
@@ -64,6 +69,9 @@ public struct RoundAnnouncement: Codable, Sendable, Equatable, SchemaVersioned {
             throw invalid("base_model_sha256 is not 64 hex digits")
         }
         guard maxUpdateBytes > 0 else { throw invalid("max_update_bytes must be positive") }
+        if let received, received.count > 1_000_000 || !received.allSatisfy(Identifier.isValid) {
+            throw invalid("received must list valid agent ids")
+        }
         if let normBound, !(normBound > 0 && normBound.isFinite) { throw invalid("norm_bound must be positive") }
         do {
             try training.validate()

@@ -1,0 +1,142 @@
+import FedMQCore
+import FedMQLocalBroker
+import FedMQProtocol
+import FedMQTransport
+import Foundation
+import Testing
+
+/// Faults injected into real processes: a killed aggregator, a restarted broker, vanished
+/// agents, a broker that is not there yet.
+@Suite("Fault injection with real processes and a real mosquitto", .serialized, .timeLimit(.minutes(5)))
+struct FaultInjectionTests {
+    /// Runs a job to the end and returns its closed rounds and final model.
+    func finish(_ job: FederatedJob, aggregator: ChildProcess) async throws -> (metrics: [RoundMetrics], model: GlobalModel) {
+        let status = try await within(.seconds(180), "the aggregator of \(job.job) to finish") { try await aggregator.wait() }
+        #expect(status == 0, "\(job.log("aggregator").suffix(2000))")
+        let metrics = try job.metrics()
+        let sha = try #require(metrics.last?.modelSHA256)
+        let model = try ModelCodec.decodeModel(Array(try Data(contentsOf: URL(fileURLWithPath: job.stateDirectory + "/model-\(sha).safetensors"))))
+        return (metrics, model)
+    }
+
+    @Test("the aggregator SIGKILLed ten times at random points: every update counts exactly once, all rounds complete, the model equals the undisturbed run's")
+    func tenKills() async throws {
+        try await withLocalBroker { broker in
+            let rounds = 60
+            let calm = try FederatedJob(broker: broker, job: "calm", agents: 4, rounds: rounds, target: 4, minimum: 4, epochs: 3)
+            let calmAggregator = try calm.startAggregator()
+            var agents = try (0..<4).map { try calm.startAgent($0) }
+            let reference = try await finish(calm, aggregator: calmAggregator)
+            for agent in agents { await agent.stop() }
+
+            let faulty = try FederatedJob(broker: broker, job: "faulty", agents: 4, rounds: rounds, target: 4, minimum: 4, epochs: 3)
+            var aggregator = try faulty.startAggregator()
+            agents = try (0..<4).map { try faulty.startAgent($0) }
+            var random = SplitMix64(seed: 42)
+            var kills = 0
+            while kills < 10 {
+                try await Task.sleep(for: .milliseconds(30 + Int(random.next() % 200)))
+                if aggregator.poll() != nil { break }  // finished before all ten kills
+                aggregator.send(SIGKILL)
+                _ = try await aggregator.wait()
+                kills += 1
+                aggregator = try faulty.startAggregator()
+            }
+            let disturbed = try await finish(faulty, aggregator: aggregator)
+            for agent in agents { await agent.stop() }
+
+            #expect(kills == 10, "the job ended after \(kills) kills; make it longer")
+            #expect(disturbed.metrics.map(\.round) == Array(1...rounds))
+            #expect(disturbed.metrics.allSatisfy { $0.updates == 4 && $0.participants == ["a0", "a1", "a2", "a3"] })
+            // Redeliveries after a kill (the broker resends what the dead process had not acknowledged,
+            // agents resend what the restarted aggregator does not list) are refused as such; nothing else is.
+            #expect(disturbed.metrics.allSatisfy { Set($0.rejected.keys).isSubset(of: ["duplicate", "closed_round"]) }, "\(disturbed.metrics.map(\.rejected))")
+            // Same seeds, same updates: the models differ at most by the order in which floats were summed.
+            let difference = zip(disturbed.model.parameters.tensors, reference.model.parameters.tensors)
+                .flatMap { zip($0.values, $1.values).map { abs($0 - $1) } }.max() ?? .infinity
+            #expect(difference <= 1e-4, "largest difference from the undisturbed run: \(difference)")
+            #expect(disturbed.metrics.last?.accuracy == reference.metrics.last?.accuracy)
+        }
+    }
+
+    @Test("the broker stopped and restarted (with persistence) mid-job: every round completes")
+    func brokerRestart() async throws {
+        try await withLocalBroker(LocalBrokerConfiguration(persistence: true)) { broker in
+            let job = try FederatedJob(broker: broker, job: "brokerfault", agents: 3, rounds: 12, target: 3, minimum: 3, epochs: 3)
+            let aggregator = try job.startAggregator()
+            let agents = try (0..<3).map { try job.startAgent($0) }
+            try await eventually("round 3 to close") { try job.metrics().count >= 3 }
+            await broker.stop()
+            try await Task.sleep(for: .milliseconds(500))
+            try await broker.start()
+            let (metrics, _) = try await finish(job, aggregator: aggregator)
+            for agent in agents { await agent.stop() }
+            #expect(metrics.map(\.round) == Array(1...12))
+            #expect(metrics.allSatisfy { $0.updates == 3 })
+        }
+    }
+
+    @Test("an agent that vanishes while training: that round and the next close at their deadline with the quorum")
+    func vanishedAgent() async throws {
+        try await withLocalBroker { broker in
+            // Long local training (60 epochs), so the kill lands while a2 trains round 2.
+            let job = try FederatedJob(
+                broker: broker, job: "vanish", agents: 3, rounds: 3, target: 3, minimum: 2, epochs: 60, roundSeconds: 5)
+            let watcher = try await connectedClient(clientOptions(broker))
+            let statuses = try await watcher.subscribe(to: [try Topics(job: "vanish").status(agent: "a2")], qos: .atLeastOnce)
+            let aggregator = try job.startAggregator()
+            let agents = try (0..<3).map { try job.startAgent($0) }
+            try await within(.seconds(60), "a2 to start training round 2") {
+                for await message in statuses {
+                    if let status = try? ProtocolJSON.decode(AgentStatus.self, from: message.payload), status.state == .training, status.lastRound == 1 {
+                        return
+                    }
+                }
+            }
+            agents[2].send(SIGKILL)
+            await watcher.disconnect()
+            let (metrics, _) = try await finish(job, aggregator: aggregator)
+            for agent in agents.prefix(2) { await agent.stop() }
+            #expect(metrics.map(\.round) == [1, 2, 3])
+            #expect(metrics[0].updates == 3)
+            #expect(metrics.suffix(2).allSatisfy { $0.updates == 2 && $0.participants == ["a0", "a1"] }, "\(metrics.map(\.participants))")
+        }
+    }
+
+    @Test("a broker that is not there at start: agent and aggregator wait without spinning, then run the job when it appears")
+    func brokerLate() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("fedmq-late-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let port = try LoopbackPort.free()
+        let config = directory.appendingPathComponent("mosquitto.conf").path
+        try "listener \(port) 127.0.0.1\nallow_anonymous true\n".write(toFile: config, atomically: true, encoding: .utf8)
+        // A broker object that is not started yet: the job's files live in its directory.
+        let placeholder = try await LocalBroker()
+        let job = try FederatedJob(broker: placeholder, job: "late", agents: 1, rounds: 2, target: 1, minimum: 1, epochs: 1, port: port)
+        await placeholder.stop()
+        let aggregator = try job.startAggregator()
+        let agent = try job.startAgent(0)
+        try await Task.sleep(for: .seconds(3))
+        let busy = [aggregator.pid, agent.pid].map(cpuSeconds)
+        #expect(busy.allSatisfy { $0 < 1.0 }, "CPU seconds while waiting 3 s for the broker: \(busy)")
+        #expect(aggregator.isRunning && agent.isRunning)
+        let broker = try await LocalBroker(existingConfig: config, port: port, directory: directory.appendingPathComponent("run"))
+        let (metrics, _) = try await finish(job, aggregator: aggregator)
+        await agent.stop()
+        #expect(metrics.map(\.round) == [1, 2])
+        #expect(job.log("agent-0").contains("reconnecting") || job.log("agent-0").contains("connect"), "\(job.log("agent-0").prefix(1500))")
+        await broker.remove()
+        await placeholder.remove()
+        try? FileManager.default.removeItem(at: directory)
+    }
+}
+
+/// User plus system CPU seconds a process has used so far (from /proc).
+func cpuSeconds(_ pid: pid_t) -> Double {
+    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+        let end = stat.lastIndex(of: ")")
+    else { return .infinity }
+    let fields = stat[stat.index(after: end)...].split(separator: " ")
+    guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return .infinity }
+    return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+}
