@@ -22,7 +22,8 @@ struct FederatedJob {
     /// aggregator's config.
     init(
         broker: LocalBroker, job: String, agents: Int, rounds: Int, target: Int, minimum: Int, epochs: Int = 2,
-        privacy: ClientPrivacy? = nil, extraConfig: [String: String] = [:], roundSeconds: Double = 120, port: Int? = nil
+        privacy: ClientPrivacy? = nil, extraConfig: [String: String] = [:], roundSeconds: Double = 120, port: Int? = nil,
+        normBound: Double? = nil
     ) throws {
         self.broker = broker
         self.port = port ?? broker.port
@@ -40,7 +41,7 @@ struct FederatedJob {
         let spec = ModelSpec(kind: .mlp, inputs: 64, hidden: [32], outputs: 10, scaling: FeatureScaling.fit(train))
         let policy = RoundPolicy(
             rounds: rounds, targetUpdates: target, minUpdates: minimum, roundSeconds: roundSeconds, extensionSeconds: 30,
-            maxUpdateBytes: 1 << 20, training: TrainingConfig(learningRate: 0.05, momentum: 0.9, batchSize: 32, epochs: epochs),
+            maxUpdateBytes: 1 << 20, normBound: normBound, training: TrainingConfig(learningRate: 0.05, momentum: 0.9, batchSize: 32, epochs: epochs),
             weighting: privacy == nil ? .examples : .uniform, privacy: privacy)
         var config: [String: Any] = [
             "job": job, "broker": ["host": "127.0.0.1", "port": self.port],
