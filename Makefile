@@ -13,7 +13,7 @@ DEB_PACKAGES := libmosquitto-dev mosquitto mosquitto-clients openssl pkg-config 
 PY_PACKAGES := numpy==2.4.6 scikit-learn==1.9.1 safetensors
 VENV := .venv
 
-.PHONY: deps build release demo test bench bench-mqtt bench-train bench-privacy bench-flower bench-encodings bench-overhead bench-soak bench-footprint bench-ingest clean
+.PHONY: deps build release demo test bench bench-mqtt bench-train bench-privacy bench-flower bench-encodings bench-overhead bench-soak bench-footprint bench-ingest fuzz clean
 
 ## deps: install the Debian packages that are missing (idempotent; apt-get only when needed)
 deps:
@@ -110,6 +110,22 @@ bench-footprint: deps $(BENCH_VENV)/bin/python
 bench-ingest: deps
 	$(SWIFT) build -c release --static-swift-stdlib --scratch-path $(STATIC_BUILD)
 	$(STATIC_BUILD)/release/fedmq bench ingest --runs 3 --results bench/results/ingest.json --markdown docs/benchmarks.md
+
+# Every decoder that reads outside input: payloads from the broker, files and configs.
+FUZZ_DECODERS := safetensors model update round agent-status aggregator-status metrics enrolment checkpoint csv model-spec agent-config aggregator-config
+FUZZ_SECONDS ?= 30
+## fuzz: libFuzzer on every decoder for FUZZ_SECONDS each; stops at the first crash (input saved in fuzz/artifacts/)
+fuzz: deps
+	cd fuzz && $(SWIFT) build -c release -Xswiftc -sanitize=fuzzer -Xswiftc -use-ld=lld
+	@mkdir -p fuzz/artifacts
+	@for decoder in $(FUZZ_DECODERS); do \
+		mkdir -p fuzz/.corpus/$$decoder; \
+		printf 'fuzzing %-18s %s s: ' $$decoder $(FUZZ_SECONDS); \
+		if FUZZ_DECODER=$$decoder fuzz/.build/release/FuzzDecoders -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 \
+			-artifact_prefix=fuzz/artifacts/$$decoder- fuzz/.corpus/$$decoder fuzz/corpus/$$decoder > fuzz/.corpus/$$decoder.log 2>&1; \
+		then tail -1 fuzz/.corpus/$$decoder.log; \
+		else echo "FAILED"; tail -40 fuzz/.corpus/$$decoder.log; exit 1; fi; \
+	done
 
 clean:
 	rm -rf .build $(STATIC_BUILD)

@@ -14,6 +14,8 @@ let package = Package(
         .library(name: "FedMQProtocol", targets: ["FedMQProtocol"]),
         .library(name: "FedMQTransport", targets: ["FedMQTransport"]),
         .library(name: "FedMQLocalBroker", targets: ["FedMQLocalBroker"]),
+        .library(name: "FedMQAgent", targets: ["FedMQAgent"]),
+        .library(name: "FedMQAggregator", targets: ["FedMQAggregator"]),
         .executable(name: "fedmq", targets: ["fedmq"]),
         .executable(name: "fedmq-aggregator", targets: ["fedmq-aggregator"]),
         .executable(name: "fedmq-agent", targets: ["fedmq-agent"]),

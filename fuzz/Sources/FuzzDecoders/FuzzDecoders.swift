@@ -1,0 +1,72 @@
+import CFuzzerDriver
+import FedMQAgent
+import FedMQAggregator
+import FedMQCore
+import FedMQProtocol
+import Foundation
+
+/// The executable's entry point (SwiftPM aliases `main` to it): hands control to libFuzzer.
+@_cdecl("FuzzDecoders_main")
+public func fuzzMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
+    var count = argc
+    var arguments = argv
+    _ = Decoder.selected
+    return LLVMFuzzerRunDriver(&count, &arguments) { data, size in
+        // One input to the decoder named by `FUZZ_DECODER`. Decoders may refuse any input
+        // (they throw); they must never crash, hang or read out of bounds.
+        Decoder.selected.decode(Array(UnsafeBufferPointer(start: data, count: size)))
+        return 0
+    }
+}
+
+enum Decoder: String, CaseIterable {
+    case safetensors, model, update, round, agentStatus = "agent-status", aggregatorStatus = "aggregator-status", metrics
+    case enrolment, checkpoint, csv, modelSpec = "model-spec", agentConfig = "agent-config", aggregatorConfig = "aggregator-config"
+
+    static let selected: Decoder = {
+        let name = ProcessInfo.processInfo.environment["FUZZ_DECODER"] ?? ""
+        guard let decoder = Decoder(rawValue: name) else {
+            FileHandle.standardError.write(Data("set FUZZ_DECODER to one of: \(allCases.map(\.rawValue).joined(separator: ", "))\n".utf8))
+            exit(2)
+        }
+        return decoder
+    }()
+
+    func decode(_ bytes: [UInt8]) {
+        let json = JSONDecoder()
+        switch self {
+        case .safetensors: _ = try? SafetensorsDecoder.decode(bytes)
+        case .model: _ = try? ModelCodec.decodeModel(bytes)
+        case .update:
+            // The aggregator's whole check of an update, against a real open round.
+            _ = Self.validator.validate(agent: "a1", round: 1, payload: bytes)
+        case .round: _ = try? ProtocolJSON.decode(RoundAnnouncement.self, from: bytes)
+        case .agentStatus: _ = try? ProtocolJSON.decode(AgentStatus.self, from: bytes)
+        case .aggregatorStatus: _ = try? ProtocolJSON.decode(AggregatorStatus.self, from: bytes)
+        case .metrics: _ = try? ProtocolJSON.decode(RoundMetrics.self, from: bytes)
+        case .enrolment: _ = try? ProtocolJSON.decode(Enrolment.self, from: bytes)
+        case .checkpoint: _ = try? json.decode(AggregatorCheckpoint.self, from: Data(bytes))
+        case .csv: _ = try? CSVReader.parse(String(decoding: bytes, as: UTF8.self), file: "fuzz.csv")
+        case .modelSpec: _ = try? ModelSpec.parse(String(decoding: bytes, as: UTF8.self))
+        case .agentConfig: _ = (try? json.decode(AgentConfig.self, from: Data(bytes)))?.validateOrNil()
+        case .aggregatorConfig: _ = (try? json.decode(AggregatorConfig.self, from: Data(bytes)))?.validateOrNil()
+        }
+    }
+
+    /// An open round 1 of a small softmax model, as the aggregator would check updates against.
+    static let validator: UpdateValidator = {
+        let spec = ModelSpec(kind: .softmaxRegression, inputs: 4, outputs: 3)
+        let machine = try! AggregatorStateMachine(
+            job: "fuzz", policy: RoundPolicy(targetUpdates: 2, minUpdates: 1, normBound: 10), spec: spec,
+            initial: try! spec.initialParameters(seed: 0), now: 0)
+        return UpdateValidator(announcement: machine.announcement, model: machine.model, allowedAgents: nil)
+    }()
+}
+
+extension AgentConfig {
+    func validateOrNil() -> Bool { (try? validate()) != nil }
+}
+
+extension AggregatorConfig {
+    func validateOrNil() -> Bool { (try? validate()) != nil }
+}
