@@ -26,11 +26,17 @@ public struct AgentConfig: Codable, Sendable {
     /// The aggregator's public key (base64): with it, the agent uses only a global model and
     /// round announcements the aggregator signed.
     public var aggregatorKey: String?
+    /// Share of the local rows kept out of training to evaluate global models on (federated
+    /// evaluation, when the job asks for it); 0 keeps none.
+    public var holdoutFraction: Double
+    /// Personalization: before evaluating, fine-tune a copy of the global model for this many
+    /// local epochs and report both; 0 evaluates the global model only.
+    public var personalizationEpochs: Int
 
     public init(
         agent: String, job: String, broker: BrokerSettings = .init(), dataCSV: String, dataLabel: String? = nil,
         dataHeader: Bool = false, stateDirectory: String, seed: UInt64 = 0, privacyBudget: PrivacyBudget? = nil,
-        identityKey: String? = nil, aggregatorKey: String? = nil
+        identityKey: String? = nil, aggregatorKey: String? = nil, holdoutFraction: Double = 0, personalizationEpochs: Int = 0
     ) {
         self.agent = agent
         self.job = job
@@ -43,12 +49,15 @@ public struct AgentConfig: Codable, Sendable {
         self.privacyBudget = privacyBudget
         self.identityKey = identityKey
         self.aggregatorKey = aggregatorKey
+        self.holdoutFraction = holdoutFraction
+        self.personalizationEpochs = personalizationEpochs
     }
 
     enum CodingKeys: String, CodingKey {
         case agent, job, broker, seed
         case dataCSV = "data_csv", dataLabel = "data_label", dataHeader = "data_header", stateDirectory = "state_directory"
         case privacyBudget = "privacy_budget", identityKey = "identity_key", aggregatorKey = "aggregator_key"
+        case holdoutFraction = "holdout_fraction", personalizationEpochs = "personalization_epochs"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -64,6 +73,8 @@ public struct AgentConfig: Codable, Sendable {
         privacyBudget = try container.decodeIfPresent(PrivacyBudget.self, forKey: .privacyBudget)
         identityKey = try container.decodeIfPresent(String.self, forKey: .identityKey)
         aggregatorKey = try container.decodeIfPresent(String.self, forKey: .aggregatorKey)
+        holdoutFraction = try container.decodeIfPresent(Double.self, forKey: .holdoutFraction) ?? 0
+        personalizationEpochs = try container.decodeIfPresent(Int.self, forKey: .personalizationEpochs) ?? 0
     }
 
     public func validate() throws(RuntimeError) {
@@ -74,6 +85,8 @@ public struct AgentConfig: Codable, Sendable {
             throw .configuration("\(error)")
         }
         if stateDirectory.isEmpty { throw .configuration("state_directory is empty") }
+        if !(0..<1).contains(holdoutFraction) { throw .configuration("holdout_fraction must be within 0 and 1 (0 keeps no held-out data)") }
+        if !(0...1000).contains(personalizationEpochs) { throw .configuration("personalization_epochs must be within 0...1000") }
         if let budget = privacyBudget, !(budget.epsilon > 0 && budget.delta > 0 && budget.delta < 1) {
             throw .configuration("privacy_budget needs epsilon > 0 and 0 < delta < 1")
         }

@@ -30,6 +30,7 @@ public struct AgentRuntime: Sendable {
     private enum Event: Sendable {
         case message(MQTTMessage)
         case trained(round: Int, Result<Parameters, CoreError>, examples: Int)
+        case evaluated(AgentEvaluation)
         case shutdown
     }
 
@@ -42,7 +43,11 @@ public struct AgentRuntime: Sendable {
         try config.validate()
         try DurableFile.createDirectory(config.stateDirectory)
         let label: LabelColumn = config.dataLabel.map { .name($0) } ?? .last
-        let data = try CSVReader.read(file: config.dataCSV, options: CSVOptions(hasHeader: config.dataHeader, label: label))
+        let local = try CSVReader.read(file: config.dataCSV, options: CSVOptions(hasHeader: config.dataHeader, label: label))
+        // Held-out rows for federated evaluation never reach training.
+        let (data, holdout): (Dataset, Dataset?) =
+            config.holdoutFraction > 0
+            ? try DataSplit.trainTest(local, testFraction: config.holdoutFraction, classes: nil, seed: config.seed) : (local, nil)
         let record = try loadRecord()
         var machine = try AgentStateMachine(
             agent: config.agent, job: config.job, lastServedRound: record.lastServedRound, ledger: record.ledger,
@@ -50,7 +55,7 @@ public struct AgentRuntime: Sendable {
             aggregatorKey: try config.aggregatorKey.map { try IdentityFiles.verifyingKey($0, field: "aggregator_key") },
             lastUpdate: loadLastUpdate(record))
         let topics = machine.topics
-        logger.notice("\(data.count) local examples; last served round \(machine.lastServedRound)")
+        logger.notice("\(data.count) local examples for training, \(holdout?.count ?? 0) held out; last served round \(machine.lastServedRound)")
 
         let offline = AgentStatus(agent: config.agent, state: .offline, lastRound: machine.lastServedRound, time: nil)
         let will = LastWill(topic: topics.status(agent: config.agent), payload: ProtocolJSON.encode(offline), qos: .atLeastOnce, retain: true)
@@ -86,6 +91,11 @@ public struct AgentRuntime: Sendable {
                 actions = machine.trainingFinished(round: round, trained: parameters, examples: examples, now: now)
             case .trained(let round, .failure(let error), _):
                 actions = machine.trainingFailed(round: round, reason: "\(error)", now: now)
+            case .evaluated(let evaluation):
+                let topic = topics.evaluation(round: evaluation.round, agent: config.agent)
+                try await client.publish(topic, payload: ProtocolJSON.encode(evaluation), qos: .atLeastOnce, retain: false)
+                logger.info("published evaluation", metadata: ["round": "\(evaluation.round)", "accuracy": "\(evaluation.accuracy ?? .nan)"])
+                actions = []
             case .shutdown:
                 logger.notice("shutting down on signal")
                 inbox.cancel()
@@ -97,7 +107,7 @@ public struct AgentRuntime: Sendable {
                 return
             }
             for action in actions {
-                try await perform(action, client: client, topics: topics, data: data, events: continuation)
+                try await perform(action, client: client, topics: topics, data: data, holdout: holdout, events: continuation)
             }
         }
         // The calling task was cancelled.
@@ -106,7 +116,8 @@ public struct AgentRuntime: Sendable {
     }
 
     private func perform(
-        _ action: AgentAction, client: MQTTClient, topics: Topics, data: Dataset, events: AsyncStream<Event>.Continuation
+        _ action: AgentAction, client: MQTTClient, topics: Topics, data: Dataset, holdout: Dataset?,
+        events: AsyncStream<Event>.Continuation
     ) async throws {
         switch action {
         case .train(let round, let base, let training):
@@ -129,6 +140,16 @@ public struct AgentRuntime: Sendable {
                 topic, payload: payload, qos: .atLeastOnce, retain: false, messageExpiry: expiry,
                 userProperties: signature.map { [UserProperty(SignedStatement.property, $0)] } ?? [])
             logger.info("published update", metadata: ["topic": "\(topic)", "bytes": "\(payload.count)"])
+        case .evaluate(let base, let training):
+            guard let holdout else {
+                logger.debug("the job asks for federated evaluation; this agent holds out no data (holdout_fraction 0)")
+                return
+            }
+            Task.detached { [config] in
+                if let evaluation = Self.evaluate(base, training: training, train: data, holdout: holdout, config: config) {
+                    events.yield(.evaluated(evaluation))
+                }
+            }
         case .publishStatus(let status):
             try await publish(status, client: client, topics: topics)
         case .ignored(let reason):
@@ -147,6 +168,37 @@ public struct AgentRuntime: Sendable {
             return .success(parameters)
         } catch {
             return .failure(error)
+        }
+    }
+
+    /// The global model on the held-out rows, and with personalization a copy fine-tuned on the
+    /// training rows; nil if the data do not fit the model.
+    private static func evaluate(
+        _ base: GlobalModel, training: TrainingConfig, train: Dataset, holdout: Dataset, config: AgentConfig
+    ) -> AgentEvaluation? {
+        do throws(CoreError) {
+            var (train, holdout) = (train, holdout)
+            if let scaling = base.spec.scaling {
+                try scaling.apply(to: &train)
+                try scaling.apply(to: &holdout)
+            }
+            let global = try Evaluation.evaluate(base.parameters, spec: base.spec, on: holdout)
+            var personalized: Evaluation?
+            if config.personalizationEpochs > 0 {
+                var tuning = training
+                tuning.epochs = config.personalizationEpochs
+                tuning.dpSGD = nil  // the copy never leaves the device
+                var parameters = base.parameters
+                var trainer = try Trainer(spec: base.spec, config: tuning)
+                var random = SplitMix64(seed: config.seed &+ UInt64(base.round) &* 7919)
+                _ = try trainer.train(&parameters, on: train, random: &random)
+                personalized = try Evaluation.evaluate(parameters, spec: base.spec, on: holdout)
+            }
+            return AgentEvaluation(
+                job: config.job, agent: config.agent, round: base.round, examples: holdout.count, accuracy: global.accuracy,
+                loss: global.loss, personalizedAccuracy: personalized?.accuracy, personalizedLoss: personalized?.loss)
+        } catch {
+            return nil
         }
     }
 

@@ -19,7 +19,7 @@ public struct AggregatorRuntime: Sendable {
     }
 
     private enum Event: Sendable {
-        case update(MQTTMessage)
+        case message(MQTTMessage)
         case tick
         case shutdown
     }
@@ -48,6 +48,7 @@ public struct AggregatorRuntime: Sendable {
         // Subscribe before connecting: the broker delivers the updates it queued in our session
         // right after accepting the connection, and they must find the subscription in place.
         let updates = try await client.subscribe(to: [topics.allUpdates], qos: .atLeastOnce)
+        let evaluations = try await client.subscribe(to: [topics.allEvaluations], qos: .atLeastOnce)
         logger.info("connecting to \(config.broker.host):\(config.broker.port)")
         try await client.connect()
         try await publishStatus(client, topics, .online, round: machine.announcement.round)
@@ -57,7 +58,10 @@ public struct AggregatorRuntime: Sendable {
         let (events, continuation) = AsyncStream.makeStream(of: Event.self)
         let feeders = [
             Task {
-                for await message in updates { continuation.yield(.update(message)) }
+                for await message in updates { continuation.yield(.message(message)) }
+            },
+            Task {
+                for await message in evaluations { continuation.yield(.message(message)) }
             },
             Task {
                 while !Task.isCancelled {
@@ -76,12 +80,16 @@ public struct AggregatorRuntime: Sendable {
             if alreadyDone { break }
             let actions: [AggregatorAction]
             switch event {
-            case .update(let message):
-                guard case .update(let round, let agent) = try? topics.parse(message.topic) else {
+            case .message(let message):
+                switch try? topics.parse(message.topic) {
+                case .update(let round, let agent):
+                    actions = machine.receive(agent: agent, round: round, payload: message.payload, signature: message.signature, now: wallClock())
+                case .evaluation(let round, let agent):
+                    actions = machine.receiveEvaluation(agent: agent, round: round, payload: message.payload)
+                default:
                     logger.warning("ignored message on \(message.topic)")
                     continue
                 }
-                actions = machine.receive(agent: agent, round: round, payload: message.payload, signature: message.signature, now: wallClock())
             case .tick:
                 actions = machine.tick(now: wallClock())
             case .shutdown:
@@ -178,6 +186,8 @@ public struct AggregatorRuntime: Sendable {
                 logger.warning(
                     "rejected update: \(rejection.detail)",
                     metadata: ["round": "\(rejection.round)", "agent": "\(rejection.agent)", "reason": "\(rejection.reason.rawValue)"])
+            case .evaluationIgnored(let agent, let round, let reason):
+                logger.info("ignored evaluation: \(reason)", metadata: ["round": "\(round)", "agent": "\(agent)"])
             case .extended(let round, let accepted, let deadline):
                 logger.notice(
                     "deadline extended: too few updates", metadata: ["round": "\(round)", "accepted": "\(accepted)", "deadline_in_s": "\(Int(deadline - wallClock()))"])

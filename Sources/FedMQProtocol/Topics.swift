@@ -19,6 +19,8 @@ public struct Topics: Sendable, Equatable {
     public var aggregatorStatus: String { "\(prefix)/aggregator/status" }
     /// Every agent's update in every round (the aggregator's subscription).
     public var allUpdates: String { "\(prefix)/round/+/update/+" }
+    /// Every agent's evaluation of every global model.
+    public var allEvaluations: String { "\(prefix)/round/+/eval/+" }
     /// Every agent's status.
     public var allStatuses: String { "\(prefix)/status/+" }
     /// Everything of this job (for `fedmq watch`).
@@ -26,6 +28,8 @@ public struct Topics: Sendable, Equatable {
 
     /// safetensors: one agent's update for one round.
     public func update(round: Int, agent: String) -> String { "\(prefix)/round/\(round)/update/\(agent)" }
+    /// JSON: one agent's evaluation of the global model of `round`.
+    public func evaluation(round: Int, agent: String) -> String { "\(prefix)/round/\(round)/eval/\(agent)" }
     /// JSON, retained, last will: one agent's state.
     public func status(agent: String) -> String { "\(prefix)/status/\(agent)" }
 
@@ -33,6 +37,7 @@ public struct Topics: Sendable, Equatable {
     public enum Kind: Sendable, Equatable {
         case globalModel, globalRound, metrics, aggregatorStatus
         case update(round: Int, agent: String)
+        case evaluation(round: Int, agent: String)
         case status(agent: String)
     }
 
@@ -46,9 +51,9 @@ public struct Topics: Sendable, Equatable {
         case 1 where levels == ["metrics"]: return .metrics
         case 2 where levels == ["aggregator", "status"]: return .aggregatorStatus
         case 2 where levels[0] == "status" && Identifier.isValid(levels[1]): return .status(agent: levels[1])
-        case 4 where levels[0] == "round" && levels[2] == "update" && Identifier.isValid(levels[3]):
+        case 4 where levels[0] == "round" && ["update", "eval"].contains(levels[2]) && Identifier.isValid(levels[3]):
             guard let round = Int(levels[1]), round >= 0, String(round) == levels[1] else { throw .unknownTopic(topic) }
-            return .update(round: round, agent: levels[3])
+            return levels[2] == "update" ? .update(round: round, agent: levels[3]) : .evaluation(round: round, agent: levels[3])
         default:
             throw .unknownTopic(topic)
         }

@@ -31,6 +31,9 @@ struct AgentCommand: AsyncParsableCommand {
     @Option(name: .customLong("identity-key"), help: "This agent's Ed25519 private key file: signs every update.") var identityKey: String?
     @Option(name: .customLong("aggregator-key"), help: "The aggregator's public key (base64): use only a model and rounds it signed.")
     var aggregatorKey: String?
+    @Option(help: "Share of local rows held out to evaluate global models on (federated evaluation).") var holdout: Double?
+    @Option(name: .customLong("personalize-epochs"), help: "Fine-tune a copy of the global model for this many local epochs before evaluating.")
+    var personalizeEpochs: Int?
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error, critical.") var logLevelName = "info"
 
     func run() async throws {
@@ -45,6 +48,8 @@ struct AgentCommand: AsyncParsableCommand {
         }
         if let stateDirectory { settings.stateDirectory = stateDirectory }
         if let seed { settings.seed = seed }
+        if let holdout { settings.holdoutFraction = holdout }
+        if let personalizeEpochs { settings.personalizationEpochs = personalizeEpochs }
         if let identityKey { settings.identityKey = identityKey }
         if let aggregatorKey { settings.aggregatorKey = aggregatorKey }
         if let budgetEpsilon { settings.privacyBudget = PrivacyBudget(epsilon: budgetEpsilon, delta: budgetDelta) }

@@ -23,7 +23,7 @@ struct FederatedJob {
     init(
         broker: LocalBroker, job: String, agents: Int, rounds: Int, target: Int, minimum: Int, epochs: Int = 2,
         privacy: ClientPrivacy? = nil, extraConfig: [String: String] = [:], roundSeconds: Double = 120, port: Int? = nil,
-        normBound: Double? = nil
+        normBound: Double? = nil, evaluateEvery: Int? = nil
     ) throws {
         self.broker = broker
         self.port = port ?? broker.port
@@ -39,10 +39,11 @@ struct FederatedJob {
             try CSVWriter.write(train.subset(rows), to: directory.appendingPathComponent("client_\(index).csv").path)
         }
         let spec = ModelSpec(kind: .mlp, inputs: 64, hidden: [32], outputs: 10, scaling: FeatureScaling.fit(train))
-        let policy = RoundPolicy(
+        var policy = RoundPolicy(
             rounds: rounds, targetUpdates: target, minUpdates: minimum, roundSeconds: roundSeconds, extensionSeconds: 30,
             maxUpdateBytes: 1 << 20, normBound: normBound, training: TrainingConfig(learningRate: 0.05, momentum: 0.9, batchSize: 32, epochs: epochs),
             weighting: privacy == nil ? .examples : .uniform, privacy: privacy)
+        policy.evaluateEvery = evaluateEvery
         var config: [String: Any] = [
             "job": job, "broker": ["host": "127.0.0.1", "port": self.port],
             "model": try JSONSerialization.jsonObject(with: Data(spec.jsonString().utf8)),

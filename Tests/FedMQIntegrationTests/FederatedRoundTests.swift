@@ -177,3 +177,34 @@ struct FederatedRoundTests {
         }
     }
 }
+
+@Suite("Federated evaluation and personalization with real processes", .timeLimit(.minutes(3)))
+struct FederatedEvaluationJobTests {
+    @Test("agents evaluate each global model on held-out rows (also fine-tuned), the aggregator reports the weighted result and spread")
+    func federatedEvaluation() async throws {
+        try await withLocalBroker { broker in
+            let job = try FederatedJob(broker: broker, job: "fedeval", agents: 3, rounds: 4, target: 3, minimum: 3, evaluateEvery: 1)
+            let aggregator = try job.startAggregator()
+            let agents = try (0..<3).map { try job.startAgent($0, extra: ["--holdout", "0.2", "--personalize-epochs", "2"]) }
+            let status = try await within(.seconds(120), "the aggregator to finish") { try await aggregator.wait() }
+            for agent in agents { await agent.stop() }
+            #expect(status == 0, "\(job.log("aggregator").suffix(2000))")
+            let metrics = try job.metrics()
+            #expect(metrics.map(\.round) == [1, 2, 3, 4])
+            let federated = metrics.compactMap(\.federated)
+            #expect(federated.count >= 3, "\(metrics.map(\.federated))")
+            for (round, evaluation) in zip(metrics, metrics.map(\.federated)) {
+                guard let evaluation else { continue }
+                #expect(evaluation.round == round.round - 1)
+                #expect((1...3).contains(evaluation.agents))
+                // About 20% of each agent's ~480 rows are held out.
+                #expect(evaluation.examples >= 90 * evaluation.agents && evaluation.examples <= 100 * evaluation.agents)
+                #expect((0...1).contains(try #require(evaluation.accuracy)))
+                #expect(evaluation.personalizedAccuracy != nil)
+            }
+            // After a few rounds the global model does well on the agents' own held-out rows.
+            #expect(try #require(federated.last?.accuracy) > 0.85)
+            #expect(job.log("agent-0").contains("held out"))
+        }
+    }
+}

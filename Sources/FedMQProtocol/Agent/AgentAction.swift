@@ -11,6 +11,9 @@ public enum AgentAction: Sendable, Equatable {
     /// Publish the update at QoS 1 with MQTT 5 message expiry `expirySeconds` (the deadline),
     /// and `signature` (if the agent has an identity key) as the `fedmq-signature` user property.
     case publishUpdate(topic: String, payload: [UInt8], expirySeconds: UInt32, signature: String?)
+    /// Evaluate `base` on the held-out data (and, with personalization, a copy fine-tuned with
+    /// `training`), then publish the result on `round/<r>/eval/<agent>`.
+    case evaluate(base: GlobalModel, training: TrainingConfig)
     /// Publish the agent's status, retained.
     case publishStatus(AgentStatus)
     /// Nothing to do, and why (for the log).

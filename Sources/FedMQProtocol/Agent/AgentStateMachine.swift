@@ -14,6 +14,8 @@ public struct AgentStateMachine {
     public private(set) var trainingRound: Int?
     /// The update published for `lastServedRound`, to resend if the aggregator lost it.
     public private(set) var lastUpdate: SentUpdate?
+    /// The round of the last global model this agent was asked to evaluate.
+    public private(set) var lastEvaluatedRound = -1
     /// Every privacy mechanism this agent ran for the job (persisted by the runtime).
     public private(set) var ledger: [DPEvent]
     /// The owner's limit; training stops before a round would exceed it.
@@ -64,7 +66,7 @@ public struct AgentStateMachine {
         }
         guard decoded.job == topics.job else { return [.ignored("global model is for job '\(decoded.job)'")] }
         model = decoded
-        return startIfReady(now: now)
+        return evaluateIfAsked() + startIfReady(now: now)
     }
 
     /// The retained `global/round` arrived (or changed), with its `fedmq-signature` property if any.
@@ -92,7 +94,17 @@ public struct AgentStateMachine {
                     expirySeconds: UInt32(max(1, (announcement.deadline - now).rounded(.up))), signature: sent.signature),
             ]
         }
-        return startIfReady(now: now)
+        return evaluateIfAsked() + startIfReady(now: now)
+    }
+
+    /// Federated evaluation: the open round names the model as its base and asks for every
+    /// k-th model to be evaluated; each model once.
+    private mutating func evaluateIfAsked() -> [AgentAction] {
+        guard let round, let every = round.evaluateEvery, let model, model.sha256 == round.baseModelSHA256,
+            model.round % every == 0, model.round > lastEvaluatedRound
+        else { return [] }
+        lastEvaluatedRound = model.round
+        return [.evaluate(base: model, training: round.training)]
     }
 
     /// Why a message must be refused for its signature, or nil when it may be used.

@@ -27,6 +27,8 @@ public struct AggregatorStateMachine {
     private let signers: [String: VerifyingKey]?
     /// The last closed round's summary, kept in every checkpoint.
     private var lastMetrics: RoundMetrics?
+    /// Agents' evaluations of the current global model (federated evaluation), by agent.
+    private var evaluations: [String: AgentEvaluation] = [:]
 
     /// A fresh job: `parameters` become the round-0 model and round 1 opens at `now`.
     public init(
@@ -121,6 +123,26 @@ public struct AggregatorStateMachine {
         }
     }
 
+    /// An agent's evaluation arrived on `round/<round>/eval/<agent>`. Only evaluations of the
+    /// current global model count (one per agent); they go into the next round's metrics.
+    public mutating func receiveEvaluation(agent: String, round: Int, payload: [UInt8]) -> [AggregatorAction] {
+        func ignore(_ reason: String) -> [AggregatorAction] { [.evaluationIgnored(agent: agent, round: round, reason: reason)] }
+        guard policy.evaluateEvery != nil else { return ignore("this job has no federated evaluation") }
+        let evaluation: AgentEvaluation
+        do {
+            evaluation = try ProtocolJSON.decode(AgentEvaluation.self, from: payload)
+        } catch {
+            return ignore("\(error)")
+        }
+        guard evaluation.job == job, evaluation.agent == agent, evaluation.round == round else {
+            return ignore("job, agent or round differ from the topic")
+        }
+        guard round == model.round else { return ignore("round \(round) is not the current model's (\(model.round))") }
+        guard evaluations[agent] == nil else { return ignore("this agent's evaluation of round \(round) is already in") }
+        evaluations[agent] = evaluation
+        return []
+    }
+
     /// Time passed: close a round that has its target (after a restart) or whose deadline is
     /// over with the quorum; extend it otherwise.
     public mutating func tick(now: Double) -> [AggregatorAction] {
@@ -170,6 +192,9 @@ public struct AggregatorStateMachine {
     private mutating func close(now: Double) -> [AggregatorAction] {
         guard var parameters = try? strategy.finish() else { return [] }
         let round = announcement.round
+        // The agents' verdict on the model this round started from (the one being replaced).
+        let federated = FederatedEvaluation(round: model.round, evaluations: evaluations.keys.sorted().compactMap { evaluations[$0] })
+        evaluations = [:]
         let privacy = account(&parameters, updates: accepted.count)
         let bytes = ModelCodec.encodeModel(parameters, spec: model.spec, job: job, round: round)
         model = GlobalModel(job: job, round: round, spec: model.spec, parameters: parameters, sha256: ModelCodec.sha256(bytes))
@@ -180,7 +205,7 @@ public struct AggregatorStateMachine {
             examples: accepted.values.reduce(0, +), rejected: rejected, accuracy: evaluation?.accuracy, loss: evaluation?.loss,
             bytesReceived: bytesReceived, durationSeconds: max(0, now - announcement.openedAt),
             deadlineExtensions: announcement.extensions, modelSHA256: model.sha256, closedAt: now,
-            epsilon: privacy?.epsilon, delta: policy.privacy?.delta, threatModel: privacy?.threatModel)
+            epsilon: privacy?.epsilon, delta: policy.privacy?.delta, threatModel: privacy?.threatModel, federated: federated)
         accepted = [:]
         rejected = [:]
         bytesReceived = 0
@@ -224,6 +249,6 @@ public struct AggregatorStateMachine {
             job: job, round: round, openedAt: now, deadline: now + policy.roundSeconds, targetUpdates: policy.targetUpdates,
             minUpdates: policy.minUpdates, extensions: 0, baseModelSHA256: base, training: policy.training,
             maxUpdateBytes: policy.maxUpdateBytes, normBound: policy.normBound, encoding: policy.encoding,
-            privacy: policy.privacy)
+            privacy: policy.privacy, evaluateEvery: policy.evaluateEvery)
     }
 }

@@ -22,6 +22,8 @@ public struct RoundPolicy: Codable, Sendable, Equatable {
     public var privacy: ClientPrivacy?
     /// A robust or adaptive strategy instead of FedAvg with `weighting`.
     public var strategy: StrategyConfig?
+    /// Federated evaluation: agents with held-out data evaluate every k-th global model.
+    public var evaluateEvery: Int?
 
     public init(
         rounds: Int? = 10, targetUpdates: Int, minUpdates: Int, roundSeconds: Double = 60, extensionSeconds: Double = 30,
@@ -44,7 +46,7 @@ public struct RoundPolicy: Codable, Sendable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case rounds, training, encoding, weighting, privacy, strategy
+        case rounds, training, encoding, weighting, privacy, strategy, evaluateEvery = "evaluate_every"
         case targetUpdates = "target_updates", minUpdates = "min_updates", roundSeconds = "round_seconds"
         case extensionSeconds = "extension_seconds", maxUpdateBytes = "max_update_bytes", normBound = "norm_bound"
         case allowedAgents = "allowed_agents"
@@ -67,6 +69,7 @@ public struct RoundPolicy: Codable, Sendable, Equatable {
         encoding = try container.decodeIfPresent(TensorEncoding.self, forKey: .encoding) ?? defaults.encoding
         privacy = try container.decodeIfPresent(ClientPrivacy.self, forKey: .privacy)
         strategy = try container.decodeIfPresent(StrategyConfig.self, forKey: .strategy)
+        evaluateEvery = try container.decodeIfPresent(Int.self, forKey: .evaluateEvery)
         weighting = try container.decodeIfPresent(FedAvg.Weighting.self, forKey: .weighting) ?? (privacy == nil ? defaults.weighting : .uniform)
     }
 
@@ -79,6 +82,7 @@ public struct RoundPolicy: Codable, Sendable, Equatable {
         if maxUpdateBytes < 64 { throw invalid("max_update_bytes is too small") }
         if let normBound, !(normBound > 0 && normBound.isFinite) { throw invalid("norm_bound must be positive") }
         for agent in allowedAgents ?? [] { try Identifier.validate(agent, kind: "agent") }
+        if let evaluateEvery, evaluateEvery < 1 { throw invalid("evaluate_every must be at least 1") }
         do {
             try training.validate()
             try privacy?.validate()

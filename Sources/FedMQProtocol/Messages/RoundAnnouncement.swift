@@ -32,9 +32,12 @@ public struct RoundAnnouncement: Codable, Sendable, Equatable, SchemaVersioned {
     /// is not listed publishes its update again: an update acknowledged by the MQTT client but
     /// lost before the aggregator spooled it is recovered this way.
     public var received: [String]?
+    /// Agents with held-out data evaluate the base model when its round is a multiple of this
+    /// and publish the result on `round/<r>/eval/<agent>`.
+    public var evaluateEvery: Int?
 
     enum CodingKeys: String, CodingKey {
-        case schema, job, round, deadline, extensions, training, encoding, privacy, received
+        case schema, job, round, deadline, extensions, training, encoding, privacy, received, evaluateEvery = "evaluate_every"
         case openedAt = "opened_at", targetUpdates = "target_updates", minUpdates = "min_updates"
         case baseModelSHA256 = "base_model_sha256", maxUpdateBytes = "max_update_bytes", normBound = "norm_bound"
     }
@@ -42,7 +45,7 @@ public struct RoundAnnouncement: Codable, Sendable, Equatable, SchemaVersioned {
     public init(
         job: String, round: Int, openedAt: Double, deadline: Double, targetUpdates: Int, minUpdates: Int, extensions: Int,
         baseModelSHA256: String, training: TrainingConfig, maxUpdateBytes: Int, normBound: Double?, encoding: TensorEncoding,
-        privacy: ClientPrivacy? = nil
+        privacy: ClientPrivacy? = nil, evaluateEvery: Int? = nil
     ) {
         self.job = job
         self.round = round
@@ -57,6 +60,7 @@ public struct RoundAnnouncement: Codable, Sendable, Equatable, SchemaVersioned {
         self.normBound = normBound
         self.encoding = encoding
         self.privacy = privacy
+        self.evaluateEvery = evaluateEvery
     }
 
     public func validate() throws(ProtocolError) {
@@ -69,6 +73,7 @@ public struct RoundAnnouncement: Codable, Sendable, Equatable, SchemaVersioned {
             throw invalid("base_model_sha256 is not 64 hex digits")
         }
         guard maxUpdateBytes > 0 else { throw invalid("max_update_bytes must be positive") }
+        if let evaluateEvery, evaluateEvery < 1 { throw invalid("evaluate_every must be at least 1") }
         if let received, received.count > 1_000_000 || !received.allSatisfy(Identifier.isValid) {
             throw invalid("received must list valid agent ids")
         }

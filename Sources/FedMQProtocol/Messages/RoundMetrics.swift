@@ -27,18 +27,22 @@ public struct RoundMetrics: Codable, Sendable, Equatable, SchemaVersioned {
     public var epsilon: Double?
     public var delta: Double?
     public var threatModel: String?
+    /// The agents' evaluation of the model the previous round produced, when the policy asks
+    /// for federated evaluation (`evaluate_every`).
+    public var federated: FederatedEvaluation?
 
     enum CodingKeys: String, CodingKey {
         case schema, job, round, participants, updates, examples, rejected, accuracy, loss
         case bytesReceived = "bytes_received", durationSeconds = "duration_seconds"
         case deadlineExtensions = "deadline_extensions", modelSHA256 = "model_sha256", closedAt = "closed_at"
-        case epsilon, delta, threatModel = "threat_model"
+        case epsilon, delta, threatModel = "threat_model", federated
     }
 
     public init(
         job: String, round: Int, participants: [String], updates: Int, examples: Int, rejected: [String: Int],
         accuracy: Double?, loss: Double?, bytesReceived: Int, durationSeconds: Double, deadlineExtensions: Int,
-        modelSHA256: String, closedAt: Double, epsilon: Double? = nil, delta: Double? = nil, threatModel: String? = nil
+        modelSHA256: String, closedAt: Double, epsilon: Double? = nil, delta: Double? = nil, threatModel: String? = nil,
+        federated: FederatedEvaluation? = nil
     ) {
         self.job = job
         self.round = round
@@ -56,6 +60,7 @@ public struct RoundMetrics: Codable, Sendable, Equatable, SchemaVersioned {
         self.epsilon = epsilon.flatMap { $0.isFinite ? $0 : nil }
         self.delta = delta
         self.threatModel = threatModel
+        self.federated = federated
     }
 
     public func validate() throws(ProtocolError) {

@@ -1,0 +1,97 @@
+/// `round/<r>/eval/<agent>`: how the global model of round r does on one agent's held-out
+/// data, and (with personalization) how a locally fine-tuned copy of it does.
+public struct AgentEvaluation: Codable, Sendable, Equatable, SchemaVersioned {
+    public static let schema = "fedmq.eval/1"
+    public var schema: String = Self.schema
+    public var job: String
+    public var agent: String
+    /// The round that produced the evaluated model (0: the initial model).
+    public var round: Int
+    /// Held-out rows evaluated.
+    public var examples: Int
+    public var accuracy: Double?
+    public var loss: Double
+    /// The same held-out rows after fine-tuning the global model locally.
+    public var personalizedAccuracy: Double?
+    public var personalizedLoss: Double?
+
+    enum CodingKeys: String, CodingKey {
+        case schema, job, agent, round, examples, accuracy, loss
+        case personalizedAccuracy = "personalized_accuracy", personalizedLoss = "personalized_loss"
+    }
+
+    public init(
+        job: String, agent: String, round: Int, examples: Int, accuracy: Double?, loss: Double, personalizedAccuracy: Double? = nil,
+        personalizedLoss: Double? = nil
+    ) {
+        self.job = job
+        self.agent = agent
+        self.round = round
+        self.examples = examples
+        self.accuracy = accuracy
+        self.loss = loss
+        self.personalizedAccuracy = personalizedAccuracy
+        self.personalizedLoss = personalizedLoss
+    }
+
+    public func validate() throws(ProtocolError) {
+        func invalid(_ reason: String) -> ProtocolError { .invalidMessage(schema: Self.schema, reason: reason) }
+        guard Identifier.isValid(job), Identifier.isValid(agent), round >= 0 else { throw invalid("job, agent or round is invalid") }
+        guard examples > 0, examples < 1 << 40 else { throw invalid("examples must be positive") }
+        for value in [accuracy, personalizedAccuracy].compactMap({ $0 }) where !(0...1).contains(value) {
+            throw invalid("accuracies must be within 0...1")
+        }
+        for value in [loss] + [personalizedLoss].compactMap({ $0 }) where !(value.isFinite && value >= 0) {
+            throw invalid("losses must be finite and not negative")
+        }
+    }
+}
+
+/// Federated evaluation of one global model: the agents' held-out results combined, weighted
+/// by their examples, with the spread across agents. Part of the next round's `metrics`.
+public struct FederatedEvaluation: Codable, Sendable, Equatable {
+    /// The round that produced the evaluated model.
+    public var round: Int
+    public var agents: Int
+    public var examples: Int
+    public var accuracy: Double?
+    public var loss: Double
+    /// Lowest and highest accuracy of a single agent, and the standard deviation across agents.
+    public var accuracyMin: Double?
+    public var accuracyMax: Double?
+    public var accuracyStd: Double?
+    /// Example-weighted accuracy after local fine-tuning, over the agents that personalize.
+    public var personalizedAccuracy: Double?
+
+    enum CodingKeys: String, CodingKey {
+        case round, agents, examples, accuracy, loss
+        case accuracyMin = "accuracy_min", accuracyMax = "accuracy_max", accuracyStd = "accuracy_std"
+        case personalizedAccuracy = "personalized_accuracy"
+    }
+
+    /// Combines evaluations of the same model; nil when there are none.
+    public init?(round: Int, evaluations: [AgentEvaluation]) {
+        guard !evaluations.isEmpty else { return nil }
+        let examples = evaluations.reduce(0) { $0 + $1.examples }
+        func weighted(_ value: (AgentEvaluation) -> Double?) -> Double? {
+            let rated = evaluations.compactMap { evaluation in value(evaluation).map { ($0, Double(evaluation.examples)) } }
+            guard !rated.isEmpty else { return nil }
+            return rated.reduce(0) { $0 + $1.0 * $1.1 } / rated.reduce(0) { $0 + $1.1 }
+        }
+        self.round = round
+        agents = evaluations.count
+        self.examples = examples
+        accuracy = weighted(\.accuracy)
+        loss = weighted { $0.loss } ?? 0
+        let accuracies = evaluations.compactMap(\.accuracy)
+        accuracyMin = accuracies.min()
+        accuracyMax = accuracies.max()
+        if accuracies.isEmpty {
+            accuracyStd = nil
+        } else {
+            let mean = accuracies.reduce(0, +) / Double(accuracies.count)
+            accuracyStd = (accuracies.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(accuracies.count)).squareRoot()
+        }
+        personalizedAccuracy = weighted(\.personalizedAccuracy)
+    }
+}
