@@ -41,7 +41,7 @@ public struct FederatedSimulation {
                 var local = global
                 var trainer = try Trainer(spec: spec, config: training, privacyRandom: SplitMix64(seed: seed &* 31 &+ stream))
                 var shuffle = SplitMix64(seed: stream &+ seed)
-                _ = try trainer.train(&local, on: data, random: &shuffle)
+                _ = try trainer.train(&local, on: data, random: &shuffle, reference: global)
                 try local.subtract(global)
                 privacy?.privatize(&local, using: &noise)
                 tamper(index, &local)
