@@ -48,7 +48,7 @@ public struct AggregatorRuntime: Sendable {
         // Subscribe before connecting: the broker delivers the updates it queued in our session
         // right after accepting the connection, and they must find the subscription in place.
         let updates = try await client.subscribe(to: [topics.allUpdates], qos: .atLeastOnce)
-        let evaluations = try await client.subscribe(to: [topics.allEvaluations], qos: .atLeastOnce)
+        let agentReports = try await client.subscribe(to: [topics.allEvaluations, topics.allStatuses], qos: .atLeastOnce)
         logger.info("connecting to \(config.broker.host):\(config.broker.port)")
         try await client.connect()
         try await publishStatus(client, topics, .online, round: machine.announcement.round)
@@ -61,7 +61,7 @@ public struct AggregatorRuntime: Sendable {
                 for await message in updates { continuation.yield(.message(message)) }
             },
             Task {
-                for await message in evaluations { continuation.yield(.message(message)) }
+                for await message in agentReports { continuation.yield(.message(message)) }
             },
             Task {
                 while !Task.isCancelled {
@@ -86,6 +86,8 @@ public struct AggregatorRuntime: Sendable {
                     actions = machine.receive(agent: agent, round: round, payload: message.payload, signature: message.signature, now: wallClock())
                 case .evaluation(let round, let agent):
                     actions = machine.receiveEvaluation(agent: agent, round: round, payload: message.payload)
+                case .status(let agent):
+                    actions = machine.statusReceived(agent: agent, payload: message.payload)
                 default:
                     logger.warning("ignored message on \(message.topic)")
                     continue

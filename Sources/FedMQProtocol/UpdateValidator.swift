@@ -45,6 +45,9 @@ public struct UpdateValidator: Sendable {
         if round < open { return reject(.closedRound, "round \(round) is closed; round \(open) is open") }
         if round > open { return reject(.wrongRound, "round \(round) is not open; round \(open) is") }
         if accepted.contains(agent) { return reject(.duplicate, "an update from this agent already counts in round \(open)") }
+        if let selected = announcement.selected, !selected.contains(agent) {
+            return reject(.notSelected, "round \(open) was opened for \(selected.count) selected agents, not this one")
+        }
         // Before decoding: nothing from an unauthenticated sender reaches the parser.
         if let signers {
             guard let signature else { return reject(.unsigned, "enrolled fleets sign every update (user property \(SignedStatement.property))") }

@@ -23,7 +23,7 @@ struct FederatedJob {
     init(
         broker: LocalBroker, job: String, agents: Int, rounds: Int, target: Int, minimum: Int, epochs: Int = 2,
         privacy: ClientPrivacy? = nil, extraConfig: [String: String] = [:], roundSeconds: Double = 120, port: Int? = nil,
-        normBound: Double? = nil, evaluateEvery: Int? = nil
+        normBound: Double? = nil, evaluateEvery: Int? = nil, selection: ClientSelection? = nil
     ) throws {
         self.broker = broker
         self.port = port ?? broker.port
@@ -44,6 +44,7 @@ struct FederatedJob {
             maxUpdateBytes: 1 << 20, normBound: normBound, training: TrainingConfig(learningRate: 0.05, momentum: 0.9, batchSize: 32, epochs: epochs),
             weighting: privacy == nil ? .examples : .uniform, privacy: privacy)
         policy.evaluateEvery = evaluateEvery
+        policy.selection = selection
         var config: [String: Any] = [
             "job": job, "broker": ["host": "127.0.0.1", "port": self.port],
             "model": try JSONSerialization.jsonObject(with: Data(spec.jsonString().utf8)),

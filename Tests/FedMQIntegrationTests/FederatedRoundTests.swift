@@ -208,3 +208,28 @@ struct FederatedEvaluationJobTests {
         }
     }
 }
+
+@Suite("Client selection with real processes", .timeLimit(.minutes(3)))
+struct ClientSelectionJobTests {
+    @Test("3 of 6 online agents are drawn per round; only they train and count; the draw changes between rounds")
+    func selection() async throws {
+        try await withLocalBroker { broker in
+            let job = try FederatedJob(
+                broker: broker, job: "select", agents: 6, rounds: 5, target: 3, minimum: 3, epochs: 1,
+                selection: ClientSelection(count: 3, seed: 11))
+            let agents = try (0..<6).map { try job.startAgent($0) }
+            let aggregator = try job.startAggregator()
+            let status = try await within(.seconds(120), "the aggregator to finish") { try await aggregator.wait() }
+            for agent in agents { await agent.stop() }
+            #expect(status == 0, "\(job.log("aggregator").suffix(2000))")
+            let metrics = try job.metrics()
+            #expect(metrics.map(\.round) == [1, 2, 3, 4, 5])
+            for round in metrics {
+                #expect(round.selected?.count == 3)
+                #expect(round.participants == round.selected)
+                #expect(round.stragglers == [])
+            }
+            #expect(Set(metrics.flatMap(\.participants)).count > 3, "the same three agents every round: \(metrics.map(\.participants))")
+        }
+    }
+}

@@ -119,6 +119,9 @@ public struct AgentStateMachine {
         guard trainingRound == nil else { return [.ignored("still training round \(trainingRound ?? 0)")] }
         guard round.round > lastServedRound else { return [.ignored("round \(round.round) is already served")] }
         guard now < round.deadline else { return [.ignored("round \(round.round) is past its deadline")] }
+        if let selected = round.selected, !selected.contains(agent) {
+            return [.ignored("round \(round.round) selected \(selected.count) other agents")]
+        }
         guard let model, model.sha256 == round.baseModelSHA256 else {
             return [.ignored("round \(round.round) waits for model \(round.baseModelSHA256.prefix(12))")]
         }

@@ -29,6 +29,8 @@ public struct AggregatorStateMachine {
     private var lastMetrics: RoundMetrics?
     /// Agents' evaluations of the current global model (federated evaluation), by agent.
     private var evaluations: [String: AgentEvaluation] = [:]
+    /// Agents whose retained status says they are connected (for client selection).
+    public private(set) var online: Set<String> = []
 
     /// A fresh job: `parameters` become the round-0 model and round 1 opens at `now`.
     public init(
@@ -55,6 +57,7 @@ public struct AggregatorStateMachine {
         model = GlobalModel(job: job, round: 0, spec: spec, parameters: parameters, sha256: ModelCodec.sha256(bytes))
         strategy = Self.makeStrategy(policy)
         announcement = Self.announce(job: job, round: 1, policy: policy, base: model.sha256, now: now)
+        if policy.selection != nil { announcement.selected = [] }  // picked as agents come online
         strategy.begin(global: parameters)
     }
 
@@ -118,9 +121,33 @@ public struct AggregatorStateMachine {
         case .success(let update):
             fold(update)
             var actions: [AggregatorAction] = [.spool(round: round, agent: agent, payload: payload)]
-            if accepted.count >= announcement.targetUpdates { actions += close(now: now) }
+            if accepted.count >= target { actions += close(now: now) }
             return actions
         }
+    }
+
+    /// The updates that close the round early: the policy's target, or every selected agent
+    /// when fewer were selected.
+    private var target: Int {
+        guard let selected = announcement.selected, !selected.isEmpty else { return announcement.targetUpdates }
+        return min(announcement.targetUpdates, selected.count)
+    }
+
+    /// An agent's retained status arrived on `status/<agent>`. With client selection, a round
+    /// that has no update yet is drawn again from the agents now online (and republished).
+    public mutating func statusReceived(agent: String, payload: [UInt8]) -> [AggregatorAction] {
+        guard let status = try? ProtocolJSON.decode(AgentStatus.self, from: payload), status.agent == agent else { return [] }
+        if status.state == .offline { online.remove(agent) } else { online.insert(agent) }
+        guard let selection = policy.selection, !finished, accepted.isEmpty else { return [] }
+        let picked = selection.pick(from: candidates, round: announcement.round, minimum: policy.minUpdates)
+        guard picked != announcement.selected else { return [] }
+        announcement.selected = picked
+        return [.checkpoint(checkpoint(), model: modelBytes), .publishRound(announcement)]
+    }
+
+    /// Online agents that may be selected.
+    private var candidates: Set<String> {
+        policy.allowedAgents.map { online.intersection($0) } ?? online
     }
 
     /// An agent's evaluation arrived on `round/<round>/eval/<agent>`. Only evaluations of the
@@ -148,7 +175,7 @@ public struct AggregatorStateMachine {
     public mutating func tick(now: Double) -> [AggregatorAction] {
         guard !finished else { return [] }
         // A restart can resume with the target already spooled (killed before closing): close now.
-        if accepted.count >= announcement.targetUpdates { return close(now: now) }
+        if accepted.count >= target { return close(now: now) }
         guard now >= announcement.deadline else { return [] }
         if accepted.count >= announcement.minUpdates { return close(now: now) }
         announcement.deadline = now + policy.extensionSeconds
@@ -200,12 +227,16 @@ public struct AggregatorStateMachine {
         model = GlobalModel(job: job, round: round, spec: model.spec, parameters: parameters, sha256: ModelCodec.sha256(bytes))
         modelBytes = bytes
         let evaluation = evaluator?(parameters)
-        let metrics = RoundMetrics(
+        var metrics = RoundMetrics(
             job: job, round: round, participants: accepted.keys.sorted(), updates: accepted.count,
             examples: accepted.values.reduce(0, +), rejected: rejected, accuracy: evaluation?.accuracy, loss: evaluation?.loss,
             bytesReceived: bytesReceived, durationSeconds: max(0, now - announcement.openedAt),
             deadlineExtensions: announcement.extensions, modelSHA256: model.sha256, closedAt: now,
             epsilon: privacy?.epsilon, delta: policy.privacy?.delta, threatModel: privacy?.threatModel, federated: federated)
+        if let selected = announcement.selected {
+            metrics.selected = selected
+            metrics.stragglers = selected.filter { accepted[$0] == nil }
+        }
         accepted = [:]
         rejected = [:]
         bytesReceived = 0
@@ -215,6 +246,9 @@ public struct AggregatorStateMachine {
             return [.checkpoint(checkpoint(), model: bytes), .publishModel(bytes), .publishMetrics(metrics), .finished]
         }
         announcement = Self.announce(job: job, round: round + 1, policy: policy, base: model.sha256, now: now)
+        if let selection = policy.selection {
+            announcement.selected = selection.pick(from: candidates, round: round + 1, minimum: policy.minUpdates)
+        }
         strategy.begin(global: parameters)
         return [.checkpoint(checkpoint(), model: bytes), .publishModel(bytes), .publishRound(announcement), .publishMetrics(metrics)]
     }

@@ -24,6 +24,8 @@ public struct RoundPolicy: Codable, Sendable, Equatable {
     public var strategy: StrategyConfig?
     /// Federated evaluation: agents with held-out data evaluate every k-th global model.
     public var evaluateEvery: Int?
+    /// Client selection: only some of the online agents take part in each round.
+    public var selection: ClientSelection?
 
     public init(
         rounds: Int? = 10, targetUpdates: Int, minUpdates: Int, roundSeconds: Double = 60, extensionSeconds: Double = 30,
@@ -46,7 +48,7 @@ public struct RoundPolicy: Codable, Sendable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case rounds, training, encoding, weighting, privacy, strategy, evaluateEvery = "evaluate_every"
+        case rounds, training, encoding, weighting, privacy, strategy, selection, evaluateEvery = "evaluate_every"
         case targetUpdates = "target_updates", minUpdates = "min_updates", roundSeconds = "round_seconds"
         case extensionSeconds = "extension_seconds", maxUpdateBytes = "max_update_bytes", normBound = "norm_bound"
         case allowedAgents = "allowed_agents"
@@ -70,6 +72,7 @@ public struct RoundPolicy: Codable, Sendable, Equatable {
         privacy = try container.decodeIfPresent(ClientPrivacy.self, forKey: .privacy)
         strategy = try container.decodeIfPresent(StrategyConfig.self, forKey: .strategy)
         evaluateEvery = try container.decodeIfPresent(Int.self, forKey: .evaluateEvery)
+        selection = try container.decodeIfPresent(ClientSelection.self, forKey: .selection)
         weighting = try container.decodeIfPresent(FedAvg.Weighting.self, forKey: .weighting) ?? (privacy == nil ? defaults.weighting : .uniform)
     }
 
@@ -83,6 +86,7 @@ public struct RoundPolicy: Codable, Sendable, Equatable {
         if let normBound, !(normBound > 0 && normBound.isFinite) { throw invalid("norm_bound must be positive") }
         for agent in allowedAgents ?? [] { try Identifier.validate(agent, kind: "agent") }
         if let evaluateEvery, evaluateEvery < 1 { throw invalid("evaluate_every must be at least 1") }
+        try selection?.validate()
         do {
             try training.validate()
             try privacy?.validate()

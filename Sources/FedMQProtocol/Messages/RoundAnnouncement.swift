@@ -35,9 +35,12 @@ public struct RoundAnnouncement: Codable, Sendable, Equatable, SchemaVersioned {
     /// Agents with held-out data evaluate the base model when its round is a multiple of this
     /// and publish the result on `round/<r>/eval/<agent>`.
     public var evaluateEvery: Int?
+    /// With client selection, the agents picked for this round (sorted); others stay idle and
+    /// their updates are refused as `not_selected`.
+    public var selected: [String]?
 
     enum CodingKeys: String, CodingKey {
-        case schema, job, round, deadline, extensions, training, encoding, privacy, received, evaluateEvery = "evaluate_every"
+        case schema, job, round, deadline, extensions, training, encoding, privacy, received, selected, evaluateEvery = "evaluate_every"
         case openedAt = "opened_at", targetUpdates = "target_updates", minUpdates = "min_updates"
         case baseModelSHA256 = "base_model_sha256", maxUpdateBytes = "max_update_bytes", normBound = "norm_bound"
     }
@@ -74,6 +77,9 @@ public struct RoundAnnouncement: Codable, Sendable, Equatable, SchemaVersioned {
         }
         guard maxUpdateBytes > 0 else { throw invalid("max_update_bytes must be positive") }
         if let evaluateEvery, evaluateEvery < 1 { throw invalid("evaluate_every must be at least 1") }
+        if let selected, selected.count > 1_000_000 || !selected.allSatisfy(Identifier.isValid) {
+            throw invalid("selected must list valid agent ids")
+        }
         if let received, received.count > 1_000_000 || !received.allSatisfy(Identifier.isValid) {
             throw invalid("received must list valid agent ids")
         }

@@ -30,12 +30,15 @@ public struct RoundMetrics: Codable, Sendable, Equatable, SchemaVersioned {
     /// The agents' evaluation of the model the previous round produced, when the policy asks
     /// for federated evaluation (`evaluate_every`).
     public var federated: FederatedEvaluation?
+    /// With client selection: the agents picked, and those of them whose update did not count.
+    public var selected: [String]?
+    public var stragglers: [String]?
 
     enum CodingKeys: String, CodingKey {
         case schema, job, round, participants, updates, examples, rejected, accuracy, loss
         case bytesReceived = "bytes_received", durationSeconds = "duration_seconds"
         case deadlineExtensions = "deadline_extensions", modelSHA256 = "model_sha256", closedAt = "closed_at"
-        case epsilon, delta, threatModel = "threat_model", federated
+        case epsilon, delta, threatModel = "threat_model", federated, selected, stragglers
     }
 
     public init(
