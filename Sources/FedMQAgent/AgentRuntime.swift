@@ -129,7 +129,8 @@ public struct AgentRuntime: Sendable {
             }
         case .recordServed(let round, let event, let update):
             // The update first, then the record naming it: a record never points at a missing update.
-            try DurableFile.write(update.payload, to: lastUpdatePath)
+            // Both live in the state directory, so the record's directory fsync covers the update's rename.
+            try DurableFile.write(update.payload, to: lastUpdatePath, syncDirectory: false)
             var record = try loadRecord()
             record.lastServedRound = round
             record.lastUpdateSignature = update.signature

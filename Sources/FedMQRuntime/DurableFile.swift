@@ -7,7 +7,9 @@ import Foundation
 /// Writes that survive a crash or power cut: write a temporary file, fsync it, rename it over
 /// the target, fsync the directory. A reader sees the old file or the new one, never half.
 public enum DurableFile {
-    public static func write(_ bytes: [UInt8], to path: String) throws(RuntimeError) {
+    /// - Parameter syncDirectory: false when a durable write into the same directory follows
+    ///   at once: its directory fsync makes this rename durable too.
+    public static func write(_ bytes: [UInt8], to path: String, syncDirectory: Bool = true) throws(RuntimeError) {
         let directory = (path as NSString).deletingLastPathComponent
         let temporary = path + ".tmp-\(getpid())"
         let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
@@ -36,7 +38,7 @@ public enum DurableFile {
             unlink(temporary)
             throw error
         }
-        syncDirectory(directory.isEmpty ? "." : directory)
+        if syncDirectory { Self.syncDirectory(directory.isEmpty ? "." : directory) }
     }
 
     /// Appends one line and fsyncs (for logs such as metrics.jsonl).
