@@ -19,6 +19,8 @@ public struct AggregatorRuntime: Sendable {
     }
 
     private enum Event: Sendable {
+        /// Updates are waiting in the inbox.
+        case updates
         case message(MQTTMessage)
         case tick
         case shutdown
@@ -56,9 +58,12 @@ public struct AggregatorRuntime: Sendable {
         fresh = false
 
         let (events, continuation) = AsyncStream.makeStream(of: Event.self)
+        let inbox = UpdateInbox()
         let feeders = [
             Task {
-                for await message in updates { continuation.yield(.message(message)) }
+                for await message in updates {
+                    if inbox.put(message) { continuation.yield(.updates) }
+                }
             },
             Task {
                 for await message in agentReports { continuation.yield(.message(message)) }
@@ -80,10 +85,13 @@ public struct AggregatorRuntime: Sendable {
             if alreadyDone { break }
             let actions: [AggregatorAction]
             switch event {
+            case .updates:
+                actions = inbox.takeAll().flatMap { message -> [AggregatorAction] in
+                    guard case .update(let round, let agent) = try? topics.parse(message.topic) else { return [] }
+                    return machine.receive(agent: agent, round: round, payload: message.payload, signature: message.signature, now: wallClock())
+                }
             case .message(let message):
                 switch try? topics.parse(message.topic) {
-                case .update(let round, let agent):
-                    actions = machine.receive(agent: agent, round: round, payload: message.payload, signature: message.signature, now: wallClock())
                 case .evaluation(let round, let agent):
                     actions = machine.receiveEvaluation(agent: agent, round: round, payload: message.payload)
                 case .status(let agent):
@@ -155,10 +163,20 @@ public struct AggregatorRuntime: Sendable {
         func signed(_ statement: [UInt8]) -> [UserProperty] {
             identity.map { [UserProperty(SignedStatement.property, $0.sign(statement))] } ?? []
         }
+        // Spooled files are fsynced one by one; their directory once, before anything that
+        // depends on them happens (the next non-spool action, or the end of this batch).
+        var unsyncedSpool: Int?
+        func syncSpool() {
+            if let round = unsyncedSpool { store.syncSpool(round: round) }
+            unsyncedSpool = nil
+        }
+        defer { syncSpool() }
         for action in actions {
+            if case .spool = action {} else { syncSpool() }
             switch action {
             case .spool(let round, let agent, let payload):
                 try store.spool(round: round, agent: agent, payload: payload)
+                unsyncedSpool = round
                 logger.info("accepted update", metadata: ["round": "\(round)", "agent": "\(agent)", "bytes": "\(payload.count)"])
             case .checkpoint(let checkpoint, let model):
                 try store.save(checkpoint, model: model)

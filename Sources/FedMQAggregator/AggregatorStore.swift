@@ -42,9 +42,15 @@ struct AggregatorStore {
         return (checkpoint, model, spooled)
     }
 
+    /// Writes and fsyncs one accepted update; `syncSpool(round:)` then makes its name durable
+    /// (once for a batch of updates).
     func spool(round: Int, agent: String, payload: [UInt8]) throws(RuntimeError) {
         try DurableFile.createDirectory(spoolDirectory(round))
-        try DurableFile.write(payload, to: spoolDirectory(round) + "/\(agent).safetensors")
+        try DurableFile.write(payload, to: spoolDirectory(round) + "/\(agent).safetensors", syncDirectory: false)
+    }
+
+    func syncSpool(round: Int) {
+        DurableFile.sync(directory: spoolDirectory(round))
     }
 
     /// Model first, then the checkpoint naming it; then what the new checkpoint no longer needs.

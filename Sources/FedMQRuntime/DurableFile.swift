@@ -38,7 +38,7 @@ public enum DurableFile {
             unlink(temporary)
             throw error
         }
-        if syncDirectory { Self.syncDirectory(directory.isEmpty ? "." : directory) }
+        if syncDirectory { sync(directory: directory.isEmpty ? "." : directory) }
     }
 
     /// Appends one line and fsyncs (for logs such as metrics.jsonl).
@@ -64,7 +64,8 @@ public enum DurableFile {
         return Array(data)
     }
 
-    private static func syncDirectory(_ path: String) {
+    /// fsyncs a directory, making the renames into it durable.
+    public static func sync(directory path: String) {
         let descriptor = open(path, O_RDONLY)
         guard descriptor >= 0 else { return }
         fsync(descriptor)
