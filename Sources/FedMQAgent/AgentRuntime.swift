@@ -41,6 +41,7 @@ public struct AgentRuntime: Sendable {
     /// Runs until SIGINT/SIGTERM or until the calling task is cancelled.
     public func run() async throws {
         try config.validate()
+        reportFileSizeLimitAsError()
         try DurableFile.createDirectory(config.stateDirectory)
         let label: LabelColumn = config.dataLabel.map { .name($0) } ?? .last
         let local = try CSVReader.read(file: config.dataCSV, options: CSVOptions(hasHeader: config.dataHeader, label: label))

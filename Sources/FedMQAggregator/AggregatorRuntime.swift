@@ -29,6 +29,7 @@ public struct AggregatorRuntime: Sendable {
     /// Runs until the job is finished (with `exit_when_finished`) or SIGINT/SIGTERM.
     public func run() async throws {
         try config.validate()
+        reportFileSizeLimitAsError()
         let topics = try Topics(job: config.job)
         let store = try AggregatorStore(directory: config.stateDirectory)
         let identity = try config.identityKey.map(IdentityFiles.signingKey(at:))
@@ -106,7 +107,14 @@ public struct AggregatorRuntime: Sendable {
                 logger.notice("shutting down on signal in round \(machine.announcement.round)")
                 break eventLoop
             }
-            try await perform(actions, client: client, topics: topics, store: store, identity: identity)
+            do {
+                try await perform(actions, client: client, topics: topics, store: store, identity: identity)
+            } catch {
+                // Leave the broker before the subscriptions are torn down, so that the persistent
+                // session keeps them and queues what arrives while this process is gone.
+                await client.disconnect()
+                throw error
+            }
             if machine.finished && config.exitWhenFinished { break }
         }
         let final: AggregatorStatus.State = machine.finished ? .finished : .offline

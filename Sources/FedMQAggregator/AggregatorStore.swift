@@ -71,8 +71,14 @@ struct AggregatorStore {
     /// Appends the checkpoint's last round summary if the metrics log does not end with that
     /// round: the aggregator died between its checkpoint and the log line.
     func repairMetrics(from checkpoint: AggregatorCheckpoint) throws(RuntimeError) -> RoundMetrics? {
+        let text = (try? String(contentsOfFile: metricsPath, encoding: .utf8)) ?? ""
+        var lines = text.split(separator: "\n")
+        // A line cut short (a crash in the middle of an append) is dropped, not left for readers to trip on.
+        if let last = lines.last, !text.hasSuffix("\n") || (try? ProtocolJSON.decode(RoundMetrics.self, from: Array(last.utf8))) == nil {
+            lines.removeLast()
+            try DurableFile.write(Array(lines.map { $0 + "\n" }.joined().utf8), to: metricsPath)
+        }
         guard let metrics = checkpoint.lastMetrics else { return nil }
-        let lines = ((try? String(contentsOfFile: metricsPath, encoding: .utf8)) ?? "").split(separator: "\n")
         let lastRound = lines.last.flatMap { try? ProtocolJSON.decode(RoundMetrics.self, from: Array($0.utf8)).round } ?? 0
         guard lastRound < metrics.round else { return nil }
         try appendMetrics(metrics)

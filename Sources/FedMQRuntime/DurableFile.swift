@@ -41,14 +41,26 @@ public enum DurableFile {
         if syncDirectory { sync(directory: directory.isEmpty ? "." : directory) }
     }
 
-    /// Appends one line and fsyncs (for logs such as metrics.jsonl).
+    /// Appends one line and fsyncs (for logs such as metrics.jsonl). A write that fails part
+    /// way (a full disk) is undone, so the file never ends in half a line.
     public static func appendLine(_ line: String, to path: String) throws(RuntimeError) {
         let descriptor = open(path, O_WRONLY | O_CREAT | O_APPEND, 0o644)
         guard descriptor >= 0 else { throw failure(path, "open") }
         defer { close(descriptor) }
+        let original = lseek(descriptor, 0, SEEK_END)
         let bytes = Array((line + "\n").utf8)
-        let result = bytes.withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress!, bytes.count) }
-        guard result == bytes.count, fsync(descriptor) == 0 else { throw failure(path, "append") }
+        var written = 0
+        while written < bytes.count {
+            let result = bytes.withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress! + written, bytes.count - written) }
+            if result < 0 {
+                if errno == EINTR { continue }
+                let error = failure(path, "append")
+                _ = ftruncate(descriptor, original)
+                throw error
+            }
+            written += result
+        }
+        guard fsync(descriptor) == 0 else { throw failure(path, "fsync") }
     }
 
     public static func createDirectory(_ path: String) throws(RuntimeError) {

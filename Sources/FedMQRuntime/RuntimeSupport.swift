@@ -31,3 +31,9 @@ public func loadJSONConfig<Config: Decodable>(_ type: Config.Type, from path: St
         throw .file(path: path, reason: "\(error)")
     }
 }
+
+/// A write past the file size limit (RLIMIT_FSIZE) then fails with EFBIG, which the runtime
+/// reports with the file's path, instead of SIGXFSZ killing the process without a word.
+public func reportFileSizeLimitAsError() {
+    signal(SIGXFSZ, SIG_IGN)
+}

@@ -131,6 +131,36 @@ struct FaultInjectionTests {
     }
 }
 
+extension FaultInjectionTests {
+    @Test("a write that fails (a file size limit standing in for a full disk) stops the aggregator with the path; its last checkpoint is intact and a restart finishes the job")
+    func failedWrite() async throws {
+        try await withLocalBroker { broker in
+            let job = try FederatedJob(broker: broker, job: "diskfull", agents: 2, rounds: 60, target: 2, minimum: 2, epochs: 1)
+            // The model (about 14 KB with its feature scaling) and the updates (10 KB) fit;
+            // metrics.jsonl grows by about 0.4 KB a round and reaches the limit after some 40 rounds.
+            let limited = try job.startAggregator(fileSizeLimit: 16_000, logLevel: "error")
+            let agents = try (0..<2).map { try job.startAgent($0) }
+            let status = try await within(.seconds(120), "the aggregator to stop") { try await limited.wait() }
+            let log = job.log("aggregator")
+            #expect(status != 0)
+            #expect(log.contains("metrics.jsonl") && log.contains("File too large"), "\(log.suffix(1500))")
+            let checkpoint = try JSONDecoder().decode(
+                AggregatorCheckpoint.self, from: Data(contentsOf: URL(fileURLWithPath: job.stateDirectory + "/checkpoint.json")))
+            let closed = try job.metrics().count
+            #expect(closed >= 10 && closed < 60)
+            #expect(FileManager.default.fileExists(atPath: job.stateDirectory + "/model-\(checkpoint.modelSHA256).safetensors"))
+            #expect(checkpoint.announcement.round == (checkpoint.lastMetrics?.round ?? 0) + 1)
+
+            // Room again: the restart logs the round that closed but was not logged, and finishes.
+            let restarted = try job.startAggregator()
+            let (metrics, _) = try await finish(job, aggregator: restarted)
+            for agent in agents { await agent.stop() }
+            #expect(metrics.map(\.round) == Array(1...60))
+            #expect(metrics.allSatisfy { $0.updates == 2 })
+        }
+    }
+}
+
 /// User plus system CPU seconds a process has used so far (from /proc).
 func cpuSeconds(_ pid: pid_t) -> Double {
     guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),

@@ -55,10 +55,12 @@ struct FederatedJob {
         try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: configPath))
     }
 
-    func startAggregator() throws -> ChildProcess {
-        try ChildProcess(
-            try executable("fedmq-aggregator").path, ["--config", configPath, "--log-level", "debug"],
-            logFile: directory.appendingPathComponent("aggregator.log").path)
+    /// - Parameter fileSizeLimit: run it under `prlimit --fsize` (bytes), so a write that grows a
+    ///   file past the limit fails as a full disk would.
+    func startAggregator(fileSizeLimit: Int? = nil, logLevel: String = "debug") throws -> ChildProcess {
+        let aggregator = [try executable("fedmq-aggregator").path, "--config", configPath, "--log-level", logLevel]
+        let command = fileSizeLimit.map { ["/usr/bin/prlimit", "--fsize=\($0)"] + aggregator } ?? aggregator
+        return try ChildProcess(command[0], Array(command.dropFirst()), logFile: directory.appendingPathComponent("aggregator.log").path)
     }
 
     func startAgent(_ index: Int, extra: [String] = []) throws -> ChildProcess {

@@ -118,10 +118,12 @@ final class ClientCore: Sendable {
             state.hasConnected = true
             state.consecutiveFailures = 0
             defer { state.connectWaiter = nil }
-            return (state.connectWaiter, sessionPresent ? [] : state.subscriptions.activeFilters)
+            return (state.connectWaiter, state.subscriptions.activeFilters)
         }
-        // Restore subscriptions the broker forgot. Calling subscribe from a callback is
-        // allowed (only setting callbacks from a callback deadlocks).
+        // (Re)send every subscription, also when the broker kept the session: what the session
+        // holds may differ from what this process wants (an earlier process unsubscribed on its
+        // way out, or a newer version subscribes to more). Subscribing again is harmless.
+        // Calling subscribe from a callback is allowed (only setting callbacks deadlocks).
         var restoredIDs: [Int32] = []
         for (filter, qos) in restore {
             var id: Int32 = 0
