@@ -110,7 +110,7 @@ struct SimulationRun {
             return (latencies, rss, modelBytes)
         }
         let peak = Self.residentBytes(of: aggregator.pid, field: "VmHWM")
-        let status = try await withTimeLimit(.seconds(30), waitingFor: "the aggregator to exit") { try await aggregator.wait() }
+        let status = await aggregator.stop()
         guard status == 0 else { throw CommandFailure("fedmq-aggregator exited with \(status); see \(work)/aggregator.log") }
         announcements.cancel()
         await watcher.disconnect()
@@ -134,7 +134,8 @@ struct SimulationRun {
             rounds: rounds, targetUpdates: agents, minUpdates: agents, roundSeconds: 120, extensionSeconds: 30,
             training: TrainingConfig(learningRate: 0.1, batchSize: 8, epochs: 1))
         let config: [String: Any] = [
-            "job": Self.job, "broker": ["host": host, "port": port], "state_directory": work + "/aggregator",
+            // It stays up after the last round, so its memory can still be read; the run stops it.
+            "job": Self.job, "broker": ["host": host, "port": port], "state_directory": work + "/aggregator", "exit_when_finished": false,
             "model": try JSONSerialization.jsonObject(with: Data(ModelSpec(kind: .softmaxRegression, inputs: inputs, outputs: outputs).jsonString().utf8)),
             "policy": try JSONSerialization.jsonObject(with: Data(ProtocolJSON.encode(policy))),
         ]
