@@ -1,3 +1,4 @@
+import Foundation
 import FedMQCore
 import FedMQProtocol
 import Testing
@@ -168,5 +169,34 @@ struct ConfiguredStrategyTests {
         #expect(resumed.acceptedAgents == ["a1", "a2"])
         // A fresh start announces no list, so nobody resends.
         #expect(Fixture.machine().startActions(fresh: true).contains { if case .publishRound(let r) = $0 { r.received == nil } else { false } })
+    }
+
+    @Test("a server optimizer's moments survive a restart: the resumed aggregator's next model equals the uninterrupted one's")
+    func optimizerStateSurvivesRestart() throws {
+        var policy = Fixture.policy
+        policy.rounds = 5
+        policy.strategy = StrategyConfig(name: "fedadam", learningRate: 0.1)
+        var machine = Fixture.machine(policy: policy)
+        var checkpoint: AggregatorCheckpoint?
+        var model: [UInt8] = []
+        for round in 1...2 {
+            for (index, agent) in ["a1", "a2", "a3"].enumerated() {
+                for action in machine.receive(agent: agent, round: round, payload: Fixture.update(machine, agent: agent, value: Float(index + round) * 0.1), now: 1001) {
+                    if case .checkpoint(let saved, let bytes) = action { (checkpoint, model) = (saved, bytes) }
+                }
+            }
+        }
+        let saved = try #require(checkpoint)
+        #expect(saved.strategyState?["m"]?.count == Fixture.initial.count)
+        // Through JSON, as the store keeps it.
+        let restored = try JSONDecoder().decode(AggregatorCheckpoint.self, from: Data(ProtocolJSON.encode(saved)))
+        var resumed = try AggregatorStateMachine(job: Fixture.job, policy: policy, checkpoint: restored, modelBytes: model, spooled: [])
+        for (index, agent) in ["a1", "a2", "a3"].enumerated() {
+            let update = Fixture.update(machine, agent: agent, value: Float(index) * -0.2)
+            _ = machine.receive(agent: agent, round: 3, payload: update, now: 1002)
+            _ = resumed.receive(agent: agent, round: 3, payload: update, now: 1002)
+        }
+        #expect(resumed.model.round == 3)
+        #expect(resumed.model.parameters == machine.model.parameters)
     }
 }

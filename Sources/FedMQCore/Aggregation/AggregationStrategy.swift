@@ -9,4 +9,14 @@ public protocol AggregationStrategy: Sendable {
     mutating func add(delta: Parameters, examples: Int) throws(CoreError)
     /// The new global model; throws if no update was added.
     mutating func finish() throws(CoreError) -> Parameters
+    /// State carried from round to round (a server optimizer's moments), to checkpoint; nil
+    /// for strategies that start every round afresh.
+    var carriedState: [String: [Float]]? { get }
+    /// Puts back state saved from `carriedState`.
+    mutating func restore(carriedState: [String: [Float]])
+}
+
+extension AggregationStrategy {
+    public var carriedState: [String: [Float]]? { nil }
+    public mutating func restore(carriedState: [String: [Float]]) {}
 }

@@ -79,4 +79,13 @@ public struct ServerOptimizer: AggregationStrategy {
         }
         return model
     }
+
+    /// The first and second moments, so a restarted aggregator continues the same optimizer.
+    public var carriedState: [String: [Float]]? { m.isEmpty ? nil : ["m": m, "v": v] }
+
+    public mutating func restore(carriedState: [String: [Float]]) {
+        guard let m = carriedState["m"], let v = carriedState["v"], m.count == v.count else { return }
+        self.m = m
+        self.v = v
+    }
 }

@@ -15,19 +15,23 @@ public struct AggregatorCheckpoint: Codable, Sendable, Equatable {
     /// The summary of the round that produced this checkpoint's model: a restart appends it to
     /// the metrics log if the aggregator died before it could.
     public var lastMetrics: RoundMetrics?
+    /// A server optimizer's moments after the round that produced the model (FedAvgM, FedAdam ...).
+    public var strategyState: [String: [Float]]?
 
     enum CodingKeys: String, CodingKey {
         case schema, announcement, finished, accountant
-        case modelSHA256 = "model_sha256", lastMetrics = "last_metrics"
+        case modelSHA256 = "model_sha256", lastMetrics = "last_metrics", strategyState = "strategy_state"
     }
 
     public init(
-        announcement: RoundAnnouncement, modelSHA256: String, finished: Bool, accountant: RDPAccountant? = nil, lastMetrics: RoundMetrics? = nil
+        announcement: RoundAnnouncement, modelSHA256: String, finished: Bool, accountant: RDPAccountant? = nil, lastMetrics: RoundMetrics? = nil,
+        strategyState: [String: [Float]]? = nil
     ) {
         self.announcement = announcement
         self.modelSHA256 = modelSHA256
         self.finished = finished
         self.accountant = accountant
         self.lastMetrics = lastMetrics
+        self.strategyState = strategyState
     }
 }

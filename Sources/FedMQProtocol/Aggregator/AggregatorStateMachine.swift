@@ -84,6 +84,7 @@ public struct AggregatorStateMachine {
         finished = checkpoint.finished
         lastMetrics = checkpoint.lastMetrics
         strategy = Self.makeStrategy(policy)
+        if let state = checkpoint.strategyState { strategy.restore(carriedState: state) }
         strategy.begin(global: model.parameters)
         for (agent, payload) in spooled {
             // These passed validation (signature included) before they were spooled; the spool is
@@ -189,7 +190,8 @@ public struct AggregatorStateMachine {
 
     private func checkpoint() -> AggregatorCheckpoint {
         AggregatorCheckpoint(
-            announcement: announcement, modelSHA256: model.sha256, finished: finished, accountant: accountant, lastMetrics: lastMetrics)
+            announcement: announcement, modelSHA256: model.sha256, finished: finished, accountant: accountant, lastMetrics: lastMetrics,
+            strategyState: strategy.carriedState)
     }
 
     /// The open round's announcement naming the agents whose updates count so far.
