@@ -214,6 +214,8 @@ public struct AggregatorRuntime: Sendable {
                 logger.warning(
                     "rejected update: \(rejection.detail)",
                     metadata: ["round": "\(rejection.round)", "agent": "\(rejection.agent)", "reason": "\(rejection.reason.rawValue)"])
+            case .statusIgnored(let agent, let reason):
+                logger.warning("ignored status: \(reason)", metadata: ["agent": "\(agent)"])
             case .evaluationIgnored(let agent, let round, let reason):
                 logger.info("ignored evaluation: \(reason)", metadata: ["round": "\(round)", "agent": "\(agent)"])
             case .extended(let round, let accepted, let deadline):

@@ -161,6 +161,54 @@ extension FaultInjectionTests {
     }
 }
 
+extension FaultInjectionTests {
+    @Test("a checkpoint write that fails stops the aggregator with the path; the previous checkpoint is intact and a restart finishes the round")
+    func failedCheckpoint() async throws {
+        try await withLocalBroker { broker in
+            // FedAdam's moments make the round-1 checkpoint about 60 KB; the first one (no moments yet) is small.
+            let job = try FederatedJob(
+                broker: broker, job: "ckptfull", agents: 2, rounds: 2, target: 2, minimum: 2, epochs: 1,
+                strategy: StrategyConfig(name: "fedadam"))
+            let limited = try job.startAggregator(fileSizeLimit: 30_000, logLevel: "error")
+            let agents = try (0..<2).map { try job.startAgent($0) }
+            let status = try await within(.seconds(60), "the aggregator to stop") { try await limited.wait() }
+            #expect(status != 0)
+            #expect(job.log("aggregator").contains("checkpoint.json") && job.log("aggregator").contains("File too large"), "\(job.log("aggregator").suffix(1500))")
+            let kept = try JSONDecoder().decode(
+                AggregatorCheckpoint.self, from: Data(contentsOf: URL(fileURLWithPath: job.stateDirectory + "/checkpoint.json")))
+            #expect(kept.announcement.round == 1)
+            #expect(job.spooled(round: 1) == 2)
+            let (metrics, _) = try await finish(job, aggregator: try job.startAggregator())
+            for agent in agents { await agent.stop() }
+            #expect(metrics.map(\.round) == [1, 2])
+            #expect(metrics.allSatisfy { $0.updates == 2 })
+        }
+    }
+
+    @Test("a spool write that fails stops the aggregator with the path; after a restart the agents send their updates again")
+    func failedSpool() async throws {
+        try await withLocalBroker { broker in
+            let job = try FederatedJob(broker: broker, job: "spoolfail", agents: 2, rounds: 1, target: 2, minimum: 2, epochs: 1)
+            let first = try job.startAggregator(logLevel: "error")
+            try await eventually("the first checkpoint", within: .seconds(20)) { FileManager.default.fileExists(atPath: job.stateDirectory + "/checkpoint.json") || !first.isRunning }
+            #expect(first.isRunning, "\(job.log("aggregator").prefix(3000))")
+            // A file where the round's spool folder must go: the first accepted update cannot be written.
+            let blocker = job.stateDirectory + "/spool/round-1"
+            try FileManager.default.createDirectory(atPath: job.stateDirectory + "/spool", withIntermediateDirectories: true)
+            try Data("not a folder".utf8).write(to: URL(fileURLWithPath: blocker))
+            let agents = try (0..<2).map { try job.startAgent($0) }
+            let status = try await within(.seconds(60), "the aggregator to stop") { try await first.wait() }
+            #expect(status != 0)
+            #expect(job.log("aggregator").contains("spool/round-1"), "\(job.log("aggregator").suffix(1500))")
+            try FileManager.default.removeItem(atPath: blocker)
+            let (metrics, _) = try await finish(job, aggregator: try job.startAggregator())
+            for agent in agents { await agent.stop() }
+            #expect(metrics.map(\.round) == [1])
+            #expect(metrics[0].participants == ["a0", "a1"])
+        }
+    }
+}
+
 /// User plus system CPU seconds a process has used so far (from /proc).
 func cpuSeconds(_ pid: pid_t) -> Double {
     guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),

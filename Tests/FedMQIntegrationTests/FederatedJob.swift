@@ -23,7 +23,7 @@ struct FederatedJob {
     init(
         broker: LocalBroker, job: String, agents: Int, rounds: Int, target: Int, minimum: Int, epochs: Int = 2,
         privacy: ClientPrivacy? = nil, extraConfig: [String: String] = [:], roundSeconds: Double = 120, port: Int? = nil,
-        normBound: Double? = nil, evaluateEvery: Int? = nil, selection: ClientSelection? = nil
+        normBound: Double? = nil, evaluateEvery: Int? = nil, selection: ClientSelection? = nil, strategy: StrategyConfig? = nil
     ) throws {
         self.broker = broker
         self.port = port ?? broker.port
@@ -45,6 +45,7 @@ struct FederatedJob {
             weighting: privacy == nil ? .examples : .uniform, privacy: privacy)
         policy.evaluateEvery = evaluateEvery
         policy.selection = selection
+        policy.strategy = strategy
         var config: [String: Any] = [
             "job": job, "broker": ["host": "127.0.0.1", "port": self.port],
             "model": try JSONSerialization.jsonObject(with: Data(spec.jsonString().utf8)),

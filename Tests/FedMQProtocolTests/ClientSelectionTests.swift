@@ -59,3 +59,35 @@ struct ClientSelectionTests {
         #expect(machine.announcement.selected?.contains("a0") == false)
     }
 }
+
+@Suite("Configured bounds")
+struct BoundsTests {
+    @Test("a round that could spool more than max_spool_bytes, or more agents than max_agents, is refused at start, naming the bound")
+    func policyBounds() {
+        var policy = RoundPolicy(targetUpdates: 300, minUpdates: 200)
+        #expect(throws: ProtocolError.invalidConfiguration(
+            "a round may spool target_updates x max_update_bytes = 300 x 67108864 bytes, more than max_spool_bytes (17179869184)")) { try policy.validate() }
+        policy.maxUpdateBytes = 1 << 20
+        #expect(throws: Never.self) { try policy.validate() }
+        policy.maxAgents = 100
+        #expect(throws: ProtocolError.invalidConfiguration("max_agents (100) must be at least target_updates (300)")) { try policy.validate() }
+    }
+
+    @Test("statuses beyond max_agents distinct agents are not tracked, and say so")
+    func agentBound() {
+        var policy = Fixture.policy
+        policy.maxAgents = 3
+        policy.selection = ClientSelection(count: 2)
+        var machine = Fixture.machine(policy: policy)
+        for index in 0..<3 {
+            _ = machine.statusReceived(agent: "a\(index)", payload: ProtocolJSON.encode(AgentStatus(agent: "a\(index)", state: .idle, lastRound: 0, time: 1)))
+        }
+        let fourth = machine.statusReceived(agent: "a9", payload: ProtocolJSON.encode(AgentStatus(agent: "a9", state: .idle, lastRound: 0, time: 1)))
+        #expect(fourth == [.statusIgnored(agent: "a9", reason: "already tracking max_agents (3) agents")])
+        #expect(machine.online == ["a0", "a1", "a2"])
+        // One leaves, another may come.
+        _ = machine.statusReceived(agent: "a0", payload: ProtocolJSON.encode(AgentStatus(agent: "a0", state: .offline, lastRound: 0, time: nil)))
+        _ = machine.statusReceived(agent: "a9", payload: ProtocolJSON.encode(AgentStatus(agent: "a9", state: .idle, lastRound: 0, time: 1)))
+        #expect(machine.online == ["a1", "a2", "a9"])
+    }
+}

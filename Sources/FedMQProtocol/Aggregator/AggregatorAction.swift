@@ -13,6 +13,8 @@ public enum AggregatorAction: Sendable, Equatable {
     case publishMetrics(RoundMetrics)
     /// Log (and count) a refused update.
     case rejected(Rejection)
+    /// Log an agent status that is not tracked, and why.
+    case statusIgnored(agent: String, reason: String)
     /// Log an agent evaluation that does not count, and why.
     case evaluationIgnored(agent: String, round: Int, reason: String)
     /// Too few updates at the deadline: the round goes on until `deadline`.

@@ -138,7 +138,13 @@ public struct AggregatorStateMachine {
     /// that has no update yet is drawn again from the agents now online (and republished).
     public mutating func statusReceived(agent: String, payload: [UInt8]) -> [AggregatorAction] {
         guard let status = try? ProtocolJSON.decode(AgentStatus.self, from: payload), status.agent == agent else { return [] }
-        if status.state == .offline { online.remove(agent) } else { online.insert(agent) }
+        if status.state == .offline {
+            online.remove(agent)
+        } else if online.count >= policy.maxAgents && !online.contains(agent) {
+            return [.statusIgnored(agent: agent, reason: "already tracking max_agents (\(policy.maxAgents)) agents")]
+        } else {
+            online.insert(agent)
+        }
         guard let selection = policy.selection, !finished, accepted.isEmpty else { return [] }
         let picked = selection.pick(from: candidates, round: announcement.round, minimum: policy.minUpdates)
         guard picked != announcement.selected else { return [] }

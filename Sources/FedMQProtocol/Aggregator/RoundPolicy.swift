@@ -26,6 +26,13 @@ public struct RoundPolicy: Codable, Sendable, Equatable {
     public var evaluateEvery: Int?
     /// Client selection: only some of the online agents take part in each round.
     public var selection: ClientSelection?
+    /// Most agents the aggregator keeps track of (statuses of more distinct ids are ignored).
+    public var maxAgents: Int
+    /// Most bytes one round's spool may hold: `target_updates` x `max_update_bytes` must fit.
+    public var maxSpoolBytes: Int
+
+    public static let defaultMaxAgents = 100_000
+    public static let defaultMaxSpoolBytes = 16 << 30
 
     public init(
         rounds: Int? = 10, targetUpdates: Int, minUpdates: Int, roundSeconds: Double = 60, extensionSeconds: Double = 30,
@@ -45,10 +52,13 @@ public struct RoundPolicy: Codable, Sendable, Equatable {
         self.encoding = encoding
         self.weighting = weighting
         self.privacy = privacy
+        maxAgents = Self.defaultMaxAgents
+        maxSpoolBytes = Self.defaultMaxSpoolBytes
     }
 
     enum CodingKeys: String, CodingKey {
         case rounds, training, encoding, weighting, privacy, strategy, selection, evaluateEvery = "evaluate_every"
+        case maxAgents = "max_agents", maxSpoolBytes = "max_spool_bytes"
         case targetUpdates = "target_updates", minUpdates = "min_updates", roundSeconds = "round_seconds"
         case extensionSeconds = "extension_seconds", maxUpdateBytes = "max_update_bytes", normBound = "norm_bound"
         case allowedAgents = "allowed_agents"
@@ -73,6 +83,8 @@ public struct RoundPolicy: Codable, Sendable, Equatable {
         strategy = try container.decodeIfPresent(StrategyConfig.self, forKey: .strategy)
         evaluateEvery = try container.decodeIfPresent(Int.self, forKey: .evaluateEvery)
         selection = try container.decodeIfPresent(ClientSelection.self, forKey: .selection)
+        maxAgents = try container.decodeIfPresent(Int.self, forKey: .maxAgents) ?? Self.defaultMaxAgents
+        maxSpoolBytes = try container.decodeIfPresent(Int.self, forKey: .maxSpoolBytes) ?? Self.defaultMaxSpoolBytes
         weighting = try container.decodeIfPresent(FedAvg.Weighting.self, forKey: .weighting) ?? (privacy == nil ? defaults.weighting : .uniform)
     }
 
@@ -83,6 +95,11 @@ public struct RoundPolicy: Codable, Sendable, Equatable {
         if !(roundSeconds > 0 && roundSeconds.isFinite) { throw invalid("round_seconds must be positive") }
         if !(extensionSeconds > 0 && extensionSeconds.isFinite) { throw invalid("extension_seconds must be positive") }
         if maxUpdateBytes < 64 { throw invalid("max_update_bytes is too small") }
+        if maxAgents < targetUpdates { throw invalid("max_agents (\(maxAgents)) must be at least target_updates (\(targetUpdates))") }
+        if targetUpdates.multipliedReportingOverflow(by: maxUpdateBytes).overflow || targetUpdates * maxUpdateBytes > maxSpoolBytes {
+            throw invalid(
+                "a round may spool target_updates x max_update_bytes = \(targetUpdates) x \(maxUpdateBytes) bytes, more than max_spool_bytes (\(maxSpoolBytes))")
+        }
         if let normBound, !(normBound > 0 && normBound.isFinite) { throw invalid("norm_bound must be positive") }
         for agent in allowedAgents ?? [] { try Identifier.validate(agent, kind: "agent") }
         if let evaluateEvery, evaluateEvery < 1 { throw invalid("evaluate_every must be at least 1") }

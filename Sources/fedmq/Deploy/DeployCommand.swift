@@ -96,6 +96,8 @@ struct DeployInit: ParsableCommand {
                 "policy": [
                     "rounds": 30, "target_updates": agents, "min_updates": max(1, agents * 7 / 10), "round_seconds": 300,
                     "extension_seconds": 120, "allowed_agents": ids,
+                    // The bounds, explicit: an update as large as the broker lets through, a spool for every agent's.
+                    "max_update_bytes": maxPacketMB << 20, "max_spool_bytes": agents * (maxPacketMB << 20), "max_agents": agents,
                 ],
                 "state_directory": "/var/lib/fedmq-aggregator",
             ], to: aggregator.appendingPathComponent("aggregator.json"))

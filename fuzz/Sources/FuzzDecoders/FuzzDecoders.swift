@@ -20,7 +20,7 @@ public func fuzzMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePoi
 }
 
 enum Decoder: String, CaseIterable {
-    case safetensors, model, update, round, agentStatus = "agent-status", aggregatorStatus = "aggregator-status", metrics
+    case safetensors, model, update, round, agentStatus = "agent-status", aggregatorStatus = "aggregator-status", metrics, evaluation
     case enrolment, checkpoint, csv, modelSpec = "model-spec", agentConfig = "agent-config", aggregatorConfig = "aggregator-config"
 
     static let selected: Decoder = {
@@ -44,6 +44,7 @@ enum Decoder: String, CaseIterable {
         case .agentStatus: _ = try? ProtocolJSON.decode(AgentStatus.self, from: bytes)
         case .aggregatorStatus: _ = try? ProtocolJSON.decode(AggregatorStatus.self, from: bytes)
         case .metrics: _ = try? ProtocolJSON.decode(RoundMetrics.self, from: bytes)
+        case .evaluation: _ = try? ProtocolJSON.decode(AgentEvaluation.self, from: bytes)
         case .enrolment: _ = try? ProtocolJSON.decode(Enrolment.self, from: bytes)
         case .checkpoint: _ = try? json.decode(AggregatorCheckpoint.self, from: Data(bytes))
         case .csv: _ = try? CSVReader.parse(String(decoding: bytes, as: UTF8.self), file: "fuzz.csv")
