@@ -4,12 +4,10 @@ import Foundation
 /// An Ed25519 identity key: each agent's (made at enrolment) and the aggregator's. Files hold
 /// the base64 of the 32-byte private key; enrolment files hold the public halves.
 public struct SigningKey: Sendable {
-    /// The raw 32 bytes: swift-crypto's key types are not Sendable, so they are rebuilt per use.
+    /// The raw 32 bytes, checked to be a valid key when this value was made: swift-crypto's
+    /// key types are not Sendable, so the key is rebuilt from them where it is used.
     private let raw: [UInt8]
-    private var key: Curve25519.Signing.PrivateKey {
-        // `raw` was checked to be a valid key when this value was made.
-        try! Curve25519.Signing.PrivateKey(rawRepresentation: raw)
-    }
+    private var key: Curve25519.Signing.PrivateKey? { try? Curve25519.Signing.PrivateKey(rawRepresentation: raw) }
 
     /// A fresh random key.
     public init() {
@@ -27,12 +25,13 @@ public struct SigningKey: Sendable {
 
     public var base64: String { Data(raw).base64EncodedString() }
 
-    public var publicKey: VerifyingKey { VerifyingKey(raw: Array(key.publicKey.rawRepresentation)) }
+    public var publicKey: VerifyingKey { VerifyingKey(raw: key.map { Array($0.publicKey.rawRepresentation) } ?? []) }
 
     /// The base64 signature of `statement` (a `SignedStatement`).
     public func sign(_ statement: [UInt8]) -> String {
-        // Signing with a valid key cannot fail (BoringSSL's Ed25519 has no failure path).
-        ((try? key.signature(for: statement)) ?? Data()).base64EncodedString()
+        // Neither step fails for a key checked at creation (BoringSSL's Ed25519 has no failure
+        // path); an empty signature would simply never verify.
+        ((try? key?.signature(for: statement)) ?? Data()).base64EncodedString()
     }
 }
 
