@@ -92,8 +92,13 @@ struct IngestRun {
     }
 
     func run(executables: URL) async throws -> Outcome {
-        let broker = try await LocalBroker(LocalBrokerConfiguration(extraLines: ["max_queued_messages 100000"]))
-        defer { Task { await broker.remove() } }
+        // The private broker is stopped (by PID) and removed however the run ends.
+        try await withLocalBroker(LocalBrokerConfiguration(extraLines: ["max_queued_messages 100000"])) { broker in
+            try await run(broker: broker, executables: executables)
+        }
+    }
+
+    private func run(broker: LocalBroker, executables: URL) async throws -> Outcome {
         let work = broker.directory.path
         let topics = try Topics(job: Self.job)
         let spec = ModelSpec(kind: .softmaxRegression, inputs: max(1, parameters / 10 - 1), outputs: 10)

@@ -40,16 +40,16 @@ struct SimulationRun {
     /// - Parameter progress: called with each round's number, latency and the aggregator's RSS as they are seen.
     func run(work: String, executables: URL, progress: @escaping @Sendable (Int, Double, Int) -> Void = { _, _, _ in }) async throws -> Outcome {
         try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
-        var privateBroker: LocalBroker?
-        let (host, port): (String, Int)
-        if let broker {
-            (host, port) = broker
-        } else {
-            let local = try await LocalBroker(LocalBrokerConfiguration(extraLines: ["max_queued_messages 100000"]))
-            privateBroker = local
-            (host, port) = ("127.0.0.1", local.port)
+        if let broker { return try await run(host: broker.host, port: broker.port, work: work, executables: executables, progress: progress) }
+        // A private broker, stopped (by PID) and removed however the run ends.
+        return try await withLocalBroker(LocalBrokerConfiguration(extraLines: ["max_queued_messages 100000"])) { local in
+            try await run(host: "127.0.0.1", port: local.port, work: work, executables: executables, progress: progress)
         }
-        defer { if let privateBroker { Task { await privateBroker.remove() } } }
+    }
+
+    private func run(
+        host: String, port: Int, work: String, executables: URL, progress: @escaping @Sendable (Int, Double, Int) -> Void
+    ) async throws -> Outcome {
         let topics = try Topics(job: Self.job)
         let data = work + "/data.csv"
         try writeSyntheticData(to: data)
