@@ -26,6 +26,19 @@ struct BenchmarkResult: Codable {
     var ratio: Double { fedmq / peer }
 }
 
+extension BenchmarkResult {
+    /// A figure from paired runs: the medians of both sides, the goal checked on the medians.
+    init(
+        name: String, metric: String, peerName: String, goal: String, check: ((Double, Double) -> Bool)?, machine: String, runs: [Run]
+    ) {
+        let fedmq = BenchmarkReport.median(runs.map(\.fedmq))
+        let peer = BenchmarkReport.median(runs.map(\.peer))
+        self.init(
+            name: name, metric: metric, fedmq: fedmq, peer: peer, peerName: peerName, goal: goal,
+            goalMet: check.map { $0(fedmq, peer) } ?? true, machine: machine, runs: runs)
+    }
+}
+
 enum BenchmarkReport {
     /// One line describing this machine: CPU model, cores, memory, OS.
     static func machine() -> String {

@@ -79,10 +79,7 @@ struct EncodingsBenchCommand: AsyncParsableCommand {
     }
 
     private func result(name: String, metric: String, machine: String, goal: String, check: ((Double, Double) -> Bool)?, runs: [BenchmarkResult.Run]) -> BenchmarkResult {
-        let fedmq = BenchmarkReport.median(runs.map(\.fedmq))
-        let peer = BenchmarkReport.median(runs.map(\.peer))
-        return BenchmarkResult(
-            name: name, metric: metric, fedmq: fedmq, peer: peer, peerName: "FedMQ with float32 updates (same run)", goal: goal,
-            goalMet: check.map { $0(fedmq, peer) } ?? true, machine: machine, runs: runs)
+        BenchmarkResult(
+            name: name, metric: metric, peerName: "FedMQ with float32 updates (same run)", goal: goal, check: check, machine: machine, runs: runs)
     }
 }

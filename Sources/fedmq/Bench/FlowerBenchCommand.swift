@@ -86,11 +86,9 @@ struct FlowerBenchCommand: AsyncParsableCommand {
     }
 
     private func result(name: String, metric: String, goal: String, check: ((Double, Double) -> Bool)?, machine: String, runs: [BenchmarkResult.Run]) -> BenchmarkResult {
-        let fedmq = BenchmarkReport.median(runs.map(\.fedmq))
-        let peer = BenchmarkReport.median(runs.map(\.peer))
-        return BenchmarkResult(
-            name: name, metric: metric, fedmq: fedmq, peer: peer, peerName: "Flower 1.42 (start_server / start_client, gRPC)",
-            goal: goal, goalMet: check.map { $0(fedmq, peer) } ?? true, machine: machine, runs: runs)
+        BenchmarkResult(
+            name: name, metric: metric, peerName: "Flower 1.42 (start_server / start_client, gRPC)", goal: goal, check: check,
+            machine: machine, runs: runs)
     }
 
     private func table(_ title: String, _ rows: [BenchmarkResult]) -> String {
