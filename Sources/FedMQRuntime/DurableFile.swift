@@ -14,17 +14,11 @@ public enum DurableFile {
         let temporary = path + ".tmp-\(getpid())"
         let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         guard descriptor >= 0 else { throw failure(temporary, "open") }
-        var written = 0
-        while written < bytes.count {
-            let result = bytes.withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress! + written, bytes.count - written) }
-            if result < 0 {
-                if errno == EINTR { continue }
-                let error = failure(temporary, "write")
-                close(descriptor)
-                unlink(temporary)
-                throw error
-            }
-            written += result
+        if !writeAll(bytes, to: descriptor) {
+            let error = failure(temporary, "write")
+            close(descriptor)
+            unlink(temporary)
+            throw error
         }
         if fsync(descriptor) != 0 {
             let error = failure(temporary, "fsync")
@@ -48,19 +42,26 @@ public enum DurableFile {
         guard descriptor >= 0 else { throw failure(path, "open") }
         defer { close(descriptor) }
         let original = lseek(descriptor, 0, SEEK_END)
-        let bytes = Array((line + "\n").utf8)
+        if !writeAll(Array((line + "\n").utf8), to: descriptor) {
+            let error = failure(path, "append")
+            _ = ftruncate(descriptor, original)
+            throw error
+        }
+        guard fsync(descriptor) == 0 else { throw failure(path, "fsync") }
+    }
+
+    /// Writes every byte, across short writes and interruptions; false (errno set) on failure.
+    private static func writeAll(_ bytes: [UInt8], to descriptor: Int32) -> Bool {
         var written = 0
         while written < bytes.count {
             let result = bytes.withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress! + written, bytes.count - written) }
             if result < 0 {
                 if errno == EINTR { continue }
-                let error = failure(path, "append")
-                _ = ftruncate(descriptor, original)
-                throw error
+                return false
             }
             written += result
         }
-        guard fsync(descriptor) == 0 else { throw failure(path, "fsync") }
+        return true
     }
 
     public static func createDirectory(_ path: String) throws(RuntimeError) {
