@@ -32,11 +32,15 @@ public struct AgentConfig: Codable, Sendable {
     /// Personalization: before evaluating, fine-tune a copy of the global model for this many
     /// local epochs and report both; 0 evaluates the global model only.
     public var personalizationEpochs: Int
+    /// Top-k sparsification: send only this share of each tensor's largest entries and hold
+    /// the rest back for later rounds (error feedback); nil sends whole updates.
+    public var topKFraction: Double?
 
     public init(
         agent: String, job: String, broker: BrokerSettings = .init(), dataCSV: String, dataLabel: String? = nil,
         dataHeader: Bool = false, stateDirectory: String, seed: UInt64 = 0, privacyBudget: PrivacyBudget? = nil,
-        identityKey: String? = nil, aggregatorKey: String? = nil, holdoutFraction: Double = 0, personalizationEpochs: Int = 0
+        identityKey: String? = nil, aggregatorKey: String? = nil, holdoutFraction: Double = 0, personalizationEpochs: Int = 0,
+        topKFraction: Double? = nil
     ) {
         self.agent = agent
         self.job = job
@@ -51,13 +55,14 @@ public struct AgentConfig: Codable, Sendable {
         self.aggregatorKey = aggregatorKey
         self.holdoutFraction = holdoutFraction
         self.personalizationEpochs = personalizationEpochs
+        self.topKFraction = topKFraction
     }
 
     enum CodingKeys: String, CodingKey {
         case agent, job, broker, seed
         case dataCSV = "data_csv", dataLabel = "data_label", dataHeader = "data_header", stateDirectory = "state_directory"
         case privacyBudget = "privacy_budget", identityKey = "identity_key", aggregatorKey = "aggregator_key"
-        case holdoutFraction = "holdout_fraction", personalizationEpochs = "personalization_epochs"
+        case holdoutFraction = "holdout_fraction", personalizationEpochs = "personalization_epochs", topKFraction = "top_k_fraction"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -75,6 +80,7 @@ public struct AgentConfig: Codable, Sendable {
         aggregatorKey = try container.decodeIfPresent(String.self, forKey: .aggregatorKey)
         holdoutFraction = try container.decodeIfPresent(Double.self, forKey: .holdoutFraction) ?? 0
         personalizationEpochs = try container.decodeIfPresent(Int.self, forKey: .personalizationEpochs) ?? 0
+        topKFraction = try container.decodeIfPresent(Double.self, forKey: .topKFraction)
     }
 
     public func validate() throws(RuntimeError) {
@@ -87,6 +93,9 @@ public struct AgentConfig: Codable, Sendable {
         if stateDirectory.isEmpty { throw .configuration("state_directory is empty") }
         if !(0..<1).contains(holdoutFraction) { throw .configuration("holdout_fraction must be within 0 and 1 (0 keeps no held-out data)") }
         if !(0...1000).contains(personalizationEpochs) { throw .configuration("personalization_epochs must be within 0...1000") }
+        if let fraction = topKFraction, !(fraction > 0 && fraction <= 1) {
+            throw .configuration("top_k_fraction must be within 0 (exclusive) and 1, not \(fraction)")
+        }
         if let budget = privacyBudget, !(budget.epsilon > 0 && budget.delta > 0 && budget.delta < 1) {
             throw .configuration("privacy_budget needs epsilon > 0 and 0 < delta < 1")
         }

@@ -37,6 +37,8 @@ public struct AgentRuntime: Sendable {
     private var recordPath: String { config.stateDirectory + "/agent-\(config.job).json" }
     /// The bytes of the update published for the last served round.
     private var lastUpdatePath: String { config.stateDirectory + "/update-\(config.job).safetensors" }
+    /// What top-k sparsification held back so far (float32, tagged with its round).
+    private var residualPath: String { config.stateDirectory + "/residual-\(config.job).safetensors" }
 
     /// Runs until SIGINT/SIGTERM or until the calling task is cancelled.
     public func run() async throws {
@@ -54,9 +56,14 @@ public struct AgentRuntime: Sendable {
             agent: config.agent, job: config.job, lastServedRound: record.lastServedRound, ledger: record.ledger,
             budget: config.privacyBudget, identity: try config.identityKey.map(IdentityFiles.signingKey(at:)),
             aggregatorKey: try config.aggregatorKey.map { try IdentityFiles.verifyingKey($0, field: "aggregator_key") },
-            lastUpdate: loadLastUpdate(record))
+            lastUpdate: loadLastUpdate(record),
+            errorFeedback: try config.topKFraction.map { try ErrorFeedback(fraction: $0, residual: loadResidual(record)) })
         let topics = machine.topics
         logger.notice("\(data.count) local examples for training, \(holdout?.count ?? 0) held out; last served round \(machine.lastServedRound)")
+        if let feedback = machine.errorFeedback {
+            let held = feedback.residual.map { "a residual of L2 norm \($0.l2Norm) held back" } ?? "nothing held back yet"
+            logger.notice("sending the top \(feedback.fraction * 100)% of each tensor (error feedback); \(held)")
+        }
 
         let offline = AgentStatus(agent: config.agent, state: .offline, lastRound: machine.lastServedRound, time: nil)
         let will = LastWill(topic: topics.status(agent: config.agent), payload: ProtocolJSON.encode(offline), qos: .atLeastOnce, retain: true)
@@ -128,10 +135,14 @@ public struct AgentRuntime: Sendable {
             Task.detached { [train = self.training] in
                 events.yield(.trained(round: round, train(base, training, data, seed), examples: data.count))
             }
-        case .recordServed(let round, let event, let update):
+        case .recordServed(let round, let event, let update, let residual):
             // The update first, then the record naming it: a record never points at a missing update.
-            // Both live in the state directory, so the record's directory fsync covers the update's rename.
+            // All live in the state directory, so the record's directory fsync covers the others' renames.
             try DurableFile.write(update.payload, to: lastUpdatePath, syncDirectory: false)
+            if let residual {
+                let bytes = SafetensorsEncoder.encode(residual, metadata: [ModelCodec.Key.job: config.job, ModelCodec.Key.round: "\(round)"])
+                try DurableFile.write(bytes, to: residualPath, syncDirectory: false)
+            }
             var record = try loadRecord()
             record.lastServedRound = round
             record.lastUpdateSignature = update.signature
@@ -214,6 +225,16 @@ public struct AgentRuntime: Sendable {
             let metadata = try? SafetensorsDecoder.decode(payload).metadata, metadata[ModelCodec.Key.round] == "\(record.lastServedRound)"
         else { return nil }
         return SentUpdate(round: record.lastServedRound, payload: payload, signature: record.lastUpdateSignature)
+    }
+
+    /// The residual of top-k sparsification, unless it is from a round the record does not
+    /// count as served (a crash between the two writes): adding it again would count it twice.
+    private func loadResidual(_ record: AgentRecord) -> Parameters? {
+        guard let bytes = try? DurableFile.read(residualPath), let file = try? SafetensorsDecoder.decode(bytes),
+            file.metadata[ModelCodec.Key.job] == config.job, let round = file.metadata[ModelCodec.Key.round].flatMap(Int.init),
+            round <= record.lastServedRound
+        else { return nil }
+        return try? Parameters(file.tensors)
     }
 
     private func loadRecord() throws -> AgentRecord {

@@ -16,6 +16,8 @@ public enum CoreError: Error, Sendable, Equatable, CustomStringConvertible {
     case io(path: String, reason: String)
     /// A safetensors payload is malformed; see `SafetensorsError`.
     case safetensors(SafetensorsError)
+    /// A sparse tensor's indices or values do not fit its dense tensor.
+    case invalidSparseTensor(tensor: String, reason: String)
 
     public var description: String {
         switch self {
@@ -29,6 +31,7 @@ public enum CoreError: Error, Sendable, Equatable, CustomStringConvertible {
         case .invalidData(let text): "invalid data: \(text)"
         case .io(let path, let reason): "\(path): \(reason)"
         case .safetensors(let error): "safetensors: \(error)"
+        case .invalidSparseTensor(let tensor, let reason): "sparse tensor '\(tensor)': \(reason)"
         }
     }
 }

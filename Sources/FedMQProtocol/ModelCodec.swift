@@ -75,10 +75,36 @@ public enum ModelCodec {
         examples: Int, stochasticRoundingSeed: UInt64? = nil
     ) -> [UInt8] {
         SafetensorsEncoder.encode(
-            delta, encoding: encoding,
-            metadata: [
-                Key.kind: "update", Key.job: job, Key.round: "\(round)", Key.agent: agent, Key.baseSHA256: baseSHA256,
-                Key.examples: "\(examples)",
-            ], stochasticRoundingSeed: stochasticRoundingSeed)
+            delta, encoding: encoding, metadata: updateMetadata(job: job, round: round, agent: agent, baseSHA256: baseSHA256, examples: examples),
+            stochasticRoundingSeed: stochasticRoundingSeed)
+    }
+
+    /// Encodes a top-k sparsified update: each tensor's kept values and their U32 indices.
+    public static func encodeUpdate(
+        sparse delta: SparseParameters, encoding: TensorEncoding, job: String, round: Int, agent: String, baseSHA256: String,
+        examples: Int, stochasticRoundingSeed: UInt64? = nil
+    ) -> [UInt8] {
+        SafetensorsEncoder.encode(
+            sparse: delta, encoding: encoding,
+            metadata: updateMetadata(job: job, round: round, agent: agent, baseSHA256: baseSHA256, examples: examples),
+            stochasticRoundingSeed: stochasticRoundingSeed)
+    }
+
+    private static func updateMetadata(job: String, round: Int, agent: String, baseSHA256: String, examples: Int) -> [String: String] {
+        [
+            Key.kind: "update", Key.job: job, Key.round: "\(round)", Key.agent: agent, Key.baseSHA256: baseSHA256,
+            Key.examples: "\(examples)",
+        ]
+    }
+
+    /// An update's delta, dense and shaped like `model`, whether it was sent dense or sparse.
+    public static func delta(of file: SafetensorsFile, like model: Parameters) throws(CoreError) -> Parameters {
+        if file.isSparse { return try file.sparseParameters(orderedAs: model.names).densified(like: model) }
+        if let sparsity = file.metadata[SparseParameters.metadataKey] {
+            throw .safetensors(.invalidMetadata("\(SparseParameters.metadataKey) '\(sparsity.prefix(40))' is not '\(SparseParameters.metadataValue)'"))
+        }
+        let delta = try file.parameters(orderedAs: model.names)
+        try delta.checkCompatible(with: model)
+        return delta
     }
 }

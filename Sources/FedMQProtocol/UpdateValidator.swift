@@ -80,8 +80,7 @@ public struct UpdateValidator: Sendable {
         }
         let delta: Parameters
         do {
-            delta = try file.parameters(orderedAs: model.parameters.names)
-            try delta.checkCompatible(with: model.parameters)
+            delta = try ModelCodec.delta(of: file, like: model.parameters)
         } catch {
             return reject(.tensorMismatch, "\(error)")
         }

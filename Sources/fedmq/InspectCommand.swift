@@ -48,7 +48,11 @@ enum PayloadDescription {
                 "  \(tensor.name) \(file.encodings[tensor.name]?.rawValue ?? "?") \(tensor.shape): "
                     + "min \(format(tensor.values.min())) max \(format(tensor.values.max())) L2 \(format(Float(norm)))\(finite)")
         }
-        lines.append("  \(file.tensors.count) tensors, \(total) values")
+        for (name, indices) in file.indices.sorted(by: { $0.key < $1.key }) {
+            lines.append("  \(name) U32 [\(indices.count)]: first \(indices.first.map(String.init) ?? "-") last \(indices.last.map(String.init) ?? "-")")
+        }
+        let sparse = file.isSparse ? " (top-k: only the largest entries, at the positions in the .indices tensors)" : ""
+        lines.append("  \(file.tensors.count) tensors, \(total) values\(sparse)")
         return lines.joined(separator: "\n")
     }
 

@@ -180,6 +180,41 @@ struct FederatedRoundTests {
 
 @Suite("Federated evaluation and personalization with real processes", .timeLimit(.minutes(3)))
 struct FederatedEvaluationJobTests {
+    @Test("agents sending only their top 10% with error feedback: the job learns, updates are a fraction of the bytes, residuals are kept")
+    func topKJob() async throws {
+        try await withLocalBroker { broker in
+            let job = try FederatedJob(broker: broker, job: "topk", agents: 3, rounds: 8, target: 3, minimum: 3)
+            let aggregator = try job.startAggregator()
+            let agents = try (0..<3).map { try job.startAgent($0, extra: ["--top-k", "0.1"]) }
+            let status = try await within(.seconds(150), "the aggregator to finish") { try await aggregator.wait() }
+            for agent in agents { await agent.stop() }
+            #expect(status == 0, "\(job.log("aggregator").suffix(2000))")
+            let metrics = try job.metrics()
+            #expect(metrics.map(\.round) == Array(1...8))
+            #expect(metrics.allSatisfy { $0.updates == 3 && $0.rejected.isEmpty })
+            #expect(try #require(metrics.last?.accuracy) > 0.8, "\(metrics.map(\.accuracy))")
+            // A dense float32 update of the 2,410-parameter MLP is 10,136 bytes; 10% of the entries
+            // with their 4-byte indices is 8 bytes x 243 plus the header.
+            let perUpdate = metrics.map { $0.bytesReceived / $0.updates }
+            #expect(perUpdate.allSatisfy { $0 < 3000 }, "\(perUpdate)")
+
+            let state = job.directory.appendingPathComponent("agent-0")
+            let update = try SafetensorsDecoder.decode(Array(try Data(contentsOf: state.appendingPathComponent("update-topk.safetensors"))))
+            #expect(update.isSparse)
+            #expect(update.indices.mapValues(\.count) == ["W1.indices": 205, "b1.indices": 4, "W2.indices": 32, "b2.indices": 1])
+            let residual = try SafetensorsDecoder.decode(Array(try Data(contentsOf: state.appendingPathComponent("residual-topk.safetensors"))))
+            #expect(residual.metadata[ModelCodec.Key.round] == "8")
+            let norm = try Parameters(residual.tensors).l2Norm
+            #expect(norm > 0)
+            // A restarted agent picks up what it held back.
+            try FileManager.default.removeItem(at: job.directory.appendingPathComponent("agent-0.log"))
+            let restarted = try job.startAgent(0, extra: ["--top-k", "0.1"])
+            try await eventually("the restarted agent to load its residual") { job.log("agent-0").contains("sending the top 10.0% of each tensor") }
+            await restarted.stop()
+            #expect(job.log("agent-0").contains("a residual of L2 norm \(norm) held back"), "\(job.log("agent-0").suffix(1500))")
+        }
+    }
+
     @Test("agents evaluate each global model on held-out rows (also fine-tuned), the aggregator reports the weighted result and spread")
     func federatedEvaluation() async throws {
         try await withLocalBroker { broker in

@@ -32,7 +32,7 @@ struct AgentStateMachineTests {
         var trained = Fixture.initial
         try trained.add(Fixture.delta(50))  // far beyond the norm bound of 10
         let actions = agent.trainingFinished(round: 1, trained: trained, examples: 12, now: 1010)
-        #expect({ if case .recordServed(1, nil, _) = actions.first { true } else { false } }())
+        #expect({ if case .recordServed(1, nil, _, nil) = actions.first { true } else { false } }())
         guard case .publishUpdate(let topic, let payload, let expiry, nil) = actions[1] else {
             Issue.record("expected a publish, got \(actions)")
             return

@@ -46,7 +46,7 @@ struct PrivacyRoundTests {
         try trained.add(Fixture.delta(5))
         let actions = agent.trainingFinished(round: 1, trained: trained, examples: 7, now: 1002)
         let event = DPEvent.gaussian(noiseMultiplier: 1 / 3.0.squareRoot())
-        #expect({ if case .recordServed(1, event, _) = actions.first { true } else { false } }())
+        #expect({ if case .recordServed(1, event, _, nil) = actions.first { true } else { false } }())
         #expect(agent.ledger == [event])
         guard case .publishUpdate(_, let payload, _, _) = actions[1] else {
             Issue.record("no publish in \(actions)")
@@ -104,7 +104,7 @@ struct DPSGDLedgerTests {
             .selfComposed(event: .poissonSampled(probability: 0.5, event: .gaussian(noiseMultiplier: 1.1)), count: 2),
             .gaussian(noiseMultiplier: 2),
         ])
-        #expect({ if case .recordServed(1, expected, _) = actions.first { true } else { false } }())
+        #expect({ if case .recordServed(1, expected, _, nil) = actions.first { true } else { false } }())
         #expect(agent.ledger == [expected])
     }
 }

@@ -5,7 +5,8 @@ import Foundation
 public enum SafetensorsDecoder {
     private struct Entry {
         var name: String
-        var encoding: TensorEncoding
+        /// nil for an index tensor (U32).
+        var encoding: TensorEncoding?
         var shape: [Int]
         var begin: Int
         var end: Int
@@ -52,15 +53,21 @@ public enum SafetensorsDecoder {
 
         var tensors: [Tensor] = []
         var encodings: [String: TensorEncoding] = [:]
+        var indices: [String: [UInt32]] = [:]
         for entry in entries {
-            let values = try readValues(entry, bytes: bytes, dataStart: dataStart, metadata: metadata)
+            guard let encoding = entry.encoding else {
+                guard entry.shape.count == 1 else { throw .invalidEntry(tensor: entry.name, reason: "an index tensor must be 1-D") }
+                indices[entry.name] = readIndices(entry, bytes: bytes, dataStart: dataStart)
+                continue
+            }
+            let values = try readValues(entry, encoding: encoding, bytes: bytes, dataStart: dataStart, metadata: metadata)
             guard let tensor = try? Tensor(name: entry.name, shape: entry.shape, values: values) else {
                 throw .invalidEntry(tensor: entry.name, reason: "shape \(entry.shape) does not match its data")
             }
             tensors.append(tensor)
-            encodings[entry.name] = entry.encoding
+            encodings[entry.name] = encoding
         }
-        return SafetensorsFile(tensors: tensors, metadata: metadata, encodings: encodings)
+        return SafetensorsFile(tensors: tensors, metadata: metadata, encodings: encodings, indices: indices)
     }
 
     private static func readMetadata(_ value: Any?) throws(SafetensorsError) -> [String: String] {
@@ -77,7 +84,8 @@ public enum SafetensorsDecoder {
     private static func readEntry(_ name: String, _ value: Any, dataLength: Int) throws(SafetensorsError) -> Entry {
         guard let object = value as? [String: Any] else { throw .invalidEntry(tensor: name, reason: "entry is not a JSON object") }
         guard let dtype = object["dtype"] as? String else { throw .invalidEntry(tensor: name, reason: "dtype is missing") }
-        guard let encoding = TensorEncoding(dtype: dtype) else { throw .unsupportedDType(tensor: name, dtype: dtype) }
+        let encoding = TensorEncoding(dtype: dtype)
+        guard encoding != nil || dtype == SafetensorsFile.indexDType else { throw .unsupportedDType(tensor: name, dtype: dtype) }
         guard let shape = integers(object["shape"]), shape.allSatisfy({ $0 >= 0 }) else {
             throw .invalidEntry(tensor: name, reason: "shape is not a list of non-negative integers")
         }
@@ -89,7 +97,7 @@ public enum SafetensorsDecoder {
             throw .offsetsOutOfBounds(tensor: name, begin: begin, end: end, dataLength: dataLength)
         }
         guard let count = Tensor.elementCount(shape) else { throw .invalidEntry(tensor: name, reason: "shape \(shape) overflows") }
-        let (expected, overflow) = count.multipliedReportingOverflow(by: encoding.bytesPerValue)
+        let (expected, overflow) = count.multipliedReportingOverflow(by: encoding?.bytesPerValue ?? 4)
         guard !overflow, expected == end - begin else {
             throw .byteLengthMismatch(tensor: name, expected: overflow ? Int.max : expected, actual: end - begin)
         }
@@ -109,13 +117,20 @@ public enum SafetensorsDecoder {
         return result
     }
 
+    private static func readIndices(_ entry: Entry, bytes: [UInt8], dataStart: Int) -> [UInt32] {
+        let start = dataStart + entry.begin
+        return bytes.withUnsafeBytes { raw in
+            (0..<(entry.end - entry.begin) / 4).map { raw.loadUnaligned(fromByteOffset: start + 4 * $0, as: UInt32.self).littleEndian }
+        }
+    }
+
     private static func readValues(
-        _ entry: Entry, bytes: [UInt8], dataStart: Int, metadata: [String: String]
+        _ entry: Entry, encoding: TensorEncoding, bytes: [UInt8], dataStart: Int, metadata: [String: String]
     ) throws(SafetensorsError) -> [Float] {
         let start = dataStart + entry.begin
-        let count = (entry.end - entry.begin) / entry.encoding.bytesPerValue
+        let count = (entry.end - entry.begin) / encoding.bytesPerValue
         var scale: Float = 1
-        if entry.encoding == .int8 {
+        if encoding == .int8 {
             guard let text = metadata["fedmq.scale.\(entry.name)"] else { throw .missingScale(tensor: entry.name) }
             guard let value = Float(text), value.isFinite, value >= 0 else {
                 throw .invalidMetadata("fedmq.scale.\(entry.name) = '\(text)' is not a finite, non-negative number")
@@ -123,7 +138,7 @@ public enum SafetensorsDecoder {
             scale = value
         }
         return bytes.withUnsafeBytes { raw -> [Float] in
-            switch entry.encoding {
+            switch encoding {
             case .float32:
                 return (0..<count).map { Float(bitPattern: raw.loadUnaligned(fromByteOffset: start + 4 * $0, as: UInt32.self).littleEndian) }
             case .float16:

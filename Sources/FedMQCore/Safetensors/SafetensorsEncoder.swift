@@ -10,40 +10,81 @@ public enum SafetensorsEncoder {
         _ parameters: Parameters, encoding: TensorEncoding = .float32, metadata: [String: String] = [:],
         stochasticRoundingSeed: UInt64? = nil
     ) -> [UInt8] {
-        var random = stochasticRoundingSeed.map(SplitMix64.init(seed:))
+        var writer = Writer(encoding: encoding, metadata: metadata, stochasticRoundingSeed: stochasticRoundingSeed)
+        for tensor in parameters.tensors { writer.append(tensor.name, shape: tensor.shape, values: tensor.values) }
+        return writer.finish()
+    }
+
+    /// Encodes a sparse delta: per tensor, its kept values as `<name>` (shape [k], in
+    /// `encoding`) and their positions as `<name>.indices` (U32, shape [k]), with metadata
+    /// `fedmq.sparsity` = `top-k`.
+    public static func encode(
+        sparse: SparseParameters, encoding: TensorEncoding = .float32, metadata: [String: String] = [:],
+        stochasticRoundingSeed: UInt64? = nil
+    ) -> [UInt8] {
         var metadata = metadata
-        metadata["fedmq.encoding"] = encoding.rawValue
+        metadata[SparseParameters.metadataKey] = SparseParameters.metadataValue
+        var writer = Writer(encoding: encoding, metadata: metadata, stochasticRoundingSeed: stochasticRoundingSeed)
+        for tensor in sparse.tensors {
+            writer.append(tensor.name, shape: [tensor.values.count], values: tensor.values)
+            writer.append(tensor.name + SparseParameters.indicesSuffix, indices: tensor.indices)
+        }
+        return writer.finish()
+    }
+
+    private struct Writer {
+        let encoding: TensorEncoding
+        var metadata: [String: String]
+        var random: SplitMix64?
         var data: [UInt8] = []
-        data.reserveCapacity(parameters.count * encoding.bytesPerValue)
         var entries: [String] = []
-        for tensor in parameters.tensors {
+
+        init(encoding: TensorEncoding, metadata: [String: String], stochasticRoundingSeed: UInt64?) {
+            self.encoding = encoding
+            self.metadata = metadata
+            self.metadata["fedmq.encoding"] = encoding.rawValue
+            random = stochasticRoundingSeed.map(SplitMix64.init(seed:))
+        }
+
+        mutating func append(_ name: String, shape: [Int], values: [Float]) {
             let begin = data.count
             switch encoding {
             case .float32:
-                for value in tensor.values { appendLittleEndian(value.bitPattern, to: &data) }
+                for value in values { SafetensorsEncoder.appendLittleEndian(value.bitPattern, to: &data) }
             case .float16:
-                for value in tensor.values { appendLittleEndian(Float16(value).bitPattern, to: &data) }
+                for value in values { SafetensorsEncoder.appendLittleEndian(Float16(value).bitPattern, to: &data) }
             case .int8:
-                let (quantized, scale) =
-                    if random != nil { Quantization.int8(tensor.values, stochastic: &random!) } else { Quantization.int8(tensor.values) }
+                let (quantized, scale) = if random != nil { Quantization.int8(values, stochastic: &random!) } else { Quantization.int8(values) }
                 data.append(contentsOf: quantized.map { UInt8(bitPattern: $0) })
-                metadata["fedmq.scale.\(tensor.name)"] = "\(scale)"
+                metadata["fedmq.scale.\(name)"] = "\(scale)"
             }
-            let shape = tensor.shape.map(String.init).joined(separator: ",")
-            entries.append(
-                "\(jsonString(tensor.name)):{\"dtype\":\"\(encoding.dtype)\",\"shape\":[\(shape)],\"data_offsets\":[\(begin),\(data.count)]}")
+            addEntry(name, dtype: encoding.dtype, shape: shape, begin: begin)
         }
-        let metadataJSON = metadata.sorted { $0.key < $1.key }.map { "\(jsonString($0.key)):\(jsonString($0.value))" }
-        var header = Array("{\"__metadata__\":{\(metadataJSON.joined(separator: ","))}".utf8)
-        for entry in entries { header += Array(",\(entry)".utf8) }
-        header.append(UInt8(ascii: "}"))
-        while header.count % 8 != 0 { header.append(UInt8(ascii: " ")) }
-        var output: [UInt8] = []
-        output.reserveCapacity(8 + header.count + data.count)
-        appendLittleEndian(UInt64(header.count), to: &output)
-        output += header
-        output += data
-        return output
+
+        mutating func append(_ name: String, indices: [UInt32]) {
+            let begin = data.count
+            for index in indices { SafetensorsEncoder.appendLittleEndian(index, to: &data) }
+            addEntry(name, dtype: SafetensorsFile.indexDType, shape: [indices.count], begin: begin)
+        }
+
+        private mutating func addEntry(_ name: String, dtype: String, shape: [Int], begin: Int) {
+            let shape = shape.map(String.init).joined(separator: ",")
+            entries.append("\(SafetensorsEncoder.jsonString(name)):{\"dtype\":\"\(dtype)\",\"shape\":[\(shape)],\"data_offsets\":[\(begin),\(data.count)]}")
+        }
+
+        func finish() -> [UInt8] {
+            let metadataJSON = metadata.sorted { $0.key < $1.key }.map { "\(SafetensorsEncoder.jsonString($0.key)):\(SafetensorsEncoder.jsonString($0.value))" }
+            var header = Array("{\"__metadata__\":{\(metadataJSON.joined(separator: ","))}".utf8)
+            for entry in entries { header += Array(",\(entry)".utf8) }
+            header.append(UInt8(ascii: "}"))
+            while header.count % 8 != 0 { header.append(UInt8(ascii: " ")) }
+            var output: [UInt8] = []
+            output.reserveCapacity(8 + header.count + data.count)
+            SafetensorsEncoder.appendLittleEndian(UInt64(header.count), to: &output)
+            output += header
+            output += data
+            return output
+        }
     }
 
     private static func appendLittleEndian<T: FixedWidthInteger>(_ value: T, to bytes: inout [UInt8]) {

@@ -7,21 +7,49 @@ public struct SafetensorsFile: Sendable, Equatable {
     public var metadata: [String: String]
     /// The stored encoding of each tensor, by name.
     public var encodings: [String: TensorEncoding]
+    /// Index tensors (dtype U32, 1-D), by name: the positions of a sparse tensor's values.
+    public var indices: [String: [UInt32]]
 
-    public init(tensors: [Tensor], metadata: [String: String], encodings: [String: TensorEncoding]) {
+    /// The dtype of index tensors.
+    public static let indexDType = "U32"
+
+    public init(tensors: [Tensor], metadata: [String: String], encodings: [String: TensorEncoding], indices: [String: [UInt32]] = [:]) {
         self.tensors = tensors
         self.metadata = metadata
         self.encodings = encodings
+        self.indices = indices
     }
+
+    /// Whether the file holds a sparse delta (metadata `fedmq.sparsity` = `top-k`).
+    public var isSparse: Bool { metadata[SparseParameters.metadataKey] == SparseParameters.metadataValue }
 
     /// The tensors as `Parameters`, in the order of `names` (a model's layout); throws when the
     /// set of names differs.
     public func parameters(orderedAs names: [String]) throws(CoreError) -> Parameters {
+        guard indices.isEmpty else { throw .tensorSetMismatch(expected: names, actual: tensors.map(\.name) + indices.keys.sorted()) }
         guard Set(names) == Set(tensors.map(\.name)), names.count == tensors.count else {
             throw .tensorSetMismatch(expected: names, actual: tensors.map(\.name))
         }
         let byName = Dictionary(uniqueKeysWithValues: tensors.map { ($0.name, $0) })
         return try Parameters(names.compactMap { byName[$0] })
+    }
+
+    /// A sparse file's tensors in the order of `names`: each name's values (1-D) and its
+    /// `<name>.indices`, and nothing else.
+    public func sparseParameters(orderedAs names: [String]) throws(CoreError) -> SparseParameters {
+        let expectedIndices = names.map { $0 + SparseParameters.indicesSuffix }
+        guard Set(names) == Set(tensors.map(\.name)), names.count == tensors.count, Set(expectedIndices) == Set(indices.keys) else {
+            throw .tensorSetMismatch(expected: names + expectedIndices, actual: tensors.map(\.name) + indices.keys.sorted())
+        }
+        let byName = Dictionary(uniqueKeysWithValues: tensors.map { ($0.name, $0) })
+        var sparse: [SparseTensor] = []
+        for name in names {
+            guard let tensor = byName[name], tensor.shape.count == 1 else {
+                throw .invalidSparseTensor(tensor: name, reason: "its values must be a 1-D tensor")
+            }
+            sparse.append(SparseTensor(name: name, indices: indices[name + SparseParameters.indicesSuffix] ?? [], values: tensor.values))
+        }
+        return SparseParameters(sparse)
     }
 }
 

@@ -6,8 +6,9 @@ public enum AgentAction: Sendable, Equatable {
     case train(round: Int, base: GlobalModel, config: TrainingConfig)
     /// Persist that `round` is served, the privacy mechanism it ran (if any) in the agent's
     /// ledger, and the update itself, durably, before publishing: a restart never trains twice
-    /// for a round, and can send the same update again if the aggregator lost it.
-    case recordServed(round: Int, event: DPEvent?, update: SentUpdate)
+    /// for a round, and can send the same update again if the aggregator lost it. With top-k
+    /// sparsification, also the `residual` the update held back.
+    case recordServed(round: Int, event: DPEvent?, update: SentUpdate, residual: Parameters?)
     /// Publish the update at QoS 1 with MQTT 5 message expiry `expirySeconds` (the deadline),
     /// and `signature` (if the agent has an identity key) as the `fedmq-signature` user property.
     case publishUpdate(topic: String, payload: [UInt8], expirySeconds: UInt32, signature: String?)

@@ -21,6 +21,9 @@ public struct AgentStateMachine {
     /// The owner's limit; training stops before a round would exceed it.
     public let budget: PrivacyBudget?
     private var refusing = false
+    /// Top-k sparsification with error feedback, when the agent is set to send only a share of
+    /// each update (its residual is persisted by the runtime).
+    public private(set) var errorFeedback: ErrorFeedback?
     /// Signs this agent's updates (its enrolled identity).
     private let identity: SigningKey?
     /// With it, only a global model and round announcements the aggregator signed are used.
@@ -31,7 +34,7 @@ public struct AgentStateMachine {
     public init(
         agent: String, job: String, lastServedRound: Int, ledger: [DPEvent] = [], budget: PrivacyBudget? = nil,
         identity: SigningKey? = nil, aggregatorKey: VerifyingKey? = nil, lastUpdate: SentUpdate? = nil,
-        random: any RandomNumberGenerator = SystemRandomNumberGenerator()
+        errorFeedback: ErrorFeedback? = nil, random: any RandomNumberGenerator = SystemRandomNumberGenerator()
     ) throws(ProtocolError) {
         try Identifier.validate(agent, kind: "agent")
         topics = try Topics(job: job)
@@ -42,6 +45,7 @@ public struct AgentStateMachine {
         self.identity = identity
         self.aggregatorKey = aggregatorKey
         self.lastUpdate = lastUpdate?.round == lastServedRound ? lastUpdate : nil
+        self.errorFeedback = errorFeedback
         self.random = random
     }
 
@@ -163,12 +167,34 @@ public struct AgentStateMachine {
         } else if let bound = round.normBound {
             delta.clip(norm: bound)
         }
-        let payload = ModelCodec.encodeUpdate(
-            delta, encoding: round.encoding, job: topics.job, round: roundNumber, agent: agent, baseSHA256: model.sha256,
-            examples: examples, stochasticRoundingSeed: roundingSeed)
+        var notes: [AgentAction] = []
+        var feedback = errorFeedback
+        if feedback != nil, round.privacy?.mode == .distributed {
+            // Every agent's noise share must reach every entry of the sum; a sparse update would not carry it.
+            notes.append(.ignored("round \(roundNumber): top-k is off under distributed privacy; sending the whole update"))
+            feedback = nil
+        }
+        let payload: [UInt8]
+        if var sparsifying = feedback {
+            do {
+                payload = try sparsifying.compress(delta, bound: sentNormBound(round, dimension: delta.count)) { kept in
+                    ModelCodec.encodeUpdate(
+                        sparse: kept, encoding: round.encoding, job: topics.job, round: roundNumber, agent: agent, baseSHA256: model.sha256,
+                        examples: examples, stochasticRoundingSeed: roundingSeed)
+                }
+            } catch {
+                return [.ignored("round \(roundNumber): could not sparsify the update: \(error)"), .publishStatus(status(now: now))]
+            }
+            feedback = sparsifying
+        } else {
+            payload = ModelCodec.encodeUpdate(
+                delta, encoding: round.encoding, job: topics.job, round: roundNumber, agent: agent, baseSHA256: model.sha256,
+                examples: examples, stochasticRoundingSeed: roundingSeed)
+        }
         guard payload.count <= round.maxUpdateBytes else {
             return [.ignored("update of \(payload.count) bytes exceeds the round's limit"), .publishStatus(status(now: now))]
         }
+        if feedback != nil { errorFeedback = feedback }
         lastServedRound = roundNumber
         if let event { ledger.append(event) }
         let expiry = UInt32(max(1, (round.deadline - now).rounded(.up)))
@@ -176,11 +202,19 @@ public struct AgentStateMachine {
             SignedStatement.update(job: topics.job, round: roundNumber, baseSHA256: model.sha256, agent: agent, payload: payload))
         let sent = SentUpdate(round: roundNumber, payload: payload, signature: signature)
         lastUpdate = sent
-        return [
-            .recordServed(round: roundNumber, event: event, update: sent),
+        return notes + [
+            .recordServed(round: roundNumber, event: event, update: sent, residual: feedback?.residual),
             .publishUpdate(topic: topics.update(round: roundNumber, agent: agent), payload: payload, expirySeconds: expiry, signature: signature),
             .publishStatus(status(now: now)),
         ]
+    }
+
+    /// The largest L2 norm a sparse update may have: what the aggregator accepts from a dense
+    /// one (the clip norm under central privacy, the clip norm plus the agent's noise under
+    /// local privacy, or the round's norm bound).
+    private func sentNormBound(_ round: RoundAnnouncement, dimension: Int) -> Double? {
+        guard let privacy = round.privacy else { return round.normBound }
+        return privacy.acceptableNorm(dimension: dimension)
     }
 
     /// Local training failed (bad data, for example).

@@ -2,13 +2,28 @@ import ArgumentParser
 import FedMQCore
 import Foundation
 
-/// `fedmq bench encodings`: bytes per update and final accuracy of float16 and int8 updates
-/// beside float32, on the shared digits task run as real processes (broker, aggregator, 10 agents).
+/// `fedmq bench encodings`: bytes per update and final accuracy of float16 and int8 updates,
+/// and of top-k sparsified ones, beside float32, on the shared digits task run as real
+/// processes (broker, aggregator, 10 agents).
 struct EncodingsBenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "encodings",
-        abstract: "Update encodings: bytes per update and final accuracy of float16 and int8 vs float32."
+        abstract: "Update encodings: bytes per update and final accuracy of float16, int8 and top-k vs float32."
     )
+
+    /// One way of sending updates: an encoding, optionally with top-k sparsification.
+    struct Variant: Hashable {
+        var encoding: TensorEncoding
+        var topK: Double?
+
+        var name: String { encoding.rawValue + (topK.map { "-top\(Int(($0 * 100).rounded()))" } ?? "") }
+        var label: String { encoding.rawValue + (topK.map { " + top-k \(Int(($0 * 100).rounded()))%" } ?? "") }
+        /// Only plain int8 carries the issue's bytes goal.
+        var bytesGoal: Double? { self == Variant(encoding: .int8) ? 3.9 : nil }
+
+        static let baseline = Variant(encoding: .float32)
+        static let all = [baseline, Variant(encoding: .float16), Variant(encoding: .int8), Variant(encoding: .float32, topK: 0.1), Variant(encoding: .int8, topK: 0.1)]
+    }
 
     @OptionGroup var output: BenchOutputOptions
     @Option(help: "Rounds per job.") var rounds = 30
@@ -29,32 +44,32 @@ struct EncodingsBenchCommand: AsyncParsableCommand {
         var results: [BenchmarkResult] = []
         var rows: [String] = []
         for model in models {
-            var measured: [TensorEncoding: [(bytes: Double, accuracy: Double)]] = [:]
+            var measured: [Variant: [(bytes: Double, accuracy: Double)]] = [:]
             for run in 1...output.runs {
-                for encoding in TensorEncoding.allCases {
+                for variant in Variant.all {
                     let setup = try TaskJobSetup(
-                        model: model, split: "iid", rounds: rounds, encoding: encoding, taskDirectory: task,
-                        work: "\(work)/\(model)-\(encoding.rawValue)-\(run)", executables: executables)
+                        model: model, split: "iid", rounds: rounds, encoding: variant.encoding, topK: variant.topK, taskDirectory: task,
+                        work: "\(work)/\(model)-\(variant.name)-\(run)", executables: executables)
                     let job = try Harness(python: python, script: harness).job(["fedmq", "--spec", setup.specPath])
                     let bytes = (job.updateBytesPerRound ?? 0) / 10
-                    measured[encoding, default: []].append((bytes, job.accuracy))
-                    print(String(format: "%@ %@ run %d: %.0f bytes per update, accuracy %.4f", model, encoding.rawValue, run, bytes, job.accuracy))
+                    measured[variant, default: []].append((bytes, job.accuracy))
+                    print(String(format: "%@ %@ run %d: %.0f bytes per update, accuracy %.4f", model, variant.name, run, bytes, job.accuracy))
                 }
             }
-            let baseline = measured[.float32] ?? []
-            for encoding in [TensorEncoding.float16, .int8] {
-                let runs = measured[encoding] ?? []
+            let baseline = measured[.baseline] ?? []
+            for variant in Variant.all.dropFirst() {
+                let runs = measured[variant] ?? []
                 let bytes = result(
-                    name: "encodings-\(model)-\(encoding.rawValue)-bytes", metric: "bytes per update", machine: machine,
-                    goal: encoding == .int8 ? "float32 / int8 >= 3.9" : "reported",
-                    check: encoding == .int8 ? { $1 / $0 >= 3.9 } : nil, runs: zip(runs, baseline).map { .init(fedmq: $0.bytes, peer: $1.bytes) })
+                    name: "encodings-\(model)-\(variant.name)-bytes", metric: "bytes per update", machine: machine,
+                    goal: variant.bytesGoal.map { "float32 / int8 >= \($0)" } ?? "reported",
+                    check: variant.bytesGoal.map { goal in { $1 / $0 >= goal } }, runs: zip(runs, baseline).map { .init(fedmq: $0.bytes, peer: $1.bytes) })
                 let accuracy = result(
-                    name: "encodings-\(model)-\(encoding.rawValue)-accuracy", metric: "final test accuracy", machine: machine,
+                    name: "encodings-\(model)-\(variant.name)-accuracy", metric: "final test accuracy", machine: machine,
                     goal: "<= 1 point below float32", check: { $0 >= $1 - 0.01 },
                     runs: zip(runs, baseline).map { .init(fedmq: $0.accuracy, peer: $1.accuracy) })
                 results += [bytes, accuracy]
                 rows.append(
-                    "| \(model) | \(encoding.rawValue) | \(BenchmarkReport.format(bytes.fedmq)) | \(BenchmarkReport.format(bytes.peer)) "
+                    "| \(model) | \(variant.label) | \(BenchmarkReport.format(bytes.fedmq)) | \(BenchmarkReport.format(bytes.peer)) "
                         + "| \(BenchmarkReport.format(bytes.peer / bytes.fedmq, digits: 2))x | \(bytes.goal == "reported" ? "–" : bytes.goalMet ? "yes" : "**no**") "
                         + "| \(BenchmarkReport.format(accuracy.fedmq, digits: 4)) | \(BenchmarkReport.format(accuracy.peer, digits: 4)) "
                         + "| \(BenchmarkReport.spread(runs.map(\.accuracy), digits: 4)) | \(accuracy.goalMet ? "yes" : "**no**") |")
@@ -67,8 +82,10 @@ struct EncodingsBenchCommand: AsyncParsableCommand {
             "The shared digits task (IID, 10 agents, \(rounds) rounds, FedAvg) run as real processes, once per encoding; bytes",
             "per update are the payloads the aggregator received (safetensors with FedMQ's metadata and, for int8, a scale per",
             "tensor) divided by the updates. `mlp` is the task's 64-32-10 MLP (2,410 parameters), `mlp256` a wider 64-256-10",
-            "MLP (19,210 parameters) on the same data. The peer is float32 in the same run. Medians of \(output.runs) runs",
-            "(spread min–max; agents quantize int8 to nearest, so runs repeat exactly). Machine: \(machine).",
+            "MLP (19,210 parameters) on the same data. Top-k rows: each agent sends the largest 10% of each tensor's entries",
+            "(values plus 4-byte indices) and holds the rest back for later rounds (`--top-k 0.1`, error feedback). The peer is",
+            "float32 in the same run. Medians of \(output.runs) runs (spread min–max; agents quantize int8 to nearest, so runs",
+            "repeat exactly). Machine: \(machine).",
             "",
             "| model | encoding | bytes per update | float32 bytes | reduction | goal >= 3.9x met | accuracy | float32 accuracy | spread | within 1 point |",
             "|---|---|---|---|---|---|---|---|---|---|",

@@ -15,7 +15,11 @@ struct TaskJobSetup {
     ///     "mlp256" (a wider 64-256-10 MLP, He-uniform from seed 0; not part of the task).
     ///   - split: "iid" or "noniid" (the task's client shards).
     ///   - encoding: how agents encode their updates.
-    init(model: String, split: String, rounds: Int, encoding: TensorEncoding = .float32, taskDirectory: String, work: String, executables: URL) throws {
+    ///   - topK: with it, agents send only this share of each update (top-k with error feedback).
+    init(
+        model: String, split: String, rounds: Int, encoding: TensorEncoding = .float32, topK: Double? = nil, taskDirectory: String, work: String,
+        executables: URL
+    ) throws {
         try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
         let data = URL(fileURLWithPath: taskDirectory).standardized.path + "/data"
         let port = try LoopbackPort.free()
@@ -50,6 +54,7 @@ struct TaskJobSetup {
         let agents = try (0..<10).map { k in
             [try DemoSetup.executable("fedmq-agent", in: executables), "--agent", "agent-\(k)", "--job", Self.job] + broker
                 + ["--data", "\(data)/\(split)/client_\(k).csv", "--state-dir", "\(work)/agent-\(k)", "--seed", "\(k)"]
+                + (topK.map { ["--top-k", "\($0)"] } ?? [])
         }
         let spec: [String: Any] = [
             "port": port, "job": Self.job, "logs": work + "/logs", "metrics": work + "/aggregator/metrics.jsonl",
