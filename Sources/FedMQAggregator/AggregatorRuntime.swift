@@ -50,21 +50,24 @@ public struct AggregatorRuntime: Sendable {
         defer { connectionLog.cancel() }
         // Subscribe before connecting: the broker delivers the updates it queued in our session
         // right after accepting the connection, and they must find the subscription in place.
-        let updates = try await client.subscribe(to: [topics.allUpdates], qos: .atLeastOnce)
+        // Flow control: about two dense updates' worth of bytes wait in this process at most; the
+        // broker holds the rest of a burst, so memory stays a small multiple of the model's size
+        // however many agents send at once. Updates are taken in batches (one spool directory
+        // fsync each).
+        let updates = try await client.subscribeMailbox(
+            to: [topics.allUpdates], qos: .atLeastOnce, capacityBytes: max(2 * machine.modelBytes.count, 64 << 10))
+        let publisher = Publisher(client: client, updates: updates)
         let agentReports = try await client.subscribe(to: [topics.allEvaluations, topics.allStatuses], qos: .atLeastOnce)
         logger.info("connecting to \(config.broker.host):\(config.broker.port)")
         try await client.connect()
-        try await publishStatus(client, topics, .online, round: machine.announcement.round)
-        try await perform(machine.startActions(fresh: fresh), client: client, topics: topics, store: store, identity: identity)
+        try await publishStatus(publisher, topics, .online, round: machine.announcement.round)
+        try await perform(machine.startActions(fresh: fresh), publisher: publisher, topics: topics, store: store, identity: identity)
         fresh = false
 
         let (events, continuation) = AsyncStream.makeStream(of: Event.self)
-        let inbox = UpdateInbox()
         let feeders = [
             Task {
-                for await message in updates {
-                    if inbox.put(message) { continuation.yield(.updates) }
-                }
+                for await _ in updates.arrivals { continuation.yield(.updates) }
             },
             Task {
                 for await message in agentReports { continuation.yield(.message(message)) }
@@ -87,7 +90,7 @@ public struct AggregatorRuntime: Sendable {
             let actions: [AggregatorAction]
             switch event {
             case .updates:
-                actions = inbox.takeAll().flatMap { message -> [AggregatorAction] in
+                actions = updates.takeAll().flatMap { message -> [AggregatorAction] in
                     guard case .update(let round, let agent) = try? topics.parse(message.topic) else { return [] }
                     return machine.receive(agent: agent, round: round, payload: message.payload, signature: message.signature, now: wallClock())
                 }
@@ -108,7 +111,7 @@ public struct AggregatorRuntime: Sendable {
                 break eventLoop
             }
             do {
-                try await perform(actions, client: client, topics: topics, store: store, identity: identity)
+                try await perform(actions, publisher: publisher, topics: topics, store: store, identity: identity)
             } catch {
                 // Leave the broker before the subscriptions are torn down, so that the persistent
                 // session keeps them and queues what arrives while this process is gone.
@@ -119,7 +122,7 @@ public struct AggregatorRuntime: Sendable {
         }
         let final: AggregatorStatus.State = machine.finished ? .finished : .offline
         let round = machine.announcement.round
-        if await bounded(.seconds(3), { try await publishStatus(client, topics, final, round: round) }) == nil {
+        if await bounded(.seconds(3), { try await publishStatus(publisher, topics, final, round: round) }) == nil {
             logger.warning("could not publish the final status (broker unreachable?)")
         }
         await client.disconnect()
@@ -165,7 +168,7 @@ public struct AggregatorRuntime: Sendable {
     }
 
     private func perform(
-        _ actions: [AggregatorAction], client: MQTTClient, topics: Topics, store: AggregatorStore, identity: SigningKey?
+        _ actions: [AggregatorAction], publisher: Publisher, topics: Topics, store: AggregatorStore, identity: SigningKey?
     ) async throws {
         /// The `fedmq-signature` property of what the aggregator publishes, when it has a key.
         func signed(_ statement: [UInt8]) -> [UserProperty] {
@@ -189,20 +192,20 @@ public struct AggregatorRuntime: Sendable {
             case .checkpoint(let checkpoint, let model):
                 try store.save(checkpoint, model: model)
             case .publishModel(let bytes):
-                try await client.publish(
-                    topics.globalModel, payload: bytes, qos: .atLeastOnce, retain: true, messageExpiry: nil,
+                try await publisher.publish(
+                    topics.globalModel, payload: bytes, retain: true,
                     userProperties: signed(SignedStatement.model(job: config.job, payload: bytes)))
             case .publishRound(let announcement):
                 let payload = ProtocolJSON.encode(announcement)
-                try await client.publish(
-                    topics.globalRound, payload: payload, qos: .atLeastOnce, retain: true, messageExpiry: nil,
+                try await publisher.publish(
+                    topics.globalRound, payload: payload, retain: true,
                     userProperties: signed(SignedStatement.announcement(job: config.job, payload: payload)))
                 logger.info(
                     "round open", metadata: ["round": "\(announcement.round)", "target": "\(announcement.targetUpdates)",
                         "deadline_in_s": "\(Int(announcement.deadline - wallClock()))"])
             case .publishMetrics(let metrics):
                 try store.appendMetrics(metrics)
-                try await client.publish(topics.metrics, payload: ProtocolJSON.encode(metrics), qos: .atLeastOnce, retain: true)
+                try await publisher.publish(topics.metrics, payload: ProtocolJSON.encode(metrics), retain: true)
                 logger.notice(
                     "round closed",
                     metadata: [
@@ -227,8 +230,22 @@ public struct AggregatorRuntime: Sendable {
         }
     }
 
-    private func publishStatus(_ client: MQTTClient, _ topics: Topics, _ state: AggregatorStatus.State, round: Int) async throws {
+    private func publishStatus(_ publisher: Publisher, _ topics: Topics, _ state: AggregatorStatus.State, round: Int) async throws {
         let status = AggregatorStatus(job: config.job, state: state, round: round, time: wallClock())
-        try await client.publish(topics.aggregatorStatus, payload: ProtocolJSON.encode(status), qos: .atLeastOnce, retain: true)
+        try await publisher.publish(topics.aggregatorStatus, payload: ProtocolJSON.encode(status), retain: true)
+    }
+}
+
+/// The aggregator's publishes, at QoS 1. While one waits for the broker's acknowledgement, the
+/// update mailbox takes messages without limit: the acknowledgement comes in on the network
+/// thread that a full mailbox would otherwise hold.
+struct Publisher: Sendable {
+    let client: MQTTClient
+    let updates: MQTTMailbox
+
+    func publish(_ topic: String, payload: [UInt8], retain: Bool, userProperties: [UserProperty] = []) async throws {
+        try await updates.withoutLimit {
+            try await client.publish(topic, payload: payload, qos: .atLeastOnce, retain: retain, messageExpiry: nil, userProperties: userProperties)
+        }
     }
 }

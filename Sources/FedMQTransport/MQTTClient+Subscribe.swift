@@ -7,7 +7,7 @@ extension MQTTClient {
         guard !filters.isEmpty else { throw MQTTError(.invalidArgument, call: call, detail: "no topic filter given") }
         for filter in filters { try TopicName.validateFilter(filter, call: call) }
         let (stream, continuation) = AsyncStream.makeStream(of: MQTTMessage.self, bufferingPolicy: .unbounded)
-        let entry = SubscriptionRegistry.Entry(filters: filters, qos: qos, continuation: continuation)
+        let entry = SubscriptionRegistry.Entry(filters: filters, qos: qos, receiver: MessageReceiver(continuation))
         let id = core.state.withLock { $0.subscriptions.add(entry).id }
         continuation.onTermination = { [core, handle] _ in
             Self.endSubscription(id, core: core, handle: handle)
@@ -20,6 +20,25 @@ extension MQTTClient {
             throw error
         }
         return subscription
+    }
+
+    /// Subscribes with flow control: messages wait in the mailbox until taken, and once
+    /// `capacityBytes` of payloads wait, the network thread waits too (see `MQTTMailbox`).
+    public func subscribeMailbox(to filters: [String], qos: QoS, capacityBytes: Int) async throws -> MQTTMailbox {
+        let call = "mosquitto_subscribe_multiple"
+        guard !filters.isEmpty else { throw MQTTError(.invalidArgument, call: call, detail: "no topic filter given") }
+        guard capacityBytes > 0 else { throw MQTTError(.invalidArgument, call: call, detail: "mailbox capacity must be positive") }
+        for filter in filters { try TopicName.validateFilter(filter, call: call) }
+        let mailbox = MQTTMailbox(filters: filters, capacityBytes: capacityBytes)
+        let id = core.state.withLock { $0.subscriptions.add(SubscriptionRegistry.Entry(filters: filters, qos: qos, receiver: MessageReceiver(mailbox))).id }
+        mailbox.onCancel { [core, handle] in Self.endSubscription(id, core: core, handle: handle) }
+        do {
+            try await sendSubscribe(filters, qos: qos)
+        } catch {
+            mailbox.cancel()
+            throw error
+        }
+        return mailbox
     }
 
     /// Sends SUBSCRIBE for every filter, even those another subscription already holds: the

@@ -92,6 +92,7 @@ public final class MQTTClient: MQTTTransport {
 
     private func requestStop() {
         core.stopSignal.stop()
+        core.releaseReceivers()
         // Queue a DISCONNECT; it also wakes the network thread out of select().
         _ = try? handle.withPointer("mosquitto_disconnect_v5") { mosq in mosquitto_disconnect_v5(mosq, 0, nil) }
     }

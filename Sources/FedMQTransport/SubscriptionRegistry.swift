@@ -6,7 +6,7 @@ struct SubscriptionRegistry {
     struct Entry {
         var filters: [String]
         var qos: QoS
-        var continuation: AsyncStream<MQTTMessage>.Continuation
+        var receiver: MessageReceiver
     }
 
     private(set) var entries: [Int: Entry] = [:]
@@ -46,23 +46,47 @@ struct SubscriptionRegistry {
         return unused.sorted()
     }
 
-    /// The continuations of every subscription with a filter matching `topic`.
-    func receivers(of topic: String) -> [AsyncStream<MQTTMessage>.Continuation] {
+    /// The receivers of every subscription with a filter matching `topic`.
+    func receivers(of topic: String) -> [MessageReceiver] {
         entries.values.compactMap { entry in
-            entry.filters.contains { TopicName.matches(filter: $0, topic: topic) } ? entry.continuation : nil
+            entry.filters.contains { TopicName.matches(filter: $0, topic: topic) } ? entry.receiver : nil
         }
     }
+
+    var allReceivers: [MessageReceiver] { entries.values.map(\.receiver) }
 
     /// Every broker-side filter with its QoS, for restoring subscriptions after a reconnect.
     var activeFilters: [(filter: String, qos: QoS)] {
         filterUse.map { ($0.key, $0.value.qos) }.sorted { $0.filter < $1.filter }
     }
 
-    /// Empties the registry and hands back every continuation, to be finished outside the lock.
-    mutating func removeAll() -> [AsyncStream<MQTTMessage>.Continuation] {
-        let all = entries.values.map(\.continuation)
+    /// Empties the registry and hands back every receiver, to be finished outside the lock.
+    mutating func removeAll() -> [MessageReceiver] {
+        let all = allReceivers
         entries = [:]
         filterUse = [:]
         return all
+    }
+}
+
+/// Where one subscription's messages go: a stream (`MQTTSubscription`) or a mailbox.
+struct MessageReceiver: Sendable {
+    /// Hands over a message (on the network thread; a mailbox may hold the thread while full).
+    let deliver: @Sendable (MQTTMessage) -> Void
+    /// The client closed: no more messages.
+    let finish: @Sendable () -> Void
+    /// The client is stopping: never hold the network thread again.
+    let release: @Sendable () -> Void
+
+    init(_ continuation: AsyncStream<MQTTMessage>.Continuation) {
+        deliver = { continuation.yield($0) }
+        finish = { continuation.finish() }
+        release = {}
+    }
+
+    init(_ mailbox: MQTTMailbox) {
+        deliver = mailbox.deliver
+        finish = mailbox.finish
+        release = mailbox.release
     }
 }

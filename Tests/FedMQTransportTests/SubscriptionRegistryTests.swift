@@ -5,7 +5,7 @@ import Testing
 struct SubscriptionRegistryTests {
     func entry(_ filters: [String], _ qos: QoS = .atLeastOnce) -> SubscriptionRegistry.Entry {
         let (_, continuation) = AsyncStream.makeStream(of: MQTTMessage.self)
-        return SubscriptionRegistry.Entry(filters: filters, qos: qos, continuation: continuation)
+        return SubscriptionRegistry.Entry(filters: filters, qos: qos, receiver: MessageReceiver(continuation))
     }
 
     @Test("a shared filter stays at the broker until its last user leaves")

@@ -34,7 +34,7 @@ public final class InMemoryBroker: Sendable {
             defer { state.clients[clientID] = ClientRecord(session: state.sessions, will: will) }
             return (state.clients[clientID], state.sessions)
         }
-        previous?.subscriptions.entries.values.forEach { $0.continuation.finish() }
+        previous?.subscriptions.entries.values.forEach { $0.receiver.finish() }
         return InMemoryClient(broker: self, clientID: clientID, session: session)
     }
 
@@ -47,7 +47,7 @@ public final class InMemoryBroker: Sendable {
     /// how many subscriptions received it.
     @discardableResult
     func route(_ message: MQTTMessage) -> Int {
-        let receivers = state.withLock { state -> [AsyncStream<MQTTMessage>.Continuation] in
+        let receivers = state.withLock { state -> [MessageReceiver] in
             if message.retain {
                 state.retained[message.topic] = message.payload.isEmpty ? nil : message
             }
@@ -55,7 +55,7 @@ public final class InMemoryBroker: Sendable {
         }
         var live = message
         live.retain = false
-        for receiver in receivers { receiver.yield(live) }
+        for receiver in receivers { receiver.deliver(live) }
         return receivers.count
     }
 

@@ -53,7 +53,7 @@ public final class InMemoryClient: MQTTTransport {
         guard !filters.isEmpty else { throw MQTTError(.invalidArgument, call: "subscribe", detail: "no topic filter given") }
         for filter in filters { try TopicName.validateFilter(filter, call: "subscribe") }
         let (stream, continuation) = AsyncStream.makeStream(of: MQTTMessage.self, bufferingPolicy: .unbounded)
-        let entry = SubscriptionRegistry.Entry(filters: filters, qos: qos, continuation: continuation)
+        let entry = SubscriptionRegistry.Entry(filters: filters, qos: qos, receiver: MessageReceiver(continuation))
         let id = try withRecord("subscribe") { record in record.subscriptions.add(entry).id }
         continuation.onTermination = { [self] _ in
             _ = try? withRecord("unsubscribe") { record in record.subscriptions.remove(id) }
@@ -99,7 +99,7 @@ public final class InMemoryClient: MQTTTransport {
             return state.clients.removeValue(forKey: clientID)
         }
         var registry = record?.subscriptions
-        for continuation in registry?.removeAll() ?? [] { continuation.finish() }
+        for receiver in registry?.removeAll() ?? [] { receiver.finish() }
         if record != nil { events.send(.disconnected(.requested)) }
         events.finish()
     }

@@ -165,7 +165,12 @@ final class ClientCore: Sendable {
 
     func didReceive(_ message: MQTTMessage) {
         let receivers = state.withLock { $0.subscriptions.receivers(of: message.topic) }
-        for receiver in receivers { receiver.yield(message) }
+        for receiver in receivers { receiver.deliver(message) }
+    }
+
+    /// The client is stopping: mailboxes must not hold the network thread, which has to end.
+    func releaseReceivers() {
+        for receiver in state.withLock({ $0.subscriptions.allReceivers }) { receiver.release() }
     }
 
     func didLogError(_ text: String) {
