@@ -50,12 +50,12 @@ public struct AggregatorRuntime: Sendable {
         defer { connectionLog.cancel() }
         // Subscribe before connecting: the broker delivers the updates it queued in our session
         // right after accepting the connection, and they must find the subscription in place.
-        // Flow control: about two dense updates' worth of bytes wait in this process at most; the
-        // broker holds the rest of a burst, so memory stays a small multiple of the model's size
-        // however many agents send at once. Updates are taken in batches (one spool directory
-        // fsync each).
+        // Flow control: about one dense update's worth of bytes waits in this process at most;
+        // the broker holds the rest of a burst, so memory stays a small multiple of the model's
+        // size however many agents send at once. Updates are taken in batches (one spool
+        // directory fsync each).
         let updates = try await client.subscribeMailbox(
-            to: [topics.allUpdates], qos: .atLeastOnce, capacityBytes: max(2 * machine.modelBytes.count, 64 << 10))
+            to: [topics.allUpdates], qos: .atLeastOnce, capacityBytes: max(machine.modelBytes.count, 64 << 10))
         let publisher = Publisher(client: client, updates: updates)
         let agentReports = try await client.subscribe(to: [topics.allEvaluations, topics.allStatuses], qos: .atLeastOnce)
         logger.info("connecting to \(config.broker.host):\(config.broker.port)")

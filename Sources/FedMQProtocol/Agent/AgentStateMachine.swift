@@ -167,34 +167,18 @@ public struct AgentStateMachine {
         } else if let bound = round.normBound {
             delta.clip(norm: bound)
         }
-        var notes: [AgentAction] = []
-        var feedback = errorFeedback
-        if feedback != nil, round.privacy?.mode == .distributed {
-            // Every agent's noise share must reach every entry of the sum; a sparse update would not carry it.
-            notes.append(.ignored("round \(roundNumber): top-k is off under distributed privacy; sending the whole update"))
-            feedback = nil
+        let encoded: (payload: [UInt8], feedback: ErrorFeedback?, note: String?)
+        do {
+            encoded = try encode(delta, round: round, examples: examples, baseSHA256: model.sha256, roundingSeed: roundingSeed)
+        } catch {
+            return [.ignored("round \(roundNumber): could not sparsify the update: \(error)"), .publishStatus(status(now: now))]
         }
-        let payload: [UInt8]
-        if var sparsifying = feedback {
-            do {
-                payload = try sparsifying.compress(delta, bound: sentNormBound(round, dimension: delta.count)) { kept in
-                    ModelCodec.encodeUpdate(
-                        sparse: kept, encoding: round.encoding, job: topics.job, round: roundNumber, agent: agent, baseSHA256: model.sha256,
-                        examples: examples, stochasticRoundingSeed: roundingSeed)
-                }
-            } catch {
-                return [.ignored("round \(roundNumber): could not sparsify the update: \(error)"), .publishStatus(status(now: now))]
-            }
-            feedback = sparsifying
-        } else {
-            payload = ModelCodec.encodeUpdate(
-                delta, encoding: round.encoding, job: topics.job, round: roundNumber, agent: agent, baseSHA256: model.sha256,
-                examples: examples, stochasticRoundingSeed: roundingSeed)
-        }
+        let payload = encoded.payload
         guard payload.count <= round.maxUpdateBytes else {
             return [.ignored("update of \(payload.count) bytes exceeds the round's limit"), .publishStatus(status(now: now))]
         }
-        if feedback != nil { errorFeedback = feedback }
+        if let feedback = encoded.feedback { errorFeedback = feedback }
+        let notes = encoded.note.map { [AgentAction.ignored($0)] } ?? []
         lastServedRound = roundNumber
         if let event { ledger.append(event) }
         let expiry = UInt32(max(1, (round.deadline - now).rounded(.up)))
@@ -203,10 +187,34 @@ public struct AgentStateMachine {
         let sent = SentUpdate(round: roundNumber, payload: payload, signature: signature)
         lastUpdate = sent
         return notes + [
-            .recordServed(round: roundNumber, event: event, update: sent, residual: feedback?.residual),
+            .recordServed(round: roundNumber, event: event, update: sent, residual: encoded.feedback?.residual),
             .publishUpdate(topic: topics.update(round: roundNumber, agent: agent), payload: payload, expirySeconds: expiry, signature: signature),
             .publishStatus(status(now: now)),
         ]
+    }
+
+    /// The update's payload: whole, or top-k with error feedback when the agent is set to it
+    /// (returning the feedback state to keep once the update is sent, and a note when top-k
+    /// is off for this round).
+    private func encode(
+        _ delta: Parameters, round: RoundAnnouncement, examples: Int, baseSHA256: String, roundingSeed: UInt64?
+    ) throws(ProtocolError) -> (payload: [UInt8], feedback: ErrorFeedback?, note: String?) {
+        func dense() -> [UInt8] {
+            ModelCodec.encodeUpdate(
+                delta, encoding: round.encoding, job: topics.job, round: round.round, agent: agent, baseSHA256: baseSHA256,
+                examples: examples, stochasticRoundingSeed: roundingSeed)
+        }
+        guard var feedback = errorFeedback else { return (dense(), nil, nil) }
+        if round.privacy?.mode == .distributed {
+            // Every agent's noise share must reach every entry of the sum; a sparse update would not carry it.
+            return (dense(), nil, "round \(round.round): top-k is off under distributed privacy; sending the whole update")
+        }
+        let payload = try feedback.compress(delta, bound: sentNormBound(round, dimension: delta.count)) { kept in
+            ModelCodec.encodeUpdate(
+                sparse: kept, encoding: round.encoding, job: topics.job, round: round.round, agent: agent, baseSHA256: baseSHA256,
+                examples: examples, stochasticRoundingSeed: roundingSeed)
+        }
+        return (payload, feedback, nil)
     }
 
     /// The largest L2 norm a sparse update may have: what the aggregator accepts from a dense
