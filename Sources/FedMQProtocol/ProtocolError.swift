@@ -14,6 +14,8 @@ public enum ProtocolError: Error, Sendable, Equatable, CustomStringConvertible {
     case invalidConfiguration(String)
     /// An identity key (Ed25519) is not usable.
     case invalidKey(String)
+    /// A secure-aggregation message does not fit the round's state, or a check of it failed.
+    case secureAggregation(String)
     /// An error from the ML core.
     case core(CoreError)
 
@@ -26,6 +28,7 @@ public enum ProtocolError: Error, Sendable, Equatable, CustomStringConvertible {
         case .invalidModel(let reason): "model: \(reason)"
         case .invalidConfiguration(let reason): "configuration: \(reason)"
         case .invalidKey(let reason): "key: \(reason)"
+        case .secureAggregation(let reason): "secure aggregation: \(reason)"
         case .core(let error): error.description
         }
     }

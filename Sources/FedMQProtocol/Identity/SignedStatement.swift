@@ -20,4 +20,14 @@ public enum SignedStatement {
     public static func announcement(job: String, payload: [UInt8]) -> [UInt8] {
         Array("fedmq/v1 round\n\(job)\n\(ModelCodec.sha256(payload))".utf8)
     }
+
+    /// An agent's secure-aggregation keys for one round.
+    public static func secAggKeys(job: String, round: Int, agent: String, cipherKey: String, maskKey: String, commitment: String) -> [UInt8] {
+        Array("fedmq/v1 secagg-keys\n\(job)\n\(round)\n\(agent)\n\(cipherKey)\n\(maskKey)\n\(commitment)".utf8)
+    }
+
+    /// A secure-aggregation message the aggregator sends (roster, delivery, unmask).
+    public static func secAgg(_ kind: String, job: String, round: Int, payload: [UInt8]) -> [UInt8] {
+        Array("fedmq/v1 secagg-\(kind)\n\(job)\n\(round)\n\(ModelCodec.sha256(payload))".utf8)
+    }
 }

@@ -1,0 +1,161 @@
+import Foundation
+
+/// Stage 1, agent → aggregator (`round/<r>/secagg/keys/<agent>`): the agent's fresh X25519
+/// public keys for this round (one to encrypt shares to it, one for pairwise masks) and a
+/// commitment to its self-mask seed, signed with its Ed25519 identity key.
+public struct SecAggKeys: Codable, Sendable, Equatable, SchemaVersioned {
+    public static let schema = "fedmq.secagg.keys/1"
+    public var schema: String = Self.schema
+    public var job: String
+    public var round: Int
+    public var agent: String
+    /// base64 X25519 public key for encrypting shares to this agent.
+    public var cipherKey: String
+    /// base64 X25519 public key for pairwise masks.
+    public var maskKey: String
+    /// hex sha256 of the self-mask seed, so a reconstructed seed can be checked.
+    public var selfMaskCommitment: String
+    /// base64 Ed25519 public identity key that made `signature`.
+    public var identityKey: String
+    /// base64 Ed25519 signature of `SignedStatement.secAggKeys`.
+    public var signature: String
+
+    enum CodingKeys: String, CodingKey {
+        case schema, job, round, agent, signature
+        case cipherKey = "cipher_key", maskKey = "mask_key", selfMaskCommitment = "self_mask_commitment", identityKey = "identity_key"
+    }
+
+    public func validate() throws(ProtocolError) {
+        try Identifier.validate(job, kind: "job")
+        try Identifier.validate(agent, kind: "agent")
+        guard round >= 1 else { throw .invalidMessage(schema: Self.schema, reason: "round must be >= 1") }
+    }
+
+    var statement: [UInt8] {
+        SignedStatement.secAggKeys(job: job, round: round, agent: agent, cipherKey: cipherKey, maskKey: maskKey, commitment: selfMaskCommitment)
+    }
+}
+
+/// Stage 2, aggregator → one agent's inbox: the round's secure-aggregation settings and the
+/// signed keys of that agent's neighbours. Signed by the aggregator (user property).
+public struct SecAggRoster: Codable, Sendable, Equatable, SchemaVersioned {
+    public static let schema = "fedmq.secagg.roster/1"
+    public var schema: String = Self.schema
+    public var job: String
+    public var round: Int
+    /// The agent this roster is for.
+    public var agent: String
+    /// Shares needed to rebuild a secret (t); the secrets are shared among the neighbours and the agent itself.
+    public var threshold: Int
+    public var neighbours: [SecAggKeys]
+
+    public func validate() throws(ProtocolError) {
+        try Identifier.validate(job, kind: "job")
+        try Identifier.validate(agent, kind: "agent")
+        guard neighbours.count <= 254 else { throw .invalidMessage(schema: Self.schema, reason: "more than 254 neighbours") }
+        guard threshold >= 1, threshold <= neighbours.count + 1 else {
+            throw .invalidMessage(schema: Self.schema, reason: "threshold \(threshold) does not fit \(neighbours.count) neighbours")
+        }
+    }
+}
+
+/// One encrypted share, addressed (`peer` is the receiver when sent, the sender when delivered).
+public struct SecAggSealedShare: Codable, Sendable, Equatable {
+    public var peer: String
+    /// base64 of ChaCha20-Poly1305 nonce, ciphertext and tag.
+    public var sealed: String
+}
+
+/// Stage 2, agent → aggregator (`round/<r>/secagg/shares/<agent>`): its shares for each
+/// neighbour, each encrypted to that neighbour.
+public struct SecAggShares: Codable, Sendable, Equatable, SchemaVersioned {
+    public static let schema = "fedmq.secagg.shares/1"
+    public var schema: String = Self.schema
+    public var job: String
+    public var round: Int
+    public var agent: String
+    public var shares: [SecAggSealedShare]
+
+    public func validate() throws(ProtocolError) {
+        try Identifier.validate(agent, kind: "agent")
+        guard shares.count <= 254 else { throw .invalidMessage(schema: Self.schema, reason: "more than 254 shares") }
+    }
+}
+
+/// Stage 2 → 3, aggregator → one agent's inbox: the shares its neighbours sent it. Only
+/// agents that sent shares appear; masks are agreed with exactly these neighbours.
+public struct SecAggShareDelivery: Codable, Sendable, Equatable, SchemaVersioned {
+    public static let schema = "fedmq.secagg.delivery/1"
+    public var schema: String = Self.schema
+    public var job: String
+    public var round: Int
+    public var agent: String
+    public var shares: [SecAggSealedShare]
+
+    public func validate() throws(ProtocolError) {
+        guard shares.count <= 254 else { throw .invalidMessage(schema: Self.schema, reason: "more than 254 shares") }
+    }
+}
+
+/// What one encrypted share holds: the sender's shares of its self-mask seed and of its
+/// mask private key, for the receiver. Bound to job, round, sender and receiver by the
+/// cipher's associated data as well.
+struct SecAggSharePlaintext: Codable, Equatable {
+    var job: String
+    var round: Int
+    var from: String
+    var to: String
+    var selfMask: ShamirSharing.Share
+    var maskKey: ShamirSharing.Share
+
+    enum CodingKeys: String, CodingKey {
+        case job, round, from, to
+        case selfMask = "self_mask", maskKey = "mask_key"
+    }
+}
+
+/// Stage 4, aggregator → survivors (`round/<r>/secagg/unmask`, retained, signed): who sent a
+/// masked update and who shared but then dropped out.
+public struct SecAggUnmask: Codable, Sendable, Equatable, SchemaVersioned {
+    public static let schema = "fedmq.secagg.unmask/1"
+    public var schema: String = Self.schema
+    public var job: String
+    public var round: Int
+    public var survivors: [String]
+    public var dropped: [String]
+
+    public func validate() throws(ProtocolError) {
+        guard Set(survivors).isDisjoint(with: dropped) else {
+            throw .invalidMessage(schema: Self.schema, reason: "an agent is both a survivor and dropped")
+        }
+    }
+}
+
+/// A revealed share: of whose secret.
+public struct SecAggRevealedShare: Codable, Sendable, Equatable {
+    public var owner: String
+    public var share: ShamirSharing.Share
+}
+
+/// Stage 4, survivor → aggregator (`round/<r>/secagg/reveal/<agent>`): the self-mask shares
+/// of surviving neighbours and the mask-key shares of dropped ones, never both for one agent.
+public struct SecAggReveal: Codable, Sendable, Equatable, SchemaVersioned {
+    public static let schema = "fedmq.secagg.reveal/1"
+    public var schema: String = Self.schema
+    public var job: String
+    public var round: Int
+    public var agent: String
+    public var selfMasks: [SecAggRevealedShare]
+    public var maskKeys: [SecAggRevealedShare]
+
+    enum CodingKeys: String, CodingKey {
+        case schema, job, round, agent
+        case selfMasks = "self_masks", maskKeys = "mask_keys"
+    }
+
+    public func validate() throws(ProtocolError) {
+        guard Set(selfMasks.map(\.owner)).isDisjoint(with: maskKeys.map(\.owner)) else {
+            throw .invalidMessage(schema: Self.schema, reason: "both shares revealed for one agent")
+        }
+    }
+}

@@ -1,0 +1,53 @@
+import FedMQCore
+
+/// How a delta becomes integers modulo 2^32 for secure aggregation: each entry clipped to
+/// [-clip, clip], multiplied by `scale` and rounded stochastically (so the rounding is
+/// unbiased), stored as a two's-complement 32-bit word. The words of a cohort add up without
+/// wrapping as long as cohort x clip x scale < 2^31.
+public struct SecAggQuantization: Codable, Sendable, Equatable {
+    public var clip: Double
+    public var scale: Double
+
+    public init(clip: Double, scale: Double) {
+        self.clip = clip
+        self.scale = scale
+    }
+
+    public func validate(cohort: Int) throws(ProtocolError) {
+        guard clip > 0, clip.isFinite, scale > 0, scale.isFinite else {
+            throw .invalidConfiguration("secure aggregation clip and scale must be positive")
+        }
+        guard Double(cohort) * clip * scale < 0x1p31 else {
+            throw .invalidConfiguration("cohort x clip x scale = \(Double(cohort) * clip * scale) would overflow 2^31")
+        }
+    }
+
+    public func encode(_ delta: Parameters, using random: inout some RandomNumberGenerator) -> [UInt32] {
+        delta.tensors.flatMap(\.values).map { value in
+            let scaled = Double(max(-Float(clip), min(Float(clip), value))) * scale
+            let floor = scaled.rounded(.down)
+            let rounded = floor + (Double.random(in: 0..<1, using: &random) < scaled - floor ? 1 : 0)
+            return UInt32(bitPattern: Int32(max(-0x1p31, min(0x1p31 - 1, rounded))))
+        }
+    }
+
+    /// The mean of `count` encoded deltas from their word-wise sum, shaped like `model`.
+    public func decodeMean(_ sum: [UInt32], count: Int, like model: Parameters) throws(ProtocolError) -> Parameters {
+        guard sum.count == model.count, count > 0 else {
+            throw .secureAggregation("a sum of \(sum.count) words does not fit a model of \(model.count) parameters")
+        }
+        var mean = model.zeros()
+        var offset = 0
+        do throws(CoreError) {
+            mean = try Parameters(
+                mean.tensors.map { tensor throws(CoreError) in
+                    defer { offset += tensor.count }
+                    let values = sum[offset..<offset + tensor.count].map { Float(Double(Int32(bitPattern: $0)) / scale / Double(count)) }
+                    return try Tensor(name: tensor.name, shape: tensor.shape, values: values)
+                })
+        } catch {
+            throw .core(error)
+        }
+        return mean
+    }
+}

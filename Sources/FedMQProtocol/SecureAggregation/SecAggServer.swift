@@ -1,0 +1,192 @@
+import FedMQCore
+import Foundation
+
+/// The aggregator's side of a secure-aggregation round, as a state machine without I/O. It
+/// relays keys and encrypted shares, collects masked updates, asks the survivors for the
+/// shares that remove the masks, and ends with the plain sum of the survivors' inputs. It
+/// never sees one agent's input unmasked: a self mask is removed only for agents whose masked
+/// input is already in the sum, and a pairwise mask key is rebuilt only for agents that
+/// dropped out before sending one.
+///
+/// Each stage ends when every expected agent has answered or when the runtime calls its
+/// `close…` at the stage's deadline; fewer than t agents left fails the round.
+public struct SecAggServer: Sendable {
+    public enum Stage: Sendable, Equatable {
+        case collectingKeys, collectingShares, collectingMasked, collectingReveals, done
+    }
+
+    public let job: String
+    public let round: Int
+    /// Entries in a masked update.
+    public let dimension: Int
+    public private(set) var stage = Stage.collectingKeys
+    /// Agents allowed to take part (the round's cohort).
+    public let cohort: Set<String>
+    private let enrolled: [String: VerifyingKey]?
+    private let dropout: Double
+    private let corruption: Double
+    private let seed: UInt64
+    public private(set) var graph: SecAggGraph?
+    private var keys: [String: SecAggKeys] = [:]
+    private var shares: [String: SecAggShares] = [:]
+    private var masked: [String: [UInt32]] = [:]
+    private var reveals: [String: SecAggReveal] = [:]
+    private var unmask: SecAggUnmask?
+
+    public init(
+        job: String, round: Int, dimension: Int, cohort: Set<String>, enrolled: [String: VerifyingKey]?, dropout: Double, corruption: Double,
+        seed: UInt64
+    ) {
+        self.job = job
+        self.round = round
+        self.dimension = dimension
+        self.cohort = cohort
+        self.enrolled = enrolled
+        self.dropout = dropout
+        self.corruption = corruption
+        self.seed = seed
+    }
+
+    /// Agents whose message of the current stage is still expected.
+    public var waitingFor: Set<String> {
+        switch stage {
+        case .collectingKeys: cohort.subtracting(keys.keys)
+        case .collectingShares: Set(keys.keys).subtracting(shares.keys)
+        case .collectingMasked: Set(shares.keys).subtracting(masked.keys)
+        case .collectingReveals: Set(masked.keys).subtracting(reveals.keys)
+        case .done: []
+        }
+    }
+
+    public mutating func keysReceived(from agent: String, _ message: SecAggKeys) throws(ProtocolError) {
+        guard stage == .collectingKeys else { throw .secureAggregation("keys from \(agent) after the key stage closed") }
+        guard cohort.contains(agent), message.agent == agent else { throw .secureAggregation("keys from \(agent), not in the cohort or not its own") }
+        guard keys[agent] == nil else { throw .secureAggregation("second set of keys from \(agent)") }
+        try SecAggClient.check(message, job: job, round: round, enrolled: enrolled)
+        keys[agent] = message
+    }
+
+    /// Ends the key stage: the neighbour graph over the agents that sent keys, and one roster per agent.
+    public mutating func closeKeys() throws(ProtocolError) -> [SecAggRoster] {
+        guard stage == .collectingKeys else { throw .secureAggregation("the key stage is over") }
+        let members = keys.keys.sorted()
+        let (degree, threshold) = try SecAggGraph.parameters(cohort: max(2, members.count), dropout: dropout, corruption: corruption)
+        let graph = try SecAggGraph(members: members, degree: degree, threshold: threshold, seed: seed)
+        self.graph = graph
+        stage = .collectingShares
+        return members.map { member in
+            SecAggRoster(
+                job: job, round: round, agent: member, threshold: graph.threshold, neighbours: (graph.neighbours[member] ?? []).compactMap { keys[$0] })
+        }
+    }
+
+    public mutating func sharesReceived(from agent: String, _ message: SecAggShares) throws(ProtocolError) {
+        guard stage == .collectingShares, let graph else { throw .secureAggregation("shares from \(agent) outside the share stage") }
+        guard message.agent == agent, message.job == job, message.round == round, keys[agent] != nil else {
+            throw .secureAggregation("shares from \(agent) that are not its own for this round")
+        }
+        guard shares[agent] == nil else { throw .secureAggregation("second set of shares from \(agent)") }
+        let peers = message.shares.map(\.peer)
+        guard peers.count == Set(peers).count, Set(peers) == Set(graph.neighbours[agent] ?? []) else {
+            throw .secureAggregation("shares from \(agent) are not one for each of its neighbours")
+        }
+        shares[agent] = message
+    }
+
+    /// Ends the share stage: each agent that shared gets the shares its sharing neighbours sent it.
+    public mutating func closeShares() throws(ProtocolError) -> [SecAggShareDelivery] {
+        guard stage == .collectingShares, let graph else { throw .secureAggregation("the share stage is not open") }
+        try requireQuorum(shares.count, "shared")
+        stage = .collectingMasked
+        return shares.keys.sorted().map { receiver in
+            let incoming = (graph.neighbours[receiver] ?? []).compactMap { sender -> SecAggSealedShare? in
+                guard let sealed = shares[sender]?.shares.first(where: { $0.peer == receiver }) else { return nil }
+                return SecAggSealedShare(peer: sender, sealed: sealed.sealed)
+            }
+            return SecAggShareDelivery(job: job, round: round, agent: receiver, shares: incoming)
+        }
+    }
+
+    public mutating func maskedReceived(from agent: String, _ words: [UInt32]) throws(ProtocolError) {
+        guard stage == .collectingMasked else { throw .secureAggregation("masked update from \(agent) outside the masking stage") }
+        guard shares[agent] != nil else { throw .secureAggregation("masked update from \(agent), which did not share") }
+        guard masked[agent] == nil else { throw .secureAggregation("second masked update from \(agent)") }
+        guard words.count == dimension else { throw .secureAggregation("masked update of \(words.count) words; the model has \(dimension)") }
+        masked[agent] = words
+    }
+
+    /// Ends the masking stage: who survived and who dropped after sharing.
+    public mutating func closeMasking() throws(ProtocolError) -> SecAggUnmask {
+        guard stage == .collectingMasked else { throw .secureAggregation("the masking stage is not open") }
+        try requireQuorum(masked.count, "sent a masked update")
+        let request = SecAggUnmask(
+            job: job, round: round, survivors: masked.keys.sorted(), dropped: Set(shares.keys).subtracting(masked.keys).sorted())
+        unmask = request
+        stage = .collectingReveals
+        return request
+    }
+
+    public mutating func revealReceived(from agent: String, _ message: SecAggReveal) throws(ProtocolError) {
+        guard stage == .collectingReveals, let unmask, let graph else { throw .secureAggregation("reveal from \(agent) outside the reveal stage") }
+        try message.validate()
+        guard message.agent == agent, message.job == job, message.round == round, masked[agent] != nil else {
+            throw .secureAggregation("reveal from \(agent) that is not its own for this round")
+        }
+        guard reveals[agent] == nil else { throw .secureAggregation("second reveal from \(agent)") }
+        let neighbours = Set(graph.neighbours[agent] ?? []).union([agent])
+        guard message.selfMasks.allSatisfy({ neighbours.contains($0.owner) && unmask.survivors.contains($0.owner) }),
+            message.maskKeys.allSatisfy({ neighbours.contains($0.owner) && unmask.dropped.contains($0.owner) })
+        else { throw .secureAggregation("reveal from \(agent) holds shares it was not asked for") }
+        reveals[agent] = message
+    }
+
+    /// Whether every survivor's self mask and every dropped agent's key can be rebuilt.
+    public var canFinish: Bool {
+        guard stage == .collectingReveals, let unmask, let graph else { return false }
+        let selfCounts = reveals.values.flatMap(\.selfMasks).reduce(into: [String: Int]()) { $0[$1.owner, default: 0] += 1 }
+        let keyCounts = reveals.values.flatMap(\.maskKeys).reduce(into: [String: Int]()) { $0[$1.owner, default: 0] += 1 }
+        return unmask.survivors.allSatisfy { selfCounts[$0, default: 0] >= graph.threshold }
+            && unmask.dropped.allSatisfy { keyCounts[$0, default: 0] >= graph.threshold }
+    }
+
+    /// The sum of the survivors' inputs (modulo 2^32) and who they are.
+    public mutating func finish() throws(ProtocolError) -> (sum: [UInt32], survivors: [String]) {
+        guard canFinish, let unmask, let graph else { throw .secureAggregation("fewer than t shares revealed for some agent; the round cannot be unmasked") }
+        var sum = [UInt32](repeating: 0, count: dimension)
+        for agent in unmask.survivors { SecAggClient.add(masked[agent]!, to: &sum) }
+        let context = "\(job)\n\(round)"
+        for agent in unmask.survivors {
+            let seed = try ShamirSharing.combine(Array(shares(of: agent, \.selfMasks).prefix(graph.threshold)))
+            guard ModelCodec.sha256(seed) == keys[agent]?.selfMaskCommitment else {
+                throw .secureAggregation("the self-mask seed rebuilt for \(agent) does not match its commitment (a revealed share is wrong)")
+            }
+            SecAggClient.subtract(SecAggCrypto.maskWords(seed: seed, count: dimension), from: &sum)
+        }
+        for dropped in unmask.dropped {
+            let privateKey = try ShamirSharing.combine(Array(shares(of: dropped, \.maskKeys).prefix(graph.threshold)))
+            guard let publicKey = try? SecAggCrypto.publicKey(of: privateKey), let advertised = keys[dropped],
+                Data(publicKey).base64EncodedString() == advertised.maskKey
+            else { throw .secureAggregation("the mask key rebuilt for \(dropped) does not match its advertised key") }
+            // Survivors that received its share added (or subtracted) a pairwise mask with it.
+            for survivor in unmask.survivors where shares[dropped]?.shares.contains(where: { $0.peer == survivor }) == true {
+                let seed = try SecAggCrypto.sharedKey(
+                    privateRaw: privateKey, publicRaw: SecAggClient.decode(keys[survivor]!.maskKey), context: context,
+                    purpose: "fedmq secagg pairwise mask")
+                let words = SecAggCrypto.maskWords(seed: seed, count: dimension)
+                if survivor < dropped { SecAggClient.subtract(words, from: &sum) } else { SecAggClient.add(words, to: &sum) }
+            }
+        }
+        stage = .done
+        return (sum, unmask.survivors)
+    }
+
+    private func shares(of owner: String, _ kind: KeyPath<SecAggReveal, [SecAggRevealedShare]>) -> [ShamirSharing.Share] {
+        reveals.keys.sorted().compactMap { revealer in reveals[revealer]?[keyPath: kind].first { $0.owner == owner }?.share }
+    }
+
+    private func requireQuorum(_ count: Int, _ what: String) throws(ProtocolError) {
+        guard let graph, count >= graph.threshold else {
+            throw .secureAggregation("only \(count) agents \(what); the round needs at least the threshold t = \(graph?.threshold ?? 0)")
+        }
+    }
+}
