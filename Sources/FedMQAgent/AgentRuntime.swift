@@ -73,7 +73,8 @@ public struct AgentRuntime: Sendable {
         }
         defer { connectionLog.cancel() }
         try await client.connect()
-        let inbox = try await client.subscribe(to: [topics.globalModel, topics.globalRound], qos: .atLeastOnce)
+        let inbox = try await client.subscribe(
+            to: [topics.globalModel, topics.globalRound, topics.secAggInbox(agent: config.agent), topics.allSecAggUnmasks], qos: .atLeastOnce)
         try await publish(machine.status(now: wallClock()), client: client, topics: topics)
 
         let (events, continuation) = AsyncStream.makeStream(of: Event.self)
@@ -91,10 +92,19 @@ public struct AgentRuntime: Sendable {
             let now = wallClock()
             var actions: [AgentAction]
             switch event {
-            case .message(let message) where message.topic == topics.globalModel:
-                actions = machine.modelReceived(message.payload, signature: message.signature, now: now)
             case .message(let message):
-                actions = machine.roundReceived(message.payload, signature: message.signature, now: now)
+                switch try? topics.parse(message.topic) {
+                case .globalModel:
+                    actions = machine.modelReceived(message.payload, signature: message.signature, now: now)
+                case .globalRound:
+                    actions = machine.roundReceived(message.payload, signature: message.signature, now: now)
+                case .secAggInbox(let kind, let round, _):
+                    actions = machine.secAggReceived(kind: kind.rawValue, round: round, payload: message.payload, signature: message.signature, now: now)
+                case .secAggUnmask(let round):
+                    actions = machine.secAggReceived(kind: "unmask", round: round, payload: message.payload, signature: message.signature, now: now)
+                default:
+                    actions = [.ignored("unexpected message on \(message.topic)")]
+                }
             case .trained(let round, .success(let parameters), let examples):
                 actions = machine.trainingFinished(round: round, trained: parameters, examples: examples, now: now)
             case .trained(let round, .failure(let error), _):
@@ -153,6 +163,11 @@ public struct AgentRuntime: Sendable {
                 topic, payload: payload, qos: .atLeastOnce, retain: false, messageExpiry: expiry,
                 userProperties: signature.map { [UserProperty(SignedStatement.property, $0)] } ?? [])
             logger.info("published update", metadata: ["topic": "\(topic)", "bytes": "\(payload.count)"])
+        case .publishSecAgg(let topic, let payload, let expiry, let signature):
+            try await client.publish(
+                topic, payload: payload, qos: .atLeastOnce, retain: false, messageExpiry: expiry,
+                userProperties: signature.map { [UserProperty(SignedStatement.property, $0)] } ?? [])
+            logger.info("secure aggregation: published", metadata: ["topic": "\(topic)", "bytes": "\(payload.count)"])
         case .evaluate(let base, let training):
             guard let holdout else {
                 logger.debug("the job asks for federated evaluation; this agent holds out no data (holdout_fraction 0)")

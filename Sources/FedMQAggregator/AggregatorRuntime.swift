@@ -55,7 +55,7 @@ public struct AggregatorRuntime: Sendable {
         // size however many agents send at once. Updates are taken in batches (one spool
         // directory fsync each).
         let updates = try await client.subscribeMailbox(
-            to: [topics.allUpdates], qos: .atLeastOnce, capacityBytes: max(machine.modelBytes.count, 64 << 10))
+            to: [topics.allUpdates, topics.allSecAgg], qos: .atLeastOnce, capacityBytes: max(machine.modelBytes.count, 64 << 10))
         let publisher = Publisher(client: client, updates: updates)
         let agentReports = try await client.subscribe(to: [topics.allEvaluations, topics.allStatuses], qos: .atLeastOnce)
         logger.info("connecting to \(config.broker.host):\(config.broker.port)")
@@ -91,8 +91,15 @@ public struct AggregatorRuntime: Sendable {
             switch event {
             case .updates:
                 actions = updates.takeAll().flatMap { message -> [AggregatorAction] in
-                    guard case .update(let round, let agent) = try? topics.parse(message.topic) else { return [] }
-                    return machine.receive(agent: agent, round: round, payload: message.payload, signature: message.signature, now: wallClock())
+                    switch try? topics.parse(message.topic) {
+                    case .update(let round, let agent):
+                        return machine.receive(agent: agent, round: round, payload: message.payload, signature: message.signature, now: wallClock())
+                    case .secAgg(let stage, let round, let agent):
+                        return machine.receiveSecAgg(
+                            agent: agent, round: round, stage: stage, payload: message.payload, signature: message.signature, now: wallClock())
+                    default:
+                        return []
+                    }
                 }
             case .message(let message):
                 switch try? topics.parse(message.topic) {
@@ -213,6 +220,11 @@ public struct AggregatorRuntime: Sendable {
                         "accuracy": "\(metrics.accuracy.map { String(format: "%.4f", $0) } ?? "-")",
                         "loss": "\(metrics.loss.map { String(format: "%.4f", $0) } ?? "-")",
                     ])
+            case .publishSecAgg(let topic, let payload, let kind, let round, let expiry):
+                try await publisher.publish(
+                    topic, payload: payload, retain: true, messageExpiry: expiry,
+                    userProperties: signed(SignedStatement.secAgg(kind, job: config.job, round: round, payload: payload)))
+                logger.info("secure aggregation: sent \(kind)", metadata: ["round": "\(round)", "topic": "\(topic)"])
             case .rejected(let rejection):
                 logger.warning(
                     "rejected update: \(rejection.detail)",
@@ -243,9 +255,10 @@ struct Publisher: Sendable {
     let client: MQTTClient
     let updates: MQTTMailbox
 
-    func publish(_ topic: String, payload: [UInt8], retain: Bool, userProperties: [UserProperty] = []) async throws {
+    func publish(_ topic: String, payload: [UInt8], retain: Bool, messageExpiry: UInt32? = nil, userProperties: [UserProperty] = []) async throws {
         try await updates.withoutLimit {
-            try await client.publish(topic, payload: payload, qos: .atLeastOnce, retain: retain, messageExpiry: nil, userProperties: userProperties)
+            try await client.publish(
+                topic, payload: payload, qos: .atLeastOnce, retain: retain, messageExpiry: messageExpiry, userProperties: userProperties)
         }
     }
 }

@@ -107,4 +107,28 @@ public enum ModelCodec {
         try delta.checkCompatible(with: model)
         return delta
     }
+
+    /// A secure-aggregation masked update: one U32 tensor `masked`, words modulo 2^32.
+    public static func encodeMasked(_ words: [UInt32], job: String, round: Int, agent: String) -> [UInt8] {
+        SafetensorsEncoder.encode(
+            words: words, named: "masked", metadata: [Key.kind: "masked_update", Key.job: job, Key.round: "\(round)", Key.agent: agent])
+    }
+
+    /// The words of a masked update for `job`, `round` and `agent`, checked to number `dimension`.
+    public static func decodeMasked(_ payload: [UInt8], job: String, round: Int, agent: String, dimension: Int) throws(ProtocolError) -> [UInt32] {
+        let file: SafetensorsFile
+        do {
+            file = try SafetensorsDecoder.decode(payload)
+        } catch {
+            throw .core(error)
+        }
+        let metadata = file.metadata
+        guard metadata[Key.kind] == "masked_update", metadata[Key.job] == job, metadata[Key.round] == "\(round)", metadata[Key.agent] == agent else {
+            throw .secureAggregation("masked update metadata does not name this job, round and agent")
+        }
+        guard file.tensors.isEmpty, file.indices.count == 1, let words = file.indices["masked"], words.count == dimension else {
+            throw .secureAggregation("a masked update holds one U32 tensor 'masked' of \(dimension) words")
+        }
+        return words
+    }
 }

@@ -22,6 +22,8 @@ public enum RejectionReason: String, Sendable, Codable, CaseIterable {
     case tensorMismatch = "tensor_mismatch"
     case nonFinite = "non_finite"
     case normTooLarge = "norm_too_large"
+    /// A secure-aggregation message that does not fit the round's stage or fails a check.
+    case secureAggregation = "secure_aggregation"
 }
 
 /// A refused update: who sent it, why, and the details.

@@ -23,6 +23,12 @@ public struct Topics: Sendable, Equatable {
     public var allEvaluations: String { "\(prefix)/round/+/eval/+" }
     /// Every agent's status.
     public var allStatuses: String { "\(prefix)/status/+" }
+    /// Every agent's secure-aggregation messages (keys, shares, masked updates, reveals).
+    public var allSecAgg: String { "\(prefix)/round/+/secagg/+/+" }
+    /// What the aggregator sends one agent in secure-aggregation rounds (its ACL reads only its own).
+    public func secAggInbox(agent: String) -> String { "\(prefix)/round/+/secagg/inbox/\(agent)/+" }
+    /// Every round's unmask request.
+    public var allSecAggUnmasks: String { "\(prefix)/round/+/secagg/unmask" }
     /// Everything of this job (for `fedmq watch`).
     public var everything: String { "\(prefix)/#" }
 
@@ -32,6 +38,14 @@ public struct Topics: Sendable, Equatable {
     public func evaluation(round: Int, agent: String) -> String { "\(prefix)/round/\(round)/eval/\(agent)" }
     /// JSON, retained, last will: one agent's state.
     public func status(agent: String) -> String { "\(prefix)/status/\(agent)" }
+    /// An agent's secure-aggregation message of `stage`.
+    public func secAgg(_ stage: SecAggStage, round: Int, agent: String) -> String { "\(prefix)/round/\(round)/secagg/\(stage.rawValue)/\(agent)" }
+    /// JSON, retained until the stage's deadline: the aggregator's message to one agent.
+    public func secAggInbox(_ kind: SecAggInboxKind, round: Int, agent: String) -> String {
+        "\(prefix)/round/\(round)/secagg/inbox/\(agent)/\(kind.rawValue)"
+    }
+    /// JSON, retained: who survived and who dropped, asking the survivors to reveal.
+    public func secAggUnmask(round: Int) -> String { "\(prefix)/round/\(round)/secagg/unmask" }
 
     /// What a received topic is.
     public enum Kind: Sendable, Equatable {
@@ -39,6 +53,9 @@ public struct Topics: Sendable, Equatable {
         case update(round: Int, agent: String)
         case evaluation(round: Int, agent: String)
         case status(agent: String)
+        case secAgg(SecAggStage, round: Int, agent: String)
+        case secAggInbox(SecAggInboxKind, round: Int, agent: String)
+        case secAggUnmask(round: Int)
     }
 
     /// Parses a topic of this job; throws for anything else (including other jobs).
@@ -54,8 +71,21 @@ public struct Topics: Sendable, Equatable {
         case 4 where levels[0] == "round" && ["update", "eval"].contains(levels[2]) && Identifier.isValid(levels[3]):
             guard let round = Int(levels[1]), round >= 0, String(round) == levels[1] else { throw .unknownTopic(topic) }
             return levels[2] == "update" ? .update(round: round, agent: levels[3]) : .evaluation(round: round, agent: levels[3])
+        case 4 where levels[0] == "round" && levels[2] == "secagg" && levels[3] == "unmask":
+            return .secAggUnmask(round: try Self.round(levels[1], topic))
+        case 5 where levels[0] == "round" && levels[2] == "secagg" && Identifier.isValid(levels[4]):
+            guard let stage = SecAggStage(rawValue: levels[3]) else { throw .unknownTopic(topic) }
+            return .secAgg(stage, round: try Self.round(levels[1], topic), agent: levels[4])
+        case 6 where levels[0] == "round" && levels[2] == "secagg" && levels[3] == "inbox" && Identifier.isValid(levels[4]):
+            guard let kind = SecAggInboxKind(rawValue: levels[5]) else { throw .unknownTopic(topic) }
+            return .secAggInbox(kind, round: try Self.round(levels[1], topic), agent: levels[4])
         default:
             throw .unknownTopic(topic)
         }
+    }
+
+    private static func round(_ level: String, _ topic: String) throws(ProtocolError) -> Int {
+        guard let round = Int(level), round >= 0, String(round) == level else { throw .unknownTopic(topic) }
+        return round
     }
 }

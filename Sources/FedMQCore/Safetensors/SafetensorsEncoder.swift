@@ -32,6 +32,13 @@ public enum SafetensorsEncoder {
         return writer.finish()
     }
 
+    /// Encodes one 1-D U32 tensor (secure aggregation's words modulo 2^32).
+    public static func encode(words: [UInt32], named name: String, metadata: [String: String] = [:]) -> [UInt8] {
+        var writer = Writer(encoding: .float32, metadata: metadata, stochasticRoundingSeed: nil)
+        writer.append(name, indices: words)
+        return writer.finish()
+    }
+
     private struct Writer {
         let encoding: TensorEncoding
         var metadata: [String: String]

@@ -12,6 +12,9 @@ public enum AgentAction: Sendable, Equatable {
     /// Publish the update at QoS 1 with MQTT 5 message expiry `expirySeconds` (the deadline),
     /// and `signature` (if the agent has an identity key) as the `fedmq-signature` user property.
     case publishUpdate(topic: String, payload: [UInt8], expirySeconds: UInt32, signature: String?)
+    /// Publish a secure-aggregation message (QoS 1, MQTT 5 expiry `expirySeconds`, the stage's
+    /// deadline as far as the agent knows the round's) with the agent's `signature`.
+    case publishSecAgg(topic: String, payload: [UInt8], expirySeconds: UInt32, signature: String?)
     /// Evaluate `base` on the held-out data (and, with personalization, a copy fine-tuned with
     /// `training`), then publish the result on `round/<r>/eval/<agent>`.
     case evaluate(base: GlobalModel, training: TrainingConfig)

@@ -24,6 +24,13 @@ public struct AgentStateMachine {
     /// Top-k sparsification with error feedback, when the agent is set to send only a share of
     /// each update (its residual is persisted by the runtime).
     public private(set) var errorFeedback: ErrorFeedback?
+    /// The open round's secure aggregation, while this agent takes part in it.
+    private var secure: SecAggClient?
+    /// The quantized update (and its privacy event) waiting for the neighbours' shares.
+    private var secureInput: (words: [UInt32], event: DPEvent?)?
+    /// Secure-aggregation messages already handled (sha256 of payloads): retained inbox
+    /// messages come again after a reconnect.
+    private var handledSecAgg: Set<String> = []
     /// Signs this agent's updates (its enrolled identity).
     private let identity: SigningKey?
     /// With it, only a global model and round announcements the aggregator signed are used.
@@ -139,8 +146,20 @@ public struct AgentStateMachine {
                 return wasRefusing ? [.ignored(reason)] : [.ignored(reason), .publishStatus(status(now: now))]
             }
         }
+        var secureStart: [AgentAction] = []
+        if round.secureAggregation != nil {
+            guard let identity else { return [.ignored("round \(round.round) uses secure aggregation, which needs this agent's identity key")] }
+            do {
+                let client = try SecAggClient(agent: agent, job: topics.job, round: round.round, identity: identity, using: &random)
+                secure = client
+                secureInput = nil
+                secureStart = [secAggMessage(.keys, round: round.round, payload: ProtocolJSON.encode(client.keys), now: now)]
+            } catch {
+                return [.ignored("round \(round.round): could not make secure-aggregation keys: \(error)")]
+            }
+        }
         trainingRound = round.round
-        return [.publishStatus(status(now: now)), .train(round: round.round, base: model, config: round.training)]
+        return [.publishStatus(status(now: now))] + secureStart + [.train(round: round.round, base: model, config: round.training)]
     }
 
     /// Local training of `roundNumber` ended with `trained` parameters on `examples` rows.
@@ -167,6 +186,13 @@ public struct AgentStateMachine {
         } else if let bound = round.normBound {
             delta.clip(norm: bound)
         }
+        if let settings = round.secureAggregation {
+            guard secure?.round == roundNumber else {
+                return [.ignored("round \(roundNumber): dropped out of secure aggregation"), .publishStatus(status(now: now))]
+            }
+            secureInput = (settings.quantization.encode(delta, using: &random), event)
+            return secure?.stage == .delivered ? maskedUpdate(now: now) : [.ignored("round \(roundNumber): the masked update waits for the neighbours' shares")]
+        }
         let encoded: (payload: [UInt8], feedback: ErrorFeedback?, note: String?)
         do {
             encoded = try encode(delta, round: round, examples: examples, baseSHA256: model.sha256, roundingSeed: roundingSeed)
@@ -191,6 +217,74 @@ public struct AgentStateMachine {
             .publishUpdate(topic: topics.update(round: roundNumber, agent: agent), payload: payload, expirySeconds: expiry, signature: signature),
             .publishStatus(status(now: now)),
         ]
+    }
+
+    // MARK: secure aggregation
+
+    /// A message from the aggregator in a secure round: this agent's roster or share delivery
+    /// (`round/<r>/secagg/inbox/<agent>/<kind>`) or the round's unmask request, with the
+    /// aggregator's `fedmq-signature`. A message that fails a check drops this agent out of the round.
+    public mutating func secAggReceived(kind: String, round roundNumber: Int, payload: [UInt8], signature: String?, now: Double) -> [AgentAction] {
+        guard var client = secure, client.round == roundNumber else {
+            return [.ignored("secure-aggregation \(kind) for round \(roundNumber): this agent is not taking part")]
+        }
+        guard handledSecAgg.insert(ModelCodec.sha256(payload)).inserted else { return [] }
+        if let refusal = unsigned(signature, SignedStatement.secAgg(kind, job: topics.job, round: roundNumber, payload: payload), what: "secure-aggregation \(kind)") {
+            return [.ignored(refusal)]
+        }
+        do throws(ProtocolError) {
+            switch kind {
+            case SecAggInboxKind.roster.rawValue:
+                let shares = try client.rosterReceived(ProtocolJSON.decode(SecAggRoster.self, from: payload), enrolled: nil, using: &random)
+                secure = client
+                return [secAggMessage(.shares, round: roundNumber, payload: ProtocolJSON.encode(shares), now: now)]
+            case SecAggInboxKind.delivery.rawValue:
+                try client.deliveryReceived(ProtocolJSON.decode(SecAggShareDelivery.self, from: payload))
+                secure = client
+                return secureInput == nil ? [] : maskedUpdate(now: now)
+            case "unmask":
+                let reveal = try client.reveal(ProtocolJSON.decode(SecAggUnmask.self, from: payload))
+                secure = client
+                return [secAggMessage(.reveal, round: roundNumber, payload: ProtocolJSON.encode(reveal), now: now)]
+            default:
+                return [.ignored("unknown secure-aggregation message '\(kind)'")]
+            }
+        } catch {
+            secure = nil
+            secureInput = nil
+            return [.ignored("round \(roundNumber): dropping out of secure aggregation: \(error)")]
+        }
+    }
+
+    /// The masked update, once both the quantized update and the neighbours' shares are here.
+    private mutating func maskedUpdate(now: Double) -> [AgentAction] {
+        guard var client = secure, let input = secureInput else { return [] }
+        let roundNumber = client.round
+        let words: [UInt32]
+        do {
+            words = try client.maskedInput(input.words)
+        } catch {
+            secure = nil
+            return [.ignored("round \(roundNumber): \(error)")]
+        }
+        secure = client
+        secureInput = nil
+        let payload = ModelCodec.encodeMasked(words, job: topics.job, round: roundNumber, agent: agent)
+        lastServedRound = roundNumber
+        if let event = input.event { ledger.append(event) }
+        return [
+            .recordServed(round: roundNumber, event: input.event, update: SentUpdate(round: roundNumber, payload: payload, signature: nil), residual: nil),
+            secAggMessage(.masked, round: roundNumber, payload: payload, now: now),
+            .publishStatus(status(now: now)),
+        ]
+    }
+
+    private func secAggMessage(_ stage: SecAggStage, round roundNumber: Int, payload: [UInt8], now: Double) -> AgentAction {
+        let deadline = round?.deadline ?? now
+        return .publishSecAgg(
+            topic: topics.secAgg(stage, round: roundNumber, agent: agent), payload: payload,
+            expirySeconds: UInt32(max(1, (deadline - now).rounded(.up))),
+            signature: identity?.sign(SignedStatement.secAgg("\(stage.rawValue)/\(agent)", job: topics.job, round: roundNumber, payload: payload)))
     }
 
     /// The update's payload: whole, or top-k with error feedback when the agent is set to it

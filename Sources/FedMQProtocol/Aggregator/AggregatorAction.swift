@@ -11,6 +11,10 @@ public enum AggregatorAction: Sendable, Equatable {
     case publishRound(RoundAnnouncement)
     /// Publish the closed round's metrics, retained, and append them to the metrics log.
     case publishMetrics(RoundMetrics)
+    /// Publish a secure-aggregation message of the aggregator (a roster or share delivery to
+    /// one agent's inbox, or the round's unmask request), retained with MQTT 5 message expiry
+    /// `expirySeconds` (its stage's deadline), signed as `SignedStatement.secAgg(kind, …)`.
+    case publishSecAgg(topic: String, payload: [UInt8], kind: String, round: Int, expirySeconds: UInt32)
     /// Log (and count) a refused update.
     case rejected(Rejection)
     /// Log an agent status that is not tracked, and why.

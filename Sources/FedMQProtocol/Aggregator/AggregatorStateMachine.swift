@@ -31,6 +31,11 @@ public struct AggregatorStateMachine {
     private var evaluations: [String: AgentEvaluation] = [:]
     /// Agents whose retained status says they are connected (for client selection).
     public private(set) var online: Set<String> = []
+    /// The open round's secure aggregation, in secure mode.
+    public private(set) var secAgg: SecAggServer?
+    /// When the secure-aggregation stage now open ends.
+    private var stageDeadline = 0.0
+    private let topics: Topics
 
     /// A fresh job: `parameters` become the round-0 model and round 1 opens at `now`.
     public init(
@@ -48,6 +53,7 @@ public struct AggregatorStateMachine {
         }
         let bytes = ModelCodec.encodeModel(parameters, spec: spec, job: job, round: 0)
         self.job = job
+        topics = try Topics(job: job)
         self.policy = policy
         self.evaluator = evaluator
         self.signers = signers
@@ -59,6 +65,14 @@ public struct AggregatorStateMachine {
         announcement = Self.announce(job: job, round: 1, policy: policy, base: model.sha256, now: now)
         if policy.selection != nil { announcement.selected = [] }  // picked as agents come online
         strategy.begin(global: parameters)
+        try requireEnrolmentForSecureAggregation()
+        openSecureRound(now: now)
+    }
+
+    private func requireEnrolmentForSecureAggregation() throws(ProtocolError) {
+        if policy.secureAggregation != nil && signers == nil {
+            throw .invalidConfiguration("secure aggregation needs an enrolled fleet: every agent signs its keys (configure an enrolment)")
+        }
     }
 
     /// Resumes from a checkpoint and the updates spooled for its open round.
@@ -73,6 +87,7 @@ public struct AggregatorStateMachine {
             throw .invalidModel("the checkpoint's model does not match its record (sha256 or job differ)")
         }
         self.job = job
+        topics = try Topics(job: job)
         self.policy = policy
         self.evaluator = evaluator
         self.signers = signers
@@ -93,6 +108,10 @@ public struct AggregatorStateMachine {
                 fold(update)
             }
         }
+        try requireEnrolmentForSecureAggregation()
+        // A secure round's keys and shares lived in the previous process: this attempt starts
+        // over with an empty key stage, which ends at its deadline and fails the round cleanly.
+        openSecureRound(now: checkpoint.announcement.openedAt)
     }
 
     /// Actions that (re)establish the retained state: checkpoint (fresh start) and publish.
@@ -115,6 +134,9 @@ public struct AggregatorStateMachine {
         bytesReceived += payload.count
         guard !finished else {
             return reject(Rejection(agent: agent, round: round, reason: .closedRound, detail: "the job is finished"))
+        }
+        guard secAgg == nil else {
+            return reject(Rejection(agent: agent, round: round, reason: .secureAggregation, detail: "this job takes masked updates only"))
         }
         switch validator().validate(agent: agent, round: round, payload: payload, signature: signature) {
         case .failure(let rejection):
@@ -181,6 +203,7 @@ public struct AggregatorStateMachine {
     /// over with the quorum; extend it otherwise.
     public mutating func tick(now: Double) -> [AggregatorAction] {
         guard !finished else { return [] }
+        if secAgg != nil { return advanceSecureRound(now: now) }
         // A restart can resume with the target already spooled (killed before closing): close now.
         if accepted.count >= target { return close(now: now) }
         guard now >= announcement.deadline else { return [] }
@@ -225,25 +248,38 @@ public struct AggregatorStateMachine {
     }
 
     private mutating func close(now: Double) -> [AggregatorAction] {
-        guard var parameters = try? strategy.finish() else { return [] }
+        guard let parameters = try? strategy.finish() else { return [] }
+        return conclude(parameters, participants: accepted, now: now)
+    }
+
+    /// Publishes the round's new model and metrics and opens the next round (or finishes).
+    private mutating func conclude(
+        _ newParameters: Parameters, participants: [String: Int], now: Double, secure: SecAggRoundReport? = nil
+    ) -> [AggregatorAction] {
+        var parameters = newParameters
         let round = announcement.round
         // The agents' verdict on the model this round started from (the one being replaced).
         let federated = FederatedEvaluation(round: model.round, evaluations: evaluations.keys.sorted().compactMap { evaluations[$0] })
         evaluations = [:]
-        let privacy = account(&parameters, updates: accepted.count)
-        let bytes = ModelCodec.encodeModel(parameters, spec: model.spec, job: job, round: round)
-        model = GlobalModel(job: job, round: round, spec: model.spec, parameters: parameters, sha256: ModelCodec.sha256(bytes))
-        modelBytes = bytes
-        let evaluation = evaluator?(parameters)
+        let failed = secure?.failure != nil
+        let privacy = failed ? nil : account(&parameters, updates: participants.count)
+        let bytes = failed ? modelBytes : ModelCodec.encodeModel(parameters, spec: model.spec, job: job, round: round)
+        if !failed {
+            model = GlobalModel(job: job, round: round, spec: model.spec, parameters: parameters, sha256: ModelCodec.sha256(bytes))
+            modelBytes = bytes
+        }
+        let evaluation = failed ? nil : evaluator?(parameters)
         var metrics = RoundMetrics(
-            job: job, round: round, participants: accepted.keys.sorted(), updates: accepted.count,
-            examples: accepted.values.reduce(0, +), rejected: rejected, accuracy: evaluation?.accuracy, loss: evaluation?.loss,
+            job: job, round: round, participants: participants.keys.sorted(), updates: participants.count,
+            examples: participants.values.reduce(0, +), rejected: rejected, accuracy: evaluation?.accuracy, loss: evaluation?.loss,
             bytesReceived: bytesReceived, durationSeconds: max(0, now - announcement.openedAt),
             deadlineExtensions: announcement.extensions, modelSHA256: model.sha256, closedAt: now,
-            epsilon: privacy?.epsilon, delta: policy.privacy?.delta, threatModel: privacy?.threatModel, federated: federated)
+            epsilon: privacy?.epsilon ?? accountant.map { $0.epsilon(delta: policy.privacy?.delta ?? 1e-5).epsilon }, delta: policy.privacy?.delta,
+            threatModel: privacy?.threatModel, federated: federated)
+        metrics.secureAggregation = secure
         if let selected = announcement.selected {
             metrics.selected = selected
-            metrics.stragglers = selected.filter { accepted[$0] == nil }
+            metrics.stragglers = selected.filter { participants[$0] == nil }
         }
         accepted = [:]
         rejected = [:]
@@ -251,13 +287,15 @@ public struct AggregatorStateMachine {
         lastMetrics = metrics
         if let rounds = policy.rounds, round >= rounds {
             finished = true
+            secAgg = nil
             return [.checkpoint(checkpoint(), model: bytes), .publishModel(bytes), .publishMetrics(metrics), .finished]
         }
         announcement = Self.announce(job: job, round: round + 1, policy: policy, base: model.sha256, now: now)
         if let selection = policy.selection {
             announcement.selected = selection.pick(from: candidates, round: round + 1, minimum: policy.minUpdates)
         }
-        strategy.begin(global: parameters)
+        strategy.begin(global: model.parameters)
+        openSecureRound(now: now)
         return [.checkpoint(checkpoint(), model: bytes), .publishModel(bytes), .publishRound(announcement), .publishMetrics(metrics)]
     }
 
@@ -287,10 +325,119 @@ public struct AggregatorStateMachine {
     }
 
     private static func announce(job: String, round: Int, policy: RoundPolicy, base: String, now: Double) -> RoundAnnouncement {
-        RoundAnnouncement(
-            job: job, round: round, openedAt: now, deadline: now + policy.roundSeconds, targetUpdates: policy.targetUpdates,
+        // A secure round's four stages each have their own deadline; the round's covers them all.
+        let seconds = max(policy.roundSeconds, 4 * (policy.secureAggregation?.stageSeconds ?? 0))
+        return RoundAnnouncement(
+            job: job, round: round, openedAt: now, deadline: now + seconds, targetUpdates: policy.targetUpdates,
             minUpdates: policy.minUpdates, extensions: 0, baseModelSHA256: base, training: policy.training,
             maxUpdateBytes: policy.maxUpdateBytes, normBound: policy.normBound, encoding: policy.encoding,
-            privacy: policy.privacy, evaluateEvery: policy.evaluateEvery)
+            privacy: policy.privacy, evaluateEvery: policy.evaluateEvery, secureAggregation: policy.secureAggregation)
+    }
+}
+
+// MARK: - Secure aggregation rounds
+
+extension AggregatorStateMachine {
+    /// A secure-aggregation message arrived on `round/<round>/secagg/<stage>/<agent>`, with its
+    /// `fedmq-signature` property (the agent's, over `SignedStatement.secAgg`).
+    public mutating func receiveSecAgg(
+        agent: String, round: Int, stage: SecAggStage, payload: [UInt8], signature: String?, now: Double
+    ) -> [AggregatorAction] {
+        bytesReceived += payload.count
+        guard var server = secAgg, !finished else {
+            return reject(Rejection(agent: agent, round: round, reason: .secureAggregation, detail: "no secure-aggregation round is open"))
+        }
+        guard let key = signers?[agent] else { return reject(Rejection(agent: agent, round: round, reason: .unknownSigner, detail: "no enrolled key")) }
+        guard let signature, key.verifies(signature, for: SignedStatement.secAgg("\(stage.rawValue)/\(agent)", job: job, round: round, payload: payload))
+        else {
+            return reject(Rejection(agent: agent, round: round, reason: .badSignature, detail: "\(stage.rawValue) is not signed by this agent"))
+        }
+        guard round == server.round else {
+            return reject(Rejection(agent: agent, round: round, reason: round < server.round ? .closedRound : .wrongRound, detail: "round \(server.round) is open"))
+        }
+        do throws(ProtocolError) {
+            switch stage {
+            case .keys: try server.keysReceived(from: agent, ProtocolJSON.decode(SecAggKeys.self, from: payload))
+            case .shares: try server.sharesReceived(from: agent, ProtocolJSON.decode(SecAggShares.self, from: payload))
+            case .masked:
+                try server.maskedReceived(
+                    from: agent, ModelCodec.decodeMasked(payload, job: job, round: round, agent: agent, dimension: server.dimension))
+            case .reveal: try server.revealReceived(from: agent, ProtocolJSON.decode(SecAggReveal.self, from: payload))
+            }
+        } catch {
+            return reject(Rejection(agent: agent, round: round, reason: .secureAggregation, detail: "\(stage.rawValue): \(error)"))
+        }
+        secAgg = server
+        return advanceSecureRound(now: now)
+    }
+
+    /// Starts the secure-aggregation stages of the round just announced (in secure mode).
+    mutating func openSecureRound(now: Double) {
+        guard let settings = policy.secureAggregation, !finished else { return }
+        let cohort = Set(policy.allowedAgents ?? Array(signers?.keys ?? [:].keys))
+        secAgg = SecAggServer(
+            job: job, round: announcement.round, dimension: model.parameters.count, cohort: cohort, enrolled: signers,
+            dropout: settings.dropoutRate, corruption: settings.corruptionRate, seed: UInt64.random(in: 0...UInt64.max, using: &random))
+        stageDeadline = now + settings.stageSeconds
+    }
+
+    /// Ends every stage whose agents have all answered or whose deadline passed, publishing what
+    /// the next stage needs; finishes the round once the sum can be unmasked.
+    mutating func advanceSecureRound(now: Double) -> [AggregatorAction] {
+        guard var server = secAgg, let settings = policy.secureAggregation else { return [] }
+        var actions: [AggregatorAction] = []
+        let round = server.round
+        func expiry() -> UInt32 { UInt32(max(1, (stageDeadline - now).rounded(.up))) }
+        do throws(ProtocolError) {
+            while true {
+                let due = now >= stageDeadline
+                let answered = server.waitingFor.isEmpty
+                switch server.stage {
+                case .collectingKeys where answered || due:
+                    let rosters = try server.closeKeys()
+                    stageDeadline = now + settings.stageSeconds
+                    actions += rosters.map { roster in
+                        .publishSecAgg(
+                            topic: topics.secAggInbox(.roster, round: round, agent: roster.agent), payload: ProtocolJSON.encode(roster),
+                            kind: SecAggInboxKind.roster.rawValue, round: round, expirySeconds: expiry())
+                    }
+                case .collectingShares where answered || due:
+                    let deliveries = try server.closeShares()
+                    stageDeadline = now + settings.stageSeconds
+                    actions += deliveries.map { delivery in
+                        .publishSecAgg(
+                            topic: topics.secAggInbox(.delivery, round: round, agent: delivery.agent), payload: ProtocolJSON.encode(delivery),
+                            kind: SecAggInboxKind.delivery.rawValue, round: round, expirySeconds: expiry())
+                    }
+                case .collectingMasked where answered || due:
+                    let unmask = try server.closeMasking()
+                    stageDeadline = now + settings.stageSeconds
+                    actions.append(
+                        .publishSecAgg(
+                            topic: topics.secAggUnmask(round: round), payload: ProtocolJSON.encode(unmask), kind: "unmask", round: round,
+                            expirySeconds: expiry()))
+                case .collectingReveals where server.canFinish && (answered || due):
+                    let (sum, survivors) = try server.finish()
+                    let mean = try settings.quantization.decodeMean(sum, count: survivors.count, like: model.parameters)
+                    var parameters = model.parameters
+                    try? parameters.add(mean)
+                    let report = SecAggRoundReport(
+                        degree: server.graph?.degree ?? 0, threshold: server.graph?.threshold ?? 0, dropped: server.unmask?.dropped ?? [])
+                    secAgg = nil
+                    return actions + conclude(parameters, participants: Dictionary(uniqueKeysWithValues: survivors.map { ($0, 0) }), now: now, secure: report)
+                case .collectingReveals where due:
+                    throw ProtocolError.secureAggregation("the reveal stage ended without t shares for every agent to unmask")
+                default:
+                    secAgg = server
+                    return actions
+                }
+            }
+        } catch {
+            let report = SecAggRoundReport(
+                degree: server.graph?.degree ?? 0, threshold: server.graph?.threshold ?? 0, dropped: server.unmask?.dropped ?? [],
+                failure: "\(error)")
+            secAgg = nil
+            return actions + conclude(model.parameters, participants: [:], now: now, secure: report)
+        }
     }
 }

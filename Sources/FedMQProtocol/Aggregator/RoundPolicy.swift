@@ -30,6 +30,8 @@ public struct RoundPolicy: Codable, Sendable, Equatable {
     public var maxAgents: Int
     /// Most bytes one round's spool may hold: `target_updates` x `max_update_bytes` must fit.
     public var maxSpoolBytes: Int
+    /// Secure aggregation: agents send masked updates and only their sum is decoded.
+    public var secureAggregation: SecureAggregationSettings?
 
     public static let defaultMaxAgents = 100_000
     public static let defaultMaxSpoolBytes = 16 << 30
@@ -61,7 +63,7 @@ public struct RoundPolicy: Codable, Sendable, Equatable {
         case maxAgents = "max_agents", maxSpoolBytes = "max_spool_bytes"
         case targetUpdates = "target_updates", minUpdates = "min_updates", roundSeconds = "round_seconds"
         case extensionSeconds = "extension_seconds", maxUpdateBytes = "max_update_bytes", normBound = "norm_bound"
-        case allowedAgents = "allowed_agents"
+        case allowedAgents = "allowed_agents", secureAggregation = "secure_aggregation"
     }
 
     /// Fields other than `target_updates` may be left out; they take the defaults above
@@ -85,6 +87,7 @@ public struct RoundPolicy: Codable, Sendable, Equatable {
         selection = try container.decodeIfPresent(ClientSelection.self, forKey: .selection)
         maxAgents = try container.decodeIfPresent(Int.self, forKey: .maxAgents) ?? Self.defaultMaxAgents
         maxSpoolBytes = try container.decodeIfPresent(Int.self, forKey: .maxSpoolBytes) ?? Self.defaultMaxSpoolBytes
+        secureAggregation = try container.decodeIfPresent(SecureAggregationSettings.self, forKey: .secureAggregation)
         weighting = try container.decodeIfPresent(FedAvg.Weighting.self, forKey: .weighting) ?? (privacy == nil ? defaults.weighting : .uniform)
     }
 
@@ -112,6 +115,15 @@ public struct RoundPolicy: Codable, Sendable, Equatable {
         }
         if privacy != nil && weighting != .uniform {
             throw invalid("differential privacy needs weighting 'uniform' (one agent must move the mean by at most C/n)")
+        }
+        if let secure = secureAggregation {
+            try secure.validate(cohort: allowedAgents?.count ?? targetUpdates)
+            if weighting != .uniform { throw invalid("secure aggregation decodes only a sum: it needs weighting 'uniform'") }
+            if let strategy, strategy.name != "mean" { throw invalid("secure aggregation gives the plain mean only (strategy 'mean')") }
+            if selection != nil { throw invalid("secure aggregation does not work with client selection yet") }
+            if let privacy, privacy.mode != .distributed {
+                throw invalid("with secure aggregation, differential privacy runs in 'distributed' mode (no single update is ever seen)")
+            }
         }
         if let strategy {
             do {

@@ -38,17 +38,21 @@ public struct RoundAnnouncement: Codable, Sendable, Equatable, SchemaVersioned {
     /// With client selection, the agents picked for this round (sorted); others stay idle and
     /// their updates are refused as `not_selected`.
     public var selected: [String]?
+    /// Secure aggregation: agents take part in its stages and send a masked update on
+    /// `round/<r>/secagg/masked/<agent>` instead of an update.
+    public var secureAggregation: SecureAggregationSettings?
 
     enum CodingKeys: String, CodingKey {
         case schema, job, round, deadline, extensions, training, encoding, privacy, received, selected, evaluateEvery = "evaluate_every"
         case openedAt = "opened_at", targetUpdates = "target_updates", minUpdates = "min_updates"
         case baseModelSHA256 = "base_model_sha256", maxUpdateBytes = "max_update_bytes", normBound = "norm_bound"
+        case secureAggregation = "secure_aggregation"
     }
 
     public init(
         job: String, round: Int, openedAt: Double, deadline: Double, targetUpdates: Int, minUpdates: Int, extensions: Int,
         baseModelSHA256: String, training: TrainingConfig, maxUpdateBytes: Int, normBound: Double?, encoding: TensorEncoding,
-        privacy: ClientPrivacy? = nil, evaluateEvery: Int? = nil
+        privacy: ClientPrivacy? = nil, evaluateEvery: Int? = nil, secureAggregation: SecureAggregationSettings? = nil
     ) {
         self.job = job
         self.round = round
@@ -64,6 +68,7 @@ public struct RoundAnnouncement: Codable, Sendable, Equatable, SchemaVersioned {
         self.encoding = encoding
         self.privacy = privacy
         self.evaluateEvery = evaluateEvery
+        self.secureAggregation = secureAggregation
     }
 
     public func validate() throws(ProtocolError) {
@@ -85,6 +90,7 @@ public struct RoundAnnouncement: Codable, Sendable, Equatable, SchemaVersioned {
         }
         if let normBound, !(normBound > 0 && normBound.isFinite) { throw invalid("norm_bound must be positive") }
         do {
+            try secureAggregation?.validate(cohort: 1)
             try training.validate()
             try privacy?.validate()
         } catch {

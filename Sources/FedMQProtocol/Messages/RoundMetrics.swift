@@ -33,12 +33,15 @@ public struct RoundMetrics: Codable, Sendable, Equatable, SchemaVersioned {
     /// With client selection: the agents picked, and those of them whose update did not count.
     public var selected: [String]?
     public var stragglers: [String]?
+    /// With secure aggregation: the neighbour graph, who dropped out, and why a round failed.
+    public var secureAggregation: SecAggRoundReport?
 
     enum CodingKeys: String, CodingKey {
         case schema, job, round, participants, updates, examples, rejected, accuracy, loss
         case bytesReceived = "bytes_received", durationSeconds = "duration_seconds"
         case deadlineExtensions = "deadline_extensions", modelSHA256 = "model_sha256", closedAt = "closed_at"
         case epsilon, delta, threatModel = "threat_model", federated, selected, stragglers
+        case secureAggregation = "secure_aggregation"
     }
 
     public init(
@@ -68,5 +71,23 @@ public struct RoundMetrics: Codable, Sendable, Equatable, SchemaVersioned {
 
     public func validate() throws(ProtocolError) {
         guard Identifier.isValid(job), round >= 1 else { throw .invalidMessage(schema: Self.schema, reason: "job or round is invalid") }
+    }
+}
+
+/// How a secure-aggregation round went.
+public struct SecAggRoundReport: Codable, Sendable, Equatable {
+    /// Neighbours per agent (k) and shares needed to rebuild a secret (t); 0 before the graph was made.
+    public var degree: Int
+    public var threshold: Int
+    /// Agents that shared and then sent no masked update: their pairwise masks were removed.
+    public var dropped: [String]
+    /// Why the round failed (its model is unchanged and the next round retries), if it did.
+    public var failure: String?
+
+    public init(degree: Int, threshold: Int, dropped: [String], failure: String? = nil) {
+        self.degree = degree
+        self.threshold = threshold
+        self.dropped = dropped
+        self.failure = failure
     }
 }

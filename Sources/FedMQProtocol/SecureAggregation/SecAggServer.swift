@@ -31,7 +31,7 @@ public struct SecAggServer: Sendable {
     private var shares: [String: SecAggShares] = [:]
     private var masked: [String: [UInt32]] = [:]
     private var reveals: [String: SecAggReveal] = [:]
-    private var unmask: SecAggUnmask?
+    public private(set) var unmask: SecAggUnmask?
 
     public init(
         job: String, round: Int, dimension: Int, cohort: Set<String>, enrolled: [String: VerifyingKey]?, dropout: Double, corruption: Double,

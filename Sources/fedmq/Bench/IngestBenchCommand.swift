@@ -50,7 +50,8 @@ struct IngestBenchCommand: AsyncParsableCommand {
             let peer = BenchmarkReport.median(throughput.map(\.peer))
             let growth = BenchmarkReport.median(memory.map(\.fedmq))
             let halfGrowth = BenchmarkReport.median(memory.map(\.peer))
-            let bounded = growth <= 1.25 * halfGrowth
+            // Holding the burst would add agents/2 model sizes; allow an eighth of the agents for noise.
+            let bounded = growth - halfGrowth <= Double(agents) / 8
             results.append(BenchmarkResult(
                 name: "ingest-\(size)-throughput", metric: "MB/s of updates, first publish to global model published", fedmq: fedmq, peer: peer,
                 peerName: "mosquitto_sub reading the same stream to /dev/null", goal: "ratio >= 0.8", goalMet: fedmq / peer >= 0.8,
@@ -58,7 +59,7 @@ struct IngestBenchCommand: AsyncParsableCommand {
             results.append(BenchmarkResult(
                 name: "ingest-\(size)-memory", metric: "aggregator peak RSS growth during the round / model bytes, \(agents) agents",
                 fedmq: growth, peer: halfGrowth, peerName: "the same with \(agents / 2) agents",
-                goal: "O(model): growth with \(agents) agents <= 1.25x growth with \(agents / 2) (a queue of the burst doubles it)",
+                goal: "O(model): growth with \(agents) agents minus growth with \(agents / 2) <= \(agents / 8) model sizes (holding the burst adds \(agents / 2))",
                 goalMet: bounded, machine: machine, runs: memory))
             rows.append(
                 "| \(size) | \(payloadBytes) | \(BenchmarkReport.format(Double(agents) * fedmq / megabytes, digits: 1)) | \(BenchmarkReport.format(fedmq, digits: 1)) "
@@ -74,8 +75,9 @@ struct IngestBenchCommand: AsyncParsableCommand {
             "runs from the first publish to the new global model arriving at a subscriber; it includes validating, spooling",
             "(fsync) and averaging every update. In the same run `mosquitto_sub` reads the same updates to /dev/null: the",
             "broker's pass-through rate. Memory growth is the aggregator's peak RSS during the round minus its RSS before it, over",
-            "the model's size, also measured with \(agents / 2) agents: memory that holds the burst grows with the agents, O(model)",
-            "memory does not (goal: at most 1.25x the \(agents / 2)-agent figure). Medians of \(output.runs) runs. Machine: \(machine).",
+            "the model's size, also measured with \(agents / 2) agents: memory that holds the burst grows by \(agents / 2) model sizes",
+            "between the two, O(model) memory does not (goal: at most \(agents / 8) more, for noise). Medians of \(output.runs) runs.",
+            "Machine: \(machine).",
             "",
             "| parameters | bytes per update | updates/s | aggregator MB/s | mosquitto_sub MB/s | ratio | goal >= 0.8 met | memory growth / model | with \(agents / 2) agents | O(model) met |",
             "|---|---|---|---|---|---|---|---|---|---|",
