@@ -23,7 +23,8 @@ struct FederatedJob {
     init(
         broker: LocalBroker, job: String, agents: Int, rounds: Int, target: Int, minimum: Int, epochs: Int = 2,
         privacy: ClientPrivacy? = nil, extraConfig: [String: String] = [:], roundSeconds: Double = 120, port: Int? = nil,
-        normBound: Double? = nil, evaluateEvery: Int? = nil, selection: ClientSelection? = nil, strategy: StrategyConfig? = nil
+        normBound: Double? = nil, evaluateEvery: Int? = nil, selection: ClientSelection? = nil, strategy: StrategyConfig? = nil,
+        secure: SecureAggregationSettings? = nil, weighting: FedAvg.Weighting? = nil
     ) throws {
         self.broker = broker
         self.port = port ?? broker.port
@@ -42,7 +43,8 @@ struct FederatedJob {
         var policy = RoundPolicy(
             rounds: rounds, targetUpdates: target, minUpdates: minimum, roundSeconds: roundSeconds, extensionSeconds: 30,
             maxUpdateBytes: 1 << 20, normBound: normBound, training: TrainingConfig(learningRate: 0.05, momentum: 0.9, batchSize: 32, epochs: epochs),
-            weighting: privacy == nil ? .examples : .uniform, privacy: privacy)
+            weighting: weighting ?? (privacy == nil && secure == nil ? .examples : .uniform), privacy: privacy)
+        policy.secureAggregation = secure
         policy.evaluateEvery = evaluateEvery
         policy.selection = selection
         policy.strategy = strategy
