@@ -109,6 +109,29 @@ struct DeployTests {
             try await client.publish("fedmq/v1/site/global/model", payload: [1], retain: true)
         }
         #expect(forged.code == .rejected(.notAuthorized))
+        // Secure aggregation: its own stage topics and inbox; not another agent's, and no inbox writes.
+        #expect(!(try await client.publish("fedmq/v1/site/round/9/secagg/keys/agent-0", payload: [1])).isFailure)
+        for topic in ["fedmq/v1/site/round/9/secagg/keys/agent-1", "fedmq/v1/site/round/9/secagg/inbox/agent-0/roster"] {
+            let refused = try await #require(throws: MQTTError.self) { try await client.publish(topic, payload: [1]) }
+            #expect(refused.code == .rejected(.notAuthorized), "\(topic)")
+        }
+        // Mosquitto grants a wildcard subscription and checks each delivery: agent-0 listening on
+        // every inbox gets only what the aggregator sends to its own.
+        let inboxes = try await client.subscribe(to: ["fedmq/v1/site/round/+/secagg/inbox/+/+"], qos: .atLeastOnce)
+        let aggregatorFiles = out.appendingPathComponent("aggregator")
+        let aggregatorClient = try await connectedClient(
+            ConnectionOptions(
+                host: "127.0.0.1", port: port, clientID: "fedmq-aggregator-check",
+                tls: TLSOptions(
+                    caFile: aggregatorFiles.appendingPathComponent("ca.crt").path,
+                    certificateFile: aggregatorFiles.appendingPathComponent("fedmq-aggregator.crt").path,
+                    keyFile: aggregatorFiles.appendingPathComponent("fedmq-aggregator.key").path)))
+        for agent in ["agent-1", "agent-0"] {
+            _ = try await aggregatorClient.publish("fedmq/v1/site/round/9/secagg/inbox/\(agent)/roster", payload: Array(agent.utf8))
+        }
+        let delivered = try await messages(inboxes, count: 1)
+        #expect(delivered.map(\.topic) == ["fedmq/v1/site/round/9/secagg/inbox/agent-0/roster"])
+        await aggregatorClient.disconnect()
         await client.disconnect()
 
         // Without a certificate the broker refuses the connection.

@@ -53,9 +53,10 @@ struct BrokerConfigTemplate {
         """
     }
 
-    /// Agents may write only their own update and status topics and read the global model and
-    /// round; only the aggregator writes `global/#`, `metrics` and `aggregator/status`; the
-    /// observer reads everything.
+    /// Agents may write only their own update, evaluation, status and secure-aggregation
+    /// topics and read the global model and round, their own secure-aggregation inbox and the
+    /// unmask requests; only the aggregator writes `global/#`, `metrics`, `aggregator/status`
+    /// and the inboxes; the observer reads everything.
     static let acl = """
         # FedMQ ACL, written by `fedmq deploy init`. User names are certificate CNs.
         user fedmq-aggregator
@@ -63,15 +64,24 @@ struct BrokerConfigTemplate {
         topic readwrite fedmq/v1/+/metrics
         topic readwrite fedmq/v1/+/aggregator/status
         topic read fedmq/v1/+/round/+/update/+
+        topic read fedmq/v1/+/round/+/eval/+
         topic read fedmq/v1/+/status/+
+        topic read fedmq/v1/+/round/+/secagg/+/+
+        topic write fedmq/v1/+/round/+/secagg/inbox/#
+        topic write fedmq/v1/+/round/+/secagg/unmask
 
         user fedmq-observer
         topic read fedmq/v1/#
 
         # Every agent (by its own user name).
         pattern write fedmq/v1/+/round/+/update/%u
+        pattern write fedmq/v1/+/round/+/eval/%u
         pattern readwrite fedmq/v1/+/status/%u
         pattern read fedmq/v1/+/global/#
+        # Secure aggregation: its own keys, shares, masked update and reveal; its own inbox only.
+        pattern write fedmq/v1/+/round/+/secagg/+/%u
+        pattern read fedmq/v1/+/round/+/secagg/inbox/%u/#
+        pattern read fedmq/v1/+/round/+/secagg/unmask
 
         """
 }
