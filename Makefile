@@ -13,7 +13,7 @@ DEB_PACKAGES := libmosquitto-dev mosquitto mosquitto-clients openssl pkg-config 
 PY_PACKAGES := numpy==2.4.6 scikit-learn==1.9.1 safetensors
 VENV := .venv
 
-.PHONY: deps build release demo test bench bench-mqtt bench-train bench-privacy bench-flower bench-encodings bench-overhead bench-soak bench-footprint bench-ingest bench-strategies fuzz clean
+.PHONY: deps build release demo test bench bench-mqtt bench-train bench-privacy bench-flower bench-encodings bench-overhead bench-soak bench-footprint bench-ingest bench-strategies bench-secagg fuzz clean
 
 ## deps: install the Debian packages that are missing (idempotent; apt-get only when needed)
 deps:
@@ -52,7 +52,7 @@ test: deps
 	$(SWIFT) test --skip-build
 
 ## bench: every benchmark; rewrites docs/benchmarks.md and bench/results/*.json
-bench: bench-mqtt bench-train bench-privacy bench-flower bench-encodings bench-overhead bench-soak bench-footprint bench-ingest bench-strategies
+bench: bench-mqtt bench-train bench-privacy bench-flower bench-encodings bench-overhead bench-soak bench-footprint bench-ingest bench-strategies bench-secagg
 
 # The peers' virtualenv (numpy, PyTorch and Flower from PyPI; PyTorch brings several GB of wheels).
 BENCH_VENV := bench/.venv
@@ -110,6 +110,11 @@ bench-footprint: deps $(BENCH_VENV)/bin/python
 bench-ingest: deps
 	$(SWIFT) build -c release --static-swift-stdlib --scratch-path $(STATIC_BUILD)
 	$(STATIC_BUILD)/release/fedmq bench ingest --runs 3 --results bench/results/ingest.json --markdown docs/benchmarks.md
+
+## bench-secagg: secure aggregation vs plain FedAvg: per-agent bytes and CPU, round latency (10 and 100 agents)
+bench-secagg: deps
+	$(SWIFT) build -c release --product fedmq
+	.build/release/fedmq bench secagg --runs 3 --results bench/results/secagg.json --markdown docs/benchmarks.md
 
 ## bench-strategies: final accuracy of every aggregation strategy on non-IID digits (Dirichlet 0.3, 10 agents)
 bench-strategies: deps

@@ -13,8 +13,9 @@ struct SecureRoundTests {
         identities = Dictionary(uniqueKeysWithValues: names.map { ($0, SigningKey()) })
     }
 
-    func policy() -> RoundPolicy {
+    func policy(privacy: ClientPrivacy? = nil) -> RoundPolicy {
         var policy = Fixture.policy
+        policy.privacy = privacy
         policy.weighting = .uniform
         policy.normBound = nil
         policy.allowedAgents = names
@@ -27,10 +28,10 @@ struct SecureRoundTests {
     }
 
     /// Runs round 1; agents in `silent` share their secrets and then go quiet (never train, mask or reveal).
-    func runRound(silent: Set<String> = []) throws -> (AggregatorStateMachine, [AggregatorAction]) {
+    func runRound(silent: Set<String> = [], privacy: ClientPrivacy? = nil) throws -> (AggregatorStateMachine, [AggregatorAction]) {
         let topics = try Topics(job: Fixture.job)
         var aggregator = try AggregatorStateMachine(
-            job: Fixture.job, policy: policy(), spec: Fixture.spec, initial: Fixture.initial, now: 1000,
+            job: Fixture.job, policy: policy(privacy: privacy), spec: Fixture.spec, initial: Fixture.initial, now: 1000,
             signers: identities.mapValues(\.publicKey), random: SplitMix64(seed: 1))
         var agents = try Dictionary(uniqueKeysWithValues: names.enumerated().map { index, name in
             (name, try AgentStateMachine(agent: name, job: Fixture.job, lastServedRound: 0, identity: identities[name], random: SplitMix64(seed: UInt64(index))))
@@ -101,6 +102,36 @@ struct SecureRoundTests {
         let expected: Float = (0.01 + 0.02 + 0.03) / 3
         let value = aggregator.model.parameters.tensors[0].values[0] - Fixture.initial.tensors[0].values[0]
         #expect(abs(value - expected) <= 2.0 / 65536)
+    }
+
+    @Test("with distributed privacy, agents add discrete Gaussian noise and the epsilon is the sum's, against the aggregator")
+    func distributedPrivacy() throws {
+        let privacy = ClientPrivacy(mode: .distributed, clipNorm: 1, noiseMultiplier: 1, expectedCohort: 4)
+        let (aggregator, actions) = try runRound(privacy: privacy)
+        let metrics = try #require(actions.metrics)
+        #expect(metrics.participants == names)
+        // sigma per agent = z * (C * scale + sqrt(8)) / sqrt(4 * 0.8); 4 honest survivors.
+        let sensitivity = 65536 + 8.0.squareRoot()
+        let multiplier = (sensitivity / (4 * 0.8).squareRoot()) * 2 / sensitivity
+        #expect(abs(SecAggNoise.publishedMultiplier(privacy, settings, dimension: 8, survivors: 4, cohort: 4) - multiplier) < 1e-12)
+        var expected = RDPAccountant()
+        try expected.compose(.gaussian(noiseMultiplier: multiplier))
+        #expect(abs(try #require(metrics.epsilon) - expected.epsilon(delta: 1e-5).epsilon) < 1e-9)
+        #expect(metrics.threatModel?.contains("secure aggregation") == true)
+        // The noise is there: about 0.28 per entry of the mean, against 2^-16 of rounding.
+        let mean: Float = (0.01 + 0.02 + 0.03 + 0.04) / 4
+        let deviations = zip(aggregator.model.parameters.tensors.flatMap(\.values), Fixture.initial.tensors.flatMap(\.values)).map { abs($0 - $1 - mean) }
+        #expect(deviations.contains { $0 > 0.01 })
+    }
+
+    @Test("discrete Gaussian samples are integers with mean 0 and variance sigma^2", arguments: [0.7, 3.0, 1000.0])
+    func discreteGaussian(sigma: Double) {
+        var random = SplitMix64(seed: 11)
+        let samples = (0..<40_000).map { _ in Double(DiscreteGaussian.sample(sigma: sigma, using: &random)) }
+        let mean = samples.reduce(0, +) / Double(samples.count)
+        let variance = samples.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(samples.count)
+        #expect(abs(mean) < 0.05 * sigma + 0.02)
+        #expect(abs(variance / (sigma * sigma) - 1) < 0.05, "variance \(variance)")
     }
 
     @Test("plain updates are refused in a secure job; secure messages without a valid agent signature too")

@@ -181,8 +181,9 @@ public struct AgentStateMachine {
         let spent = PrivacyLedger.events(for: round)
         let event: DPEvent? = spent.isEmpty ? nil : (spent.count == 1 ? spent[0] : .composed(spent))
         if let privacy = round.privacy {
-            // Clip and noise on the device, before anything is encoded or published.
-            privacy.privatize(&delta, using: &random)
+            // Clip and noise on the device, before anything is encoded or published. Under secure
+            // aggregation the noise is discrete and goes onto the quantized update instead.
+            if round.secureAggregation != nil { delta.clip(norm: privacy.clipNorm) } else { privacy.privatize(&delta, using: &random) }
         } else if let bound = round.normBound {
             delta.clip(norm: bound)
         }
@@ -190,7 +191,9 @@ public struct AgentStateMachine {
             guard secure?.round == roundNumber else {
                 return [.ignored("round \(roundNumber): dropped out of secure aggregation"), .publishStatus(status(now: now))]
             }
-            secureInput = (settings.quantization.encode(delta, using: &random), event)
+            var words = settings.quantization.encode(delta, using: &random)
+            if let privacy = round.privacy { SecAggNoise.add(to: &words, privacy, settings, using: &random) }
+            secureInput = (words, event)
             return secure?.stage == .delivered ? maskedUpdate(now: now) : [.ignored("round \(roundNumber): the masked update waits for the neighbours' shares")]
         }
         let encoded: (payload: [UInt8], feedback: ErrorFeedback?, note: String?)

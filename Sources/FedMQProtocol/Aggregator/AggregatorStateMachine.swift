@@ -254,7 +254,7 @@ public struct AggregatorStateMachine {
 
     /// Publishes the round's new model and metrics and opens the next round (or finishes).
     private mutating func conclude(
-        _ newParameters: Parameters, participants: [String: Int], now: Double, secure: SecAggRoundReport? = nil
+        _ newParameters: Parameters, participants: [String: Int], now: Double, secure: SecAggRoundReport? = nil, secureCohort: Int = 0
     ) -> [AggregatorAction] {
         var parameters = newParameters
         let round = announcement.round
@@ -262,7 +262,7 @@ public struct AggregatorStateMachine {
         let federated = FederatedEvaluation(round: model.round, evaluations: evaluations.keys.sorted().compactMap { evaluations[$0] })
         evaluations = [:]
         let failed = secure?.failure != nil
-        let privacy = failed ? nil : account(&parameters, updates: participants.count)
+        let privacy = failed ? nil : account(&parameters, updates: participants.count, secureCohort: secure == nil ? nil : secureCohort)
         let bytes = failed ? modelBytes : ModelCodec.encodeModel(parameters, spec: model.spec, job: job, round: round)
         if !failed {
             model = GlobalModel(job: job, round: round, spec: model.spec, parameters: parameters, sha256: ModelCodec.sha256(bytes))
@@ -301,14 +301,28 @@ public struct AggregatorStateMachine {
 
     /// Central mode: adds the aggregator's noise. Every mode: charges this round to the
     /// published model's accountant and says against whom the resulting epsilon holds.
-    private mutating func account(_ parameters: inout Parameters, updates: Int) -> (epsilon: Double, threatModel: String)? {
+    private mutating func account(
+        _ parameters: inout Parameters, updates: Int, secureCohort: Int? = nil
+    ) -> (epsilon: Double, threatModel: String)? {
         guard let privacy = policy.privacy, var accountant else { return nil }
         GaussianNoise.add(to: &parameters, std: privacy.aggregatorNoiseStd(updates: updates), using: &random)
+        var multiplier = privacy.publishedModelMultiplier(updates: updates)
+        if let secureCohort, let settings = policy.secureAggregation {
+            multiplier = SecAggNoise.publishedMultiplier(
+                privacy, settings, dimension: model.parameters.count, survivors: updates, cohort: secureCohort)
+        }
         // Noise multipliers are finite and non-negative (validated), so composing cannot fail.
-        try? accountant.compose(.gaussian(noiseMultiplier: privacy.publishedModelMultiplier(updates: updates)))
+        try? accountant.compose(.gaussian(noiseMultiplier: multiplier))
         self.accountant = accountant
         let epsilon = accountant.epsilon(delta: privacy.delta).epsilon
         let threatModel: String
+        if let secureCohort, let settings = policy.secureAggregation {
+            let colluders = Int((settings.corruptionRate * Double(secureCohort)).rounded(.down))
+            return (
+                epsilon,
+                "anyone who sees the published models, the aggregator included (secure aggregation: it decodes only the sum), with up to \(colluders) agents colluding"
+            )
+        }
         switch privacy.mode {
         case .central:
             threatModel = "anyone who sees the published models; the aggregator sees clipped updates without noise"
@@ -424,7 +438,10 @@ extension AggregatorStateMachine {
                     let report = SecAggRoundReport(
                         degree: server.graph?.degree ?? 0, threshold: server.graph?.threshold ?? 0, dropped: server.unmask?.dropped ?? [])
                     secAgg = nil
-                    return actions + conclude(parameters, participants: Dictionary(uniqueKeysWithValues: survivors.map { ($0, 0) }), now: now, secure: report)
+                    return actions
+                        + conclude(
+                            parameters, participants: Dictionary(uniqueKeysWithValues: survivors.map { ($0, 0) }), now: now, secure: report,
+                            secureCohort: server.cohort.count)
                 case .collectingReveals where due:
                     throw ProtocolError.secureAggregation("the reveal stage ended without t shares for every agent to unmask")
                 default:

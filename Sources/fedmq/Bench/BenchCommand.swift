@@ -4,7 +4,7 @@ struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks that compare FedMQ with a peer in the same run.",
-        subcommands: [MQTTBenchCommand.self, TrainBenchCommand.self, PrivacyBenchCommand.self, FlowerBenchCommand.self, EncodingsBenchCommand.self, OverheadBenchCommand.self, SoakBenchCommand.self, FootprintBenchCommand.self, IngestBenchCommand.self, StrategiesBenchCommand.self]
+        subcommands: [MQTTBenchCommand.self, TrainBenchCommand.self, PrivacyBenchCommand.self, FlowerBenchCommand.self, EncodingsBenchCommand.self, OverheadBenchCommand.self, SoakBenchCommand.self, FootprintBenchCommand.self, IngestBenchCommand.self, StrategiesBenchCommand.self, SecAggBenchCommand.self]
     )
 }
 
