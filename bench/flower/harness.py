@@ -2,6 +2,7 @@
 """Runs one federated job as separate processes and measures it the same way for both systems.
 
     harness.py flower --model logreg|mlp --split iid|noniid [--rounds 30] --work DIR
+    harness.py flower-deployment --model logreg|mlp --split iid|noniid [--rounds 30] --work DIR
     harness.py fedmq --spec SPEC.json
     harness.py idle-flower --seconds S --work DIR
     harness.py idle-fedmq --spec SPEC.json --seconds S
@@ -189,6 +190,119 @@ def run_flower(args):
             **processes.summary("server", "client")}
 
 
+class SessionSampler:
+    """Peak resident memory and CPU of whole process sessions (a process and every descendant
+    it started), sampled from /proc every 0.2 s: a Flower SuperNode runs its ClientApp in
+    processes of its own, and together they are what one device runs."""
+
+    def __init__(self, sessions):
+        self.sessions = {sid: {"peak_rss_mib": 0.0, "cpu": {}} for sid in sessions}
+        self.running = True
+        self.thread = threading.Thread(target=self.poll, daemon=True)
+        self.thread.start()
+
+    def sample(self):
+        totals = {sid: 0.0 for sid in self.sessions}
+        for entry in pathlib.Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                sid = int(fields[3])
+                if sid in self.sessions:
+                    totals[sid] += rss_mib(int(entry.name))
+                    cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+                    self.sessions[sid]["cpu"][int(entry.name)] = cpu
+            except (OSError, IndexError, ValueError):
+                continue
+        for sid, total in totals.items():
+            self.sessions[sid]["peak_rss_mib"] = max(self.sessions[sid]["peak_rss_mib"], total)
+
+    def poll(self):
+        while self.running:
+            self.sample()
+            time.sleep(0.2)
+
+    def stop(self):
+        self.running = False
+        self.thread.join()
+        self.sample()
+        return self.sessions
+
+
+def run_flower_deployment(args):
+    """Flower's deployment runtime: a SuperLink, 10 SuperNodes (each running the ClientApp in
+    its own processes) and `flwr run` submitting the app (bench/flower/app). CPU is every
+    process of every session (the sampled CPU of processes still alive at the end plus wait4's
+    rusage of each session leader, which includes the children it reaped); peak RSS is summed
+    over each session's processes."""
+    work = pathlib.Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    logs = work / "logs"
+    logs.mkdir(exist_ok=True)
+    port = free_port()
+    environment = dict(os.environ, FEDMQ_BENCH_FLOWER=str(HERE), PATH=f"{pathlib.Path(PYTHON).parent}:{os.environ['PATH']}",
+                       FLWR_HOME=str(work / "flwr-home"))
+    curve_path = work / "curve.json"
+    launched, bytes_before = time.time(), loopback_bytes()
+    leaders = []
+
+    def start(name, argv):
+        process = subprocess.Popen(argv, stdout=open(logs / f"{name}.log", "wb"), stderr=subprocess.STDOUT, cwd=work,
+                                   env=environment, start_new_session=True)
+        leaders.append((name, process))
+        return process
+
+    try:
+        start("superlink", [str(pathlib.Path(PYTHON).parent / "flower-superlink"), "--insecure", "--port", str(port)])
+        wait_for_port(port)
+        for k in range(10):
+            start(f"supernode-{k}", [str(pathlib.Path(PYTHON).parent / "flower-supernode"), "--insecure", "--superlink",
+                                     f"127.0.0.1:{port}", "--port", str(free_port()),
+                                     "--node-config", f"partition-id={k} split=\"{args.split}\""])
+        sampler = SessionSampler([process.pid for _, process in leaders])
+        run_config = f"num-server-rounds={args.rounds} clients=10 model=\"{args.model}\" out=\"{curve_path}\""
+        submit = subprocess.run([str(pathlib.Path(PYTHON).parent / "flwr"), "run", str(HERE / "app"), "local", "--stream",
+                                 "--run-config", run_config, "--federation-config", f"address=\"127.0.0.1:{port}\""],
+                                stdout=open(logs / "flwr-run.log", "wb"), stderr=subprocess.STDOUT, env=environment,
+                                timeout=args.timeout)
+        bytes_after = loopback_bytes()
+        sessions = sampler.stop()
+    finally:
+        usage = {}
+        for name, process in leaders:
+            try:
+                os.killpg(process.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        for name, process in leaders:
+            deadline = time.time() + 10
+            while True:
+                pid, status, rusage = os.wait4(process.pid, os.WNOHANG)
+                if pid == process.pid:
+                    usage[name] = rusage.ru_utime + rusage.ru_stime
+                    break
+                if time.time() > deadline:
+                    os.killpg(process.pid, signal.SIGKILL)
+                    deadline = time.time() + 5
+                time.sleep(0.01)
+    if submit.returncode != 0 or not curve_path.exists():
+        raise RuntimeError(f"flwr run exited with {submit.returncode}; see {logs}")
+    curve = json.loads(curve_path.read_text())
+    by_leader = {name: sessions[process.pid] for name, process in leaders}
+    # Leaders' own CPU is in wait4's figure; their live descendants' only in the samples.
+    cpu = {name: usage.get(name, 0) + sum(seconds for pid, seconds in by_leader[name]["cpu"].items()
+                                           if pid != process.pid) for name, process in leaders}
+    return {"accuracy": curve["accuracy"][-1], "curve": curve["accuracy"],
+            "rounds_wall": curve["evaluated"][-1] - curve["evaluated"][0],
+            "launch_to_result": curve["evaluated"][-1] - launched,
+            "loopback_bytes_per_round": (bytes_after - bytes_before) / args.rounds,
+            "cpu_seconds": sum(cpu.values()),
+            "server_peak_rss_mib": by_leader["superlink"]["peak_rss_mib"],
+            "client_peak_rss_mib": max(by_leader[f"supernode-{k}"]["peak_rss_mib"] for k in range(10)),
+            "processes": sum(len(session["cpu"]) for session in by_leader.values())}
+
+
 class StatusWatcher:
     """mosquitto_sub on the agents' status topics: notes when N distinct agents are online."""
 
@@ -278,7 +392,7 @@ def main():
     # children inherit it, and a child that cannot see SIGTERM cannot be stopped.
     signal.pthread_sigmask(signal.SIG_SETMASK, [])
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("mode", choices=["flower", "fedmq", "idle-flower", "idle-fedmq"])
+    parser.add_argument("mode", choices=["flower", "flower-deployment", "fedmq", "idle-flower", "idle-fedmq"])
     parser.add_argument("--model", choices=["logreg", "mlp"], default="logreg")
     parser.add_argument("--split", choices=["iid", "noniid"], default="iid")
     parser.add_argument("--rounds", type=int, default=30)
@@ -287,7 +401,8 @@ def main():
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--timeout", type=float, default=900, help="seconds before a run is stopped as failed")
     args = parser.parse_args()
-    run = {"flower": run_flower, "fedmq": run_fedmq, "idle-flower": idle_flower, "idle-fedmq": idle_fedmq}[args.mode]
+    run = {"flower": run_flower, "flower-deployment": run_flower_deployment, "fedmq": run_fedmq, "idle-flower": idle_flower,
+           "idle-fedmq": idle_fedmq}[args.mode]
     print(json.dumps(run(args)))
 
 

@@ -20,9 +20,11 @@ struct FlowerBenchCommand: AsyncParsableCommand {
     @Option(help: "The shared task's folder (TASK.md, data/).") var task = "bench/task"
     @Option(name: .customLong("idle-seconds"), help: "How long a connected client is watched with no round open.")
     var idleSeconds = 30.0
+    @Option(name: .customLong("deployment-config"), help: "Task variants also run against Flower's SuperLink/SuperNode deployment (repeatable).")
+    var deploymentConfigs = ["logreg-iid"]
 
     func validate() throws {
-        for config in configs where Self.variant(config) == nil {
+        for config in configs + deploymentConfigs where Self.variant(config) == nil {
             throw ValidationError("--config \(config): use logreg-iid, logreg-noniid, mlp-iid or mlp-noniid")
         }
         guard rounds >= 1, idleSeconds > 0 else { throw ValidationError("--rounds and --idle-seconds must be positive") }
@@ -60,6 +62,30 @@ struct FlowerBenchCommand: AsyncParsableCommand {
             results += rows
             sections.append(table("\(model == "mlp" ? "MLP 64-32-10" : "Logistic regression"), \(split == "iid" ? "IID" : "non-IID (Dirichlet 0.5)")", rows))
         }
+        for config in deploymentConfigs {
+            let (model, split) = Self.variant(config)!
+            var pairs: [(fedmq: JobMeasurement, flower: JobMeasurement)] = []
+            for run in 1...output.runs {
+                let setup = try TaskJobSetup(
+                    model: model, split: split, rounds: rounds, taskDirectory: task, work: "\(work)/deployment-\(config)-\(run)/fedmq",
+                    executables: executables)
+                let fedmq = try measure(["fedmq", "--spec", setup.specPath])
+                let flower = try measure([
+                    "flower-deployment", "--model", model, "--split", split, "--rounds", "\(rounds)", "--work", "\(work)/deployment-\(config)-\(run)/flower",
+                ])
+                print(String(format: "%@ (deployment) run %d: accuracy %.4f / %.4f, launch to result %.1f s / %.1f s, CPU %.1f s / %.1f s (FedMQ / Flower)",
+                             config, run, fedmq.accuracy, flower.accuracy, fedmq.launchToResult, flower.launchToResult, fedmq.cpuSeconds, flower.cpuSeconds))
+                pairs.append((fedmq, flower))
+            }
+            let rows = JobMeasurement.figures.filter { $0.id != "client-link-bytes" }.map { figure in
+                result(name: "flower-deployment-\(config)-\(figure.id)", metric: figure.metric, goal: figure.goal, check: figure.check, machine: machine,
+                       runs: pairs.map { .init(fedmq: figure.value($0.fedmq), peer: figure.value($0.flower)) }, peerName: Self.deploymentPeer)
+            }
+            results += rows
+            sections.append(table(
+                "Against Flower's deployment runtime (SuperLink + 10 SuperNodes + `flwr run`): \(model == "mlp" ? "MLP 64-32-10" : "logistic regression"), \(split == "iid" ? "IID" : "non-IID")",
+                rows))
+        }
         let idle = try idleCPU(work: work, executables: executables, machine: machine)
         results.append(idle)
         sections.append(table("A connected client with no round open", [idle]))
@@ -85,10 +111,13 @@ struct FlowerBenchCommand: AsyncParsableCommand {
             goal: "reported", check: nil, machine: machine, runs: [.init(fedmq: fedmq.idleCpuSeconds, peer: flower.idleCpuSeconds)])
     }
 
-    private func result(name: String, metric: String, goal: String, check: ((Double, Double) -> Bool)?, machine: String, runs: [BenchmarkResult.Run]) -> BenchmarkResult {
-        BenchmarkResult(
-            name: name, metric: metric, peerName: "Flower 1.42 (start_server / start_client, gRPC)", goal: goal, check: check,
-            machine: machine, runs: runs)
+    static let deploymentPeer = "Flower 1.42 deployment runtime (flower-superlink, flower-supernode, flwr run)"
+
+    private func result(
+        name: String, metric: String, goal: String, check: ((Double, Double) -> Bool)?, machine: String, runs: [BenchmarkResult.Run],
+        peerName: String = "Flower 1.42 (start_server / start_client, gRPC)"
+    ) -> BenchmarkResult {
+        BenchmarkResult(name: name, metric: metric, peerName: peerName, goal: goal, check: check, machine: machine, runs: runs)
     }
 
     private func table(_ title: String, _ rows: [BenchmarkResult]) -> String {
@@ -118,7 +147,10 @@ struct FlowerBenchCommand: AsyncParsableCommand {
             "the devices' links), and on the loopback interface (`/proc/net/dev`; every hop, including FedMQ's broker-to-",
             "aggregator hop, which a deployment keeps on the server machine). Medians of",
             "\(output.runs) runs; spreads are min–max. Absolute times are specific to this machine: \(machine).",
-            "Flower's SuperLink/SuperNode deployment is not measured here.",
+            "Flower's deployment runtime (a SuperLink, 10 SuperNodes and `flwr run` submitting the same task as a Flower App,",
+            "`bench/flower/app`) is measured too, for \(deploymentConfigs.joined(separator: ", ")): there each SuperNode runs the ClientApp in",
+            "processes of its own, so CPU and peak RSS are summed over each SuperNode's whole process session (sampled from /proc",
+            "every 0.2 s, plus `wait4` of the session leaders), and the server side is the SuperLink's session.",
             "",
         ] + sections.flatMap { [$0, ""] } + ["Figures: `bench/results/flower.json`."]).joined(separator: "\n")
     }
@@ -133,7 +165,7 @@ extension JobMeasurement {
         ("cpu", "CPU seconds, all processes", \.cpuSeconds, "<= 1/10 of Flower", { $0 <= $1 / 10 }),
         ("server-rss", "peak RSS, aggregator / server (MiB)", \.serverPeakRssMib, "reported", nil),
         ("client-rss", "peak RSS, largest agent / client (MiB)", \.clientPeakRssMib, "<= 1/5 of Flower", { $0 <= $1 / 5 }),
-        ("client-link-bytes", "bytes per round on the 10 clients' connections", \.clientLinkBytesPerRound, "reported", nil),
+        ("client-link-bytes", "bytes per round on the 10 clients' connections", { $0.clientLinkBytesPerRound ?? .nan }, "reported", nil),
         ("loopback-bytes", "bytes per round on loopback (all hops)", \.loopbackBytesPerRound, "reported", nil),
     ]
 }

@@ -30,7 +30,8 @@ struct JobMeasurement: Decodable, Sendable {
     var roundsWall: Double
     var launchToResult: Double
     var loopbackBytesPerRound: Double
-    var clientLinkBytesPerRound: Double
+    /// Not measured for Flower's deployment runtime (its HTTP connections come and go between samples).
+    var clientLinkBytesPerRound: Double?
     var cpuSeconds: Double
     var serverPeakRssMib: Double
     var clientPeakRssMib: Double
