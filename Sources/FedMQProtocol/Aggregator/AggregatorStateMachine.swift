@@ -401,6 +401,15 @@ extension AggregatorStateMachine {
         guard var server = secAgg, let settings = policy.secureAggregation else { return [] }
         var actions: [AggregatorAction] = []
         let round = server.round
+        /// One message to each agent's inbox, retained until the next stage's deadline.
+        func inbox<Message: Encodable>(_ kind: SecAggInboxKind, _ messages: [(agent: String, message: Message)]) -> [AggregatorAction] {
+            stageDeadline = now + settings.stageSeconds
+            return messages.map { agent, message in
+                .publishSecAgg(
+                    topic: topics.secAggInbox(kind, round: round, agent: agent), payload: ProtocolJSON.encode(message), kind: kind.rawValue,
+                    round: round, expirySeconds: expiry())
+            }
+        }
         func expiry() -> UInt32 { UInt32(max(1, (stageDeadline - now).rounded(.up))) }
         do throws(ProtocolError) {
             while true {
@@ -408,21 +417,9 @@ extension AggregatorStateMachine {
                 let answered = server.waitingFor.isEmpty
                 switch server.stage {
                 case .collectingKeys where answered || due:
-                    let rosters = try server.closeKeys()
-                    stageDeadline = now + settings.stageSeconds
-                    actions += rosters.map { roster in
-                        .publishSecAgg(
-                            topic: topics.secAggInbox(.roster, round: round, agent: roster.agent), payload: ProtocolJSON.encode(roster),
-                            kind: SecAggInboxKind.roster.rawValue, round: round, expirySeconds: expiry())
-                    }
+                    actions += inbox(.roster, try server.closeKeys().map { ($0.agent, $0) })
                 case .collectingShares where answered || due:
-                    let deliveries = try server.closeShares()
-                    stageDeadline = now + settings.stageSeconds
-                    actions += deliveries.map { delivery in
-                        .publishSecAgg(
-                            topic: topics.secAggInbox(.delivery, round: round, agent: delivery.agent), payload: ProtocolJSON.encode(delivery),
-                            kind: SecAggInboxKind.delivery.rawValue, round: round, expirySeconds: expiry())
-                    }
+                    actions += inbox(.delivery, try server.closeShares().map { ($0.agent, $0) })
                 case .collectingMasked where answered || due:
                     let unmask = try server.closeMasking()
                     stageDeadline = now + settings.stageSeconds

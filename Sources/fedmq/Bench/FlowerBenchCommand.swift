@@ -42,49 +42,31 @@ struct FlowerBenchCommand: AsyncParsableCommand {
         let work = FileManager.default.temporaryDirectory.appendingPathComponent("fedmq-bench-flower-\(UUID().uuidString)").path
         var results: [BenchmarkResult] = []
         var sections: [String] = []
-        for config in configs {
+        // Each variant against Flower's start_server/start_client, then against its deployment runtime.
+        let comparisons = configs.map { (config: $0, mode: "flower") } + deploymentConfigs.map { (config: $0, mode: "flower-deployment") }
+        for (config, mode) in comparisons {
             let (model, split) = Self.variant(config)!
+            let deployment = mode == "flower-deployment"
+            let name = deployment ? "deployment-\(config)" : config
             var pairs: [(fedmq: JobMeasurement, flower: JobMeasurement)] = []
             for run in 1...output.runs {
                 let setup = try TaskJobSetup(
-                    model: model, split: split, rounds: rounds, taskDirectory: task, work: "\(work)/\(config)-\(run)/fedmq",
-                    executables: executables)
+                    model: model, split: split, rounds: rounds, taskDirectory: task, work: "\(work)/\(name)-\(run)/fedmq", executables: executables)
                 let fedmq = try measure(["fedmq", "--spec", setup.specPath])
-                let flower = try measure(["flower", "--model", model, "--split", split, "--rounds", "\(rounds)", "--work", "\(work)/\(config)-\(run)/flower"])
-                print(String(format: "%@ run %d: accuracy %.4f / %.4f, launch to result %.1f s / %.1f s, CPU %.1f s / %.1f s (FedMQ / Flower)",
-                             config, run, fedmq.accuracy, flower.accuracy, fedmq.launchToResult, flower.launchToResult, fedmq.cpuSeconds, flower.cpuSeconds))
+                let flower = try measure([mode, "--model", model, "--split", split, "--rounds", "\(rounds)", "--work", "\(work)/\(name)-\(run)/flower"])
+                print(String(format: "%@ run %d: accuracy %.4f / %.4f, launch to result %.1f s / %.1f s, CPU %.1f s / %.1f s (FedMQ / %@)",
+                             config, run, fedmq.accuracy, flower.accuracy, fedmq.launchToResult, flower.launchToResult, fedmq.cpuSeconds, flower.cpuSeconds, mode))
                 pairs.append((fedmq, flower))
             }
-            let rows = JobMeasurement.figures.map { figure in
-                result(name: "flower-\(config)-\(figure.id)", metric: figure.metric, goal: figure.goal, check: figure.check, machine: machine,
-                       runs: pairs.map { .init(fedmq: figure.value($0.fedmq), peer: figure.value($0.flower)) })
+            // The deployment's HTTP connections come and go between samples: their link bytes are not measured.
+            let rows = JobMeasurement.figures.filter { !deployment || $0.id != "client-link-bytes" }.map { figure in
+                result(name: "flower-\(name)-\(figure.id)", metric: figure.metric, goal: figure.goal, check: figure.check, machine: machine,
+                       runs: pairs.map { .init(fedmq: figure.value($0.fedmq), peer: figure.value($0.flower)) },
+                       peerName: deployment ? Self.deploymentPeer : "Flower 1.42 (start_server / start_client, gRPC)")
             }
             results += rows
-            sections.append(table("\(model == "mlp" ? "MLP 64-32-10" : "Logistic regression"), \(split == "iid" ? "IID" : "non-IID (Dirichlet 0.5)")", rows))
-        }
-        for config in deploymentConfigs {
-            let (model, split) = Self.variant(config)!
-            var pairs: [(fedmq: JobMeasurement, flower: JobMeasurement)] = []
-            for run in 1...output.runs {
-                let setup = try TaskJobSetup(
-                    model: model, split: split, rounds: rounds, taskDirectory: task, work: "\(work)/deployment-\(config)-\(run)/fedmq",
-                    executables: executables)
-                let fedmq = try measure(["fedmq", "--spec", setup.specPath])
-                let flower = try measure([
-                    "flower-deployment", "--model", model, "--split", split, "--rounds", "\(rounds)", "--work", "\(work)/deployment-\(config)-\(run)/flower",
-                ])
-                print(String(format: "%@ (deployment) run %d: accuracy %.4f / %.4f, launch to result %.1f s / %.1f s, CPU %.1f s / %.1f s (FedMQ / Flower)",
-                             config, run, fedmq.accuracy, flower.accuracy, fedmq.launchToResult, flower.launchToResult, fedmq.cpuSeconds, flower.cpuSeconds))
-                pairs.append((fedmq, flower))
-            }
-            let rows = JobMeasurement.figures.filter { $0.id != "client-link-bytes" }.map { figure in
-                result(name: "flower-deployment-\(config)-\(figure.id)", metric: figure.metric, goal: figure.goal, check: figure.check, machine: machine,
-                       runs: pairs.map { .init(fedmq: figure.value($0.fedmq), peer: figure.value($0.flower)) }, peerName: Self.deploymentPeer)
-            }
-            results += rows
-            sections.append(table(
-                "Against Flower's deployment runtime (SuperLink + 10 SuperNodes + `flwr run`): \(model == "mlp" ? "MLP 64-32-10" : "logistic regression"), \(split == "iid" ? "IID" : "non-IID")",
-                rows))
+            let title = "\(model == "mlp" ? "MLP 64-32-10" : "Logistic regression"), \(split == "iid" ? "IID" : "non-IID (Dirichlet 0.5)")"
+            sections.append(table(deployment ? "\(title), against Flower's deployment runtime (SuperLink + 10 SuperNodes + `flwr run`)" : title, rows))
         }
         let idle = try idleCPU(work: work, executables: executables, machine: machine)
         results.append(idle)

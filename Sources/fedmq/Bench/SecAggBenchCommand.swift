@@ -31,6 +31,12 @@ struct SecAggBenchCommand: AsyncParsableCommand {
         var bytesPerAgent: Double
         var cpuMillisecondsPerAgent: Double
         var latencySeconds: Double
+
+        init(_ costs: [SecAggSession.AgentCost], latency: Duration) {
+            bytesPerAgent = Double(costs.reduce(0) { $0 + $1.bytesSent + $1.bytesReceived }) / Double(costs.count)
+            cpuMillisecondsPerAgent = 1000 * costs.reduce(0) { $0 + $1.cpuSeconds } / Double(costs.count)
+            latencySeconds = Double(latency.components.seconds) + Double(latency.components.attoseconds) / 1e18
+        }
     }
 
     func run() async throws {
@@ -122,11 +128,7 @@ struct SecAggBenchCommand: AsyncParsableCommand {
         var secure = [[Double]](repeating: [], count: privacySettings.count)
         for run in 1...output.runs {
             let seed = UInt64(run)
-            var (train, test) = try DataSplit.trainTest(all, testFraction: 0.2, classes: 10, seed: seed)
-            let scaling = FeatureScaling.fit(train)
-            try scaling.apply(to: &train)
-            try scaling.apply(to: &test)
-            let clients = try Partitioner.iid.partition(train, clients: 10, classes: 10, seed: seed).map { train.subset($0) }
+            let (clients, test) = try StrategiesBenchCommand.federate(all, partitioner: .iid, seed: seed)
             let simulation = FederatedSimulation(spec: spec, clients: clients, rounds: rounds, training: training, seed: seed)
             let initial = try spec.initialParameters(seed: seed)
             plain.append(try Evaluation.evaluate(try simulation.run(from: initial, strategy: FedAvg(weighting: .uniform)), spec: spec, on: test).accuracy ?? 0)
@@ -222,10 +224,7 @@ struct SecAggBenchCommand: AsyncParsableCommand {
             }
             let latency = ContinuousClock.now - start
             await aggregator.disconnect()
-            return Measured(
-                bytesPerAgent: Double(costs.reduce(0) { $0 + $1.bytesSent + $1.bytesReceived }) / Double(costs.count),
-                cpuMillisecondsPerAgent: 1000 * costs.reduce(0) { $0 + $1.cpuSeconds } / Double(costs.count),
-                latencySeconds: Double(latency.components.seconds) + Double(latency.components.attoseconds) / 1e18)
+            return Measured(costs, latency: latency)
         }
     }
 
@@ -277,10 +276,7 @@ struct SecAggBenchCommand: AsyncParsableCommand {
             }
             let latency = ContinuousClock.now - start
             await aggregator.disconnect()
-            return Measured(
-                bytesPerAgent: Double(costs.reduce(0) { $0 + $1.bytesSent + $1.bytesReceived }) / Double(costs.count),
-                cpuMillisecondsPerAgent: 1000 * costs.reduce(0) { $0 + $1.cpuSeconds } / Double(costs.count),
-                latencySeconds: Double(latency.components.seconds) + Double(latency.components.attoseconds) / 1e18)
+            return Measured(costs, latency: latency)
         }
     }
 }

@@ -39,11 +39,7 @@ struct StrategiesBenchCommand: ParsableCommand {
         var accuracies = [[Double]](repeating: [], count: settings.count)
         for run in 1...output.runs {
             let seed = UInt64(run)
-            var (train, test) = try DataSplit.trainTest(all, testFraction: 0.2, classes: 10, seed: seed)
-            let scaling = FeatureScaling.fit(train)
-            try scaling.apply(to: &train)
-            try scaling.apply(to: &test)
-            let clients = try Partitioner.dirichlet(alpha: alpha).partition(train, clients: 10, classes: 10, seed: seed).map { train.subset($0) }
+            let (clients, test) = try Self.federate(all, partitioner: .dirichlet(alpha: alpha), seed: seed)
             for (index, setting) in settings.enumerated() {
                 let simulation = FederatedSimulation(spec: spec, clients: clients, rounds: rounds, training: setting.training, seed: seed)
                 let model = try simulation.run(from: try spec.initialParameters(seed: seed), strategy: try setting.config.make())
@@ -79,5 +75,15 @@ struct StrategiesBenchCommand: ParsableCommand {
         let text = lines.joined(separator: "\n")
         try BenchmarkReport.replaceSection("strategies", with: text, in: output.markdown)
         print(text)
+    }
+
+    /// Digits split 80/20 (stratified), scaled by the training rows' statistics, the training
+    /// rows dealt to 10 agents by `partitioner`.
+    static func federate(_ all: Dataset, partitioner: Partitioner, seed: UInt64) throws -> (clients: [Dataset], test: Dataset) {
+        var (train, test) = try DataSplit.trainTest(all, testFraction: 0.2, classes: 10, seed: seed)
+        let scaling = FeatureScaling.fit(train)
+        try scaling.apply(to: &train)
+        try scaling.apply(to: &test)
+        return (try partitioner.partition(train, clients: 10, classes: 10, seed: seed).map { train.subset($0) }, test)
     }
 }
