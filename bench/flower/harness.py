@@ -262,8 +262,13 @@ def run_flower_deployment(args):
                                      "--node-config", f"partition-id={k} split=\"{args.split}\""])
         sampler = SessionSampler([process.pid for _, process in leaders])
         run_config = f"num-server-rounds={args.rounds} clients=10 model=\"{args.model}\" out=\"{curve_path}\""
-        submit = subprocess.run([str(pathlib.Path(PYTHON).parent / "flwr"), "run", str(HERE / "app"), "local", "--stream",
-                                 "--run-config", run_config, "--federation-config", f"address=\"127.0.0.1:{port}\""],
+        # This run's SuperLink as the `bench` connection of a Flower config of its own.
+        home = pathlib.Path(environment["FLWR_HOME"])
+        home.mkdir(parents=True, exist_ok=True)
+        (home / "config.toml").write_text(
+            f'[superlink]\ndefault = "bench"\n\n[superlink.bench]\naddress = "127.0.0.1:{port}"\ninsecure = true\n')
+        submit = subprocess.run([str(pathlib.Path(PYTHON).parent / "flwr"), "run", str(HERE / "app"), "bench", "--stream",
+                                 "--run-config", run_config],
                                 stdout=open(logs / "flwr-run.log", "wb"), stderr=subprocess.STDOUT, env=environment,
                                 timeout=args.timeout)
         bytes_after = loopback_bytes()

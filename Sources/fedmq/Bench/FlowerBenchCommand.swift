@@ -22,12 +22,16 @@ struct FlowerBenchCommand: AsyncParsableCommand {
     var idleSeconds = 30.0
     @Option(name: .customLong("deployment-config"), help: "Task variants also run against Flower's SuperLink/SuperNode deployment (repeatable).")
     var deploymentConfigs = ["logreg-iid"]
+    @Option(name: .customLong("deployment-runs"), help: "Runs against the deployment runtime (each takes about 20 s a round).")
+    var deploymentRuns = 1
 
     func validate() throws {
         for config in configs + deploymentConfigs where Self.variant(config) == nil {
             throw ValidationError("--config \(config): use logreg-iid, logreg-noniid, mlp-iid or mlp-noniid")
         }
-        guard rounds >= 1, idleSeconds > 0 else { throw ValidationError("--rounds and --idle-seconds must be positive") }
+        guard rounds >= 1, idleSeconds > 0, deploymentRuns >= 1 else {
+            throw ValidationError("--rounds, --idle-seconds and --deployment-runs must be positive")
+        }
     }
 
     static func variant(_ config: String) -> (model: String, split: String)? {
@@ -49,7 +53,7 @@ struct FlowerBenchCommand: AsyncParsableCommand {
             let deployment = mode == "flower-deployment"
             let name = deployment ? "deployment-\(config)" : config
             var pairs: [(fedmq: JobMeasurement, flower: JobMeasurement)] = []
-            for run in 1...output.runs {
+            for run in 1...(deployment ? deploymentRuns : output.runs) {
                 let setup = try TaskJobSetup(
                     model: model, split: split, rounds: rounds, taskDirectory: task, work: "\(work)/\(name)-\(run)/fedmq", executables: executables)
                 let fedmq = try measure(["fedmq", "--spec", setup.specPath])
@@ -132,7 +136,8 @@ struct FlowerBenchCommand: AsyncParsableCommand {
             "Flower's deployment runtime (a SuperLink, 10 SuperNodes and `flwr run` submitting the same task as a Flower App,",
             "`bench/flower/app`) is measured too, for \(deploymentConfigs.joined(separator: ", ")): there each SuperNode runs the ClientApp in",
             "processes of its own, so CPU and peak RSS are summed over each SuperNode's whole process session (sampled from /proc",
-            "every 0.2 s, plus `wait4` of the session leaders), and the server side is the SuperLink's session.",
+            "every 0.2 s, plus `wait4` of the session leaders), and the server side is the SuperLink's session. Its rounds take",
+            "about 20 s each here (the SuperNodes poll the SuperLink), so it is run \(deploymentRuns) time(s).",
             "",
         ] + sections.flatMap { [$0, ""] } + ["Figures: `bench/results/flower.json`."]).joined(separator: "\n")
     }
