@@ -134,6 +134,18 @@ struct SecureRoundTests {
         #expect(abs(variance / (sigma * sigma) - 1) < 0.05, "variance \(variance)")
     }
 
+    @Test("too few survivors at the masking deadline fail the round cleanly: model kept, failure reported, the next round opens")
+    func failedRound() throws {
+        let (aggregator, actions) = try runRound(silent: ["a3", "a4"])
+        let metrics = try #require(actions.metrics)
+        #expect(metrics.updates == 0)
+        #expect(metrics.secureAggregation?.failure?.contains("only 2 agents sent a masked update") == true, "\(String(describing: metrics.secureAggregation))")
+        #expect(aggregator.model.round == 0)
+        #expect(aggregator.model.parameters == Fixture.initial)
+        #expect(aggregator.announcement.round == 2)
+        #expect(aggregator.secAgg?.round == 2)
+    }
+
     @Test("plain updates are refused in a secure job; secure messages without a valid agent signature too")
     func refusals() throws {
         var aggregator = try AggregatorStateMachine(
