@@ -79,6 +79,26 @@ enum PayloadDescription {
         case AggregatorStatus.schema:
             let status = try ProtocolJSON.decode(AggregatorStatus.self, from: bytes)
             return "aggregator of job \(status.job): \(status.state.rawValue)\(status.round.map { ", round \($0)" } ?? "")"
+        case SecAggKeys.schema:
+            let keys = try ProtocolJSON.decode(SecAggKeys.self, from: bytes)
+            return "secure-aggregation keys of \(keys.agent) for round \(keys.round) (identity \(keys.identityKey.prefix(12))…)"
+        case SecAggRoster.schema:
+            let roster = try ProtocolJSON.decode(SecAggRoster.self, from: bytes)
+            return "secure-aggregation roster for \(roster.agent), round \(roster.round): threshold \(roster.threshold), "
+                + "neighbours \(roster.neighbours.map(\.agent).joined(separator: ", "))"
+        case SecAggShares.schema:
+            let shares = try ProtocolJSON.decode(SecAggShares.self, from: bytes)
+            return "secure-aggregation shares from \(shares.agent), round \(shares.round): \(shares.shares.count) sealed"
+        case SecAggShareDelivery.schema:
+            let delivery = try ProtocolJSON.decode(SecAggShareDelivery.self, from: bytes)
+            return "secure-aggregation shares for \(delivery.agent), round \(delivery.round): \(delivery.shares.count) sealed"
+        case SecAggUnmask.schema:
+            let unmask = try ProtocolJSON.decode(SecAggUnmask.self, from: bytes)
+            return "secure-aggregation unmask, round \(unmask.round): \(unmask.survivors.count) survivors, dropped \(unmask.dropped)"
+        case SecAggReveal.schema:
+            let reveal = try ProtocolJSON.decode(SecAggReveal.self, from: bytes)
+            return "secure-aggregation reveal from \(reveal.agent), round \(reveal.round): \(reveal.selfMasks.count) self-mask "
+                + "and \(reveal.maskKeys.count) mask-key shares"
         default:
             throw CommandFailure("JSON with unknown schema '\(schema)'")
         }

@@ -1,5 +1,6 @@
 import FedMQAgent
 import FedMQAggregator
+import FedMQProtocol
 import FedMQRuntime
 import Testing
 
@@ -12,6 +13,17 @@ struct ExampleConfigTests {
         #expect(config.policy.targetUpdates == 10)
         #expect(config.policy.training.learningRate == 0.1)
         #expect(config.model?.parameterLayout.map(\.name) == ["W", "b"])
+    }
+
+    @Test("deploy/examples/aggregator-secure.json (secure aggregation with distributed DP) loads and validates")
+    func secureAggregator() throws {
+        let config = try loadJSONConfig(AggregatorConfig.self, from: repositoryFile("deploy/examples/aggregator-secure.json"))
+        try config.validate()
+        let secure = try #require(config.policy.secureAggregation)
+        #expect(secure.quantization == SecAggQuantization(clip: 1, scale: 1_048_576))
+        #expect(secure.stageSeconds == 30)
+        #expect(config.policy.privacy?.mode == .distributed)
+        #expect(config.enrolment == "/etc/fedmq/enrolment.json")
     }
 
     @Test("deploy/examples/agent.json loads and validates")

@@ -138,15 +138,25 @@ struct SecureAggregationTests {
         var forged = clients[1].keys
         forged.maskKey = clients[2].keys.maskKey
         var victim = clients[0]
-        let roster = SecAggRoster(job: "job1", round: 3, agent: names[0], threshold: 2, neighbours: [forged, clients[2].keys])
+        let roster = SecAggRoster(
+            job: "job1", round: 3, agent: names[0], threshold: 2, neighbours: [forged, clients[2].keys], keysSHA256: victim.keys.fingerprint)
         #expect(throws: ProtocolError.secureAggregation("keys of a001 do not match their signature")) {
             try victim.rosterReceived(roster, enrolled: nil, using: &random)
         }
         let impostor = try SecAggClient(agent: names[1], job: "job1", round: 3, identity: SigningKey(), using: &random)
-        let swapped = SecAggRoster(job: "job1", round: 3, agent: names[0], threshold: 2, neighbours: [impostor.keys, clients[2].keys])
+        let swapped = SecAggRoster(
+            job: "job1", round: 3, agent: names[0], threshold: 2, neighbours: [impostor.keys, clients[2].keys], keysSHA256: victim.keys.fingerprint)
         #expect(throws: ProtocolError.secureAggregation("keys of a001 are signed by a key that is not its enrolled one")) {
             try victim.rosterReceived(swapped, enrolled: identities.mapValues(\.publicKey), using: &random)
         }
+        // An agent that restarted within the round has new keys: the roster made for its old ones is refused.
+        var restarted = try SecAggClient(agent: names[0], job: "job1", round: 3, identity: identities[names[0]]!, using: &random)
+        let honest = SecAggRoster(
+            job: "job1", round: 3, agent: names[0], threshold: 2, neighbours: [clients[1].keys, clients[2].keys], keysSHA256: victim.keys.fingerprint)
+        #expect(throws: ProtocolError.secureAggregation("the roster was made for other keys of this agent (it restarted within the round); sitting this round out")) {
+            try restarted.rosterReceived(honest, enrolled: nil, using: &random)
+        }
+        #expect(throws: Never.self) { try victim.rosterReceived(honest, enrolled: nil, using: &random) }
         // The server refuses the impostor's keys too.
         var server = SecAggServer(
             job: "job1", round: 3, dimension: 4, cohort: Set(names), enrolled: identities.mapValues(\.publicKey), dropout: 0.1, corruption: 0.1, seed: 1)

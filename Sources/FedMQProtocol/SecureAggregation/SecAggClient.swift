@@ -61,6 +61,9 @@ public struct SecAggClient: Sendable {
         guard roster.job == job, roster.round == round, roster.agent == agent else {
             throw .secureAggregation("roster for \(roster.agent) in \(roster.job) round \(roster.round), not this agent's round \(round)")
         }
+        guard roster.keysSHA256 == keys.fingerprint else {
+            throw .secureAggregation("the roster was made for other keys of this agent (it restarted within the round); sitting this round out")
+        }
         var byAgent: [String: SecAggKeys] = [:]
         for entry in roster.neighbours {
             try Self.check(entry, job: job, round: round, enrolled: enrolled)

@@ -31,6 +31,9 @@ public struct SecAggKeys: Codable, Sendable, Equatable, SchemaVersioned {
         guard round >= 1 else { throw .invalidMessage(schema: Self.schema, reason: "round must be >= 1") }
     }
 
+    /// What a roster names this agent's keys by.
+    public var fingerprint: String { ModelCodec.sha256(ProtocolJSON.encode(self)) }
+
     var statement: [UInt8] {
         SignedStatement.secAggKeys(job: job, round: round, agent: agent, cipherKey: cipherKey, maskKey: maskKey, commitment: selfMaskCommitment)
     }
@@ -48,6 +51,15 @@ public struct SecAggRoster: Codable, Sendable, Equatable, SchemaVersioned {
     /// Shares needed to rebuild a secret (t); the secrets are shared among the neighbours and the agent itself.
     public var threshold: Int
     public var neighbours: [SecAggKeys]
+    /// sha256 of this agent's keys as the aggregator holds them: an agent that restarted
+    /// within the round (new keys) sees that the roster is not for it and sits the round out,
+    /// instead of sending shares its neighbours could not open.
+    public var keysSHA256: String
+
+    enum CodingKeys: String, CodingKey {
+        case schema, job, round, agent, threshold, neighbours
+        case keysSHA256 = "keys_sha256"
+    }
 
     public func validate() throws(ProtocolError) {
         try Identifier.validate(job, kind: "job")

@@ -76,7 +76,8 @@ public struct SecAggServer: Sendable {
         stage = .collectingShares
         return members.map { member in
             SecAggRoster(
-                job: job, round: round, agent: member, threshold: graph.threshold, neighbours: (graph.neighbours[member] ?? []).compactMap { keys[$0] })
+                job: job, round: round, agent: member, threshold: graph.threshold, neighbours: (graph.neighbours[member] ?? []).compactMap { keys[$0] },
+                keysSHA256: keys[member]?.fingerprint ?? "")
         }
     }
 

@@ -22,6 +22,7 @@ public func fuzzMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePoi
 enum Decoder: String, CaseIterable {
     case safetensors, model, update, round, agentStatus = "agent-status", aggregatorStatus = "aggregator-status", metrics, evaluation
     case enrolment, checkpoint, csv, modelSpec = "model-spec", agentConfig = "agent-config", aggregatorConfig = "aggregator-config"
+    case secagg
 
     static let selected: Decoder = {
         let name = ProcessInfo.processInfo.environment["FUZZ_DECODER"] ?? ""
@@ -51,6 +52,15 @@ enum Decoder: String, CaseIterable {
         case .modelSpec: _ = try? ModelSpec.parse(String(decoding: bytes, as: UTF8.self))
         case .agentConfig: _ = (try? json.decode(AgentConfig.self, from: Data(bytes)))?.validateOrNil()
         case .aggregatorConfig: _ = (try? json.decode(AggregatorConfig.self, from: Data(bytes)))?.validateOrNil()
+        case .secagg:
+            // Every secure-aggregation message an agent or the aggregator decodes.
+            _ = try? ProtocolJSON.decode(SecAggKeys.self, from: bytes)
+            _ = try? ProtocolJSON.decode(SecAggRoster.self, from: bytes)
+            _ = try? ProtocolJSON.decode(SecAggShares.self, from: bytes)
+            _ = try? ProtocolJSON.decode(SecAggShareDelivery.self, from: bytes)
+            _ = try? ProtocolJSON.decode(SecAggUnmask.self, from: bytes)
+            _ = try? ProtocolJSON.decode(SecAggReveal.self, from: bytes)
+            _ = try? ModelCodec.decodeMasked(bytes, job: "fuzz", round: 1, agent: "a1", dimension: 4)
         }
     }
 
