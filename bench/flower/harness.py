@@ -232,10 +232,10 @@ class SessionSampler:
 
 def run_flower_deployment(args):
     """Flower's deployment runtime: a SuperLink, 10 SuperNodes (each running the ClientApp in
-    its own processes) and `flwr run` submitting the app (bench/flower/app). CPU is every
-    process of every session (the sampled CPU of processes still alive at the end plus wait4's
-    rusage of each session leader, which includes the children it reaped); peak RSS is summed
-    over each session's processes."""
+    its own processes) and `flwr run` submitting the app (bench/flower/app). CPU is each
+    process's own CPU time (utime + stime) as last sampled, summed over every process of every
+    session; peak RSS is summed over each session's processes. Processes that live less than
+    the 0.2 s between samples are missed, so both figures are lower bounds."""
     work = pathlib.Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     logs = work / "logs"
@@ -274,7 +274,6 @@ def run_flower_deployment(args):
         bytes_after = loopback_bytes()
         sessions = sampler.stop()
     finally:
-        usage = {}
         for name, process in leaders:
             try:
                 os.killpg(process.pid, signal.SIGTERM)
@@ -283,9 +282,8 @@ def run_flower_deployment(args):
         for name, process in leaders:
             deadline = time.time() + 10
             while True:
-                pid, status, rusage = os.wait4(process.pid, os.WNOHANG)
+                pid, _, _ = os.wait4(process.pid, os.WNOHANG)
                 if pid == process.pid:
-                    usage[name] = rusage.ru_utime + rusage.ru_stime
                     break
                 if time.time() > deadline:
                     os.killpg(process.pid, signal.SIGKILL)
@@ -295,9 +293,8 @@ def run_flower_deployment(args):
         raise RuntimeError(f"flwr run exited with {submit.returncode}; see {logs}")
     curve = json.loads(curve_path.read_text())
     by_leader = {name: sessions[process.pid] for name, process in leaders}
-    # Leaders' own CPU is in wait4's figure; their live descendants' only in the samples.
-    cpu = {name: usage.get(name, 0) + sum(seconds for pid, seconds in by_leader[name]["cpu"].items()
-                                           if pid != process.pid) for name, process in leaders}
+    # Each process's own CPU time as last sampled (wait4's figure would count reaped children again).
+    cpu = {name: sum(by_leader[name]["cpu"].values()) for name, _ in leaders}
     return {"accuracy": curve["accuracy"][-1], "curve": curve["accuracy"],
             "rounds_wall": curve["evaluated"][-1] - curve["evaluated"][0],
             "launch_to_result": curve["evaluated"][-1] - launched,

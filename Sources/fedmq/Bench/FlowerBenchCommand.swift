@@ -136,7 +136,7 @@ struct FlowerBenchCommand: AsyncParsableCommand {
             "Flower's deployment runtime (a SuperLink, 10 SuperNodes and `flwr run` submitting the same task as a Flower App,",
             "`bench/flower/app`) is measured too, for \(deploymentConfigs.joined(separator: ", ")): there each SuperNode runs the ClientApp in",
             "processes of its own, so CPU and peak RSS are summed over each SuperNode's whole process session (sampled from /proc",
-            "every 0.2 s, plus `wait4` of the session leaders), and the server side is the SuperLink's session. Its rounds take",
+            "every 0.2 s: lower bounds), and the server side is the SuperLink's session. Its rounds take",
             "about 20 s each here (the SuperNodes poll the SuperLink), so it is run \(deploymentRuns) time(s).",
             "",
         ] + sections.flatMap { [$0, ""] } + ["Figures: `bench/results/flower.json`."]).joined(separator: "\n")
