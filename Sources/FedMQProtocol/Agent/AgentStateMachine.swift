@@ -93,8 +93,9 @@ public struct AgentStateMachine {
         }
         guard announcement.job == topics.job else { return [.ignored("round announcement is for job '\(announcement.job)'")] }
         round = announcement
+        // (A secure round cannot take a lost masked update again: its stages have moved on.)
         if let received = announcement.received, let sent = lastUpdate, sent.round == announcement.round,
-            !received.contains(agent), now < announcement.deadline
+            !received.contains(agent), now < announcement.deadline, announcement.secureAggregation == nil
         {
             // The aggregator restarted (or extended the round) without our update: it was lost
             // between the broker's delivery and the aggregator's spool. The same bytes go again.
