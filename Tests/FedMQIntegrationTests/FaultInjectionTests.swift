@@ -79,9 +79,10 @@ struct FaultInjectionTests {
     @Test("an agent that vanishes while training: that round and the next close at their deadline with the quorum")
     func vanishedAgent() async throws {
         try await withLocalBroker { broker in
-            // Long local training (60 epochs), so the kill lands while a2 trains round 2.
+            // Long local training (200 epochs, about 3 s here, more on a loaded machine), so the kill
+            // lands while a2 trains round 2 even when the status reaches this test late.
             let job = try FederatedJob(
-                broker: broker, job: "vanish", agents: 3, rounds: 3, target: 3, minimum: 2, epochs: 60, roundSeconds: 5)
+                broker: broker, job: "vanish", agents: 3, rounds: 3, target: 3, minimum: 2, epochs: 200, roundSeconds: 15)
             let watcher = try await connectedClient(clientOptions(broker))
             let statuses = try await watcher.subscribe(to: [try Topics(job: "vanish").status(agent: "a2")], qos: .atLeastOnce)
             let aggregator = try job.startAggregator()
