@@ -6,22 +6,36 @@ import Foundation
 
 /// TCP ports on 127.0.0.1.
 public enum LoopbackPort {
-    /// A port that is free right now: the kernel picks it for a socket bound to port 0.
+    /// A port that is free right now, outside the kernel's ephemeral range: a port the kernel
+    /// hands out for outgoing connections could be taken by a client socket (of a parallel
+    /// test, say) between this check and the broker binding it.
     public static func free() throws(LocalBrokerError) -> Int {
+        var random = SystemRandomNumberGenerator()
+        let candidates = listeningRange()
+        for _ in 0..<200 {
+            let port = Int.random(in: candidates, using: &random)
+            if try bindable(port) { return port }
+        }
+        throw .socket(call: "bind", errno: EADDRINUSE)
+    }
+
+    /// Ports below the kernel's ephemeral range (or above it, if it starts low).
+    static func listeningRange() -> Range<Int> {
+        let text = (try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8)) ?? ""
+        let bounds = text.split(whereSeparator: \.isWhitespace).compactMap { Int($0) }
+        guard bounds.count == 2 else { return 20_000..<32_768 }
+        return bounds[0] > 11_000 ? 10_000..<bounds[0] : (bounds[1] + 1)..<65_536
+    }
+
+    private static func bindable(_ port: Int) throws(LocalBrokerError) -> Bool {
         let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard descriptor >= 0 else { throw .socket(call: "socket", errno: errno) }
         defer { close(descriptor) }
-        var address = loopback(port: 0)
+        var address = loopback(port: port)
         let bound = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
-        guard bound == 0 else { throw .socket(call: "bind", errno: errno) }
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let named = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) }
-        }
-        guard named == 0 else { throw .socket(call: "getsockname", errno: errno) }
-        return Int(UInt16(bigEndian: address.sin_port))
+        return bound == 0
     }
 
     /// True when something accepts TCP connections on the port.
