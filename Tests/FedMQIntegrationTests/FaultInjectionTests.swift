@@ -79,12 +79,12 @@ struct FaultInjectionTests {
     @Test("an agent that vanishes while training: every round closes at its deadline with the quorum")
     func vanishedAgent() async throws {
         try await withLocalBroker { broker in
-            let job = try FederatedJob(broker: broker, job: "vanish", agents: 3, rounds: 3, target: 3, minimum: 2, epochs: 20, roundSeconds: 4)
-            // a2's shard repeated 30 times: one round of its training outlasts a round, so it is killed
-            // mid-training however late its status reaches this test.
+            let job = try FederatedJob(broker: broker, job: "vanish", agents: 3, rounds: 3, target: 3, minimum: 2, epochs: 20, roundSeconds: 3)
+            // a2's shard repeated 60 times: one of its trainings outlasts a round, so it cannot count
+            // in any round however late the kill lands, and it is killed mid-training.
             let shard = job.directory.appendingPathComponent("client_2.csv")
             let rows = try String(contentsOf: shard, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: true)
-            let body = Array(repeating: rows.dropFirst().joined(separator: "\n"), count: 30).joined(separator: "\n")
+            let body = Array(repeating: rows.dropFirst().joined(separator: "\n"), count: 60).joined(separator: "\n")
             try (rows[0] + "\n" + body + "\n").write(to: shard, atomically: true, encoding: .utf8)
             let watcher = try await connectedClient(clientOptions(broker))
             let statuses = try await watcher.subscribe(to: [try Topics(job: "vanish").status(agent: "a2")], qos: .atLeastOnce)
@@ -102,7 +102,7 @@ struct FaultInjectionTests {
             #expect(metrics.map(\.round) == [1, 2, 3])
             #expect(metrics.allSatisfy { $0.updates == 2 && $0.participants == ["a0", "a1"] }, "\(metrics.map(\.participants))")
             // Each round waited for its deadline (a2 was expected), then closed with the quorum.
-            #expect(metrics.allSatisfy { $0.durationSeconds >= 3.5 && $0.deadlineExtensions == 0 }, "\(metrics.map(\.durationSeconds))")
+            #expect(metrics.allSatisfy { $0.durationSeconds >= 2.5 }, "\(metrics.map(\.durationSeconds))")
         }
     }
 

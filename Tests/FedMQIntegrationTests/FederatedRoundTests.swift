@@ -253,6 +253,18 @@ struct ClientSelectionJobTests {
                 broker: broker, job: "select", agents: 6, rounds: 5, target: 3, minimum: 3, epochs: 1,
                 selection: ClientSelection(count: 3, seed: 11))
             let agents = try (0..<6).map { try job.startAgent($0) }
+            // All six online (their retained statuses) before the aggregator draws round 1: on a
+            // loaded machine an agent can come up after the first update froze the draw.
+            let watcher = try await connectedClient(clientOptions(broker))
+            let statuses = try await watcher.subscribe(to: [try Topics(job: "select").allStatuses], qos: .atLeastOnce)
+            try await within(.seconds(60), "six agents online") {
+                var online = Set<String>()
+                for await message in statuses {
+                    online.insert(message.topic)
+                    if online.count == 6 { return }
+                }
+            }
+            await watcher.disconnect()
             let aggregator = try job.startAggregator()
             let status = try await within(.seconds(120), "the aggregator to finish") { try await aggregator.wait() }
             for agent in agents { await agent.stop() }

@@ -62,7 +62,9 @@ struct SecureAggregationTests {
 
     @Test(
         "the unmasked sum equals the plain sum of the survivors' inputs exactly",
-        arguments: [(3, 0), (3, 1), (10, 0), (10, 1), (10, 3), (50, 0), (50, 1), (50, 15)])
+        // 50 agents (and their dropouts) run over a real broker in the integration tests; in
+        // memory, 20 keep this suite from holding the test process's threads for long.
+        arguments: [(3, 0), (3, 1), (10, 0), (10, 1), (10, 3), (20, 0), (20, 6)])
     func exactSum(cohort: Int, drops: Int) throws {
         var round = try shared(count: cohort)
         let dropping = Set(Self.names(cohort).suffix(drops))
