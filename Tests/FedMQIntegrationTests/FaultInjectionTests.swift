@@ -79,18 +79,19 @@ struct FaultInjectionTests {
     @Test("an agent that vanishes while training: every round closes at its deadline with the quorum")
     func vanishedAgent() async throws {
         try await withLocalBroker { broker in
-            let job = try FederatedJob(broker: broker, job: "vanish", agents: 3, rounds: 3, target: 3, minimum: 2, epochs: 20, roundSeconds: 3)
-            // a2's shard repeated 60 times: one of its trainings outlasts a round, so it cannot count
-            // in any round however late the kill lands, and it is killed mid-training.
+            let job = try FederatedJob(broker: broker, job: "vanish", agents: 3, rounds: 3, target: 3, minimum: 2, epochs: 60, roundSeconds: 5)
+            // a2's shard repeated 10 times: its training takes ten times the others' and outlasts a
+            // round, so it cannot count in any round however late the kill lands, and it is killed
+            // mid-training.
             let shard = job.directory.appendingPathComponent("client_2.csv")
             let rows = try String(contentsOf: shard, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: true)
-            let body = Array(repeating: rows.dropFirst().joined(separator: "\n"), count: 60).joined(separator: "\n")
+            let body = Array(repeating: rows.dropFirst().joined(separator: "\n"), count: 10).joined(separator: "\n")
             try (rows[0] + "\n" + body + "\n").write(to: shard, atomically: true, encoding: .utf8)
             let watcher = try await connectedClient(clientOptions(broker))
             let statuses = try await watcher.subscribe(to: [try Topics(job: "vanish").status(agent: "a2")], qos: .atLeastOnce)
             let aggregator = try job.startAggregator()
             let agents = try (0..<3).map { try job.startAgent($0) }
-            try await within(.seconds(60), "a2 to start training") {
+            try await within(.seconds(150), "a2 to start training") {
                 for await message in statuses {
                     if let status = try? ProtocolJSON.decode(AgentStatus.self, from: message.payload), status.state == .training { return }
                 }
@@ -102,7 +103,7 @@ struct FaultInjectionTests {
             #expect(metrics.map(\.round) == [1, 2, 3])
             #expect(metrics.allSatisfy { $0.updates == 2 && $0.participants == ["a0", "a1"] }, "\(metrics.map(\.participants))")
             // Each round waited for its deadline (a2 was expected), then closed with the quorum.
-            #expect(metrics.allSatisfy { $0.durationSeconds >= 2.5 }, "\(metrics.map(\.durationSeconds))")
+            #expect(metrics.allSatisfy { $0.durationSeconds >= 4.5 }, "\(metrics.map(\.durationSeconds))")
         }
     }
 
