@@ -54,15 +54,33 @@ def wait_for_port(port, seconds=20):
     raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {seconds} s")
 
 
-class ClientLinkCounter:
+class Poller:
+    """Calls `sample` every 0.2 s on a thread of its own until `stop`, which samples once more."""
+
+    def start_polling(self):
+        self.running = True
+        self.thread = threading.Thread(target=self.poll, daemon=True)
+        self.thread.start()
+
+    def poll(self):
+        while self.running:
+            self.sample()
+            time.sleep(0.2)
+
+    def stop_polling(self):
+        self.running = False
+        self.thread.join()
+        self.sample()
+
+
+class ClientLinkCounter(Poller):
     """Bytes the clients' own TCP connections to the server port carried (sent + received, TCP
     payload), polled from `ss` every 0.2 s: what would cross each device's link. The broker's
     hop to a co-located aggregator is left out, which the loopback total cannot do."""
 
     def __init__(self, port, pids):
-        self.port, self.pids, self.peak, self.running = port, set(pids), {}, True
-        self.thread = threading.Thread(target=self.poll, daemon=True)
-        self.thread.start()
+        self.port, self.pids, self.peak = port, set(pids), {}
+        self.start_polling()
 
     def sample(self):
         listing = subprocess.run(["ss", "-tinpH", "state", "established", f"( dport = :{self.port} )"],
@@ -76,15 +94,8 @@ class ClientLinkCounter:
             total = int(counters.get("bytes_sent", 0)) + int(counters.get("bytes_received", 0))
             self.peak[key] = max(self.peak.get(key, 0), total)
 
-    def poll(self):
-        while self.running:
-            self.sample()
-            time.sleep(0.2)
-
     def stop(self):
-        self.running = False
-        self.thread.join()
-        self.sample()
+        self.stop_polling()
         return sum(self.peak.values())
 
 
@@ -190,16 +201,14 @@ def run_flower(args):
             **processes.summary("server", "client")}
 
 
-class SessionSampler:
+class SessionSampler(Poller):
     """Peak resident memory and CPU of whole process sessions (a process and every descendant
     it started), sampled from /proc every 0.2 s: a Flower SuperNode runs its ClientApp in
     processes of its own, and together they are what one device runs."""
 
     def __init__(self, sessions):
         self.sessions = {sid: {"peak_rss_mib": 0.0, "cpu": {}} for sid in sessions}
-        self.running = True
-        self.thread = threading.Thread(target=self.poll, daemon=True)
-        self.thread.start()
+        self.start_polling()
 
     def sample(self):
         totals = {sid: 0.0 for sid in self.sessions}
@@ -218,15 +227,8 @@ class SessionSampler:
         for sid, total in totals.items():
             self.sessions[sid]["peak_rss_mib"] = max(self.sessions[sid]["peak_rss_mib"], total)
 
-    def poll(self):
-        while self.running:
-            self.sample()
-            time.sleep(0.2)
-
     def stop(self):
-        self.running = False
-        self.thread.join()
-        self.sample()
+        self.stop_polling()
         return self.sessions
 
 

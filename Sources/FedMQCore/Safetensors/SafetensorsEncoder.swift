@@ -35,6 +35,7 @@ public enum SafetensorsEncoder {
     /// Encodes one 1-D U32 tensor (secure aggregation's words modulo 2^32).
     public static func encode(words: [UInt32], named name: String, metadata: [String: String] = [:]) -> [UInt8] {
         var writer = Writer(encoding: .float32, metadata: metadata, stochasticRoundingSeed: nil)
+        writer.metadata["fedmq.encoding"] = nil  // no float tensor to describe
         writer.append(name, indices: words)
         return writer.finish()
     }

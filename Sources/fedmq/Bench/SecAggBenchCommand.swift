@@ -199,76 +199,72 @@ struct SecAggBenchCommand: AsyncParsableCommand {
         let deltas = inputs(cohort: cohort, parameters: parameters)
         let words = Dictionary(uniqueKeysWithValues: zip(names, deltas.map { quantization.encode($0, using: &random) }))
         let model = modelBytes(parameters: parameters)
-        return try await withLocalBroker(LocalBrokerConfiguration(extraLines: ["max_queued_messages 100000"])) { broker in
-            let aggregator = try MQTTClient(options: ConnectionOptions(port: broker.port, clientID: "aggregator"))
-            try await aggregator.connect()
-            let incoming = try await aggregator.subscribe(to: [try Topics(job: job).allSecAgg], qos: .atLeastOnce)
-            let start = ContinuousClock.now
-            let costs = try await withThrowingTaskGroup(of: SecAggSession.AgentCost?.self) { group in
-                group.addTask {
-                    _ = try await SecAggSession.aggregate(
-                        job: job, round: 1, dimension: parameters, cohort: names, enrolled: identities.mapValues(\.publicKey), dropout: dropout,
-                        corruption: corruption, client: aggregator, incoming: incoming, survivors: cohort, model: model)
-                    return nil
-                }
-                for name in names {
-                    group.addTask {
-                        try await SecAggSession.agent(
-                            name, job: job, round: 1, identity: identities[name]!, input: words[name]!, dropsAfterSharing: false,
-                            options: ConnectionOptions(port: broker.port, clientID: name))
-                    }
-                }
-                var costs: [SecAggSession.AgentCost] = []
-                for try await cost in group { if let cost { costs.append(cost) } }
-                return costs
-            }
-            let latency = ContinuousClock.now - start
-            await aggregator.disconnect()
-            return Measured(costs, latency: latency)
+        return try await round(names: names, subscribing: try Topics(job: job).allSecAgg) { aggregator, incoming in
+            _ = try await SecAggSession.aggregate(
+                job: job, round: 1, dimension: parameters, cohort: names, enrolled: identities.mapValues(\.publicKey), dropout: dropout,
+                corruption: corruption, client: aggregator, incoming: incoming, survivors: cohort, model: model)
+        } agent: { name, options in
+            try await SecAggSession.agent(
+                name, job: job, round: 1, identity: identities[name]!, input: words[name]!, dropsAfterSharing: false, options: options)
         }
     }
 
     static func plainRound(cohort: Int, parameters: Int) async throws -> Measured {
         let names = (0..<cohort).map { String(format: "agent-%03d", $0) }
-        let deltas = inputs(cohort: cohort, parameters: parameters)
+        let deltas = Dictionary(uniqueKeysWithValues: zip(names, inputs(cohort: cohort, parameters: parameters)))
         let model = modelBytes(parameters: parameters)
         let topics = try Topics(job: job)
-        return try await withLocalBroker(LocalBrokerConfiguration(extraLines: ["max_queued_messages 100000"])) { broker in
+        return try await round(names: names, subscribing: topics.allUpdates) { aggregator, incoming in
+            var sum = [Float](repeating: 0, count: parameters)
+            var received = 0
+            for await message in incoming {
+                let delta = try SafetensorsDecoder.decode(message.payload).tensors[0].values
+                for index in sum.indices { sum[index] += delta[index] }
+                received += 1
+                if received == cohort { break }
+            }
+            _ = try await aggregator.publish(topics.globalModel, payload: model, qos: .atLeastOnce, retain: true, messageExpiry: 300, userProperties: [])
+        } agent: { name, options in
+            var cost = SecAggSession.AgentCost()
+            let client = try MQTTClient(options: options)
+            try await client.connect()
+            let models = try await client.subscribe(to: [topics.globalModel], qos: .atLeastOnce)
+            let payload = SecAggSession.measured(&cost) {
+                ModelCodec.encodeUpdate(
+                    deltas[name]!, encoding: .float32, job: job, round: 1, agent: name, baseSHA256: String(repeating: "0", count: 64), examples: 1)
+            }
+            cost.bytesSent = payload.count
+            _ = try await client.publish(
+                topics.update(round: 1, agent: name), payload: payload, qos: .atLeastOnce, retain: false, messageExpiry: 300, userProperties: [])
+            for await message in models {
+                cost.bytesReceived += message.payload.count
+                break
+            }
+            await client.disconnect()
+            return cost
+        }
+    }
+
+    /// One round through a private broker: the aggregator's client subscribed to `filter` before
+    /// any agent starts (as an aggregator is before a round opens), `aggregate` beside one
+    /// `agent` task per name with its own connection; the agents' costs and the round's latency.
+    static func round(
+        names: [String], subscribing filter: String,
+        aggregate: @escaping @Sendable (MQTTClient, MQTTSubscription) async throws -> Void,
+        agent: @escaping @Sendable (String, ConnectionOptions) async throws -> SecAggSession.AgentCost
+    ) async throws -> Measured {
+        try await withLocalBroker(LocalBrokerConfiguration(extraLines: ["max_queued_messages 100000"])) { broker in
             let aggregator = try MQTTClient(options: ConnectionOptions(port: broker.port, clientID: "aggregator"))
             try await aggregator.connect()
-            let incoming = try await aggregator.subscribe(to: [topics.allUpdates], qos: .atLeastOnce)
+            let incoming = try await aggregator.subscribe(to: [filter], qos: .atLeastOnce)
             let start = ContinuousClock.now
             let costs = try await withThrowingTaskGroup(of: SecAggSession.AgentCost?.self) { group in
                 group.addTask {
-                    var sum = [Float](repeating: 0, count: parameters)
-                    var received = 0
-                    for await message in incoming {
-                        let delta = try SafetensorsDecoder.decode(message.payload).tensors[0].values
-                        for index in sum.indices { sum[index] += delta[index] }
-                        received += 1
-                        if received == cohort { break }
-                    }
-                    _ = try await aggregator.publish(topics.globalModel, payload: model, qos: .atLeastOnce, retain: true, messageExpiry: 300, userProperties: [])
+                    try await aggregate(aggregator, incoming)
                     return nil
                 }
-                for (index, name) in names.enumerated() {
-                    group.addTask {
-                        var cost = SecAggSession.AgentCost()
-                        let client = try MQTTClient(options: ConnectionOptions(port: broker.port, clientID: name))
-                        try await client.connect()
-                        let models = try await client.subscribe(to: [topics.globalModel], qos: .atLeastOnce)
-                        let payload = SecAggSession.measured(&cost) {
-                            ModelCodec.encodeUpdate(deltas[index], encoding: .float32, job: job, round: 1, agent: name, baseSHA256: String(repeating: "0", count: 64), examples: 1)
-                        }
-                        cost.bytesSent = payload.count
-                        _ = try await client.publish(topics.update(round: 1, agent: name), payload: payload, qos: .atLeastOnce, retain: false, messageExpiry: 300, userProperties: [])
-                        for await message in models {
-                            cost.bytesReceived += message.payload.count
-                            break
-                        }
-                        await client.disconnect()
-                        return cost
-                    }
+                for name in names {
+                    group.addTask { try await agent(name, ConnectionOptions(port: broker.port, clientID: name)) }
                 }
                 var costs: [SecAggSession.AgentCost] = []
                 for try await cost in group { if let cost { costs.append(cost) } }
