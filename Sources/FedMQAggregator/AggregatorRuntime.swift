@@ -35,6 +35,7 @@ public struct AggregatorRuntime: Sendable {
         let identity = try config.identityKey.map(IdentityFiles.signingKey(at:))
         let signers = try config.enrolment.map { try IdentityFiles.enrolment(at: $0).agents }
         if let signers { logger.notice("updates must be signed by one of \(signers.count) enrolled agents") }
+        if let warning = config.policy.unboundedUpdatesWarning { logger.warning("\(warning)") }
         var (machine, fresh) = try makeMachine(store: store, signers: signers)
 
         let offline = AggregatorStatus(job: config.job, state: .offline, round: nil, time: nil)

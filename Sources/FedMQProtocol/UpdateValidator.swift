@@ -20,16 +20,20 @@ public struct UpdateValidator: Sendable {
     public var accepted: Set<String>
     /// Enrolled agents' keys: with them, every update must carry its agent's signature.
     public var signers: [String: VerifyingKey]?
+    /// The largest example count an update is weighted by: agents report their own counts, so
+    /// a larger one is capped here rather than trusted.
+    public var maxExamples: Int
 
     public init(
         announcement: RoundAnnouncement, model: GlobalModel, allowedAgents: Set<String>?, accepted: Set<String> = [],
-        signers: [String: VerifyingKey]? = nil
+        signers: [String: VerifyingKey]? = nil, maxExamples: Int = RoundPolicy.defaultMaxExamplesPerUpdate
     ) {
         self.announcement = announcement
         self.model = model
         self.allowedAgents = allowedAgents
         self.accepted = accepted
         self.signers = signers
+        self.maxExamples = maxExamples
     }
 
     /// - Parameter signature: the base64 `fedmq-signature` user property, if the message had one.
@@ -97,6 +101,6 @@ public struct UpdateValidator: Sendable {
             let tolerance = file.encodings.values.contains(.int8) ? 1.02 : 1.001
             if norm > bound * tolerance { return reject(.normTooLarge, "L2 norm \(norm) exceeds \(bound)") }
         }
-        return .success(AcceptedUpdate(agent: agent, round: open, examples: examples, delta: delta, payloadBytes: payload.count))
+        return .success(AcceptedUpdate(agent: agent, round: open, examples: min(examples, maxExamples), delta: delta, payloadBytes: payload.count))
     }
 }

@@ -1,7 +1,7 @@
 import Foundation
 
 /// Adaptive server optimizers (Reddi et al. 2021, "Adaptive Federated Optimization"): the
-/// example-weighted mean of the deltas is a pseudo-gradient Δ, and the server steps with
+/// mean of the deltas (weighted by examples, or uniform as the job says) is a pseudo-gradient Δ, and the server steps with
 /// momentum or an adaptive per-coordinate rate. Their state (m, v) lives across rounds.
 ///
 /// - FedAvgM: m = β₁·m + Δ; x += η·m.
@@ -20,15 +20,19 @@ public struct ServerOptimizer: AggregationStrategy {
     public let beta1: Double
     public let beta2: Double
     public let tau: Double
-    private var mean = FedAvg(weighting: .examples)
+    private var mean: FedAvg
     private var global: Parameters?
     private var m: [Float] = []
     private var v: [Float] = []
 
     /// Defaults are the paper's: η = 0.1 (1.0 for FedAvgM), β₁ = 0.9, β₂ = 0.99, τ = 1e-3;
     /// v starts at τ² for the adaptive ones.
-    public init(kind: Kind, learningRate: Double? = nil, beta1: Double = 0.9, beta2: Double = 0.99, tau: Double = 1e-3) {
+    public init(
+        kind: Kind, learningRate: Double? = nil, beta1: Double = 0.9, beta2: Double = 0.99, tau: Double = 1e-3,
+        weighting: FedAvg.Weighting = .examples
+    ) {
         self.kind = kind
+        mean = FedAvg(weighting: weighting)
         self.learningRate = learningRate ?? (kind == .fedAvgM ? 1.0 : 0.1)
         self.beta1 = beta1
         self.beta2 = beta2

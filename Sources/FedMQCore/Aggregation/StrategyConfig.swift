@@ -29,8 +29,9 @@ public struct StrategyConfig: Codable, Sendable, Equatable {
         case learningRate = "learning_rate", beta1 = "beta_1", beta2 = "beta_2"
     }
 
-    /// The strategy; throws for an unknown name or a missing parameter.
-    public func make() throws(CoreError) -> any AggregationStrategy {
+    /// The strategy; throws for an unknown name or a missing parameter. Server optimizers take
+    /// their pseudo-gradient as the mean with the job's `weighting`.
+    public func make(weighting: FedAvg.Weighting = .examples) throws(CoreError) -> any AggregationStrategy {
         func need<T>(_ value: T?, _ field: String) throws(CoreError) -> T {
             guard let value else { throw .invalidTraining("strategy '\(name)' needs '\(field)'") }
             return value
@@ -47,7 +48,8 @@ public struct StrategyConfig: Codable, Sendable, Equatable {
             guard let kind = ServerOptimizer.Kind(rawValue: name) else {
                 throw .invalidTraining("unknown strategy '\(name)'; known: \(Self.names.joined(separator: ", "))")
             }
-            return ServerOptimizer(kind: kind, learningRate: learningRate, beta1: beta1 ?? 0.9, beta2: beta2 ?? 0.99, tau: tau ?? 1e-3)
+            return ServerOptimizer(
+                kind: kind, learningRate: learningRate, beta1: beta1 ?? 0.9, beta2: beta2 ?? 0.99, tau: tau ?? 1e-3, weighting: weighting)
         }
     }
 }

@@ -233,7 +233,7 @@ public struct AggregatorStateMachine {
     private func validator(checkingSignatures: Bool = true) -> UpdateValidator {
         UpdateValidator(
             announcement: announcement, model: model, allowedAgents: policy.allowedAgents.map(Set.init),
-            accepted: Set(accepted.keys), signers: checkingSignatures ? signers : nil)
+            accepted: Set(accepted.keys), signers: checkingSignatures ? signers : nil, maxExamples: policy.maxExamplesPerUpdate)
     }
 
     private mutating func fold(_ update: AcceptedUpdate) {
@@ -261,8 +261,21 @@ public struct AggregatorStateMachine {
         // The agents' verdict on the model this round started from (the one being replaced).
         let federated = FederatedEvaluation(round: model.round, evaluations: evaluations.keys.sorted().compactMap { evaluations[$0] })
         evaluations = [:]
-        let failed = secure?.failure != nil
-        let privacy = failed ? nil : account(&parameters, updates: participants.count, secureCohort: secure == nil ? nil : secureCohort)
+        var failure = secure?.failure
+        var privacy: (epsilon: Double, threatModel: String)?
+        if failure == nil {
+            let accountantBefore = accountant
+            privacy = account(&parameters, updates: participants.count, secureCohort: secure == nil ? nil : secureCohort)
+            // One update near the edge of Float's range (or a huge example count) could make the
+            // aggregate infinite; such a model is never published or checkpointed, so nothing
+            // was released and nothing is charged.
+            if !parameters.allFinite {
+                failure = "the aggregate is not finite (an update of extreme values); the model is kept"
+                privacy = nil
+                accountant = accountantBefore
+            }
+        }
+        let failed = failure != nil
         let bytes = failed ? modelBytes : ModelCodec.encodeModel(parameters, spec: model.spec, job: job, round: round)
         if !failed {
             model = GlobalModel(job: job, round: round, spec: model.spec, parameters: parameters, sha256: ModelCodec.sha256(bytes))
@@ -277,6 +290,7 @@ public struct AggregatorStateMachine {
             epsilon: privacy?.epsilon ?? accountant.map { $0.epsilon(delta: policy.privacy?.delta ?? 1e-5).epsilon }, delta: policy.privacy?.delta,
             threatModel: privacy?.threatModel, federated: federated)
         metrics.secureAggregation = secure
+        metrics.failure = failure
         if let selected = announcement.selected {
             metrics.selected = selected
             metrics.stragglers = selected.filter { participants[$0] == nil }
@@ -335,7 +349,7 @@ public struct AggregatorStateMachine {
 
     /// The configured strategy (validated with the policy), or FedAvg with its weighting.
     private static func makeStrategy(_ policy: RoundPolicy) -> any AggregationStrategy {
-        (try? policy.strategy?.make()) ?? FedAvg(weighting: policy.weighting)
+        (try? policy.strategy?.make(weighting: policy.weighting)) ?? FedAvg(weighting: policy.weighting)
     }
 
     private static func announce(job: String, round: Int, policy: RoundPolicy, base: String, now: Double) -> RoundAnnouncement {

@@ -32,9 +32,12 @@ public struct RoundPolicy: Codable, Sendable, Equatable {
     public var maxSpoolBytes: Int
     /// Secure aggregation: agents send masked updates and only their sum is decoded.
     public var secureAggregation: SecureAggregationSettings?
+    /// The largest example count an update is weighted by (agents report their own).
+    public var maxExamplesPerUpdate: Int
 
     public static let defaultMaxAgents = 100_000
     public static let defaultMaxSpoolBytes = 16 << 30
+    public static let defaultMaxExamplesPerUpdate = 1_000_000
 
     public init(
         rounds: Int? = 10, targetUpdates: Int, minUpdates: Int, roundSeconds: Double = 60, extensionSeconds: Double = 30,
@@ -56,6 +59,7 @@ public struct RoundPolicy: Codable, Sendable, Equatable {
         self.privacy = privacy
         maxAgents = Self.defaultMaxAgents
         maxSpoolBytes = Self.defaultMaxSpoolBytes
+        maxExamplesPerUpdate = Self.defaultMaxExamplesPerUpdate
     }
 
     enum CodingKeys: String, CodingKey {
@@ -63,7 +67,7 @@ public struct RoundPolicy: Codable, Sendable, Equatable {
         case maxAgents = "max_agents", maxSpoolBytes = "max_spool_bytes"
         case targetUpdates = "target_updates", minUpdates = "min_updates", roundSeconds = "round_seconds"
         case extensionSeconds = "extension_seconds", maxUpdateBytes = "max_update_bytes", normBound = "norm_bound"
-        case allowedAgents = "allowed_agents", secureAggregation = "secure_aggregation"
+        case allowedAgents = "allowed_agents", secureAggregation = "secure_aggregation", maxExamplesPerUpdate = "max_examples_per_update"
     }
 
     /// Fields other than `target_updates` may be left out; they take the defaults above
@@ -88,7 +92,15 @@ public struct RoundPolicy: Codable, Sendable, Equatable {
         maxAgents = try container.decodeIfPresent(Int.self, forKey: .maxAgents) ?? Self.defaultMaxAgents
         maxSpoolBytes = try container.decodeIfPresent(Int.self, forKey: .maxSpoolBytes) ?? Self.defaultMaxSpoolBytes
         secureAggregation = try container.decodeIfPresent(SecureAggregationSettings.self, forKey: .secureAggregation)
+        maxExamplesPerUpdate = try container.decodeIfPresent(Int.self, forKey: .maxExamplesPerUpdate) ?? Self.defaultMaxExamplesPerUpdate
         weighting = try container.decodeIfPresent(FedAvg.Weighting.self, forKey: .weighting) ?? (privacy == nil ? defaults.weighting : .uniform)
+    }
+
+    /// What an operator should hear at start when nothing bounds one update's influence: no
+    /// client-level privacy (which clips) and no norm bound. Nil when updates are bounded.
+    public var unboundedUpdatesWarning: String? {
+        guard privacy == nil, normBound == nil, secureAggregation == nil else { return nil }
+        return "policy has neither privacy nor norm_bound: one agent's update may move the model without limit (set norm_bound)"
     }
 
     public func validate() throws(ProtocolError) {
@@ -98,6 +110,7 @@ public struct RoundPolicy: Codable, Sendable, Equatable {
         if !(roundSeconds > 0 && roundSeconds.isFinite) { throw invalid("round_seconds must be positive") }
         if !(extensionSeconds > 0 && extensionSeconds.isFinite) { throw invalid("extension_seconds must be positive") }
         if maxUpdateBytes < 64 { throw invalid("max_update_bytes is too small") }
+        if !(1...(1 << 40)).contains(maxExamplesPerUpdate) { throw invalid("max_examples_per_update must be within 1...2^40") }
         if maxAgents < targetUpdates { throw invalid("max_agents (\(maxAgents)) must be at least target_updates (\(targetUpdates))") }
         if targetUpdates.multipliedReportingOverflow(by: maxUpdateBytes).overflow || targetUpdates * maxUpdateBytes > maxSpoolBytes {
             throw invalid(

@@ -35,13 +35,15 @@ public struct RoundMetrics: Codable, Sendable, Equatable, SchemaVersioned {
     public var stragglers: [String]?
     /// With secure aggregation: the neighbour graph, who dropped out, and why a round failed.
     public var secureAggregation: SecAggRoundReport?
+    /// Why the round failed, if it did: its model is unchanged and the next round opens.
+    public var failure: String?
 
     enum CodingKeys: String, CodingKey {
         case schema, job, round, participants, updates, examples, rejected, accuracy, loss
         case bytesReceived = "bytes_received", durationSeconds = "duration_seconds"
         case deadlineExtensions = "deadline_extensions", modelSHA256 = "model_sha256", closedAt = "closed_at"
         case epsilon, delta, threatModel = "threat_model", federated, selected, stragglers
-        case secureAggregation = "secure_aggregation"
+        case secureAggregation = "secure_aggregation", failure
     }
 
     public init(

@@ -1,0 +1,71 @@
+import FedMQCore
+import FedMQProtocol
+import Testing
+
+/// One enrolled agent that sends what passes every per-update check and still tries to break the job.
+@Suite("A rogue agent against the aggregator")
+struct RogueAgentTests {
+    /// A job without DP and without a norm bound: nothing bounds an update's size.
+    var unbounded: RoundPolicy {
+        var policy = Fixture.policy
+        policy.normBound = nil
+        policy.targetUpdates = 2
+        policy.minUpdates = 1
+        return policy
+    }
+
+    @Test("finite updates near Float's limit make the aggregate infinite: the round fails, the model is kept and never published")
+    func nonFiniteAggregate() throws {
+        var machine = Fixture.machine(policy: unbounded)
+        let before = machine.model
+        _ = machine.receive(agent: "a1", round: 1, payload: Fixture.update(machine, agent: "a1", value: 3e38, examples: 2), now: 1001)
+        let actions = machine.receive(agent: "a2", round: 1, payload: Fixture.update(machine, agent: "a2", value: 3e38, examples: 2), now: 1002)
+        let metrics = try #require(actions.metrics)
+        #expect(metrics.failure?.contains("not finite") == true)
+        #expect(machine.model == before)
+        #expect(machine.model.parameters.allFinite)
+        for action in actions {
+            if case .publishModel(let bytes) = action { #expect(try ModelCodec.decodeModel(bytes).parameters.allFinite) }
+            if case .checkpoint(let checkpoint, let bytes) = action {
+                #expect(checkpoint.modelSHA256 == before.sha256)
+                #expect(bytes == machine.modelBytes)
+            }
+        }
+        // The job goes on: round 2 opens from the kept model and an honest round works.
+        #expect(machine.announcement.round == 2)
+        #expect(machine.announcement.baseModelSHA256 == before.sha256)
+        _ = machine.receive(agent: "a1", round: 2, payload: Fixture.update(machine, agent: "a1", value: 0.5), now: 1003)
+        let next = machine.receive(agent: "a2", round: 2, payload: Fixture.update(machine, agent: "a2", value: 0.5), now: 1004)
+        #expect(try #require(next.metrics).failure == nil)
+        #expect(machine.model.round == 2)
+    }
+
+    @Test("a claimed example count above max_examples_per_update weighs as the cap")
+    func examplesCapped() throws {
+        var policy = unbounded
+        policy.maxExamplesPerUpdate = 100
+        var machine = Fixture.machine(policy: policy)
+        _ = machine.receive(agent: "a1", round: 1, payload: Fixture.update(machine, agent: "a1", value: 1, examples: 100), now: 1001)
+        let actions = machine.receive(agent: "a2", round: 1, payload: Fixture.update(machine, agent: "a2", value: 3, examples: 1 << 39), now: 1002)
+        // (1 * 100 + 3 * 100) / 200 = 2, not the 3 a trusted 2^39 would give.
+        let initial = Fixture.initial.tensors.flatMap(\.values)
+        let moved = zip(machine.model.parameters.tensors.flatMap(\.values), initial).map { $0 - $1 }
+        #expect(moved.allSatisfy { abs($0 - 2) < 1e-5 }, "\(moved)")
+        #expect(try #require(actions.metrics).examples == 200)
+        policy.maxExamplesPerUpdate = 0
+        #expect(throws: ProtocolError.self) { try policy.validate() }
+    }
+
+    @Test("server optimizers take the job's weighting: with 'uniform' one agent's example count has no pull")
+    func optimizerWeighting() throws {
+        var policy = unbounded
+        policy.weighting = .uniform
+        policy.strategy = StrategyConfig(name: "fedavgm", learningRate: 1)
+        var machine = Fixture.machine(policy: policy)
+        _ = machine.receive(agent: "a1", round: 1, payload: Fixture.update(machine, agent: "a1", value: 1, examples: 1), now: 1001)
+        _ = machine.receive(agent: "a2", round: 1, payload: Fixture.update(machine, agent: "a2", value: 3, examples: 1000), now: 1002)
+        let initial = Fixture.initial.tensors.flatMap(\.values)
+        let moved = zip(machine.model.parameters.tensors.flatMap(\.values), initial).map { $0 - $1 }
+        #expect(moved.allSatisfy { abs($0 - 2) < 1e-5 }, "\(moved)")
+    }
+}
