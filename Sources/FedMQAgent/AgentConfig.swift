@@ -21,11 +21,16 @@ public struct AgentConfig: Codable, Sendable {
     public var seed: UInt64
     /// The most privacy this agent may spend on the job; it refuses rounds beyond it.
     public var privacyBudget: PrivacyBudget?
+    /// The least privacy this agent accepts in a round, whatever the announcement says.
+    public var privacyPolicy: AgentPrivacyPolicy
     /// This agent's Ed25519 private key file (made at enrolment): it signs every update.
     public var identityKey: String?
     /// The aggregator's public key (base64): with it, the agent uses only a global model and
     /// round announcements the aggregator signed.
     public var aggregatorKey: String?
+    /// The fleet's enrolment file (public keys only): secure-aggregation rounds need it, so that
+    /// neighbours are checked against their enrolled identity keys.
+    public var enrolment: String?
     /// Share of the local rows kept out of training to evaluate global models on (federated
     /// evaluation, when the job asks for it); 0 keeps none.
     public var holdoutFraction: Double
@@ -39,8 +44,8 @@ public struct AgentConfig: Codable, Sendable {
     public init(
         agent: String, job: String, broker: BrokerSettings = .init(), dataCSV: String, dataLabel: String? = nil,
         dataHeader: Bool = false, stateDirectory: String, seed: UInt64 = 0, privacyBudget: PrivacyBudget? = nil,
-        identityKey: String? = nil, aggregatorKey: String? = nil, holdoutFraction: Double = 0, personalizationEpochs: Int = 0,
-        topKFraction: Double? = nil
+        privacyPolicy: AgentPrivacyPolicy = AgentPrivacyPolicy(), identityKey: String? = nil, aggregatorKey: String? = nil,
+        enrolment: String? = nil, holdoutFraction: Double = 0, personalizationEpochs: Int = 0, topKFraction: Double? = nil
     ) {
         self.agent = agent
         self.job = job
@@ -51,8 +56,10 @@ public struct AgentConfig: Codable, Sendable {
         self.stateDirectory = stateDirectory
         self.seed = seed
         self.privacyBudget = privacyBudget
+        self.privacyPolicy = privacyPolicy
         self.identityKey = identityKey
         self.aggregatorKey = aggregatorKey
+        self.enrolment = enrolment
         self.holdoutFraction = holdoutFraction
         self.personalizationEpochs = personalizationEpochs
         self.topKFraction = topKFraction
@@ -61,7 +68,8 @@ public struct AgentConfig: Codable, Sendable {
     enum CodingKeys: String, CodingKey {
         case agent, job, broker, seed
         case dataCSV = "data_csv", dataLabel = "data_label", dataHeader = "data_header", stateDirectory = "state_directory"
-        case privacyBudget = "privacy_budget", identityKey = "identity_key", aggregatorKey = "aggregator_key"
+        case privacyBudget = "privacy_budget", privacyPolicy = "privacy_policy", identityKey = "identity_key", aggregatorKey = "aggregator_key"
+        case enrolment
         case holdoutFraction = "holdout_fraction", personalizationEpochs = "personalization_epochs", topKFraction = "top_k_fraction"
     }
 
@@ -76,8 +84,10 @@ public struct AgentConfig: Codable, Sendable {
         stateDirectory = try container.decode(String.self, forKey: .stateDirectory)
         seed = try container.decodeIfPresent(UInt64.self, forKey: .seed) ?? 0
         privacyBudget = try container.decodeIfPresent(PrivacyBudget.self, forKey: .privacyBudget)
+        privacyPolicy = try container.decodeIfPresent(AgentPrivacyPolicy.self, forKey: .privacyPolicy) ?? AgentPrivacyPolicy()
         identityKey = try container.decodeIfPresent(String.self, forKey: .identityKey)
         aggregatorKey = try container.decodeIfPresent(String.self, forKey: .aggregatorKey)
+        enrolment = try container.decodeIfPresent(String.self, forKey: .enrolment)
         holdoutFraction = try container.decodeIfPresent(Double.self, forKey: .holdoutFraction) ?? 0
         personalizationEpochs = try container.decodeIfPresent(Int.self, forKey: .personalizationEpochs) ?? 0
         topKFraction = try container.decodeIfPresent(Double.self, forKey: .topKFraction)
@@ -87,6 +97,7 @@ public struct AgentConfig: Codable, Sendable {
         do {
             try Identifier.validate(agent, kind: "agent")
             try Identifier.validate(job, kind: "job")
+            try privacyPolicy.validate()
         } catch {
             throw .configuration("\(error)")
         }

@@ -54,9 +54,9 @@ public struct AgentRuntime: Sendable {
         let record = try loadRecord()
         var machine = try AgentStateMachine(
             agent: config.agent, job: config.job, lastServedRound: record.lastServedRound, ledger: record.ledger,
-            budget: config.privacyBudget, identity: try config.identityKey.map(IdentityFiles.signingKey(at:)),
+            budget: config.privacyBudget, privacyPolicy: config.privacyPolicy, identity: try config.identityKey.map(IdentityFiles.signingKey(at:)),
             aggregatorKey: try config.aggregatorKey.map { try IdentityFiles.verifyingKey($0, field: "aggregator_key") },
-            lastUpdate: loadLastUpdate(record),
+            enrolment: try config.enrolment.map { try IdentityFiles.enrolment(at: $0).agents }, lastUpdate: loadLastUpdate(record),
             errorFeedback: try config.topKFraction.map { try ErrorFeedback(fraction: $0, residual: loadResidual(record)) })
         let topics = machine.topics
         logger.notice("\(data.count) local examples for training, \(holdout?.count ?? 0) held out; last served round \(machine.lastServedRound)")
@@ -180,6 +180,8 @@ public struct AgentRuntime: Sendable {
             }
         case .publishStatus(let status):
             try await publish(status, client: client, topics: topics)
+        case .refused(let round, let reason):
+            logger.warning("round \(round) refused: \(reason)")
         case .ignored(let reason):
             logger.debug("\(reason)")
         }

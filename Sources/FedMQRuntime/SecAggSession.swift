@@ -25,10 +25,12 @@ public enum SecAggSession {
         public var masked: [String: [UInt32]]
     }
 
-    /// One agent: keys, shares, then (unless it drops out after sharing) its masked input and
-    /// its reveal; then it waits for the round's model on `global/model`.
+    /// One agent: keys, shares (for a roster that meets `requirements`), then (unless it drops
+    /// out after sharing) its masked input and its reveal; then it waits for the round's model
+    /// on `global/model`.
     public static func agent(
-        _ name: String, job: String, round: Int, identity: SigningKey, input: [UInt32], dropsAfterSharing: Bool, options: ConnectionOptions
+        _ name: String, job: String, round: Int, identity: SigningKey, requirements: SecAggRequirements, input: [UInt32],
+        dropsAfterSharing: Bool, options: ConnectionOptions
     ) async throws -> AgentCost {
         let topics = try Topics(job: job)
         var cost = AgentCost()
@@ -49,7 +51,7 @@ public enum SecAggSession {
             switch try topics.parse(message.topic) {
             case .secAggInbox(.roster, _, _):
                 let roster = try ProtocolJSON.decode(SecAggRoster.self, from: message.payload)
-                let shares = try measured(&cost) { () throws(ProtocolError) in try ProtocolJSON.encode(state.rosterReceived(roster, enrolled: nil, using: &random)) }
+                let shares = try measured(&cost) { () throws(ProtocolError) in try ProtocolJSON.encode(state.rosterReceived(roster, requirements: requirements, using: &random)) }
                 try await send(.shares, shares)
                 if dropsAfterSharing {
                     await client.disconnect()

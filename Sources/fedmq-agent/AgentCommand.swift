@@ -31,6 +31,7 @@ struct AgentCommand: AsyncParsableCommand {
     @Option(name: .customLong("identity-key"), help: "This agent's Ed25519 private key file: signs every update.") var identityKey: String?
     @Option(name: .customLong("aggregator-key"), help: "The aggregator's public key (base64): use only a model and rounds it signed.")
     var aggregatorKey: String?
+    @Option(help: "The fleet's enrolment file (public keys): secure-aggregation neighbours must be enrolled.") var enrolment: String?
     @Option(help: "Share of local rows held out to evaluate global models on (federated evaluation).") var holdout: Double?
     @Option(name: .customLong("personalize-epochs"), help: "Fine-tune a copy of the global model for this many local epochs before evaluating.")
     var personalizeEpochs: Int?
@@ -55,6 +56,7 @@ struct AgentCommand: AsyncParsableCommand {
         if let topK { settings.topKFraction = topK }
         if let identityKey { settings.identityKey = identityKey }
         if let aggregatorKey { settings.aggregatorKey = aggregatorKey }
+        if let enrolment { settings.enrolment = enrolment }
         if let budgetEpsilon { settings.privacyBudget = PrivacyBudget(epsilon: budgetEpsilon, delta: budgetDelta) }
         bootstrapLogging(level: try logLevel(named: logLevelName))
         try await AgentRuntime(config: settings, logger: Logger(label: "fedmq.agent")).run()
@@ -66,6 +68,7 @@ struct AgentCommand: AsyncParsableCommand {
             let directory = (config as NSString).deletingLastPathComponent
             loaded.broker = loaded.broker.resolvingPaths(relativeTo: directory)
             loaded.identityKey = resolvePath(loaded.identityKey, relativeTo: directory)
+            loaded.enrolment = resolvePath(loaded.enrolment, relativeTo: directory)
             return loaded
         }
         guard let agent, let job, let data, let stateDirectory else {

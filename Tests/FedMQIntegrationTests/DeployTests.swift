@@ -1,3 +1,5 @@
+import FedMQAgent
+import FedMQAggregator
 import FedMQCore
 import FedMQLocalBroker
 import FedMQProtocol
@@ -89,7 +91,15 @@ struct DeployTests {
         for index in 0..<2 {
             let identity = try IdentityFiles.signingKey(at: out.appendingPathComponent("agents/agent-\(index)/identity.key").path)
             #expect(enrolment.agents["agent-\(index)"] == identity.publicKey)
+            // Agents hold the same enrolment, for their secure-aggregation neighbours.
+            let agentConfig = try loadJSONConfig(AgentConfig.self, from: out.appendingPathComponent("agents/agent-\(index)/agent.json").path)
+            #expect(agentConfig.enrolment == "enrolment.json")
+            #expect(try IdentityFiles.enrolment(at: out.appendingPathComponent("agents/agent-\(index)/enrolment.json").path) == enrolment)
         }
+        // One agent's pull on the model is bounded from the start.
+        let generated = try loadJSONConfig(AggregatorConfig.self, from: out.appendingPathComponent("aggregator/aggregator.json").path)
+        #expect(generated.policy.normBound == 10)
+        #expect(!log.contains("neither privacy nor norm_bound"))
 
         // With agent-0's certificate: its own topics work, another agent's update topic does not.
         let agent0 = out.appendingPathComponent("agents/agent-0")

@@ -40,7 +40,9 @@ struct SecureAggregationBrokerTests {
                     for name in names {
                         group.addTask {
                             _ = try await SecAggSession.agent(
-                                name, job: Self.job, round: 1, identity: identities[name]!, input: inputs[name]!,
+                                name, job: Self.job, round: 1, identity: identities[name]!,
+                                requirements: SecAggRequirements(enrolled: identities.mapValues(\.publicKey), dropoutRate: 0.3, corruptionRate: 0.1),
+                                input: inputs[name]!,
                                 dropsAfterSharing: dropping.contains(name), options: clientOptions(broker, id: name))
                             return nil
                         }

@@ -34,7 +34,10 @@ struct SecureJobTests {
         }
 
         func agentArguments(_ index: Int) -> [String] {
-            ["--identity-key", directory.appendingPathComponent("a\(index).key").path, "--aggregator-key", aggregatorPublic.base64]
+            [
+                "--identity-key", directory.appendingPathComponent("a\(index).key").path, "--aggregator-key", aggregatorPublic.base64,
+                "--enrolment", enrolment,
+            ]
         }
     }
 

@@ -16,7 +16,10 @@ struct SecureAggregationTests {
     static func names(_ count: Int) -> [String] { (0..<count).map { String(format: "a%03d", $0) } }
 
     /// Advertises, rosters and shares for `count` agents with `dimension`-word inputs.
-    func shared(count: Int, dimension: Int = 64, dropout: Double = 0.3, corruption: Double = 0.1, seed: UInt64 = 1) throws -> Round {
+    /// - Parameter selfMaskSeeds: seeds for agents that play malicious (any length).
+    func shared(
+        count: Int, dimension: Int = 64, dropout: Double = 0.3, corruption: Double = 0.1, seed: UInt64 = 1, selfMaskSeeds: [String: [UInt8]] = [:]
+    ) throws -> Round {
         var random = SplitMix64(seed: seed)
         let identities = Dictionary(uniqueKeysWithValues: Self.names(count).map { ($0, SigningKey()) })
         var server = SecAggServer(
@@ -24,13 +27,15 @@ struct SecureAggregationTests {
             dropout: dropout, corruption: corruption, seed: seed)
         var clients: [String: SecAggClient] = [:]
         for (name, identity) in identities {
-            let client = try SecAggClient(agent: name, job: "job1", round: 3, identity: identity, using: &random)
+            let client = try selfMaskSeeds[name].map { try SecAggClient(agent: name, job: "job1", round: 3, identity: identity, selfMaskSeed: $0) }
+                ?? SecAggClient(agent: name, job: "job1", round: 3, identity: identity, using: &random)
             try server.keysReceived(from: name, client.keys)
             clients[name] = client
         }
-        let enrolled = identities.mapValues(\.publicKey)
+        let requirements = SecAggRequirements(
+            enrolled: identities.mapValues(\.publicKey), minimumCohort: 2, dropoutRate: dropout, corruptionRate: corruption)
         for roster in try server.closeKeys() {
-            let shares = try clients[roster.agent]!.rosterReceived(roster, enrolled: enrolled, using: &random)
+            let shares = try clients[roster.agent]!.rosterReceived(roster, requirements: requirements, using: &random)
             try server.sharesReceived(from: roster.agent, shares)
         }
         let inputs = Dictionary(uniqueKeysWithValues: identities.keys.map { name in
@@ -137,35 +142,39 @@ struct SecureAggregationTests {
         let names = Self.names(3)
         let identities = Dictionary(uniqueKeysWithValues: names.map { ($0, SigningKey()) })
         let clients = try names.map { try SecAggClient(agent: $0, job: "job1", round: 3, identity: identities[$0]!, using: &random) }
+        let requirements = SecAggRequirements(enrolled: identities.mapValues(\.publicKey), dropoutRate: 0.1, corruptionRate: 0.1)
         var forged = clients[1].keys
         forged.maskKey = clients[2].keys.maskKey
         var victim = clients[0]
         let roster = SecAggRoster(
-            job: "job1", round: 3, agent: names[0], threshold: 2, neighbours: [forged, clients[2].keys], keysSHA256: victim.keys.fingerprint)
+            job: "job1", round: 3, agent: names[0], cohort: 3, threshold: 2, neighbours: [forged, clients[2].keys],
+            keysSHA256: victim.keys.fingerprint)
         #expect(throws: ProtocolError.secureAggregation("keys of a001 do not match their signature")) {
-            try victim.rosterReceived(roster, enrolled: nil, using: &random)
+            try victim.rosterReceived(roster, requirements: requirements, using: &random)
         }
         let impostor = try SecAggClient(agent: names[1], job: "job1", round: 3, identity: SigningKey(), using: &random)
         let swapped = SecAggRoster(
-            job: "job1", round: 3, agent: names[0], threshold: 2, neighbours: [impostor.keys, clients[2].keys], keysSHA256: victim.keys.fingerprint)
+            job: "job1", round: 3, agent: names[0], cohort: 3, threshold: 2, neighbours: [impostor.keys, clients[2].keys],
+            keysSHA256: victim.keys.fingerprint)
         #expect(throws: ProtocolError.secureAggregation("keys of a001 are signed by a key that is not its enrolled one")) {
-            try victim.rosterReceived(swapped, enrolled: identities.mapValues(\.publicKey), using: &random)
+            try victim.rosterReceived(swapped, requirements: requirements, using: &random)
         }
         // An agent that restarted within the round has new keys: the roster made for its old ones is refused.
         var restarted = try SecAggClient(agent: names[0], job: "job1", round: 3, identity: identities[names[0]]!, using: &random)
         let honest = SecAggRoster(
-            job: "job1", round: 3, agent: names[0], threshold: 2, neighbours: [clients[1].keys, clients[2].keys], keysSHA256: victim.keys.fingerprint)
+            job: "job1", round: 3, agent: names[0], cohort: 3, threshold: 2, neighbours: [clients[1].keys, clients[2].keys],
+            keysSHA256: victim.keys.fingerprint)
         #expect(throws: ProtocolError.secureAggregation("the roster was made for other keys of this agent (it restarted within the round); sitting this round out")) {
-            try restarted.rosterReceived(honest, enrolled: nil, using: &random)
+            try restarted.rosterReceived(honest, requirements: requirements, using: &random)
         }
-        #expect(throws: Never.self) { try victim.rosterReceived(honest, enrolled: nil, using: &random) }
+        #expect(throws: Never.self) { try victim.rosterReceived(honest, requirements: requirements, using: &random) }
         // The server refuses the impostor's keys too.
         var server = SecAggServer(
             job: "job1", round: 3, dimension: 4, cohort: Set(names), enrolled: identities.mapValues(\.publicKey), dropout: 0.1, corruption: 0.1, seed: 1)
         #expect(throws: ProtocolError.self) { try server.keysReceived(from: names[1], impostor.keys) }
     }
 
-    @Test("a replayed share, or one from another round, stops the agent")
+    @Test("a doubled share stops the agent; a share from another round or for another receiver only sets that neighbour aside")
     func replayedShares() throws {
         var round = try shared(count: 3)
         let deliveries = try round.server.closeShares()
@@ -182,13 +191,13 @@ struct SecureAggregationTests {
         var replayed = later
         replayed.shares[0].sealed = delivery.shares.first { $0.peer == later.shares[0].peer }!.sealed
         var nextClient = next.clients["a000"]!
-        #expect(throws: ProtocolError.self) { try nextClient.deliveryReceived(replayed) }
+        try nextClient.deliveryReceived(replayed)
+        #expect(nextClient.faultyPeers.keys.sorted() == [later.shares[0].peer])
         // A share sealed for another receiver does not open either.
         var misrouted = delivery
         misrouted.shares[0].sealed = deliveries.first { $0.agent == "a002" }!.shares.first { $0.peer == "a001" }!.sealed
-        #expect(throws: ProtocolError.secureAggregation("the share from a001 does not open for this agent and round (forged or replayed)")) {
-            try client.deliveryReceived(misrouted)
-        }
+        try client.deliveryReceived(misrouted)
+        #expect(client.faultyPeers == ["a001": "its share does not open for this agent and round (forged or replayed)"])
     }
 
     @Test("the aggregator never gets both secrets of one agent: reveals are checked, and given once")
@@ -214,6 +223,54 @@ struct SecureAggregationTests {
         both.dropped.append("a001")
         var other = round.clients["a001"]!
         #expect(throws: ProtocolError.self) { try other.reveal(both) }
+    }
+
+    @Test("a committed self-mask seed of the wrong length: its shares are set aside and refused, the round fails without a crash")
+    func wrongSeedLength() throws {
+        var round = try shared(count: 4, selfMaskSeeds: ["a003": [UInt8](repeating: 7, count: 31)])
+        for delivery in try round.server.closeShares() { try round.clients[delivery.agent]!.deliveryReceived(delivery) }
+        #expect(round.clients["a000"]!.faultyPeers.keys.sorted() == ["a003"])
+        // Honest code cannot even mask with such a seed; the malicious agent sends words of its own.
+        #expect(throws: ProtocolError.self) { try round.clients["a003"]!.maskedInput(round.inputs["a003"]!) }
+        for name in ["a000", "a001", "a002"] {
+            try round.server.maskedReceived(from: name, try round.clients[name]!.maskedInput(round.inputs[name]!))
+        }
+        try round.server.maskedReceived(from: "a003", round.inputs["a003"]!)
+        let unmask = try round.server.closeMasking()
+        for name in ["a000", "a001", "a002"] { try round.server.revealReceived(from: name, try round.clients[name]!.reveal(unmask)) }
+        // Its own reveal carries its 31-byte share: refused by length.
+        let ownShare = SecAggRevealedShare(owner: "a003", share: ShamirSharing.Share(x: 4, y: [UInt8](repeating: 7, count: 31)))
+        let cheatReveal = SecAggReveal(job: "job1", round: 3, agent: "a003", selfMasks: [ownShare], maskKeys: [])
+        #expect(throws: ProtocolError.self) { try round.server.revealReceived(from: "a003", cheatReveal) }
+        #expect(!round.server.canFinish)
+        #expect(throws: ProtocolError.self) { try round.server.finish() }
+    }
+
+    @Test("a revealed share at another holder's point is refused; a wrong share at its own point is outvoted by other subsets")
+    func dishonestRevealer() throws {
+        var round = try shared(count: 5)
+        for delivery in try round.server.closeShares() { try round.clients[delivery.agent]!.deliveryReceived(delivery) }
+        for name in round.clients.keys.sorted() {
+            try round.server.maskedReceived(from: name, try round.clients[name]!.maskedInput(round.inputs[name]!))
+        }
+        let unmask = try round.server.closeMasking()
+        var reveals = try Dictionary(uniqueKeysWithValues: unmask.survivors.map { ($0, try round.clients[$0]!.reveal(unmask)) })
+        var moved = reveals["a000"]!
+        moved.selfMasks[1].share.x &+= 1
+        #expect(throws: ProtocolError.self) { try round.server.revealReceived(from: "a000", moved) }
+        // a000 lies about its share of a001's seed: the first subset of t fails the commitment, another does not.
+        reveals["a000"]!.selfMasks[1].share.y[0] ^= 0xff
+        #expect(reveals["a000"]!.selfMasks[1].owner == "a001")
+        for name in unmask.survivors { try round.server.revealReceived(from: name, reveals[name]!) }
+        let (sum, survivors) = try round.server.finish()
+        #expect(sum == plainSum(survivors.map { round.inputs[$0]! }, dimension: 64))
+    }
+
+    @Test("subsets of t are enumerated in order, each once")
+    func subsets() {
+        var seen: [[Int]] = []
+        SecAggServer.forEachSubset(of: 4, size: 2) { seen.append($0); return true }
+        #expect(seen == [[0, 1], [0, 2], [0, 3], [1, 2], [1, 3], [2, 3]])
     }
 
     @Test("too few survivors fail the round cleanly")

@@ -7,6 +7,8 @@ import Testing
 struct SecureRoundTests {
     let names = ["a1", "a2", "a3", "a4"]
     let identities: [String: SigningKey]
+    /// Agents take part in secure rounds only with messages their aggregator signed.
+    let aggregatorKey = SigningKey()
     let settings = SecureAggregationSettings(quantization: SecAggQuantization(clip: 1, scale: 65536), stageSeconds: 10)
 
     init() {
@@ -34,13 +36,22 @@ struct SecureRoundTests {
             job: Fixture.job, policy: policy(privacy: privacy), spec: Fixture.spec, initial: Fixture.initial, now: 1000,
             signers: identities.mapValues(\.publicKey), random: SplitMix64(seed: 1))
         var agents = try Dictionary(uniqueKeysWithValues: names.enumerated().map { index, name in
-            (name, try AgentStateMachine(agent: name, job: Fixture.job, lastServedRound: 0, identity: identities[name], random: SplitMix64(seed: UInt64(index))))
+            (
+                name,
+                try AgentStateMachine(
+                    agent: name, job: Fixture.job, lastServedRound: 0, identity: identities[name], aggregatorKey: aggregatorKey.publicKey,
+                    enrolment: identities.mapValues(\.publicKey), random: SplitMix64(seed: UInt64(index)))
+            )
         })
         var toAggregator: [(String, AgentAction)] = []
         var aggregatorOut: [AggregatorAction] = []
         for (index, name) in names.enumerated() {
-            _ = agents[name]!.modelReceived(aggregator.modelBytes, now: 1001)
-            toAggregator += agents[name]!.roundReceived(ProtocolJSON.encode(aggregator.announcement), now: 1001).map { (name, $0) }
+            let model = aggregator.modelBytes
+            _ = agents[name]!.modelReceived(model, signature: aggregatorKey.sign(SignedStatement.model(job: Fixture.job, payload: model)), now: 1001)
+            let announcement = ProtocolJSON.encode(aggregator.announcement)
+            toAggregator += agents[name]!.roundReceived(
+                announcement, signature: aggregatorKey.sign(SignedStatement.announcement(job: Fixture.job, payload: announcement)), now: 1001
+            ).map { (name, $0) }
             if !silent.contains(name) {
                 var trained = Fixture.initial
                 try trained.add(delta(index))
@@ -70,7 +81,9 @@ struct SecureRoundTests {
                 default: receivers = names
                 }
                 for name in receivers where !silent.contains(name) || kind == SecAggInboxKind.roster.rawValue {
-                    toAggregator += agents[name]!.secAggReceived(kind: kind, round: round, payload: payload, signature: nil, now: clock).map { (name, $0) }
+                    let signature = aggregatorKey.sign(SignedStatement.secAgg(kind, job: Fixture.job, round: round, payload: payload))
+                    toAggregator += agents[name]!.secAggReceived(kind: kind, round: round, payload: payload, signature: signature, now: clock)
+                        .map { (name, $0) }
                 }
             }
             if aggregatorOut.contains(where: { if case .publishMetrics = $0 { true } else { false } }) { break }

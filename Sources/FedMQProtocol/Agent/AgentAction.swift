@@ -20,6 +20,9 @@ public enum AgentAction: Sendable, Equatable {
     case evaluate(base: GlobalModel, training: TrainingConfig)
     /// Publish the agent's status, retained.
     case publishStatus(AgentStatus)
+    /// This agent will not take part in `round`, and why: the owner's privacy policy forbids
+    /// what the round asks, or a secure round failed a check. Worth a warning in the log.
+    case refused(round: Int, reason: String)
     /// Nothing to do, and why (for the log).
     case ignored(String)
 }

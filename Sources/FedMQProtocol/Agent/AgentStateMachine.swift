@@ -12,6 +12,11 @@ public struct AgentStateMachine {
     public private(set) var lastServedRound: Int
     /// The round being trained, if any.
     public private(set) var trainingRound: Int?
+    /// The announcement as it was when training started: its privacy, bounds and encoding hold
+    /// for the whole round, whatever a later re-announcement of the same round says.
+    private var trainingAnnouncement: RoundAnnouncement?
+    /// The last round refused under the owner's privacy policy (said once per round).
+    private var refusedRound: Int?
     /// The update published for `lastServedRound`, to resend if the aggregator lost it.
     public private(set) var lastUpdate: SentUpdate?
     /// The round of the last global model this agent was asked to evaluate.
@@ -20,12 +25,18 @@ public struct AgentStateMachine {
     public private(set) var ledger: [DPEvent]
     /// The owner's limit; training stops before a round would exceed it.
     public let budget: PrivacyBudget?
+    /// The least privacy the owner accepts, whatever an announcement asks for.
+    public let privacyPolicy: AgentPrivacyPolicy
+    /// The fleet's enrolled identity keys: secure-aggregation neighbours must be among them.
+    private let enrolment: [String: VerifyingKey]?
     private var refusing = false
     /// Top-k sparsification with error feedback, when the agent is set to send only a share of
     /// each update (its residual is persisted by the runtime).
     public private(set) var errorFeedback: ErrorFeedback?
     /// The open round's secure aggregation, while this agent takes part in it.
     private var secure: SecAggClient?
+    /// The settings of the round `secure` belongs to, as announced when it started.
+    private var secureSettings: SecureAggregationSettings?
     /// The quantized update (and its privacy event) waiting for the neighbours' shares.
     private var secureInput: (words: [UInt32], event: DPEvent?)?
     /// Secure-aggregation messages already handled (sha256 of payloads): retained inbox
@@ -40,11 +51,15 @@ public struct AgentStateMachine {
 
     public init(
         agent: String, job: String, lastServedRound: Int, ledger: [DPEvent] = [], budget: PrivacyBudget? = nil,
-        identity: SigningKey? = nil, aggregatorKey: VerifyingKey? = nil, lastUpdate: SentUpdate? = nil,
-        errorFeedback: ErrorFeedback? = nil, random: any RandomNumberGenerator = SystemRandomNumberGenerator()
+        privacyPolicy: AgentPrivacyPolicy = AgentPrivacyPolicy(), identity: SigningKey? = nil, aggregatorKey: VerifyingKey? = nil,
+        enrolment: [String: VerifyingKey]? = nil, lastUpdate: SentUpdate? = nil, errorFeedback: ErrorFeedback? = nil,
+        random: any RandomNumberGenerator = SystemRandomNumberGenerator()
     ) throws(ProtocolError) {
         try Identifier.validate(agent, kind: "agent")
+        try privacyPolicy.validate()
         topics = try Topics(job: job)
+        self.privacyPolicy = privacyPolicy
+        self.enrolment = enrolment
         self.agent = agent
         self.lastServedRound = lastServedRound
         self.ledger = ledger
@@ -137,6 +152,9 @@ public struct AgentStateMachine {
         guard let model, model.sha256 == round.baseModelSHA256 else {
             return [.ignored("round \(round.round) waits for model \(round.baseModelSHA256.prefix(12))")]
         }
+        if let refusal = privacyPolicy.refusal(of: round, budgeted: budget != nil) {
+            return refuse(round.round, refusal)
+        }
         let planned = PrivacyLedger.events(for: round)
         if let budget, !planned.isEmpty {
             let after = PrivacyLedger.epsilon(of: ledger + planned, delta: budget.delta)
@@ -149,10 +167,14 @@ public struct AgentStateMachine {
         }
         var secureStart: [AgentAction] = []
         if round.secureAggregation != nil {
-            guard let identity else { return [.ignored("round \(round.round) uses secure aggregation, which needs this agent's identity key")] }
+            // The roster decides who learns what: it must be the aggregator's, and name enrolled agents only.
+            guard let identity, aggregatorKey != nil, enrolment != nil else {
+                return refuse(round.round, "secure aggregation needs this agent's identity_key, the aggregator_key and the fleet's enrolment")
+            }
             do {
                 let client = try SecAggClient(agent: agent, job: topics.job, round: round.round, identity: identity, using: &random)
                 secure = client
+                secureSettings = round.secureAggregation
                 secureInput = nil
                 secureStart = [secAggMessage(.keys, round: round.round, payload: ProtocolJSON.encode(client.keys), now: now)]
             } catch {
@@ -160,16 +182,27 @@ public struct AgentStateMachine {
             }
         }
         trainingRound = round.round
+        trainingAnnouncement = round
         return [.publishStatus(status(now: now))] + secureStart + [.train(round: round.round, base: model, config: round.training)]
+    }
+
+    /// Refuses `roundNumber` for `reason`, said once per round.
+    private mutating func refuse(_ roundNumber: Int, _ reason: String) -> [AgentAction] {
+        guard refusedRound != roundNumber else { return [.ignored("round \(roundNumber) refused: \(reason)")] }
+        refusedRound = roundNumber
+        return [.refused(round: roundNumber, reason: reason)]
     }
 
     /// Local training of `roundNumber` ended with `trained` parameters on `examples` rows.
     public mutating func trainingFinished(
         round roundNumber: Int, trained: Parameters, examples: Int, now: Double, roundingSeed: UInt64? = nil
     ) -> [AgentAction] {
-        guard trainingRound == roundNumber else { return [.ignored("training result for round \(roundNumber) was not asked for")] }
+        guard trainingRound == roundNumber, let round = trainingAnnouncement else {
+            return [.ignored("training result for round \(roundNumber) was not asked for")]
+        }
         trainingRound = nil
-        guard let round, round.round == roundNumber, now < round.deadline, let model, model.sha256 == round.baseModelSHA256 else {
+        trainingAnnouncement = nil
+        guard let current = self.round, current.round == roundNumber, now < current.deadline, let model, model.sha256 == round.baseModelSHA256 else {
             return [.ignored("round \(roundNumber) closed while training"), .publishStatus(status(now: now))] + startIfReady(now: now)
         }
         var delta = trained
@@ -211,7 +244,7 @@ public struct AgentStateMachine {
         let notes = encoded.note.map { [AgentAction.ignored($0)] } ?? []
         lastServedRound = roundNumber
         if let event { ledger.append(event) }
-        let expiry = UInt32(max(1, (round.deadline - now).rounded(.up)))
+        let expiry = UInt32(max(1, (current.deadline - now).rounded(.up)))
         let signature = identity?.sign(
             SignedStatement.update(job: topics.job, round: roundNumber, baseSHA256: model.sha256, agent: agent, payload: payload))
         let sent = SentUpdate(round: roundNumber, payload: payload, signature: signature)
@@ -232,14 +265,21 @@ public struct AgentStateMachine {
         guard var client = secure, client.round == roundNumber else {
             return [.ignored("secure-aggregation \(kind) for round \(roundNumber): this agent is not taking part")]
         }
-        guard handledSecAgg.insert(ModelCodec.sha256(payload)).inserted else { return [] }
+        // `secure` exists only with an aggregator key (see `startIfReady`), so this refuses anything unsigned.
         if let refusal = unsigned(signature, SignedStatement.secAgg(kind, job: topics.job, round: roundNumber, payload: payload), what: "secure-aggregation \(kind)") {
             return [.ignored(refusal)]
+        }
+        // Only a verified message counts as handled: an unsigned copy never suppresses the signed one.
+        guard handledSecAgg.insert(ModelCodec.sha256(payload)).inserted else { return [] }
+        guard let settings = secureSettings, let enrolment else {
+            return [.ignored("secure-aggregation \(kind) for round \(roundNumber): the round's settings or the enrolment are missing")]
         }
         do throws(ProtocolError) {
             switch kind {
             case SecAggInboxKind.roster.rawValue:
-                let shares = try client.rosterReceived(ProtocolJSON.decode(SecAggRoster.self, from: payload), enrolled: nil, using: &random)
+                let shares = try client.rosterReceived(
+                    ProtocolJSON.decode(SecAggRoster.self, from: payload), requirements: privacyPolicy.secureRequirements(settings, enrolled: enrolment),
+                    using: &random)
                 secure = client
                 return [secAggMessage(.shares, round: roundNumber, payload: ProtocolJSON.encode(shares), now: now)]
             case SecAggInboxKind.delivery.rawValue:
@@ -256,7 +296,7 @@ public struct AgentStateMachine {
         } catch {
             secure = nil
             secureInput = nil
-            return [.ignored("round \(roundNumber): dropping out of secure aggregation: \(error)")]
+            return [.refused(round: roundNumber, reason: "dropping out of secure aggregation: \(error)")]
         }
     }
 

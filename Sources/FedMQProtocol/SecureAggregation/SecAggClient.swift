@@ -7,16 +7,19 @@ import Foundation
 ///
 /// 1. `keys`: fresh X25519 keys for this round and a commitment to a random self-mask seed,
 ///    signed with the agent's identity key.
-/// 2. `rosterReceived`: checks every neighbour's signed keys, splits its self-mask seed and
-///    its mask private key into Shamir shares (threshold t) among its neighbours and itself,
-///    keeps its own, and encrypts one of each to every neighbour.
-/// 3. `deliveryReceived`: decrypts the shares its neighbours sent it; a share that does not
-///    open, or names another round, sender or receiver, or comes twice, stops the agent.
+/// 2. `rosterReceived`: checks the roster against `SecAggRequirements` (at least the k and t
+///    the agent derives itself, every neighbour's keys signed by its enrolled identity), splits
+///    its self-mask seed and its mask private key into Shamir shares (threshold t) among its
+///    neighbours and itself, keeps its own, and encrypts one of each to every neighbour.
+/// 3. `deliveryReceived`: learns which neighbours shared and decrypts their shares. A share
+///    that does not open (or names another round, sender or receiver, or has the wrong length)
+///    is set aside: that neighbour's secrets get no help from this agent, but the round goes on.
 /// 4. `maskedInput`: its quantized update plus the self mask and, for each neighbour that
 ///    shared, a pairwise mask (added if its id sorts first, subtracted otherwise), so the
 ///    pairwise masks cancel in the sum.
-/// 5. `reveal`: the self-mask shares of neighbours that survived and the mask-key shares of
-///    neighbours that dropped, never both for one agent, and only once.
+/// 5. `reveal`: once, and only if at least t of its secrets' holders are listed as survivors:
+///    the self-mask shares of neighbours that survived and the mask-key shares of neighbours
+///    that dropped, never both for one agent.
 public struct SecAggClient: Sendable {
     public enum Stage: Sendable, Equatable {
         case advertised, shared, delivered, masked, revealed
@@ -32,16 +35,26 @@ public struct SecAggClient: Sendable {
     private let selfMaskSeed: [UInt8]
     private var neighbours: [String: SecAggKeys] = [:]
     private var threshold = 0
-    /// Shares received, by sender.
+    /// Shares received, by sender (this agent's own included).
     private var held: [String: SecAggSharePlaintext] = [:]
+    /// Neighbours that shared (as the delivery lists them): the pairwise masks are with these.
+    private var sharing: Set<String> = []
+    /// Neighbours whose share did not open, and why.
+    public private(set) var faultyPeers: [String: String] = [:]
 
     public init(agent: String, job: String, round: Int, identity: SigningKey, using random: inout some RandomNumberGenerator) throws(ProtocolError) {
+        try self.init(
+            agent: agent, job: job, round: round, identity: identity, selfMaskSeed: SecAggCrypto.randomBytes(SecAggCrypto.secretBytes, using: &random))
+    }
+
+    /// With a given self-mask seed: tests play a malicious agent with a seed of the wrong length.
+    init(agent: String, job: String, round: Int, identity: SigningKey, selfMaskSeed: [UInt8]) throws(ProtocolError) {
         self.agent = agent
         self.job = job
         self.round = round
         cipherPrivate = SecAggCrypto.newAgreementKey()
         maskPrivate = SecAggCrypto.newAgreementKey()
-        selfMaskSeed = SecAggCrypto.randomBytes(32, using: &random)
+        self.selfMaskSeed = selfMaskSeed
         var keys = SecAggKeys(
             job: job, round: round, agent: agent, cipherKey: Data(try SecAggCrypto.publicKey(of: cipherPrivate)).base64EncodedString(),
             maskKey: Data(try SecAggCrypto.publicKey(of: maskPrivate)).base64EncodedString(),
@@ -52,10 +65,10 @@ public struct SecAggClient: Sendable {
 
     var context: String { "\(job)\n\(round)" }
 
-    /// Checks the roster (every neighbour's keys signed by its identity key, which must be the
-    /// enrolled one when `enrolled` is given) and returns this agent's encrypted shares.
+    /// Checks the roster against `requirements` (its size and threshold, every neighbour's keys
+    /// signed by its enrolled identity key) and returns this agent's encrypted shares.
     public mutating func rosterReceived(
-        _ roster: SecAggRoster, enrolled: [String: VerifyingKey]?, using random: inout some RandomNumberGenerator
+        _ roster: SecAggRoster, requirements: SecAggRequirements, using random: inout some RandomNumberGenerator
     ) throws(ProtocolError) -> SecAggShares {
         guard stage == .advertised else { throw .secureAggregation("roster arrived twice or late") }
         guard roster.job == job, roster.round == round, roster.agent == agent else {
@@ -66,14 +79,15 @@ public struct SecAggClient: Sendable {
         }
         var byAgent: [String: SecAggKeys] = [:]
         for entry in roster.neighbours {
-            try Self.check(entry, job: job, round: round, enrolled: enrolled)
+            guard requirements.enrolled[entry.agent] != nil else {
+                throw .secureAggregation("roster names \(entry.agent), which is not enrolled")
+            }
+            try Self.check(entry, job: job, round: round, enrolled: requirements.enrolled)
             guard entry.agent != agent, byAgent.updateValue(entry, forKey: entry.agent) == nil else {
                 throw .secureAggregation("roster lists \(entry.agent) twice or lists this agent as its own neighbour")
             }
         }
-        guard roster.threshold > (byAgent.count + 1) / 2 else {
-            throw .secureAggregation("threshold \(roster.threshold) is not more than half of \(byAgent.count + 1) holders")
-        }
+        try requirements.check(roster, neighbours: byAgent.count)
         let holders = (Array(byAgent.keys) + [agent]).sorted()
         let points = holders.indices.map { UInt8($0 + 1) }
         let selfShares = try ShamirSharing.split(selfMaskSeed, threshold: roster.threshold, points: points, using: &random)
@@ -95,29 +109,42 @@ public struct SecAggClient: Sendable {
         return SecAggShares(job: job, round: round, agent: agent, shares: sealed)
     }
 
-    /// Opens the shares neighbours sent; any share that fails a check stops this agent for the round.
+    /// Notes which neighbours shared and opens their shares. A share that fails a check is set
+    /// aside (`faultyPeers`) instead of ending the round: one bad neighbour cannot make every
+    /// agent it shares with drop out. The pairwise mask with it stays, so the masks still cancel.
     public mutating func deliveryReceived(_ delivery: SecAggShareDelivery) throws(ProtocolError) {
         guard stage == .shared else { throw .secureAggregation("share delivery arrived twice or out of order") }
         guard delivery.job == job, delivery.round == round, delivery.agent == agent else {
             throw .secureAggregation("share delivery for another agent or round")
         }
         var opened = held
+        var sharing: Set<String> = []
+        var faulty: [String: String] = [:]
         for share in delivery.shares {
             guard let peer = neighbours[share.peer] else { throw .secureAggregation("share from \(share.peer), not a neighbour") }
-            guard share.peer != agent, opened[share.peer] == nil else { throw .secureAggregation("a second share from \(share.peer) (replayed?)") }
+            guard sharing.insert(share.peer).inserted else { throw .secureAggregation("a second share from \(share.peer) (replayed?)") }
             let key = try shareKey(peer: peer, from: share.peer, to: agent)
             guard let bytes = SecAggCrypto.open(share.sealed, key: key, authenticating: Self.shareContext(job: job, round: round, from: share.peer, to: agent)),
                 let plaintext = try? JSONDecoder().decode(SecAggSharePlaintext.self, from: Data(bytes)),
                 plaintext.job == job, plaintext.round == round, plaintext.from == share.peer, plaintext.to == agent
             else {
-                throw .secureAggregation("the share from \(share.peer) does not open for this agent and round (forged or replayed)")
+                faulty[share.peer] = "its share does not open for this agent and round (forged or replayed)"
+                continue
+            }
+            guard plaintext.selfMask.y.count == SecAggCrypto.secretBytes, plaintext.maskKey.y.count == SecAggCrypto.secretBytes,
+                plaintext.selfMask.x == plaintext.maskKey.x, plaintext.selfMask.x != 0
+            else {
+                faulty[share.peer] = "its share is not two \(SecAggCrypto.secretBytes)-byte shares at one point"
+                continue
             }
             opened[share.peer] = plaintext
         }
-        guard opened.count >= threshold else {
-            throw .secureAggregation("only \(opened.count - 1) neighbours shared; the threshold is \(threshold) with this agent's own share")
+        guard sharing.count + 1 >= threshold else {
+            throw .secureAggregation("only \(sharing.count) neighbours shared; the threshold is \(threshold) with this agent's own share")
         }
         held = opened
+        self.sharing = sharing
+        faultyPeers = faulty
         stage = .delivered
     }
 
@@ -126,11 +153,11 @@ public struct SecAggClient: Sendable {
     public mutating func maskedInput(_ input: [UInt32]) throws(ProtocolError) -> [UInt32] {
         guard stage == .delivered else { throw .secureAggregation("masking before the shares were delivered") }
         var masked = input
-        Self.add(SecAggCrypto.maskWords(seed: selfMaskSeed, count: input.count), to: &masked)
-        for peer in held.keys.sorted() where peer != agent {
+        Self.add(try SecAggCrypto.maskWords(seed: selfMaskSeed, count: input.count), to: &masked)
+        for peer in sharing.sorted() {
             let seed = try SecAggCrypto.sharedKey(
                 privateRaw: maskPrivate, publicRaw: Self.decode(neighbours[peer]!.maskKey), context: context, purpose: "fedmq secagg pairwise mask")
-            let words = SecAggCrypto.maskWords(seed: seed, count: input.count)
+            let words = try SecAggCrypto.maskWords(seed: seed, count: input.count)
             if agent < peer { Self.add(words, to: &masked) } else { Self.subtract(words, from: &masked) }
         }
         stage = .masked
@@ -145,6 +172,13 @@ public struct SecAggClient: Sendable {
         guard unmask.survivors.contains(agent) else { throw .secureAggregation("this agent is not listed as a survivor") }
         let survivors = Set(unmask.survivors)
         let dropped = Set(unmask.dropped)
+        // Each secret's holders are its owner's neighbours and the owner. Fewer than t of this
+        // agent's holders surviving means the sum would hold too few inputs to hide this one
+        // (an aggregator listing almost everyone as dropped, to each agent differently).
+        let survivingHolders = sharing.union([agent]).intersection(survivors).count
+        guard survivingHolders >= threshold else {
+            throw .secureAggregation("only \(survivingHolders) of this agent's share holders are listed as survivors; the threshold is \(threshold)")
+        }
         stage = .revealed
         return SecAggReveal(
             job: job, round: round, agent: agent,

@@ -29,14 +29,18 @@ enum SecAggCrypto {
         return key.withUnsafeBytes { Array($0) }
     }
 
-    /// `count` pseudorandom 32-bit words from a 256-bit `seed`: ChaCha20's keystream.
-    static func maskWords(seed: [UInt8], count: Int) -> [UInt32] {
-        precondition(seed.count == 32, "mask seeds are 256 bits")
+    /// Bytes of every shared secret: a self-mask seed and an X25519 private key.
+    static let secretBytes = 32
+
+    /// `count` pseudorandom 32-bit words from a 256-bit `seed`: ChaCha20's keystream. A seed
+    /// rebuilt from shares an agent sent may have any length, so the length is checked here.
+    static func maskWords(seed: [UInt8], count: Int) throws(ProtocolError) -> [UInt32] {
+        guard seed.count == secretBytes else { throw .secureAggregation("a mask seed of \(seed.count) bytes; seeds are \(secretBytes)") }
         guard count > 0 else { return [] }
         // A zero nonce is safe: every seed is a fresh key used for this one stream.
         guard let nonce = try? ChaChaPoly.Nonce(data: [UInt8](repeating: 0, count: 12)),
             let box = try? ChaChaPoly.seal([UInt8](repeating: 0, count: 4 * count), using: SymmetricKey(data: seed), nonce: nonce)
-        else { preconditionFailure("ChaCha20-Poly1305 does not fail for a 32-byte key and a 12-byte nonce") }
+        else { throw .secureAggregation("ChaCha20 refused a \(secretBytes)-byte key") }
         return box.ciphertext.withUnsafeBytes { raw in
             (0..<count).map { raw.loadUnaligned(fromByteOffset: 4 * $0, as: UInt32.self).littleEndian }
         }

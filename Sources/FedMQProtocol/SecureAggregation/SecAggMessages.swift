@@ -42,12 +42,15 @@ public struct SecAggKeys: Codable, Sendable, Equatable, SchemaVersioned {
 /// Stage 2, aggregator → one agent's inbox: the round's secure-aggregation settings and the
 /// signed keys of that agent's neighbours. Signed by the aggregator (user property).
 public struct SecAggRoster: Codable, Sendable, Equatable, SchemaVersioned {
-    public static let schema = "fedmq.secagg.roster/1"
+    public static let schema = "fedmq.secagg.roster/2"
     public var schema: String = Self.schema
     public var job: String
     public var round: Int
     /// The agent this roster is for.
     public var agent: String
+    /// How many agents the round's neighbour graph holds: the agent derives from it (and the
+    /// announced rates) the smallest neighbour count and threshold it accepts.
+    public var cohort: Int
     /// Shares needed to rebuild a secret (t); the secrets are shared among the neighbours and the agent itself.
     public var threshold: Int
     public var neighbours: [SecAggKeys]
@@ -57,7 +60,7 @@ public struct SecAggRoster: Codable, Sendable, Equatable, SchemaVersioned {
     public var keysSHA256: String
 
     enum CodingKeys: String, CodingKey {
-        case schema, job, round, agent, threshold, neighbours
+        case schema, job, round, agent, cohort, threshold, neighbours
         case keysSHA256 = "keys_sha256"
     }
 
@@ -65,6 +68,9 @@ public struct SecAggRoster: Codable, Sendable, Equatable, SchemaVersioned {
         try Identifier.validate(job, kind: "job")
         try Identifier.validate(agent, kind: "agent")
         guard neighbours.count <= 254 else { throw .invalidMessage(schema: Self.schema, reason: "more than 254 neighbours") }
+        guard (2...1_000_000).contains(cohort), neighbours.count < cohort else {
+            throw .invalidMessage(schema: Self.schema, reason: "a cohort of \(cohort) cannot hold this agent and \(neighbours.count) neighbours")
+        }
         guard threshold >= 1, threshold <= neighbours.count + 1 else {
             throw .invalidMessage(schema: Self.schema, reason: "threshold \(threshold) does not fit \(neighbours.count) neighbours")
         }

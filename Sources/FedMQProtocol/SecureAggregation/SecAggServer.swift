@@ -76,7 +76,7 @@ public struct SecAggServer: Sendable {
         stage = .collectingShares
         return members.map { member in
             SecAggRoster(
-                job: job, round: round, agent: member, threshold: graph.threshold, neighbours: (graph.neighbours[member] ?? []).compactMap { keys[$0] },
+                job: job, round: round, agent: member, cohort: members.count, threshold: graph.threshold, neighbours: (graph.neighbours[member] ?? []).compactMap { keys[$0] },
                 keysSHA256: keys[member]?.fingerprint ?? "")
         }
     }
@@ -138,7 +138,22 @@ public struct SecAggServer: Sendable {
         guard message.selfMasks.allSatisfy({ neighbours.contains($0.owner) && unmask.survivors.contains($0.owner) }),
             message.maskKeys.allSatisfy({ neighbours.contains($0.owner) && unmask.dropped.contains($0.owner) })
         else { throw .secureAggregation("reveal from \(agent) holds shares it was not asked for") }
+        // Each share must sit at the point its owner gave this holder, and have a secret's length.
+        for revealed in message.selfMasks + message.maskKeys {
+            guard revealed.share.x == Self.point(of: agent, amongHoldersOf: revealed.owner, in: graph),
+                revealed.share.y.count == SecAggCrypto.secretBytes
+            else {
+                throw .secureAggregation("reveal from \(agent): its share of \(revealed.owner)'s secret is not at its point or not \(SecAggCrypto.secretBytes) bytes")
+            }
+        }
         reveals[agent] = message
+    }
+
+    /// The Shamir point of `holder` for `owner`'s secrets: its place among the owner's
+    /// neighbours and the owner, sorted (as `SecAggClient` splits them).
+    static func point(of holder: String, amongHoldersOf owner: String, in graph: SecAggGraph) -> UInt8? {
+        let holders = ((graph.neighbours[owner] ?? []) + [owner]).sorted()
+        return holders.firstIndex(of: holder).map { UInt8($0 + 1) }
     }
 
     /// Whether every survivor's self mask and every dropped agent's key can be rebuilt.
@@ -154,26 +169,29 @@ public struct SecAggServer: Sendable {
     public mutating func finish() throws(ProtocolError) -> (sum: [UInt32], survivors: [String]) {
         guard canFinish, let unmask, let graph else { throw .secureAggregation("fewer than t shares revealed for some agent; the round cannot be unmasked") }
         var sum = [UInt32](repeating: 0, count: dimension)
-        for agent in unmask.survivors { SecAggClient.add(masked[agent]!, to: &sum) }
+        for agent in unmask.survivors {
+            guard let words = masked[agent] else { throw .secureAggregation("no masked update from survivor \(agent)") }
+            SecAggClient.add(words, to: &sum)
+        }
         let context = "\(job)\n\(round)"
         for agent in unmask.survivors {
-            let seed = try ShamirSharing.combine(Array(shares(of: agent, \.selfMasks).prefix(graph.threshold)))
-            guard ModelCodec.sha256(seed) == keys[agent]?.selfMaskCommitment else {
-                throw .secureAggregation("the self-mask seed rebuilt for \(agent) does not match its commitment (a revealed share is wrong)")
+            let seed = try rebuild(agent, \.selfMasks, threshold: graph.threshold, what: "self-mask seed") { seed in
+                ModelCodec.sha256(seed) == keys[agent]?.selfMaskCommitment
             }
-            SecAggClient.subtract(SecAggCrypto.maskWords(seed: seed, count: dimension), from: &sum)
+            SecAggClient.subtract(try SecAggCrypto.maskWords(seed: seed, count: dimension), from: &sum)
         }
         for dropped in unmask.dropped {
-            let privateKey = try ShamirSharing.combine(Array(shares(of: dropped, \.maskKeys).prefix(graph.threshold)))
-            guard let publicKey = try? SecAggCrypto.publicKey(of: privateKey), let advertised = keys[dropped],
-                Data(publicKey).base64EncodedString() == advertised.maskKey
-            else { throw .secureAggregation("the mask key rebuilt for \(dropped) does not match its advertised key") }
+            let privateKey = try rebuild(dropped, \.maskKeys, threshold: graph.threshold, what: "mask key") { privateKey in
+                guard let publicKey = try? SecAggCrypto.publicKey(of: privateKey) else { return false }
+                return Data(publicKey).base64EncodedString() == keys[dropped]?.maskKey
+            }
             // Survivors that received its share added (or subtracted) a pairwise mask with it.
             for survivor in unmask.survivors where shares[dropped]?.shares.contains(where: { $0.peer == survivor }) == true {
+                guard let survivorKeys = keys[survivor] else { continue }
                 let seed = try SecAggCrypto.sharedKey(
-                    privateRaw: privateKey, publicRaw: SecAggClient.decode(keys[survivor]!.maskKey), context: context,
+                    privateRaw: privateKey, publicRaw: SecAggClient.decode(survivorKeys.maskKey), context: context,
                     purpose: "fedmq secagg pairwise mask")
-                let words = SecAggCrypto.maskWords(seed: seed, count: dimension)
+                let words = try SecAggCrypto.maskWords(seed: seed, count: dimension)
                 if survivor < dropped { SecAggClient.subtract(words, from: &sum) } else { SecAggClient.add(words, to: &sum) }
             }
         }
@@ -181,7 +199,46 @@ public struct SecAggServer: Sendable {
         return (sum, unmask.survivors)
     }
 
-    private func shares(of owner: String, _ kind: KeyPath<SecAggReveal, [SecAggRevealedShare]>) -> [ShamirSharing.Share] {
+    /// Most subsets of t revealed shares tried for one secret before giving up.
+    static let maximumSubsetsTried = 4096
+
+    /// `owner`'s secret from t of the revealed shares, checked by `matches` (its commitment or
+    /// public key). A holder that revealed a wrong share only makes the first subsets fail:
+    /// other subsets of t are tried, in order, up to `maximumSubsetsTried`.
+    private func rebuild(
+        _ owner: String, _ kind: KeyPath<SecAggReveal, [SecAggRevealedShare]>, threshold: Int, what: String,
+        matches: ([UInt8]) -> Bool
+    ) throws(ProtocolError) -> [UInt8] {
+        let revealed = revealedShares(of: owner, kind)
+        var tried = 0
+        var found: [UInt8]?
+        Self.forEachSubset(of: revealed.count, size: threshold) { indices in
+            tried += 1
+            if let secret = try? ShamirSharing.combine(indices.map { revealed[$0] }), matches(secret) { found = secret }
+            return found == nil && tried < Self.maximumSubsetsTried
+        }
+        guard let found else {
+            throw .secureAggregation(
+                "the \(what) of \(owner) could not be rebuilt from \(revealed.count) revealed shares (\(tried) subsets of \(threshold) tried): some are wrong")
+        }
+        return found
+    }
+
+    /// Calls `body` with each subset of `size` of `0..<count`, in lexicographic order, while it returns true.
+    static func forEachSubset(of count: Int, size: Int, _ body: ([Int]) -> Bool) {
+        guard size >= 1, size <= count else { return }
+        var indices = Array(0..<size)
+        while body(indices) {
+            var position = size - 1
+            while position >= 0 && indices[position] == count - size + position { position -= 1 }
+            guard position >= 0 else { return }
+            indices[position] += 1
+            for next in position + 1..<size { indices[next] = indices[next - 1] + 1 }
+        }
+    }
+
+    /// The shares of `owner`'s secret the survivors revealed, in the order of the revealers' ids.
+    private func revealedShares(of owner: String, _ kind: KeyPath<SecAggReveal, [SecAggRevealedShare]>) -> [ShamirSharing.Share] {
         reveals.keys.sorted().compactMap { revealer in reveals[revealer]?[keyPath: kind].first { $0.owner == owner }?.share }
     }
 

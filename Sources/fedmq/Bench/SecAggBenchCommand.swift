@@ -205,7 +205,9 @@ struct SecAggBenchCommand: AsyncParsableCommand {
                 corruption: corruption, client: aggregator, incoming: incoming, survivors: cohort, model: model)
         } agent: { name, options in
             try await SecAggSession.agent(
-                name, job: job, round: 1, identity: identities[name]!, input: words[name]!, dropsAfterSharing: false, options: options)
+                name, job: job, round: 1, identity: identities[name]!,
+                requirements: SecAggRequirements(enrolled: identities.mapValues(\.publicKey), dropoutRate: dropout, corruptionRate: corruption),
+                input: words[name]!, dropsAfterSharing: false, options: options)
         }
     }
 

@@ -80,13 +80,16 @@ struct DeployInit: ParsableCommand {
                 [
                     "agent": id, "job": job, "broker": broker.merging(["cert_file": "\(id).crt", "key_file": "\(id).key"]) { $1 },
                     "data_csv": "/var/lib/fedmq-agent/data.csv", "state_directory": "/var/lib/fedmq-agent",
-                    "identity_key": "identity.key", "aggregator_key": aggregatorIdentity.publicKey.base64,
+                    "identity_key": "identity.key", "aggregator_key": aggregatorIdentity.publicKey.base64, "enrolment": "enrolment.json",
                 ], to: directory.appendingPathComponent("agent.json"))
         }
-        let enrolment = Enrolment(aggregator: aggregatorIdentity.publicKey, agents: enrolled)
+        // Public keys only: the aggregator checks updates against it, agents check secure-aggregation neighbours.
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try encoder.encode(enrolment).write(to: aggregator.appendingPathComponent("enrolment.json"))
+        let enrolment = try encoder.encode(Enrolment(aggregator: aggregatorIdentity.publicKey, agents: enrolled))
+        for directory in [aggregator] + ids.map({ root.appendingPathComponent("agents/\($0)") }) {
+            try enrolment.write(to: directory.appendingPathComponent("enrolment.json"))
+        }
         try install(try authority.issue(commonName: "fedmq-aggregator"), as: "fedmq-aggregator", into: aggregator, authority: authority)
         try writeJSON(
             [
@@ -96,6 +99,8 @@ struct DeployInit: ParsableCommand {
                 "policy": [
                     "rounds": 30, "target_updates": agents, "min_updates": max(1, agents * 7 / 10), "round_seconds": 300,
                     "extension_seconds": 120, "allowed_agents": ids,
+                    // Bounds one agent's pull on the model (no privacy is set): size it to the model's updates.
+                    "norm_bound": 10,
                     // The bounds, explicit: an update as large as the broker lets through, a spool for every agent's.
                     "max_update_bytes": maxPacketMB << 20, "max_spool_bytes": agents * (maxPacketMB << 20), "max_agents": agents,
                 ],
