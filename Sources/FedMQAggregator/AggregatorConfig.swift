@@ -26,6 +26,9 @@ public struct AggregatorConfig: Codable, Sendable {
     /// The enrolment file (`fedmq deploy init`): with it, only updates signed by an enrolled
     /// agent's key count.
     public var enrolment: String?
+    /// Start over in a state directory that holds a job's files but no checkpoint (`--reset`):
+    /// the old files are moved aside, never deleted. Not read from the config file.
+    public var resetState = false
 
     public init(
         job: String, broker: BrokerSettings = .init(), model: ModelSpec? = nil, initialModel: String? = nil, seed: UInt64 = 0,

@@ -137,7 +137,11 @@ public struct AggregatorRuntime: Sendable {
     }
 
     private func makeMachine(store: AggregatorStore, signers: [String: VerifyingKey]?) throws -> (AggregatorStateMachine, fresh: Bool) {
-        if let saved = try store.load() {
+        if config.resetState && !store.hasCheckpoint && !store.orphans.isEmpty {
+            let aside = try store.moveOrphansAside(now: wallClock())
+            logger.warning("--reset: moved the previous job's files to \(aside)")
+        }
+        if let saved = try store.load(reset: config.resetState) {
             if let repaired = try store.repairMetrics(from: saved.checkpoint) {
                 logger.notice("appended the metrics of round \(repaired.round), which the last run closed but did not log")
             }

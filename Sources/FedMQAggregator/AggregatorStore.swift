@@ -22,9 +22,39 @@ struct AggregatorStore {
         try DurableFile.createDirectory(directory)
     }
 
-    /// The saved checkpoint, its model bytes and the round's spooled updates, if any.
-    func load() throws(RuntimeError) -> (checkpoint: AggregatorCheckpoint, model: [UInt8], spooled: [(agent: String, payload: [UInt8])])? {
-        guard FileManager.default.fileExists(atPath: checkpointPath) else { return nil }
+    var hasCheckpoint: Bool { FileManager.default.fileExists(atPath: checkpointPath) }
+
+    /// Files of a job in a state directory without its checkpoint: metrics, spool, models.
+    var orphans: [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).filter {
+            $0 == "metrics.jsonl" || $0 == "spool" || ($0.hasPrefix("model-") && $0.hasSuffix(".safetensors"))
+        }.sorted()
+    }
+
+    /// Moves `orphans` into a new `discarded-<seconds>` folder and returns its path.
+    func moveOrphansAside(now: Double) throws(RuntimeError) -> String {
+        let aside = directory + "/discarded-\(Int(now))"
+        try DurableFile.createDirectory(aside)
+        for name in orphans where rename(directory + "/" + name, aside + "/" + name) != 0 {
+            throw .file(path: directory + "/" + name, reason: "cannot move it aside to \(aside): \(String(cString: strerror(errno)))")
+        }
+        DurableFile.sync(directory: directory)
+        return aside
+    }
+
+    /// The saved checkpoint, its model bytes and the round's spooled updates, if any. A state
+    /// directory that holds a job's files but no checkpoint is refused: starting over there
+    /// would delete the previous model and log round 1 after the rounds already logged.
+    func load(reset: Bool) throws(RuntimeError) -> (checkpoint: AggregatorCheckpoint, model: [UInt8], spooled: [(agent: String, payload: [UInt8])])? {
+        guard hasCheckpoint else {
+            let found = orphans
+            if !found.isEmpty && !reset {
+                throw .file(
+                    path: checkpointPath,
+                    reason: "missing, but \(directory) holds \(found.joined(separator: ", ")): restore checkpoint.json from a backup, or pass --reset to start the job over (the files are moved aside)")
+            }
+            return nil
+        }
         let checkpoint: AggregatorCheckpoint
         do {
             checkpoint = try JSONDecoder().decode(AggregatorCheckpoint.self, from: Data(try DurableFile.read(checkpointPath)))
@@ -32,6 +62,11 @@ struct AggregatorStore {
             throw .file(path: checkpointPath, reason: "unreadable checkpoint: \(error)")
         }
         let model = try DurableFile.read(modelPath(checkpoint.modelSHA256))
+        do {
+            _ = try ModelCodec.decodeModel(model)
+        } catch {
+            throw .file(path: modelPath(checkpoint.modelSHA256), reason: "the checkpoint's model is unreadable: \(error)")
+        }
         let spool = spoolDirectory(checkpoint.announcement.round)
         let names = ((try? FileManager.default.contentsOfDirectory(atPath: spool)) ?? [])
             .filter { $0.hasSuffix(".safetensors") }.sorted()

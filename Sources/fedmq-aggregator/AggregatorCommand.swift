@@ -34,6 +34,8 @@ struct AggregatorCommand: AsyncParsableCommand {
     var identityKey: String?
     @Option(help: "Enrolment file (fedmq deploy init): only updates signed by an enrolled agent count.") var enrolment: String?
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error, critical.") var logLevelName = "info"
+    @Flag(help: "Start the job over although the state directory holds its files but no checkpoint (they are moved aside).")
+    var reset = false
 
     func run() async throws {
         var settings = try baseConfig()
@@ -47,6 +49,7 @@ struct AggregatorCommand: AsyncParsableCommand {
         if let evaluationCSV { settings.evaluationCSV = evaluationCSV }
         if let identityKey { settings.identityKey = identityKey }
         if let enrolment { settings.enrolment = enrolment }
+        settings.resetState = reset
         if let initialModel {
             settings.initialModel = initialModel
             settings.model = nil

@@ -60,8 +60,8 @@ struct FederatedJob {
 
     /// - Parameter fileSizeLimit: run it under `prlimit --fsize` (bytes), so a write that grows a
     ///   file past the limit fails as a full disk would.
-    func startAggregator(fileSizeLimit: Int? = nil, logLevel: String = "debug") throws -> ChildProcess {
-        let aggregator = [try executable("fedmq-aggregator").path, "--config", configPath, "--log-level", logLevel]
+    func startAggregator(fileSizeLimit: Int? = nil, logLevel: String = "debug", extra: [String] = []) throws -> ChildProcess {
+        let aggregator = [try executable("fedmq-aggregator").path, "--config", configPath, "--log-level", logLevel] + extra
         let command = fileSizeLimit.map { ["/usr/bin/prlimit", "--fsize=\($0)"] + aggregator } ?? aggregator
         return try ChildProcess(command[0], Array(command.dropFirst()), logFile: directory.appendingPathComponent("aggregator.log").path)
     }
