@@ -23,6 +23,9 @@ public struct AggregatorRuntime: Sendable {
         case updates
         case message(MQTTMessage)
         case tick
+        /// The broker accepted a connection without our session: it may have lost its
+        /// retained messages (restarted without persistence, or before its autosave).
+        case connectedWithoutSession
         case shutdown
     }
 
@@ -45,8 +48,12 @@ public struct AggregatorRuntime: Sendable {
         let client = try MQTTClient(
             options: config.broker.connectionOptions(
                 clientID: "fedmq-aggregator-\(config.job)", will: will, session: .persistent(expiry: .seconds(7 * 24 * 3600))))
+        let (events, continuation) = AsyncStream.makeStream(of: Event.self)
         let connectionLog = Task { [logger] in
-            for await event in client.connectionEvents() { logger.notice("broker: \(event)") }
+            for await event in client.connectionEvents() {
+                logger.notice("broker: \(event)")
+                if case .connected(sessionPresent: false) = event { continuation.yield(.connectedWithoutSession) }
+            }
         }
         defer { connectionLog.cancel() }
         // Subscribe before connecting: the broker delivers the updates it queued in our session
@@ -65,7 +72,6 @@ public struct AggregatorRuntime: Sendable {
         try await perform(machine.startActions(fresh: fresh), publisher: publisher, topics: topics, store: store, identity: identity)
         fresh = false
 
-        let (events, continuation) = AsyncStream.makeStream(of: Event.self)
         let feeders = [
             Task {
                 for await _ in updates.arrivals { continuation.yield(.updates) }
@@ -107,13 +113,18 @@ public struct AggregatorRuntime: Sendable {
                 case .evaluation(let round, let agent):
                     actions = machine.receiveEvaluation(agent: agent, round: round, payload: message.payload)
                 case .status(let agent):
-                    actions = machine.statusReceived(agent: agent, payload: message.payload)
+                    actions = machine.statusReceived(agent: agent, payload: message.payload, now: wallClock())
                 default:
                     logger.warning("ignored message on \(message.topic)")
                     continue
                 }
             case .tick:
                 actions = machine.tick(now: wallClock())
+            case .connectedWithoutSession:
+                // The retained model, round and status come from this process's own state again.
+                logger.notice("the broker kept no session: publishing the retained model, round and status again")
+                try await publishStatus(publisher, topics, machine.finished ? .finished : .online, round: machine.announcement.round)
+                actions = machine.startActions(fresh: false)
             case .shutdown:
                 logger.notice("shutting down on signal in round \(machine.announcement.round)")
                 break eventLoop

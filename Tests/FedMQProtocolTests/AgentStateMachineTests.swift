@@ -50,6 +50,15 @@ struct AgentStateMachineTests {
         var restarted = try AgentStateMachine(agent: "a1", job: Fixture.job, lastServedRound: 1)
         _ = restarted.modelReceived(aggregator.modelBytes, now: 1013)
         #expect(restarted.roundReceived(roundPayload, now: 1013) == [.ignored("round 1 is already served")])
+
+        // One that kept its update (killed after recording the round, perhaps before the publish
+        // was acknowledged) sends it again at the first announcement of that round, once.
+        let kept = SentUpdate(round: 1, payload: payload, signature: nil)
+        var resumed = try AgentStateMachine(agent: "a1", job: Fixture.job, lastServedRound: 1, lastUpdate: kept)
+        _ = resumed.modelReceived(aggregator.modelBytes, now: 1013)
+        let resent = resumed.roundReceived(roundPayload, now: 1013)
+        #expect(resent.contains(.publishUpdate(topic: topic, payload: payload, expirySeconds: 47, signature: nil)), "\(resent)")
+        #expect(resumed.roundReceived(roundPayload, now: 1014) == [.ignored("round 1 is already served")])
     }
 
     @Test("rounds past their deadline, foreign jobs and garbage are ignored with a reason")

@@ -35,7 +35,7 @@ struct ClientSelectionTests {
         #expect(machine.announcement.selected == [])
         var republished: [RoundAnnouncement] = []
         for index in 0..<6 {
-            for case .publishRound(let round) in machine.statusReceived(agent: "a\(index)", payload: status("a\(index)")) { republished.append(round) }
+            for case .publishRound(let round) in machine.statusReceived(agent: "a\(index)", payload: status("a\(index)"), now: 1001) { republished.append(round) }
         }
         let picked = selection.pick(from: Set((0..<6).map { "a\($0)" }), round: 1, minimum: 2)
         #expect(picked.count == 3)
@@ -54,7 +54,7 @@ struct ClientSelectionTests {
         #expect(closed.stragglers == [picked[2]])
         // Round 2 is drawn again from the agents online; an agent going offline is no longer a candidate.
         #expect(machine.announcement.selected == selection.pick(from: Set((0..<6).map { "a\($0)" }), round: 2, minimum: 2))
-        _ = machine.statusReceived(agent: "a0", payload: status("a0", .offline))
+        _ = machine.statusReceived(agent: "a0", payload: status("a0", .offline), now: 1001)
         #expect(!machine.online.contains("a0"))
         #expect(machine.announcement.selected?.contains("a0") == false)
     }
@@ -80,14 +80,14 @@ struct BoundsTests {
         policy.selection = ClientSelection(count: 2)
         var machine = Fixture.machine(policy: policy)
         for index in 0..<3 {
-            _ = machine.statusReceived(agent: "a\(index)", payload: ProtocolJSON.encode(AgentStatus(agent: "a\(index)", state: .idle, lastRound: 0, time: 1)))
+            _ = machine.statusReceived(agent: "a\(index)", payload: ProtocolJSON.encode(AgentStatus(agent: "a\(index)", state: .idle, lastRound: 0, time: 1)), now: 1001)
         }
-        let fourth = machine.statusReceived(agent: "a9", payload: ProtocolJSON.encode(AgentStatus(agent: "a9", state: .idle, lastRound: 0, time: 1)))
+        let fourth = machine.statusReceived(agent: "a9", payload: ProtocolJSON.encode(AgentStatus(agent: "a9", state: .idle, lastRound: 0, time: 1)), now: 1001)
         #expect(fourth == [.statusIgnored(agent: "a9", reason: "already tracking max_agents (3) agents")])
         #expect(machine.online == ["a0", "a1", "a2"])
         // One leaves, another may come.
-        _ = machine.statusReceived(agent: "a0", payload: ProtocolJSON.encode(AgentStatus(agent: "a0", state: .offline, lastRound: 0, time: nil)))
-        _ = machine.statusReceived(agent: "a9", payload: ProtocolJSON.encode(AgentStatus(agent: "a9", state: .idle, lastRound: 0, time: 1)))
+        _ = machine.statusReceived(agent: "a0", payload: ProtocolJSON.encode(AgentStatus(agent: "a0", state: .offline, lastRound: 0, time: nil)), now: 1001)
+        _ = machine.statusReceived(agent: "a9", payload: ProtocolJSON.encode(AgentStatus(agent: "a9", state: .idle, lastRound: 0, time: 1)), now: 1001)
         #expect(machine.online == ["a1", "a2", "a9"])
     }
 }

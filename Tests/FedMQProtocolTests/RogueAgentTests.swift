@@ -69,3 +69,36 @@ struct RogueAgentTests {
         #expect(moved.allSatisfy { abs($0 - 2) < 1e-5 }, "\(moved)")
     }
 }
+
+/// A forged retained model (a broker without ACLs) must not stall the job.
+@Suite("Recovering from a forged or lost retained model")
+struct ForgedModelTests {
+    @Test("an agent that refuses the retained model says which it waits for; the aggregator publishes it again, at most every 5 s")
+    func waitingForModel() throws {
+        var aggregator = Fixture.machine()
+        var agent = try AgentStateMachine(agent: "a1", job: Fixture.job, lastServedRound: 0)
+        _ = agent.roundReceived(ProtocolJSON.encode(aggregator.announcement), now: 1001)
+        let actions = agent.modelReceived(Array("not a model".utf8), now: 1001)
+        let status = try #require(actions.lazy.compactMap { if case .publishStatus(let status) = $0 { status } else { nil } }.first)
+        #expect(status.waitingForModel == aggregator.model.sha256)
+        // Said once per round.
+        #expect(!agent.modelReceived(Array("still not".utf8), now: 1002).contains { if case .publishStatus = $0 { true } else { false } })
+        let payload = ProtocolJSON.encode(status)
+        #expect(aggregator.statusReceived(agent: "a1", payload: payload, now: 1002) == [.publishModel(aggregator.modelBytes)])
+        #expect(aggregator.statusReceived(agent: "a1", payload: payload, now: 1004).isEmpty)
+        #expect(aggregator.statusReceived(agent: "a1", payload: payload, now: 1007) == [.publishModel(aggregator.modelBytes)])
+        // The real model arrives: the agent trains and no longer waits.
+        let next = agent.modelReceived(aggregator.modelBytes, now: 1008)
+        #expect(next.contains { if case .train = $0 { true } else { false } })
+        #expect(agent.status(now: 1008).waitingForModel == nil)
+    }
+
+    @Test("a deadline extension publishes the model again with the round")
+    func extensionRepublishesModel() {
+        var aggregator = Fixture.machine()
+        let actions = aggregator.tick(now: 1060)
+        #expect(actions.contains(.publishModel(aggregator.modelBytes)))
+        let kinds = actions.map { if case .publishModel = $0 { "model" } else if case .publishRound = $0 { "round" } else { "other" } }
+        #expect(kinds.firstIndex(of: "model")! < kinds.firstIndex(of: "round")!)
+    }
+}

@@ -19,6 +19,10 @@ public struct AgentStateMachine {
     private var refusedRound: Int?
     /// The update published for `lastServedRound`, to resend if the aggregator lost it.
     public private(set) var lastUpdate: SentUpdate?
+    /// Set at start when an update was kept: the process may have died after recording the
+    /// round as served but before the publish was acknowledged, so the first announcement of
+    /// that round that does not list this agent gets the update again (a duplicate is refused).
+    private var resendKeptUpdate: Bool
     /// The round of the last global model this agent was asked to evaluate.
     public private(set) var lastEvaluatedRound = -1
     /// Every privacy mechanism this agent ran for the job (persisted by the runtime).
@@ -48,6 +52,10 @@ public struct AgentStateMachine {
     private let aggregatorKey: VerifyingKey?
     /// Privacy noise: the system's CSPRNG in production, a seeded generator in tests.
     private var random: any RandomNumberGenerator
+    /// A global model was refused (forged, unsigned, undecodable, another job's).
+    private var refusedModel = false
+    /// The model the open round needs, while this agent holds another (said in its status).
+    private var waitingForModel: String?
 
     public init(
         agent: String, job: String, lastServedRound: Int, ledger: [DPEvent] = [], budget: PrivacyBudget? = nil,
@@ -67,6 +75,7 @@ public struct AgentStateMachine {
         self.identity = identity
         self.aggregatorKey = aggregatorKey
         self.lastUpdate = lastUpdate?.round == lastServedRound ? lastUpdate : nil
+        resendKeptUpdate = self.lastUpdate != nil
         self.errorFeedback = errorFeedback
         self.random = random
     }
@@ -74,24 +83,28 @@ public struct AgentStateMachine {
     public func status(now: Double) -> AgentStatus {
         let state: AgentStatus.State = refusing ? .budgetExhausted : (trainingRound == nil ? .idle : .training)
         let delta = budget?.delta ?? round?.privacy?.delta
-        return AgentStatus(
+        var status = AgentStatus(
             agent: agent, state: state, lastRound: lastServedRound, time: now,
             epsilonSpent: delta.map { PrivacyLedger.epsilon(of: ledger, delta: $0) }, delta: delta)
+        status.waitingForModel = waitingForModel
+        return status
     }
 
     /// The retained `global/model` arrived (or changed), with its `fedmq-signature` property if any.
     public mutating func modelReceived(_ payload: [UInt8], signature: String? = nil, now: Double) -> [AgentAction] {
         if let refusal = unsigned(signature, SignedStatement.model(job: topics.job, payload: payload), what: "global model") {
-            return [.ignored(refusal)]
+            return refuseModel(refusal, now: now)
         }
         let decoded: GlobalModel
         do {
             decoded = try ModelCodec.decodeModel(payload)
         } catch {
-            return [.ignored("global model refused: \(error)")]
+            return refuseModel("global model refused: \(error)", now: now)
         }
-        guard decoded.job == topics.job else { return [.ignored("global model is for job '\(decoded.job)'")] }
+        guard decoded.job == topics.job else { return refuseModel("global model is for job '\(decoded.job)'", now: now) }
         model = decoded
+        refusedModel = false
+        if waitingForModel == decoded.sha256 { waitingForModel = nil }
         return evaluateIfAsked() + startIfReady(now: now)
     }
 
@@ -109,11 +122,12 @@ public struct AgentStateMachine {
         guard announcement.job == topics.job else { return [.ignored("round announcement is for job '\(announcement.job)'")] }
         round = announcement
         // (A secure round cannot take a lost masked update again: its stages have moved on.)
-        if let received = announcement.received, let sent = lastUpdate, sent.round == announcement.round,
-            !received.contains(agent), now < announcement.deadline, announcement.secureAggregation == nil
-        {
-            // The aggregator restarted (or extended the round) without our update: it was lost
-            // between the broker's delivery and the aggregator's spool. The same bytes go again.
+        let held = announcement.received.map { $0.contains(agent) }
+        let lost = held.map { !$0 } ?? resendKeptUpdate
+        if let sent = lastUpdate, sent.round == announcement.round { resendKeptUpdate = false }
+        if lost, let sent = lastUpdate, sent.round == announcement.round, now < announcement.deadline, announcement.secureAggregation == nil {
+            // The aggregator restarted (or extended the round) without our update, or this agent
+            // restarted before its publish was acknowledged. The same bytes go again.
             return [
                 .ignored("round \(sent.round): the aggregator does not hold this agent's update; sending it again"),
                 .publishUpdate(
@@ -122,6 +136,13 @@ public struct AgentStateMachine {
             ]
         }
         return evaluateIfAsked() + startIfReady(now: now)
+    }
+
+    /// A refused model leaves this agent without the one the open round needs: it says so in
+    /// its status, so the aggregator publishes the real one again.
+    private mutating func refuseModel(_ reason: String, now: Double) -> [AgentAction] {
+        refusedModel = true
+        return [.ignored(reason)] + (round == nil ? [] : startIfReady(now: now))
     }
 
     /// Federated evaluation: the open round names the model as its base and asks for every
@@ -150,8 +171,13 @@ public struct AgentStateMachine {
             return [.ignored("round \(round.round) selected \(selected.count) other agents")]
         }
         guard let model, model.sha256 == round.baseModelSHA256 else {
-            return [.ignored("round \(round.round) waits for model \(round.baseModelSHA256.prefix(12))")]
+            let waiting = [AgentAction.ignored("round \(round.round) waits for model \(round.baseModelSHA256.prefix(12))")]
+            // Only a refused or stale model is worth a word: otherwise the model is on its way.
+            guard refusedModel || model != nil, waitingForModel != round.baseModelSHA256 else { return waiting }
+            waitingForModel = round.baseModelSHA256
+            return waiting + [.publishStatus(status(now: now))]
         }
+        waitingForModel = nil
         if let refusal = privacyPolicy.refusal(of: round, budgeted: budget != nil) {
             return refuse(round.round, refusal)
         }

@@ -35,6 +35,9 @@ public struct AggregatorStateMachine {
     public internal(set) var secAgg: SecAggServer?
     /// When the secure-aggregation stage now open ends.
     var stageDeadline = 0.0
+    /// When the model was last published again for an agent waiting for it.
+    private var lastModelRepublish = -Double.infinity
+    static let modelRepublishSeconds = 5.0
     let topics: Topics
 
     /// A fresh job: `parameters` become the round-0 model and round 1 opens at `now`.
@@ -157,9 +160,16 @@ public struct AggregatorStateMachine {
     }
 
     /// An agent's retained status arrived on `status/<agent>`. With client selection, a round
-    /// that has no update yet is drawn again from the agents now online (and republished).
-    public mutating func statusReceived(agent: String, payload: [UInt8]) -> [AggregatorAction] {
+    /// that has no update yet is drawn again from the agents now online (and republished). An
+    /// agent that waits for the current model (it refused what the broker retained, which may
+    /// be a forgery or lost in a broker restart) gets it again, at most every
+    /// `modelRepublishSeconds`.
+    public mutating func statusReceived(agent: String, payload: [UInt8], now: Double) -> [AggregatorAction] {
         guard let status = try? ProtocolJSON.decode(AgentStatus.self, from: payload), status.agent == agent else { return [] }
+        if status.waitingForModel == model.sha256, now >= lastModelRepublish + Self.modelRepublishSeconds {
+            lastModelRepublish = now
+            return [.publishModel(modelBytes)]
+        }
         if status.state == .offline {
             online.remove(agent)
         } else if online.count >= policy.maxAgents && !online.contains(agent) {
@@ -210,8 +220,11 @@ public struct AggregatorStateMachine {
         if accepted.count >= announcement.minUpdates { return close(now: now) }
         announcement.deadline = now + policy.extensionSeconds
         announcement.extensions += 1
+        // The model goes out again too: a retained copy lost or replaced on the broker would
+        // otherwise keep agents from training until the round closed.
         return [
             .checkpoint(checkpoint(), model: modelBytes),
+            .publishModel(modelBytes),
             .publishRound(receivedSoFar()),
             .extended(round: announcement.round, accepted: accepted.count, deadline: announcement.deadline),
         ]

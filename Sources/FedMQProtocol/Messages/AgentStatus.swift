@@ -21,10 +21,13 @@ public struct AgentStatus: Codable, Sendable, Equatable, SchemaVersioned {
     /// Privacy spent so far on this job, by the agent's ledger: epsilon at `delta`.
     public var epsilonSpent: Double?
     public var delta: Double?
+    /// The sha256 of the model the open round names, when this agent does not hold it (it
+    /// refused what it received): the aggregator publishes the model again.
+    public var waitingForModel: String?
 
     enum CodingKeys: String, CodingKey {
         case schema, agent, state, time, delta
-        case lastRound = "last_round", epsilonSpent = "epsilon_spent"
+        case lastRound = "last_round", epsilonSpent = "epsilon_spent", waitingForModel = "waiting_for_model"
     }
 
     public init(agent: String, state: State, lastRound: Int, time: Double?, epsilonSpent: Double? = nil, delta: Double? = nil) {
