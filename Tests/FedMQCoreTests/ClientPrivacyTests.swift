@@ -17,13 +17,34 @@ struct ClientPrivacyTests {
         let privacy = ClientPrivacy(mode: mode, clipNorm: 2, noiseMultiplier: 1.5, expectedCohort: 9)
         var delta = try zeros(100_000)
         var random = SystemRandomNumberGenerator()
-        privacy.privatize(&delta, using: &random)
+        try privacy.privatize(&delta, using: &random)
         let expected = mode == .local ? 3.0 : mode == .distributed ? 1.0 : 0.0
         if expected == 0 {
             #expect(delta.l2Norm == 0)
         } else {
             #expect(abs(std(delta.tensors[0].values) / expected - 1) < 0.03)
         }
+    }
+
+    @Test("central mode: the aggregator's noise on the mean of n updates has std z·C/n within 3%")
+    func aggregatorNoise() throws {
+        let privacy = ClientPrivacy(mode: .central, clipNorm: 2, noiseMultiplier: 1.5)
+        var mean = try zeros(100_000)
+        var random = SystemRandomNumberGenerator()
+        try privacy.addAggregatorNoise(to: &mean, updates: 10, using: &random)
+        #expect(abs(std(mean.tensors[0].values) / 0.3 - 1) < 0.03)
+    }
+
+    @Test("noise fails closed: a multiplier or standard deviation that is not finite is an error, never no noise")
+    func failsClosed() throws {
+        var delta = try zeros(10)
+        var random = SplitMix64(seed: 1)
+        #expect(throws: CoreError.self) { try GridNoise.add(to: &delta, multiplier: .nan, clipNorm: 1, using: &random) }
+        #expect(throws: CoreError.self) { try GridNoise.add(to: &delta, multiplier: .infinity, clipNorm: 1, using: &random) }
+        #expect(throws: CoreError.self) { try GaussianNoise.add(to: &delta, std: .nan, using: &random) }
+        #expect(throws: CoreError.self) { try DiscreteGaussian(sigma: .infinity) }
+        #expect(throws: CoreError.self) { try DiscreteGaussian(sigma: 1e300) }
+        #expect(throws: CoreError.self) { try DiscreteGaussian(sigma: -1) }
     }
 
     @Test("clipping leaves norms at most C and keeps small deltas as they are")
@@ -33,7 +54,7 @@ struct ClientPrivacyTests {
         for scale in [0.1, 0.9, 3.0, 1000.0] {
             var delta = try Parameters([Tensor(name: "x", shape: [50], values: (0..<50).map { _ in Float(random.nextGaussian() * scale) })])
             let original = delta
-            let before = privacy.privatize(&delta, using: &random)
+            let before = try privacy.privatize(&delta, using: &random)
             #expect(delta.l2Norm <= 1 + 1e-6)
             if before <= 1 { #expect(delta == original) }
         }
@@ -49,7 +70,8 @@ struct ClientPrivacyTests {
         #expect(abs(distributed.perUpdateMultiplier! - z / 10.0.squareRoot()) < 1e-12)
         let local = ClientPrivacy(mode: .local, clipNorm: 1, noiseMultiplier: z)
         #expect(abs(local.publishedModelMultiplier(updates: 4) - 2 * z) < 1e-12)
-        #expect(ClientPrivacy(mode: .central, clipNorm: 2, noiseMultiplier: 1).aggregatorNoiseStd(updates: 10) == 0.2)
+        // The grid adds √d steps of rounding to the sensitivity: the noise is z·(C + √d/scale).
+        #expect(abs(local.agentNoiseStd(dimension: 10_000) - z * (1 + 100.0 / 65536)) < 1e-12)
         #expect(throws: CoreError.self) { try ClientPrivacy(mode: .local, clipNorm: 0, noiseMultiplier: 1).validate() }
     }
 }

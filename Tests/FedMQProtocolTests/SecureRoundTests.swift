@@ -137,16 +137,6 @@ struct SecureRoundTests {
         #expect(deviations.contains { $0 > 0.01 })
     }
 
-    @Test("discrete Gaussian samples are integers with mean 0 and variance sigma^2", arguments: [0.7, 3.0, 1000.0])
-    func discreteGaussian(sigma: Double) {
-        var random = SplitMix64(seed: 11)
-        let samples = (0..<40_000).map { _ in Double(DiscreteGaussian.sample(sigma: sigma, using: &random)) }
-        let mean = samples.reduce(0, +) / Double(samples.count)
-        let variance = samples.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(samples.count)
-        #expect(abs(mean) < 0.05 * sigma + 0.02)
-        #expect(abs(variance / (sigma * sigma) - 1) < 0.05, "variance \(variance)")
-    }
-
     @Test("too few survivors at the masking deadline fail the round cleanly: model kept, failure reported, the next round opens")
     func failedRound() throws {
         let (aggregator, actions) = try runRound(silent: ["a3", "a4"])

@@ -43,13 +43,13 @@ public struct FederatedSimulation {
                 var shuffle = SplitMix64(seed: stream &+ seed)
                 _ = try trainer.train(&local, on: data, random: &shuffle, reference: global)
                 try local.subtract(global)
-                privacy?.privatize(&local, using: &noise)
+                try privacy?.privatize(&local, using: &noise)
                 tamper(index, &local)
                 try strategy.add(delta: local, examples: data.count)
             }
             global = try strategy.finish()
             if let privacy {
-                GaussianNoise.add(to: &global, std: privacy.aggregatorNoiseStd(updates: clients.count), using: &noise)
+                try privacy.addAggregatorNoise(to: &global, updates: clients.count, using: &noise)
             }
             try afterRound(round, global)
         }

@@ -25,7 +25,8 @@ public struct Dataset: Sendable, Equatable {
         var labels: [Int] = []
         labels.reserveCapacity(count)
         for (row, target) in targets.enumerated() {
-            guard target >= 0, target == target.rounded(), Int(target) < classes else {
+            // Compared as a number before any conversion: a label of 1e19 must be refused, not trap.
+            guard target >= 0, target < Float(classes), target == target.rounded() else {
                 throw .invalidData("row \(row + 1): label \(target) is not a class in 0..<\(classes)")
             }
             labels.append(Int(target))

@@ -1,10 +1,10 @@
 import Foundation
 
 /// Client-level differential privacy on model updates: each agent clips its whole delta to
-/// L2 norm C; Gaussian noise with multiplier z is added on the device (`local`: all of it;
-/// `distributed`: a 1/√m share, so that m updates together carry z) or by the aggregator
-/// (`central`: agents only clip). The aggregate is the unweighted mean of the updates, so one
-/// agent moves it by at most C/n.
+/// L2 norm C; discrete Gaussian noise with multiplier z (`GridNoise`, exact integer sampling)
+/// is added on the device (`local`: all of it; `distributed`: a 1/√m share, so that m updates
+/// together carry z) or by the aggregator (`central`: agents only clip). The aggregate is the
+/// unweighted mean of the updates, so one agent moves it by at most C/n.
 public struct ClientPrivacy: Codable, Sendable, Equatable {
     public enum Mode: String, Codable, Sendable, CaseIterable {
         case local, distributed, central
@@ -40,18 +40,25 @@ public struct ClientPrivacy: Codable, Sendable, Equatable {
         guard delta > 0, delta < 1 else { throw .invalidTraining("privacy delta must be in (0, 1)") }
     }
 
-    /// Standard deviation of the noise each agent adds to its clipped delta.
-    public var agentNoiseStd: Double {
+    /// The noise multiplier of what each agent adds: z (local), z/√m (distributed), 0 (central).
+    public var agentMultiplier: Double {
         switch mode {
-        case .local: noiseMultiplier * clipNorm
-        case .distributed: noiseMultiplier * clipNorm / Double(expectedCohort).squareRoot()
+        case .local: noiseMultiplier
+        case .distributed: noiseMultiplier / Double(expectedCohort).squareRoot()
         case .central: 0
         }
     }
 
-    /// Standard deviation of the noise the aggregator adds to the mean of `updates` updates.
-    public func aggregatorNoiseStd(updates: Int) -> Double {
-        mode == .central ? noiseMultiplier * clipNorm / Double(max(1, updates)) : 0
+    /// Standard deviation of the noise each agent adds to its clipped delta of `dimension`
+    /// entries: the multiplier times the grid's sensitivity, about C.
+    public func agentNoiseStd(dimension: Int) -> Double {
+        GridNoise.std(multiplier: agentMultiplier, clipNorm: clipNorm, dimension: dimension)
+    }
+
+    /// Central mode: the aggregator's noise on the mean of `updates` clipped updates (z on their sum).
+    public func addAggregatorNoise(to mean: inout Parameters, updates: Int, using random: inout some RandomNumberGenerator) throws(CoreError) {
+        guard mode == .central else { return }
+        try GridNoise.add(to: &mean, multiplier: noiseMultiplier, clipNorm: clipNorm, magnify: Double(max(1, updates)), using: &random)
     }
 
     /// The noise multiplier one round gives the published model, with `updates` updates
@@ -68,22 +75,24 @@ public struct ClientPrivacy: Codable, Sendable, Equatable {
     /// The multiplier protecting one update from whoever sees it (broker, aggregator); nil in
     /// central mode, where the update is only clipped.
     public var perUpdateMultiplier: Double? {
-        mode == .central ? nil : agentNoiseStd / clipNorm
+        mode == .central ? nil : agentMultiplier
     }
 
     /// Clips `delta` to `clipNorm` and adds the agent's share of the noise. Returns the norm
     /// before clipping.
     @discardableResult
-    public func privatize(_ delta: inout Parameters, using random: inout some RandomNumberGenerator) -> Double {
+    public func privatize(_ delta: inout Parameters, using random: inout some RandomNumberGenerator) throws(CoreError) -> Double {
         let norm = delta.clip(norm: clipNorm)
-        GaussianNoise.add(to: &delta, std: agentNoiseStd, using: &random)
+        try GridNoise.add(to: &delta, multiplier: agentMultiplier, clipNorm: clipNorm, using: &random)
         return norm
     }
 
     /// The largest L2 norm a correctly privatized update of `dimension` values has, except
-    /// with probability below e^-50: C plus the noise's norm bound σ(√d + 10).
+    /// with probability below e^-50: C, the grid rounding's √d steps, and the noise's norm
+    /// bound σ(√d + 10).
     public func acceptableNorm(dimension: Int) -> Double {
-        clipNorm + agentNoiseStd * (Double(dimension).squareRoot() + 10)
+        let rounding = agentMultiplier > 0 ? Double(dimension).squareRoot() / GridNoise.scale(clipNorm: clipNorm) : 0
+        return clipNorm + rounding + agentNoiseStd(dimension: dimension) * (Double(dimension).squareRoot() + 10)
     }
 }
 
@@ -91,7 +100,9 @@ public struct ClientPrivacy: Codable, Sendable, Equatable {
 /// production (`SystemRandomNumberGenerator`, which reads the kernel's CSPRNG); tests pass a
 /// seeded one.
 public enum GaussianNoise {
-    public static func add(to parameters: inout Parameters, std: Double, using random: inout some RandomNumberGenerator) {
+    /// Fails closed: a standard deviation that is negative or not finite is an error, never "no noise".
+    public static func add(to parameters: inout Parameters, std: Double, using random: inout some RandomNumberGenerator) throws(CoreError) {
+        guard std.isFinite, std >= 0 else { throw .invalidTraining("noise standard deviation \(std) is not usable") }
         guard std > 0 else { return }
         for index in parameters.tensors.indices {
             parameters.withValues(at: index) { values in

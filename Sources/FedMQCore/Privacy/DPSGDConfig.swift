@@ -20,7 +20,8 @@ public struct DPSGDConfig: Codable, Sendable, Equatable {
     public func validate() throws(CoreError) {
         guard clipNorm > 0, clipNorm.isFinite else { throw .invalidTraining("dp_sgd clip_norm must be positive") }
         guard noiseMultiplier >= 0, noiseMultiplier.isFinite else { throw .invalidTraining("dp_sgd noise_multiplier must be >= 0") }
-        guard samplingRate > 0, samplingRate <= 1 else { throw .invalidTraining("dp_sgd sampling_rate must be in (0, 1]") }
+        // 1e-6 keeps epochs / sampling_rate (the step count) a modest integer.
+        guard samplingRate >= 1e-6, samplingRate <= 1 else { throw .invalidTraining("dp_sgd sampling_rate must be within 1e-6 and 1") }
     }
 
     /// Steps for `epochs` passes: each step sees q·n rows on average, so 1/q steps per epoch.

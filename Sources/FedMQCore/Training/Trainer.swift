@@ -106,7 +106,7 @@ public struct Trainer {
                 lossSum += loss
                 examplesSeen += 1
             }
-            GaussianNoise.add(to: &sum, std: dpSGD.noiseMultiplier * dpSGD.clipNorm, using: &privacyRandom)
+            try GaussianNoise.add(to: &sum, std: dpSGD.noiseMultiplier * dpSGD.clipNorm, using: &privacyRandom)
             sum.scale(by: 1 / max(expectedBatch, 1))
             gradient = sum
             step(&parameters, reference: reference)

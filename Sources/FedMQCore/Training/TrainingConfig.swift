@@ -29,6 +29,11 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
         case proximalMu = "proximal_mu", dpSGD = "dp_sgd"
     }
 
+    /// Bounds that keep every derived count (steps, seeds) far inside Int: a round announcement
+    /// comes from the network.
+    public static let maxEpochs = 10_000
+    public static let maxBatchSize = 1 << 24
+
     /// Missing fields take the defaults of `init`.
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
@@ -47,8 +52,8 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
         if !(0..<1).contains(momentum) { throw .invalidTraining("momentum must be in [0, 1)") }
         if !(weightDecay >= 0 && weightDecay.isFinite) { throw .invalidTraining("weight_decay must be non-negative") }
         if !(proximalMu >= 0 && proximalMu.isFinite) { throw .invalidTraining("proximal_mu must be non-negative") }
-        if batchSize < 1 { throw .invalidTraining("batch_size must be at least 1") }
-        if epochs < 1 { throw .invalidTraining("epochs must be at least 1") }
+        if !(1...Self.maxBatchSize).contains(batchSize) { throw .invalidTraining("batch_size must be within 1...\(Self.maxBatchSize)") }
+        if !(1...Self.maxEpochs).contains(epochs) { throw .invalidTraining("epochs must be within 1...\(Self.maxEpochs)") }
         try dpSGD?.validate()
     }
 }

@@ -132,7 +132,7 @@ public struct AgentStateMachine {
                 .ignored("round \(sent.round): the aggregator does not hold this agent's update; sending it again"),
                 .publishUpdate(
                     topic: topics.update(round: sent.round, agent: agent), payload: sent.payload,
-                    expirySeconds: UInt32(max(1, (announcement.deadline - now).rounded(.up))), signature: sent.signature),
+                    expirySeconds: MessageExpiry.seconds(until: announcement.deadline, now: now), signature: sent.signature),
             ]
         }
         return evaluateIfAsked() + startIfReady(now: now)
@@ -240,19 +240,31 @@ public struct AgentStateMachine {
         guard delta.allFinite else { return [.ignored("training diverged (NaN or infinity)"), .publishStatus(status(now: now))] }
         let spent = PrivacyLedger.events(for: round)
         let event: DPEvent? = spent.isEmpty ? nil : (spent.count == 1 ? spent[0] : .composed(spent))
-        if let privacy = round.privacy {
-            // Clip and noise on the device, before anything is encoded or published. Under secure
-            // aggregation the noise is discrete and goes onto the quantized update instead.
-            if round.secureAggregation != nil { delta.clip(norm: privacy.clipNorm) } else { privacy.privatize(&delta, using: &random) }
-        } else if let bound = round.normBound {
-            delta.clip(norm: bound)
+        do throws(CoreError) {
+            if let privacy = round.privacy {
+                // Clip and noise on the device, before anything is encoded or published. Under secure
+                // aggregation the noise goes onto the quantized update instead.
+                if round.secureAggregation != nil { delta.clip(norm: privacy.clipNorm) } else { try privacy.privatize(&delta, using: &random) }
+            } else if let bound = round.normBound {
+                delta.clip(norm: bound)
+            }
+        } catch {
+            // Noise fails closed: nothing leaves the device without it.
+            return [.refused(round: roundNumber, reason: "could not add the privacy noise: \(error)"), .publishStatus(status(now: now))]
         }
         if let settings = round.secureAggregation {
             guard secure?.round == roundNumber else {
                 return [.ignored("round \(roundNumber): dropped out of secure aggregation"), .publishStatus(status(now: now))]
             }
             var words = settings.quantization.encode(delta, using: &random)
-            if let privacy = round.privacy { SecAggNoise.add(to: &words, privacy, settings, using: &random) }
+            if let privacy = round.privacy {
+                do {
+                    try SecAggNoise.add(to: &words, privacy, settings, using: &random)
+                } catch {
+                    secure = nil
+                    return [.refused(round: roundNumber, reason: "could not add the privacy noise: \(error)"), .publishStatus(status(now: now))]
+                }
+            }
             secureInput = (words, event)
             return secure?.stage == .delivered ? maskedUpdate(now: now) : [.ignored("round \(roundNumber): the masked update waits for the neighbours' shares")]
         }
@@ -270,7 +282,7 @@ public struct AgentStateMachine {
         let notes = encoded.note.map { [AgentAction.ignored($0)] } ?? []
         lastServedRound = roundNumber
         if let event { ledger.append(event) }
-        let expiry = UInt32(max(1, (current.deadline - now).rounded(.up)))
+        let expiry = MessageExpiry.seconds(until: current.deadline, now: now)
         let signature = identity?.sign(
             SignedStatement.update(job: topics.job, round: roundNumber, baseSHA256: model.sha256, agent: agent, payload: payload))
         let sent = SentUpdate(round: roundNumber, payload: payload, signature: signature)
@@ -353,7 +365,7 @@ public struct AgentStateMachine {
         let deadline = round?.deadline ?? now
         return .publishSecAgg(
             topic: topics.secAgg(stage, round: roundNumber, agent: agent), payload: payload,
-            expirySeconds: UInt32(max(1, (deadline - now).rounded(.up))),
+            expirySeconds: MessageExpiry.seconds(until: deadline, now: now),
             signature: identity?.sign(SignedStatement.secAgg("\(stage.rawValue)/\(agent)", job: topics.job, round: roundNumber, payload: payload)))
     }
 

@@ -61,7 +61,7 @@ extension AggregatorStateMachine {
                     round: round, expirySeconds: expiry())
             }
         }
-        func expiry() -> UInt32 { UInt32(max(1, (stageDeadline - now).rounded(.up))) }
+        func expiry() -> UInt32 { MessageExpiry.seconds(until: stageDeadline, now: now) }
         do throws(ProtocolError) {
             while true {
                 let due = now >= stageDeadline

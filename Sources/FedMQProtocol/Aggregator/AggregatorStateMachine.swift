@@ -278,12 +278,19 @@ public struct AggregatorStateMachine {
         var privacy: (epsilon: Double, threatModel: String)?
         if failure == nil {
             let accountantBefore = accountant
-            privacy = account(&parameters, updates: participants.count, secureCohort: secure == nil ? nil : secureCohort)
+            do {
+                privacy = try account(&parameters, updates: participants.count, secureCohort: secure == nil ? nil : secureCohort)
+            } catch {
+                // Noise fails closed: a model that did not get its noise is not published.
+                failure = "the aggregator's noise failed (\(error)); the model is kept"
+            }
             // One update near the edge of Float's range (or a huge example count) could make the
             // aggregate infinite; such a model is never published or checkpointed, so nothing
             // was released and nothing is charged.
-            if !parameters.allFinite {
+            if failure == nil && !parameters.allFinite {
                 failure = "the aggregate is not finite (an update of extreme values); the model is kept"
+            }
+            if failure != nil {
                 privacy = nil
                 accountant = accountantBefore
             }
@@ -330,9 +337,9 @@ public struct AggregatorStateMachine {
     /// published model's accountant and says against whom the resulting epsilon holds.
     private mutating func account(
         _ parameters: inout Parameters, updates: Int, secureCohort: Int? = nil
-    ) -> (epsilon: Double, threatModel: String)? {
+    ) throws(CoreError) -> (epsilon: Double, threatModel: String)? {
         guard let privacy = policy.privacy, var accountant else { return nil }
-        GaussianNoise.add(to: &parameters, std: privacy.aggregatorNoiseStd(updates: updates), using: &random)
+        try privacy.addAggregatorNoise(to: &parameters, updates: updates, using: &random)
         var multiplier = privacy.publishedModelMultiplier(updates: updates)
         if let secureCohort, let settings = policy.secureAggregation {
             multiplier = SecAggNoise.publishedMultiplier(

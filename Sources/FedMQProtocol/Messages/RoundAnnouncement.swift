@@ -71,12 +71,24 @@ public struct RoundAnnouncement: Codable, Sendable, Equatable, SchemaVersioned {
         self.secureAggregation = secureAggregation
     }
 
+    /// Bounds of an announcement's numbers: rounds up to a billion, times up to the year 5138,
+    /// and a round (with its extensions' deadline) at most a year long.
+    public static let maxRound = 1_000_000_000
+    public static let maxTime = 1e11
+    public static let maxRoundSeconds = 366.0 * 24 * 3600
+
     public func validate() throws(ProtocolError) {
         func invalid(_ reason: String) -> ProtocolError { .invalidMessage(schema: Self.schema, reason: reason) }
         guard Identifier.isValid(job) else { throw invalid("job '\(job.prefix(80))' is not a valid id") }
-        guard round >= 1 else { throw invalid("round must be at least 1") }
-        guard openedAt.isFinite, deadline.isFinite, deadline >= openedAt else { throw invalid("deadline must follow opened_at") }
-        guard minUpdates >= 1, targetUpdates >= minUpdates else { throw invalid("need 1 <= min_updates <= target_updates") }
+        // Every number an agent computes with is bounded, so none of its arithmetic can trap.
+        guard (1...Self.maxRound).contains(round) else { throw invalid("round must be within 1...\(Self.maxRound)") }
+        guard openedAt.isFinite, deadline.isFinite, (0...Self.maxTime).contains(openedAt), deadline >= openedAt,
+            deadline - openedAt <= Self.maxRoundSeconds
+        else { throw invalid("deadline must follow opened_at by at most \(Int(Self.maxRoundSeconds)) s, both within 0 and \(Int(Self.maxTime))") }
+        guard (0...Self.maxRound).contains(extensions) else { throw invalid("extensions must be within 0...\(Self.maxRound)") }
+        guard minUpdates >= 1, targetUpdates >= minUpdates, targetUpdates <= 1_000_000_000 else {
+            throw invalid("need 1 <= min_updates <= target_updates <= 10^9")
+        }
         guard baseModelSHA256.count == 64, baseModelSHA256.allSatisfy(\.isHexDigit) else {
             throw invalid("base_model_sha256 is not 64 hex digits")
         }

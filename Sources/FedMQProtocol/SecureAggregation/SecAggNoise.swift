@@ -32,13 +32,14 @@ public enum SecAggNoise {
         return agentSigma(privacy, settings, dimension: dimension) * Double(honest).squareRoot() / sensitivity(privacy, settings, dimension: dimension)
     }
 
-    /// Adds the agent's noise to its quantized words (modulo 2^32).
+    /// Adds the agent's noise to its quantized words (modulo 2^32). Throws for a σ the exact
+    /// sampler cannot draw (noise fails closed).
     public static func add(
         to words: inout [UInt32], _ privacy: ClientPrivacy, _ settings: SecureAggregationSettings, using random: inout some RandomNumberGenerator
-    ) {
-        let sigma = agentSigma(privacy, settings, dimension: words.count)
+    ) throws(CoreError) {
+        let sampler = try DiscreteGaussian(sigma: agentSigma(privacy, settings, dimension: words.count))
         for index in words.indices {
-            words[index] &+= UInt32(truncatingIfNeeded: DiscreteGaussian.sample(sigma: sigma, using: &random))
+            words[index] &+= UInt32(truncatingIfNeeded: sampler.sample(using: &random))
         }
     }
 }

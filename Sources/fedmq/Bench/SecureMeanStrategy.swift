@@ -26,7 +26,7 @@ struct SecureMeanStrategy: AggregationStrategy {
         var clipped = delta
         if let privacy { clipped.clip(norm: privacy.clipNorm) }
         var words = settings.quantization.encode(clipped, using: &random)
-        if let privacy { SecAggNoise.add(to: &words, privacy, settings, using: &random) }
+        if let privacy { try SecAggNoise.add(to: &words, privacy, settings, using: &random) }
         inputs.append(words)
     }
 
