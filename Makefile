@@ -122,7 +122,7 @@ bench-strategies: deps
 	.build/release/fedmq bench strategies --runs 3 --results bench/results/strategies.json --markdown docs/benchmarks.md
 
 # Every decoder that reads outside input: payloads from the broker, files and configs.
-FUZZ_DECODERS := safetensors model update round agent-status aggregator-status metrics evaluation enrolment checkpoint csv model-spec agent-config aggregator-config secagg
+FUZZ_DECODERS := safetensors model update round agent-status aggregator-status metrics evaluation enrolment checkpoint csv model-spec agent-config aggregator-config secagg agent-round
 FUZZ_SECONDS ?= 30
 ## fuzz: libFuzzer on every decoder for FUZZ_SECONDS each; stops at the first crash (input saved in fuzz/artifacts/)
 fuzz: deps

@@ -22,7 +22,7 @@ public func fuzzMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePoi
 enum Decoder: String, CaseIterable {
     case safetensors, model, update, round, agentStatus = "agent-status", aggregatorStatus = "aggregator-status", metrics, evaluation
     case enrolment, checkpoint, csv, modelSpec = "model-spec", agentConfig = "agent-config", aggregatorConfig = "aggregator-config"
-    case secagg
+    case secagg, agentRound = "agent-round"
 
     static let selected: Decoder = {
         let name = ProcessInfo.processInfo.environment["FUZZ_DECODER"] ?? ""
@@ -61,17 +61,41 @@ enum Decoder: String, CaseIterable {
             _ = try? ProtocolJSON.decode(SecAggUnmask.self, from: bytes)
             _ = try? ProtocolJSON.decode(SecAggReveal.self, from: bytes)
             _ = try? ModelCodec.decodeMasked(bytes, job: "fuzz", round: 1, agent: "a1", dimension: 4)
+        case .agentRound:
+            Self.agentRound(bytes)
         }
     }
 
+    /// An announcement that decodes goes through an agent's whole round: its base is set to the
+    /// model the agent holds, so it trains (a delta stands in for training), clips, noises,
+    /// encodes and publishes; the raw announcement then arrives again mid-round. Every number
+    /// the agent computes with comes from the announcement: nothing may trap.
+    static func agentRound(_ bytes: [UInt8]) {
+        guard var announcement = try? ProtocolJSON.decode(RoundAnnouncement.self, from: bytes) else { return }
+        let machine = validatorMachine
+        announcement.job = "fuzz"
+        announcement.baseModelSHA256 = machine.model.sha256
+        guard let agent = try? AgentStateMachine(agent: "a1", job: "fuzz", lastServedRound: 0, random: SplitMix64(seed: 1)) else { return }
+        var state = agent
+        let now = announcement.openedAt
+        _ = state.modelReceived(machine.modelBytes, now: now)
+        _ = state.roundReceived(ProtocolJSON.encode(announcement), now: now)
+        _ = state.roundReceived(bytes, now: now)
+        var trained = machine.model.parameters
+        try? trained.add(machine.model.parameters)
+        _ = state.trainingFinished(round: announcement.round, trained: trained, examples: 3, now: now)
+        _ = state.status(now: now)
+    }
+
     /// An open round 1 of a small softmax model, as the aggregator would check updates against.
-    static let validator: UpdateValidator = {
+    static let validatorMachine: AggregatorStateMachine = {
         let spec = ModelSpec(kind: .softmaxRegression, inputs: 4, outputs: 3)
-        let machine = try! AggregatorStateMachine(
+        return try! AggregatorStateMachine(
             job: "fuzz", policy: RoundPolicy(targetUpdates: 2, minUpdates: 1, normBound: 10), spec: spec,
             initial: try! spec.initialParameters(seed: 0), now: 0)
-        return UpdateValidator(announcement: machine.announcement, model: machine.model, allowedAgents: nil)
     }()
+    static let validator = UpdateValidator(
+        announcement: validatorMachine.announcement, model: validatorMachine.model, allowedAgents: nil)
 }
 
 extension AgentConfig {
