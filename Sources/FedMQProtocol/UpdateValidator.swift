@@ -82,7 +82,7 @@ public struct UpdateValidator: Sendable {
         if metadata[ModelCodec.Key.baseSHA256] != announcement.baseModelSHA256 {
             return reject(.baseMismatch, "trained from another model than \(announcement.baseModelSHA256.prefix(12))")
         }
-        let delta: Parameters
+        var delta: Parameters
         do {
             delta = try ModelCodec.delta(of: file, like: model.parameters)
         } catch {
@@ -95,11 +95,14 @@ public struct UpdateValidator: Sendable {
             if norm > bound * 1.02 {
                 return reject(.normTooLarge, "L2 norm \(norm) exceeds what clipping to \(privacy.clipNorm) plus noise allows (\(bound))")
             }
+            // Central mode accounts exactly C: the slack allowed for encoding is clipped away here.
+            if privacy.mode == .central { delta.clip(norm: privacy.clipNorm) }
         } else if let bound = announcement.normBound {
             let norm = delta.l2Norm
             // Encoding rounds a clipped delta; allow for that, not for more.
             let tolerance = file.encodings.values.contains(.int8) ? 1.02 : 1.001
             if norm > bound * tolerance { return reject(.normTooLarge, "L2 norm \(norm) exceeds \(bound)") }
+            delta.clip(norm: bound)
         }
         return .success(AcceptedUpdate(agent: agent, round: open, examples: min(examples, maxExamples), delta: delta, payloadBytes: payload.count))
     }

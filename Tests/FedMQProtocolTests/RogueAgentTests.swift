@@ -56,6 +56,22 @@ struct RogueAgentTests {
         #expect(throws: ProtocolError.self) { try policy.validate() }
     }
 
+    @Test("central mode clips on the server to exactly C: the 2% slack allowed for encoding never reaches the mean")
+    func centralClipsExactly() throws {
+        var policy = Fixture.policy
+        policy.weighting = .uniform
+        policy.privacy = ClientPrivacy(mode: .central, clipNorm: 1, noiseMultiplier: 1)
+        let machine = Fixture.machine(policy: policy)
+        let value = Float(1.015 / Double(Fixture.initial.count).squareRoot())
+        let validator = UpdateValidator(announcement: machine.announcement, model: machine.model, allowedAgents: nil)
+        guard case .success(let accepted) = validator.validate(agent: "a1", round: 1, payload: Fixture.update(machine, agent: "a1", value: value)) else {
+            Issue.record("an update within the slack was refused")
+            return
+        }
+        #expect(accepted.delta.l2Norm <= 1 + 1e-6)
+        #expect(accepted.delta.l2Norm > 0.999)
+    }
+
     @Test("server optimizers take the job's weighting: with 'uniform' one agent's example count has no pull")
     func optimizerWeighting() throws {
         var policy = unbounded
