@@ -148,16 +148,17 @@ public struct AgentRuntime: Sendable {
         case .recordServed(let round, let event, let update, let residual):
             // The update first, then the record naming it: a record never points at a missing update.
             // All live in the state directory, so the record's directory fsync covers the others' renames.
-            try DurableFile.write(update.payload, to: lastUpdatePath, syncDirectory: false)
+            // The device's own state (the residual holds un-noised parts of its deltas): owner only.
+            try DurableFile.write(update.payload, to: lastUpdatePath, syncDirectory: false, mode: 0o600)
             if let residual {
                 let bytes = SafetensorsEncoder.encode(residual, metadata: [ModelCodec.Key.job: config.job, ModelCodec.Key.round: "\(round)"])
-                try DurableFile.write(bytes, to: residualPath, syncDirectory: false)
+                try DurableFile.write(bytes, to: residualPath, syncDirectory: false, mode: 0o600)
             }
             var record = try loadRecord()
             record.lastServedRound = round
             record.lastUpdateSignature = update.signature
             if let event { record.ledger.append(event) }
-            try DurableFile.write(ProtocolJSON.encode(record), to: recordPath)
+            try DurableFile.write(ProtocolJSON.encode(record), to: recordPath, mode: 0o600)
         case .publishUpdate(let topic, let payload, let expiry, let signature):
             try await client.publish(
                 topic, payload: payload, qos: .atLeastOnce, retain: false, messageExpiry: expiry,

@@ -12,11 +12,14 @@ public struct BrokerSettings: Codable, Sendable, Equatable {
     public var certFile: String?
     public var keyFile: String?
     public var keepAlive: Int
+    /// Send a password over plain-text MQTT (no `ca_file`) anyway: anyone on the path reads it.
+    public var allowInsecure: Bool
 
     public init(
         host: String = "127.0.0.1", port: Int = 1883, username: String? = nil, passwordFile: String? = nil,
-        caFile: String? = nil, certFile: String? = nil, keyFile: String? = nil, keepAlive: Int = 30
+        caFile: String? = nil, certFile: String? = nil, keyFile: String? = nil, keepAlive: Int = 30, allowInsecure: Bool = false
     ) {
+        self.allowInsecure = allowInsecure
         self.host = host
         self.port = port
         self.username = username
@@ -30,7 +33,7 @@ public struct BrokerSettings: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case host, port, username
         case passwordFile = "password_file", caFile = "ca_file", certFile = "cert_file", keyFile = "key_file"
-        case keepAlive = "keepalive"
+        case keepAlive = "keepalive", allowInsecure = "allow_insecure"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -43,6 +46,7 @@ public struct BrokerSettings: Codable, Sendable, Equatable {
         certFile = try container.decodeIfPresent(String.self, forKey: .certFile)
         keyFile = try container.decodeIfPresent(String.self, forKey: .keyFile)
         keepAlive = try container.decodeIfPresent(Int.self, forKey: .keepAlive) ?? 30
+        allowInsecure = try container.decodeIfPresent(Bool.self, forKey: .allowInsecure) ?? false
     }
 
     /// The same settings with relative file paths taken relative to `directory` (the config
@@ -64,6 +68,10 @@ public struct BrokerSettings: Codable, Sendable, Equatable {
         clientID: String, will: LastWill, session: SessionMode = .clean
     ) throws(RuntimeError) -> ConnectionOptions {
         var password: String?
+        if passwordFile != nil && caFile == nil && !allowInsecure {
+            throw .configuration(
+                "broker: a password over plain-text MQTT can be read by anyone on the way; set ca_file for TLS, or allow_insecure: true to send it anyway")
+        }
         if let passwordFile {
             guard let text = try? String(contentsOfFile: passwordFile, encoding: .utf8) else {
                 throw .file(path: passwordFile, reason: "cannot read the password file")

@@ -7,12 +7,22 @@ import Foundation
 /// Writes that survive a crash or power cut: write a temporary file, fsync it, rename it over
 /// the target, fsync the directory. A reader sees the old file or the new one, never half.
 public enum DurableFile {
-    /// - Parameter syncDirectory: false when a durable write into the same directory follows
-    ///   at once: its directory fsync makes this rename durable too.
-    public static func write(_ bytes: [UInt8], to path: String, syncDirectory: Bool = true) throws(RuntimeError) {
+    /// - Parameters:
+    ///   - syncDirectory: false when a durable write into the same directory follows at once:
+    ///     its directory fsync makes this rename durable too.
+    ///   - mode: the file's permissions from its creation on (0600 for keys and private state:
+    ///     never readable by others, not even for a moment).
+    public static func write(_ bytes: [UInt8], to path: String, syncDirectory: Bool = true, mode: mode_t = 0o644) throws(RuntimeError) {
         let directory = (path as NSString).deletingLastPathComponent
         let temporary = path + ".tmp-\(getpid())"
-        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        // A new file only (O_EXCL), never through a symbolic link (O_NOFOLLOW): whatever waits at
+        // the temporary name (a file left by a crash, a link planted there) is removed, not written through.
+        let flags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC
+        var descriptor = open(temporary, flags, mode)
+        if descriptor < 0 && errno == EEXIST {
+            unlink(temporary)
+            descriptor = open(temporary, flags, mode)
+        }
         guard descriptor >= 0 else { throw failure(temporary, "open") }
         if !writeAll(bytes, to: descriptor) {
             let error = failure(temporary, "write")

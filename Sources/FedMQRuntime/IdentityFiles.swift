@@ -14,10 +14,9 @@ public enum IdentityFiles {
         }
     }
 
-    /// Writes a new private key, mode 0600, durably.
+    /// Writes a new private key durably, readable by its owner only from the moment it exists.
     public static func write(_ key: SigningKey, to path: String) throws(RuntimeError) {
-        try DurableFile.write(Array((key.base64 + "\n").utf8), to: path)
-        if chmod(path, 0o600) != 0 { throw .file(path: path, reason: "cannot make the key readable by its owner only") }
+        try DurableFile.write(Array((key.base64 + "\n").utf8), to: path, mode: 0o600)
     }
 
     public static func enrolment(at path: String) throws(RuntimeError) -> Enrolment {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import FedMQTransport
+import Foundation
 
 /// Broker connection flags shared by every subcommand that talks to a broker.
 struct BrokerOptions: ParsableArguments {
@@ -15,8 +16,11 @@ struct BrokerOptions: ParsableArguments {
     @Option(help: "User name for the broker.")
     var username: String?
 
-    @Option(help: "Password for the broker (prefer --password-file).")
-    var password: String?
+    @Option(name: .customLong("password-file"), help: "File whose first line is the broker password (or set FEDMQ_MQTT_PASSWORD).")
+    var passwordFile: String?
+
+    @Flag(name: .customLong("allow-insecure"), help: "Send a password without TLS anyway.")
+    var allowInsecure = false
 
     @Option(name: .customLong("ca-file"), help: "CA certificate (PEM); enables TLS.")
     var caFile: String?
@@ -40,10 +44,26 @@ struct BrokerOptions: ParsableArguments {
             throw ValidationError("--cert-file and --key-file go together")
         }
         if certFile != nil && caFile == nil { throw ValidationError("--cert-file needs --ca-file (TLS)") }
+        if try password() != nil && caFile == nil && !allowInsecure {
+            throw ValidationError("a password over plain-text MQTT can be read by anyone on the way: give --ca-file, or --allow-insecure")
+        }
     }
 
-    func connectionOptions(will: LastWill? = nil) -> ConnectionOptions {
-        ConnectionOptions(
+    /// The password: the first line of --password-file, else FEDMQ_MQTT_PASSWORD; never a
+    /// flag, which every user of the machine could read in the process list.
+    func password() throws -> String? {
+        if let passwordFile {
+            guard let text = try? String(contentsOfFile: passwordFile, encoding: .utf8) else {
+                throw ValidationError("cannot read the password file \(passwordFile)")
+            }
+            return text.split(separator: "\n", omittingEmptySubsequences: false).first.map(String.init)
+        }
+        return ProcessInfo.processInfo.environment["FEDMQ_MQTT_PASSWORD"]
+    }
+
+    func connectionOptions(will: LastWill? = nil) throws -> ConnectionOptions {
+        let password = username == nil ? nil : try password()
+        return ConnectionOptions(
             host: host, port: port, clientID: clientID,
             credentials: username.map { Credentials(username: $0, password: password) },
             tls: caFile.map { TLSOptions(caFile: $0, certificateFile: certFile, keyFile: keyFile) },

@@ -106,8 +106,8 @@ struct DeployTests {
         let options = ConnectionOptions(
             host: "127.0.0.1", port: port, clientID: "agent-0",
             tls: TLSOptions(
-                caFile: agent0.appendingPathComponent("ca.crt").path, certificateFile: agent0.appendingPathComponent("agent-0.crt").path,
-                keyFile: agent0.appendingPathComponent("agent-0.key").path))
+                caFile: agent0.appendingPathComponent("ca.crt").path, certificateFile: agent0.appendingPathComponent("tls.crt").path,
+                keyFile: agent0.appendingPathComponent("tls.key").path))
         let client = try await connectedClient(options)
         let own = try await client.publish("fedmq/v1/site/round/9/update/agent-0", payload: [1])
         #expect(!own.isFailure)
@@ -134,8 +134,8 @@ struct DeployTests {
                 host: "127.0.0.1", port: port, clientID: "fedmq-aggregator-check",
                 tls: TLSOptions(
                     caFile: aggregatorFiles.appendingPathComponent("ca.crt").path,
-                    certificateFile: aggregatorFiles.appendingPathComponent("fedmq-aggregator.crt").path,
-                    keyFile: aggregatorFiles.appendingPathComponent("fedmq-aggregator.key").path)))
+                    certificateFile: aggregatorFiles.appendingPathComponent("tls.crt").path,
+                    keyFile: aggregatorFiles.appendingPathComponent("tls.key").path)))
         for agent in ["agent-1", "agent-0"] {
             _ = try await aggregatorClient.publish("fedmq/v1/site/round/9/secagg/inbox/\(agent)/roster", payload: Array(agent.utf8))
         }
@@ -200,6 +200,8 @@ struct DeployTests {
             let text = try String(contentsOfFile: repositoryFile("deploy/systemd/\(unit)"), encoding: .utf8)
             #expect(text.contains("DynamicUser=yes") && text.contains("ProtectSystem=strict") && text.contains("Restart=always"))
             #expect(text.contains("StateDirectory="))
+            // Keys stay root-only; the dynamic user reads systemd's private copies.
+            #expect(text.contains("LoadCredential=identity.key:") && text.contains("LoadCredential=tls.key:") && text.contains("%d/identity.key"))
             // Point ExecStart at the freshly built binary, which verify requires to exist.
             let local = text.replacingOccurrences(of: "/usr/local/bin/\(binary)", with: try executable(binary).path)
             let path = directory.appendingPathComponent(unit).path

@@ -21,8 +21,9 @@ struct DeployInit: ParsableCommand {
         discussion: """
             OUT/ca/           the CA (keep ca.key offline)
             OUT/broker/       mosquitto.conf, acl, ca.crt, broker.crt, broker.key (copy to /etc/mosquitto/fedmq)
-            OUT/aggregator/   aggregator.json, its certificate, its identity key and enrolment.json (edit 'model' and 'policy')
-            OUT/agents/<id>/  agent.json, its certificate and its identity key (set 'data_csv'); copy to the device's /etc/fedmq
+            OUT/aggregator/   aggregator.json, tls.crt and tls.key, identity.key, enrolment.json (edit 'model' and 'policy')
+            OUT/agents/<id>/  agent.json, tls.crt and tls.key, identity.key, enrolment.json (set 'data_csv'); copy to the device's /etc/fedmq
+            Keys are 0600; the systemd units in deploy/systemd hand them to the service with LoadCredential=
             OUT/observer/     a read-only certificate for mosquitto_sub
             Paths inside agent.json and aggregator.json are relative to the file itself.
             """
@@ -72,13 +73,13 @@ struct DeployInit: ParsableCommand {
         var enrolled: [String: VerifyingKey] = [:]
         for id in ids {
             let directory = root.appendingPathComponent("agents/\(id)")
-            try install(try authority.issue(commonName: id), as: id, into: directory, authority: authority)
+            try install(try authority.issue(commonName: id), as: "tls", into: directory, authority: authority)
             let identity = SigningKey()
             try IdentityFiles.write(identity, to: directory.appendingPathComponent("identity.key").path)
             enrolled[id] = identity.publicKey
             try writeJSON(
                 [
-                    "agent": id, "job": job, "broker": broker.merging(["cert_file": "\(id).crt", "key_file": "\(id).key"]) { $1 },
+                    "agent": id, "job": job, "broker": broker.merging(["cert_file": "tls.crt", "key_file": "tls.key"]) { $1 },
                     "data_csv": "/var/lib/fedmq-agent/data.csv", "state_directory": "/var/lib/fedmq-agent",
                     "identity_key": "identity.key", "aggregator_key": aggregatorIdentity.publicKey.base64, "enrolment": "enrolment.json",
                 ], to: directory.appendingPathComponent("agent.json"))
@@ -90,11 +91,11 @@ struct DeployInit: ParsableCommand {
         for directory in [aggregator] + ids.map({ root.appendingPathComponent("agents/\($0)") }) {
             try enrolment.write(to: directory.appendingPathComponent("enrolment.json"))
         }
-        try install(try authority.issue(commonName: "fedmq-aggregator"), as: "fedmq-aggregator", into: aggregator, authority: authority)
+        try install(try authority.issue(commonName: "fedmq-aggregator"), as: "tls", into: aggregator, authority: authority)
         try writeJSON(
             [
                 "job": job, "identity_key": "identity.key", "enrolment": "enrolment.json",
-                "broker": broker.merging(["cert_file": "fedmq-aggregator.crt", "key_file": "fedmq-aggregator.key"]) { $1 },
+                "broker": broker.merging(["cert_file": "tls.crt", "key_file": "tls.key"]) { $1 },
                 "model": ["version": 1, "kind": "softmax_regression", "inputs": 64, "hidden": [Int](), "outputs": 10, "activation": "relu"],
                 "policy": [
                     "rounds": 30, "target_updates": agents, "min_updates": max(1, agents * 7 / 10), "round_seconds": 300,

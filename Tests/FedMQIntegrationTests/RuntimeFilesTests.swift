@@ -1,0 +1,49 @@
+import FedMQProtocol
+import FedMQRuntime
+import FedMQTransport
+import Foundation
+import Testing
+
+/// Keys and settings on a device's disk, as someone with access to it would try them.
+@Suite("Key files and broker settings")
+struct RuntimeFilesTests {
+    func temporaryDirectory() throws -> URL {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("fedmq-files-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        return directory
+    }
+
+    @Test("an identity key is 0600 from its creation, and a link planted at its temporary name is not written through")
+    func keyFiles() throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let key = directory.appendingPathComponent("identity.key").path
+        // Someone with write access to the folder plants a link where the temporary file will be.
+        let victim = directory.appendingPathComponent("victim").path
+        try Data("untouched".utf8).write(to: URL(fileURLWithPath: victim))
+        try FileManager.default.createSymbolicLink(atPath: key + ".tmp-\(getpid())", withDestinationPath: victim)
+        let identity = SigningKey()
+        try IdentityFiles.write(identity, to: key)
+        #expect(try String(contentsOfFile: victim, encoding: .utf8) == "untouched")
+        var info = stat()
+        #expect(lstat(key, &info) == 0)
+        #expect(info.st_mode & 0o777 == 0o600)
+        #expect(info.st_mode & S_IFMT == S_IFREG)
+        #expect(try IdentityFiles.signingKey(at: key).publicKey == identity.publicKey)
+    }
+
+    @Test("a password over plain-text MQTT is refused unless allow_insecure says so")
+    func insecurePassword() throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let passwordFile = directory.appendingPathComponent("password").path
+        try Data("secret\n".utf8).write(to: URL(fileURLWithPath: passwordFile))
+        let will = LastWill(topic: "t", payload: [], qos: .atLeastOnce, retain: false)
+        var settings = BrokerSettings(host: "broker.example", username: "agent-1", passwordFile: passwordFile)
+        #expect(throws: RuntimeError.self) { try settings.connectionOptions(clientID: "agent-1", will: will) }
+        settings.allowInsecure = true
+        #expect(try settings.connectionOptions(clientID: "agent-1", will: will).credentials?.password == "secret")
+        let decoded = try JSONDecoder().decode(BrokerSettings.self, from: Data(#"{"host": "h", "allow_insecure": true}"#.utf8))
+        #expect(decoded.allowInsecure)
+    }
+}
