@@ -119,3 +119,41 @@ struct SignedUpdateTests {
         #expect(throws: ProtocolError.invalidKey("an Ed25519 public key is the base64 of 32 bytes")) { try VerifyingKey(base64: "%%%") }
     }
 }
+
+/// Signed messages can still be replayed by anyone who can write to the broker without ACLs.
+@Suite("Replayed signed announcements and models")
+struct ReplayTests {
+    @Test("an agent refuses a replayed older signed model or announcement, of an earlier round or of this round before an extension")
+    func replays() throws {
+        let key = SigningKey()
+        func signedRound(_ announcement: RoundAnnouncement) -> (payload: [UInt8], signature: String) {
+            let payload = ProtocolJSON.encode(announcement)
+            return (payload, key.sign(SignedStatement.announcement(job: Fixture.job, payload: payload)))
+        }
+        func signedModel(_ bytes: [UInt8]) -> String { key.sign(SignedStatement.model(job: Fixture.job, payload: bytes)) }
+        var aggregator = Fixture.machine()
+        let firstModel = aggregator.modelBytes
+        let first = signedRound(aggregator.announcement)
+        let extensionActions = aggregator.tick(now: 1060)
+        #expect(aggregator.announcement.revision == 1)
+        guard case .publishRound(let extended) = extensionActions.first(where: { if case .publishRound = $0 { true } else { false } }) else {
+            Issue.record("no republished round")
+            return
+        }
+        var agent = try AgentStateMachine(agent: "a9", job: Fixture.job, lastServedRound: 0, aggregatorKey: key.publicKey)
+        let current = signedRound(extended)
+        _ = agent.roundReceived(current.payload, signature: current.signature, now: 1061)
+        #expect(agent.roundReceived(first.payload, signature: first.signature, now: 1061).first.map { "\($0)".contains("a replay") } == true)
+        #expect(agent.round?.revision == 1)
+        // Round 1 closes; the agent holds round 2's model; round 1's signed model comes back.
+        for name in ["a1", "a2", "a3"] {
+            _ = aggregator.receive(agent: name, round: 1, payload: Fixture.update(aggregator, agent: name), now: 1070)
+        }
+        #expect(aggregator.model.round == 1)
+        _ = agent.modelReceived(aggregator.modelBytes, signature: signedModel(aggregator.modelBytes), now: 1071)
+        #expect(agent.model?.round == 1)
+        let replay = agent.modelReceived(firstModel, signature: signedModel(firstModel), now: 1071)
+        #expect(replay.first.map { "\($0)".contains("a replay") } == true, "\(replay)")
+        #expect(agent.model?.round == 1)
+    }
+}

@@ -102,6 +102,9 @@ public struct AgentStateMachine {
             return refuseModel("global model refused: \(error)", now: now)
         }
         guard decoded.job == topics.job else { return refuseModel("global model is for job '\(decoded.job)'", now: now) }
+        if let held = model, decoded.round < held.round {
+            return [.ignored("global model of round \(decoded.round) is older than the one held (round \(held.round)): a replay")]
+        }
         model = decoded
         refusedModel = false
         if waitingForModel == decoded.sha256 { waitingForModel = nil }
@@ -120,6 +123,9 @@ public struct AgentStateMachine {
             return [.ignored("round announcement refused: \(error)")]
         }
         guard announcement.job == topics.job else { return [.ignored("round announcement is for job '\(announcement.job)'")] }
+        if let held = round, announcement.precedes(held) {
+            return [.ignored("round \(announcement.round) revision \(announcement.revision ?? 0) is older than the one held (round \(held.round) revision \(held.revision ?? 0)): a replay")]
+        }
         round = announcement
         // (A secure round cannot take a lost masked update again: its stages have moved on.)
         let held = announcement.received.map { $0.contains(agent) }

@@ -181,6 +181,7 @@ public struct AggregatorStateMachine {
         let picked = selection.pick(from: candidates, round: announcement.round, minimum: policy.minUpdates)
         guard picked != announcement.selected else { return [] }
         announcement.selected = picked
+        announcement.revision = (announcement.revision ?? 0) + 1
         return [.checkpoint(checkpoint(), model: modelBytes), .publishRound(announcement)]
     }
 
@@ -220,6 +221,7 @@ public struct AggregatorStateMachine {
         if accepted.count >= announcement.minUpdates { return close(now: now) }
         announcement.deadline = now + policy.extensionSeconds
         announcement.extensions += 1
+        announcement.revision = (announcement.revision ?? 0) + 1
         // The model goes out again too: a retained copy lost or replaced on the broker would
         // otherwise keep agents from training until the round closed.
         return [

@@ -16,6 +16,10 @@ public struct RoundAnnouncement: Codable, Sendable, Equatable, SchemaVersioned {
     public var minUpdates: Int
     /// How many times the deadline was extended for lack of updates.
     public var extensions: Int
+    /// Counts the changes to this round's announcement (a deadline extension, a new selection):
+    /// agents refuse an announcement older than one they hold, so a replayed signed copy of an
+    /// earlier round, or of this round before a change, cannot turn them back. Absent: 0.
+    public var revision: Int?
     /// sha256 (hex) of the exact bytes of the retained `global/model` to train from.
     public var baseModelSHA256: String
     public var training: TrainingConfig
@@ -43,7 +47,7 @@ public struct RoundAnnouncement: Codable, Sendable, Equatable, SchemaVersioned {
     public var secureAggregation: SecureAggregationSettings?
 
     enum CodingKeys: String, CodingKey {
-        case schema, job, round, deadline, extensions, training, encoding, privacy, received, selected, evaluateEvery = "evaluate_every"
+        case schema, job, round, deadline, extensions, revision, training, encoding, privacy, received, selected, evaluateEvery = "evaluate_every"
         case openedAt = "opened_at", targetUpdates = "target_updates", minUpdates = "min_updates"
         case baseModelSHA256 = "base_model_sha256", maxUpdateBytes = "max_update_bytes", normBound = "norm_bound"
         case secureAggregation = "secure_aggregation"
@@ -77,6 +81,11 @@ public struct RoundAnnouncement: Codable, Sendable, Equatable, SchemaVersioned {
     public static let maxTime = 1e11
     public static let maxRoundSeconds = 366.0 * 24 * 3600
 
+    /// Whether this announcement is older than `other`: an earlier round, or the same round before a change.
+    public func precedes(_ other: RoundAnnouncement) -> Bool {
+        (round, revision ?? 0) < (other.round, other.revision ?? 0)
+    }
+
     public func validate() throws(ProtocolError) {
         func invalid(_ reason: String) -> ProtocolError { .invalidMessage(schema: Self.schema, reason: reason) }
         guard Identifier.isValid(job) else { throw invalid("job '\(job.prefix(80))' is not a valid id") }
@@ -85,7 +94,9 @@ public struct RoundAnnouncement: Codable, Sendable, Equatable, SchemaVersioned {
         guard openedAt.isFinite, deadline.isFinite, (0...Self.maxTime).contains(openedAt), deadline >= openedAt,
             deadline - openedAt <= Self.maxRoundSeconds
         else { throw invalid("deadline must follow opened_at by at most \(Int(Self.maxRoundSeconds)) s, both within 0 and \(Int(Self.maxTime))") }
-        guard (0...Self.maxRound).contains(extensions) else { throw invalid("extensions must be within 0...\(Self.maxRound)") }
+        guard (0...Self.maxRound).contains(extensions), (0...Self.maxRound).contains(revision ?? 0) else {
+            throw invalid("extensions and revision must be within 0...\(Self.maxRound)")
+        }
         guard minUpdates >= 1, targetUpdates >= minUpdates, targetUpdates <= 1_000_000_000 else {
             throw invalid("need 1 <= min_updates <= target_updates <= 10^9")
         }
