@@ -118,3 +118,28 @@ struct ForgedModelTests {
         #expect(kinds.firstIndex(of: "model")! < kinds.firstIndex(of: "round")!)
     }
 }
+
+@Suite("Secure sums that cannot wrap")
+struct SecureHeadroomTests {
+    func machine(enrolled: Int, scale: Double, privacy: ClientPrivacy?) throws -> AggregatorStateMachine {
+        var policy = Fixture.policy
+        policy.normBound = nil
+        policy.weighting = .uniform
+        policy.privacy = privacy
+        policy.targetUpdates = 3
+        policy.secureAggregation = SecureAggregationSettings(quantization: SecAggQuantization(clip: 1, scale: scale))
+        let signers = Dictionary(uniqueKeysWithValues: (0..<enrolled).map { ("a\($0)", SigningKey().publicKey) })
+        return try AggregatorStateMachine(job: Fixture.job, policy: policy, spec: Fixture.spec, initial: Fixture.initial, now: 1000, signers: signers)
+    }
+
+    @Test("the live cohort (every enrolled agent), not target_updates, bounds the sum; the noise's tail counts too")
+    func liveCohortAndNoise() throws {
+        // 3 x 2^20 fits; 2,100 enrolled agents x 2^20 would wrap although target_updates is 3.
+        _ = try machine(enrolled: 3, scale: 0x1p20, privacy: nil)
+        #expect(throws: ProtocolError.self) { try self.machine(enrolled: 2_100, scale: 0x1p20, privacy: nil) }
+        // 1,000 x (2^21 + 1) is just under 2^31 without noise; distributed noise sized for 4 agents pushes it over.
+        _ = try machine(enrolled: 1_000, scale: 0x1p21, privacy: nil)
+        let noisy = ClientPrivacy(mode: .distributed, clipNorm: 1, noiseMultiplier: 1, expectedCohort: 4)
+        #expect(throws: ProtocolError.self) { try self.machine(enrolled: 1_000, scale: 0x1p21, privacy: noisy) }
+    }
+}

@@ -73,9 +73,14 @@ public struct AggregatorStateMachine {
     }
 
     private func requireEnrolmentForSecureAggregation() throws(ProtocolError) {
-        if policy.secureAggregation != nil && signers == nil {
+        guard let settings = policy.secureAggregation else { return }
+        guard let signers else {
             throw .invalidConfiguration("secure aggregation needs an enrolled fleet: every agent signs its keys (configure an enrolment)")
         }
+        // The sum must not wrap for the largest cohort that can take part, noise included.
+        let cohort = policy.allowedAgents?.count ?? signers.count
+        let sigma = policy.privacy.map { SecAggNoise.agentSigma($0, settings, dimension: model.parameters.count) } ?? 0
+        try settings.quantization.validate(cohort: cohort, noiseSigma: sigma)
     }
 
     /// Resumes from a checkpoint and the updates spooled for its open round.

@@ -13,12 +13,19 @@ public struct SecAggQuantization: Codable, Sendable, Equatable {
         self.scale = scale
     }
 
-    public func validate(cohort: Int) throws(ProtocolError) {
+    /// Checks that the sum of `cohort` encoded entries, each with discrete noise of σ
+    /// `noiseSigma` (0 without privacy), stays within ±2^31: n·(clip·scale + 1) for the values
+    /// and their rounding, plus 12·σ·√n for the noise (exceeded with probability below e^-72
+    /// per entry). Beyond that the sum would wrap and the decoded mean would be garbage.
+    public func validate(cohort: Int, noiseSigma: Double = 0) throws(ProtocolError) {
         guard clip > 0, clip.isFinite, scale > 0, scale.isFinite else {
             throw .invalidConfiguration("secure aggregation clip and scale must be positive")
         }
-        guard Double(cohort) * clip * scale < 0x1p31 else {
-            throw .invalidConfiguration("cohort x clip x scale = \(Double(cohort) * clip * scale) would overflow 2^31")
+        let n = Double(cohort)
+        let reach = n * (clip * scale + 1) + 12 * noiseSigma * n.squareRoot()
+        guard reach < 0x1p31 else {
+            throw .invalidConfiguration(
+                "a sum of \(cohort) updates may reach \(reach) (cohort x (clip x scale + 1) + the noise's tail), beyond 2^31: lower scale or clip")
         }
     }
 

@@ -72,7 +72,7 @@ enum Decoder: String, CaseIterable {
     /// the agent computes with comes from the announcement: nothing may trap.
     static func agentRound(_ bytes: [UInt8]) {
         guard var announcement = try? ProtocolJSON.decode(RoundAnnouncement.self, from: bytes) else { return }
-        let machine = validatorMachine
+        let machine = openRound
         announcement.job = "fuzz"
         announcement.baseModelSHA256 = machine.model.sha256
         guard let agent = try? AgentStateMachine(agent: "a1", job: "fuzz", lastServedRound: 0, random: SplitMix64(seed: 1)) else { return }
@@ -88,14 +88,14 @@ enum Decoder: String, CaseIterable {
     }
 
     /// An open round 1 of a small softmax model, as the aggregator would check updates against.
-    static let validatorMachine: AggregatorStateMachine = {
+    static let openRound: (announcement: RoundAnnouncement, model: GlobalModel, modelBytes: [UInt8]) = {
         let spec = ModelSpec(kind: .softmaxRegression, inputs: 4, outputs: 3)
-        return try! AggregatorStateMachine(
+        let machine = try! AggregatorStateMachine(
             job: "fuzz", policy: RoundPolicy(targetUpdates: 2, minUpdates: 1, normBound: 10), spec: spec,
             initial: try! spec.initialParameters(seed: 0), now: 0)
+        return (machine.announcement, machine.model, machine.modelBytes)
     }()
-    static let validator = UpdateValidator(
-        announcement: validatorMachine.announcement, model: validatorMachine.model, allowedAgents: nil)
+    static let validator = UpdateValidator(announcement: openRound.announcement, model: openRound.model, allowedAgents: nil)
 }
 
 extension AgentConfig {
