@@ -68,8 +68,9 @@ public struct AgentRuntime: Sendable {
         let offline = AgentStatus(agent: config.agent, state: .offline, lastRound: machine.lastServedRound, time: nil)
         let will = LastWill(topic: topics.status(agent: config.agent), payload: ProtocolJSON.encode(offline), qos: .atLeastOnce, retain: true)
         let client = try MQTTClient(options: config.broker.connectionOptions(clientID: config.agent, will: will))
-        let connectionLog = Task { [logger] in
-            for await event in client.connectionEvents() { logger.notice("broker: \(event)") }
+        let connectionLog = Task { [logger, agent = config.agent] in
+            var log = ConnectionLog(clientID: agent, logger: logger)
+            for await event in client.connectionEvents() { log.record(event, now: wallClock()) }
         }
         defer { connectionLog.cancel() }
         try await client.connect()

@@ -19,9 +19,8 @@ public struct AggregatorRuntime: Sendable {
     }
 
     private enum Event: Sendable {
-        /// Updates are waiting in the inbox.
+        /// Updates, statuses or evaluations are waiting in the mailbox.
         case updates
-        case message(MQTTMessage)
         case tick
         /// The broker accepted a connection without our session: it may have lost its
         /// retained messages (restarted without persistence, or before its autosave).
@@ -49,9 +48,10 @@ public struct AggregatorRuntime: Sendable {
             options: config.broker.connectionOptions(
                 clientID: "fedmq-aggregator-\(config.job)", will: will, session: .persistent(expiry: .seconds(7 * 24 * 3600))))
         let (events, continuation) = AsyncStream.makeStream(of: Event.self)
-        let connectionLog = Task { [logger] in
+        let connectionLog = Task { [logger, clientID = client.options.clientID ?? ""] in
+            var log = ConnectionLog(clientID: clientID, logger: logger)
             for await event in client.connectionEvents() {
-                logger.notice("broker: \(event)")
+                log.record(event, now: wallClock())
                 if case .connected(sessionPresent: false) = event { continuation.yield(.connectedWithoutSession) }
             }
         }
@@ -61,11 +61,12 @@ public struct AggregatorRuntime: Sendable {
         // Flow control: about one dense update's worth of bytes waits in this process at most;
         // the broker holds the rest of a burst, so memory stays a small multiple of the model's
         // size however many agents send at once. Updates are taken in batches (one spool
-        // directory fsync each).
+        // directory fsync each). Agents' statuses and evaluations come through the same
+        // mailbox: a flood of them is bounded the same way.
         let updates = try await client.subscribeMailbox(
-            to: [topics.allUpdates, topics.allSecAgg], qos: .atLeastOnce, capacityBytes: max(machine.modelBytes.count, 64 << 10))
+            to: [topics.allUpdates, topics.allSecAgg, topics.allEvaluations, topics.allStatuses], qos: .atLeastOnce,
+            capacityBytes: max(machine.modelBytes.count, 64 << 10))
         let publisher = Publisher(client: client, updates: updates)
-        let agentReports = try await client.subscribe(to: [topics.allEvaluations, topics.allStatuses], qos: .atLeastOnce)
         logger.info("connecting to \(config.broker.host):\(config.broker.port)")
         try await client.connect()
         try await publishStatus(publisher, topics, .online, round: machine.announcement.round)
@@ -75,9 +76,6 @@ public struct AggregatorRuntime: Sendable {
         let feeders = [
             Task {
                 for await _ in updates.arrivals { continuation.yield(.updates) }
-            },
-            Task {
-                for await message in agentReports { continuation.yield(.message(message)) }
             },
             Task {
                 while !Task.isCancelled {
@@ -104,19 +102,13 @@ public struct AggregatorRuntime: Sendable {
                     case .secAgg(let stage, let round, let agent):
                         return machine.receiveSecAgg(
                             agent: agent, round: round, stage: stage, payload: message.payload, signature: message.signature, now: wallClock())
+                    case .evaluation(let round, let agent):
+                        return machine.receiveEvaluation(agent: agent, round: round, payload: message.payload)
+                    case .status(let agent):
+                        return machine.statusReceived(agent: agent, payload: message.payload, now: wallClock())
                     default:
                         return []
                     }
-                }
-            case .message(let message):
-                switch try? topics.parse(message.topic) {
-                case .evaluation(let round, let agent):
-                    actions = machine.receiveEvaluation(agent: agent, round: round, payload: message.payload)
-                case .status(let agent):
-                    actions = machine.statusReceived(agent: agent, payload: message.payload, now: wallClock())
-                default:
-                    logger.warning("ignored message on \(message.topic)")
-                    continue
                 }
             case .tick:
                 actions = machine.tick(now: wallClock())

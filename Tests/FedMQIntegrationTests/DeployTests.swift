@@ -144,6 +144,24 @@ struct DeployTests {
         await aggregatorClient.disconnect()
         await client.disconnect()
 
+        // agent-1's certificate with agent-0's client id does not take agent-0's session: the
+        // broker names clients by their certificates.
+        let victim = try await connectedClient(options)
+        let events = victim.connectionEvents()
+        let agent1 = out.appendingPathComponent("agents/agent-1")
+        var impostorOptions = options
+        impostorOptions.tls = TLSOptions(
+            caFile: agent1.appendingPathComponent("ca.crt").path, certificateFile: agent1.appendingPathComponent("tls.crt").path,
+            keyFile: agent1.appendingPathComponent("tls.key").path)
+        let impostor = try await connectedClient(impostorOptions)
+        #expect(!(try await impostor.publish("fedmq/v1/site/status/agent-1", payload: [1])).isFailure)
+        #expect(!(try await victim.publish("fedmq/v1/site/status/agent-0", payload: [1])).isFailure)
+        await impostor.disconnect()
+        await victim.disconnect()
+        var seen: [ConnectionEvent] = []
+        for await event in events { seen.append(event) }
+        #expect(seen == [.disconnected(.requested)], "\(seen)")
+
         // Without a certificate the broker refuses the connection.
         var anonymous = options
         anonymous.tls = TLSOptions(caFile: agent0.appendingPathComponent("ca.crt").path)

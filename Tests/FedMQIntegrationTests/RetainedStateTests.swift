@@ -50,3 +50,22 @@ struct RetainedStateTests {
         }
     }
 }
+
+@Suite("Two clients with one identity", .timeLimit(.minutes(2)))
+struct DuplicateClientTests {
+    @Test("a second client with the aggregator's client id: the aggregator's log names the takeover instead of a lost connection")
+    func sessionTakeover() async throws {
+        try await withLocalBroker { broker in
+            let job = try FederatedJob(broker: broker, job: "twins", agents: 1, rounds: 1, target: 1, minimum: 1)
+            let aggregator = try job.startAggregator()
+            let checkpoint = job.stateDirectory + "/checkpoint.json"
+            try await eventually("the aggregator to start") { FileManager.default.fileExists(atPath: checkpoint) }
+            try await eventually("the aggregator to be connected") { job.log("aggregator").contains("broker: connected") }
+            let twin = try await connectedClient(clientOptions(broker, id: "fedmq-aggregator-twins"))
+            try? await eventually("the takeover to be named", within: .seconds(20)) { job.log("aggregator").contains("share one identity") }
+            await twin.disconnect()
+            await aggregator.stop()
+            #expect(job.log("aggregator").contains("two processes or devices share one identity"), "\(job.log("aggregator").suffix(3000))")
+        }
+    }
+}

@@ -10,6 +10,8 @@ struct BrokerConfigTemplate {
     var user = "mosquitto"
     /// Largest MQTT packet: the biggest model or update plus headroom.
     var maxPacketBytes = 64 << 20
+    /// Most bytes the broker queues for one client (a slow or absent aggregator, a stuck agent).
+    var maxQueuedBytes = 1 << 30
 
     var mosquittoConf: String {
         """
@@ -27,6 +29,9 @@ struct BrokerConfigTemplate {
         tls_version tlsv1.2
         require_certificate true
         use_identity_as_username true
+        # The client id is the certificate's name too: no client can take over another's
+        # session (the aggregator's, or an agent's) by connecting with its id.
+        use_username_as_clientid true
 
         acl_file \(directory)/acl
 
@@ -42,6 +47,7 @@ struct BrokerConfigTemplate {
         max_packet_size \(maxPacketBytes)
         # Bounded queues: enough for a burst of updates to the aggregator, but bounded.
         max_queued_messages 10000
+        max_queued_bytes \(maxQueuedBytes)
         max_inflight_messages 20
 
         log_dest stdout

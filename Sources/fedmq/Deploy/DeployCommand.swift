@@ -41,12 +41,15 @@ struct DeployInit: ParsableCommand {
     @Option(name: .customLong("persistence-dir"), help: "The broker's persistence directory.") var persistenceDirectory = "/var/lib/mosquitto/"
     @Option(name: .customLong("broker-user"), help: "User mosquitto switches to when started as root.") var brokerUser = "mosquitto"
     @Option(name: .customLong("max-packet-mb"), help: "Largest MQTT packet in MiB (size it to the model).") var maxPacketMB = 64
+    @Option(name: .customLong("max-queued-mb"), help: "Most MiB the broker queues for one client.") var maxQueuedMB = 1024
     @Option(help: "Output directory.") var out: String
 
     func validate() throws {
         guard (1...10_000).contains(agents) else { throw ValidationError("--agents must be within 1...10000") }
         guard Identifier.isValid(job), Identifier.isValid("\(agentPrefix)0") else { throw ValidationError("--job and --agent-prefix must be valid ids") }
-        guard (1...65535).contains(port), maxPacketMB >= 1 else { throw ValidationError("--port or --max-packet-mb is out of range") }
+        guard (1...65535).contains(port), maxPacketMB >= 1, maxQueuedMB >= maxPacketMB else {
+            throw ValidationError("--port, --max-packet-mb or --max-queued-mb is out of range (the queue must hold one packet)")
+        }
     }
 
     func run() throws {
@@ -59,7 +62,7 @@ struct DeployInit: ParsableCommand {
         try install(try authority.issue(commonName: "broker", hosts: [brokerHost]), as: "broker", into: brokerFiles, authority: authority)
         let template = BrokerConfigTemplate(
             directory: brokerDirectory ?? brokerFiles.path, persistenceDirectory: persistenceDirectory, listenAddress: listenAddress,
-            port: port, user: brokerUser, maxPacketBytes: maxPacketMB << 20)
+            port: port, user: brokerUser, maxPacketBytes: maxPacketMB << 20, maxQueuedBytes: maxQueuedMB << 20)
         try template.mosquittoConf.write(to: brokerFiles.appendingPathComponent("mosquitto.conf"), atomically: true, encoding: .utf8)
         try BrokerConfigTemplate.acl.write(to: brokerFiles.appendingPathComponent("acl"), atomically: true, encoding: .utf8)
 
