@@ -16,6 +16,12 @@ struct CSVReaderTests {
         #expect(try cancer.labels(classes: 2).filter { $0 == 1 }.count == 357)
     }
 
+    @Test("labels beyond Int's range or not whole are refused with the row, never a trap", arguments: ["1e19", "-1e30", "3.5", "1e38"])
+    func hugeLabels(label: String) throws {
+        let data = try CSVReader.parse("x,label\n0.5,1\n0.25,\(label)\n", file: "huge.csv", options: CSVOptions(hasHeader: true, label: .name("label")))
+        #expect(throws: CoreError.invalidData("row 2: label \(data.targets[1]) is not a class in 0..<10")) { try data.labels(classes: 10) }
+    }
+
     @Test("label column by name, by index, or last")
     func labelColumns() throws {
         let text = "a,label,b\n1,0,2\n3,1,4\n"
