@@ -50,9 +50,14 @@ public struct AggregatorRuntime: Sendable {
         let (events, continuation) = AsyncStream.makeStream(of: Event.self)
         let connectionLog = Task { [logger, clientID = client.options.clientID ?? ""] in
             var log = ConnectionLog(clientID: clientID, logger: logger)
+            // The first connection publishes the retained state on its own (below); a later one
+            // without a session means the broker may have lost it.
+            var connectedBefore = false
             for await event in client.connectionEvents() {
                 log.record(event, now: wallClock())
-                if case .connected(sessionPresent: false) = event { continuation.yield(.connectedWithoutSession) }
+                guard case .connected(let sessionPresent) = event else { continue }
+                if connectedBefore && !sessionPresent { continuation.yield(.connectedWithoutSession) }
+                connectedBefore = true
             }
         }
         defer { connectionLog.cancel() }

@@ -106,7 +106,7 @@ public final class ChildProcess: Sendable {
         }
     }
 
-    static func exitCode(_ raw: Int32) -> Int32 {
+    public static func exitCode(_ raw: Int32) -> Int32 {
         let signal = raw & 0x7f
         return signal == 0 ? (raw >> 8) & 0xff : 128 + signal
     }

@@ -11,9 +11,11 @@ import Synchronization
 public final class LocalBroker: Sendable {
     public let configuration: LocalBrokerConfiguration
     /// Port of the plain MQTT listener.
-    public let port: Int
+    public var port: Int { ports.withLock { $0.plain } }
     /// Port of the TLS listener, when `configuration.tls`.
-    public let tlsPort: Int?
+    public var tlsPort: Int? { ports.withLock { $0.tls } }
+    /// Chosen once, or again when the broker could not bind them (see `init`).
+    private let ports: Mutex<(plain: Int, tls: Int?)>
     public let directory: URL
     /// The CA that signed the broker's certificate, when `configuration.tls`.
     public let certificateAuthority: CertificateAuthority?
@@ -28,20 +30,30 @@ public final class LocalBroker: Sendable {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("fedmq-broker-\(UUID().uuidString)")
         configFile = directory.appendingPathComponent("mosquitto.conf").path
         logFile = directory.appendingPathComponent("mosquitto.log").path
-        port = try LoopbackPort.free()
-        tlsPort = configuration.tls ? try LoopbackPort.free() : nil
         certificateAuthority =
             configuration.tls ? try CertificateAuthority(directory: directory.appendingPathComponent("pki")) : nil
-        try writeFiles()
-        try await start()
+        ports = Mutex((try LoopbackPort.free(), configuration.tls ? try LoopbackPort.free() : nil))
+        // Another process may bind a port between the check and the broker's bind: then the
+        // broker exits, and it is started again on other ports.
+        var attempt = 0
+        while true {
+            try writeFiles()
+            do {
+                try await start()
+                return
+            } catch LocalBrokerError.brokerDidNotStart(_, let reason, _) where reason.hasPrefix("it exited") && attempt < 4 {
+                attempt += 1
+                let fresh = (try LoopbackPort.free(), configuration.tls ? try LoopbackPort.free() : nil)
+                ports.withLock { $0 = fresh }
+            }
+        }
     }
 
     /// Runs mosquitto with a config written elsewhere (a generated production config, a
     /// bridge), whose listeners include `port`; its output goes to `directory`/mosquitto.log.
     public init(existingConfig path: String, port: Int, directory: URL) async throws {
         configuration = LocalBrokerConfiguration()
-        self.port = port
-        tlsPort = nil
+        ports = Mutex((port, nil))
         certificateAuthority = nil
         self.directory = directory
         configFile = path
@@ -61,9 +73,9 @@ public final class LocalBroker: Sendable {
         process.withLock { $0 = launched }
         let ports = [port] + (tlsPort.map { [$0] } ?? [])
         for _ in 0..<500 {
-            if !launched.isRunning {
+            if let raw = launched.poll() {
                 process.withLock { $0 = nil }
-                throw LocalBrokerError.brokerDidNotStart(port: port, reason: "it exited", log: logTail())
+                throw LocalBrokerError.brokerDidNotStart(port: port, reason: "it exited with status \(ChildProcess.exitCode(raw))", log: logTail())
             }
             if ports.allSatisfy(LoopbackPort.accepts) { return }
             try await Task.sleep(for: .milliseconds(10))

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -9,15 +10,22 @@ public enum LoopbackPort {
     /// A port that is free right now, outside the kernel's ephemeral range: a port the kernel
     /// hands out for outgoing connections could be taken by a client socket (of a parallel
     /// test, say) between this check and the broker binding it.
+    ///
+    /// A port is handed out once per process: two brokers started at the same moment by
+    /// parallel tests never get the same one (each would find it free until the other binds).
     public static func free() throws(LocalBrokerError) -> Int {
         var random = SystemRandomNumberGenerator()
         let candidates = listeningRange()
         for _ in 0..<200 {
             let port = Int.random(in: candidates, using: &random)
+            guard handedOut.withLock({ $0.insert(port).inserted }) else { continue }
             if try bindable(port) { return port }
         }
         throw .socket(call: "bind", errno: EADDRINUSE)
     }
+
+    /// Ports `free()` returned in this process.
+    private static let handedOut = Mutex<Set<Int>>([])
 
     /// Ports below the kernel's ephemeral range (or above it, if it starts low).
     static func listeningRange() -> Range<Int> {
