@@ -76,17 +76,10 @@ struct FaultInjectionTests {
         }
     }
 
-    @Test("an agent that vanishes while training: every round closes at its deadline with the quorum")
+    @Test("an agent that vanishes while training: every round opened after it vanished closes at its deadline with the quorum")
     func vanishedAgent() async throws {
         try await withLocalBroker { broker in
-            let job = try FederatedJob(broker: broker, job: "vanish", agents: 3, rounds: 3, target: 3, minimum: 2, epochs: 60, roundSeconds: 5)
-            // a2's shard repeated 10 times: its training takes ten times the others' and outlasts a
-            // round, so it cannot count in any round however late the kill lands, and it is killed
-            // mid-training.
-            let shard = job.directory.appendingPathComponent("client_2.csv")
-            let rows = try String(contentsOf: shard, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: true)
-            let body = Array(repeating: rows.dropFirst().joined(separator: "\n"), count: 10).joined(separator: "\n")
-            try (rows[0] + "\n" + body + "\n").write(to: shard, atomically: true, encoding: .utf8)
+            let job = try FederatedJob(broker: broker, job: "vanish", agents: 3, rounds: 5, target: 3, minimum: 2, epochs: 20, roundSeconds: 5)
             let watcher = try await connectedClient(clientOptions(broker))
             let statuses = try await watcher.subscribe(to: [try Topics(job: "vanish").status(agent: "a2")], qos: .atLeastOnce)
             let aggregator = try job.startAggregator()
@@ -97,13 +90,19 @@ struct FaultInjectionTests {
                 }
             }
             agents[2].send(SIGKILL)
+            let killedAt = Date().timeIntervalSince1970
             await watcher.disconnect()
             let (metrics, _) = try await finish(job, aggregator: aggregator)
             for agent in agents.prefix(2) { await agent.stop() }
-            #expect(metrics.map(\.round) == [1, 2, 3])
-            #expect(metrics.allSatisfy { $0.updates == 2 && $0.participants == ["a0", "a1"] }, "\(metrics.map(\.participants))")
-            // Each round waited for its deadline (a2 was expected), then closed with the quorum.
-            #expect(metrics.allSatisfy { $0.durationSeconds >= 4.5 }, "\(metrics.map(\.durationSeconds))")
+            #expect(metrics.map(\.round) == [1, 2, 3, 4, 5])
+            // However late the kill landed on this machine, the rounds that opened after it did
+            // not have a2: each waited for its deadline (a2 was expected), then closed with the
+            // quorum. a2 is killed during its first round's training, so at least three of the
+            // five rounds open after the kill unless the kill waited out two whole rounds.
+            let after = metrics.filter { $0.closedAt - $0.durationSeconds > killedAt }
+            #expect(after.count >= 2, "rounds opened after the kill: \(after.map(\.round))")
+            #expect(after.allSatisfy { $0.updates == 2 && $0.participants == ["a0", "a1"] }, "\(after.map(\.participants))")
+            #expect(after.allSatisfy { $0.durationSeconds >= 4.5 }, "\(after.map(\.durationSeconds))")
         }
     }
 
