@@ -68,9 +68,11 @@ public struct AgentRuntime: Sendable {
         let offline = AgentStatus(agent: config.agent, state: .offline, lastRound: machine.lastServedRound, time: nil)
         let will = LastWill(topic: topics.status(agent: config.agent), payload: ProtocolJSON.encode(offline), qos: .atLeastOnce, retain: true)
         let client = try MQTTClient(options: config.broker.connectionOptions(clientID: config.agent, will: will))
+        // The stream exists before the task runs, so the first connection attempts are not missed.
+        let connectionEvents = client.connectionEvents()
         let connectionLog = Task { [logger, agent = config.agent] in
             var log = ConnectionLog(clientID: agent, logger: logger)
-            for await event in client.connectionEvents() { log.record(event, now: wallClock()) }
+            for await event in connectionEvents { log.record(event, now: wallClock()) }
         }
         defer { connectionLog.cancel() }
         try await client.connect()

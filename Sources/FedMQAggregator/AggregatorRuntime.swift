@@ -48,12 +48,14 @@ public struct AggregatorRuntime: Sendable {
             options: config.broker.connectionOptions(
                 clientID: "fedmq-aggregator-\(config.job)", will: will, session: .persistent(expiry: .seconds(7 * 24 * 3600))))
         let (events, continuation) = AsyncStream.makeStream(of: Event.self)
+        // The stream exists before the task runs, so the first connection attempts are not missed.
+        let connectionEvents = client.connectionEvents()
         let connectionLog = Task { [logger, clientID = client.options.clientID ?? ""] in
             var log = ConnectionLog(clientID: clientID, logger: logger)
             // The first connection publishes the retained state on its own (below); a later one
             // without a session means the broker may have lost it.
             var connectedBefore = false
-            for await event in client.connectionEvents() {
+            for await event in connectionEvents {
                 log.record(event, now: wallClock())
                 guard case .connected(let sessionPresent) = event else { continue }
                 if connectedBefore && !sessionPresent { continuation.yield(.connectedWithoutSession) }
