@@ -9,7 +9,7 @@ public struct AgentStateMachine {
     /// The latest round announcement seen.
     public private(set) var round: RoundAnnouncement?
     /// The last round this agent published for (persisted by the runtime).
-    public private(set) var lastServedRound: Int
+    public internal(set) var lastServedRound: Int
     /// The round being trained, if any.
     public private(set) var trainingRound: Int?
     /// The announcement as it was when training started: its privacy, bounds and encoding hold
@@ -26,32 +26,32 @@ public struct AgentStateMachine {
     /// The round of the last global model this agent was asked to evaluate.
     public private(set) var lastEvaluatedRound = -1
     /// Every privacy mechanism this agent ran for the job (persisted by the runtime).
-    public private(set) var ledger: [DPEvent]
+    public internal(set) var ledger: [DPEvent]
     /// The owner's limit; training stops before a round would exceed it.
     public let budget: PrivacyBudget?
     /// The least privacy the owner accepts, whatever an announcement asks for.
     public let privacyPolicy: AgentPrivacyPolicy
     /// The fleet's enrolled identity keys: secure-aggregation neighbours must be among them.
-    private let enrolment: [String: VerifyingKey]?
+    let enrolment: [String: VerifyingKey]?
     private var refusing = false
     /// Top-k sparsification with error feedback, when the agent is set to send only a share of
     /// each update (its residual is persisted by the runtime).
     public private(set) var errorFeedback: ErrorFeedback?
     /// The open round's secure aggregation, while this agent takes part in it.
-    private var secure: SecAggClient?
+    var secure: SecAggClient?
     /// The settings of the round `secure` belongs to, as announced when it started.
-    private var secureSettings: SecureAggregationSettings?
+    var secureSettings: SecureAggregationSettings?
     /// The quantized update (and its privacy event) waiting for the neighbours' shares.
-    private var secureInput: (words: [UInt32], event: DPEvent?)?
+    var secureInput: (words: [UInt32], event: DPEvent?)?
     /// Secure-aggregation messages already handled (sha256 of payloads): retained inbox
     /// messages come again after a reconnect.
-    private var handledSecAgg: Set<String> = []
+    var handledSecAgg: Set<String> = []
     /// Signs this agent's updates (its enrolled identity).
-    private let identity: SigningKey?
+    let identity: SigningKey?
     /// With it, only a global model and round announcements the aggregator signed are used.
-    private let aggregatorKey: VerifyingKey?
+    let aggregatorKey: VerifyingKey?
     /// Privacy noise: the system's CSPRNG in production, a seeded generator in tests.
-    private var random: any RandomNumberGenerator
+    var random: any RandomNumberGenerator
     /// A global model was refused (forged, unsigned, undecodable, another job's).
     private var refusedModel = false
     /// The model the open round needs, while this agent holds another (said in its status).
@@ -162,7 +162,7 @@ public struct AgentStateMachine {
     }
 
     /// Why a message must be refused for its signature, or nil when it may be used.
-    private func unsigned(_ signature: String?, _ statement: [UInt8], what: String) -> String? {
+    func unsigned(_ signature: String?, _ statement: [UInt8], what: String) -> String? {
         guard let aggregatorKey else { return nil }
         guard let signature else { return "\(what) refused: not signed, and this agent trusts only its aggregator's key" }
         return aggregatorKey.verifies(signature, for: statement) ? nil : "\(what) refused: the signature is not the aggregator's"
@@ -219,7 +219,7 @@ public struct AgentStateMachine {
     }
 
     /// Refuses `roundNumber` for `reason`, said once per round.
-    private mutating func refuse(_ roundNumber: Int, _ reason: String) -> [AgentAction] {
+    mutating func refuse(_ roundNumber: Int, _ reason: String) -> [AgentAction] {
         guard refusedRound != roundNumber else { return [.ignored("round \(roundNumber) refused: \(reason)")] }
         refusedRound = roundNumber
         return [.refused(round: roundNumber, reason: reason)]
@@ -298,81 +298,6 @@ public struct AgentStateMachine {
             .publishUpdate(topic: topics.update(round: roundNumber, agent: agent), payload: payload, expirySeconds: expiry, signature: signature),
             .publishStatus(status(now: now)),
         ]
-    }
-
-    // MARK: secure aggregation
-
-    /// A message from the aggregator in a secure round: this agent's roster or share delivery
-    /// (`round/<r>/secagg/inbox/<agent>/<kind>`) or the round's unmask request, with the
-    /// aggregator's `fedmq-signature`. A message that fails a check drops this agent out of the round.
-    public mutating func secAggReceived(kind: String, round roundNumber: Int, payload: [UInt8], signature: String?, now: Double) -> [AgentAction] {
-        guard var client = secure, client.round == roundNumber else {
-            return [.ignored("secure-aggregation \(kind) for round \(roundNumber): this agent is not taking part")]
-        }
-        // `secure` exists only with an aggregator key (see `startIfReady`), so this refuses anything unsigned.
-        if let refusal = unsigned(signature, SignedStatement.secAgg(kind, job: topics.job, round: roundNumber, payload: payload), what: "secure-aggregation \(kind)") {
-            return [.ignored(refusal)]
-        }
-        // Only a verified message counts as handled: an unsigned copy never suppresses the signed one.
-        guard handledSecAgg.insert(ModelCodec.sha256(payload)).inserted else { return [] }
-        guard let settings = secureSettings, let enrolment else {
-            return [.ignored("secure-aggregation \(kind) for round \(roundNumber): the round's settings or the enrolment are missing")]
-        }
-        do throws(ProtocolError) {
-            switch kind {
-            case SecAggInboxKind.roster.rawValue:
-                let shares = try client.rosterReceived(
-                    ProtocolJSON.decode(SecAggRoster.self, from: payload), requirements: privacyPolicy.secureRequirements(settings, enrolled: enrolment),
-                    using: &random)
-                secure = client
-                return [secAggMessage(.shares, round: roundNumber, payload: ProtocolJSON.encode(shares), now: now)]
-            case SecAggInboxKind.delivery.rawValue:
-                try client.deliveryReceived(ProtocolJSON.decode(SecAggShareDelivery.self, from: payload))
-                secure = client
-                return secureInput == nil ? [] : maskedUpdate(now: now)
-            case "unmask":
-                let reveal = try client.reveal(ProtocolJSON.decode(SecAggUnmask.self, from: payload))
-                secure = client
-                return [secAggMessage(.reveal, round: roundNumber, payload: ProtocolJSON.encode(reveal), now: now)]
-            default:
-                return [.ignored("unknown secure-aggregation message '\(kind)'")]
-            }
-        } catch {
-            secure = nil
-            secureInput = nil
-            return [.refused(round: roundNumber, reason: "dropping out of secure aggregation: \(error)")]
-        }
-    }
-
-    /// The masked update, once both the quantized update and the neighbours' shares are here.
-    private mutating func maskedUpdate(now: Double) -> [AgentAction] {
-        guard var client = secure, let input = secureInput else { return [] }
-        let roundNumber = client.round
-        let words: [UInt32]
-        do {
-            words = try client.maskedInput(input.words)
-        } catch {
-            secure = nil
-            return [.ignored("round \(roundNumber): \(error)")]
-        }
-        secure = client
-        secureInput = nil
-        let payload = ModelCodec.encodeMasked(words, job: topics.job, round: roundNumber, agent: agent)
-        lastServedRound = roundNumber
-        if let event = input.event { ledger.append(event) }
-        return [
-            .recordServed(round: roundNumber, event: input.event, update: SentUpdate(round: roundNumber, payload: payload, signature: nil), residual: nil),
-            secAggMessage(.masked, round: roundNumber, payload: payload, now: now),
-            .publishStatus(status(now: now)),
-        ]
-    }
-
-    private func secAggMessage(_ stage: SecAggStage, round roundNumber: Int, payload: [UInt8], now: Double) -> AgentAction {
-        let deadline = round?.deadline ?? now
-        return .publishSecAgg(
-            topic: topics.secAgg(stage, round: roundNumber, agent: agent), payload: payload,
-            expirySeconds: MessageExpiry.seconds(until: deadline, now: now),
-            signature: identity?.sign(SignedStatement.secAgg("\(stage.rawValue)/\(agent)", job: topics.job, round: roundNumber, payload: payload)))
     }
 
     /// The update's payload: whole, or top-k with error feedback when the agent is set to it
