@@ -143,3 +143,34 @@ struct SecureHeadroomTests {
         #expect(throws: ProtocolError.self) { try self.machine(enrolled: 1_000, scale: 0x1p21, privacy: noisy) }
     }
 }
+
+@Suite("Policies refused or named when read")
+struct PolicyChecksTests {
+    @Test("a robust strategy that cannot aggregate min_updates updates is refused by name, not replaced by FedAvg")
+    func strategyMinimum() throws {
+        var policy = Fixture.policy
+        policy.minUpdates = 5
+        policy.targetUpdates = 10
+        policy.maxAgents = 100
+        policy.strategy = StrategyConfig(name: "bulyan", f: 1)
+        #expect(throws: ProtocolError.invalidConfiguration("strategy 'bulyan' needs at least 7 updates per round; min_updates is 5")) {
+            try policy.validate()
+        }
+        policy.minUpdates = 7
+        try policy.validate()
+        policy.strategy = StrategyConfig(name: "krum", f: 5)
+        #expect(throws: ProtocolError.self) { try policy.validate() }
+        policy.strategy = StrategyConfig(name: "no_such_strategy")
+        #expect(throws: ProtocolError.self) { try policy.validate() }
+    }
+
+    @Test("a policy with neither privacy nor a norm bound is named; one with either is not")
+    func unboundedWarning() {
+        var policy = Fixture.policy
+        #expect(policy.unboundedUpdatesWarning == nil)
+        policy.normBound = nil
+        #expect(policy.unboundedUpdatesWarning?.contains("norm_bound") == true)
+        policy.privacy = ClientPrivacy(mode: .local, clipNorm: 1, noiseMultiplier: 1)
+        #expect(policy.unboundedUpdatesWarning == nil)
+    }
+}

@@ -20,6 +20,16 @@ public struct BufferedRobustStrategy: AggregationStrategy {
 
     public let rule: Rule
     private var global: Parameters?
+
+    /// The fewest updates the rule can aggregate: a round closing with fewer would fail.
+    public var minimumUpdates: Int {
+        switch rule {
+        case .median, .trimmedMean: 1
+        case .krum(let f): f + 3
+        case .multiKrum(let f, let m): max(f + 3, m)
+        case .bulyan(let f): 4 * f + 3
+        }
+    }
     private var deltas: [[Float]] = []
 
     public init(rule: Rule) {

@@ -29,6 +29,11 @@ public struct StrategyConfig: Codable, Sendable, Equatable {
         case learningRate = "learning_rate", beta1 = "beta_1", beta2 = "beta_2"
     }
 
+    /// The fewest updates the strategy can aggregate (Krum needs f + 3, Bulyan 4f + 3).
+    public func minimumUpdates() throws(CoreError) -> Int {
+        (try make() as? BufferedRobustStrategy)?.minimumUpdates ?? 1
+    }
+
     /// The strategy; throws for an unknown name or a missing parameter. Server optimizers take
     /// their pseudo-gradient as the mean with the job's `weighting`.
     public func make(weighting: FedAvg.Weighting = .examples) throws(CoreError) -> any AggregationStrategy {

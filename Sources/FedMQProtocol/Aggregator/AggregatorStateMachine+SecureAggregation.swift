@@ -82,7 +82,11 @@ extension AggregatorStateMachine {
                     let (sum, survivors) = try server.finish()
                     let mean = try settings.quantization.decodeMean(sum, count: survivors.count, like: model.parameters)
                     var parameters = model.parameters
-                    try? parameters.add(mean)
+                    do {
+                        try parameters.add(mean)
+                    } catch {
+                        throw ProtocolError.core(error)
+                    }
                     let report = SecAggRoundReport(
                         degree: server.graph?.degree ?? 0, threshold: server.graph?.threshold ?? 0, dropped: server.unmask?.dropped ?? [])
                     secAgg = nil

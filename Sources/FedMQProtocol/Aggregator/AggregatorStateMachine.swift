@@ -113,7 +113,7 @@ public struct AggregatorStateMachine {
             // These passed validation (signature included) before they were spooled; the spool is
             // the aggregator's own state, so they are replayed without spooling or verifying again.
             if case .success(let update) = validator(checkingSignatures: false).validate(agent: agent, round: announcement.round, payload: payload) {
-                fold(update)
+                _ = fold(update)
             }
         }
         try requireEnrolmentForSecureAggregation()
@@ -150,7 +150,7 @@ public struct AggregatorStateMachine {
         case .failure(let rejection):
             return reject(rejection)
         case .success(let update):
-            fold(update)
+            if let failure = fold(update) { return reject(failure) }
             var actions: [AggregatorAction] = [.spool(round: round, agent: agent, payload: payload)]
             if accepted.count >= target { actions += close(now: now) }
             return actions
@@ -256,10 +256,16 @@ public struct AggregatorStateMachine {
             accepted: Set(accepted.keys), signers: checkingSignatures ? signers : nil, maxExamples: policy.maxExamplesPerUpdate)
     }
 
-    private mutating func fold(_ update: AcceptedUpdate) {
-        // The validator checked names and shapes, so adding cannot fail.
-        guard (try? strategy.add(delta: update.delta, examples: update.examples)) != nil else { return }
+    /// Adds an accepted update to the round; a strategy that refuses it makes a rejection
+    /// (the update is then neither counted nor spooled).
+    private mutating func fold(_ update: AcceptedUpdate) -> Rejection? {
+        do {
+            try strategy.add(delta: update.delta, examples: update.examples)
+        } catch {
+            return Rejection(agent: update.agent, round: update.round, reason: .tensorMismatch, detail: "the strategy refused it: \(error)")
+        }
         accepted[update.agent] = update.examples
+        return nil
     }
 
     mutating func reject(_ rejection: Rejection) -> [AggregatorAction] {
@@ -267,21 +273,27 @@ public struct AggregatorStateMachine {
         return [.rejected(rejection)]
     }
 
+    /// Closes the round with its aggregate; a strategy that cannot aggregate fails the round
+    /// (model kept, metrics say why) instead of leaving it open for good.
     private mutating func close(now: Double) -> [AggregatorAction] {
-        guard let parameters = try? strategy.finish() else { return [] }
-        return conclude(parameters, participants: accepted, now: now)
+        do {
+            return conclude(try strategy.finish(), participants: accepted, now: now)
+        } catch {
+            return conclude(model.parameters, participants: accepted, now: now, failure: "the strategy could not aggregate: \(error)")
+        }
     }
 
     /// Publishes the round's new model and metrics and opens the next round (or finishes).
     mutating func conclude(
-        _ newParameters: Parameters, participants: [String: Int], now: Double, secure: SecAggRoundReport? = nil, secureCohort: Int = 0
+        _ newParameters: Parameters, participants: [String: Int], now: Double, secure: SecAggRoundReport? = nil, secureCohort: Int = 0,
+        failure known: String? = nil
     ) -> [AggregatorAction] {
         var parameters = newParameters
         let round = announcement.round
         // The agents' verdict on the model this round started from (the one being replaced).
         let federated = FederatedEvaluation(round: model.round, evaluations: evaluations.keys.sorted().compactMap { evaluations[$0] })
         evaluations = [:]
-        var failure = secure?.failure
+        var failure = known ?? secure?.failure
         var privacy: (epsilon: Double, threatModel: String)?
         if failure == nil {
             let accountantBefore = accountant

@@ -139,10 +139,15 @@ public struct RoundPolicy: Codable, Sendable, Equatable {
             }
         }
         if let strategy {
+            let needed: Int
             do {
-                _ = try strategy.make()
+                needed = try strategy.minimumUpdates()
             } catch {
                 throw invalid("\(error)")
+            }
+            // A round may close with min_updates: the strategy must be able to aggregate that many.
+            if minUpdates < needed {
+                throw invalid("strategy '\(strategy.name)' needs at least \(needed) updates per round; min_updates is \(minUpdates)")
             }
             if privacy != nil && strategy.name != "mean" {
                 throw invalid("differential privacy's accounting holds for the plain mean only (strategy 'mean')")
