@@ -1,3 +1,5 @@
+import FedMQAgent
+import FedMQAggregator
 import FedMQProtocol
 import FedMQRuntime
 import FedMQTransport
@@ -45,5 +47,31 @@ struct RuntimeFilesTests {
         #expect(try settings.connectionOptions(clientID: "agent-1", will: will).credentials?.password == "secret")
         let decoded = try JSONDecoder().decode(BrokerSettings.self, from: Data(#"{"host": "h", "allow_insecure": true}"#.utf8))
         #expect(decoded.allowInsecure)
+    }
+
+    @Test("a misspelt key anywhere in a config file is refused with its path, never left at its default")
+    func unknownKeys() throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        func write(_ text: String, _ name: String) throws -> String {
+            let path = directory.appendingPathComponent(name).path
+            try Data(text.utf8).write(to: URL(fileURLWithPath: path))
+            return path
+        }
+        let agent = try write(
+            #"{"agent": "a1", "job": "j", "data_csv": "d.csv", "state_directory": "s", "privacy_policy": {"min_noise_multipler": 1.0}}"#, "agent.json")
+        let agentError = try #require(throws: RuntimeError.self) { try loadJSONConfig(AgentConfig.self, from: agent) }
+        #expect("\(agentError)".contains("\(agent): unknown key 'privacy_policy.min_noise_multipler'"), "\(agentError)")
+        let aggregator = try write(
+            #"{"job": "j", "state_directory": "s", "evaluaton_csv": "t.csv", "policy": {"target_updates": 2, "round_secs": 5, "training": {"learning_rte": 0.1}}}"#,
+            "aggregator.json")
+        let aggregatorError = try #require(throws: RuntimeError.self) { try loadJSONConfig(AggregatorConfig.self, from: aggregator) }
+        #expect(
+            "\(aggregatorError)".contains("unknown keys 'evaluaton_csv', 'policy.round_secs', 'policy.training.learning_rte'"), "\(aggregatorError)")
+        // Known keys, and null for an optional one, load.
+        let good = try write(
+            #"{"agent": "a1", "job": "j", "data_csv": "d.csv", "state_directory": "s", "top_k_fraction": null, "privacy_policy": {"min_noise_multiplier": 1.0}}"#,
+            "good.json")
+        #expect(try loadJSONConfig(AgentConfig.self, from: good).privacyPolicy.minNoiseMultiplier == 1)
     }
 }
