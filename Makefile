@@ -13,7 +13,7 @@ DEB_PACKAGES := libmosquitto-dev mosquitto mosquitto-clients openssl pkg-config 
 PY_PACKAGES := numpy==2.4.6 scikit-learn==1.9.1 safetensors
 VENV := .venv
 
-.PHONY: deps build release demo test bench bench-mqtt bench-train bench-privacy bench-flower bench-encodings bench-overhead bench-soak bench-footprint bench-ingest bench-strategies bench-secagg fuzz clean
+.PHONY: deps build release demo test test-repeat bench bench-mqtt bench-train bench-privacy bench-flower bench-encodings bench-overhead bench-soak bench-footprint bench-ingest bench-strategies bench-secagg fuzz clean
 
 ## deps: install the Debian packages that are missing (idempotent; apt-get only when needed)
 deps:
@@ -50,6 +50,25 @@ demo: release
 test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
+
+## test-repeat: the integration suites REPEAT times in a row (default 10), with LOAD=stress under
+## stress-ng --cpu 2; stops at the first failing run and prints its failures (logs in .test-repeat/)
+REPEAT ?= 10
+LOAD ?=
+test-repeat: deps
+	@if [ "$(LOAD)" = stress ] && ! command -v stress-ng >/dev/null; then \
+		$(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q stress-ng; fi
+	$(SWIFT) build --build-tests
+	@mkdir -p .test-repeat; stress=""; \
+	if [ "$(LOAD)" = stress ]; then stress-ng --cpu 2 --timeout 3h >/dev/null 2>&1 & stress=$$!; fi; \
+	status=0; \
+	for run in $$(seq 1 $(REPEAT)); do \
+		if $(SWIFT) test --skip-build --filter FedMQIntegrationTests > .test-repeat/run-$$run.log 2>&1; \
+		then echo "run $$run of $(REPEAT): $$(grep -E 'Test run with' .test-repeat/run-$$run.log | tail -1)"; \
+		else echo "run $$run of $(REPEAT) FAILED:"; grep -E '✘' .test-repeat/run-$$run.log | head -20; status=1; break; fi; \
+	done; \
+	if [ -n "$$stress" ]; then kill $$stress; fi; \
+	exit $$status
 
 ## bench: every benchmark; rewrites docs/benchmarks.md and bench/results/*.json
 bench: bench-mqtt bench-train bench-privacy bench-flower bench-encodings bench-overhead bench-soak bench-footprint bench-ingest bench-strategies bench-secagg
