@@ -32,25 +32,30 @@ struct FaultInjectionTests {
             let faulty = try FederatedJob(broker: broker, job: "faulty", agents: 4, rounds: rounds, target: 4, minimum: 4, epochs: 3)
             var aggregator = try faulty.startAggregator()
             agents = try (0..<4).map { try faulty.startAgent($0) }
-            // Ten kill points, seeded: a round among 2...40 and how many of its updates are spooled
-            // (0 to 3 of 4). Each kill waits for the job to reach its point, as the aggregator's
-            // own files show, so the kills land within the job whatever the machine's speed.
+            // Ten kills at seeded points of the job, each a round 1 to 3 ahead of the last one and
+            // how many of its 4 updates are spooled (0 to 3), read from the aggregator's own files.
+            // The agents are frozen (SIGSTOP) from the moment a point is reached until the killed
+            // aggregator runs again, so the job cannot run out before the ten kills, however slowly
+            // this test process is scheduled.
             var random = SplitMix64(seed: 42)
-            var candidates = Array(2...40)
-            candidates.shuffle(using: &random)
-            let points = candidates.prefix(10).sorted().map { (round: $0, spooled: Int(random.next() % 4)) }
             var kills = 0
-            for point in points {
-                try await eventually("round \(point.round) with \(point.spooled) updates spooled", within: .seconds(120)) {
+            var point = (round: 2, spooled: Int(random.next() % 4))
+            while kills < 10 {
+                let target = point
+                try await eventually("round \(target.round) with \(target.spooled) updates spooled", within: .seconds(120)) {
                     // A line being appended may be cut short when read: then the next poll decides.
                     let closed = (try? faulty.metrics().count) ?? 0
-                    return closed >= point.round || (closed == point.round - 1 && faulty.spooled(round: point.round) >= point.spooled)
+                    return closed >= target.round || (closed == target.round - 1 && faulty.spooled(round: target.round) >= target.spooled)
                 }
+                for agent in agents { agent.send(SIGSTOP) }
+                defer { for agent in agents { agent.send(SIGCONT) } }
                 if aggregator.poll() != nil { break }  // finished before all ten kills
                 aggregator.send(SIGKILL)
                 _ = try await aggregator.wait()
                 kills += 1
                 aggregator = try faulty.startAggregator()
+                let closed = (try? faulty.metrics().count) ?? 0
+                point = (round: closed + 1 + Int(random.next() % 3), spooled: Int(random.next() % 4))
             }
             let disturbed = try await finish(faulty, aggregator: aggregator)
             for agent in agents { await agent.stop() }
