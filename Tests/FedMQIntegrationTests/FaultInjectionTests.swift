@@ -22,7 +22,7 @@ struct FaultInjectionTests {
     @Test("the aggregator SIGKILLed at ten seeded points of the job: every update counts exactly once, all rounds complete, the model equals the undisturbed run's")
     func tenKills() async throws {
         try await withLocalBroker { broker in
-            let rounds = 60
+            let rounds = 100
             let calm = try FederatedJob(broker: broker, job: "calm", agents: 4, rounds: rounds, target: 4, minimum: 4, epochs: 3)
             let calmAggregator = try calm.startAggregator()
             var agents = try (0..<4).map { try calm.startAgent($0) }
@@ -42,7 +42,8 @@ struct FaultInjectionTests {
             var point = (round: 2, spooled: Int(random.next() % 4))
             while kills < 10 {
                 let target = point
-                try await eventually("round \(target.round) with \(target.spooled) updates spooled", within: .seconds(120)) {
+                // Polled often: a round takes milliseconds on an idle machine.
+                try await eventually("round \(target.round) with \(target.spooled) updates spooled", within: .seconds(120), every: .milliseconds(2)) {
                     // A line being appended may be cut short when read: then the next poll decides.
                     let closed = (try? faulty.metrics().count) ?? 0
                     return closed >= target.round || (closed == target.round - 1 && faulty.spooled(round: target.round) >= target.spooled)

@@ -20,7 +20,7 @@ public struct AggregatorStateMachine {
     var bytesReceived = 0
     private let evaluator: (@Sendable (Parameters) -> Evaluation?)?
     /// The published model's privacy so far (with differential privacy configured).
-    public private(set) var accountant: RDPAccountant?
+    public internal(set) var accountant: RDPAccountant?
     /// Noise for central DP: the system's CSPRNG in production, a seeded generator in tests.
     var random: any RandomNumberGenerator
     /// Enrolled agents' keys; with them, only updates their agents signed count.
@@ -350,40 +350,6 @@ public struct AggregatorStateMachine {
         strategy.begin(global: model.parameters)
         openSecureRound(now: now)
         return [.checkpoint(checkpoint(), model: bytes), .publishModel(bytes), .publishRound(announcement), .publishMetrics(metrics)]
-    }
-
-    /// Central mode: adds the aggregator's noise. Every mode: charges this round to the
-    /// published model's accountant and says against whom the resulting epsilon holds.
-    private mutating func account(
-        _ parameters: inout Parameters, updates: Int, secureCohort: Int? = nil
-    ) throws(CoreError) -> (epsilon: Double, threatModel: String)? {
-        guard let privacy = policy.privacy, var accountant else { return nil }
-        try privacy.addAggregatorNoise(to: &parameters, updates: updates, using: &random)
-        var multiplier = privacy.publishedModelMultiplier(updates: updates)
-        if let secureCohort, let settings = policy.secureAggregation {
-            multiplier = SecAggNoise.publishedMultiplier(
-                privacy, settings, dimension: model.parameters.count, survivors: updates, cohort: secureCohort)
-        }
-        // Noise multipliers are finite and non-negative (validated), so composing cannot fail.
-        try? accountant.compose(.gaussian(noiseMultiplier: multiplier))
-        self.accountant = accountant
-        let epsilon = accountant.epsilon(delta: privacy.delta).epsilon
-        let threatModel: String
-        if let secureCohort, let settings = policy.secureAggregation {
-            let colluders = Int((settings.corruptionRate * Double(secureCohort)).rounded(.down))
-            return (
-                epsilon,
-                "anyone who sees the published models, the aggregator included (secure aggregation: it decodes only the sum), with up to \(colluders) agents colluding"
-            )
-        }
-        switch privacy.mode {
-        case .central:
-            threatModel = "anyone who sees the published models; the aggregator sees clipped updates without noise"
-        case .local, .distributed:
-            let perUpdate = String(format: "%.3g", privacy.perUpdateMultiplier ?? 0)
-            threatModel = "anyone who sees the published models; each update alone carries noise multiplier \(perUpdate) against the broker and the aggregator"
-        }
-        return (epsilon, threatModel)
     }
 
     /// The configured strategy (validated with the policy), or FedAvg with its weighting.
