@@ -103,12 +103,9 @@ func executable(_ name: String) throws -> URL {
     try fedmqExecutable().deletingLastPathComponent().appendingPathComponent(name)
 }
 
-/// Polls `condition` every `interval` until it holds, failing after `limit`.
-func eventually(
-    _ what: String, within limit: Duration = .seconds(60), every interval: Duration = .milliseconds(50),
-    _ condition: @escaping @Sendable () throws -> Bool
-) async throws {
+/// Polls `condition` every 50 ms until it holds, failing after `limit`.
+func eventually(_ what: String, within limit: Duration = .seconds(60), _ condition: @escaping @Sendable () throws -> Bool) async throws {
     try await within(limit, what) {
-        while try !condition() { try await Task.sleep(for: interval) }
+        while try !condition() { try await Task.sleep(for: .milliseconds(50)) }
     }
 }

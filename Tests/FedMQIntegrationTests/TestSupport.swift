@@ -80,3 +80,30 @@ extension Array where Element == UInt8 {
         (0..<count).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ Int(seed) &+ ($0 >> 8)) }
     }
 }
+
+/// Polls `condition` on a thread of its own every `interval` and runs `action` on that thread
+/// the moment it holds. The test process runs many suites at once on a small pool of threads,
+/// which can keep an async test waiting for seconds; a fault placed on an observed event must
+/// land right after it, not whenever the pool gets to it.
+func onOwnThread(
+    _ what: String, within limit: Duration = .seconds(120), every interval: Duration = .milliseconds(2),
+    until condition: @escaping @Sendable () -> Bool, then action: @escaping @Sendable () -> Void
+) async throws {
+    let seconds = Double(limit.components.seconds) + Double(limit.components.attoseconds) * 1e-18
+    let pause = useconds_t(max(1, interval.components.attoseconds / 1_000_000_000_000))
+    try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+        let thread = Thread {
+            let deadline = Date().addingTimeInterval(seconds)
+            while !condition() {
+                if Date() > deadline {
+                    continuation.resume(throwing: TimedOut(what: what))
+                    return
+                }
+                usleep(pause)
+            }
+            action()
+            continuation.resume()
+        }
+        thread.start()
+    }
+}
