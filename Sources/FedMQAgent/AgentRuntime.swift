@@ -57,7 +57,8 @@ public struct AgentRuntime: Sendable {
             budget: config.privacyBudget, privacyPolicy: config.privacyPolicy, identity: try config.identityKey.map(IdentityFiles.signingKey(at:)),
             aggregatorKey: try config.aggregatorKey.map { try IdentityFiles.verifyingKey($0, field: "aggregator_key") },
             enrolment: try config.enrolment.map { try IdentityFiles.enrolment(at: $0).agents }, lastUpdate: loadLastUpdate(record),
-            errorFeedback: try config.topKFraction.map { try ErrorFeedback(fraction: $0, residual: loadResidual(record)) })
+            errorFeedback: try config.topKFraction.map { try ErrorFeedback(fraction: $0, residual: loadResidual(record)) },
+            random: KernelRandom())
         let topics = machine.topics
         logger.notice("\(data.count) local examples for training, \(holdout?.count ?? 0) held out; last served round \(machine.lastServedRound)")
         if let feedback = machine.errorFeedback {

@@ -158,7 +158,7 @@ public struct AggregatorRuntime: Sendable {
             let spec = try ModelCodec.decodeModel(saved.model).spec
             let machine = try AggregatorStateMachine(
                 job: config.job, policy: config.policy, checkpoint: saved.checkpoint, modelBytes: saved.model,
-                spooled: saved.spooled, evaluator: try makeEvaluator(spec: spec), signers: signers)
+                spooled: saved.spooled, evaluator: try makeEvaluator(spec: spec), signers: signers, random: KernelRandom())
             logger.notice(
                 "resumed round \(machine.announcement.round) from \(config.stateDirectory) with \(machine.acceptedAgents.count) spooled update(s)")
             return (machine, false)
@@ -174,7 +174,7 @@ public struct AggregatorRuntime: Sendable {
         }
         let machine = try AggregatorStateMachine(
             job: config.job, policy: config.policy, spec: spec, initial: parameters, now: wallClock(),
-            evaluator: try makeEvaluator(spec: spec), signers: signers)
+            evaluator: try makeEvaluator(spec: spec), signers: signers, random: KernelRandom())
         logger.notice("starting job with a \(spec.kind.rawValue) model of \(parameters.count) parameters")
         return (machine, true)
     }

@@ -74,4 +74,20 @@ struct RuntimeFilesTests {
             "good.json")
         #expect(try loadJSONConfig(AgentConfig.self, from: good).privacyPolicy.minNoiseMultiplier == 1)
     }
+
+    @Test("the buffered kernel generator refills past its 4 KiB and its words look uniform (chi-square over 16 bins)")
+    func kernelRandom() {
+        var random = KernelRandom()
+        var other = KernelRandom()
+        let words = (0..<40_000).map { _ in random.next() }
+        #expect(Set(words).count == words.count)
+        #expect(words.prefix(8) != (0..<8).map { _ in other.next() }[...])
+        var bins = [Int](repeating: 0, count: 16)
+        for word in words { bins[Int(word >> 60)] += 1 }
+        let expected = Double(words.count) / 16
+        let chiSquare = bins.reduce(0.0) { $0 + (Double($1) - expected) * (Double($1) - expected) / expected }
+        // 15 degrees of freedom: a real generator exceeds 80 with probability below 1e-10, a
+        // broken one (a stuck or short buffer) by far.
+        #expect(chiSquare < 80, "chi-square \(chiSquare)")
+    }
 }
