@@ -10,15 +10,15 @@ import FedMQCore
 public struct AggregatorStateMachine {
     public let job: String
     public let policy: RoundPolicy
-    public private(set) var model: GlobalModel
-    public private(set) var modelBytes: [UInt8]
-    public private(set) var announcement: RoundAnnouncement
-    public private(set) var finished = false
-    private var strategy: any AggregationStrategy
-    private var accepted: [String: Int] = [:]
-    private var rejected: [String: Int] = [:]
+    public internal(set) var model: GlobalModel
+    public internal(set) var modelBytes: [UInt8]
+    public internal(set) var announcement: RoundAnnouncement
+    public internal(set) var finished = false
+    var strategy: any AggregationStrategy
+    var accepted: [String: Int] = [:]
+    var rejected: [String: Int] = [:]
     var bytesReceived = 0
-    private let evaluator: (@Sendable (Parameters) -> Evaluation?)?
+    let evaluator: (@Sendable (Parameters) -> Evaluation?)?
     /// The published model's privacy so far (with differential privacy configured).
     public internal(set) var accountant: RDPAccountant?
     /// Noise for central DP: the system's CSPRNG in production, a seeded generator in tests.
@@ -26,11 +26,12 @@ public struct AggregatorStateMachine {
     /// Enrolled agents' keys; with them, only updates their agents signed count.
     let signers: [String: VerifyingKey]?
     /// The last closed round's summary, kept in every checkpoint.
-    private var lastMetrics: RoundMetrics?
-    /// Agents' evaluations of the current global model (federated evaluation), by agent.
-    private var evaluations: [String: AgentEvaluation] = [:]
+    var lastMetrics: RoundMetrics?
+    /// Agents' evaluations of the current global model (federated evaluation).
+    var evaluations: EvaluationCollector
     /// Agents whose retained status says they are connected (for client selection).
-    public private(set) var online: Set<String> = []
+    var agents: OnlineAgents
+    public var online: Set<String> { agents.online }
     /// The open round's secure aggregation, in secure mode.
     public internal(set) var secAgg: SecAggServer?
     /// When the secure-aggregation stage now open ends.
@@ -60,6 +61,8 @@ public struct AggregatorStateMachine {
         self.policy = policy
         self.evaluator = evaluator
         self.signers = signers
+        evaluations = EvaluationCollector(job: job)
+        agents = OnlineAgents(maxAgents: policy.maxAgents, allowed: policy.allowedAgents.map(Set.init))
         self.random = random
         accountant = policy.privacy == nil ? nil : RDPAccountant()
         modelBytes = bytes
@@ -99,6 +102,8 @@ public struct AggregatorStateMachine {
         self.policy = policy
         self.evaluator = evaluator
         self.signers = signers
+        evaluations = EvaluationCollector(job: job)
+        agents = OnlineAgents(maxAgents: policy.maxAgents, allowed: policy.allowedAgents.map(Set.init))
         self.random = random
         accountant = policy.privacy == nil ? nil : (checkpoint.accountant ?? RDPAccountant())
         self.model = model
@@ -175,44 +180,22 @@ public struct AggregatorStateMachine {
             lastModelRepublish = now
             return [.publishModel(modelBytes)]
         }
-        if status.state == .offline {
-            online.remove(agent)
-        } else if online.count >= policy.maxAgents && !online.contains(agent) {
-            return [.statusIgnored(agent: agent, reason: "already tracking max_agents (\(policy.maxAgents)) agents")]
-        } else {
-            online.insert(agent)
-        }
+        if let reason = agents.record(status) { return [.statusIgnored(agent: agent, reason: reason)] }
         guard let selection = policy.selection, !finished, accepted.isEmpty else { return [] }
-        let picked = selection.pick(from: candidates, round: announcement.round, minimum: policy.minUpdates)
+        let picked = selection.pick(from: agents.candidates, round: announcement.round, minimum: policy.minUpdates)
         guard picked != announcement.selected else { return [] }
         announcement.selected = picked
         announcement.revision = (announcement.revision ?? 0) + 1
         return [.checkpoint(checkpoint(), model: modelBytes), .publishRound(announcement)]
     }
 
-    /// Online agents that may be selected.
-    private var candidates: Set<String> {
-        policy.allowedAgents.map { online.intersection($0) } ?? online
-    }
-
     /// An agent's evaluation arrived on `round/<round>/eval/<agent>`. Only evaluations of the
     /// current global model count (one per agent); they go into the next round's metrics.
     public mutating func receiveEvaluation(agent: String, round: Int, payload: [UInt8]) -> [AggregatorAction] {
-        func ignore(_ reason: String) -> [AggregatorAction] { [.evaluationIgnored(agent: agent, round: round, reason: reason)] }
-        guard policy.evaluateEvery != nil else { return ignore("this job has no federated evaluation") }
-        let evaluation: AgentEvaluation
-        do {
-            evaluation = try ProtocolJSON.decode(AgentEvaluation.self, from: payload)
-        } catch {
-            return ignore("\(error)")
-        }
-        guard evaluation.job == job, evaluation.agent == agent, evaluation.round == round else {
-            return ignore("job, agent or round differ from the topic")
-        }
-        guard round == model.round else { return ignore("round \(round) is not the current model's (\(model.round))") }
-        guard evaluations[agent] == nil else { return ignore("this agent's evaluation of round \(round) is already in") }
-        evaluations[agent] = evaluation
-        return []
+        let reason =
+            policy.evaluateEvery == nil
+            ? "this job has no federated evaluation" : evaluations.receive(agent: agent, round: round, payload: payload, modelRound: model.round)
+        return reason.map { [.evaluationIgnored(agent: agent, round: round, reason: $0)] } ?? []
     }
 
     /// Time passed: close a round that has its target (after a restart) or whose deadline is
@@ -237,7 +220,7 @@ public struct AggregatorStateMachine {
         ]
     }
 
-    private func checkpoint() -> AggregatorCheckpoint {
+    func checkpoint() -> AggregatorCheckpoint {
         AggregatorCheckpoint(
             announcement: announcement, modelSHA256: model.sha256, finished: finished, accountant: accountant, lastMetrics: lastMetrics,
             strategyState: strategy.carriedState)
@@ -273,91 +256,12 @@ public struct AggregatorStateMachine {
         return [.rejected(rejection)]
     }
 
-    /// Closes the round with its aggregate; a strategy that cannot aggregate fails the round
-    /// (model kept, metrics say why) instead of leaving it open for good.
-    private mutating func close(now: Double) -> [AggregatorAction] {
-        do {
-            return conclude(try strategy.finish(), participants: accepted, now: now)
-        } catch {
-            return conclude(model.parameters, participants: accepted, now: now, failure: "the strategy could not aggregate: \(error)")
-        }
-    }
-
-    /// Publishes the round's new model and metrics and opens the next round (or finishes).
-    mutating func conclude(
-        _ newParameters: Parameters, participants: [String: Int], now: Double, secure: SecAggRoundReport? = nil, secureCohort: Int = 0,
-        failure known: String? = nil
-    ) -> [AggregatorAction] {
-        var parameters = newParameters
-        let round = announcement.round
-        // The agents' verdict on the model this round started from (the one being replaced).
-        let federated = FederatedEvaluation(round: model.round, evaluations: evaluations.keys.sorted().compactMap { evaluations[$0] })
-        evaluations = [:]
-        var failure = known ?? secure?.failure
-        var privacy: (epsilon: Double, threatModel: String)?
-        if failure == nil {
-            let accountantBefore = accountant
-            do {
-                privacy = try account(&parameters, updates: participants.count, secureCohort: secure == nil ? nil : secureCohort)
-            } catch {
-                // Noise fails closed: a model that did not get its noise is not published.
-                failure = "the aggregator's noise failed (\(error)); the model is kept"
-            }
-            // One update near the edge of Float's range (or a huge example count) could make the
-            // aggregate infinite; such a model is never published or checkpointed, so nothing
-            // was released and nothing is charged.
-            if failure == nil && !parameters.allFinite {
-                failure = "the aggregate is not finite (an update of extreme values); the model is kept"
-            }
-            if failure != nil {
-                privacy = nil
-                accountant = accountantBefore
-            }
-        }
-        let failed = failure != nil
-        let bytes = failed ? modelBytes : ModelCodec.encodeModel(parameters, spec: model.spec, job: job, round: round)
-        if !failed {
-            model = GlobalModel(job: job, round: round, spec: model.spec, parameters: parameters, sha256: ModelCodec.sha256(bytes))
-            modelBytes = bytes
-        }
-        let evaluation = failed ? nil : evaluator?(parameters)
-        var metrics = RoundMetrics(
-            job: job, round: round, participants: participants.keys.sorted(), updates: participants.count,
-            examples: participants.values.reduce(0, +), rejected: rejected, accuracy: evaluation?.accuracy, loss: evaluation?.loss,
-            bytesReceived: bytesReceived, durationSeconds: max(0, now - announcement.openedAt),
-            deadlineExtensions: announcement.extensions, modelSHA256: model.sha256, closedAt: now,
-            epsilon: privacy?.epsilon ?? accountant.map { $0.epsilon(delta: policy.privacy?.delta ?? 1e-5).epsilon }, delta: policy.privacy?.delta,
-            threatModel: privacy?.threatModel, federated: federated)
-        metrics.secureAggregation = secure
-        metrics.failure = failure
-        if let selected = announcement.selected {
-            metrics.selected = selected
-            metrics.stragglers = selected.filter { participants[$0] == nil }
-        }
-        accepted = [:]
-        rejected = [:]
-        bytesReceived = 0
-        lastMetrics = metrics
-        if let rounds = policy.rounds, round >= rounds {
-            finished = true
-            secAgg = nil
-            return [.checkpoint(checkpoint(), model: bytes), .publishModel(bytes), .publishMetrics(metrics), .finished]
-        }
-        announcement = Self.announce(job: job, round: round + 1, policy: policy, base: model.sha256, now: now)
-        if let selection = policy.selection {
-            announcement.selected = selection.pick(from: candidates, round: round + 1, minimum: policy.minUpdates)
-        }
-        strategy.begin(global: model.parameters)
-        openSecureRound(now: now)
-        return [.checkpoint(checkpoint(), model: bytes), .publishModel(bytes), .publishRound(announcement), .publishMetrics(metrics)]
-    }
-
     /// The configured strategy (validated with the policy), or FedAvg with its weighting.
     private static func makeStrategy(_ policy: RoundPolicy) -> any AggregationStrategy {
         (try? policy.strategy?.make(weighting: policy.weighting)) ?? FedAvg(weighting: policy.weighting)
     }
 
-    private static func announce(job: String, round: Int, policy: RoundPolicy, base: String, now: Double) -> RoundAnnouncement {
+    static func announce(job: String, round: Int, policy: RoundPolicy, base: String, now: Double) -> RoundAnnouncement {
         // A secure round's four stages each have their own deadline; the round's covers them all.
         let seconds = max(policy.roundSeconds, 4 * (policy.secureAggregation?.stageSeconds ?? 0))
         return RoundAnnouncement(
