@@ -80,4 +80,14 @@ extension AggregatorStateMachine {
         openSecureRound(now: now)
         return [.checkpoint(checkpoint(), model: bytes), .publishModel(bytes), .publishRound(announcement), .publishMetrics(metrics)]
     }
+
+    static func announce(job: String, round: Int, policy: RoundPolicy, base: String, now: Double) -> RoundAnnouncement {
+        // A secure round's four stages each have their own deadline; the round's covers them all.
+        let seconds = max(policy.roundSeconds, 4 * (policy.secureAggregation?.stageSeconds ?? 0))
+        return RoundAnnouncement(
+            job: job, round: round, openedAt: now, deadline: now + seconds, targetUpdates: policy.targetUpdates,
+            minUpdates: policy.minUpdates, extensions: 0, baseModelSHA256: base, training: policy.training,
+            maxUpdateBytes: policy.maxUpdateBytes, normBound: policy.normBound, encoding: policy.encoding,
+            privacy: policy.privacy, evaluateEvery: policy.evaluateEvery, secureAggregation: policy.secureAggregation)
+    }
 }

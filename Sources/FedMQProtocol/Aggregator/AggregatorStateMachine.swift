@@ -37,7 +37,7 @@ public struct AggregatorStateMachine {
     /// When the secure-aggregation stage now open ends.
     var stageDeadline = 0.0
     /// When the model was last published again for an agent waiting for it.
-    private var lastModelRepublish = -Double.infinity
+    var lastModelRepublish = -Double.infinity
     static let modelRepublishSeconds = 5.0
     let topics: Topics
 
@@ -67,7 +67,7 @@ public struct AggregatorStateMachine {
         accountant = policy.privacy == nil ? nil : RDPAccountant()
         modelBytes = bytes
         model = GlobalModel(job: job, round: 0, spec: spec, parameters: parameters, sha256: ModelCodec.sha256(bytes))
-        strategy = Self.makeStrategy(policy)
+        strategy = try Self.makeStrategy(policy)
         announcement = Self.announce(job: job, round: 1, policy: policy, base: model.sha256, now: now)
         if policy.selection != nil { announcement.selected = [] }  // picked as agents come online
         strategy.begin(global: parameters)
@@ -75,7 +75,7 @@ public struct AggregatorStateMachine {
         openSecureRound(now: now)
     }
 
-    private func requireEnrolmentForSecureAggregation() throws(ProtocolError) {
+    func requireEnrolmentForSecureAggregation() throws(ProtocolError) {
         guard let settings = policy.secureAggregation else { return }
         guard let signers else {
             throw .invalidConfiguration("secure aggregation needs an enrolled fleet: every agent signs its keys (configure an enrolment)")
@@ -84,47 +84,6 @@ public struct AggregatorStateMachine {
         let cohort = policy.allowedAgents?.count ?? signers.count
         let sigma = policy.privacy.map { SecAggNoise.agentSigma($0, settings, dimension: model.parameters.count) } ?? 0
         try settings.quantization.validate(cohort: cohort, noiseSigma: sigma)
-    }
-
-    /// Resumes from a checkpoint and the updates spooled for its open round.
-    public init(
-        job: String, policy: RoundPolicy, checkpoint: AggregatorCheckpoint, modelBytes: [UInt8],
-        spooled: [(agent: String, payload: [UInt8])], evaluator: (@Sendable (Parameters) -> Evaluation?)? = nil,
-        signers: [String: VerifyingKey]? = nil, random: any RandomNumberGenerator = SystemRandomNumberGenerator()
-    ) throws(ProtocolError) {
-        try policy.validate()
-        let model = try ModelCodec.decodeModel(modelBytes)
-        guard model.sha256 == checkpoint.modelSHA256, model.job == job, checkpoint.announcement.job == job else {
-            throw .invalidModel("the checkpoint's model does not match its record (sha256 or job differ)")
-        }
-        self.job = job
-        topics = try Topics(job: job)
-        self.policy = policy
-        self.evaluator = evaluator
-        self.signers = signers
-        evaluations = EvaluationCollector(job: job)
-        agents = OnlineAgents(maxAgents: policy.maxAgents, allowed: policy.allowedAgents.map(Set.init))
-        self.random = random
-        accountant = policy.privacy == nil ? nil : (checkpoint.accountant ?? RDPAccountant())
-        self.model = model
-        self.modelBytes = modelBytes
-        announcement = checkpoint.announcement
-        finished = checkpoint.finished
-        lastMetrics = checkpoint.lastMetrics
-        strategy = Self.makeStrategy(policy)
-        if let state = checkpoint.strategyState { strategy.restore(carriedState: state) }
-        strategy.begin(global: model.parameters)
-        for (agent, payload) in spooled {
-            // These passed validation (signature included) before they were spooled; the spool is
-            // the aggregator's own state, so they are replayed without spooling or verifying again.
-            if case .success(let update) = validator(checkingSignatures: false).validate(agent: agent, round: announcement.round, payload: payload) {
-                _ = fold(update)
-            }
-        }
-        try requireEnrolmentForSecureAggregation()
-        // A secure round's keys and shares lived in the previous process: this attempt starts
-        // over with an empty key stage, which ends at its deadline and fails the round cleanly.
-        openSecureRound(now: checkpoint.announcement.openedAt)
     }
 
     /// Actions that (re)establish the retained state: checkpoint (fresh start) and publish.
@@ -169,35 +128,6 @@ public struct AggregatorStateMachine {
         return min(announcement.targetUpdates, selected.count)
     }
 
-    /// An agent's retained status arrived on `status/<agent>`. With client selection, a round
-    /// that has no update yet is drawn again from the agents now online (and republished). An
-    /// agent that waits for the current model (it refused what the broker retained, which may
-    /// be a forgery or lost in a broker restart) gets it again, at most every
-    /// `modelRepublishSeconds`.
-    public mutating func statusReceived(agent: String, payload: [UInt8], now: Double) -> [AggregatorAction] {
-        guard let status = try? ProtocolJSON.decode(AgentStatus.self, from: payload), status.agent == agent else { return [] }
-        if status.waitingForModel == model.sha256, now >= lastModelRepublish + Self.modelRepublishSeconds {
-            lastModelRepublish = now
-            return [.publishModel(modelBytes)]
-        }
-        if let reason = agents.record(status) { return [.statusIgnored(agent: agent, reason: reason)] }
-        guard let selection = policy.selection, !finished, accepted.isEmpty else { return [] }
-        let picked = selection.pick(from: agents.candidates, round: announcement.round, minimum: policy.minUpdates)
-        guard picked != announcement.selected else { return [] }
-        announcement.selected = picked
-        announcement.revision = (announcement.revision ?? 0) + 1
-        return [.checkpoint(checkpoint(), model: modelBytes), .publishRound(announcement)]
-    }
-
-    /// An agent's evaluation arrived on `round/<round>/eval/<agent>`. Only evaluations of the
-    /// current global model count (one per agent); they go into the next round's metrics.
-    public mutating func receiveEvaluation(agent: String, round: Int, payload: [UInt8]) -> [AggregatorAction] {
-        let reason =
-            policy.evaluateEvery == nil
-            ? "this job has no federated evaluation" : evaluations.receive(agent: agent, round: round, payload: payload, modelRound: model.round)
-        return reason.map { [.evaluationIgnored(agent: agent, round: round, reason: $0)] } ?? []
-    }
-
     /// Time passed: close a round that has its target (after a restart) or whose deadline is
     /// over with the quorum; extend it otherwise.
     public mutating func tick(now: Double) -> [AggregatorAction] {
@@ -227,13 +157,13 @@ public struct AggregatorStateMachine {
     }
 
     /// The open round's announcement naming the agents whose updates count so far.
-    private func receivedSoFar() -> RoundAnnouncement {
+    func receivedSoFar() -> RoundAnnouncement {
         var republished = announcement
         republished.received = acceptedAgents
         return republished
     }
 
-    private func validator(checkingSignatures: Bool = true) -> UpdateValidator {
+    func validator(checkingSignatures: Bool = true) -> UpdateValidator {
         UpdateValidator(
             announcement: announcement, model: model, allowedAgents: policy.allowedAgents.map(Set.init),
             accepted: Set(accepted.keys), signers: checkingSignatures ? signers : nil, maxExamples: policy.maxExamplesPerUpdate)
@@ -241,7 +171,7 @@ public struct AggregatorStateMachine {
 
     /// Adds an accepted update to the round; a strategy that refuses it makes a rejection
     /// (the update is then neither counted nor spooled).
-    private mutating func fold(_ update: AcceptedUpdate) -> Rejection? {
+    mutating func fold(_ update: AcceptedUpdate) -> Rejection? {
         do {
             try strategy.add(delta: update.delta, examples: update.examples)
         } catch {
@@ -256,18 +186,13 @@ public struct AggregatorStateMachine {
         return [.rejected(rejection)]
     }
 
-    /// The configured strategy (validated with the policy), or FedAvg with its weighting.
-    private static func makeStrategy(_ policy: RoundPolicy) -> any AggregationStrategy {
-        (try? policy.strategy?.make(weighting: policy.weighting)) ?? FedAvg(weighting: policy.weighting)
-    }
-
-    static func announce(job: String, round: Int, policy: RoundPolicy, base: String, now: Double) -> RoundAnnouncement {
-        // A secure round's four stages each have their own deadline; the round's covers them all.
-        let seconds = max(policy.roundSeconds, 4 * (policy.secureAggregation?.stageSeconds ?? 0))
-        return RoundAnnouncement(
-            job: job, round: round, openedAt: now, deadline: now + seconds, targetUpdates: policy.targetUpdates,
-            minUpdates: policy.minUpdates, extensions: 0, baseModelSHA256: base, training: policy.training,
-            maxUpdateBytes: policy.maxUpdateBytes, normBound: policy.normBound, encoding: policy.encoding,
-            privacy: policy.privacy, evaluateEvery: policy.evaluateEvery, secureAggregation: policy.secureAggregation)
+    /// The configured strategy, or FedAvg with the job's weighting; a strategy that cannot be made is an error.
+    static func makeStrategy(_ policy: RoundPolicy) throws(ProtocolError) -> any AggregationStrategy {
+        guard let configured = policy.strategy else { return FedAvg(weighting: policy.weighting) }
+        do {
+            return try configured.make(weighting: policy.weighting)
+        } catch {
+            throw .core(error)
+        }
     }
 }

@@ -1,0 +1,45 @@
+import FedMQCore
+
+/// Resuming a job after a restart: the checkpoint and the open round's spool.
+extension AggregatorStateMachine {
+    /// Resumes from a checkpoint and the updates spooled for its open round.
+    public init(
+        job: String, policy: RoundPolicy, checkpoint: AggregatorCheckpoint, modelBytes: [UInt8],
+        spooled: [(agent: String, payload: [UInt8])], evaluator: (@Sendable (Parameters) -> Evaluation?)? = nil,
+        signers: [String: VerifyingKey]? = nil, random: any RandomNumberGenerator = SystemRandomNumberGenerator()
+    ) throws(ProtocolError) {
+        try policy.validate()
+        let model = try ModelCodec.decodeModel(modelBytes)
+        guard model.sha256 == checkpoint.modelSHA256, model.job == job, checkpoint.announcement.job == job else {
+            throw .invalidModel("the checkpoint's model does not match its record (sha256 or job differ)")
+        }
+        self.job = job
+        topics = try Topics(job: job)
+        self.policy = policy
+        self.evaluator = evaluator
+        self.signers = signers
+        evaluations = EvaluationCollector(job: job)
+        agents = OnlineAgents(maxAgents: policy.maxAgents, allowed: policy.allowedAgents.map(Set.init))
+        self.random = random
+        accountant = policy.privacy == nil ? nil : (checkpoint.accountant ?? RDPAccountant())
+        self.model = model
+        self.modelBytes = modelBytes
+        announcement = checkpoint.announcement
+        finished = checkpoint.finished
+        lastMetrics = checkpoint.lastMetrics
+        strategy = try Self.makeStrategy(policy)
+        if let state = checkpoint.strategyState { strategy.restore(carriedState: state) }
+        strategy.begin(global: model.parameters)
+        for (agent, payload) in spooled {
+            // These passed validation (signature included) before they were spooled; the spool is
+            // the aggregator's own state, so they are replayed without spooling or verifying again.
+            if case .success(let update) = validator(checkingSignatures: false).validate(agent: agent, round: announcement.round, payload: payload) {
+                _ = fold(update)
+            }
+        }
+        try requireEnrolmentForSecureAggregation()
+        // A secure round's keys and shares lived in the previous process: this attempt starts
+        // over with an empty key stage, which ends at its deadline and fails the round cleanly.
+        openSecureRound(now: checkpoint.announcement.openedAt)
+    }
+}
