@@ -16,6 +16,12 @@ public protocol MQTTTransport: Sendable {
     /// subscription (at once when offline: it is made on the next connect).
     func subscribe(to filters: [String], qos: QoS) async throws -> MQTTSubscription
 
+    /// Subscribes to topic filters with flow control: messages wait in the returned
+    /// `MQTTMailbox` until taken; once `capacityBytes` wait, a network client stops reading
+    /// and the broker holds the rest (the in-memory client keeps them all: it has no network
+    /// thread to hold).
+    func subscribeMailbox(to filters: [String], qos: QoS, capacityBytes: Int) async throws -> MQTTMailbox
+
     /// A new sequence of connection events, from now on.
     func connectionEvents() -> AsyncStream<ConnectionEvent>
 

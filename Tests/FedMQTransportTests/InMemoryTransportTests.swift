@@ -99,3 +99,26 @@ struct InMemoryTransportTests {
         await #expect(throws: MQTTError.self) { try await old.publish("x", payload: [1]) }
     }
 }
+
+@Suite("In-memory transport: mailbox subscriptions")
+struct InMemoryMailboxTests {
+    @Test("a mailbox takes retained and published messages in order, never holds the publisher, and stops after cancel")
+    func mailbox() async throws {
+        let broker = InMemoryBroker()
+        let aggregator = broker.connect(clientID: "aggregator")
+        let agent = broker.connect(clientID: "a1")
+        try await agent.publish("fedmq/v1/j/status/a1", payload: [0], retain: true)
+        let mailbox = try await aggregator.subscribeMailbox(to: ["fedmq/v1/j/round/+/update/+", "fedmq/v1/j/status/+"], qos: .atLeastOnce, capacityBytes: 2)
+        // Past the capacity: an in-memory publisher is not held.
+        for index in 1...5 { try await agent.publish("fedmq/v1/j/round/1/update/a1", payload: [UInt8(index), 0, 0]) }
+        var arrivals = mailbox.arrivals.makeAsyncIterator()
+        #expect(await arrivals.next() != nil)
+        let taken = mailbox.takeAll()
+        #expect(taken.map(\.payload) == [[0], [1, 0, 0], [2, 0, 0], [3, 0, 0], [4, 0, 0], [5, 0, 0]])
+        #expect(mailbox.waitingBytes == 0)
+        mailbox.cancel()
+        #expect(try await agent.publish("fedmq/v1/j/round/1/update/a1", payload: [6]) == .noMatchingSubscribers)
+        #expect(mailbox.takeAll().isEmpty)
+        await #expect(throws: MQTTError.self) { try await aggregator.subscribeMailbox(to: [], qos: .atLeastOnce, capacityBytes: 1) }
+    }
+}

@@ -62,6 +62,22 @@ public final class InMemoryClient: MQTTTransport {
         return MQTTSubscription(filters: filters, stream: stream, continuation: continuation)
     }
 
+    public func subscribeMailbox(to filters: [String], qos: QoS, capacityBytes: Int) async throws -> MQTTMailbox {
+        guard !filters.isEmpty else { throw MQTTError(.invalidArgument, call: "subscribe", detail: "no topic filter given") }
+        guard capacityBytes > 0 else { throw MQTTError(.invalidArgument, call: "subscribe", detail: "mailbox capacity must be positive") }
+        for filter in filters { try TopicName.validateFilter(filter, call: "subscribe") }
+        let mailbox = MQTTMailbox(filters: filters, capacityBytes: capacityBytes)
+        // Delivery runs on the publisher's task here: the mailbox must never hold it.
+        mailbox.release()
+        let entry = SubscriptionRegistry.Entry(filters: filters, qos: qos, receiver: MessageReceiver(mailbox))
+        let id = try withRecord("subscribe") { record in record.subscriptions.add(entry).id }
+        mailbox.onCancel { [self] in
+            _ = try? withRecord("unsubscribe") { record in record.subscriptions.remove(id) }
+        }
+        for message in broker.retainedMessages(matching: filters) { mailbox.deliver(message) }
+        return mailbox
+    }
+
     public func connectionEvents() -> AsyncStream<ConnectionEvent> {
         events.makeStream()
     }
