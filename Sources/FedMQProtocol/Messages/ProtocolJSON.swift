@@ -7,7 +7,8 @@ public enum ProtocolJSON {
 
     public static func encode<Message: Encodable>(_ message: Message) -> [UInt8] {
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
+        // Slashes stay as they are: `fedmq.metrics/1`, not `fedmq.metrics\/1`, for people reading mosquitto_sub.
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         // Encoding our own Codable values with finite numbers cannot fail; NaN would, so
         // callers keep metrics finite (see RoundMetrics).
         return (try? encoder.encode(message)).map(Array.init) ?? Array("{}".utf8)
