@@ -27,6 +27,11 @@ struct InspectCommand: ParsableCommand {
 
 /// Turns a payload into text for `inspect` and `watch`.
 enum PayloadDescription {
+    /// Rejections by reason, as people read them: "none", or "bad_signature 2, duplicate 1".
+    static func describe(_ rejected: [String: Int]) -> String {
+        rejected.isEmpty ? "none" : rejected.keys.sorted().map { "\($0) \(rejected[$0] ?? 0)" }.joined(separator: ", ")
+    }
+
     static func describe(_ bytes: [UInt8]) throws -> String {
         if bytes.first == UInt8(ascii: "{") { return try describeJSON(bytes) }
         let file: SafetensorsFile
@@ -70,7 +75,7 @@ enum PayloadDescription {
         case RoundMetrics.schema:
             let metrics = try ProtocolJSON.decode(RoundMetrics.self, from: bytes)
             return "metrics of round \(metrics.round): \(metrics.updates) updates (\(metrics.participants.joined(separator: ", "))), "
-                + "rejected \(metrics.rejected), accuracy \(metrics.accuracy.map { String(format: "%.4f", $0) } ?? "-"), "
+                + "rejected \(Self.describe(metrics.rejected)), accuracy \(metrics.accuracy.map { String(format: "%.4f", $0) } ?? "-"), "
                 + "loss \(metrics.loss.map { String(format: "%.4f", $0) } ?? "-"), \(metrics.bytesReceived) bytes, "
                 + String(format: "%.2f s", metrics.durationSeconds)
         case AgentStatus.schema:

@@ -29,7 +29,9 @@ struct WatchCommand: AsyncParsableCommand {
         let printer = Task {
             var lines = 0
             for await message in messages {
-                print(Self.line(for: message, topics: topics))
+                // Written straight to the descriptor: each line goes out at once, also into a
+                // pipe or a file (where print's buffer would hold it until exit).
+                FileHandle.standardOutput.write(Data((Self.line(for: message, topics: topics) + "\n").utf8))
                 lines += 1
                 if let limit, lines >= limit { break }
             }

@@ -56,7 +56,13 @@ struct FederatedRoundTests {
             let watched = job.log("watch")
             #expect(watched.split(separator: "\n").count == 9)
             #expect(watched.contains("metrics of round 10: "))
+            #expect(watched.contains("rejected none,") && !watched.contains("[:]"))
             #expect(watched.contains("(retained)"))
+            // Into a file, a watcher that does not stop writes each line as it comes, not at exit.
+            let following = try ChildProcess(
+                fedmq, ["watch", "--port", "\(broker.port)", "--job", "e2e"], logFile: job.directory.appendingPathComponent("follow.log").path)
+            try await eventually("the watcher's first lines in its file") { job.log("follow").contains("metrics of round 10: ") }
+            await following.stop()
         }
     }
 

@@ -73,4 +73,16 @@ struct AgentPrivacyPolicyTests {
         // Noise of std 1 per entry, not the 0.001 the raw delta holds.
         #expect(update.tensors.flatMap(\.values).contains { abs($0 - 0.001) > 0.05 })
     }
+
+    @Test("training that fails on local data is a refusal the log shows as a warning, and the agent is idle again")
+    func trainingFailureIsLoud() throws {
+        let aggregator = try machine(privacy: nil)
+        var agent = try AgentStateMachine(agent: "a1", job: Fixture.job, lastServedRound: 0)
+        _ = agent.modelReceived(aggregator.modelBytes, now: 1001)
+        #expect(trains(agent.roundReceived(ProtocolJSON.encode(aggregator.announcement), now: 1001)))
+        let actions = agent.trainingFailed(round: 1, reason: "row 3: 5 features, the model takes 3", now: 1002)
+        #expect(refusal(actions) == "training failed: row 3: 5 features, the model takes 3")
+        #expect(agent.status(now: 1003).state == .idle)
+    }
 }
+

@@ -241,9 +241,11 @@ public struct AgentStateMachine {
         do {
             try delta.subtract(model.parameters)
         } catch {
-            return [.ignored("trained model does not fit the global model: \(error)"), .publishStatus(status(now: now))]
+            return [.refused(round: roundNumber, reason: "the trained model does not fit the global model: \(error)"), .publishStatus(status(now: now))]
         }
-        guard delta.allFinite else { return [.ignored("training diverged (NaN or infinity)"), .publishStatus(status(now: now))] }
+        guard delta.allFinite else {
+            return [.refused(round: roundNumber, reason: "training diverged (NaN or infinity)"), .publishStatus(status(now: now))]
+        }
         let spent = PrivacyLedger.events(for: round)
         let event: DPEvent? = spent.isEmpty ? nil : (spent.count == 1 ? spent[0] : .composed(spent))
         do throws(CoreError) {
@@ -336,6 +338,8 @@ public struct AgentStateMachine {
     public mutating func trainingFailed(round roundNumber: Int, reason: String, now: Double) -> [AgentAction] {
         guard trainingRound == roundNumber else { return [] }
         trainingRound = nil
-        return [.ignored("training round \(roundNumber) failed: \(reason)"), .publishStatus(status(now: now))]
+        trainingAnnouncement = nil
+        // Bad local data (a wrong feature count, a label out of range) is the owner's to fix: a warning, not a debug line.
+        return [.refused(round: roundNumber, reason: "training failed: \(reason)"), .publishStatus(status(now: now))]
     }
 }
