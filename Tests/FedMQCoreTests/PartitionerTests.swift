@@ -76,3 +76,18 @@ struct PartitionerTests {
         #expect(try DataSplit.trainTest(digits, testFraction: 0.2, classes: 10, seed: 0).test == test)
     }
 }
+
+@Suite("Partition schemes from the command line")
+struct PartitionSchemeTests {
+    @Test("schemes parse; values that would hang or trap are refused", arguments: ["dirichlet:inf", "dirichlet:nan", "dirichlet:0", "quantity:1e300", "shards:1e30", "shards:2.5", "mystery"])
+    func refused(scheme: String) {
+        #expect(throws: CoreError.self) { try Partitioner(parsing: scheme) }
+    }
+
+    @Test("accepted schemes")
+    func accepted() throws {
+        #expect(try Partitioner(parsing: "dirichlet:0.5") == .dirichlet(alpha: 0.5))
+        #expect(try Partitioner(parsing: "shards:2") == .shards(perClient: 2))
+        #expect(try Partitioner(parsing: "iid") == .iid)
+    }
+}

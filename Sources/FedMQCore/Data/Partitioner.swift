@@ -16,9 +16,10 @@ public enum Partitioner: Sendable, Equatable {
         let value = parts.count == 2 ? Double(parts[1]) : nil
         switch (parts.first ?? "", value) {
         case ("iid", nil): self = .iid
-        case ("dirichlet", let alpha?) where alpha > 0: self = .dirichlet(alpha: alpha)
-        case ("shards", let count?) where count >= 1 && count == count.rounded(): self = .shards(perClient: Int(count))
-        case ("quantity", let alpha?) where alpha > 0: self = .quantitySkew(alpha: alpha)
+        // Bounded: an infinite alpha would never finish its gamma draws, a huge shard count would trap.
+        case ("dirichlet", let alpha?) where alpha > 0 && alpha <= 1e6: self = .dirichlet(alpha: alpha)
+        case ("shards", let count?) where count >= 1 && count <= 1e9 && count == count.rounded(): self = .shards(perClient: Int(count))
+        case ("quantity", let alpha?) where alpha > 0 && alpha <= 1e6: self = .quantitySkew(alpha: alpha)
         default: throw .invalidData("partition scheme '\(scheme)' is not iid, dirichlet:ALPHA, shards:N or quantity:ALPHA")
         }
     }
@@ -32,7 +33,7 @@ public enum Partitioner: Sendable, Equatable {
         case .iid:
             return Self.deal(random.permutation(data.count), into: clients)
         case .dirichlet(let alpha):
-            guard alpha > 0, let classes else { throw .invalidData("Dirichlet partitioning needs alpha > 0 and class labels") }
+            guard alpha > 0, alpha.isFinite, let classes else { throw .invalidData("Dirichlet partitioning needs a finite alpha > 0 and class labels") }
             let labels = try data.labels(classes: classes)
             var parts = [[Int]](repeating: [], count: clients)
             for label in 0..<classes {
@@ -54,7 +55,7 @@ public enum Partitioner: Sendable, Equatable {
                 (0..<perClient).flatMap { shards[order[client * perClient + $0]] }
             }
         case .quantitySkew(let alpha):
-            guard alpha > 0 else { throw .invalidData("quantity skew needs alpha > 0") }
+            guard alpha > 0, alpha.isFinite else { throw .invalidData("quantity skew needs a finite alpha > 0") }
             let order = random.permutation(data.count)
             // Every client gets at least one row; the rest follow the Dirichlet shares.
             let shares = random.nextDirichlet(alpha: alpha, count: clients)
