@@ -13,21 +13,12 @@ extension AggregatorStateMachine {
         guard model.sha256 == checkpoint.modelSHA256, model.job == job, checkpoint.announcement.job == job else {
             throw .invalidModel("the checkpoint's model does not match its record (sha256 or job differ)")
         }
-        self.job = job
-        topics = try Topics(job: job)
-        self.policy = policy
-        self.evaluator = evaluator
-        self.signers = signers
-        evaluations = EvaluationCollector(job: job)
-        agents = OnlineAgents(maxAgents: policy.maxAgents, allowed: policy.allowedAgents.map(Set.init))
-        self.random = random
-        accountant = policy.privacy == nil ? nil : (checkpoint.accountant ?? RDPAccountant())
-        self.model = model
-        self.modelBytes = modelBytes
-        announcement = checkpoint.announcement
+        try self.init(
+            job: job, policy: policy, model: model, modelBytes: modelBytes, announcement: checkpoint.announcement,
+            accountant: policy.privacy == nil ? nil : (checkpoint.accountant ?? RDPAccountant()), evaluator: evaluator, signers: signers,
+            random: random)
         finished = checkpoint.finished
         lastMetrics = checkpoint.lastMetrics
-        strategy = try Self.makeStrategy(policy)
         if let state = checkpoint.strategyState { strategy.restore(carriedState: state) }
         strategy.begin(global: model.parameters)
         for (agent, payload) in spooled {
@@ -37,7 +28,6 @@ extension AggregatorStateMachine {
                 _ = fold(update)
             }
         }
-        try requireEnrolmentForSecureAggregation()
         // A secure round's keys and shares lived in the previous process: this attempt starts
         // over with an empty key stage, which ends at its deadline and fails the round cleanly.
         openSecureRound(now: checkpoint.announcement.openedAt)

@@ -56,23 +56,37 @@ public struct AggregatorStateMachine {
             throw .core(error)
         }
         let bytes = ModelCodec.encodeModel(parameters, spec: spec, job: job, round: 0)
+        let model = GlobalModel(job: job, round: 0, spec: spec, parameters: parameters, sha256: ModelCodec.sha256(bytes))
+        try self.init(
+            job: job, policy: policy, model: model, modelBytes: bytes,
+            announcement: Self.announce(job: job, round: 1, policy: policy, base: model.sha256, now: now),
+            accountant: policy.privacy == nil ? nil : RDPAccountant(), evaluator: evaluator, signers: signers, random: random)
+        if policy.selection != nil { announcement.selected = [] }  // picked as agents come online
+        strategy.begin(global: parameters)
+        openSecureRound(now: now)
+    }
+
+    /// What a fresh start and a resume share: every stored property, the strategy, and the
+    /// checks of a secure-aggregation policy against the enrolment.
+    init(
+        job: String, policy: RoundPolicy, model: GlobalModel, modelBytes: [UInt8], announcement: RoundAnnouncement,
+        accountant: RDPAccountant?, evaluator: (@Sendable (Parameters) -> Evaluation?)?, signers: [String: VerifyingKey]?,
+        random: any RandomNumberGenerator
+    ) throws(ProtocolError) {
         self.job = job
         topics = try Topics(job: job)
         self.policy = policy
+        self.model = model
+        self.modelBytes = modelBytes
+        self.announcement = announcement
+        self.accountant = accountant
         self.evaluator = evaluator
         self.signers = signers
+        self.random = random
         evaluations = EvaluationCollector(job: job)
         agents = OnlineAgents(maxAgents: policy.maxAgents, allowed: policy.allowedAgents.map(Set.init))
-        self.random = random
-        accountant = policy.privacy == nil ? nil : RDPAccountant()
-        modelBytes = bytes
-        model = GlobalModel(job: job, round: 0, spec: spec, parameters: parameters, sha256: ModelCodec.sha256(bytes))
         strategy = try Self.makeStrategy(policy)
-        announcement = Self.announce(job: job, round: 1, policy: policy, base: model.sha256, now: now)
-        if policy.selection != nil { announcement.selected = [] }  // picked as agents come online
-        strategy.begin(global: parameters)
         try requireEnrolmentForSecureAggregation()
-        openSecureRound(now: now)
     }
 
     func requireEnrolmentForSecureAggregation() throws(ProtocolError) {
