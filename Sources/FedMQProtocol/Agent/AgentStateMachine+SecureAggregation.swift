@@ -30,7 +30,11 @@ extension AgentStateMachine {
             case SecAggInboxKind.delivery.rawValue:
                 try client.deliveryReceived(ProtocolJSON.decode(SecAggShareDelivery.self, from: payload))
                 secure = client
-                return secureInput == nil ? [] : maskedUpdate(now: now)
+                // A neighbour whose share did not open is set aside, not hidden: the log names it.
+                let setAside = client.faultyPeers.keys.sorted().map {
+                    AgentAction.ignored("round \(roundNumber): the share of \($0) is set aside: \(client.faultyPeers[$0] ?? "")")
+                }
+                return setAside + (secureInput == nil ? [] : maskedUpdate(now: now))
             case "unmask":
                 let reveal = try client.reveal(ProtocolJSON.decode(SecAggUnmask.self, from: payload))
                 secure = client
