@@ -24,6 +24,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
     ],
     targets: [
         // The only C module: libmosquitto, found through pkg-config.
@@ -68,6 +69,7 @@ let package = Package(
                 "FedMQProtocol",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -129,6 +131,16 @@ let package = Package(
         .testTarget(
             name: "FedMQTransportTests",
             dependencies: ["FedMQTransport"],
+            swiftSettings: swiftSettings
+        ),
+        // The runtimes as services, driven through the in-memory broker and a clock the tests move.
+        .testTarget(
+            name: "FedMQRuntimeTests",
+            dependencies: [
+                "FedMQCore", "FedMQProtocol", "FedMQTransport", "FedMQRuntime", "FedMQAgent", "FedMQAggregator",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

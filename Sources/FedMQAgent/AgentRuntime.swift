@@ -4,10 +4,15 @@ import FedMQRuntime
 import FedMQTransport
 import Foundation
 import Logging
+import ServiceLifecycle
 
 /// `fedmq-agent`: trains on local data when a round opens and publishes its update. The
 /// state machine decides; this type carries out its actions and runs the training.
-public struct AgentRuntime: Sendable {
+///
+/// A service: it runs until its task is cancelled or its service group shuts down
+/// gracefully (it then publishes an offline status first). Its transport and clock are
+/// handed in, so tests drive it through an `InMemoryBroker` and a clock they move.
+public struct AgentRuntime: Service {
     /// Local training: from the base model, with the round's settings, on the local data, with
     /// the round's shuffle seed, to the trained parameters.
     public typealias Training = @Sendable (GlobalModel, TrainingConfig, Dataset, UInt64) -> Result<Parameters, CoreError>
@@ -15,12 +20,22 @@ public struct AgentRuntime: Sendable {
     public let config: AgentConfig
     let logger: Logger
     let training: Training
+    let connector: any MQTTConnector
+    let clock: any RuntimeClock
 
-    /// - Parameter training: the real trainer unless given (`fedmq simulate` passes a no-op to
-    ///   measure the protocol alone).
-    public init(config: AgentConfig, logger: Logger, training: Training? = nil) {
+    /// - Parameters:
+    ///   - training: the real trainer unless given (`fedmq simulate` passes a no-op to
+    ///     measure the protocol alone).
+    ///   - connector: the broker connection; libmosquitto unless given.
+    ///   - clock: the wall clock unless given.
+    public init(
+        config: AgentConfig, logger: Logger, training: Training? = nil, connector: any MQTTConnector = NetworkConnector(),
+        clock: any RuntimeClock = WallClock()
+    ) {
         self.config = config
         self.training = training ?? Self.train
+        self.connector = connector
+        self.clock = clock
         var logger = logger
         logger[metadataKey: "job"] = "\(config.job)"
         logger[metadataKey: "agent"] = "\(config.agent)"
@@ -40,7 +55,7 @@ public struct AgentRuntime: Sendable {
     /// What top-k sparsification held back so far (float32, tagged with its round).
     private var residualPath: String { config.stateDirectory + "/residual-\(config.job).safetensors" }
 
-    /// Runs until SIGINT/SIGTERM or until the calling task is cancelled.
+    /// Runs until a graceful shutdown or until the calling task is cancelled.
     public func run() async throws {
         try config.validate()
         reportFileSizeLimitAsError()
@@ -68,77 +83,87 @@ public struct AgentRuntime: Sendable {
 
         let offline = AgentStatus(agent: config.agent, state: .offline, lastRound: machine.lastServedRound, time: nil)
         let will = LastWill(topic: topics.status(agent: config.agent), payload: ProtocolJSON.encode(offline), qos: .atLeastOnce, retain: true)
-        let client = try MQTTClient(options: config.broker.connectionOptions(clientID: config.agent, will: will))
+        let client = try connector.transport(options: config.broker.connectionOptions(clientID: config.agent, will: will))
         // The stream exists before the task runs, so the first connection attempts are not missed.
         let connectionEvents = client.connectionEvents()
-        let connectionLog = Task { [logger, agent = config.agent] in
+        let connectionLog = Task { [logger, clock, agent = config.agent] in
             var log = ConnectionLog(clientID: agent, logger: logger)
-            for await event in connectionEvents { log.record(event, now: wallClock()) }
+            for await event in connectionEvents { log.record(event, now: clock.now()) }
         }
         defer { connectionLog.cancel() }
         try await client.connect()
         let inbox = try await client.subscribe(
             to: [topics.globalModel, topics.globalRound, topics.secAggInbox(agent: config.agent), topics.allSecAggUnmasks], qos: .atLeastOnce)
-        try await publish(machine.status(now: wallClock()), client: client, topics: topics)
+        try await publish(machine.status(now: clock.now()), client: client, topics: topics)
 
         let (events, continuation) = AsyncStream.makeStream(of: Event.self)
-        let feeders = [
-            Task {
-                for await message in inbox { continuation.yield(.message(message)) }
-            },
-            Task {
-                await ShutdownSignal.wait()
+        let feeder = Task {
+            for await message in inbox { continuation.yield(.message(message)) }
+        }
+        defer { feeder.cancel() }
+        var shutDown = false
+        do {
+            try await withGracefulShutdownHandler {
+                eventLoop: for await event in events {
+                    let now = clock.now()
+                    let actions: [AgentAction]
+                    switch event {
+                    case .message(let message):
+                        actions = receive(message, machine: &machine, topics: topics, now: now)
+                    case .trained(let round, .success(let parameters), let examples):
+                        actions = machine.trainingFinished(round: round, trained: parameters, examples: examples, now: now)
+                    case .trained(let round, .failure(let error), _):
+                        actions = machine.trainingFailed(round: round, reason: "\(error)", now: now)
+                    case .evaluated(let evaluation):
+                        let topic = topics.evaluation(round: evaluation.round, agent: config.agent)
+                        try await client.publish(topic, payload: ProtocolJSON.encode(evaluation), qos: .atLeastOnce, retain: false)
+                        logger.info("published evaluation", metadata: ["round": "\(evaluation.round)", "accuracy": "\(evaluation.accuracy ?? .nan)"])
+                        actions = []
+                    case .shutdown:
+                        shutDown = true
+                        break eventLoop
+                    }
+                    for action in actions {
+                        try await perform(action, client: client, topics: topics, data: data, holdout: holdout, events: continuation)
+                    }
+                }
+            } onGracefulShutdown: {
                 continuation.yield(.shutdown)
-            },
-        ]
-        defer { feeders.forEach { $0.cancel() } }
-        for await event in events {
-            let now = wallClock()
-            var actions: [AgentAction]
-            switch event {
-            case .message(let message):
-                switch try? topics.parse(message.topic) {
-                case .globalModel:
-                    actions = machine.modelReceived(message.payload, signature: message.signature, now: now)
-                case .globalRound:
-                    actions = machine.roundReceived(message.payload, signature: message.signature, now: now)
-                case .secAggInbox(let kind, let round, _):
-                    actions = machine.secAggReceived(kind: kind.rawValue, round: round, payload: message.payload, signature: message.signature, now: now)
-                case .secAggUnmask(let round):
-                    actions = machine.secAggReceived(kind: "unmask", round: round, payload: message.payload, signature: message.signature, now: now)
-                default:
-                    actions = [.ignored("unexpected message on \(message.topic)")]
-                }
-            case .trained(let round, .success(let parameters), let examples):
-                actions = machine.trainingFinished(round: round, trained: parameters, examples: examples, now: now)
-            case .trained(let round, .failure(let error), _):
-                actions = machine.trainingFailed(round: round, reason: "\(error)", now: now)
-            case .evaluated(let evaluation):
-                let topic = topics.evaluation(round: evaluation.round, agent: config.agent)
-                try await client.publish(topic, payload: ProtocolJSON.encode(evaluation), qos: .atLeastOnce, retain: false)
-                logger.info("published evaluation", metadata: ["round": "\(evaluation.round)", "accuracy": "\(evaluation.accuracy ?? .nan)"])
-                actions = []
-            case .shutdown:
-                logger.notice("shutting down on signal")
-                inbox.cancel()
-                let status = AgentStatus(agent: config.agent, state: .offline, lastRound: machine.lastServedRound, time: now)
-                if await bounded(.seconds(3), { try await publish(status, client: client, topics: topics) }) == nil {
-                    logger.warning("could not publish the final status (broker unreachable?)")
-                }
-                await client.disconnect()
-                return
             }
-            for action in actions {
-                try await perform(action, client: client, topics: topics, data: data, holdout: holdout, events: continuation)
+        } catch {
+            inbox.cancel()
+            await client.disconnect()
+            throw error
+        }
+        inbox.cancel()
+        if shutDown {
+            logger.notice("shutting down")
+            let status = AgentStatus(agent: config.agent, state: .offline, lastRound: machine.lastServedRound, time: clock.now())
+            if await bounded(.seconds(3), { try await publish(status, client: client, topics: topics) }) == nil {
+                logger.warning("could not publish the final status (broker unreachable?)")
             }
         }
-        // The calling task was cancelled.
-        inbox.cancel()
         await client.disconnect()
     }
 
+    /// Hands a message to the state machine by its topic.
+    private func receive(_ message: MQTTMessage, machine: inout AgentStateMachine, topics: Topics, now: Double) -> [AgentAction] {
+        switch try? topics.parse(message.topic) {
+        case .globalModel:
+            machine.modelReceived(message.payload, signature: message.signature, now: now)
+        case .globalRound:
+            machine.roundReceived(message.payload, signature: message.signature, now: now)
+        case .secAggInbox(let kind, let round, _):
+            machine.secAggReceived(kind: kind.rawValue, round: round, payload: message.payload, signature: message.signature, now: now)
+        case .secAggUnmask(let round):
+            machine.secAggReceived(kind: "unmask", round: round, payload: message.payload, signature: message.signature, now: now)
+        default:
+            [.ignored("unexpected message on \(message.topic)")]
+        }
+    }
+
     private func perform(
-        _ action: AgentAction, client: MQTTClient, topics: Topics, data: Dataset, holdout: Dataset?,
+        _ action: AgentAction, client: any MQTTTransport, topics: Topics, data: Dataset, holdout: Dataset?,
         events: AsyncStream<Event>.Continuation
     ) async throws {
         switch action {
@@ -237,7 +262,7 @@ public struct AgentRuntime: Sendable {
         }
     }
 
-    private func publish(_ status: AgentStatus, client: MQTTClient, topics: Topics) async throws {
+    private func publish(_ status: AgentStatus, client: any MQTTTransport, topics: Topics) async throws {
         try await client.publish(topics.status(agent: config.agent), payload: ProtocolJSON.encode(status), qos: .atLeastOnce, retain: true)
     }
 

@@ -4,15 +4,32 @@ import FedMQRuntime
 import FedMQTransport
 import Foundation
 import Logging
+import ServiceLifecycle
 
 /// `fedmq-aggregator`: runs the round state machine against a broker and a state directory.
 /// The state machine decides; this type only carries out its actions, in order.
-public struct AggregatorRuntime: Sendable {
+///
+/// A service: it runs until the job is finished (with `exit_when_finished`), its task is
+/// cancelled, or its service group shuts down gracefully (it then publishes an offline
+/// status first). Its transport and clock are handed in, so tests drive it through an
+/// `InMemoryBroker` and a clock they move.
+public struct AggregatorRuntime: Service {
     public let config: AggregatorConfig
     let logger: Logger
+    let connector: any MQTTConnector
+    let clock: any RuntimeClock
+    /// How often open rounds are checked against their deadline, in seconds.
+    static let tickInterval = 0.2
 
-    public init(config: AggregatorConfig, logger: Logger) {
+    /// - Parameters:
+    ///   - connector: the broker connection; libmosquitto unless given.
+    ///   - clock: the wall clock unless given.
+    public init(
+        config: AggregatorConfig, logger: Logger, connector: any MQTTConnector = NetworkConnector(), clock: any RuntimeClock = WallClock()
+    ) {
         self.config = config
+        self.connector = connector
+        self.clock = clock
         var logger = logger
         logger[metadataKey: "job"] = "\(config.job)"
         self.logger = logger
@@ -28,7 +45,8 @@ public struct AggregatorRuntime: Sendable {
         case shutdown
     }
 
-    /// Runs until the job is finished (with `exit_when_finished`) or SIGINT/SIGTERM.
+    /// Runs until the job is finished (with `exit_when_finished`), a graceful shutdown, or
+    /// until the calling task is cancelled.
     public func run() async throws {
         try config.validate()
         reportFileSizeLimitAsError()
@@ -38,25 +56,26 @@ public struct AggregatorRuntime: Sendable {
         let signers = try config.enrolment.map { try IdentityFiles.enrolment(at: $0).agents }
         if let signers { logger.notice("updates must be signed by one of \(signers.count) enrolled agents") }
         if let warning = config.policy.unboundedUpdatesWarning { logger.warning("\(warning)") }
-        var (machine, fresh) = try makeMachine(store: store, signers: signers)
+        let (made, fresh) = try makeMachine(store: store, signers: signers)
+        var machine = made
 
         let offline = AggregatorStatus(job: config.job, state: .offline, round: nil, time: nil)
         let will = LastWill(topic: topics.aggregatorStatus, payload: ProtocolJSON.encode(offline), qos: .atLeastOnce, retain: true)
         // A persistent session: while the aggregator restarts, the broker queues the updates
         // agents publish (QoS 1), so none is lost.
-        let client = try MQTTClient(
-            options: config.broker.connectionOptions(
-                clientID: "fedmq-aggregator-\(config.job)", will: will, session: .persistent(expiry: .seconds(7 * 24 * 3600))))
+        let clientID = "fedmq-aggregator-\(config.job)"
+        let client = try connector.transport(
+            options: config.broker.connectionOptions(clientID: clientID, will: will, session: .persistent(expiry: .seconds(7 * 24 * 3600))))
         let (events, continuation) = AsyncStream.makeStream(of: Event.self)
         // The stream exists before the task runs, so the first connection attempts are not missed.
         let connectionEvents = client.connectionEvents()
-        let connectionLog = Task { [logger, clientID = client.options.clientID ?? ""] in
+        let connectionLog = Task { [logger, clock] in
             var log = ConnectionLog(clientID: clientID, logger: logger)
             // The first connection publishes the retained state on its own (below); a later one
             // without a session means the broker may have lost it.
             var connectedBefore = false
             for await event in connectionEvents {
-                log.record(event, now: wallClock())
+                log.record(event, now: clock.now())
                 guard case .connected(let sessionPresent) = event else { continue }
                 if connectedBefore && !sessionPresent { continuation.yield(.connectedWithoutSession) }
                 connectedBefore = true
@@ -75,68 +94,52 @@ public struct AggregatorRuntime: Sendable {
             capacityBytes: max(machine.modelBytes.count, 64 << 10))
         let publisher = Publisher(client: client, updates: updates)
         logger.info("connecting to \(config.broker.host):\(config.broker.port)")
+        let firstTick = clock.now()
         try await client.connect()
         try await publishStatus(publisher, topics, .online, round: machine.announcement.round)
         try await perform(machine.startActions(fresh: fresh), publisher: publisher, topics: topics, store: store, identity: identity)
-        fresh = false
 
         let feeders = [
             Task {
                 for await _ in updates.arrivals { continuation.yield(.updates) }
             },
-            Task {
-                while !Task.isCancelled {
-                    try? await Task.sleep(for: .milliseconds(200))
-                    continuation.yield(.tick)
-                }
-            },
-            Task {
-                await ShutdownSignal.wait()
-                continuation.yield(.shutdown)
+            Task { [clock] in
+                await clock.ticks(every: Self.tickInterval, from: firstTick) { continuation.yield(.tick) }
             },
         ]
         defer { feeders.forEach { $0.cancel() } }
         let alreadyDone = machine.finished && config.exitWhenFinished
-        eventLoop: for await event in events {
-            if alreadyDone { break }
-            let actions: [AggregatorAction]
-            switch event {
-            case .updates:
-                actions = updates.takeAll().flatMap { message -> [AggregatorAction] in
-                    switch try? topics.parse(message.topic) {
-                    case .update(let round, let agent):
-                        return machine.receive(agent: agent, round: round, payload: message.payload, signature: message.signature, now: wallClock())
-                    case .secAgg(let stage, let round, let agent):
-                        return machine.receiveSecAgg(
-                            agent: agent, round: round, stage: stage, payload: message.payload, signature: message.signature, now: wallClock())
-                    case .evaluation(let round, let agent):
-                        return machine.receiveEvaluation(agent: agent, round: round, payload: message.payload)
-                    case .status(let agent):
-                        return machine.statusReceived(agent: agent, payload: message.payload, now: wallClock())
-                    default:
-                        return []
+        do {
+            try await withGracefulShutdownHandler {
+                eventLoop: for await event in events {
+                    if alreadyDone { break }
+                    let actions: [AggregatorAction]
+                    switch event {
+                    case .updates:
+                        actions = updates.takeAll().flatMap { receive($0, machine: &machine, topics: topics) }
+                    case .tick:
+                        // What waits in the mailbox arrived before this tick: it counts before the deadline does.
+                        actions = updates.takeAll().flatMap { receive($0, machine: &machine, topics: topics) } + machine.tick(now: clock.now())
+                    case .connectedWithoutSession:
+                        // The retained model, round and status come from this process's own state again.
+                        logger.notice("the broker kept no session: publishing the retained model, round and status again")
+                        try await publishStatus(publisher, topics, machine.finished ? .finished : .online, round: machine.announcement.round)
+                        actions = machine.startActions(fresh: false)
+                    case .shutdown:
+                        logger.notice("shutting down in round \(machine.announcement.round)")
+                        break eventLoop
                     }
+                    try await perform(actions, publisher: publisher, topics: topics, store: store, identity: identity)
+                    if machine.finished && config.exitWhenFinished { break }
                 }
-            case .tick:
-                actions = machine.tick(now: wallClock())
-            case .connectedWithoutSession:
-                // The retained model, round and status come from this process's own state again.
-                logger.notice("the broker kept no session: publishing the retained model, round and status again")
-                try await publishStatus(publisher, topics, machine.finished ? .finished : .online, round: machine.announcement.round)
-                actions = machine.startActions(fresh: false)
-            case .shutdown:
-                logger.notice("shutting down on signal in round \(machine.announcement.round)")
-                break eventLoop
+            } onGracefulShutdown: {
+                continuation.yield(.shutdown)
             }
-            do {
-                try await perform(actions, publisher: publisher, topics: topics, store: store, identity: identity)
-            } catch {
-                // Leave the broker before the subscriptions are torn down, so that the persistent
-                // session keeps them and queues what arrives while this process is gone.
-                await client.disconnect()
-                throw error
-            }
-            if machine.finished && config.exitWhenFinished { break }
+        } catch {
+            // Leave the broker before the subscriptions are torn down, so that the persistent
+            // session keeps them and queues what arrives while this process is gone.
+            await client.disconnect()
+            throw error
         }
         let final: AggregatorStatus.State = machine.finished ? .finished : .offline
         let round = machine.announcement.round
@@ -146,9 +149,30 @@ public struct AggregatorRuntime: Sendable {
         await client.disconnect()
     }
 
+    /// Hands a message to the state machine by its topic.
+    private func receive(_ message: MQTTMessage, machine: inout AggregatorStateMachine, topics: Topics) -> [AggregatorAction] {
+        switch try? topics.parse(message.topic) {
+        case .update(let round, let agent):
+            return machine.receive(agent: agent, round: round, payload: message.payload, signature: message.signature, now: clock.now())
+        case .secAgg(let stage, let round, let agent):
+            let actions = machine.receiveSecAgg(
+                agent: agent, round: round, stage: stage, payload: message.payload, signature: message.signature, now: clock.now())
+            if !actions.contains(where: { if case .rejected = $0 { true } else { false } }) {
+                logger.debug("secure aggregation: received \(stage.rawValue)", metadata: ["round": "\(round)", "agent": "\(agent)"])
+            }
+            return actions
+        case .evaluation(let round, let agent):
+            return machine.receiveEvaluation(agent: agent, round: round, payload: message.payload)
+        case .status(let agent):
+            return machine.statusReceived(agent: agent, payload: message.payload, now: clock.now())
+        default:
+            return []
+        }
+    }
+
     private func makeMachine(store: AggregatorStore, signers: [String: VerifyingKey]?) throws -> (AggregatorStateMachine, fresh: Bool) {
         if config.resetState && !store.hasCheckpoint && !store.orphans.isEmpty {
-            let aside = try store.moveOrphansAside(now: wallClock())
+            let aside = try store.moveOrphansAside(now: clock.now())
             logger.warning("--reset: moved the previous job's files to \(aside)")
         }
         if let saved = try store.load(reset: config.resetState) {
@@ -173,7 +197,7 @@ public struct AggregatorRuntime: Sendable {
             throw RuntimeError.configuration("no model given")
         }
         let machine = try AggregatorStateMachine(
-            job: config.job, policy: config.policy, spec: spec, initial: parameters, now: wallClock(),
+            job: config.job, policy: config.policy, spec: spec, initial: parameters, now: clock.now(),
             evaluator: try makeEvaluator(spec: spec), signers: signers, random: KernelRandom())
         logger.notice("starting job with a \(spec.kind.rawValue) model of \(parameters.count) parameters")
         return (machine, true)
@@ -224,7 +248,7 @@ public struct AggregatorRuntime: Sendable {
                     userProperties: signed(SignedStatement.announcement(job: config.job, payload: payload)))
                 logger.info(
                     "round open", metadata: ["round": "\(announcement.round)", "target": "\(announcement.targetUpdates)",
-                        "deadline_in_s": "\(Int(announcement.deadline - wallClock()))"])
+                        "deadline_in_s": "\(Int(announcement.deadline - clock.now()))"])
             case .publishMetrics(let metrics):
                 try store.appendMetrics(metrics)
                 try await publisher.publish(topics.metrics, payload: ProtocolJSON.encode(metrics), retain: true)
@@ -250,7 +274,7 @@ public struct AggregatorRuntime: Sendable {
                 logger.info("ignored evaluation: \(reason)", metadata: ["round": "\(round)", "agent": "\(agent)"])
             case .extended(let round, let accepted, let deadline):
                 logger.notice(
-                    "deadline extended: too few updates", metadata: ["round": "\(round)", "accepted": "\(accepted)", "deadline_in_s": "\(Int(deadline - wallClock()))"])
+                    "deadline extended: too few updates", metadata: ["round": "\(round)", "accepted": "\(accepted)", "deadline_in_s": "\(Int(deadline - clock.now()))"])
             case .finished:
                 logger.notice("all \(config.policy.rounds ?? 0) rounds done")
             }
@@ -258,7 +282,7 @@ public struct AggregatorRuntime: Sendable {
     }
 
     private func publishStatus(_ publisher: Publisher, _ topics: Topics, _ state: AggregatorStatus.State, round: Int) async throws {
-        let status = AggregatorStatus(job: config.job, state: state, round: round, time: wallClock())
+        let status = AggregatorStatus(job: config.job, state: state, round: round, time: clock.now())
         try await publisher.publish(topics.aggregatorStatus, payload: ProtocolJSON.encode(status), retain: true)
     }
 }
@@ -267,7 +291,7 @@ public struct AggregatorRuntime: Sendable {
 /// update mailbox takes messages without limit: the acknowledgement comes in on the network
 /// thread that a full mailbox would otherwise hold.
 struct Publisher: Sendable {
-    let client: MQTTClient
+    let client: any MQTTTransport
     let updates: MQTTMailbox
 
     func publish(_ topic: String, payload: [UInt8], retain: Bool, messageExpiry: UInt32? = nil, userProperties: [UserProperty] = []) async throws {

@@ -1,11 +1,6 @@
 import Foundation
 import Logging
 
-/// The wall clock, in seconds since 1970: the only place the runtimes read time.
-public func wallClock() -> Double {
-    Date().timeIntervalSince1970
-}
-
 /// Sets up swift-log once: one line per event on standard error, at `level`.
 public func bootstrapLogging(level: Logger.Level) {
     LoggingSystem.bootstrap { label in

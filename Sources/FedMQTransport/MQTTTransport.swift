@@ -1,6 +1,11 @@
 /// What FedMQ needs from an MQTT connection. `MQTTClient` implements it over libmosquitto;
-/// `InMemoryBroker` clients implement it for deterministic protocol tests.
+/// `InMemoryBroker` clients implement it for deterministic protocol and runtime tests.
 public protocol MQTTTransport: Sendable {
+    /// Connects and returns once the broker accepted the connection; from then on the
+    /// transport reconnects on its own. Subscriptions made before are in place when the
+    /// broker delivers what it queued for a persistent session.
+    func connect() async throws
+
     /// Publishes a message. At QoS 1 and 2 it returns once the broker acknowledged it, and
     /// while disconnected it waits for the reconnect. At QoS 0 it returns once the message is
     /// on its way. Returns the broker's (non-failure) reason, e.g. `.noMatchingSubscribers`;
@@ -47,5 +52,21 @@ extension MQTTTransport {
         let subscription = try await subscribe(to: filters, qos: qos)
         defer { subscription.cancel() }
         return try await body(subscription)
+    }
+}
+
+/// Makes the transports a runtime connects with: `NetworkConnector` over libmosquitto in
+/// the executables, an `InMemoryBroker` in tests.
+public protocol MQTTConnector: Sendable {
+    /// A transport for these options, not connected yet.
+    func transport(options: ConnectionOptions) throws -> any MQTTTransport
+}
+
+/// Connects through libmosquitto (`MQTTClient`).
+public struct NetworkConnector: MQTTConnector {
+    public init() {}
+
+    public func transport(options: ConnectionOptions) throws -> any MQTTTransport {
+        try MQTTClient(options: options)
     }
 }

@@ -59,7 +59,8 @@ struct AgentCommand: AsyncParsableCommand {
         if let enrolment { settings.enrolment = enrolment }
         if let budgetEpsilon { settings.privacyBudget = PrivacyBudget(epsilon: budgetEpsilon, delta: budgetDelta) }
         bootstrapLogging(level: try logLevel(named: logLevelName))
-        try await AgentRuntime(config: settings, logger: Logger(label: "fedmq.agent")).run()
+        let logger = Logger(label: "fedmq.agent")
+        try await runUntilShutdown(AgentRuntime(config: settings, logger: logger), logger: logger)
     }
 
     private func baseConfig() throws -> AgentConfig {

@@ -59,7 +59,8 @@ struct AggregatorCommand: AsyncParsableCommand {
             settings.initialModel = nil
         }
         bootstrapLogging(level: try logLevel(named: logLevelName))
-        try await AggregatorRuntime(config: settings, logger: Logger(label: "fedmq.aggregator")).run()
+        let logger = Logger(label: "fedmq.aggregator")
+        try await runUntilShutdown(AggregatorRuntime(config: settings, logger: logger), logger: logger)
     }
 
     private func baseConfig() throws -> AggregatorConfig {

@@ -29,13 +29,39 @@ public final class InMemoryBroker: Sendable {
 
     /// Connects a client. A second client with the same id takes over (the first is dropped).
     public func connect(clientID: String, will: LastWill? = nil) -> InMemoryClient {
+        makeClient(clientID: clientID, will: will, online: true)
+    }
+
+    /// A client that connects at its `connect()`, as `MQTTClient` does; it may subscribe
+    /// before. It takes over from an earlier client with the same id at once.
+    public func makeClient(clientID: String, will: LastWill? = nil) -> InMemoryClient {
+        makeClient(clientID: clientID, will: will, online: false)
+    }
+
+    private func makeClient(clientID: String, will: LastWill?, online: Bool) -> InMemoryClient {
         let (previous, session) = state.withLock { state in
             state.sessions += 1
-            defer { state.clients[clientID] = ClientRecord(session: state.sessions, will: will) }
+            defer { state.clients[clientID] = ClientRecord(session: state.sessions, will: will, online: online) }
             return (state.clients[clientID], state.sessions)
         }
         previous?.subscriptions.entries.values.forEach { $0.receiver.finish() }
         return InMemoryClient(broker: self, clientID: clientID, session: session)
+    }
+
+    /// Cuts a client's connection for good, as when its process is killed: the broker
+    /// publishes its last will and ends its subscriptions, and the client object can no
+    /// longer publish or subscribe (each call throws `.closed`).
+    public func sever(clientID: String) {
+        guard var record = state.withLock({ $0.clients.removeValue(forKey: clientID) }) else { return }
+        for receiver in record.subscriptions.removeAll() { receiver.finish() }
+        if record.online, let will = record.will {
+            route(MQTTMessage(topic: will.topic, payload: will.payload, qos: will.qos, retain: will.retain))
+        }
+    }
+
+    /// Whether a client with this id is connected.
+    public func isOnline(clientID: String) -> Bool {
+        state.withLock { $0.clients[clientID]?.online ?? false }
     }
 
     /// The retained message on `topic`, if any.
@@ -66,5 +92,13 @@ public final class InMemoryBroker: Sendable {
                 .filter { message in filters.contains { TopicName.matches(filter: $0, topic: message.topic) } }
                 .sorted { $0.topic < $1.topic }
         }
+    }
+}
+
+extension InMemoryBroker: MQTTConnector {
+    /// A client of this broker with the options' client id and last will; the network
+    /// settings do not apply.
+    public func transport(options: ConnectionOptions) throws -> any MQTTTransport {
+        makeClient(clientID: options.clientID ?? "anonymous-\(state.withLock { $0.sessions + 1 })", will: options.will)
     }
 }

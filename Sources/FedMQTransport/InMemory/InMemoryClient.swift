@@ -99,13 +99,23 @@ public final class InMemoryClient: MQTTTransport {
     /// Reconnects after `simulateConnectionLoss()`: subscriptions resume and queued QoS 1
     /// messages are sent.
     public func simulateReconnect() {
-        let outbox = (try? withRecord("simulateReconnect") { record -> [MQTTMessage] in
-            guard !record.online else { return [] }
+        try? goOnline("simulateReconnect", sessionPresent: true)
+    }
+
+    /// Goes online (a client made by `InMemoryBroker.makeClient`); nothing happens if it is.
+    public func connect() async throws {
+        try goOnline("connect", sessionPresent: false)
+    }
+
+    private func goOnline(_ call: String, sessionPresent: Bool) throws(MQTTError) {
+        let outbox = try withRecord(call) { record -> [MQTTMessage]? in
+            guard !record.online else { return nil }
             record.online = true
             defer { record.outbox = [] }
             return record.outbox
-        }) ?? []
-        events.send(.connected(sessionPresent: true))
+        }
+        guard let outbox else { return }
+        events.send(.connected(sessionPresent: sessionPresent))
         for message in outbox { broker.route(message) }
     }
 
