@@ -1,5 +1,6 @@
 import ArgumentParser
 import FedMQCore
+import FedMQRuntime
 import Foundation
 
 /// `fedmq partition`: split a data set among simulated clients with the core's partitioners.

@@ -18,10 +18,15 @@ func tensor(_ name: String, _ shape: [Int], _ values: [Float]) -> Tensor {
 
 /// Loads a shipped CSV, splits it 80/20 stratified, standardizes on the training part.
 func standardizedSplit(_ file: String, classes: Int, seed: UInt64 = 7) throws -> (train: Dataset, test: Dataset, scaling: FeatureScaling) {
-    let data = try CSVReader.read(file: dataFile(file), options: CSVOptions(hasHeader: true, label: .name("label")))
+    let data = try readCSV(dataFile(file), options: CSVOptions(hasHeader: true, label: .name("label")))
     var (train, test) = try DataSplit.trainTest(data, testFraction: 0.2, classes: classes, seed: seed)
     let scaling = FeatureScaling.fit(train)
     try scaling.apply(to: &train)
     try scaling.apply(to: &test)
     return (train, test, scaling)
+}
+
+/// A CSV file of the test fixtures, parsed (FedMQCore parses; reading files is the runtimes' job).
+func readCSV(_ path: String, options: CSVOptions = .init()) throws -> Dataset {
+    try CSVReader.parse(String(contentsOfFile: path, encoding: .utf8), file: path, options: options)
 }

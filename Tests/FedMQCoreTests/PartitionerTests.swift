@@ -3,7 +3,7 @@ import Testing
 
 @Suite("Seeded partitioners and splits")
 struct PartitionerTests {
-    let digits = try! CSVReader.read(file: dataFile("digits.csv"), options: CSVOptions(hasHeader: true))
+    let digits = try! readCSV(dataFile("digits.csv"), options: CSVOptions(hasHeader: true))
 
     func checkCoverage(_ parts: [[Int]], rows: Int) {
         let all = parts.flatMap { $0 }

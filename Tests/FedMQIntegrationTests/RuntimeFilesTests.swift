@@ -1,5 +1,6 @@
 import FedMQAgent
 import FedMQAggregator
+import FedMQCore
 import FedMQProtocol
 import FedMQRuntime
 import FedMQTransport
@@ -9,6 +10,12 @@ import Testing
 /// Keys and settings on a device's disk, as someone with access to it would try them.
 @Suite("Key files and broker settings")
 struct RuntimeFilesTests {
+    @Test("a missing data file is an I/O error naming it")
+    func missingDataFile() {
+        let error = #expect(throws: CoreError.self) { try CSVReader.read(file: "/nonexistent/data.csv") }
+        #expect(error?.description.hasPrefix("/nonexistent/data.csv: cannot read") == true)
+    }
+
     func temporaryDirectory() throws -> URL {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("fedmq-files-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)

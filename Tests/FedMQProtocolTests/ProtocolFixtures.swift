@@ -1,5 +1,6 @@
 import FedMQCore
 import FedMQProtocol
+import Foundation
 
 /// A tiny model and helpers shared by the protocol tests.
 enum Fixture {
@@ -37,4 +38,9 @@ extension [AggregatorAction] {
         compactMap { if case .publishMetrics(let metrics) = $0 { metrics } else { nil } }.first
     }
     var spooled: Int { filter { if case .spool = $0 { true } else { false } }.count }
+}
+
+/// A CSV file, parsed (FedMQCore parses; reading files is the runtimes' job).
+func readCSV(_ path: String, options: CSVOptions = .init()) throws -> Dataset {
+    try CSVReader.parse(String(contentsOfFile: path, encoding: .utf8), file: path, options: options)
 }

@@ -24,14 +24,14 @@ struct TaskParityTests {
         }
         let iid = try #require(manifest["iid"] as? [[String: Any]])
         for (k, client) in iid.enumerated() {
-            #expect(try CSVReader.read(file: Self.path("data/iid/client_\(k).csv")).count == client["n"] as? Int)
+            #expect(try readCSV(Self.path("data/iid/client_\(k).csv")).count == client["n"] as? Int)
         }
     }
 
     @Test("FedAvg, logistic regression, IID, 30 rounds: within 1 point of Flower's 0.9056 and within 2 points of the reference every round")
     func logisticRegressionIID() throws {
-        let clients = try (0..<10).map { try CSVReader.read(file: Self.path("data/iid/client_\($0).csv")) }
-        let test = try CSVReader.read(file: Self.path("data/test.csv"))
+        let clients = try (0..<10).map { try readCSV(Self.path("data/iid/client_\($0).csv")) }
+        let test = try readCSV(Self.path("data/test.csv"))
         let reference = try JSONDecoder().decode(
             [String: [Double]].self, from: Data(contentsOf: URL(fileURLWithPath: Self.path("reference_logreg_iid.json"))))
         let spec = ModelSpec(kind: .softmaxRegression, inputs: 64, outputs: 10)

@@ -39,7 +39,7 @@ struct AgentServiceTests {
         #expect(senders.sorted() == [fleet.topics.update(round: 1, agent: "a0"), fleet.topics.update(round: 1, agent: "a1")])
     }
 
-    @Test("with client selection each round's participants are the ones drawn from the agents online")
+    @Test("with client selection each round's participants are the ones drawn from the agents online, and the draw changes")
     func selection() async throws {
         let fleet = try RuntimeFleet()
         let statuses = try await fleet.observe([fleet.topics.allStatuses])
@@ -60,7 +60,8 @@ struct AgentServiceTests {
         let metrics = try fleet.metricsLog()
         #expect(metrics.map(\.round) == [1, 2, 3])
         for round in metrics {
-            #expect(round.participants == selection.pick(from: all, round: round.round, minimum: 2), "round \(round.round)")
+            let drawn = selection.pick(from: all, round: round.round, minimum: 2)
+            #expect(round.selected == drawn && round.participants == drawn && round.stragglers == [], "round \(round.round)")
         }
         #expect(Set(metrics.flatMap(\.participants)).count > 2, "the draw changes from round to round")
         for agent in agents { try await agent.stop() }

@@ -29,18 +29,9 @@ public struct CSVOptions: Sendable {
     }
 }
 
-/// Reads numeric CSV files (comma-separated, no quoting: FedMQ's data are numbers).
+/// Parses numeric CSV (comma-separated, no quoting: FedMQ's data are numbers). Reading the
+/// file is the runtimes' job (`CSVReader.read(file:)` in FedMQRuntime).
 public enum CSVReader {
-    public static func read(file path: String, options: CSVOptions = .init()) throws(CoreError) -> Dataset {
-        let text: String
-        do {
-            text = try String(contentsOfFile: path, encoding: .utf8)
-        } catch {
-            throw .io(path: path, reason: "cannot read: \(error.localizedDescription)")
-        }
-        return try parse(text, file: path, options: options)
-    }
-
     /// Parses CSV text; `file` names it in errors.
     public static func parse(_ text: String, file: String, options: CSVOptions = .init()) throws(CoreError) -> Dataset {
         // Swift reads "\r\n" as one Character, which `isNewline` covers along with "\n".

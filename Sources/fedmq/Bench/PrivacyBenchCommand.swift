@@ -1,5 +1,6 @@
 import ArgumentParser
 import FedMQCore
+import FedMQRuntime
 import Foundation
 
 /// `fedmq bench privacy`: final accuracy under each privacy setting beside the non-private

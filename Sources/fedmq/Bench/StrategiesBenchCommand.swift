@@ -1,5 +1,6 @@
 import ArgumentParser
 import FedMQCore
+import FedMQRuntime
 import Foundation
 
 /// `fedmq bench strategies`: final accuracy of every aggregation strategy on digits split
