@@ -23,7 +23,7 @@ struct FederatedJob {
     init(
         broker: LocalBroker, job: String, agents: Int, rounds: Int, target: Int, minimum: Int, epochs: Int = 2,
         privacy: ClientPrivacy? = nil, extraConfig: [String: String] = [:], roundSeconds: Double = 120, port: Int? = nil,
-        normBound: Double? = nil, evaluateEvery: Int? = nil, selection: ClientSelection? = nil, strategy: StrategyConfig? = nil,
+        normBound: Double? = nil, evaluateEvery: Int? = nil, strategy: StrategyConfig? = nil,
         secure: SecureAggregationSettings? = nil, weighting: FedAvg.Weighting? = nil
     ) throws {
         self.broker = broker
@@ -46,7 +46,6 @@ struct FederatedJob {
             weighting: weighting ?? (privacy == nil && secure == nil ? .examples : .uniform), privacy: privacy)
         policy.secureAggregation = secure
         policy.evaluateEvery = evaluateEvery
-        policy.selection = selection
         policy.strategy = strategy
         var config: [String: Any] = [
             "job": job, "broker": ["host": "127.0.0.1", "port": self.port],
