@@ -61,32 +61,62 @@ let package = Package(
             dependencies: ["CMosquitto"],
             swiftSettings: swiftSettings
         ),
-        // What the agent and aggregator runtimes share: broker settings, durable files, identity files, logging.
+        // What the agent and aggregator runtimes share: broker settings, durable files, identity
+        // files, config and data files, the clock.
         .target(
             name: "FedMQRuntime",
             dependencies: [
                 "FedMQTransport",
                 "FedMQProtocol",
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The runtimes: services over an injected transport and clock.
+        .target(
+            name: "FedMQAggregator",
+            dependencies: [
+                "FedMQCore", "FedMQProtocol", "FedMQTransport", "FedMQRuntime",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),
         .target(
-            name: "FedMQAggregator",
-            dependencies: ["FedMQCore", "FedMQProtocol", "FedMQTransport", "FedMQRuntime"],
+            name: "FedMQAgent",
+            dependencies: [
+                "FedMQCore", "FedMQProtocol", "FedMQTransport", "FedMQRuntime",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: swiftSettings
         ),
+        // What the three executables share on the command line: broker flags, log levels,
+        // running a runtime until SIGTERM/SIGINT, command failures.
         .target(
-            name: "FedMQAgent",
-            dependencies: ["FedMQCore", "FedMQProtocol", "FedMQTransport", "FedMQRuntime"],
+            name: "FedMQCommandLine",
+            dependencies: [
+                "FedMQRuntime",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Benchmark and simulation harnesses (`fedmq bench ...`, `fedmq simulate`): measuring
+        // code, kept out of the product libraries.
+        .target(
+            name: "FedMQBench",
+            dependencies: [
+                "FedMQCore", "FedMQProtocol", "FedMQTransport", "FedMQLocalBroker", "FedMQRuntime", "FedMQAgent",
+                "FedMQCommandLine",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         .executableTarget(
             name: "fedmq-aggregator",
             dependencies: [
-                "FedMQAggregator", "FedMQRuntime",
+                "FedMQAggregator", "FedMQRuntime", "FedMQCommandLine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -94,7 +124,7 @@ let package = Package(
         .executableTarget(
             name: "fedmq-agent",
             dependencies: [
-                "FedMQAgent", "FedMQProtocol", "FedMQRuntime",
+                "FedMQAgent", "FedMQProtocol", "FedMQRuntime", "FedMQCommandLine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -112,7 +142,8 @@ let package = Package(
                 "FedMQTransport",
                 "FedMQLocalBroker",
                 "FedMQRuntime",
-                "FedMQAgent",
+                "FedMQCommandLine",
+                "FedMQBench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -147,7 +178,7 @@ let package = Package(
             name: "FedMQIntegrationTests",
             dependencies: [
                 "FedMQCore", "FedMQProtocol", "FedMQTransport", "FedMQLocalBroker", "FedMQRuntime", "FedMQAgent",
-                "FedMQAggregator", "fedmq", "fedmq-aggregator", "fedmq-agent",
+                "FedMQAggregator", "FedMQBench", "fedmq", "fedmq-aggregator", "fedmq-agent",
             ],
             swiftSettings: swiftSettings
         ),

@@ -1,15 +1,6 @@
 import Foundation
 import Logging
 
-/// Sets up swift-log once: one line per event on standard error, at `level`.
-public func bootstrapLogging(level: Logger.Level) {
-    LoggingSystem.bootstrap { label in
-        var handler = StreamLogHandler.standardError(label: label)
-        handler.logLevel = level
-        return handler
-    }
-}
-
 /// Reads a JSON config file into `Config`, naming the file and the field in errors. A key the
 /// type does not know is refused with its path, never ignored.
 public func loadJSONConfig<Config: Codable>(_ type: Config.Type, from path: String) throws(RuntimeError) -> Config {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import FedMQAgent
+import FedMQCommandLine
 import FedMQProtocol
 import FedMQRuntime
 import Foundation

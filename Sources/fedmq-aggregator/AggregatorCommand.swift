@@ -1,5 +1,6 @@
 import ArgumentParser
 import FedMQAggregator
+import FedMQCommandLine
 import FedMQCore
 import FedMQProtocol
 import FedMQRuntime

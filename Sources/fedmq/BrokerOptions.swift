@@ -1,4 +1,5 @@
 import ArgumentParser
+import FedMQCommandLine
 import FedMQTransport
 import Foundation
 

@@ -1,4 +1,6 @@
 import ArgumentParser
+import FedMQBench
+import FedMQCommandLine
 
 @main
 struct FedMQCommand: AsyncParsableCommand {

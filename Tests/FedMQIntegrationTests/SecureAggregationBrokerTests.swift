@@ -1,3 +1,4 @@
+import FedMQBench
 import FedMQCore
 import FedMQLocalBroker
 import FedMQProtocol

@@ -1,3 +1,4 @@
+import FedMQCommandLine
 import FedMQProtocol
 import Foundation
 

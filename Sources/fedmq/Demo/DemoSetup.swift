@@ -1,3 +1,4 @@
+import FedMQCommandLine
 import FedMQCore
 import FedMQProtocol
 import Foundation
@@ -45,12 +46,12 @@ struct DemoSetup {
     }
 
     func aggregatorCommand(executables: URL, host: String, port: Int) throws -> (executable: String, arguments: [String], log: String) {
-        (try Self.executable("fedmq-aggregator", in: executables),
+        (try siblingExecutable("fedmq-aggregator", in: executables),
          ["--config", configPath, "--host", host, "--port", "\(port)"], "\(work)/aggregator.log")
     }
 
     func agentCommand(_ index: Int, executables: URL, host: String, port: Int) throws -> (executable: String, arguments: [String], log: String) {
-        (try Self.executable("fedmq-agent", in: executables),
+        (try siblingExecutable("fedmq-agent", in: executables),
          ["--agent", "agent-\(index)", "--job", Self.job, "--host", host, "--port", "\(port)", "--data", "\(work)/client_\(index).csv",
           "--state-dir", "\(work)/agent-\(index)", "--seed", "\(index)"], "\(work)/agent-\(index).log")
     }
@@ -65,13 +66,5 @@ struct DemoSetup {
             throw CommandFailure("cannot find data/\(dataset).csv; run the demo from the repository's top folder")
         }
         return found
-    }
-
-    static func executable(_ name: String, in directory: URL) throws -> String {
-        let path = directory.appendingPathComponent(name).path
-        guard FileManager.default.isExecutableFile(atPath: path) else {
-            throw CommandFailure("\(name) is not built next to fedmq (\(path)); run 'make release'")
-        }
-        return path
     }
 }

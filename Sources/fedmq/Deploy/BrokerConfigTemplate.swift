@@ -1,3 +1,5 @@
+import FedMQCommandLine
+
 /// The production Mosquitto configuration and ACL for a FedMQ site. `deploy/mosquitto.conf`
 /// and `deploy/acl` in the repository are these, rendered for the standard paths.
 struct BrokerConfigTemplate {

@@ -1,7 +1,11 @@
 import ArgumentParser
+import FedMQCommandLine
 
-struct BenchCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
+/// `fedmq bench`: the benchmarks, each against a peer in the same run.
+public struct BenchCommand: AsyncParsableCommand {
+    public init() {}
+
+    public static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks that compare FedMQ with a peer in the same run.",
         subcommands: [MQTTBenchCommand.self, TrainBenchCommand.self, PrivacyBenchCommand.self, FlowerBenchCommand.self, EncodingsBenchCommand.self, OverheadBenchCommand.self, SoakBenchCommand.self, FootprintBenchCommand.self, IngestBenchCommand.self, StrategiesBenchCommand.self, SecAggBenchCommand.self]

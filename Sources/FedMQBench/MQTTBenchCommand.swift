@@ -1,4 +1,5 @@
 import ArgumentParser
+import FedMQCommandLine
 import FedMQLocalBroker
 import FedMQTransport
 import Foundation

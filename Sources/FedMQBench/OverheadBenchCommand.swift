@@ -1,4 +1,5 @@
 import ArgumentParser
+import FedMQCommandLine
 import Foundation
 
 /// `fedmq bench overhead` and `fedmq bench soak`: the protocol's own cost per round, from

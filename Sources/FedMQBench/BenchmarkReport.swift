@@ -1,3 +1,4 @@
+import FedMQCommandLine
 import Foundation
 
 /// One benchmark figure: FedMQ beside its peer, measured in the same run.

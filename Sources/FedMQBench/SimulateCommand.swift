@@ -1,9 +1,12 @@
 import ArgumentParser
+import FedMQCommandLine
 import Foundation
 
 /// `fedmq simulate`: load-test a broker and aggregator with N agents in one process.
-struct SimulateCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
+public struct SimulateCommand: AsyncParsableCommand {
+    public init() {}
+
+    public static let configuration = CommandConfiguration(
         commandName: "simulate",
         abstract: "Run N agents in this process (one MQTT connection each, training a no-op) against a real aggregator.",
         discussion: """
@@ -22,13 +25,13 @@ struct SimulateCommand: AsyncParsableCommand {
     @Option(name: .customLong("work-dir"), help: "Where configs, state and logs go (default: a new temporary folder).")
     var workDirectory: String?
 
-    func validate() throws {
+    public func validate() throws {
         guard (1...2000).contains(agents), (1...10_000).contains(rounds) else { throw ValidationError("--agents must be within 1...2000 and --rounds within 1...10000") }
         guard inputs >= 1, outputs >= 2, inputs * outputs <= 50_000_000 else { throw ValidationError("--inputs and --outputs give a model of 2 to 50M weights") }
         if let broker, BrokerAddress(broker) == nil { throw ValidationError("--broker must be HOST:PORT") }
     }
 
-    func run() async throws {
+    public func run() async throws {
         var simulation = SimulationRun(agents: agents, rounds: rounds, inputs: inputs, outputs: outputs)
         simulation.broker = broker.flatMap(BrokerAddress.init).map { ($0.host, $0.port) }
         let work = workDirectory ?? FileManager.default.temporaryDirectory.appendingPathComponent("fedmq-simulate-\(UUID().uuidString)").path

@@ -1,3 +1,4 @@
+import FedMQCommandLine
 import FedMQCore
 import FedMQProtocol
 

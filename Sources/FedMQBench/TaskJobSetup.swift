@@ -1,3 +1,4 @@
+import FedMQCommandLine
 import FedMQCore
 import FedMQLocalBroker
 import FedMQProtocol
@@ -52,14 +53,14 @@ struct TaskJobSetup {
 
         let broker = ["--host", "127.0.0.1", "--port", "\(port)"]
         let agents = try (0..<10).map { k in
-            [try DemoSetup.executable("fedmq-agent", in: executables), "--agent", "agent-\(k)", "--job", Self.job] + broker
+            [try siblingExecutable("fedmq-agent", in: executables), "--agent", "agent-\(k)", "--job", Self.job] + broker
                 + ["--data", "\(data)/\(split)/client_\(k).csv", "--state-dir", "\(work)/agent-\(k)", "--seed", "\(k)"]
                 + (topK.map { ["--top-k", "\($0)"] } ?? [])
         }
         let spec: [String: Any] = [
             "port": port, "job": Self.job, "logs": work + "/logs", "metrics": work + "/aggregator/metrics.jsonl",
             "broker": [try Programs.path(of: "mosquitto"), "-c", brokerConfig],
-            "aggregator": [try DemoSetup.executable("fedmq-aggregator", in: executables), "--config", aggregatorConfig] + broker,
+            "aggregator": [try siblingExecutable("fedmq-aggregator", in: executables), "--config", aggregatorConfig] + broker,
             "agents": agents,
         ]
         specPath = work + "/spec.json"

@@ -1,4 +1,5 @@
 import ArgumentParser
+import FedMQCommandLine
 import FedMQLocalBroker
 import Foundation
 
@@ -22,7 +23,7 @@ struct FootprintBenchCommand: AsyncParsableCommand {
     func run() async throws {
         let machine = BenchmarkReport.machine()
         let executables = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        let staticAgent = try DemoSetup.executable("fedmq-agent", in: executables)
+        let staticAgent = try siblingExecutable("fedmq-agent", in: executables)
         let work = FileManager.default.temporaryDirectory.appendingPathComponent("fedmq-bench-footprint-\(UUID().uuidString)").path
         let harness = Harness(python: python, script: harness)
 

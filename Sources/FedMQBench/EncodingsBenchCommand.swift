@@ -1,4 +1,5 @@
 import ArgumentParser
+import FedMQCommandLine
 import FedMQCore
 import Foundation
 

@@ -1,3 +1,4 @@
+import FedMQCommandLine
 import Foundation
 
 /// bench/flower/harness.py: launches a whole job (or one idle client) as separate processes

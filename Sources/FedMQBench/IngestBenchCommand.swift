@@ -1,4 +1,5 @@
 import ArgumentParser
+import FedMQCommandLine
 import FedMQCore
 import FedMQLocalBroker
 import FedMQProtocol
@@ -123,7 +124,7 @@ struct IngestRun {
         try await watcher.connect()
         let announcements = try await watcher.subscribe(to: [topics.globalRound, topics.globalModel], qos: .atLeastOnce)
         let aggregator = try ChildProcess(
-            try DemoSetup.executable("fedmq-aggregator", in: executables), ["--config", work + "/aggregator.json", "--log-level", "warning"],
+            try siblingExecutable("fedmq-aggregator", in: executables), ["--config", work + "/aggregator.json", "--log-level", "warning"],
             logFile: work + "/aggregator.log")
         // The open round and its base model (retained), then the aggregator's memory before any update.
         let (round, base) = try await withTimeLimit(.seconds(60), waitingFor: "round 1 to open") {

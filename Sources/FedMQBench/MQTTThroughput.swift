@@ -1,3 +1,4 @@
+import FedMQCommandLine
 import FedMQLocalBroker
 import FedMQTransport
 import Foundation

@@ -1,4 +1,5 @@
 import FedMQAgent
+import FedMQCommandLine
 import FedMQCore
 import FedMQLocalBroker
 import FedMQProtocol
@@ -82,7 +83,7 @@ struct SimulationRun {
 
         let announcements = try await watcher.subscribe(to: [topics.globalRound, topics.globalModel], qos: .atLeastOnce)
         let aggregator = try ChildProcess(
-            try DemoSetup.executable("fedmq-aggregator", in: executables),
+            try siblingExecutable("fedmq-aggregator", in: executables),
             ["--config", try writeAggregatorConfig(work: work, host: host, port: port), "--log-level", "notice"],
             logFile: work + "/aggregator.log")
         let (latencies, rss, modelBytes) = try await withTimeLimit(.seconds(60 + rounds * 30), waitingFor: "\(rounds) simulated rounds") {

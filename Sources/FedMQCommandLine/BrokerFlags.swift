@@ -1,4 +1,5 @@
 import ArgumentParser
+import FedMQRuntime
 
 /// The broker flags `fedmq-agent` and `fedmq-aggregator` share; each overrides the config file.
 public struct BrokerFlags: ParsableArguments {

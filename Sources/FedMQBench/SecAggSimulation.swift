@@ -1,4 +1,6 @@
+import FedMQCommandLine
 import FedMQCore
+import FedMQProtocol
 
 /// A whole secure-aggregation round in memory, every agent and the aggregator as their real
 /// state machines with real keys, shares, ciphers and masks, messages handed over directly:
