@@ -3,26 +3,28 @@ import FedMQProtocol
 import FedMQRuntime
 
 /// Everything `fedmq-agent` needs; read from `--config FILE` (JSON, snake_case keys), with
-/// command-line flags overriding single fields.
-public struct AgentConfig: Codable, Sendable {
+/// command-line flags overriding single fields. Every field but the required ones has its
+/// default here: a field is its declaration and its key in `CodingKeys` (see `ConfigFile`).
+public struct AgentConfig: ConfigFile, Sendable {
     /// Also the MQTT client id, so broker ACL patterns with %c match it.
-    public var agent: String
-    public var job: String
-    public var broker: BrokerSettings
+    public var agent = ""
+    public var job = ""
+    public var broker = BrokerSettings()
     /// Local training data (never leaves the device): CSV with the label in the last column
     /// or in the column named `data_label`.
-    public var dataCSV: String
+    public var dataCSV = ""
     public var dataLabel: String?
-    public var dataHeader: Bool
+    /// Whether the CSV starts with a header line; nil: exactly when `data_label` names a column.
+    public var dataHeader: Bool?
     /// The record of served rounds lives here.
-    public var stateDirectory: String
+    public var stateDirectory = ""
     /// Seeds the local shuffles: round r shuffles with SplitMix64(1000 * r + seed), the
     /// shared benchmark task's rule.
-    public var seed: UInt64
+    public var seed: UInt64 = 0
     /// The most privacy this agent may spend on the job; it refuses rounds beyond it.
     public var privacyBudget: PrivacyBudget?
     /// The least privacy this agent accepts in a round, whatever the announcement says.
-    public var privacyPolicy: AgentPrivacyPolicy
+    public var privacyPolicy = AgentPrivacyPolicy()
     /// This agent's Ed25519 private key file (made at enrolment): it signs every update.
     public var identityKey: String?
     /// The aggregator's public key (base64): with it, the agent uses only a global model and
@@ -33,64 +35,36 @@ public struct AgentConfig: Codable, Sendable {
     public var enrolment: String?
     /// Share of the local rows kept out of training to evaluate global models on (federated
     /// evaluation, when the job asks for it); 0 keeps none.
-    public var holdoutFraction: Double
+    public var holdoutFraction = 0.0
     /// Personalization: before evaluating, fine-tune a copy of the global model for this many
     /// local epochs and report both; 0 evaluates the global model only.
-    public var personalizationEpochs: Int
+    public var personalizationEpochs = 0
     /// Top-k sparsification: send only this share of each tensor's largest entries and hold
     /// the rest back for later rounds (error feedback); nil sends whole updates.
     public var topKFraction: Double?
 
-    public init(
-        agent: String, job: String, broker: BrokerSettings = .init(), dataCSV: String, dataLabel: String? = nil,
-        dataHeader: Bool = false, stateDirectory: String, seed: UInt64 = 0, privacyBudget: PrivacyBudget? = nil,
-        privacyPolicy: AgentPrivacyPolicy = AgentPrivacyPolicy(), identityKey: String? = nil, aggregatorKey: String? = nil,
-        enrolment: String? = nil, holdoutFraction: Double = 0, personalizationEpochs: Int = 0, topKFraction: Double? = nil
-    ) {
-        self.agent = agent
-        self.job = job
-        self.broker = broker
-        self.dataCSV = dataCSV
-        self.dataLabel = dataLabel
-        self.dataHeader = dataHeader
-        self.stateDirectory = stateDirectory
-        self.seed = seed
-        self.privacyBudget = privacyBudget
-        self.privacyPolicy = privacyPolicy
-        self.identityKey = identityKey
-        self.aggregatorKey = aggregatorKey
-        self.enrolment = enrolment
-        self.holdoutFraction = holdoutFraction
-        self.personalizationEpochs = personalizationEpochs
-        self.topKFraction = topKFraction
-    }
+    public static let requiredKeys = ["agent", "job", "data_csv", "state_directory"]
 
     enum CodingKeys: String, CodingKey {
-        case agent, job, broker, seed
+        case agent, job, broker, seed, enrolment
         case dataCSV = "data_csv", dataLabel = "data_label", dataHeader = "data_header", stateDirectory = "state_directory"
         case privacyBudget = "privacy_budget", privacyPolicy = "privacy_policy", identityKey = "identity_key", aggregatorKey = "aggregator_key"
-        case enrolment
         case holdoutFraction = "holdout_fraction", personalizationEpochs = "personalization_epochs", topKFraction = "top_k_fraction"
     }
 
-    public init(from decoder: any Decoder) throws {
-        let container = try decoder.container(keyedBy: CodingKeys.self)
-        agent = try container.decode(String.self, forKey: .agent)
-        job = try container.decode(String.self, forKey: .job)
-        broker = try container.decodeIfPresent(BrokerSettings.self, forKey: .broker) ?? .init()
-        dataCSV = try container.decode(String.self, forKey: .dataCSV)
-        dataLabel = try container.decodeIfPresent(String.self, forKey: .dataLabel)
-        dataHeader = try container.decodeIfPresent(Bool.self, forKey: .dataHeader) ?? (dataLabel != nil)
-        stateDirectory = try container.decode(String.self, forKey: .stateDirectory)
-        seed = try container.decodeIfPresent(UInt64.self, forKey: .seed) ?? 0
-        privacyBudget = try container.decodeIfPresent(PrivacyBudget.self, forKey: .privacyBudget)
-        privacyPolicy = try container.decodeIfPresent(AgentPrivacyPolicy.self, forKey: .privacyPolicy) ?? AgentPrivacyPolicy()
-        identityKey = try container.decodeIfPresent(String.self, forKey: .identityKey)
-        aggregatorKey = try container.decodeIfPresent(String.self, forKey: .aggregatorKey)
-        enrolment = try container.decodeIfPresent(String.self, forKey: .enrolment)
-        holdoutFraction = try container.decodeIfPresent(Double.self, forKey: .holdoutFraction) ?? 0
-        personalizationEpochs = try container.decodeIfPresent(Int.self, forKey: .personalizationEpochs) ?? 0
-        topKFraction = try container.decodeIfPresent(Double.self, forKey: .topKFraction)
+    public init() {}
+
+    /// The required fields; the others keep their defaults until set.
+    public init(agent: String, job: String, dataCSV: String, stateDirectory: String) {
+        self.agent = agent
+        self.job = job
+        self.dataCSV = dataCSV
+        self.stateDirectory = stateDirectory
+    }
+
+    /// The CSV options the local data are read with.
+    public var dataOptions: CSVOptions {
+        CSVOptions(hasHeader: dataHeader ?? (dataLabel != nil), label: dataLabel.map { .name($0) } ?? .last)
     }
 
     public func validate() throws(RuntimeError) {

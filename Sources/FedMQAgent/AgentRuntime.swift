@@ -60,8 +60,7 @@ public struct AgentRuntime: Service {
         try config.validate()
         reportFileSizeLimitAsError()
         try DurableFile.createDirectory(config.stateDirectory)
-        let label: LabelColumn = config.dataLabel.map { .name($0) } ?? .last
-        let local = try CSVReader.read(file: config.dataCSV, options: CSVOptions(hasHeader: config.dataHeader, label: label))
+        let local = try CSVReader.read(file: config.dataCSV, options: config.dataOptions)
         // Held-out rows for federated evaluation never reach training.
         let (data, holdout): (Dataset, Dataset?) =
             config.holdoutFraction > 0

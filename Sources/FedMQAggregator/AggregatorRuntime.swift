@@ -206,8 +206,7 @@ public struct AggregatorRuntime: Service {
     /// Central evaluation on the configured CSV, scaled like the model's inputs.
     private func makeEvaluator(spec: ModelSpec) throws -> (@Sendable (Parameters) -> Evaluation?)? {
         guard let path = config.evaluationCSV else { return nil }
-        let label: LabelColumn = config.evaluationLabel.map { .name($0) } ?? .last
-        var data = try CSVReader.read(file: path, options: CSVOptions(hasHeader: config.evaluationHeader, label: label))
+        var data = try CSVReader.read(file: path, options: config.evaluationOptions)
         if let scaling = spec.scaling { try scaling.apply(to: &data) }
         let evaluationData = data
         return { parameters in try? Evaluation.evaluate(parameters, spec: spec, on: evaluationData) }

@@ -66,9 +66,9 @@ struct SimulationRun {
             return handler
         }
         let agentTasks = (0..<agents).map { index in
-            let config = AgentConfig(
-                agent: "sim-\(index)", job: Self.job, broker: BrokerSettings(host: host, port: port), dataCSV: data,
-                stateDirectory: "\(work)/agents/sim-\(index)", seed: UInt64(index))
+            var config = AgentConfig(agent: "sim-\(index)", job: Self.job, dataCSV: data, stateDirectory: "\(work)/agents/sim-\(index)")
+            config.broker = BrokerSettings(host: host, port: port)
+            config.seed = UInt64(index)
             return Task { try await AgentRuntime(config: config, logger: logger, training: { base, _, _, _ in .success(base.parameters) }).run() }
         }
         defer { agentTasks.forEach { $0.cancel() } }

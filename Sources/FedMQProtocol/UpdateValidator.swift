@@ -26,7 +26,7 @@ public struct UpdateValidator: Sendable {
 
     public init(
         announcement: RoundAnnouncement, model: GlobalModel, allowedAgents: Set<String>?, accepted: Set<String> = [],
-        signers: [String: VerifyingKey]? = nil, maxExamples: Int = RoundPolicy.defaultMaxExamplesPerUpdate
+        signers: [String: VerifyingKey]? = nil, maxExamples: Int = RoundPolicy(targetUpdates: 1, minUpdates: nil).maxExamplesPerUpdate
     ) {
         self.announcement = announcement
         self.model = model

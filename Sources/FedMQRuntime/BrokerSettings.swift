@@ -1,52 +1,32 @@
 import FedMQTransport
 import Foundation
 
-/// How a runtime reaches the broker. JSON keys are snake_case (config files).
+/// How a runtime reaches the broker. JSON keys are snake_case (config files); every field has
+/// its default here, so a field is its declaration and its key in `CodingKeys`.
 public struct BrokerSettings: Codable, Sendable, Equatable {
-    public var host: String
-    public var port: Int
+    public var host = "127.0.0.1"
+    public var port = 1883
     public var username: String?
     /// Read the password from this file (first line), so it stays out of command lines.
     public var passwordFile: String?
     public var caFile: String?
     public var certFile: String?
     public var keyFile: String?
-    public var keepAlive: Int
+    public var keepAlive = 30
     /// Send a password over plain-text MQTT (no `ca_file`) anyway: anyone on the path reads it.
-    public var allowInsecure: Bool
+    public var allowInsecure = false
 
-    public init(
-        host: String = "127.0.0.1", port: Int = 1883, username: String? = nil, passwordFile: String? = nil,
-        caFile: String? = nil, certFile: String? = nil, keyFile: String? = nil, keepAlive: Int = 30, allowInsecure: Bool = false
-    ) {
-        self.allowInsecure = allowInsecure
+    public init() {}
+
+    public init(host: String, port: Int) {
         self.host = host
         self.port = port
-        self.username = username
-        self.passwordFile = passwordFile
-        self.caFile = caFile
-        self.certFile = certFile
-        self.keyFile = keyFile
-        self.keepAlive = keepAlive
     }
 
     enum CodingKeys: String, CodingKey {
         case host, port, username
         case passwordFile = "password_file", caFile = "ca_file", certFile = "cert_file", keyFile = "key_file"
         case keepAlive = "keepalive", allowInsecure = "allow_insecure"
-    }
-
-    public init(from decoder: any Decoder) throws {
-        let container = try decoder.container(keyedBy: CodingKeys.self)
-        host = try container.decodeIfPresent(String.self, forKey: .host) ?? "127.0.0.1"
-        port = try container.decodeIfPresent(Int.self, forKey: .port) ?? 1883
-        username = try container.decodeIfPresent(String.self, forKey: .username)
-        passwordFile = try container.decodeIfPresent(String.self, forKey: .passwordFile)
-        caFile = try container.decodeIfPresent(String.self, forKey: .caFile)
-        certFile = try container.decodeIfPresent(String.self, forKey: .certFile)
-        keyFile = try container.decodeIfPresent(String.self, forKey: .keyFile)
-        keepAlive = try container.decodeIfPresent(Int.self, forKey: .keepAlive) ?? 30
-        allowInsecure = try container.decodeIfPresent(Bool.self, forKey: .allowInsecure) ?? false
     }
 
     /// The same settings with relative file paths taken relative to `directory` (the config

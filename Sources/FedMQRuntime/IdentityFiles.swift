@@ -20,7 +20,7 @@ public enum IdentityFiles {
     }
 
     public static func enrolment(at path: String) throws(RuntimeError) -> Enrolment {
-        let enrolment = try loadJSONConfig(Enrolment.self, from: path)
+        let enrolment = try loadJSONFile(Enrolment.self, from: path)
         guard enrolment.schema == Enrolment.schema else {
             throw .file(path: path, reason: "schema '\(enrolment.schema.prefix(40))' is not \(Enrolment.schema)")
         }

@@ -48,12 +48,16 @@ struct RuntimeFilesTests {
         let passwordFile = directory.appendingPathComponent("password").path
         try Data("secret\n".utf8).write(to: URL(fileURLWithPath: passwordFile))
         let will = LastWill(topic: "t", payload: [], qos: .atLeastOnce, retain: false)
-        var settings = BrokerSettings(host: "broker.example", username: "agent-1", passwordFile: passwordFile)
+        var settings = BrokerSettings(host: "broker.example", port: 1883)
+        settings.username = "agent-1"
+        settings.passwordFile = passwordFile
         #expect(throws: RuntimeError.self) { try settings.connectionOptions(clientID: "agent-1", will: will) }
         settings.allowInsecure = true
         #expect(try settings.connectionOptions(clientID: "agent-1", will: will).credentials?.password == "secret")
-        let decoded = try JSONDecoder().decode(BrokerSettings.self, from: Data(#"{"host": "h", "allow_insecure": true}"#.utf8))
-        #expect(decoded.allowInsecure)
+        let decoded = try decodeConfig(
+            AgentConfig.self, from: Data(#"{"agent": "a", "job": "j", "data_csv": "d", "state_directory": "s", "broker": {"host": "h", "allow_insecure": true}}"#.utf8),
+            file: "agent.json")
+        #expect(decoded.broker.allowInsecure && decoded.broker.host == "h" && decoded.broker.port == 1883)
     }
 
     @Test("a misspelt key anywhere in a config file is refused with its path, never left at its default")

@@ -34,7 +34,10 @@ struct AgentPrivacyPolicyTests {
 
     @Test("modes, the minimum noise multiplier and the largest distributed cohort are the owner's")
     func policyLimits() throws {
-        let policy = AgentPrivacyPolicy(modes: [.local, .distributed], minNoiseMultiplier: 1, maxExpectedCohort: 100)
+        var policy = AgentPrivacyPolicy()
+        policy.modes = [.local, .distributed]
+        policy.minNoiseMultiplier = 1
+        policy.maxExpectedCohort = 100
         let cases: [(ClientPrivacy, Bool)] = [
             (ClientPrivacy(mode: .local, clipNorm: 1, noiseMultiplier: 1.2), true),
             (ClientPrivacy(mode: .central, clipNorm: 1, noiseMultiplier: 2), false),
@@ -50,7 +53,9 @@ struct AgentPrivacyPolicyTests {
             #expect(trains(actions) == accepted, "\(privacy)")
             #expect((refusal(actions) == nil) == accepted, "\(privacy)")
         }
-        #expect(throws: ProtocolError.self) { try AgentPrivacyPolicy(minNoiseMultiplier: .nan).validate() }
+        var nan = AgentPrivacyPolicy()
+        nan.minNoiseMultiplier = .nan
+        #expect(throws: ProtocolError.self) { try nan.validate() }
     }
 
     @Test("a re-announcement of the open round with privacy: null mid-training changes nothing: the update is noised and charged")

@@ -80,7 +80,8 @@ struct MaliciousAggregatorTests {
         #expect(try requirements.minimumGraph(cohort: 500) == (k, t))
         #expect(throws: ProtocolError.self) { try requirements.minimumGraph(cohort: 2) }
         // An announcement that lowers the rates cannot go below the owner's floors.
-        let policy = AgentPrivacyPolicy(minCorruptionRate: 0.2)
+        var policy = AgentPrivacyPolicy()
+        policy.minCorruptionRate = 0.2
         let announced = SecureAggregationSettings(dropoutRate: 0, corruptionRate: 0, quantization: SecAggQuantization(clip: 1, scale: 1))
         let floored = policy.secureRequirements(announced, enrolled: [:])
         #expect(floored.corruptionRate == 0.2)

@@ -42,7 +42,10 @@ final class RuntimeFleet: Sendable {
     }
 
     func aggregatorConfig(policy: RoundPolicy) -> AggregatorConfig {
-        AggregatorConfig(job: job, model: Self.spec, seed: 7, policy: policy, stateDirectory: path("aggregator"))
+        var config = AggregatorConfig(job: job, policy: policy, stateDirectory: path("aggregator"))
+        config.model = Self.spec
+        config.seed = 7
+        return config
     }
 
     /// Agent `index` (id `a<index>`) with 40 rows of its own: label 1 where x0 + x1 > x2.
@@ -55,7 +58,9 @@ final class RuntimeFleet: Sendable {
         }
         let data = path("a\(index).csv")
         try (rows.joined(separator: "\n") + "\n").write(toFile: data, atomically: true, encoding: .utf8)
-        return AgentConfig(agent: "a\(index)", job: job, dataCSV: data, stateDirectory: path("agent-\(index)"), seed: UInt64(index))
+        var config = AgentConfig(agent: "a\(index)", job: job, dataCSV: data, stateDirectory: path("agent-\(index)"))
+        config.seed = UInt64(index)
+        return config
     }
 
     func aggregator(_ config: AggregatorConfig) -> RunningService {

@@ -3,53 +3,30 @@ import FedMQCore
 /// The least privacy an agent's owner accepts, whatever a round announcement asks for. The
 /// aggregator writes the announcements, so an agent that trusted them would publish a raw
 /// delta the moment one said `privacy: null`; with this policy it refuses such a round
-/// instead (`privacy_policy` in the agent's config).
+/// instead (`privacy_policy` in the agent's config). Every field has its default here.
 public struct AgentPrivacyPolicy: Codable, Sendable, Equatable {
     /// Client-level privacy modes this agent accepts; nil accepts every mode.
     public var modes: [ClientPrivacy.Mode]?
     /// The smallest noise multiplier z accepted in a round's client-level privacy.
-    public var minNoiseMultiplier: Double
+    public var minNoiseMultiplier = 0.0
     /// The largest cohort m that distributed noise may be sized for (each agent adds z·C/√m, so
     /// a larger m means less noise on this agent's update); nil accepts any.
     public var maxExpectedCohort: Int?
     /// Refuse rounds without client-level privacy. An agent with a privacy budget always does.
-    public var requirePrivacy: Bool
+    public var requirePrivacy = false
     /// Secure aggregation: the smallest cohort this agent shares secrets in.
-    public var minSecureCohort: Int
+    public var minSecureCohort = 3
     /// Secure aggregation: floors on the dropout and corruption rates the neighbour count and
     /// threshold are derived for (an announcement may raise them, never lower them).
-    public var minDropoutRate: Double
-    public var minCorruptionRate: Double
+    public var minDropoutRate = 0.0
+    public var minCorruptionRate = 0.0
 
-    public init(
-        modes: [ClientPrivacy.Mode]? = nil, minNoiseMultiplier: Double = 0, maxExpectedCohort: Int? = nil, requirePrivacy: Bool = false,
-        minSecureCohort: Int = 3, minDropoutRate: Double = 0, minCorruptionRate: Double = 0
-    ) {
-        self.modes = modes
-        self.minNoiseMultiplier = minNoiseMultiplier
-        self.maxExpectedCohort = maxExpectedCohort
-        self.requirePrivacy = requirePrivacy
-        self.minSecureCohort = minSecureCohort
-        self.minDropoutRate = minDropoutRate
-        self.minCorruptionRate = minCorruptionRate
-    }
+    public init() {}
 
     enum CodingKeys: String, CodingKey {
         case modes
         case minNoiseMultiplier = "min_noise_multiplier", maxExpectedCohort = "max_expected_cohort", requirePrivacy = "require_privacy"
         case minSecureCohort = "min_secure_cohort", minDropoutRate = "min_dropout_rate", minCorruptionRate = "min_corruption_rate"
-    }
-
-    public init(from decoder: any Decoder) throws {
-        let container = try decoder.container(keyedBy: CodingKeys.self)
-        let defaults = AgentPrivacyPolicy()
-        modes = try container.decodeIfPresent([ClientPrivacy.Mode].self, forKey: .modes)
-        minNoiseMultiplier = try container.decodeIfPresent(Double.self, forKey: .minNoiseMultiplier) ?? defaults.minNoiseMultiplier
-        maxExpectedCohort = try container.decodeIfPresent(Int.self, forKey: .maxExpectedCohort)
-        requirePrivacy = try container.decodeIfPresent(Bool.self, forKey: .requirePrivacy) ?? defaults.requirePrivacy
-        minSecureCohort = try container.decodeIfPresent(Int.self, forKey: .minSecureCohort) ?? defaults.minSecureCohort
-        minDropoutRate = try container.decodeIfPresent(Double.self, forKey: .minDropoutRate) ?? defaults.minDropoutRate
-        minCorruptionRate = try container.decodeIfPresent(Double.self, forKey: .minCorruptionRate) ?? defaults.minCorruptionRate
     }
 
     public func validate() throws(ProtocolError) {

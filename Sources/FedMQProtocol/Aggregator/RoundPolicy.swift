@@ -1,23 +1,36 @@
 import FedMQCore
 
-/// How the aggregator runs rounds. JSON keys are snake_case (aggregator config files).
+/// How the aggregator runs rounds. JSON keys are snake_case (aggregator config files); every
+/// field but `target_updates` has its default here, so a field is its declaration and its key
+/// in `CodingKeys`.
 public struct RoundPolicy: Codable, Sendable, Equatable {
     /// Rounds to run; nil (JSON null) runs forever.
-    public var rounds: Int?
+    public var rounds: Int? = 10
     /// Close a round as soon as this many updates were accepted.
     public var targetUpdates: Int
     /// At the deadline, close with at least this many; otherwise extend the deadline.
-    public var minUpdates: Int
-    public var roundSeconds: Double
-    public var extensionSeconds: Double
-    public var maxUpdateBytes: Int
+    /// Defaults to `target_updates`.
+    public var minUpdates: Int {
+        get { minUpdatesSetting ?? targetUpdates }
+        set { minUpdatesSetting = newValue }
+    }
+    private var minUpdatesSetting: Int?
+    public var roundSeconds = 60.0
+    public var extensionSeconds = 30.0
+    public var maxUpdateBytes = 64 << 20
     public var normBound: Double?
     /// Agents allowed to contribute; nil accepts any valid agent id.
     public var allowedAgents: [String]?
     /// Local training the agents run.
-    public var training: TrainingConfig
-    public var encoding: TensorEncoding
-    public var weighting: FedAvg.Weighting
+    public var training = TrainingConfig()
+    public var encoding = TensorEncoding.float32
+    /// How updates are weighted in the mean. Defaults to `examples`, and to `uniform` with
+    /// client-level privacy or secure aggregation (which need it).
+    public var weighting: FedAvg.Weighting {
+        get { weightingSetting ?? (privacy == nil && secureAggregation == nil ? .examples : .uniform) }
+        set { weightingSetting = newValue }
+    }
+    private var weightingSetting: FedAvg.Weighting?
     /// Client-level differential privacy; requires uniform weighting.
     public var privacy: ClientPrivacy?
     /// A robust or adaptive strategy instead of FedAvg with `weighting`.
@@ -27,73 +40,39 @@ public struct RoundPolicy: Codable, Sendable, Equatable {
     /// Client selection: only some of the online agents take part in each round.
     public var selection: ClientSelection?
     /// Most agents the aggregator keeps track of (statuses of more distinct ids are ignored).
-    public var maxAgents: Int
+    public var maxAgents = 100_000
     /// Most bytes one round's spool may hold: `target_updates` x `max_update_bytes` must fit.
-    public var maxSpoolBytes: Int
+    public var maxSpoolBytes = 16 << 30
     /// Secure aggregation: agents send masked updates and only their sum is decoded.
     public var secureAggregation: SecureAggregationSettings?
     /// The largest example count an update is weighted by (agents report their own).
-    public var maxExamplesPerUpdate: Int
+    public var maxExamplesPerUpdate = 1_000_000
 
-    public static let defaultMaxAgents = 100_000
-    public static let defaultMaxSpoolBytes = 16 << 30
-    public static let defaultMaxExamplesPerUpdate = 1_000_000
-
+    /// The fields most jobs set; the others keep their defaults until set.
     public init(
-        rounds: Int? = 10, targetUpdates: Int, minUpdates: Int, roundSeconds: Double = 60, extensionSeconds: Double = 30,
-        maxUpdateBytes: Int = 64 << 20, normBound: Double? = nil, allowedAgents: [String]? = nil,
-        training: TrainingConfig = .init(), encoding: TensorEncoding = .float32, weighting: FedAvg.Weighting = .examples,
-        privacy: ClientPrivacy? = nil
+        rounds: Int? = 10, targetUpdates: Int, minUpdates: Int?, roundSeconds: Double = 60, extensionSeconds: Double = 30,
+        maxUpdateBytes: Int = 64 << 20, normBound: Double? = nil, training: TrainingConfig = .init(), encoding: TensorEncoding = .float32,
+        weighting: FedAvg.Weighting? = nil, privacy: ClientPrivacy? = nil
     ) {
         self.rounds = rounds
         self.targetUpdates = targetUpdates
-        self.minUpdates = minUpdates
+        minUpdatesSetting = minUpdates
         self.roundSeconds = roundSeconds
         self.extensionSeconds = extensionSeconds
         self.maxUpdateBytes = maxUpdateBytes
         self.normBound = normBound
-        self.allowedAgents = allowedAgents
         self.training = training
         self.encoding = encoding
-        self.weighting = weighting
+        weightingSetting = weighting
         self.privacy = privacy
-        maxAgents = Self.defaultMaxAgents
-        maxSpoolBytes = Self.defaultMaxSpoolBytes
-        maxExamplesPerUpdate = Self.defaultMaxExamplesPerUpdate
     }
 
     enum CodingKeys: String, CodingKey {
-        case rounds, training, encoding, weighting, privacy, strategy, selection, evaluateEvery = "evaluate_every"
-        case maxAgents = "max_agents", maxSpoolBytes = "max_spool_bytes"
-        case targetUpdates = "target_updates", minUpdates = "min_updates", roundSeconds = "round_seconds"
+        case rounds, training, encoding, privacy, strategy, selection, evaluateEvery = "evaluate_every"
+        case maxAgents = "max_agents", maxSpoolBytes = "max_spool_bytes", weightingSetting = "weighting"
+        case targetUpdates = "target_updates", minUpdatesSetting = "min_updates", roundSeconds = "round_seconds"
         case extensionSeconds = "extension_seconds", maxUpdateBytes = "max_update_bytes", normBound = "norm_bound"
         case allowedAgents = "allowed_agents", secureAggregation = "secure_aggregation", maxExamplesPerUpdate = "max_examples_per_update"
-    }
-
-    /// Fields other than `target_updates` may be left out; they take the defaults above
-    /// (`min_updates` defaults to `target_updates`).
-    public init(from decoder: any Decoder) throws {
-        let container = try decoder.container(keyedBy: CodingKeys.self)
-        let defaults = RoundPolicy(targetUpdates: 1, minUpdates: 1)
-        rounds = container.contains(.rounds) ? try container.decodeIfPresent(Int.self, forKey: .rounds) : defaults.rounds
-        targetUpdates = try container.decode(Int.self, forKey: .targetUpdates)
-        minUpdates = try container.decodeIfPresent(Int.self, forKey: .minUpdates) ?? targetUpdates
-        roundSeconds = try container.decodeIfPresent(Double.self, forKey: .roundSeconds) ?? defaults.roundSeconds
-        extensionSeconds = try container.decodeIfPresent(Double.self, forKey: .extensionSeconds) ?? defaults.extensionSeconds
-        maxUpdateBytes = try container.decodeIfPresent(Int.self, forKey: .maxUpdateBytes) ?? defaults.maxUpdateBytes
-        normBound = try container.decodeIfPresent(Double.self, forKey: .normBound)
-        allowedAgents = try container.decodeIfPresent([String].self, forKey: .allowedAgents)
-        training = try container.decodeIfPresent(TrainingConfig.self, forKey: .training) ?? defaults.training
-        encoding = try container.decodeIfPresent(TensorEncoding.self, forKey: .encoding) ?? defaults.encoding
-        privacy = try container.decodeIfPresent(ClientPrivacy.self, forKey: .privacy)
-        strategy = try container.decodeIfPresent(StrategyConfig.self, forKey: .strategy)
-        evaluateEvery = try container.decodeIfPresent(Int.self, forKey: .evaluateEvery)
-        selection = try container.decodeIfPresent(ClientSelection.self, forKey: .selection)
-        maxAgents = try container.decodeIfPresent(Int.self, forKey: .maxAgents) ?? Self.defaultMaxAgents
-        maxSpoolBytes = try container.decodeIfPresent(Int.self, forKey: .maxSpoolBytes) ?? Self.defaultMaxSpoolBytes
-        secureAggregation = try container.decodeIfPresent(SecureAggregationSettings.self, forKey: .secureAggregation)
-        maxExamplesPerUpdate = try container.decodeIfPresent(Int.self, forKey: .maxExamplesPerUpdate) ?? Self.defaultMaxExamplesPerUpdate
-        weighting = try container.decodeIfPresent(FedAvg.Weighting.self, forKey: .weighting) ?? (privacy == nil ? defaults.weighting : .uniform)
     }
 
     /// What an operator should hear at start when nothing bounds one update's influence: no
