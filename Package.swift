@@ -3,7 +3,7 @@ import PackageDescription
 
 /// Every target builds in the Swift 6 language mode (complete concurrency checking).
 let swiftSettings: [SwiftSetting] = [
-    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("ExistentialAny")
 ]
 
 let package = Package(

@@ -22,6 +22,6 @@ let package = Package(
                 .product(name: "FedMQAggregator", package: fedmq),
             ],
             swiftSettings: [.unsafeFlags(["-parse-as-library"])]
-        )
+        ),
     ]
 )

@@ -47,9 +47,17 @@ public struct AgentConfig: ConfigFile, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case agent, job, broker, seed, enrolment
-        case dataCSV = "data_csv", dataLabel = "data_label", dataHeader = "data_header", stateDirectory = "state_directory"
-        case privacyBudget = "privacy_budget", privacyPolicy = "privacy_policy", identityKey = "identity_key", aggregatorKey = "aggregator_key"
-        case holdoutFraction = "holdout_fraction", personalizationEpochs = "personalization_epochs", topKFraction = "top_k_fraction"
+        case dataCSV = "data_csv"
+        case dataLabel = "data_label"
+        case dataHeader = "data_header"
+        case stateDirectory = "state_directory"
+        case privacyBudget = "privacy_budget"
+        case privacyPolicy = "privacy_policy"
+        case identityKey = "identity_key"
+        case aggregatorKey = "aggregator_key"
+        case holdoutFraction = "holdout_fraction"
+        case personalizationEpochs = "personalization_epochs"
+        case topKFraction = "top_k_fraction"
     }
 
     public init() {}
@@ -98,7 +106,8 @@ struct AgentRecord: Codable {
 
     enum CodingKeys: String, CodingKey {
         case job, ledger
-        case lastServedRound = "last_served_round", lastUpdateSignature = "last_update_signature"
+        case lastServedRound = "last_served_round"
+        case lastUpdateSignature = "last_update_signature"
     }
 
     init(job: String, lastServedRound: Int, ledger: [DPEvent], lastUpdateSignature: String? = nil) {

@@ -36,8 +36,12 @@ public struct AggregatorConfig: ConfigFile, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case job, broker, model, seed, policy, enrolment
-        case initialModel = "initial_model", evaluationCSV = "evaluation_csv", evaluationLabel = "evaluation_label"
-        case evaluationHeader = "evaluation_header", stateDirectory = "state_directory", exitWhenFinished = "exit_when_finished"
+        case initialModel = "initial_model"
+        case evaluationCSV = "evaluation_csv"
+        case evaluationLabel = "evaluation_label"
+        case evaluationHeader = "evaluation_header"
+        case stateDirectory = "state_directory"
+        case exitWhenFinished = "exit_when_finished"
         case identityKey = "identity_key"
     }
 

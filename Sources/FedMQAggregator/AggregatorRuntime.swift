@@ -107,7 +107,7 @@ public struct AggregatorRuntime: Service {
                 await clock.ticks(every: Self.tickInterval, from: firstTick) { continuation.yield(.tick) }
             },
         ]
-        defer { feeders.forEach { $0.cancel() } }
+        defer { for feeder in feeders { feeder.cancel() } }
         let alreadyDone = machine.finished && config.exitWhenFinished
         do {
             try await withGracefulShutdownHandler {
@@ -246,8 +246,11 @@ public struct AggregatorRuntime: Service {
                     topics.globalRound, payload: payload, retain: true,
                     userProperties: signed(SignedStatement.announcement(job: config.job, payload: payload)))
                 logger.info(
-                    "round open", metadata: ["round": "\(announcement.round)", "target": "\(announcement.targetUpdates)",
-                        "deadline_in_s": "\(Int(announcement.deadline - clock.now()))"])
+                    "round open",
+                    metadata: [
+                        "round": "\(announcement.round)", "target": "\(announcement.targetUpdates)",
+                        "deadline_in_s": "\(Int(announcement.deadline - clock.now()))",
+                    ])
             case .publishMetrics(let metrics):
                 try store.appendMetrics(metrics)
                 try await publisher.publish(topics.metrics, payload: ProtocolJSON.encode(metrics), retain: true)
@@ -273,7 +276,8 @@ public struct AggregatorRuntime: Service {
                 logger.info("ignored evaluation: \(reason)", metadata: ["round": "\(round)", "agent": "\(agent)"])
             case .extended(let round, let accepted, let deadline):
                 logger.notice(
-                    "deadline extended: too few updates", metadata: ["round": "\(round)", "accepted": "\(accepted)", "deadline_in_s": "\(Int(deadline - clock.now()))"])
+                    "deadline extended: too few updates",
+                    metadata: ["round": "\(round)", "accepted": "\(accepted)", "deadline_in_s": "\(Int(deadline - clock.now()))"])
             case .finished:
                 logger.notice("all \(config.policy.rounds ?? 0) rounds done")
             }

@@ -51,7 +51,9 @@ struct AggregatorStore {
             if !found.isEmpty && !reset {
                 throw .file(
                     path: checkpointPath,
-                    reason: "missing, but \(directory) holds \(found.joined(separator: ", ")): restore checkpoint.json from a backup, or pass --reset to start the job over (the files are moved aside)")
+                    reason:
+                        "missing, but \(directory) holds \(found.joined(separator: ", ")): restore checkpoint.json from a backup, or pass --reset to start the job over (the files are moved aside)"
+                )
             }
             return nil
         }

@@ -8,7 +8,11 @@ public struct BenchCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks that compare FedMQ with a peer in the same run.",
-        subcommands: [MQTTBenchCommand.self, TrainBenchCommand.self, PrivacyBenchCommand.self, FlowerBenchCommand.self, EncodingsBenchCommand.self, OverheadBenchCommand.self, SoakBenchCommand.self, FootprintBenchCommand.self, IngestBenchCommand.self, StrategiesBenchCommand.self, SecAggBenchCommand.self]
+        subcommands: [
+            MQTTBenchCommand.self, TrainBenchCommand.self, PrivacyBenchCommand.self, FlowerBenchCommand.self, EncodingsBenchCommand.self,
+            OverheadBenchCommand.self, SoakBenchCommand.self, FootprintBenchCommand.self, IngestBenchCommand.self, StrategiesBenchCommand.self,
+            SecAggBenchCommand.self,
+        ]
     )
 }
 

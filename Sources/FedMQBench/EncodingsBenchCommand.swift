@@ -23,7 +23,10 @@ struct EncodingsBenchCommand: AsyncParsableCommand {
         var bytesGoal: Double? { self == Variant(encoding: .int8) ? 3.9 : nil }
 
         static let baseline = Variant(encoding: .float32)
-        static let all = [baseline, Variant(encoding: .float16), Variant(encoding: .int8), Variant(encoding: .float32, topK: 0.1), Variant(encoding: .int8, topK: 0.1)]
+        static let all = [
+            baseline, Variant(encoding: .float16), Variant(encoding: .int8), Variant(encoding: .float32, topK: 0.1),
+            Variant(encoding: .int8, topK: 0.1),
+        ]
     }
 
     @OptionGroup var output: BenchOutputOptions
@@ -63,7 +66,8 @@ struct EncodingsBenchCommand: AsyncParsableCommand {
                 let bytes = result(
                     name: "encodings-\(model)-\(variant.name)-bytes", metric: "bytes per update", machine: machine,
                     goal: variant.bytesGoal.map { "float32 / int8 >= \($0)" } ?? "reported",
-                    check: variant.bytesGoal.map { goal in { $1 / $0 >= goal } }, runs: zip(runs, baseline).map { .init(fedmq: $0.bytes, peer: $1.bytes) })
+                    check: variant.bytesGoal.map { goal in { $1 / $0 >= goal } },
+                    runs: zip(runs, baseline).map { .init(fedmq: $0.bytes, peer: $1.bytes) })
                 let accuracy = result(
                     name: "encodings-\(model)-\(variant.name)-accuracy", metric: "final test accuracy", machine: machine,
                     goal: "<= 1 point below float32", check: { $0 >= $1 - 0.01 },
@@ -77,26 +81,29 @@ struct EncodingsBenchCommand: AsyncParsableCommand {
             }
         }
         try BenchmarkReport.writeJSON(results, to: output.results)
-        let text = ([
-            "## Update encodings (`make bench-encodings`)",
-            "",
-            "The shared digits task (IID, 10 agents, \(rounds) rounds, FedAvg) run as real processes, once per encoding; bytes",
-            "per update are the payloads the aggregator received (safetensors with FedMQ's metadata and, for int8, a scale per",
-            "tensor) divided by the updates. `mlp` is the task's 64-32-10 MLP (2,410 parameters), `mlp256` a wider 64-256-10",
-            "MLP (19,210 parameters) on the same data. Top-k rows: each agent sends the largest 10% of each tensor's entries",
-            "(values plus 4-byte indices) and holds the rest back for later rounds (`--top-k 0.1`, error feedback). The peer is",
-            "float32 in the same run. Medians of \(output.runs) runs (spread min–max; agents quantize int8 to nearest, so runs",
-            "repeat exactly). Machine: \(machine).",
-            "",
-            "| model | encoding | bytes per update | float32 bytes | reduction | goal >= 3.9x met | accuracy | float32 accuracy | spread | within 1 point |",
-            "|---|---|---|---|---|---|---|---|---|---|",
-        ] + rows + ["", "Figures: `bench/results/encodings.json`."]).joined(separator: "\n")
+        let text =
+            ([
+                "## Update encodings (`make bench-encodings`)",
+                "",
+                "The shared digits task (IID, 10 agents, \(rounds) rounds, FedAvg) run as real processes, once per encoding; bytes",
+                "per update are the payloads the aggregator received (safetensors with FedMQ's metadata and, for int8, a scale per",
+                "tensor) divided by the updates. `mlp` is the task's 64-32-10 MLP (2,410 parameters), `mlp256` a wider 64-256-10",
+                "MLP (19,210 parameters) on the same data. Top-k rows: each agent sends the largest 10% of each tensor's entries",
+                "(values plus 4-byte indices) and holds the rest back for later rounds (`--top-k 0.1`, error feedback). The peer is",
+                "float32 in the same run. Medians of \(output.runs) runs (spread min–max; agents quantize int8 to nearest, so runs",
+                "repeat exactly). Machine: \(machine).",
+                "",
+                "| model | encoding | bytes per update | float32 bytes | reduction | goal >= 3.9x met | accuracy | float32 accuracy | spread | within 1 point |",
+                "|---|---|---|---|---|---|---|---|---|---|",
+            ] + rows + ["", "Figures: `bench/results/encodings.json`."]).joined(separator: "\n")
         try BenchmarkReport.replaceSection("encodings", with: text, in: output.markdown)
         print(text)
         try? FileManager.default.removeItem(atPath: work)
     }
 
-    private func result(name: String, metric: String, machine: String, goal: String, check: ((Double, Double) -> Bool)?, runs: [BenchmarkResult.Run]) -> BenchmarkResult {
+    private func result(name: String, metric: String, machine: String, goal: String, check: ((Double, Double) -> Bool)?, runs: [BenchmarkResult.Run])
+        -> BenchmarkResult
+    {
         BenchmarkResult(
             name: name, metric: metric, peerName: "FedMQ with float32 updates (same run)", goal: goal, check: check, machine: machine, runs: runs)
     }

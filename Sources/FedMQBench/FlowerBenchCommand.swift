@@ -58,20 +58,27 @@ struct FlowerBenchCommand: AsyncParsableCommand {
                 let setup = try TaskJobSetup(
                     model: model, split: split, rounds: rounds, taskDirectory: task, work: "\(work)/\(name)-\(run)/fedmq", executables: executables)
                 let fedmq = try measure(["fedmq", "--spec", setup.specPath])
-                let flower = try measure([mode, "--model", model, "--split", split, "--rounds", "\(rounds)", "--work", "\(work)/\(name)-\(run)/flower"])
-                print(String(format: "%@ run %d: accuracy %.4f / %.4f, launch to result %.1f s / %.1f s, CPU %.1f s / %.1f s (FedMQ / %@)",
-                             config, run, fedmq.accuracy, flower.accuracy, fedmq.launchToResult, flower.launchToResult, fedmq.cpuSeconds, flower.cpuSeconds, mode))
+                let flower = try measure([
+                    mode, "--model", model, "--split", split, "--rounds", "\(rounds)", "--work", "\(work)/\(name)-\(run)/flower",
+                ])
+                print(
+                    String(
+                        format: "%@ run %d: accuracy %.4f / %.4f, launch to result %.1f s / %.1f s, CPU %.1f s / %.1f s (FedMQ / %@)",
+                        config, run, fedmq.accuracy, flower.accuracy, fedmq.launchToResult, flower.launchToResult, fedmq.cpuSeconds,
+                        flower.cpuSeconds, mode))
                 pairs.append((fedmq, flower))
             }
             // The deployment's HTTP connections come and go between samples: their link bytes are not measured.
             let rows = JobMeasurement.figures.filter { !deployment || $0.id != "client-link-bytes" }.map { figure in
-                result(name: "flower-\(name)-\(figure.id)", metric: figure.metric, goal: figure.goal, check: figure.check, machine: machine,
-                       runs: pairs.map { .init(fedmq: figure.value($0.fedmq), peer: figure.value($0.flower)) },
-                       peerName: deployment ? Self.deploymentPeer : "Flower 1.42 (start_server / start_client, gRPC)")
+                result(
+                    name: "flower-\(name)-\(figure.id)", metric: figure.metric, goal: figure.goal, check: figure.check, machine: machine,
+                    runs: pairs.map { .init(fedmq: figure.value($0.fedmq), peer: figure.value($0.flower)) },
+                    peerName: deployment ? Self.deploymentPeer : "Flower 1.42 (start_server / start_client, gRPC)")
             }
             results += rows
             let title = "\(model == "mlp" ? "MLP 64-32-10" : "Logistic regression"), \(split == "iid" ? "IID" : "non-IID (Dirichlet 0.5)")"
-            sections.append(table(deployment ? "\(title), against Flower's deployment runtime (SuperLink + 10 SuperNodes + `flwr run`)" : title, rows))
+            sections.append(
+                table(deployment ? "\(title), against Flower's deployment runtime (SuperLink + 10 SuperNodes + `flwr run`)" : title, rows))
         }
         let idle = try idleCPU(work: work, executables: executables, machine: machine)
         results.append(idle)
@@ -108,13 +115,17 @@ struct FlowerBenchCommand: AsyncParsableCommand {
     }
 
     private func table(_ title: String, _ rows: [BenchmarkResult]) -> String {
-        var lines = ["### \(title)", "", "| figure | FedMQ | Flower | FedMQ / Flower | spread FedMQ | spread Flower | goal | met |", "|---|---|---|---|---|---|---|---|"]
+        var lines = [
+            "### \(title)", "", "| figure | FedMQ | Flower | FedMQ / Flower | spread FedMQ | spread Flower | goal | met |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
         for row in rows {
             let digits = row.fedmq < 10 ? 3 : 1
             lines.append(
                 "| \(row.metric) | \(BenchmarkReport.format(row.fedmq, digits: digits)) | \(BenchmarkReport.format(row.peer, digits: digits)) "
                     + "| \(BenchmarkReport.format(row.ratio, digits: 3)) | \(BenchmarkReport.spread(row.runs.map(\.fedmq), digits: digits)) "
-                    + "| \(BenchmarkReport.spread(row.runs.map(\.peer), digits: digits)) | \(row.goal) | \(row.goal == "reported" ? "–" : row.goalMet ? "yes" : "**no**") |")
+                    + "| \(BenchmarkReport.spread(row.runs.map(\.peer), digits: digits)) | \(row.goal) | \(row.goal == "reported" ? "–" : row.goalMet ? "yes" : "**no**") |"
+            )
         }
         return lines.joined(separator: "\n")
     }
@@ -146,14 +157,15 @@ struct FlowerBenchCommand: AsyncParsableCommand {
 
 extension JobMeasurement {
     /// The figures compared, with their goals (issue #7).
-    static let figures: [(id: String, metric: String, value: @Sendable (JobMeasurement) -> Double, goal: String, check: (@Sendable (Double, Double) -> Bool)?)] = [
-        ("accuracy", "final test accuracy", \.accuracy, "within 1 point", { abs($0 - $1) <= 0.01 }),
-        ("rounds-wall", "wall time of the rounds (s)", \.roundsWall, "reported", nil),
-        ("launch-to-result", "wall time, launch to result (s)", \.launchToResult, "<= 1/10 of Flower", { $0 <= $1 / 10 }),
-        ("cpu", "CPU seconds, all processes", \.cpuSeconds, "<= 1/10 of Flower", { $0 <= $1 / 10 }),
-        ("server-rss", "peak RSS, aggregator / server (MiB)", \.serverPeakRssMib, "reported", nil),
-        ("client-rss", "peak RSS, largest agent / client (MiB)", \.clientPeakRssMib, "<= 1/5 of Flower", { $0 <= $1 / 5 }),
-        ("client-link-bytes", "bytes per round on the 10 clients' connections", { $0.clientLinkBytesPerRound ?? .nan }, "reported", nil),
-        ("loopback-bytes", "bytes per round on loopback (all hops)", \.loopbackBytesPerRound, "reported", nil),
-    ]
+    static let figures:
+        [(id: String, metric: String, value: @Sendable (JobMeasurement) -> Double, goal: String, check: (@Sendable (Double, Double) -> Bool)?)] = [
+            ("accuracy", "final test accuracy", \.accuracy, "within 1 point", { abs($0 - $1) <= 0.01 }),
+            ("rounds-wall", "wall time of the rounds (s)", \.roundsWall, "reported", nil),
+            ("launch-to-result", "wall time, launch to result (s)", \.launchToResult, "<= 1/10 of Flower", { $0 <= $1 / 10 }),
+            ("cpu", "CPU seconds, all processes", \.cpuSeconds, "<= 1/10 of Flower", { $0 <= $1 / 10 }),
+            ("server-rss", "peak RSS, aggregator / server (MiB)", \.serverPeakRssMib, "reported", nil),
+            ("client-rss", "peak RSS, largest agent / client (MiB)", \.clientPeakRssMib, "<= 1/5 of Flower", { $0 <= $1 / 5 }),
+            ("client-link-bytes", "bytes per round on the 10 clients' connections", { $0.clientLinkBytesPerRound ?? .nan }, "reported", nil),
+            ("loopback-bytes", "bytes per round on loopback (all hops)", \.loopbackBytesPerRound, "reported", nil),
+        ]
 }

@@ -33,25 +33,40 @@ struct FootprintBenchCommand: AsyncParsableCommand {
         let idleSetup = try TaskJobSetup(model: "mlp", split: "iid", rounds: 30, taskDirectory: task, work: work + "/idle", executables: executables)
         let idleAgent = try harness.idle(["idle-fedmq", "--spec", idleSetup.specPath, "--seconds", "\(idleSeconds)"])
         let idleFlower = try harness.idle(["idle-flower", "--work", work + "/idle-flower", "--seconds", "\(idleSeconds)"])
-        let trainSetup = try TaskJobSetup(model: "mlp", split: "iid", rounds: 30, taskDirectory: task, work: work + "/train", executables: executables)
+        let trainSetup = try TaskJobSetup(
+            model: "mlp", split: "iid", rounds: 30, taskDirectory: task, work: work + "/train", executables: executables)
         let training = try harness.job(["fedmq", "--spec", trainSetup.specPath])
         let flowerTraining = try harness.job(["flower", "--model", "mlp", "--split", "iid", "--work", work + "/train-flower"])
 
         let flowerName = "Flower 1.42 client (start_client, numpy)"
-        func figure(_ name: String, _ metric: String, _ fedmq: Double, _ peer: Double, _ peerName: String, goal: String = "reported", met: Bool = true) -> BenchmarkResult {
-            BenchmarkResult(name: name, metric: metric, fedmq: fedmq, peer: peer, peerName: peerName, goal: goal, goalMet: met, machine: machine,
-                            runs: [.init(fedmq: fedmq, peer: peer)])
+        func figure(
+            _ name: String, _ metric: String, _ fedmq: Double, _ peer: Double, _ peerName: String, goal: String = "reported", met: Bool = true
+        ) -> BenchmarkResult {
+            BenchmarkResult(
+                name: name, metric: metric, fedmq: fedmq, peer: peer, peerName: peerName, goal: goal, goalMet: met, machine: machine,
+                runs: [.init(fedmq: fedmq, peer: peer)])
         }
         let mib = 1_048_576.0
-        let figures = sizes.flatMap { size in
-            [figure("footprint-binary-\(size.kind)", "fedmq-agent file size, \(size.kind) (MiB)", Double(size.file) / mib, 0, "none"),
-             figure("footprint-binary-\(size.kind)-stripped", "fedmq-agent size stripped, \(size.kind) (MiB)", Double(size.stripped) / mib, 0, "none")]
-        } + [
-            figure("footprint-idle-rss", "RSS of a connected agent with no round open (MiB)", idleAgent.idleRssMib, idleFlower.idleRssMib, flowerName),
-            figure("footprint-training-peak-rss", "peak RSS over a 30-round MLP job (MiB)", training.clientPeakRssMib, flowerTraining.clientPeakRssMib, flowerName),
-            figure("footprint-idle-cpu", "CPU seconds in \(Int(idleSeconds)) s idle and connected", idleAgent.idleCpuSeconds, idleFlower.idleCpuSeconds, flowerName,
-                   goal: "< 0.05 s (no polling)", met: idleAgent.idleCpuSeconds < 0.05),
-        ]
+        let figures =
+            sizes.flatMap { size in
+                [
+                    figure("footprint-binary-\(size.kind)", "fedmq-agent file size, \(size.kind) (MiB)", Double(size.file) / mib, 0, "none"),
+                    figure(
+                        "footprint-binary-\(size.kind)-stripped", "fedmq-agent size stripped, \(size.kind) (MiB)", Double(size.stripped) / mib, 0,
+                        "none"),
+                ]
+            } + [
+                figure(
+                    "footprint-idle-rss", "RSS of a connected agent with no round open (MiB)", idleAgent.idleRssMib, idleFlower.idleRssMib, flowerName
+                ),
+                figure(
+                    "footprint-training-peak-rss", "peak RSS over a 30-round MLP job (MiB)", training.clientPeakRssMib,
+                    flowerTraining.clientPeakRssMib, flowerName),
+                figure(
+                    "footprint-idle-cpu", "CPU seconds in \(Int(idleSeconds)) s idle and connected", idleAgent.idleCpuSeconds,
+                    idleFlower.idleCpuSeconds, flowerName,
+                    goal: "< 0.05 s (no polling)", met: idleAgent.idleCpuSeconds < 0.05),
+            ]
         try BenchmarkReport.writeJSON(figures, to: results)
         var lines = [
             "## Agent footprint (`make bench-footprint`)",
@@ -67,7 +82,9 @@ struct FootprintBenchCommand: AsyncParsableCommand {
         ]
         for result in figures {
             let peer = result.peerName == "none" ? "–" : BenchmarkReport.format(result.peer, digits: 2)
-            lines.append("| \(result.metric) | \(BenchmarkReport.format(result.fedmq, digits: 2)) | \(peer) | \(result.goal) | \(result.goal == "reported" ? "–" : result.goalMet ? "yes" : "**no**") |")
+            lines.append(
+                "| \(result.metric) | \(BenchmarkReport.format(result.fedmq, digits: 2)) | \(peer) | \(result.goal) | \(result.goal == "reported" ? "–" : result.goalMet ? "yes" : "**no**") |"
+            )
         }
         lines += ["", "Figures: `bench/results/footprint.json`."]
         let text = lines.joined(separator: "\n")

@@ -41,9 +41,12 @@ struct IngestBenchCommand: AsyncParsableCommand {
                 payloadBytes = measured.payloadBytes
                 rates.append(.init(fedmq: measured.aggregatorSeconds, peer: measured.passThroughSeconds))
                 memory.append(.init(fedmq: measured.peakGrowthOverModel, peer: half.peakGrowthOverModel))
-                print(String(format: "%d parameters, run %d: aggregator %.2f s, mosquitto_sub %.2f s, aggregator memory growth %.1fx the model (%.1fx with %d agents)",
-                             size, run, measured.aggregatorSeconds, measured.passThroughSeconds, measured.peakGrowthOverModel,
-                             half.peakGrowthOverModel, agents / 2))
+                print(
+                    String(
+                        format:
+                            "%d parameters, run %d: aggregator %.2f s, mosquitto_sub %.2f s, aggregator memory growth %.1fx the model (%.1fx with %d agents)",
+                        size, run, measured.aggregatorSeconds, measured.passThroughSeconds, measured.peakGrowthOverModel,
+                        half.peakGrowthOverModel, agents / 2))
             }
             let megabytes = Double(agents * payloadBytes) / 1e6
             let throughput = rates.map { BenchmarkResult.Run(fedmq: megabytes / $0.fedmq, peer: megabytes / $0.peer) }
@@ -53,36 +56,41 @@ struct IngestBenchCommand: AsyncParsableCommand {
             let halfGrowth = BenchmarkReport.median(memory.map(\.peer))
             // Holding the burst would add agents/2 model sizes; allow an eighth of the agents for noise.
             let bounded = growth - halfGrowth <= Double(agents) / 8
-            results.append(BenchmarkResult(
-                name: "ingest-\(size)-throughput", metric: "MB/s of updates, first publish to global model published", fedmq: fedmq, peer: peer,
-                peerName: "mosquitto_sub reading the same stream to /dev/null", goal: "ratio >= 0.8", goalMet: fedmq / peer >= 0.8,
-                machine: machine, runs: throughput))
-            results.append(BenchmarkResult(
-                name: "ingest-\(size)-memory", metric: "aggregator peak RSS growth during the round / model bytes, \(agents) agents",
-                fedmq: growth, peer: halfGrowth, peerName: "the same with \(agents / 2) agents",
-                goal: "O(model): growth with \(agents) agents minus growth with \(agents / 2) <= \(agents / 8) model sizes (holding the burst adds \(agents / 2))",
-                goalMet: bounded, machine: machine, runs: memory))
+            results.append(
+                BenchmarkResult(
+                    name: "ingest-\(size)-throughput", metric: "MB/s of updates, first publish to global model published", fedmq: fedmq, peer: peer,
+                    peerName: "mosquitto_sub reading the same stream to /dev/null", goal: "ratio >= 0.8", goalMet: fedmq / peer >= 0.8,
+                    machine: machine, runs: throughput))
+            results.append(
+                BenchmarkResult(
+                    name: "ingest-\(size)-memory", metric: "aggregator peak RSS growth during the round / model bytes, \(agents) agents",
+                    fedmq: growth, peer: halfGrowth, peerName: "the same with \(agents / 2) agents",
+                    goal:
+                        "O(model): growth with \(agents) agents minus growth with \(agents / 2) <= \(agents / 8) model sizes (holding the burst adds \(agents / 2))",
+                    goalMet: bounded, machine: machine, runs: memory))
             rows.append(
                 "| \(size) | \(payloadBytes) | \(BenchmarkReport.format(Double(agents) * fedmq / megabytes, digits: 1)) | \(BenchmarkReport.format(fedmq, digits: 1)) "
                     + "| \(BenchmarkReport.format(peer, digits: 1)) | \(BenchmarkReport.format(fedmq / peer, digits: 2)) | \(fedmq / peer >= 0.8 ? "yes" : "**no**") "
-                    + "| \(BenchmarkReport.format(growth, digits: 1))x | \(BenchmarkReport.format(halfGrowth, digits: 1))x | \(bounded ? "yes" : "**no**") |")
+                    + "| \(BenchmarkReport.format(growth, digits: 1))x | \(BenchmarkReport.format(halfGrowth, digits: 1))x | \(bounded ? "yes" : "**no**") |"
+            )
         }
         try BenchmarkReport.writeJSON(results, to: output.results)
-        let text = ([
-            "## Aggregator ingest (`make bench-ingest`)",
-            "",
-            "\(agents) agents (MQTT connections in one process) each publish one float32 update at QoS 1, all at once, through",
-            "a private mosquitto to a real `fedmq-aggregator` (FedMQ, one round, closing at \(agents) updates). The aggregator's time",
-            "runs from the first publish to the new global model arriving at a subscriber; it includes validating, spooling",
-            "(fsync) and averaging every update. In the same run `mosquitto_sub` reads the same updates to /dev/null: the",
-            "broker's pass-through rate. Memory growth is the aggregator's peak RSS during the round minus its RSS before it, over",
-            "the model's size, also measured with \(agents / 2) agents: memory that holds the burst grows by \(agents / 2) model sizes",
-            "between the two, O(model) memory does not (goal: at most \(agents / 8) more, for noise). Medians of \(output.runs) runs.",
-            "Machine: \(machine).",
-            "",
-            "| parameters | bytes per update | updates/s | aggregator MB/s | mosquitto_sub MB/s | ratio | goal >= 0.8 met | memory growth / model | with \(agents / 2) agents | O(model) met |",
-            "|---|---|---|---|---|---|---|---|---|---|",
-        ] + rows + ["", "Figures: `bench/results/ingest.json`."]).joined(separator: "\n")
+        let text =
+            ([
+                "## Aggregator ingest (`make bench-ingest`)",
+                "",
+                "\(agents) agents (MQTT connections in one process) each publish one float32 update at QoS 1, all at once, through",
+                "a private mosquitto to a real `fedmq-aggregator` (FedMQ, one round, closing at \(agents) updates). The aggregator's time",
+                "runs from the first publish to the new global model arriving at a subscriber; it includes validating, spooling",
+                "(fsync) and averaging every update. In the same run `mosquitto_sub` reads the same updates to /dev/null: the",
+                "broker's pass-through rate. Memory growth is the aggregator's peak RSS during the round minus its RSS before it, over",
+                "the model's size, also measured with \(agents / 2) agents: memory that holds the burst grows by \(agents / 2) model sizes",
+                "between the two, O(model) memory does not (goal: at most \(agents / 8) more, for noise). Medians of \(output.runs) runs.",
+                "Machine: \(machine).",
+                "",
+                "| parameters | bytes per update | updates/s | aggregator MB/s | mosquitto_sub MB/s | ratio | goal >= 0.8 met | memory growth / model | with \(agents / 2) agents | O(model) met |",
+                "|---|---|---|---|---|---|---|---|---|---|",
+            ] + rows + ["", "Figures: `bench/results/ingest.json`."]).joined(separator: "\n")
         try BenchmarkReport.replaceSection("ingest", with: text, in: output.markdown)
         print(text)
     }
@@ -184,7 +192,10 @@ struct IngestRun {
             }
         }
         let aggregatorTime = clock.now - start
-        let highest = await { peak.cancel(); return await peak.value }()
+        let highest = await {
+            peak.cancel()
+            return await peak.value
+        }()
         try await sent.value
         let passThroughTime = try await withTimeLimit(.seconds(120), waitingFor: "mosquitto_sub") { try await brokerDone.value }
         _ = await aggregator.stop()

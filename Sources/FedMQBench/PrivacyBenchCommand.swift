@@ -35,8 +35,11 @@ struct PrivacyBenchCommand: ParsableCommand {
             let dpSGD = DPSGDConfig(clipNorm: 1, noiseMultiplier: z, samplingRate: q)
             let goal = epsilon == 8 ? "within 5 points of no DP" : "reported"
             let check: ((Double, Double) -> Bool)? = epsilon == 8 ? { $0 >= $1 - 0.05 } : nil
-            settings.append(("DP-SGD, record-level epsilon \(Int(epsilon)) (z = \(String(format: "%.3f", z)), q = \(q))",
-                             TrainingConfig(learningRate: 0.5, epochs: 1, dpSGD: dpSGD), nil, goal, check))
+            settings.append(
+                (
+                    "DP-SGD, record-level epsilon \(Int(epsilon)) (z = \(String(format: "%.3f", z)), q = \(q))",
+                    TrainingConfig(learningRate: 0.5, epochs: 1, dpSGD: dpSGD), nil, goal, check
+                ))
         }
         for mode in ClientPrivacy.Mode.allCases {
             let privacy = ClientPrivacy(mode: mode, clipNorm: 1, noiseMultiplier: 1, expectedCohort: 10, delta: delta)
@@ -58,7 +61,9 @@ struct PrivacyBenchCommand: ParsableCommand {
             for (index, setting) in settings.enumerated() {
                 accuracies[index].append(try accuracy(setting.training, setting.privacy, seed: seed))
             }
-            print("run \(run): no DP \(String(format: "%.4f", baselines.last!)), " + accuracies.map { String(format: "%.4f", $0.last!) }.joined(separator: ", "))
+            print(
+                "run \(run): no DP \(String(format: "%.4f", baselines.last!)), "
+                    + accuracies.map { String(format: "%.4f", $0.last!) }.joined(separator: ", "))
         }
         let baseline = BenchmarkReport.median(baselines)
         var results: [BenchmarkResult] = []
@@ -89,7 +94,9 @@ struct PrivacyBenchCommand: ParsableCommand {
                     + "| \(String(format: "%+.1f", (result.fedmq - result.peer) * 100)) points | \(BenchmarkReport.spread(result.runs.map(\.fedmq), digits: 4)) "
                     + "| \(result.goal) | \(setting.check == nil ? "–" : (result.goalMet ? "yes" : "no")) |")
         }
-        lines += ["", "Figures: `bench/results/privacy.json`. With only 10 agents, client-level noise at z = 1 costs much accuracy; see docs/privacy.md."]
+        lines += [
+            "", "Figures: `bench/results/privacy.json`. With only 10 agents, client-level noise at z = 1 costs much accuracy; see docs/privacy.md.",
+        ]
         let table = lines.joined(separator: "\n")
         try BenchmarkReport.replaceSection("privacy", with: table, in: output.markdown)
         print(table)

@@ -53,10 +53,12 @@ struct SecAggBenchCommand: AsyncParsableCommand {
                     let plain = try await Self.plainRound(cohort: cohort, parameters: size)
                     graph = try SecAggGraph.parameters(cohort: cohort, dropout: Self.dropout, corruption: Self.corruption)
                     pairs.append((secure, plain))
-                    print(String(
-                        format: "%d agents, %d parameters, run %d: secure %.0f B / %.1f ms / %.2f s, plain %.0f B / %.1f ms / %.2f s", cohort, size, run,
-                        secure.bytesPerAgent, secure.cpuMillisecondsPerAgent, secure.latencySeconds, plain.bytesPerAgent,
-                        plain.cpuMillisecondsPerAgent, plain.latencySeconds))
+                    print(
+                        String(
+                            format: "%d agents, %d parameters, run %d: secure %.0f B / %.1f ms / %.2f s, plain %.0f B / %.1f ms / %.2f s", cohort,
+                            size, run,
+                            secure.bytesPerAgent, secure.cpuMillisecondsPerAgent, secure.latencySeconds, plain.bytesPerAgent,
+                            plain.cpuMillisecondsPerAgent, plain.latencySeconds))
                 }
                 let peer = "plain FedAvg updates (float32, same run)"
                 let bytes = BenchmarkResult(
@@ -69,7 +71,8 @@ struct SecAggBenchCommand: AsyncParsableCommand {
                     runs: pairs.map { .init(fedmq: $0.secure.cpuMillisecondsPerAgent, peer: $0.plain.cpuMillisecondsPerAgent) })
                 let latency = BenchmarkResult(
                     name: "secagg-\(cohort)-\(size)-latency", metric: "round latency s (first message to new model published)", peerName: peer,
-                    goal: "reported", check: nil, machine: machine, runs: pairs.map { .init(fedmq: $0.secure.latencySeconds, peer: $0.plain.latencySeconds) })
+                    goal: "reported", check: nil, machine: machine,
+                    runs: pairs.map { .init(fedmq: $0.secure.latencySeconds, peer: $0.plain.latencySeconds) })
                 results += [bytes, cpu, latency]
                 rows.append(
                     "| \(cohort) | \(size) | \(graph.degree) / \(graph.threshold) | \(BenchmarkReport.format(bytes.fedmq)) | \(BenchmarkReport.format(bytes.peer)) "
@@ -81,30 +84,31 @@ struct SecAggBenchCommand: AsyncParsableCommand {
         let (accuracyResults, accuracyRows) = try accuracy(machine: machine)
         results += accuracyResults
         try BenchmarkReport.writeJSON(results, to: output.results)
-        let text = ([
-            "## Secure aggregation (`make bench-secagg`)",
-            "",
-            "One round through a private mosquitto, every agent an MQTT connection of its own in one process, the aggregator's side",
-            "another: secure aggregation (keys, shares, masked update, reveal; k neighbours and threshold t from the cohort with",
-            "10% dropout and 10% corruption allowed) beside plain FedAvg (each agent publishes its float32 update). Both end",
-            "with the new model on `global/model`, which every agent receives. Bytes are payload bytes each agent sent and",
-            "received (MQTT headers not counted), CPU is each agent's protocol work measured per thread (key agreement,",
-            "Shamir, ChaCha20 masks, encoding; no training), latency is from the round's start to the new model. Medians of",
-            "\(output.runs) runs. Machine: \(machine).",
-            "",
-            "| agents | parameters | k / t | secure bytes per agent | plain bytes | ratio | goal <= 1.2x met | secure CPU ms | plain CPU ms | secure latency s | plain latency s |",
-            "|---|---|---|---|---|---|---|---|---|---|---|",
-        ] + rows + [
-            "",
-            "Accuracy on digits (80/20 split, IID over 10 agents, MLP 64-32-10, one epoch of SGD per round, \(rounds) rounds, in one",
-            "process: each round's deltas go through the real state machines in memory, keys, shares, masks and all). Secure",
-            "aggregation quantizes to 2^-20 steps; with privacy each agent clips its delta to L2 norm 1 and adds discrete Gaussian",
-            "noise sized for 10% dropout and 10% corruption, and epsilon (delta 1e-5) is that of the published model against the",
-            "aggregator and one colluding agent. Medians of \(output.runs) runs (spread min–max).",
-            "",
-            "| setting | noise multiplier of the sum | epsilon after \(rounds) rounds | accuracy | plain FedAvg (mean) accuracy | spread | within 1 point |",
-            "|---|---|---|---|---|---|---|",
-        ] + accuracyRows + ["", "Figures: `bench/results/secagg.json`."]).joined(separator: "\n")
+        let text =
+            ([
+                "## Secure aggregation (`make bench-secagg`)",
+                "",
+                "One round through a private mosquitto, every agent an MQTT connection of its own in one process, the aggregator's side",
+                "another: secure aggregation (keys, shares, masked update, reveal; k neighbours and threshold t from the cohort with",
+                "10% dropout and 10% corruption allowed) beside plain FedAvg (each agent publishes its float32 update). Both end",
+                "with the new model on `global/model`, which every agent receives. Bytes are payload bytes each agent sent and",
+                "received (MQTT headers not counted), CPU is each agent's protocol work measured per thread (key agreement,",
+                "Shamir, ChaCha20 masks, encoding; no training), latency is from the round's start to the new model. Medians of",
+                "\(output.runs) runs. Machine: \(machine).",
+                "",
+                "| agents | parameters | k / t | secure bytes per agent | plain bytes | ratio | goal <= 1.2x met | secure CPU ms | plain CPU ms | secure latency s | plain latency s |",
+                "|---|---|---|---|---|---|---|---|---|---|---|",
+            ] + rows + [
+                "",
+                "Accuracy on digits (80/20 split, IID over 10 agents, MLP 64-32-10, one epoch of SGD per round, \(rounds) rounds, in one",
+                "process: each round's deltas go through the real state machines in memory, keys, shares, masks and all). Secure",
+                "aggregation quantizes to 2^-20 steps; with privacy each agent clips its delta to L2 norm 1 and adds discrete Gaussian",
+                "noise sized for 10% dropout and 10% corruption, and epsilon (delta 1e-5) is that of the published model against the",
+                "aggregator and one colluding agent. Medians of \(output.runs) runs (spread min–max).",
+                "",
+                "| setting | noise multiplier of the sum | epsilon after \(rounds) rounds | accuracy | plain FedAvg (mean) accuracy | spread | within 1 point |",
+                "|---|---|---|---|---|---|---|",
+            ] + accuracyRows + ["", "Figures: `bench/results/secagg.json`."]).joined(separator: "\n")
         try BenchmarkReport.replaceSection("secagg", with: text, in: output.markdown)
         print(text)
     }
@@ -123,7 +127,10 @@ struct SecAggBenchCommand: AsyncParsableCommand {
             + epsilons.map { target in
                 let sum = Self.multiplier(forEpsilon: target, rounds: rounds, delta: 1e-5)
                 let z = sum * (10 * (1 - settings.dropoutRate - settings.corruptionRate) / Double(honest)).squareRoot()
-                return ("secure aggregation, distributed DP", target, ClientPrivacy(mode: .distributed, clipNorm: 1, noiseMultiplier: z, expectedCohort: 10))
+                return (
+                    "secure aggregation, distributed DP", target,
+                    ClientPrivacy(mode: .distributed, clipNorm: 1, noiseMultiplier: z, expectedCohort: 10)
+                )
             }
         var plain: [Double] = []
         var secure = [[Double]](repeating: [], count: privacySettings.count)
@@ -132,7 +139,8 @@ struct SecAggBenchCommand: AsyncParsableCommand {
             let (clients, test) = try StrategiesBenchCommand.federate(all, partitioner: .iid, seed: seed)
             let simulation = FederatedSimulation(spec: spec, clients: clients, rounds: rounds, training: training, seed: seed)
             let initial = try spec.initialParameters(seed: seed)
-            plain.append(try Evaluation.evaluate(try simulation.run(from: initial, strategy: FedAvg(weighting: .uniform)), spec: spec, on: test).accuracy ?? 0)
+            plain.append(
+                try Evaluation.evaluate(try simulation.run(from: initial, strategy: FedAvg(weighting: .uniform)), spec: spec, on: test).accuracy ?? 0)
             for (index, setting) in privacySettings.enumerated() {
                 let strategy = SecureMeanStrategy(settings: settings, privacy: setting.privacy, seed: seed &* 97 &+ UInt64(index))
                 let model = try simulation.run(from: initial, strategy: strategy)
@@ -144,7 +152,8 @@ struct SecAggBenchCommand: AsyncParsableCommand {
         var rows: [String] = []
         for (index, setting) in privacySettings.enumerated() {
             let sumMultiplier = setting.privacy.map {
-                SecAggNoise.publishedMultiplier($0, settings, dimension: spec.parameterLayout.reduce(0) { $0 + $1.1.reduce(1, *) }, survivors: 10, cohort: 10)
+                SecAggNoise.publishedMultiplier(
+                    $0, settings, dimension: spec.parameterLayout.reduce(0) { $0 + $1.1.reduce(1, *) }, survivors: 10, cohort: 10)
             }
             var accountant = RDPAccountant()
             if let sumMultiplier { try accountant.compose(.gaussian(noiseMultiplier: sumMultiplier), count: rounds) }
@@ -159,7 +168,8 @@ struct SecAggBenchCommand: AsyncParsableCommand {
             rows.append(
                 "| \(setting.name) | \(sumMultiplier.map { BenchmarkReport.format($0, digits: 2) } ?? "–") | \(epsilon.map { BenchmarkReport.format($0, digits: 2) } ?? "–") "
                     + "| \(BenchmarkReport.format(result.fedmq, digits: 4)) | \(BenchmarkReport.format(result.peer, digits: 4)) "
-                    + "| \(BenchmarkReport.spread(secure[index], digits: 4)) | \(setting.privacy == nil ? (result.goalMet ? "yes" : "**no**") : "–") |")
+                    + "| \(BenchmarkReport.spread(secure[index], digits: 4)) | \(setting.privacy == nil ? (result.goalMet ? "yes" : "**no**") : "–") |"
+            )
         }
         return (results, rows)
     }
@@ -226,7 +236,8 @@ struct SecAggBenchCommand: AsyncParsableCommand {
                 received += 1
                 if received == cohort { break }
             }
-            _ = try await aggregator.publish(topics.globalModel, payload: model, qos: .atLeastOnce, retain: true, messageExpiry: 300, userProperties: [])
+            _ = try await aggregator.publish(
+                topics.globalModel, payload: model, qos: .atLeastOnce, retain: true, messageExpiry: 300, userProperties: [])
         } agent: { name, options in
             var cost = SecAggSession.AgentCost()
             let client = try MQTTClient(options: options)

@@ -39,7 +39,9 @@ public enum SecAggSession {
         try await client.connect()
         let inbox = try await client.subscribe(to: [topics.secAggInbox(agent: name), topics.allSecAggUnmasks, topics.globalModel], qos: .atLeastOnce)
         var random = SystemRandomNumberGenerator()
-        var state = try measured(&cost) { () throws(ProtocolError) in try SecAggClient(agent: name, job: job, round: round, identity: identity, using: &random) }
+        var state = try measured(&cost) { () throws(ProtocolError) in
+            try SecAggClient(agent: name, job: job, round: round, identity: identity, using: &random)
+        }
         func send(_ stage: SecAggStage, _ payload: [UInt8]) async throws {
             cost.bytesSent += payload.count
             _ = try await client.publish(
@@ -52,7 +54,9 @@ public enum SecAggSession {
             switch try topics.parse(message.topic) {
             case .secAggInbox(.roster, _, _):
                 let roster = try ProtocolJSON.decode(SecAggRoster.self, from: message.payload)
-                let shares = try measured(&cost) { () throws(ProtocolError) in try ProtocolJSON.encode(state.rosterReceived(roster, requirements: requirements, using: &random)) }
+                let shares = try measured(&cost) { () throws(ProtocolError) in
+                    try ProtocolJSON.encode(state.rosterReceived(roster, requirements: requirements, using: &random))
+                }
                 try await send(.shares, shares)
                 if dropsAfterSharing {
                     await client.disconnect()

@@ -24,7 +24,8 @@ public enum SecAggSimulation {
         let requirements = SecAggRequirements(
             enrolled: identities.mapValues(\.publicKey), minimumCohort: 2, dropoutRate: dropout, corruptionRate: corruption)
         for roster in try server.closeKeys() {
-            try server.sharesReceived(from: roster.agent, try clients[roster.agent]!.rosterReceived(roster, requirements: requirements, using: &random))
+            try server.sharesReceived(
+                from: roster.agent, try clients[roster.agent]!.rosterReceived(roster, requirements: requirements, using: &random))
         }
         for delivery in try server.closeShares() { try clients[delivery.agent]!.deliveryReceived(delivery) }
         for (name, input) in inputs { try server.maskedReceived(from: name, try clients[name]!.maskedInput(input)) }

@@ -26,8 +26,12 @@ public struct SimulateCommand: AsyncParsableCommand {
     var workDirectory: String?
 
     public func validate() throws {
-        guard (1...2000).contains(agents), (1...10_000).contains(rounds) else { throw ValidationError("--agents must be within 1...2000 and --rounds within 1...10000") }
-        guard inputs >= 1, outputs >= 2, inputs * outputs <= 50_000_000 else { throw ValidationError("--inputs and --outputs give a model of 2 to 50M weights") }
+        guard (1...2000).contains(agents), (1...10_000).contains(rounds) else {
+            throw ValidationError("--agents must be within 1...2000 and --rounds within 1...10000")
+        }
+        guard inputs >= 1, outputs >= 2, inputs * outputs <= 50_000_000 else {
+            throw ValidationError("--inputs and --outputs give a model of 2 to 50M weights")
+        }
         if let broker, BrokerAddress(broker) == nil { throw ValidationError("--broker must be HOST:PORT") }
     }
 
@@ -37,7 +41,8 @@ public struct SimulateCommand: AsyncParsableCommand {
         let work = workDirectory ?? FileManager.default.temporaryDirectory.appendingPathComponent("fedmq-simulate-\(UUID().uuidString)").path
         print("Simulating \(agents) agents x \(rounds) rounds, model \(inputs) x \(outputs); work directory \(work)")
         let outcome = try await simulation.run(work: work, executables: URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()) {
-            round, seconds, rss in print(String(format: "round %4d  %8.1f ms  aggregator RSS %.1f MiB", round, seconds * 1000, Double(rss) / 1_048_576))
+            round, seconds, rss in
+            print(String(format: "round %4d  %8.1f ms  aggregator RSS %.1f MiB", round, seconds * 1000, Double(rss) / 1_048_576))
         }
         print(Self.summary(outcome))
         if outcome.updatesPerRound.reduce(0, +) != outcome.expectedUpdates || outcome.rejected > 0 { throw ExitCode(1) }
@@ -46,8 +51,9 @@ public struct SimulateCommand: AsyncParsableCommand {
     static func summary(_ outcome: SimulationRun.Outcome) -> String {
         let mib = { (bytes: Int) in String(format: "%.1f MiB", Double(bytes) / 1_048_576) }
         return [
-            String(format: "latency p50 %.1f ms, p95 %.1f ms, p99 %.1f ms", outcome.percentile(0.5) * 1000, outcome.percentile(0.95) * 1000,
-                   outcome.percentile(0.99) * 1000),
+            String(
+                format: "latency p50 %.1f ms, p95 %.1f ms, p99 %.1f ms", outcome.percentile(0.5) * 1000, outcome.percentile(0.95) * 1000,
+                outcome.percentile(0.99) * 1000),
             "updates counted \(outcome.updatesPerRound.reduce(0, +)) of \(outcome.expectedUpdates), rejected \(outcome.rejected)",
             "aggregator RSS after round 1 \(mib(outcome.aggregatorRSS.first ?? 0)), after the last \(mib(outcome.aggregatorRSS.last ?? 0)), "
                 + "peak \(mib(outcome.aggregatorPeakRSS)) (model \(outcome.modelBytes) bytes)",

@@ -71,7 +71,7 @@ struct SimulationRun {
             config.seed = UInt64(index)
             return Task { try await AgentRuntime(config: config, logger: logger, training: { base, _, _, _ in .success(base.parameters) }).run() }
         }
-        defer { agentTasks.forEach { $0.cancel() } }
+        defer { for task in agentTasks { task.cancel() } }
         try await withTimeLimit(.seconds(60), waitingFor: "\(agents) simulated agents to connect") { [agents] in
             var online = Set<String>()
             for await message in statuses {
@@ -137,7 +137,8 @@ struct SimulationRun {
         let config: [String: Any] = [
             // It stays up after the last round, so its memory can still be read; the run stops it.
             "job": Self.job, "broker": ["host": host, "port": port], "state_directory": work + "/aggregator", "exit_when_finished": false,
-            "model": try JSONSerialization.jsonObject(with: Data(ModelSpec(kind: .softmaxRegression, inputs: inputs, outputs: outputs).jsonString().utf8)),
+            "model": try JSONSerialization.jsonObject(
+                with: Data(ModelSpec(kind: .softmaxRegression, inputs: inputs, outputs: outputs).jsonString().utf8)),
             "policy": try JSONSerialization.jsonObject(with: Data(ProtocolJSON.encode(policy))),
         ]
         let path = work + "/aggregator.json"

@@ -71,7 +71,8 @@ struct StrategiesBenchCommand: ParsableCommand {
         for (result, setting) in zip(results, settings) {
             lines.append(
                 "| \(setting.name) | \(BenchmarkReport.format(result.fedmq, digits: 4)) | \(BenchmarkReport.format(result.peer, digits: 4)) "
-                    + "| \(String(format: "%+.1f", (result.fedmq - result.peer) * 100)) points | \(BenchmarkReport.spread(result.runs.map(\.fedmq), digits: 4)) |")
+                    + "| \(String(format: "%+.1f", (result.fedmq - result.peer) * 100)) points | \(BenchmarkReport.spread(result.runs.map(\.fedmq), digits: 4)) |"
+            )
         }
         lines += ["", "Figures: `bench/results/strategies.json`. Attack tolerance is tested separately (docs/core.md)."]
         let text = lines.joined(separator: "\n")

@@ -30,9 +30,12 @@ struct TaskJobSetup {
 
         var aggregator: [String: Any] = [
             "job": Self.job, "seed": 0, "evaluation_csv": data + "/test.csv", "state_directory": work + "/aggregator",
-            "policy": try JSONSerialization.jsonObject(with: Data(ProtocolJSON.encode(RoundPolicy(
-                rounds: rounds, targetUpdates: 10, minUpdates: 10, roundSeconds: 600, extensionSeconds: 60,
-                training: TrainingConfig(learningRate: 0.1, batchSize: 32, epochs: 1), encoding: encoding, weighting: .examples)))),
+            "policy": try JSONSerialization.jsonObject(
+                with: Data(
+                    ProtocolJSON.encode(
+                        RoundPolicy(
+                            rounds: rounds, targetUpdates: 10, minUpdates: 10, roundSeconds: 600, extensionSeconds: 60,
+                            training: TrainingConfig(learningRate: 0.1, batchSize: 32, epochs: 1), encoding: encoding, weighting: .examples)))),
         ]
         if model == "mlp" {
             let spec = ModelSpec(kind: .mlp, inputs: 64, hidden: [32], outputs: 10)
@@ -43,7 +46,8 @@ struct TaskJobSetup {
             try Data(ModelCodec.encodeModel(try Parameters(tensors), spec: spec, job: Self.job, round: 0)).write(to: URL(fileURLWithPath: initial))
             aggregator["initial_model"] = initial
         } else {
-            let spec = model == "mlp256"
+            let spec =
+                model == "mlp256"
                 ? ModelSpec(kind: .mlp, inputs: 64, hidden: [256], outputs: 10) : ModelSpec(kind: .softmaxRegression, inputs: 64, outputs: 10)
             aggregator["model"] = try JSONSerialization.jsonObject(with: Data(spec.jsonString().utf8))
         }

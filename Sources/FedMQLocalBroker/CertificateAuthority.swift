@@ -16,10 +16,12 @@ public struct CertificateAuthority: Sendable {
         } catch {
             throw .file(path: directory.path, reason: "\(error)")
         }
-        try Programs.run("openssl", [
-            "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-            "-keyout", caKey, "-out", caCertificate, "-days", "3650", "-subj", "/CN=\(name)",
-        ])
+        try Programs.run(
+            "openssl",
+            [
+                "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                "-keyout", caKey, "-out", caCertificate, "-days", "3650", "-subj", "/CN=\(name)",
+            ])
     }
 
     /// Issues a certificate signed by this CA; returns the certificate and key paths.
@@ -27,12 +29,16 @@ public struct CertificateAuthority: Sendable {
     public func issue(commonName: String, hosts: [String] = []) throws(LocalBrokerError) -> (certificate: String, key: String) {
         let base = directory.appendingPathComponent(commonName).path
         let (certificate, key, request, extensions) = (base + ".crt", base + ".key", base + ".csr", base + ".ext")
-        try Programs.run("openssl", [
-            "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-            "-keyout", key, "-out", request, "-subj", "/CN=\(commonName)",
-        ])
-        var signing = ["x509", "-req", "-in", request, "-CA", caCertificate, "-CAkey", caKey, "-CAcreateserial",
-                       "-out", certificate, "-days", "825", "-sha256"]
+        try Programs.run(
+            "openssl",
+            [
+                "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                "-keyout", key, "-out", request, "-subj", "/CN=\(commonName)",
+            ])
+        var signing = [
+            "x509", "-req", "-in", request, "-CA", caCertificate, "-CAkey", caKey, "-CAcreateserial",
+            "-out", certificate, "-days", "825", "-sha256",
+        ]
         if !hosts.isEmpty {
             let names = hosts.map { $0.first?.isNumber == true ? "IP:\($0)" : "DNS:\($0)" }.joined(separator: ",")
             do {

@@ -95,7 +95,12 @@ public final class LocalBroker: Sendable {
     }
 
     private func terminate(signal: Int32) async {
-        guard let running = process.withLock({ process in defer { process = nil }; return process }) else { return }
+        guard
+            let running = process.withLock({ process in
+                defer { process = nil }
+                return process
+            })
+        else { return }
         await running.stop(signal: signal)
     }
 

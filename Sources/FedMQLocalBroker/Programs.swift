@@ -3,7 +3,8 @@ import Foundation
 /// Finding and running the helper programs the broker set-up needs.
 public enum Programs {
     public static func path(of name: String) throws(LocalBrokerError) -> String {
-        let directories = (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":").map(String.init)
+        let directories =
+            (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":").map(String.init)
             + ["/usr/sbin", "/usr/bin", "/usr/local/sbin", "/usr/local/bin"]
         for directory in directories {
             let candidate = directory + "/" + name

@@ -101,7 +101,8 @@ public enum ModelCodec {
     public static func delta(of file: SafetensorsFile, like model: Parameters) throws(CoreError) -> Parameters {
         if file.isSparse { return try file.sparseParameters(orderedAs: model.names).densified(like: model) }
         if let sparsity = file.metadata[SparseParameters.metadataKey] {
-            throw .safetensors(.invalidMetadata("\(SparseParameters.metadataKey) '\(sparsity.prefix(40))' is not '\(SparseParameters.metadataValue)'"))
+            throw .safetensors(
+                .invalidMetadata("\(SparseParameters.metadataKey) '\(sparsity.prefix(40))' is not '\(SparseParameters.metadataValue)'"))
         }
         let delta = try file.parameters(orderedAs: model.names)
         try delta.checkCompatible(with: model)

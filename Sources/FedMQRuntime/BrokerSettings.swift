@@ -25,8 +25,12 @@ public struct BrokerSettings: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case host, port, username
-        case passwordFile = "password_file", caFile = "ca_file", certFile = "cert_file", keyFile = "key_file"
-        case keepAlive = "keepalive", allowInsecure = "allow_insecure"
+        case passwordFile = "password_file"
+        case caFile = "ca_file"
+        case certFile = "cert_file"
+        case keyFile = "key_file"
+        case keepAlive = "keepalive"
+        case allowInsecure = "allow_insecure"
     }
 
     /// The same settings with relative file paths taken relative to `directory` (the config
@@ -50,7 +54,8 @@ public struct BrokerSettings: Codable, Sendable, Equatable {
         var password: String?
         if passwordFile != nil && caFile == nil && !allowInsecure {
             throw .configuration(
-                "broker: a password over plain-text MQTT can be read by anyone on the way; set ca_file for TLS, or allow_insecure: true to send it anyway")
+                "broker: a password over plain-text MQTT can be read by anyone on the way; set ca_file for TLS, or allow_insecure: true to send it anyway"
+            )
         }
         if let passwordFile {
             guard let text = try? String(contentsOfFile: passwordFile, encoding: .utf8) else {

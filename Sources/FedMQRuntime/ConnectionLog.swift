@@ -41,7 +41,8 @@ public struct ConnectionLog: Sendable {
     }
 
     private func warnTakeover(certain: Bool) {
-        let cause = certain
+        let cause =
+            certain
             ? "another client connected with this client id '\(clientID)' and took over its session"
             : "the broker dropped client '\(clientID)' \(quickDrops) times right after it connected: another client with the same id is probably taking over its session (the broker logs 'already connected, closing old connection')"
         logger.warning("\(cause); two processes or devices share one identity: stop one of them")

@@ -41,7 +41,9 @@ private func readJSONFile(_ path: String) throws(RuntimeError) -> Data {
 
 /// Decodes `data`, then refuses every key of `original` (the file as written) that the
 /// decoded value does not know.
-private func decodeJSON<Value: Codable>(_ type: Value.Type, from data: Data, checkedAgainst original: Data, file path: String) throws(RuntimeError) -> Value {
+private func decodeJSON<Value: Codable>(_ type: Value.Type, from data: Data, checkedAgainst original: Data, file path: String) throws(RuntimeError)
+    -> Value
+{
     let value: Value
     do {
         value = try JSONDecoder().decode(Value.self, from: data)

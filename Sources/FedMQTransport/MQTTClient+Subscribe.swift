@@ -30,7 +30,9 @@ extension MQTTClient {
         guard capacityBytes > 0 else { throw MQTTError(.invalidArgument, call: call, detail: "mailbox capacity must be positive") }
         for filter in filters { try TopicName.validateFilter(filter, call: call) }
         let mailbox = MQTTMailbox(filters: filters, capacityBytes: capacityBytes)
-        let id = core.state.withLock { $0.subscriptions.add(SubscriptionRegistry.Entry(filters: filters, qos: qos, receiver: MessageReceiver(mailbox))).id }
+        let id = core.state.withLock {
+            $0.subscriptions.add(SubscriptionRegistry.Entry(filters: filters, qos: qos, receiver: MessageReceiver(mailbox))).id
+        }
         mailbox.onCancel { [core, handle] in Self.endSubscription(id, core: core, handle: handle) }
         do {
             try await sendSubscribe(filters, qos: qos)
@@ -84,6 +86,6 @@ private func withCStrings<Result>(
     _ strings: [String], _ body: (UnsafePointer<UnsafeMutablePointer<CChar>?>) -> Result
 ) -> Result {
     let copies = strings.map { strdup($0) }
-    defer { copies.forEach { free($0) } }
+    defer { for copy in copies { free(copy) } }
     return copies.withUnsafeBufferPointer { body($0.baseAddress!) }
 }

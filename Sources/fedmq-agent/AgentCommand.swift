@@ -36,7 +36,9 @@ struct AgentCommand: AsyncParsableCommand {
     @Option(help: "Share of local rows held out to evaluate global models on (federated evaluation).") var holdout: Double?
     @Option(name: .customLong("personalize-epochs"), help: "Fine-tune a copy of the global model for this many local epochs before evaluating.")
     var personalizeEpochs: Int?
-    @Option(name: .customLong("top-k"), help: "Send only this share of each tensor's largest entries, holding the rest back for later rounds (error feedback).")
+    @Option(
+        name: .customLong("top-k"),
+        help: "Send only this share of each tensor's largest entries, holding the rest back for later rounds (error feedback).")
     var topK: Double?
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error, critical.") var logLevelName = "info"
 

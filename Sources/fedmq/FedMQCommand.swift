@@ -7,6 +7,9 @@ struct FedMQCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fedmq",
         abstract: "FedMQ operator tool: federated learning over MQTT.",
-        subcommands: [DemoCommand.self, DeployCommand.self, InspectCommand.self, WatchCommand.self, PartitionCommand.self, MQTTCommand.self, SimulateCommand.self, BenchCommand.self]
+        subcommands: [
+            DemoCommand.self, DeployCommand.self, InspectCommand.self, WatchCommand.self, PartitionCommand.self, MQTTCommand.self,
+            SimulateCommand.self, BenchCommand.self,
+        ]
     )
 }

@@ -55,7 +55,8 @@ enum PayloadDescription {
                     + "min \(format(tensor.values.min())) max \(format(tensor.values.max())) L2 \(format(Float(norm)))\(finite)")
         }
         for (name, indices) in file.indices.sorted(by: { $0.key < $1.key }) {
-            lines.append("  \(name) U32 [\(indices.count)]: first \(indices.first.map(String.init) ?? "-") last \(indices.last.map(String.init) ?? "-")")
+            lines.append(
+                "  \(name) U32 [\(indices.count)]: first \(indices.first.map(String.init) ?? "-") last \(indices.last.map(String.init) ?? "-")")
         }
         let sparse = file.isSparse ? " (top-k: only the largest entries, at the positions in the .indices tensors)" : ""
         lines.append("  \(file.tensors.count) tensors, \(total) values\(sparse)")

@@ -18,7 +18,8 @@ struct CSVReaderTests {
 
     @Test("labels beyond Int's range or not whole are refused with the row, never a trap", arguments: ["1e19", "-1e30", "3.5", "1e38"])
     func hugeLabels(label: String) throws {
-        let data = try CSVReader.parse("x,label\n0.5,1\n0.25,\(label)\n", file: "huge.csv", options: CSVOptions(hasHeader: true, label: .name("label")))
+        let data = try CSVReader.parse(
+            "x,label\n0.5,1\n0.25,\(label)\n", file: "huge.csv", options: CSVOptions(hasHeader: true, label: .name("label")))
         #expect(throws: CoreError.invalidData("row 2: label \(data.targets[1]) is not a class in 0..<10")) { try data.labels(classes: 10) }
     }
 

@@ -39,7 +39,8 @@ struct DPSGDTests {
     func accounting() throws {
         let dpSGD = DPSGDConfig(clipNorm: 1, noiseMultiplier: 1.1, samplingRate: 0.01)
         #expect(dpSGD.steps(epochs: 10) == 1000)
-        #expect(dpSGD.event(epochs: 10) == .selfComposed(event: .poissonSampled(probability: 0.01, event: .gaussian(noiseMultiplier: 1.1)), count: 1000))
+        #expect(
+            dpSGD.event(epochs: 10) == .selfComposed(event: .poissonSampled(probability: 0.01, event: .gaussian(noiseMultiplier: 1.1)), count: 1000))
         var accountant = RDPAccountant()
         try accountant.compose(dpSGD.event(epochs: 10))
         // The reference vectors' typical case (q=0.01, z=1.1, T=1000): epsilon 1.7118 at delta 1e-5.
@@ -55,7 +56,8 @@ struct DPSGDTests {
         let z = try RDPAccountant.noiseMultiplier(targetEpsilon: 8, delta: 1e-5, samplingProbability: q, steps: Int(Double(epochs) / q))
         var privateModel = try spec.initialParameters(seed: 0)
         var privateTrainer = try Trainer(
-            spec: spec, config: TrainingConfig(learningRate: 0.5, epochs: epochs, dpSGD: DPSGDConfig(clipNorm: 1, noiseMultiplier: z, samplingRate: q)),
+            spec: spec,
+            config: TrainingConfig(learningRate: 0.5, epochs: epochs, dpSGD: DPSGDConfig(clipNorm: 1, noiseMultiplier: z, samplingRate: q)),
             privacyRandom: SplitMix64(seed: 11))
         var random = SplitMix64(seed: 1)
         let report = try privateTrainer.train(&privateModel, on: train, random: &random)

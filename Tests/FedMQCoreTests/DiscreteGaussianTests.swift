@@ -1,6 +1,7 @@
 import Foundation
-@testable import FedMQCore
 import Testing
+
+@testable import FedMQCore
 
 /// The exact discrete Gaussian sampler against the exact probabilities.
 @Suite("Discrete Gaussian sampler")

@@ -16,9 +16,10 @@ struct GradientTests {
         // Start away from zero so every path (ReLU on both sides, all classes) is exercised.
         for index in parameters.tensors.indices {
             let values = parameters.tensors[index].values.map { $0 + Float(random.nextGaussian() * 0.5) }
-            parameters = try Parameters(parameters.tensors.enumerated().map { offset, old in
-                offset == index ? try Tensor(name: old.name, shape: old.shape, values: values) : old
-            })
+            parameters = try Parameters(
+                parameters.tensors.enumerated().map { offset, old in
+                    offset == index ? try Tensor(name: old.name, shape: old.shape, values: values) : old
+                })
         }
         let rows = 7
         let features = (0..<(rows * spec.inputs)).map { _ in Float(random.nextGaussian()) }

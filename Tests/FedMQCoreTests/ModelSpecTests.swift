@@ -6,7 +6,8 @@ struct ModelSpecTests {
     @Test("a spec survives JSON, and the layout follows the wire order")
     func json() throws {
         let spec = ModelSpec(
-            kind: .mlp, inputs: 64, hidden: [32], outputs: 10, scaling: FeatureScaling(mean: .init(repeating: 0.5, count: 64), std: .init(repeating: 2, count: 64)))
+            kind: .mlp, inputs: 64, hidden: [32], outputs: 10,
+            scaling: FeatureScaling(mean: .init(repeating: 0.5, count: 64), std: .init(repeating: 2, count: 64)))
         #expect(try ModelSpec.parse(spec.jsonString()) == spec)
         #expect(spec.parameterLayout.map(\.name) == ["W1", "b1", "W2", "b2"])
         #expect(spec.parameterLayout.map(\.shape) == [[64, 32], [32], [32, 10], [10]])

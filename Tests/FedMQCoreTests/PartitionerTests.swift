@@ -79,7 +79,9 @@ struct PartitionerTests {
 
 @Suite("Partition schemes from the command line")
 struct PartitionSchemeTests {
-    @Test("schemes parse; values that would hang or trap are refused", arguments: ["dirichlet:inf", "dirichlet:nan", "dirichlet:0", "quantity:1e300", "shards:1e30", "shards:2.5", "mystery"])
+    @Test(
+        "schemes parse; values that would hang or trap are refused",
+        arguments: ["dirichlet:inf", "dirichlet:nan", "dirichlet:0", "quantity:1e300", "shards:1e30", "shards:2.5", "mystery"])
     func refused(scheme: String) {
         #expect(throws: CoreError.self) { try Partitioner(parsing: scheme) }
     }

@@ -6,11 +6,12 @@ import Testing
 struct SafetensorsTests {
     func randomParameters(_ random: inout SplitMix64) throws -> Parameters {
         let count = Int(random.next() % 4) + 1
-        return try Parameters((0..<count).map { index in
-            let shape = (0..<Int(random.next() % 3)).map { _ in Int(random.next() % 5) + 1 }
-            let values = (0..<(Tensor.elementCount(shape) ?? 1)).map { _ in Float(random.nextGaussian() * 3) }
-            return try Tensor(name: "t\(index)", shape: shape, values: values)
-        })
+        return try Parameters(
+            (0..<count).map { index in
+                let shape = (0..<Int(random.next() % 3)).map { _ in Int(random.next() % 5) + 1 }
+                let values = (0..<(Tensor.elementCount(shape) ?? 1)).map { _ in Float(random.nextGaussian() * 3) }
+                return try Tensor(name: "t\(index)", shape: shape, values: values)
+            })
     }
 
     @Test("float32 round-trips exactly for random shapes, with metadata", arguments: 0..<20)
@@ -55,7 +56,7 @@ struct SafetensorsTests {
     func int8Size() throws {
         var random = SplitMix64(seed: 3)
         let parameters = try Parameters([
-            Tensor(name: "W", shape: [100, 100], values: (0..<10_000).map { _ in Float(random.nextGaussian()) }),
+            Tensor(name: "W", shape: [100, 100], values: (0..<10_000).map { _ in Float(random.nextGaussian()) })
         ])
         let int8 = SafetensorsEncoder.encode(parameters, encoding: .int8).count
         let float32 = SafetensorsEncoder.encode(parameters).count
@@ -110,24 +111,35 @@ struct SafetensorsHostileTests {
         #expect(reason([100, 0, 0, 0, 0, 0, 0, 0, 0x7B]) == .truncated(needed: 108, available: 9))
         if case .invalidHeaderJSON = reason(payload("{not json")) {} else { Issue.record("bad JSON accepted") }
         #expect(reason(payload("[1,2]")) == .invalidHeaderJSON("the header is not a JSON object"))
-        #expect(reason(payload(#"{"x":{"dtype":"F64","shape":[1],"data_offsets":[0,8]}}"#, data: four + four))
-            == .unsupportedDType(tensor: "x", dtype: "F64"))
-        #expect(reason(payload(#"{"x":{"dtype":"F32","shape":[1],"data_offsets":[0,8]}}"#, data: four))
-            == .offsetsOutOfBounds(tensor: "x", begin: 0, end: 8, dataLength: 4))
-        #expect(reason(payload(#"{"x":{"dtype":"F32","shape":[1],"data_offsets":[4,0]}}"#, data: four))
-            == .offsetsOutOfBounds(tensor: "x", begin: 4, end: 0, dataLength: 4))
-        #expect(reason(payload(#"{"x":{"dtype":"F32","shape":[2],"data_offsets":[0,4]}}"#, data: four))
-            == .byteLengthMismatch(tensor: "x", expected: 8, actual: 4))
-        #expect(reason(payload(#"{"x":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"y":{"dtype":"F32","shape":[1],"data_offsets":[2,6]}}"#, data: four + four))
-            == .overlappingRanges("x", "y"))
+        #expect(
+            reason(payload(#"{"x":{"dtype":"F64","shape":[1],"data_offsets":[0,8]}}"#, data: four + four))
+                == .unsupportedDType(tensor: "x", dtype: "F64"))
+        #expect(
+            reason(payload(#"{"x":{"dtype":"F32","shape":[1],"data_offsets":[0,8]}}"#, data: four))
+                == .offsetsOutOfBounds(tensor: "x", begin: 0, end: 8, dataLength: 4))
+        #expect(
+            reason(payload(#"{"x":{"dtype":"F32","shape":[1],"data_offsets":[4,0]}}"#, data: four))
+                == .offsetsOutOfBounds(tensor: "x", begin: 4, end: 0, dataLength: 4))
+        #expect(
+            reason(payload(#"{"x":{"dtype":"F32","shape":[2],"data_offsets":[0,4]}}"#, data: four))
+                == .byteLengthMismatch(tensor: "x", expected: 8, actual: 4))
+        #expect(
+            reason(
+                payload(
+                    #"{"x":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"y":{"dtype":"F32","shape":[1],"data_offsets":[2,6]}}"#, data: four + four
+                ))
+                == .overlappingRanges("x", "y"))
         #expect(reason(payload(#"{"x":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}"#, data: four + four)) == .unindexedBytes(at: 0))
         #expect(reason(payload(#"{"x":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#, data: four + four)) == .unindexedBytes(at: 4))
-        #expect(reason(payload(#"{"x":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}}"#, data: four))
-            == .invalidEntry(tensor: "x", reason: "shape is not a list of non-negative integers"))
-        #expect(reason(payload(#"{"x":{"dtype":"F32","shape":[1.5],"data_offsets":[0,4]}}"#, data: four))
-            == .invalidEntry(tensor: "x", reason: "shape is not a list of non-negative integers"))
-        #expect(reason(payload(#"{"x":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,4]}}"#, data: four))
-            == .invalidEntry(tensor: "x", reason: "shape [4294967296, 4294967296] overflows"))
+        #expect(
+            reason(payload(#"{"x":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}}"#, data: four))
+                == .invalidEntry(tensor: "x", reason: "shape is not a list of non-negative integers"))
+        #expect(
+            reason(payload(#"{"x":{"dtype":"F32","shape":[1.5],"data_offsets":[0,4]}}"#, data: four))
+                == .invalidEntry(tensor: "x", reason: "shape is not a list of non-negative integers"))
+        #expect(
+            reason(payload(#"{"x":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,4]}}"#, data: four))
+                == .invalidEntry(tensor: "x", reason: "shape [4294967296, 4294967296] overflows"))
         #expect(reason(payload(#"{"x":{"dtype":"I8","shape":[4],"data_offsets":[0,4]}}"#, data: four)) == .missingScale(tensor: "x"))
         #expect(reason(payload(#"{"__metadata__":{"a":1}}"#)) == .invalidMetadata("value of 'a' is not a string"))
         #expect(reason(payload(#"{"x":7}"#)) == .invalidEntry(tensor: "x", reason: "entry is not a JSON object"))

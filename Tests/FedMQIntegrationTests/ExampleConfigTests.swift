@@ -2,6 +2,7 @@ import FedMQAgent
 import FedMQAggregator
 import FedMQProtocol
 import FedMQRuntime
+import Foundation
 import Testing
 
 @Suite("Shipped example configs")
@@ -42,5 +43,3 @@ struct ExampleConfigTests {
         #expect(error?.description == "\(path): field 'data_csv' has the wrong type")
     }
 }
-
-import Foundation

@@ -19,7 +19,9 @@ struct FaultInjectionTests {
         return (metrics, model)
     }
 
-    @Test("the aggregator SIGKILLed at ten seeded points of the job: every update counts exactly once, all rounds complete, the model equals the undisturbed run's")
+    @Test(
+        "the aggregator SIGKILLed at ten seeded points of the job: every update counts exactly once, all rounds complete, the model equals the undisturbed run's"
+    )
     func tenKills() async throws {
         try await withLocalBroker { broker in
             let rounds = 60
@@ -67,9 +69,12 @@ struct FaultInjectionTests {
             #expect(disturbed.metrics.allSatisfy { $0.updates == 4 && $0.participants == ["a0", "a1", "a2", "a3"] })
             // Redeliveries after a kill (the broker resends what the dead process had not acknowledged,
             // agents resend what the restarted aggregator does not list) are refused as such; nothing else is.
-            #expect(disturbed.metrics.allSatisfy { Set($0.rejected.keys).isSubset(of: ["duplicate", "closed_round"]) }, "\(disturbed.metrics.map(\.rejected))")
+            #expect(
+                disturbed.metrics.allSatisfy { Set($0.rejected.keys).isSubset(of: ["duplicate", "closed_round"]) },
+                "\(disturbed.metrics.map(\.rejected))")
             // Same seeds, same updates: the models differ at most by the order in which floats were summed.
-            let difference = zip(disturbed.model.parameters.tensors, reference.model.parameters.tensors)
+            let difference =
+                zip(disturbed.model.parameters.tensors, reference.model.parameters.tensors)
                 .flatMap { zip($0.values, $1.values).map { abs($0 - $1) } }.max() ?? .infinity
             #expect(difference <= 1e-4, "largest difference from the undisturbed run: \(difference)")
             #expect(disturbed.metrics.last?.accuracy == reference.metrics.last?.accuracy)
@@ -151,7 +156,9 @@ struct FaultInjectionTests {
         // Both logged their retries and why (the delays grow: backoff, not a busy loop; the CPU check above).
         for name in ["agent-0", "aggregator"] {
             let log = job.log(name)
-            #expect(log.contains("reconnecting(attempt: 1,") && log.contains("reconnecting(attempt: 3,") && log.contains("Connection refused"), "\(name): \(log.prefix(1500))")
+            #expect(
+                log.contains("reconnecting(attempt: 1,") && log.contains("reconnecting(attempt: 3,") && log.contains("Connection refused"),
+                "\(name): \(log.prefix(1500))")
         }
         await broker.remove()
         await placeholder.remove()
@@ -160,7 +167,9 @@ struct FaultInjectionTests {
 }
 
 extension FaultInjectionTests {
-    @Test("a write that fails (a file size limit standing in for a full disk) stops the aggregator with the path; its last checkpoint is intact and a restart finishes the job")
+    @Test(
+        "a write that fails (a file size limit standing in for a full disk) stops the aggregator with the path; its last checkpoint is intact and a restart finishes the job"
+    )
     func failedWrite() async throws {
         try await withLocalBroker { broker in
             let job = try FederatedJob(broker: broker, job: "diskfull", agents: 2, rounds: 60, target: 2, minimum: 2, epochs: 1)
@@ -201,7 +210,9 @@ extension FaultInjectionTests {
             let agents = try (0..<2).map { try job.startAgent($0) }
             let status = try await within(.seconds(60), "the aggregator to stop") { try await limited.wait() }
             #expect(status != 0)
-            #expect(job.log("aggregator").contains("checkpoint.json") && job.log("aggregator").contains("File too large"), "\(job.log("aggregator").suffix(1500))")
+            #expect(
+                job.log("aggregator").contains("checkpoint.json") && job.log("aggregator").contains("File too large"),
+                "\(job.log("aggregator").suffix(1500))")
             let kept = try JSONDecoder().decode(
                 AggregatorCheckpoint.self, from: Data(contentsOf: URL(fileURLWithPath: job.stateDirectory + "/checkpoint.json")))
             #expect(kept.announcement.round == 1)
@@ -218,7 +229,9 @@ extension FaultInjectionTests {
         try await withLocalBroker { broker in
             let job = try FederatedJob(broker: broker, job: "spoolfail", agents: 2, rounds: 1, target: 2, minimum: 2, epochs: 1)
             let first = try job.startAggregator(logLevel: "error")
-            try await eventually("the first checkpoint", within: .seconds(20)) { FileManager.default.fileExists(atPath: job.stateDirectory + "/checkpoint.json") || !first.isRunning }
+            try await eventually("the first checkpoint", within: .seconds(20)) {
+                FileManager.default.fileExists(atPath: job.stateDirectory + "/checkpoint.json") || !first.isRunning
+            }
             #expect(first.isRunning, "\(job.log("aggregator").prefix(3000))")
             // A file where the round's spool folder must go: the first accepted update cannot be written.
             let blocker = job.stateDirectory + "/spool/round-1"

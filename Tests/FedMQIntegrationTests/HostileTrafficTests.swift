@@ -16,23 +16,26 @@ struct HostileTrafficTests {
             let topics = try Topics(job: "hostile")
             let aggregator = try job.startAggregator()
             let attacker = try await connectedClient(clientOptions(broker))
-            let retained = try await messages(try await attacker.subscribe(to: [topics.globalRound, topics.globalModel], qos: .atLeastOnce), count: 2)
+            let retained = try await messages(
+                try await attacker.subscribe(to: [topics.globalRound, topics.globalModel], qos: .atLeastOnce), count: 2)
             let round = try ProtocolJSON.decode(RoundAnnouncement.self, from: try #require(retained.first { $0.topic == topics.globalRound }).payload)
             let model = try ModelCodec.decodeModel(try #require(retained.first { $0.topic == topics.globalModel }).payload)
 
             var random = SplitMix64(seed: 2026)
-            func update(_ delta: Parameters, agent: String, base: String = model.sha256, job: String = "hostile", round: Int = round.round) -> [UInt8] {
+            func update(_ delta: Parameters, agent: String, base: String = model.sha256, job: String = "hostile", round: Int = round.round) -> [UInt8]
+            {
                 ModelCodec.encodeUpdate(delta, encoding: .float32, job: job, round: round, agent: agent, baseSHA256: base, examples: 10)
             }
             var zero = model.parameters
             zero.scale(by: 0)
             /// The zero delta with its first value replaced.
             func firstValue(_ value: Float) throws -> Parameters {
-                try Parameters(zero.tensors.enumerated().map { index, tensor in
-                    var values = tensor.values
-                    if index == 0 { values[0] = value }
-                    return try Tensor(name: tensor.name, shape: tensor.shape, values: values)
-                })
+                try Parameters(
+                    zero.tensors.enumerated().map { index, tensor in
+                        var values = tensor.values
+                        if index == 0 { values[0] = value }
+                        return try Tensor(name: tensor.name, shape: tensor.shape, values: values)
+                    })
             }
             let poisoned = try firstValue(.nan)
             let huge = try firstValue(1e6)
@@ -56,7 +59,14 @@ struct HostileTrafficTests {
                 case 6: sent.append((topic, update(zero, agent: agent, job: "otherjob")))
                 case 7: sent.append((topic, update(zero, agent: "someone-else")))
                 case 8: sent.append((topics.update(round: round.round + 1, agent: agent), update(zero, agent: agent, round: round.round + 1)))
-                default: sent.append((topic, index % 20 == 9 ? update(zero, agent: agent, base: String(repeating: "0", count: 64)) : [UInt8](repeating: 0xFF, count: Int(random.next() % 64))))
+                default:
+                    sent.append(
+                        (
+                            topic,
+                            index % 20 == 9
+                                ? update(zero, agent: agent, base: String(repeating: "0", count: 64))
+                                : [UInt8](repeating: 0xFF, count: Int(random.next() % 64))
+                        ))
                 }
             }
             for (topic, payload) in sent {
@@ -71,7 +81,9 @@ struct HostileTrafficTests {
             #expect(metrics.participants == ["a0", "a1"])
             #expect(metrics.rejected.values.reduce(0, +) == 10_000, "\(metrics.rejected)")
             #expect(Set(metrics.rejected.keys).isSubset(of: Set(RejectionReason.allCases.map(\.rawValue))))
-            for reason in ["undecodable", "non_finite", "norm_too_large", "tensor_mismatch", "wrong_job", "sender_mismatch", "wrong_round", "base_mismatch"] {
+            for reason in [
+                "undecodable", "non_finite", "norm_too_large", "tensor_mismatch", "wrong_job", "sender_mismatch", "wrong_round", "base_mismatch",
+            ] {
                 #expect((metrics.rejected[reason] ?? 0) > 0, "no update was rejected as \(reason): \(metrics.rejected)")
             }
         }

@@ -55,7 +55,8 @@ struct RuntimeFilesTests {
         settings.allowInsecure = true
         #expect(try settings.connectionOptions(clientID: "agent-1", will: will).credentials?.password == "secret")
         let decoded = try decodeConfig(
-            AgentConfig.self, from: Data(#"{"agent": "a", "job": "j", "data_csv": "d", "state_directory": "s", "broker": {"host": "h", "allow_insecure": true}}"#.utf8),
+            AgentConfig.self,
+            from: Data(#"{"agent": "a", "job": "j", "data_csv": "d", "state_directory": "s", "broker": {"host": "h", "allow_insecure": true}}"#.utf8),
             file: "agent.json")
         #expect(decoded.broker.allowInsecure && decoded.broker.host == "h" && decoded.broker.port == 1883)
     }
@@ -70,7 +71,8 @@ struct RuntimeFilesTests {
             return path
         }
         let agent = try write(
-            #"{"agent": "a1", "job": "j", "data_csv": "d.csv", "state_directory": "s", "privacy_policy": {"min_noise_multipler": 1.0}}"#, "agent.json")
+            #"{"agent": "a1", "job": "j", "data_csv": "d.csv", "state_directory": "s", "privacy_policy": {"min_noise_multipler": 1.0}}"#, "agent.json"
+        )
         let agentError = try #require(throws: RuntimeError.self) { try loadJSONConfig(AgentConfig.self, from: agent) }
         #expect("\(agentError)".contains("\(agent): unknown key 'privacy_policy.min_noise_multipler'"), "\(agentError)")
         let aggregator = try write(

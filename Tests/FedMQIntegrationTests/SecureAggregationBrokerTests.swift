@@ -24,10 +24,11 @@ struct SecureAggregationBrokerTests {
             let identities = Dictionary(uniqueKeysWithValues: names.map { ($0, SigningKey()) })
             var random = SplitMix64(seed: UInt64(cohort * 100 + drops))
             let quantization = SecAggQuantization(clip: 1, scale: 1_048_576)
-            let inputs = try Dictionary(uniqueKeysWithValues: names.map { name in
-                let values = (0..<Self.dimension).map { _ in Float(random.nextUnit() * 2 - 1) }
-                return (name, quantization.encode(try Parameters([Tensor(name: "w", shape: [Self.dimension], values: values)]), using: &random))
-            })
+            let inputs = try Dictionary(
+                uniqueKeysWithValues: names.map { name in
+                    let values = (0..<Self.dimension).map { _ in Float(random.nextUnit() * 2 - 1) }
+                    return (name, quantization.encode(try Parameters([Tensor(name: "w", shape: [Self.dimension], values: values)]), using: &random))
+                })
             let dropping = Set(names.suffix(drops))
             let aggregator = try await connectedClient(clientOptions(broker, id: "aggregator"))
             let incoming = try await aggregator.subscribe(to: [try Topics(job: Self.job).allSecAgg], qos: .atLeastOnce)

@@ -50,9 +50,15 @@ struct SignedJobTests {
                 let payload = ModelCodec.encodeUpdate(
                     global.parameters, encoding: .float32, job: "signed", round: announcement.round, agent: agent,
                     baseSHA256: global.sha256, examples: 100)
-                let forged = agent == "a1"
-                    ? [UserProperty(SignedStatement.property, SigningKey().sign(SignedStatement.update(
-                        job: "signed", round: announcement.round, baseSHA256: global.sha256, agent: agent, payload: payload)))]
+                let forged =
+                    agent == "a1"
+                    ? [
+                        UserProperty(
+                            SignedStatement.property,
+                            SigningKey().sign(
+                                SignedStatement.update(
+                                    job: "signed", round: announcement.round, baseSHA256: global.sha256, agent: agent, payload: payload)))
+                    ]
                     : []
                 _ = try await attacker.publish(
                     topics.update(round: announcement.round, agent: agent), payload: payload, qos: .atLeastOnce, retain: false,
@@ -61,10 +67,12 @@ struct SignedJobTests {
             try await eventually("both forgeries to be rejected") { job.log("aggregator").components(separatedBy: "rejected update").count == 3 }
 
             let agents = try (0..<3).map { index in
-                try job.startAgent(index, extra: [
-                    "--identity-key", directory.appendingPathComponent("a\(index).key").path,
-                    "--aggregator-key", aggregatorIdentity.publicKey.base64,
-                ])
+                try job.startAgent(
+                    index,
+                    extra: [
+                        "--identity-key", directory.appendingPathComponent("a\(index).key").path,
+                        "--aggregator-key", aggregatorIdentity.publicKey.base64,
+                    ])
             }
             let status = try await within(.seconds(120), "the aggregator to finish") { try await aggregator.wait() }
             #expect(status == 0, "aggregator log:\n\(job.log("aggregator").suffix(2000))")
@@ -75,7 +83,8 @@ struct SignedJobTests {
 
             // A forged model on global/model (the broker lets anyone publish there): agents refuse it.
             let forgedModel = ModelCodec.encodeModel(global.parameters, spec: global.spec, job: "signed", round: 99)
-            _ = try await attacker.publish(topics.globalModel, payload: forgedModel, qos: .atLeastOnce, retain: false, messageExpiry: nil, userProperties: [])
+            _ = try await attacker.publish(
+                topics.globalModel, payload: forgedModel, qos: .atLeastOnce, retain: false, messageExpiry: nil, userProperties: [])
             try await eventually("agent a0 to refuse the unsigned model") {
                 job.log("agent-0").contains("global model refused: not signed, and this agent trusts only its aggregator's key")
             }

@@ -26,7 +26,9 @@ struct StateDirectoryTests {
             #expect(try Data(contentsOf: state.appendingPathComponent("metrics.jsonl")) == Data(metrics))
 
             let reset = try job.startAggregator(extra: ["--reset"])
-            try await eventually("a fresh checkpoint") { FileManager.default.fileExists(atPath: state.appendingPathComponent("checkpoint.json").path) }
+            try await eventually("a fresh checkpoint") {
+                FileManager.default.fileExists(atPath: state.appendingPathComponent("checkpoint.json").path)
+            }
             await reset.stop()
             let aside = try #require(try FileManager.default.contentsOfDirectory(atPath: state.path).first { $0.hasPrefix("discarded-") })
             #expect(try Data(contentsOf: state.appendingPathComponent("\(aside)/metrics.jsonl")) == Data(metrics))

@@ -90,4 +90,3 @@ struct AgentPrivacyPolicyTests {
         #expect(agent.status(now: 1003).state == .idle)
     }
 }
-

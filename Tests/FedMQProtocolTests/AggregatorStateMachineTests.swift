@@ -1,6 +1,6 @@
-import Foundation
 import FedMQCore
 import FedMQProtocol
+import Foundation
 import Testing
 
 @Suite("Aggregator round state machine")
@@ -150,7 +150,10 @@ struct ConfiguredStrategyTests {
             try trained.add(Fixture.delta(Float(index + 1)))
             for case .publishUpdate(_, let payload, _, _) in agents[index].trainingFinished(round: 1, trained: trained, examples: 10, now: 1002) {
                 // a1's update is spooled; a2's is acknowledged by the MQTT client, then the aggregator dies.
-                if index == 0 { _ = machine.receive(agent: "a1", round: 1, payload: payload, now: 1003); spool.append(("a1", payload)) }
+                if index == 0 {
+                    _ = machine.receive(agent: "a1", round: 1, payload: payload, now: 1003)
+                    spool.append(("a1", payload))
+                }
             }
         }
         var resumed = try AggregatorStateMachine(
@@ -181,7 +184,9 @@ struct ConfiguredStrategyTests {
         var model: [UInt8] = []
         for round in 1...2 {
             for (index, agent) in ["a1", "a2", "a3"].enumerated() {
-                for action in machine.receive(agent: agent, round: round, payload: Fixture.update(machine, agent: agent, value: Float(index + round) * 0.1), now: 1001) {
+                for action in machine.receive(
+                    agent: agent, round: round, payload: Fixture.update(machine, agent: agent, value: Float(index + round) * 0.1), now: 1001)
+                {
                     if case .checkpoint(let saved, let bytes) = action { (checkpoint, model) = (saved, bytes) }
                 }
             }

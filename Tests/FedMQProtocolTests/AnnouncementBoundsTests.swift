@@ -1,6 +1,6 @@
 import FedMQCore
-import Foundation
 import FedMQProtocol
+import Foundation
 import Testing
 
 /// Announcements come from the network: every number an agent computes with is bounded.

@@ -35,7 +35,9 @@ struct ClientSelectionTests {
         #expect(machine.announcement.selected == [])
         var republished: [RoundAnnouncement] = []
         for index in 0..<6 {
-            for case .publishRound(let round) in machine.statusReceived(agent: "a\(index)", payload: status("a\(index)"), now: 1001) { republished.append(round) }
+            for case .publishRound(let round) in machine.statusReceived(agent: "a\(index)", payload: status("a\(index)"), now: 1001) {
+                republished.append(round)
+            }
         }
         let picked = selection.pick(from: Set((0..<6).map { "a\($0)" }), round: 1, minimum: 2)
         #expect(picked.count == 3)
@@ -65,8 +67,10 @@ struct BoundsTests {
     @Test("a round that could spool more than max_spool_bytes, or more agents than max_agents, is refused at start, naming the bound")
     func policyBounds() {
         var policy = RoundPolicy(targetUpdates: 300, minUpdates: 200)
-        #expect(throws: ProtocolError.invalidConfiguration(
-            "a round may spool target_updates x max_update_bytes = 300 x 67108864 bytes, more than max_spool_bytes (17179869184)")) { try policy.validate() }
+        #expect(
+            throws: ProtocolError.invalidConfiguration(
+                "a round may spool target_updates x max_update_bytes = 300 x 67108864 bytes, more than max_spool_bytes (17179869184)")
+        ) { try policy.validate() }
         policy.maxUpdateBytes = 1 << 20
         #expect(throws: Never.self) { try policy.validate() }
         policy.maxAgents = 100
@@ -80,14 +84,18 @@ struct BoundsTests {
         policy.selection = ClientSelection(count: 2)
         var machine = Fixture.machine(policy: policy)
         for index in 0..<3 {
-            _ = machine.statusReceived(agent: "a\(index)", payload: ProtocolJSON.encode(AgentStatus(agent: "a\(index)", state: .idle, lastRound: 0, time: 1)), now: 1001)
+            _ = machine.statusReceived(
+                agent: "a\(index)", payload: ProtocolJSON.encode(AgentStatus(agent: "a\(index)", state: .idle, lastRound: 0, time: 1)), now: 1001)
         }
-        let fourth = machine.statusReceived(agent: "a9", payload: ProtocolJSON.encode(AgentStatus(agent: "a9", state: .idle, lastRound: 0, time: 1)), now: 1001)
+        let fourth = machine.statusReceived(
+            agent: "a9", payload: ProtocolJSON.encode(AgentStatus(agent: "a9", state: .idle, lastRound: 0, time: 1)), now: 1001)
         #expect(fourth == [.statusIgnored(agent: "a9", reason: "already tracking max_agents (3) agents")])
         #expect(machine.online == ["a0", "a1", "a2"])
         // One leaves, another may come.
-        _ = machine.statusReceived(agent: "a0", payload: ProtocolJSON.encode(AgentStatus(agent: "a0", state: .offline, lastRound: 0, time: nil)), now: 1001)
-        _ = machine.statusReceived(agent: "a9", payload: ProtocolJSON.encode(AgentStatus(agent: "a9", state: .idle, lastRound: 0, time: 1)), now: 1001)
+        _ = machine.statusReceived(
+            agent: "a0", payload: ProtocolJSON.encode(AgentStatus(agent: "a0", state: .offline, lastRound: 0, time: nil)), now: 1001)
+        _ = machine.statusReceived(
+            agent: "a9", payload: ProtocolJSON.encode(AgentStatus(agent: "a9", state: .idle, lastRound: 0, time: 1)), now: 1001)
         #expect(machine.online == ["a1", "a2", "a9"])
     }
 }

@@ -11,9 +11,10 @@ struct FederatedEvaluationTests {
     }
 
     func evaluation(_ agent: String, round: Int, examples: Int, accuracy: Double, personalized: Double? = nil, job: String = Fixture.job) -> [UInt8] {
-        ProtocolJSON.encode(AgentEvaluation(
-            job: job, agent: agent, round: round, examples: examples, accuracy: accuracy, loss: 1 - accuracy,
-            personalizedAccuracy: personalized, personalizedLoss: personalized.map { 1 - $0 }))
+        ProtocolJSON.encode(
+            AgentEvaluation(
+                job: job, agent: agent, round: round, examples: examples, accuracy: accuracy, loss: 1 - accuracy,
+                personalizedAccuracy: personalized, personalizedLoss: personalized.map { 1 - $0 }))
     }
 
     @Test("agents are asked to evaluate each base model once, when the job asks for it")
@@ -26,7 +27,8 @@ struct FederatedEvaluationTests {
         #expect(asked == [0])
         #expect(actions.contains { if case .train = $0 { true } else { false } })
         // The same round again (a reconnect) does not ask twice.
-        #expect(!agent.roundReceived(ProtocolJSON.encode(aggregator.announcement), now: 1002).contains { if case .evaluate = $0 { true } else { false } })
+        #expect(
+            !agent.roundReceived(ProtocolJSON.encode(aggregator.announcement), now: 1002).contains { if case .evaluate = $0 { true } else { false } })
         // Without evaluate_every nobody is asked.
         let plain = Fixture.machine()
         var other = try AgentStateMachine(agent: "a2", job: Fixture.job, lastServedRound: 0)
@@ -38,11 +40,14 @@ struct FederatedEvaluationTests {
     func aggregatorCombines() throws {
         var machine = Fixture.machine(policy: policy)
         #expect(machine.receiveEvaluation(agent: "a1", round: 0, payload: evaluation("a1", round: 0, examples: 10, accuracy: 0.5)).isEmpty)
-        #expect(machine.receiveEvaluation(agent: "a2", round: 0, payload: evaluation("a2", round: 0, examples: 30, accuracy: 0.9, personalized: 0.95)).isEmpty)
+        #expect(
+            machine.receiveEvaluation(agent: "a2", round: 0, payload: evaluation("a2", round: 0, examples: 30, accuracy: 0.9, personalized: 0.95))
+                .isEmpty)
         // Ignored, each with its reason: a second copy, another round, a mismatched agent, another job, garbage.
         for (agent, round, payload) in [
             ("a2", 0, evaluation("a2", round: 0, examples: 30, accuracy: 0.1)), ("a3", 5, evaluation("a3", round: 5, examples: 5, accuracy: 0.1)),
-            ("a3", 0, evaluation("a4", round: 0, examples: 5, accuracy: 0.1)), ("a3", 0, evaluation("a3", round: 0, examples: 5, accuracy: 0.1, job: "other")),
+            ("a3", 0, evaluation("a4", round: 0, examples: 5, accuracy: 0.1)),
+            ("a3", 0, evaluation("a3", round: 0, examples: 5, accuracy: 0.1, job: "other")),
             ("a3", 0, Array("{".utf8)),
         ] {
             let ignored = machine.receiveEvaluation(agent: agent, round: round, payload: payload)
@@ -50,7 +55,8 @@ struct FederatedEvaluationTests {
         }
         _ = machine.receive(agent: "a1", round: 1, payload: Fixture.update(machine, agent: "a1"), now: 1001)
         _ = machine.receive(agent: "a2", round: 1, payload: Fixture.update(machine, agent: "a2"), now: 1001)
-        let federated = try #require(machine.receive(agent: "a3", round: 1, payload: Fixture.update(machine, agent: "a3"), now: 1002).metrics?.federated)
+        let federated = try #require(
+            machine.receive(agent: "a3", round: 1, payload: Fixture.update(machine, agent: "a3"), now: 1002).metrics?.federated)
         #expect(federated.round == 0)
         #expect(federated.agents == 2)
         #expect(federated.examples == 40)
@@ -60,14 +66,17 @@ struct FederatedEvaluationTests {
         #expect(abs(try #require(federated.accuracyStd) - 0.2) < 1e-12)
         #expect(federated.personalizedAccuracy == 0.95)
         // The next round starts with none.
-        let next = [("a1", 1), ("a2", 1), ("a3", 1)].flatMap { agent, _ in machine.receive(agent: agent, round: 2, payload: Fixture.update(machine, agent: agent), now: 1003) }
+        let next = [("a1", 1), ("a2", 1), ("a3", 1)].flatMap { agent, _ in
+            machine.receive(agent: agent, round: 2, payload: Fixture.update(machine, agent: agent), now: 1003)
+        }
         #expect(next.metrics?.federated == nil)
     }
 
     @Test("a job without federated evaluation ignores evaluations")
     func ignoredWithoutPolicy() {
         var machine = Fixture.machine()
-        #expect(machine.receiveEvaluation(agent: "a1", round: 0, payload: evaluation("a1", round: 0, examples: 10, accuracy: 0.5))
-            == [.evaluationIgnored(agent: "a1", round: 0, reason: "this job has no federated evaluation")])
+        #expect(
+            machine.receiveEvaluation(agent: "a1", round: 0, payload: evaluation("a1", round: 0, examples: 10, accuracy: 0.5))
+                == [.evaluationIgnored(agent: "a1", round: 0, reason: "this job has no federated evaluation")])
     }
 }

@@ -21,8 +21,10 @@ struct InMemoryRoundTests {
             for action in actions {
                 switch action {
                 case .publishModel(let bytes): try await aggregatorClient.publish(topics.globalModel, payload: bytes, retain: true)
-                case .publishRound(let round): try await aggregatorClient.publish(topics.globalRound, payload: ProtocolJSON.encode(round), retain: true)
-                case .publishMetrics(let metrics): try await aggregatorClient.publish(topics.metrics, payload: ProtocolJSON.encode(metrics), retain: true)
+                case .publishRound(let round):
+                    try await aggregatorClient.publish(topics.globalRound, payload: ProtocolJSON.encode(round), retain: true)
+                case .publishMetrics(let metrics):
+                    try await aggregatorClient.publish(topics.metrics, payload: ProtocolJSON.encode(metrics), retain: true)
                 default: break
                 }
             }
@@ -43,7 +45,8 @@ struct InMemoryRoundTests {
                 for _ in 0..<2 {
                     let message = try #require(await iterator.next())
                     clock += 0.1
-                    let actions = message.topic == topics.globalModel
+                    let actions =
+                        message.topic == topics.globalModel
                         ? agents[index].machine.modelReceived(message.payload, now: clock)
                         : agents[index].machine.roundReceived(message.payload, now: clock)
                     for case .train(let trainRound, let base, _) in actions {

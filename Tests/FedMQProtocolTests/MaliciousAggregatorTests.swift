@@ -1,6 +1,7 @@
 import FedMQCore
-@testable import FedMQProtocol
 import Testing
+
+@testable import FedMQProtocol
 
 /// An aggregator that lies: it crafts rosters and unmask requests to rebuild one agent's
 /// input, against honest agents' real state machines. In no attack may it rebuild any input.
@@ -21,12 +22,19 @@ struct MaliciousAggregatorTests {
             let names = (0..<count).map { "a\($0)" }
             let identities = Dictionary(uniqueKeysWithValues: names.map { ($0, SigningKey()) })
             self.identities = identities
-            clients = try Dictionary(uniqueKeysWithValues: names.map { name in
-                (name, try SecAggClient(agent: name, job: MaliciousAggregatorTests.job, round: MaliciousAggregatorTests.round, identity: identities[name]!, using: &random))
-            })
-            inputs = Dictionary(uniqueKeysWithValues: names.map { name in
-                (name, (0..<MaliciousAggregatorTests.dimension).map { _ in UInt32.random(in: 0...1000, using: &random) })
-            })
+            clients = try Dictionary(
+                uniqueKeysWithValues: names.map { name in
+                    (
+                        name,
+                        try SecAggClient(
+                            agent: name, job: MaliciousAggregatorTests.job, round: MaliciousAggregatorTests.round, identity: identities[name]!,
+                            using: &random)
+                    )
+                })
+            inputs = Dictionary(
+                uniqueKeysWithValues: names.map { name in
+                    (name, (0..<MaliciousAggregatorTests.dimension).map { _ in UInt32.random(in: 0...1000, using: &random) })
+                })
         }
 
         var names: [String] { clients.keys.sorted() }
@@ -43,7 +51,10 @@ struct MaliciousAggregatorTests {
 
     @Test(
         "a roster too small, with a threshold below the minimum, or with unenrolled keys is refused before any secret is shared",
-        arguments: ["no neighbours, t = 1", "no neighbours, cohort 2", "one neighbour", "t below the minimum", "unenrolled name", "fresh keys under an enrolled name"])
+        arguments: [
+            "no neighbours, t = 1", "no neighbours, cohort 2", "one neighbour", "t below the minimum", "unenrolled name",
+            "fresh keys under an enrolled name",
+        ])
     func craftedRosters(attack: String) throws {
         let fleet = try Fleet(count: 6)
         var random = SplitMix64(seed: 9)
@@ -100,7 +111,8 @@ struct MaliciousAggregatorTests {
         for name in names { try server.keysReceived(from: name, fleet.clients[name]!.keys) }
         let requirements = fleet.requirements
         for roster in try server.closeKeys() {
-            try server.sharesReceived(from: roster.agent, fleet.clients[roster.agent]!.rosterReceived(roster, requirements: requirements, using: &random))
+            try server.sharesReceived(
+                from: roster.agent, fleet.clients[roster.agent]!.rosterReceived(roster, requirements: requirements, using: &random))
         }
         for delivery in try server.closeShares() { try fleet.clients[delivery.agent]!.deliveryReceived(delivery) }
         var masked: [String: [UInt32]] = [:]
@@ -152,7 +164,8 @@ struct MaliciousAggregatorTests {
     @Test("each agent told that only it and the victim survived: the agents refuse to reveal, nothing is rebuilt")
     func pairLists() throws {
         let rebuilt = try attack(6) { agent, names in
-            SecAggUnmask(job: Self.job, round: Self.round, survivors: Array(Set([agent, "a0"])).sorted(), dropped: names.filter { $0 != agent && $0 != "a0" })
+            SecAggUnmask(
+                job: Self.job, round: Self.round, survivors: Array(Set([agent, "a0"])).sorted(), dropped: names.filter { $0 != agent && $0 != "a0" })
         }
         #expect(rebuilt.isEmpty, "rebuilt \(rebuilt.keys.sorted())")
     }
@@ -201,13 +214,15 @@ struct MaliciousAggregatorTests {
             agent: "a1", job: Fixture.job, lastServedRound: 0, identity: identity, aggregatorKey: aggregator.publicKey,
             enrolment: ["a1": identity.publicKey])
         _ = agent.modelReceived(model, signature: aggregator.sign(SignedStatement.model(job: Fixture.job, payload: model)), now: 1001)
-        let started = agent.roundReceived(round, signature: aggregator.sign(SignedStatement.announcement(job: Fixture.job, payload: round)), now: 1001)
+        let started = agent.roundReceived(
+            round, signature: aggregator.sign(SignedStatement.announcement(job: Fixture.job, payload: round)), now: 1001)
         #expect(started.contains { if case .publishSecAgg = $0 { true } else { false } })
         let roster = Array("{}".utf8)
         let unsigned = agent.secAggReceived(kind: "roster", round: 1, payload: roster, signature: nil, now: 1002)
         #expect(unsigned.count == 1 && unsigned.allSatisfy { if case .ignored(let why) = $0 { why.contains("not signed") } else { false } })
         let signed = agent.secAggReceived(
-            kind: "roster", round: 1, payload: roster, signature: aggregator.sign(SignedStatement.secAgg("roster", job: Fixture.job, round: 1, payload: roster)),
+            kind: "roster", round: 1, payload: roster,
+            signature: aggregator.sign(SignedStatement.secAgg("roster", job: Fixture.job, round: 1, payload: roster)),
             now: 1002)
         // The signed copy is handled (and, being no roster, refused), not skipped as already seen.
         #expect(signed.contains { if case .refused(1, _) = $0 { true } else { false } }, "\(signed)")

@@ -57,7 +57,8 @@ struct PrivacyRoundTests {
         let status = agent.status(now: 1003)
         #expect(abs((status.epsilonSpent ?? 0) - PrivacyLedger.epsilon(of: [event], delta: 1e-5)) < 1e-12)
         // A poisoned update far beyond clipping plus noise is refused.
-        #expect(machine.receive(agent: "a2", round: 1, payload: Fixture.update(machine, agent: "a2", value: 50), now: 1004).rejections == [.normTooLarge])
+        #expect(
+            machine.receive(agent: "a2", round: 1, payload: Fixture.update(machine, agent: "a2", value: 50), now: 1004).rejections == [.normTooLarge])
     }
 
     @Test("an agent refuses the round that would exceed its budget and says so in its status")

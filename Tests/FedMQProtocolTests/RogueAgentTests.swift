@@ -64,7 +64,8 @@ struct RogueAgentTests {
         let machine = Fixture.machine(policy: policy)
         let value = Float(1.015 / Double(Fixture.initial.count).squareRoot())
         let validator = UpdateValidator(announcement: machine.announcement, model: machine.model, allowedAgents: nil)
-        guard case .success(let accepted) = validator.validate(agent: "a1", round: 1, payload: Fixture.update(machine, agent: "a1", value: value)) else {
+        guard case .success(let accepted) = validator.validate(agent: "a1", round: 1, payload: Fixture.update(machine, agent: "a1", value: value))
+        else {
             Issue.record("an update within the slack was refused")
             return
         }

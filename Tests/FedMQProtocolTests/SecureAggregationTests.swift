@@ -1,6 +1,7 @@
 import FedMQCore
-@testable import FedMQProtocol
 import Testing
+
+@testable import FedMQProtocol
 
 /// Secure aggregation run in memory: real keys, shares, ciphers and masks; messages handed
 /// between the agents' and the aggregator's state machines directly.
@@ -27,7 +28,8 @@ struct SecureAggregationTests {
             dropout: dropout, corruption: corruption, seed: seed)
         var clients: [String: SecAggClient] = [:]
         for (name, identity) in identities {
-            let client = try selfMaskSeeds[name].map { try SecAggClient(agent: name, job: "job1", round: 3, identity: identity, selfMaskSeed: $0) }
+            let client =
+                try selfMaskSeeds[name].map { try SecAggClient(agent: name, job: "job1", round: 3, identity: identity, selfMaskSeed: $0) }
                 ?? SecAggClient(agent: name, job: "job1", round: 3, identity: identity, using: &random)
             try server.keysReceived(from: name, client.keys)
             clients[name] = client
@@ -38,9 +40,10 @@ struct SecureAggregationTests {
             let shares = try clients[roster.agent]!.rosterReceived(roster, requirements: requirements, using: &random)
             try server.sharesReceived(from: roster.agent, shares)
         }
-        let inputs = Dictionary(uniqueKeysWithValues: identities.keys.map { name in
-            (name, (0..<dimension).map { _ in UInt32(truncatingIfNeeded: Int32.random(in: -1000...1000, using: &random)) })
-        })
+        let inputs = Dictionary(
+            uniqueKeysWithValues: identities.keys.map { name in
+                (name, (0..<dimension).map { _ in UInt32(truncatingIfNeeded: Int32.random(in: -1000...1000, using: &random)) })
+            })
         return Round(server: server, clients: clients, inputs: inputs)
     }
 
@@ -164,13 +167,17 @@ struct SecureAggregationTests {
         let honest = SecAggRoster(
             job: "job1", round: 3, agent: names[0], cohort: 3, threshold: 2, neighbours: [clients[1].keys, clients[2].keys],
             keysSHA256: victim.keys.fingerprint)
-        #expect(throws: ProtocolError.secureAggregation("the roster was made for other keys of this agent (it restarted within the round); sitting this round out")) {
+        #expect(
+            throws: ProtocolError.secureAggregation(
+                "the roster was made for other keys of this agent (it restarted within the round); sitting this round out")
+        ) {
             try restarted.rosterReceived(honest, requirements: requirements, using: &random)
         }
         #expect(throws: Never.self) { try victim.rosterReceived(honest, requirements: requirements, using: &random) }
         // The server refuses the impostor's keys too.
         var server = SecAggServer(
-            job: "job1", round: 3, dimension: 4, cohort: Set(names), enrolled: identities.mapValues(\.publicKey), dropout: 0.1, corruption: 0.1, seed: 1)
+            job: "job1", round: 3, dimension: 4, cohort: Set(names), enrolled: identities.mapValues(\.publicKey), dropout: 0.1, corruption: 0.1,
+            seed: 1)
         #expect(throws: ProtocolError.self) { try server.keysReceived(from: names[1], impostor.keys) }
     }
 
@@ -269,7 +276,10 @@ struct SecureAggregationTests {
     @Test("subsets of t are enumerated in order, each once")
     func subsets() {
         var seen: [[Int]] = []
-        SecAggServer.forEachSubset(of: 4, size: 2) { seen.append($0); return true }
+        SecAggServer.forEachSubset(of: 4, size: 2) {
+            seen.append($0)
+            return true
+        }
         #expect(seen == [[0, 1], [0, 2], [0, 3], [1, 2], [1, 3], [2, 3]])
     }
 

@@ -35,14 +35,15 @@ struct SecureRoundTests {
         var aggregator = try AggregatorStateMachine(
             job: Fixture.job, policy: policy(privacy: privacy), spec: Fixture.spec, initial: Fixture.initial, now: 1000,
             signers: identities.mapValues(\.publicKey), random: SplitMix64(seed: 1))
-        var agents = try Dictionary(uniqueKeysWithValues: names.enumerated().map { index, name in
-            (
-                name,
-                try AgentStateMachine(
-                    agent: name, job: Fixture.job, lastServedRound: 0, identity: identities[name], aggregatorKey: aggregatorKey.publicKey,
-                    enrolment: identities.mapValues(\.publicKey), random: SplitMix64(seed: UInt64(index)))
-            )
-        })
+        var agents = try Dictionary(
+            uniqueKeysWithValues: names.enumerated().map { index, name in
+                (
+                    name,
+                    try AgentStateMachine(
+                        agent: name, job: Fixture.job, lastServedRound: 0, identity: identities[name], aggregatorKey: aggregatorKey.publicKey,
+                        enrolment: identities.mapValues(\.publicKey), random: SplitMix64(seed: UInt64(index)))
+                )
+            })
         var toAggregator: [(String, AgentAction)] = []
         var aggregatorOut: [AggregatorAction] = []
         for (index, name) in names.enumerated() {
@@ -65,7 +66,8 @@ struct SecureRoundTests {
                 guard case .publishSecAgg(let topic, let payload, _, let signature) = action,
                     case .secAgg(let stage, let round, let agent) = try topics.parse(topic)
                 else { continue }
-                fromAggregator += aggregator.receiveSecAgg(agent: agent, round: round, stage: stage, payload: payload, signature: signature, now: clock)
+                fromAggregator += aggregator.receiveSecAgg(
+                    agent: agent, round: round, stage: stage, payload: payload, signature: signature, now: clock)
             }
             toAggregator = []
             if fromAggregator.isEmpty {
@@ -133,7 +135,9 @@ struct SecureRoundTests {
         #expect(metrics.threatModel?.contains("secure aggregation") == true)
         // The noise is there: about 0.28 per entry of the mean, against 2^-16 of rounding.
         let mean: Float = (0.01 + 0.02 + 0.03 + 0.04) / 4
-        let deviations = zip(aggregator.model.parameters.tensors.flatMap(\.values), Fixture.initial.tensors.flatMap(\.values)).map { abs($0 - $1 - mean) }
+        let deviations = zip(aggregator.model.parameters.tensors.flatMap(\.values), Fixture.initial.tensors.flatMap(\.values)).map {
+            abs($0 - $1 - mean)
+        }
         #expect(deviations.contains { $0 > 0.01 })
     }
 
@@ -142,7 +146,9 @@ struct SecureRoundTests {
         let (aggregator, actions) = try runRound(silent: ["a3", "a4"])
         let metrics = try #require(actions.metrics)
         #expect(metrics.updates == 0)
-        #expect(metrics.secureAggregation?.failure?.contains("only 2 agents sent a masked update") == true, "\(String(describing: metrics.secureAggregation))")
+        #expect(
+            metrics.secureAggregation?.failure?.contains("only 2 agents sent a masked update") == true,
+            "\(String(describing: metrics.secureAggregation))")
         #expect(aggregator.model.round == 0)
         #expect(aggregator.model.parameters == Fixture.initial)
         #expect(aggregator.announcement.round == 2)
@@ -154,7 +160,8 @@ struct SecureRoundTests {
         var aggregator = try AggregatorStateMachine(
             job: Fixture.job, policy: policy(), spec: Fixture.spec, initial: Fixture.initial, now: 1000,
             signers: identities.mapValues(\.publicKey))
-        #expect(aggregator.receive(agent: "a1", round: 1, payload: Fixture.update(aggregator, agent: "a1"), now: 1001).rejections == [.secureAggregation])
+        #expect(
+            aggregator.receive(agent: "a1", round: 1, payload: Fixture.update(aggregator, agent: "a1"), now: 1001).rejections == [.secureAggregation])
         #expect(aggregator.receiveSecAgg(agent: "a1", round: 1, stage: .keys, payload: [1], signature: nil, now: 1001).rejections == [.badSignature])
         #expect(throws: ProtocolError.self) {
             try AggregatorStateMachine(job: Fixture.job, policy: policy(), spec: Fixture.spec, initial: Fixture.initial, now: 1000)

@@ -16,8 +16,9 @@ struct SignedUpdateTests {
     }
 
     func signature(_ machine: AggregatorStateMachine, by key: SigningKey, agent: String, round: Int? = nil, payload: [UInt8]) -> String {
-        key.sign(SignedStatement.update(
-            job: Fixture.job, round: round ?? machine.announcement.round, baseSHA256: machine.model.sha256, agent: agent, payload: payload))
+        key.sign(
+            SignedStatement.update(
+                job: Fixture.job, round: round ?? machine.announcement.round, baseSHA256: machine.model.sha256, agent: agent, payload: payload))
     }
 
     @Test("an update signed by its enrolled agent counts; unsigned, unknown, impersonated and tampered ones are rejected by name")
@@ -27,11 +28,17 @@ struct SignedUpdateTests {
         #expect(machine.receive(agent: "a1", round: 1, payload: payload, now: 1001).rejections == [.unsigned])
         let stranger = SigningKey()
         let fromStranger = Fixture.update(machine, agent: "intruder")
-        #expect(machine.receive(agent: "intruder", round: 1, payload: fromStranger,
-                                signature: signature(machine, by: stranger, agent: "intruder", payload: fromStranger), now: 1001).rejections == [.unknownSigner])
+        #expect(
+            machine.receive(
+                agent: "intruder", round: 1, payload: fromStranger,
+                signature: signature(machine, by: stranger, agent: "intruder", payload: fromStranger), now: 1001
+            ).rejections == [.unknownSigner])
         // a2's key on a1's topic: impersonation, whatever the broker's ACL let through.
-        #expect(machine.receive(agent: "a1", round: 1, payload: payload,
-                                signature: signature(machine, by: keys["a2"]!, agent: "a1", payload: payload), now: 1001).rejections == [.badSignature])
+        #expect(
+            machine.receive(
+                agent: "a1", round: 1, payload: payload,
+                signature: signature(machine, by: keys["a2"]!, agent: "a1", payload: payload), now: 1001
+            ).rejections == [.badSignature])
         let good = signature(machine, by: keys["a1"]!, agent: "a1", payload: payload)
         var tampered = payload
         tampered[tampered.count - 1] ^= 0x01
@@ -61,7 +68,8 @@ struct SignedUpdateTests {
     func resumesSpooledUpdates() throws {
         var machine = machine()
         let payload = Fixture.update(machine, agent: "a1")
-        _ = machine.receive(agent: "a1", round: 1, payload: payload, signature: signature(machine, by: keys["a1"]!, agent: "a1", payload: payload), now: 1001)
+        _ = machine.receive(
+            agent: "a1", round: 1, payload: payload, signature: signature(machine, by: keys["a1"]!, agent: "a1", payload: payload), now: 1001)
         let checkpoint = AggregatorCheckpoint(announcement: machine.announcement, modelSHA256: machine.model.sha256, finished: false)
         let resumed = try AggregatorStateMachine(
             job: Fixture.job, policy: Fixture.policy, checkpoint: checkpoint, modelBytes: machine.modelBytes,
@@ -94,11 +102,15 @@ struct SignedUpdateTests {
         let roundSignature = aggregatorKey.sign(SignedStatement.announcement(job: Fixture.job, payload: round))
         var agent = try AgentStateMachine(agent: "a1", job: Fixture.job, lastServedRound: 0, aggregatorKey: aggregatorKey.publicKey)
 
-        #expect(agent.modelReceived(model, now: 1001) == [.ignored("global model refused: not signed, and this agent trusts only its aggregator's key")])
+        #expect(
+            agent.modelReceived(model, now: 1001) == [.ignored("global model refused: not signed, and this agent trusts only its aggregator's key")])
         let forged = SigningKey().sign(SignedStatement.model(job: Fixture.job, payload: model))
         #expect(agent.modelReceived(model, signature: forged, now: 1001) == [.ignored("global model refused: the signature is not the aggregator's")])
         // The model's signature does not verify a round announcement (each statement has its own label).
-        #expect(agent.roundReceived(round, signature: modelSignature, now: 1001) == [.ignored("round announcement refused: the signature is not the aggregator's")])
+        #expect(
+            agent.roundReceived(round, signature: modelSignature, now: 1001) == [
+                .ignored("round announcement refused: the signature is not the aggregator's")
+            ])
         #expect(agent.model == nil && agent.round == nil)
 
         _ = agent.modelReceived(model, signature: modelSignature, now: 1001)

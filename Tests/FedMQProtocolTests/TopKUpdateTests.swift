@@ -49,8 +49,10 @@ struct TopKUpdateTests {
         let second = try Parameters([Tensor(name: "W", shape: [3, 2], values: [0, 0, 1, 1, 1, 1]), Tensor(name: "b", shape: [2], values: [0, 0])])
         let model = Fixture.initial
         func sent(_ delta: Parameters) throws -> [Float] {
-            try ModelCodec.delta(of: try SafetensorsDecoder.decode(
-                feedback.compress(delta, bound: nil) { SafetensorsEncoder.encode(sparse: $0) }), like: model).tensors[0].values
+            try ModelCodec.delta(
+                of: try SafetensorsDecoder.decode(
+                    feedback.compress(delta, bound: nil) { SafetensorsEncoder.encode(sparse: $0) }), like: model
+            ).tensors[0].values
         }
         #expect(try sent(first) == [4, 3, 0, 0, 0, 0])
         #expect(try sent(first) == [4, 3, 0, 0, 0, 0])

@@ -12,7 +12,8 @@ struct UpdateValidationTests {
         let round = machine.announcement.round
         let good = Fixture.update(machine, agent: "a1")
         let nan = ModelCodec.encodeUpdate(
-            try Parameters(Fixture.initial.tensors.map { try Tensor(name: $0.name, shape: $0.shape, values: .init(repeating: .nan, count: $0.count)) }),
+            try Parameters(
+                Fixture.initial.tensors.map { try Tensor(name: $0.name, shape: $0.shape, values: .init(repeating: .nan, count: $0.count)) }),
             encoding: .float32, job: Fixture.job, round: round, agent: "a2", baseSHA256: machine.model.sha256, examples: 5)
         let wrongShape = ModelCodec.encodeUpdate(
             try Parameters([Tensor(name: "W", shape: [2, 3], values: .init(repeating: 0, count: 6)), Tensor(name: "b", shape: [2], values: [0, 0])]),

@@ -34,8 +34,10 @@ struct AggregatorServiceTests {
             }
             let metadata = try SafetensorsDecoder.decode(message.payload).metadata
             updates.append(
-                (Int(metadata[ModelCodec.Key.round] ?? "") ?? 0, metadata[ModelCodec.Key.agent] ?? "", message.payload,
-                    metadata[ModelCodec.Key.baseSHA256] ?? ""))
+                (
+                    Int(metadata[ModelCodec.Key.round] ?? "") ?? 0, metadata[ModelCodec.Key.agent] ?? "", message.payload,
+                    metadata[ModelCodec.Key.baseSHA256] ?? ""
+                ))
             return nil
         }
         let metrics = try fleet.metricsLog()

@@ -54,7 +54,8 @@ struct ConfigFileTests {
     func agentHeader() throws {
         func agent(_ extra: String) throws -> AgentConfig {
             try decodeConfig(
-                AgentConfig.self, from: Data(#"{"agent": "a", "job": "j", "data_csv": "d.csv", "state_directory": "s"\#(extra)}"#.utf8), file: "agent.json")
+                AgentConfig.self, from: Data(#"{"agent": "a", "job": "j", "data_csv": "d.csv", "state_directory": "s"\#(extra)}"#.utf8),
+                file: "agent.json")
         }
         #expect(try agent("").dataOptions.hasHeader == false)
         #expect(try agent(#", "data_label": "y""#).dataOptions.hasHeader == true)

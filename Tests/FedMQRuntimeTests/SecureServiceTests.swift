@@ -27,7 +27,8 @@ struct SecureServiceTests {
             try IdentityFiles.write(key, to: fleet.path("a\(index).key"))
             enrolled["a\(index)"] = key.publicKey
         }
-        try JSONEncoder().encode(Enrolment(aggregator: aggregatorKey.publicKey, agents: enrolled)).write(to: URL(fileURLWithPath: fleet.path("enrolment.json")))
+        try JSONEncoder().encode(Enrolment(aggregator: aggregatorKey.publicKey, agents: enrolled)).write(
+            to: URL(fileURLWithPath: fleet.path("enrolment.json")))
 
         var policy = fleet.policy(rounds: 1, target: 4, minimum: 3)
         policy.weighting = .uniform

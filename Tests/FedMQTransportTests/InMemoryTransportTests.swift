@@ -108,7 +108,8 @@ struct InMemoryMailboxTests {
         let aggregator = broker.connect(clientID: "aggregator")
         let agent = broker.connect(clientID: "a1")
         try await agent.publish("fedmq/v1/j/status/a1", payload: [0], retain: true)
-        let mailbox = try await aggregator.subscribeMailbox(to: ["fedmq/v1/j/round/+/update/+", "fedmq/v1/j/status/+"], qos: .atLeastOnce, capacityBytes: 2)
+        let mailbox = try await aggregator.subscribeMailbox(
+            to: ["fedmq/v1/j/round/+/update/+", "fedmq/v1/j/status/+"], qos: .atLeastOnce, capacityBytes: 2)
         // Past the capacity: an in-memory publisher is not held.
         for index in 1...5 { try await agent.publish("fedmq/v1/j/round/1/update/a1", payload: [UInt8(index), 0, 0]) }
         var arrivals = mailbox.arrivals.makeAsyncIterator()

@@ -1,5 +1,6 @@
-@testable import FedMQTransport
 import Testing
+
+@testable import FedMQTransport
 
 @Suite("Subscription registry and acknowledgement table")
 struct SubscriptionRegistryTests {

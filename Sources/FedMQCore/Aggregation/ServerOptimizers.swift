@@ -12,7 +12,10 @@ import Foundation
 /// As in the paper's Algorithm 2, there is no bias correction.
 public struct ServerOptimizer: AggregationStrategy {
     public enum Kind: String, Codable, Sendable, CaseIterable {
-        case fedAvgM = "fedavgm", fedAdagrad = "fedadagrad", fedAdam = "fedadam", fedYogi = "fedyogi"
+        case fedAvgM = "fedavgm"
+        case fedAdagrad = "fedadagrad"
+        case fedAdam = "fedadam"
+        case fedYogi = "fedyogi"
     }
 
     public let kind: Kind

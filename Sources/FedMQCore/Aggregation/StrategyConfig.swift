@@ -14,7 +14,8 @@ public struct StrategyConfig: Codable, Sendable, Equatable {
     public var beta2: Double?
     public var tau: Double?
 
-    public static let names = ["fedavg", "mean", "median", "trimmed_mean", "krum", "multi_krum", "bulyan"] + ServerOptimizer.Kind.allCases.map(\.rawValue)
+    public static let names =
+        ["fedavg", "mean", "median", "trimmed_mean", "krum", "multi_krum", "bulyan"] + ServerOptimizer.Kind.allCases.map(\.rawValue)
 
     public init(name: String, beta: Double? = nil, f: Int? = nil, m: Int? = nil, learningRate: Double? = nil) {
         self.name = name
@@ -26,7 +27,9 @@ public struct StrategyConfig: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case name, beta, f, m, tau
-        case learningRate = "learning_rate", beta1 = "beta_1", beta2 = "beta_2"
+        case learningRate = "learning_rate"
+        case beta1 = "beta_1"
+        case beta2 = "beta_2"
     }
 
     /// The fewest updates the strategy can aggregate (Krum needs f + 3, Bulyan 4f + 3).

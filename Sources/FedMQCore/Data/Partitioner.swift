@@ -33,7 +33,9 @@ public enum Partitioner: Sendable, Equatable {
         case .iid:
             return Self.deal(random.permutation(data.count), into: clients)
         case .dirichlet(let alpha):
-            guard alpha > 0, alpha.isFinite, let classes else { throw .invalidData("Dirichlet partitioning needs a finite alpha > 0 and class labels") }
+            guard alpha > 0, alpha.isFinite, let classes else {
+                throw .invalidData("Dirichlet partitioning needs a finite alpha > 0 and class labels")
+            }
             let labels = try data.labels(classes: classes)
             var parts = [[Int]](repeating: [], count: clients)
             for label in 0..<classes {

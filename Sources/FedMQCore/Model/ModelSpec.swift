@@ -88,8 +88,9 @@ public struct ModelSpec: Codable, Sendable, Equatable {
         default:
             break
         }
-        if let scaling, scaling.mean.count != inputs || scaling.std.count != inputs
-            || !scaling.std.allSatisfy({ $0 > 0 && $0.isFinite }) || !scaling.mean.allSatisfy(\.isFinite)
+        if let scaling,
+            scaling.mean.count != inputs || scaling.std.count != inputs
+                || !scaling.std.allSatisfy({ $0 > 0 && $0.isFinite }) || !scaling.mean.allSatisfy(\.isFinite)
         {
             throw .invalidModel("feature scaling must have \(inputs) finite means and positive stds")
         }

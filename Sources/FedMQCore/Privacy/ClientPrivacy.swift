@@ -30,7 +30,9 @@ public struct ClientPrivacy: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case mode, delta
-        case clipNorm = "clip_norm", noiseMultiplier = "noise_multiplier", expectedCohort = "expected_cohort"
+        case clipNorm = "clip_norm"
+        case noiseMultiplier = "noise_multiplier"
+        case expectedCohort = "expected_cohort"
     }
 
     public func validate() throws(CoreError) {

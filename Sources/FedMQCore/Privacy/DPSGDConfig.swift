@@ -14,7 +14,9 @@ public struct DPSGDConfig: Codable, Sendable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case clipNorm = "clip_norm", noiseMultiplier = "noise_multiplier", samplingRate = "sampling_rate"
+        case clipNorm = "clip_norm"
+        case noiseMultiplier = "noise_multiplier"
+        case samplingRate = "sampling_rate"
     }
 
     public func validate() throws(CoreError) {
@@ -31,6 +33,7 @@ public struct DPSGDConfig: Codable, Sendable, Equatable {
 
     /// The mechanism `epochs` of training runs, for the accountant.
     public func event(epochs: Int) -> DPEvent {
-        .selfComposed(event: .poissonSampled(probability: samplingRate, event: .gaussian(noiseMultiplier: noiseMultiplier)), count: steps(epochs: epochs))
+        .selfComposed(
+            event: .poissonSampled(probability: samplingRate, event: .gaussian(noiseMultiplier: noiseMultiplier)), count: steps(epochs: epochs))
     }
 }

@@ -17,7 +17,8 @@ enum RDPMath {
     private static func logAInteger(q: Double, z: Double, order alpha: Int) -> Double {
         var logA = -Double.infinity
         for i in 0...alpha {
-            let term = logBinomial(Double(alpha), Double(i)) + Double(i) * log(q) + Double(alpha - i) * log1p(-q)
+            let term =
+                logBinomial(Double(alpha), Double(i)) + Double(i) * log(q) + Double(alpha - i) * log1p(-q)
                 + Double(i * i - i) / (2 * z * z)
             logA = logAdd(logA, term)
         }

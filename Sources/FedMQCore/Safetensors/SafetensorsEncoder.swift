@@ -77,11 +77,14 @@ public enum SafetensorsEncoder {
 
         private mutating func addEntry(_ name: String, dtype: String, shape: [Int], begin: Int) {
             let shape = shape.map(String.init).joined(separator: ",")
-            entries.append("\(SafetensorsEncoder.jsonString(name)):{\"dtype\":\"\(dtype)\",\"shape\":[\(shape)],\"data_offsets\":[\(begin),\(data.count)]}")
+            entries.append(
+                "\(SafetensorsEncoder.jsonString(name)):{\"dtype\":\"\(dtype)\",\"shape\":[\(shape)],\"data_offsets\":[\(begin),\(data.count)]}")
         }
 
         func finish() -> [UInt8] {
-            let metadataJSON = metadata.sorted { $0.key < $1.key }.map { "\(SafetensorsEncoder.jsonString($0.key)):\(SafetensorsEncoder.jsonString($0.value))" }
+            let metadataJSON = metadata.sorted { $0.key < $1.key }.map {
+                "\(SafetensorsEncoder.jsonString($0.key)):\(SafetensorsEncoder.jsonString($0.value))"
+            }
             var header = Array("{\"__metadata__\":{\(metadataJSON.joined(separator: ","))}".utf8)
             for entry in entries { header += Array(",\(entry)".utf8) }
             header.append(UInt8(ascii: "}"))

@@ -25,8 +25,13 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case learningRate = "learning_rate", momentum, weightDecay = "weight_decay", batchSize = "batch_size", epochs
-        case proximalMu = "proximal_mu", dpSGD = "dp_sgd"
+        case learningRate = "learning_rate"
+        case momentum
+        case weightDecay = "weight_decay"
+        case batchSize = "batch_size"
+        case epochs
+        case proximalMu = "proximal_mu"
+        case dpSGD = "dp_sgd"
     }
 
     /// Bounds that keep every derived count (steps, seeds) far inside Int: a round announcement

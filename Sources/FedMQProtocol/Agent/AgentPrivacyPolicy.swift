@@ -25,8 +25,12 @@ public struct AgentPrivacyPolicy: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case modes
-        case minNoiseMultiplier = "min_noise_multiplier", maxExpectedCohort = "max_expected_cohort", requirePrivacy = "require_privacy"
-        case minSecureCohort = "min_secure_cohort", minDropoutRate = "min_dropout_rate", minCorruptionRate = "min_corruption_rate"
+        case minNoiseMultiplier = "min_noise_multiplier"
+        case maxExpectedCohort = "max_expected_cohort"
+        case requirePrivacy = "require_privacy"
+        case minSecureCohort = "min_secure_cohort"
+        case minDropoutRate = "min_dropout_rate"
+        case minCorruptionRate = "min_corruption_rate"
     }
 
     public func validate() throws(ProtocolError) {
@@ -34,7 +38,9 @@ public struct AgentPrivacyPolicy: Codable, Sendable, Equatable {
             throw .invalidConfiguration("privacy_policy.min_noise_multiplier must be a finite number >= 0")
         }
         if let maxExpectedCohort, maxExpectedCohort < 1 { throw .invalidConfiguration("privacy_policy.max_expected_cohort must be at least 1") }
-        guard (2...1_000_000).contains(minSecureCohort) else { throw .invalidConfiguration("privacy_policy.min_secure_cohort must be within 2...1000000") }
+        guard (2...1_000_000).contains(minSecureCohort) else {
+            throw .invalidConfiguration("privacy_policy.min_secure_cohort must be within 2...1000000")
+        }
         guard (0..<0.5).contains(minDropoutRate), (0..<0.5).contains(minCorruptionRate) else {
             throw .invalidConfiguration("privacy_policy.min_dropout_rate and min_corruption_rate must be within 0 and 0.5")
         }

@@ -11,7 +11,9 @@ extension AgentStateMachine {
             return [.ignored("secure-aggregation \(kind) for round \(roundNumber): this agent is not taking part")]
         }
         // `secure` exists only with an aggregator key (see `startIfReady`), so this refuses anything unsigned.
-        if let refusal = unsigned(signature, SignedStatement.secAgg(kind, job: topics.job, round: roundNumber, payload: payload), what: "secure-aggregation \(kind)") {
+        if let refusal = unsigned(
+            signature, SignedStatement.secAgg(kind, job: topics.job, round: roundNumber, payload: payload), what: "secure-aggregation \(kind)")
+        {
             return [.ignored(refusal)]
         }
         // Only a verified message counts as handled: an unsigned copy never suppresses the signed one.
@@ -23,7 +25,8 @@ extension AgentStateMachine {
             switch kind {
             case SecAggInboxKind.roster.rawValue:
                 let shares = try client.rosterReceived(
-                    ProtocolJSON.decode(SecAggRoster.self, from: payload), requirements: privacyPolicy.secureRequirements(settings, enrolled: enrolment),
+                    ProtocolJSON.decode(SecAggRoster.self, from: payload),
+                    requirements: privacyPolicy.secureRequirements(settings, enrolled: enrolment),
                     using: &random)
                 secure = client
                 return [secAggMessage(.shares, round: roundNumber, payload: ProtocolJSON.encode(shares), now: now)]
@@ -66,7 +69,8 @@ extension AgentStateMachine {
         lastServedRound = roundNumber
         if let event = input.event { ledger.append(event) }
         return [
-            .recordServed(round: roundNumber, event: input.event, update: SentUpdate(round: roundNumber, payload: payload, signature: nil), residual: nil),
+            .recordServed(
+                round: roundNumber, event: input.event, update: SentUpdate(round: roundNumber, payload: payload, signature: nil), residual: nil),
             secAggMessage(.masked, round: roundNumber, payload: payload, now: now),
             .publishStatus(status(now: now)),
         ]

@@ -124,7 +124,11 @@ public struct AgentStateMachine {
         }
         guard announcement.job == topics.job else { return [.ignored("round announcement is for job '\(announcement.job)'")] }
         if let held = round, announcement.precedes(held) {
-            return [.ignored("round \(announcement.round) revision \(announcement.revision ?? 0) is older than the one held (round \(held.round) revision \(held.revision ?? 0)): a replay")]
+            return [
+                .ignored(
+                    "round \(announcement.round) revision \(announcement.revision ?? 0) is older than the one held (round \(held.round) revision \(held.revision ?? 0)): a replay"
+                )
+            ]
         }
         round = announcement
         // (A secure round cannot take a lost masked update again: its stages have moved on.)
@@ -241,7 +245,9 @@ public struct AgentStateMachine {
         do {
             try delta.subtract(model.parameters)
         } catch {
-            return [.refused(round: roundNumber, reason: "the trained model does not fit the global model: \(error)"), .publishStatus(status(now: now))]
+            return [
+                .refused(round: roundNumber, reason: "the trained model does not fit the global model: \(error)"), .publishStatus(status(now: now)),
+            ]
         }
         guard delta.allFinite else {
             return [.refused(round: roundNumber, reason: "training diverged (NaN or infinity)"), .publishStatus(status(now: now))]
@@ -274,7 +280,8 @@ public struct AgentStateMachine {
                 }
             }
             secureInput = (words, event)
-            return secure?.stage == .delivered ? maskedUpdate(now: now) : [.ignored("round \(roundNumber): the masked update waits for the neighbours' shares")]
+            return secure?.stage == .delivered
+                ? maskedUpdate(now: now) : [.ignored("round \(roundNumber): the masked update waits for the neighbours' shares")]
         }
         let encoded: (payload: [UInt8], feedback: ErrorFeedback?, note: String?)
         do {

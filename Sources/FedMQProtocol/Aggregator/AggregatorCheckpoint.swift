@@ -20,7 +20,9 @@ public struct AggregatorCheckpoint: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case schema, announcement, finished, accountant
-        case modelSHA256 = "model_sha256", lastMetrics = "last_metrics", strategyState = "strategy_state"
+        case modelSHA256 = "model_sha256"
+        case lastMetrics = "last_metrics"
+        case strategyState = "strategy_state"
     }
 
     public init(

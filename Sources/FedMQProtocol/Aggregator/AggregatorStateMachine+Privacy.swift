@@ -32,7 +32,8 @@ extension AggregatorStateMachine {
             threatModel = "anyone who sees the published models; the aggregator sees clipped updates without noise"
         case .local, .distributed:
             let perUpdate = String(format: "%.3g", privacy.perUpdateMultiplier ?? 0)
-            threatModel = "anyone who sees the published models; each update alone carries noise multiplier \(perUpdate) against the broker and the aggregator"
+            threatModel =
+                "anyone who sees the published models; each update alone carries noise multiplier \(perUpdate) against the broker and the aggregator"
         }
         return (epsilon, threatModel)
     }

@@ -12,13 +12,18 @@ extension AggregatorStateMachine {
         guard var server = secAgg, !finished else {
             return reject(Rejection(agent: agent, round: round, reason: .secureAggregation, detail: "no secure-aggregation round is open"))
         }
-        guard let key = signers?[agent] else { return reject(Rejection(agent: agent, round: round, reason: .unknownSigner, detail: "no enrolled key")) }
-        guard let signature, key.verifies(signature, for: SignedStatement.secAgg("\(stage.rawValue)/\(agent)", job: job, round: round, payload: payload))
+        guard let key = signers?[agent] else {
+            return reject(Rejection(agent: agent, round: round, reason: .unknownSigner, detail: "no enrolled key"))
+        }
+        guard let signature,
+            key.verifies(signature, for: SignedStatement.secAgg("\(stage.rawValue)/\(agent)", job: job, round: round, payload: payload))
         else {
             return reject(Rejection(agent: agent, round: round, reason: .badSignature, detail: "\(stage.rawValue) is not signed by this agent"))
         }
         guard round == server.round else {
-            return reject(Rejection(agent: agent, round: round, reason: round < server.round ? .closedRound : .wrongRound, detail: "round \(server.round) is open"))
+            return reject(
+                Rejection(
+                    agent: agent, round: round, reason: round < server.round ? .closedRound : .wrongRound, detail: "round \(server.round) is open"))
         }
         do throws(ProtocolError) {
             switch stage {

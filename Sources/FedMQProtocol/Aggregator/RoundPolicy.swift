@@ -68,11 +68,20 @@ public struct RoundPolicy: Codable, Sendable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case rounds, training, encoding, privacy, strategy, selection, evaluateEvery = "evaluate_every"
-        case maxAgents = "max_agents", maxSpoolBytes = "max_spool_bytes", weightingSetting = "weighting"
-        case targetUpdates = "target_updates", minUpdatesSetting = "min_updates", roundSeconds = "round_seconds"
-        case extensionSeconds = "extension_seconds", maxUpdateBytes = "max_update_bytes", normBound = "norm_bound"
-        case allowedAgents = "allowed_agents", secureAggregation = "secure_aggregation", maxExamplesPerUpdate = "max_examples_per_update"
+        case rounds, training, encoding, privacy, strategy, selection
+        case evaluateEvery = "evaluate_every"
+        case maxAgents = "max_agents"
+        case maxSpoolBytes = "max_spool_bytes"
+        case weightingSetting = "weighting"
+        case targetUpdates = "target_updates"
+        case minUpdatesSetting = "min_updates"
+        case roundSeconds = "round_seconds"
+        case extensionSeconds = "extension_seconds"
+        case maxUpdateBytes = "max_update_bytes"
+        case normBound = "norm_bound"
+        case allowedAgents = "allowed_agents"
+        case secureAggregation = "secure_aggregation"
+        case maxExamplesPerUpdate = "max_examples_per_update"
     }
 
     /// What an operator should hear at start when nothing bounds one update's influence: no
@@ -93,7 +102,8 @@ public struct RoundPolicy: Codable, Sendable, Equatable {
         if maxAgents < targetUpdates { throw invalid("max_agents (\(maxAgents)) must be at least target_updates (\(targetUpdates))") }
         if targetUpdates.multipliedReportingOverflow(by: maxUpdateBytes).overflow || targetUpdates * maxUpdateBytes > maxSpoolBytes {
             throw invalid(
-                "a round may spool target_updates x max_update_bytes = \(targetUpdates) x \(maxUpdateBytes) bytes, more than max_spool_bytes (\(maxSpoolBytes))")
+                "a round may spool target_updates x max_update_bytes = \(targetUpdates) x \(maxUpdateBytes) bytes, more than max_spool_bytes (\(maxSpoolBytes))"
+            )
         }
         if let normBound, !(normBound > 0 && normBound.isFinite) { throw invalid("norm_bound must be positive") }
         for agent in allowedAgents ?? [] { try Identifier.validate(agent, kind: "agent") }

@@ -17,7 +17,8 @@ public struct AgentEvaluation: Codable, Sendable, Equatable, SchemaVersioned {
 
     enum CodingKeys: String, CodingKey {
         case schema, job, agent, round, examples, accuracy, loss
-        case personalizedAccuracy = "personalized_accuracy", personalizedLoss = "personalized_loss"
+        case personalizedAccuracy = "personalized_accuracy"
+        case personalizedLoss = "personalized_loss"
     }
 
     public init(
@@ -65,7 +66,9 @@ public struct FederatedEvaluation: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case round, agents, examples, accuracy, loss
-        case accuracyMin = "accuracy_min", accuracyMax = "accuracy_max", accuracyStd = "accuracy_std"
+        case accuracyMin = "accuracy_min"
+        case accuracyMax = "accuracy_max"
+        case accuracyStd = "accuracy_std"
         case personalizedAccuracy = "personalized_accuracy"
     }
 

@@ -27,7 +27,9 @@ public struct AgentStatus: Codable, Sendable, Equatable, SchemaVersioned {
 
     enum CodingKeys: String, CodingKey {
         case schema, agent, state, time, delta
-        case lastRound = "last_round", epsilonSpent = "epsilon_spent", waitingForModel = "waiting_for_model"
+        case lastRound = "last_round"
+        case epsilonSpent = "epsilon_spent"
+        case waitingForModel = "waiting_for_model"
     }
 
     public init(agent: String, state: State, lastRound: Int, time: Double?, epsilonSpent: Double? = nil, delta: Double? = nil) {

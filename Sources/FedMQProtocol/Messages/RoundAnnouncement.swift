@@ -47,9 +47,14 @@ public struct RoundAnnouncement: Codable, Sendable, Equatable, SchemaVersioned {
     public var secureAggregation: SecureAggregationSettings?
 
     enum CodingKeys: String, CodingKey {
-        case schema, job, round, deadline, extensions, revision, training, encoding, privacy, received, selected, evaluateEvery = "evaluate_every"
-        case openedAt = "opened_at", targetUpdates = "target_updates", minUpdates = "min_updates"
-        case baseModelSHA256 = "base_model_sha256", maxUpdateBytes = "max_update_bytes", normBound = "norm_bound"
+        case schema, job, round, deadline, extensions, revision, training, encoding, privacy, received, selected
+        case evaluateEvery = "evaluate_every"
+        case openedAt = "opened_at"
+        case targetUpdates = "target_updates"
+        case minUpdates = "min_updates"
+        case baseModelSHA256 = "base_model_sha256"
+        case maxUpdateBytes = "max_update_bytes"
+        case normBound = "norm_bound"
         case secureAggregation = "secure_aggregation"
     }
 

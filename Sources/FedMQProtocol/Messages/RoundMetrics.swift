@@ -40,10 +40,16 @@ public struct RoundMetrics: Codable, Sendable, Equatable, SchemaVersioned {
 
     enum CodingKeys: String, CodingKey {
         case schema, job, round, participants, updates, examples, rejected, accuracy, loss
-        case bytesReceived = "bytes_received", durationSeconds = "duration_seconds"
-        case deadlineExtensions = "deadline_extensions", modelSHA256 = "model_sha256", closedAt = "closed_at"
-        case epsilon, delta, threatModel = "threat_model", federated, selected, stragglers
-        case secureAggregation = "secure_aggregation", failure
+        case bytesReceived = "bytes_received"
+        case durationSeconds = "duration_seconds"
+        case deadlineExtensions = "deadline_extensions"
+        case modelSHA256 = "model_sha256"
+        case closedAt = "closed_at"
+        case epsilon, delta
+        case threatModel = "threat_model"
+        case federated, selected, stragglers
+        case secureAggregation = "secure_aggregation"
+        case failure
     }
 
     public init(

@@ -44,7 +44,8 @@ public struct SecAggClient: Sendable {
 
     public init(agent: String, job: String, round: Int, identity: SigningKey, using random: inout some RandomNumberGenerator) throws(ProtocolError) {
         try self.init(
-            agent: agent, job: job, round: round, identity: identity, selfMaskSeed: SecAggCrypto.randomBytes(SecAggCrypto.secretBytes, using: &random))
+            agent: agent, job: job, round: round, identity: identity, selfMaskSeed: SecAggCrypto.randomBytes(SecAggCrypto.secretBytes, using: &random)
+        )
     }
 
     /// With a given self-mask seed: tests play a malicious agent with a seed of the wrong length.
@@ -101,7 +102,11 @@ public struct SecAggClient: Sendable {
                 continue
             }
             let key = try shareKey(peer: byAgent[peer]!, from: agent, to: peer)
-            sealed.append(SecAggSealedShare(peer: peer, sealed: try SecAggCrypto.seal(ProtocolJSON.encode(plaintext), key: key, authenticating: Self.shareContext(job: job, round: round, from: agent, to: peer))))
+            sealed.append(
+                SecAggSealedShare(
+                    peer: peer,
+                    sealed: try SecAggCrypto.seal(
+                        ProtocolJSON.encode(plaintext), key: key, authenticating: Self.shareContext(job: job, round: round, from: agent, to: peer))))
         }
         neighbours = byAgent
         threshold = roster.threshold
@@ -124,7 +129,9 @@ public struct SecAggClient: Sendable {
             guard let peer = neighbours[share.peer] else { throw .secureAggregation("share from \(share.peer), not a neighbour") }
             guard sharing.insert(share.peer).inserted else { throw .secureAggregation("a second share from \(share.peer) (replayed?)") }
             let key = try shareKey(peer: peer, from: share.peer, to: agent)
-            guard let bytes = SecAggCrypto.open(share.sealed, key: key, authenticating: Self.shareContext(job: job, round: round, from: share.peer, to: agent)),
+            guard
+                let bytes = SecAggCrypto.open(
+                    share.sealed, key: key, authenticating: Self.shareContext(job: job, round: round, from: share.peer, to: agent)),
                 let plaintext = try? JSONDecoder().decode(SecAggSharePlaintext.self, from: Data(bytes)),
                 plaintext.job == job, plaintext.round == round, plaintext.from == share.peer, plaintext.to == agent
             else {

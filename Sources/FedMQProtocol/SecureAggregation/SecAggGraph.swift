@@ -86,7 +86,8 @@ public struct SecAggGraph: Sendable, Equatable {
         var logChoose = 0.0
         for successes in 0..<min(limit, trials + 1) {
             if successes > 0 { logChoose += log(Double(trials - successes + 1)) - log(Double(successes)) }
-            let logTerm = logChoose + Double(successes) * log(max(probability, 1e-300)) + Double(trials - successes) * log(max(1 - probability, 1e-300))
+            let logTerm =
+                logChoose + Double(successes) * log(max(probability, 1e-300)) + Double(trials - successes) * log(max(1 - probability, 1e-300))
             total += exp(logTerm)
         }
         return min(1, total)

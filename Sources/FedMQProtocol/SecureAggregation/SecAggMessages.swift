@@ -22,7 +22,10 @@ public struct SecAggKeys: Codable, Sendable, Equatable, SchemaVersioned {
 
     enum CodingKeys: String, CodingKey {
         case schema, job, round, agent, signature
-        case cipherKey = "cipher_key", maskKey = "mask_key", selfMaskCommitment = "self_mask_commitment", identityKey = "identity_key"
+        case cipherKey = "cipher_key"
+        case maskKey = "mask_key"
+        case selfMaskCommitment = "self_mask_commitment"
+        case identityKey = "identity_key"
     }
 
     public func validate() throws(ProtocolError) {
@@ -128,7 +131,8 @@ struct SecAggSharePlaintext: Codable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case job, round, from, to
-        case selfMask = "self_mask", maskKey = "mask_key"
+        case selfMask = "self_mask"
+        case maskKey = "mask_key"
     }
 }
 
@@ -168,7 +172,8 @@ public struct SecAggReveal: Codable, Sendable, Equatable, SchemaVersioned {
 
     enum CodingKeys: String, CodingKey {
         case schema, job, round, agent
-        case selfMasks = "self_masks", maskKeys = "mask_keys"
+        case selfMasks = "self_masks"
+        case maskKeys = "mask_keys"
     }
 
     public func validate() throws(ProtocolError) {

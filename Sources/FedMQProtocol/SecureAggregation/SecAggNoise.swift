@@ -29,7 +29,8 @@ public enum SecAggNoise {
         _ privacy: ClientPrivacy, _ settings: SecureAggregationSettings, dimension: Int, survivors: Int, cohort: Int
     ) -> Double {
         let honest = max(1, survivors - Int((settings.corruptionRate * Double(cohort)).rounded(.down)))
-        return agentSigma(privacy, settings, dimension: dimension) * Double(honest).squareRoot() / sensitivity(privacy, settings, dimension: dimension)
+        return agentSigma(privacy, settings, dimension: dimension) * Double(honest).squareRoot()
+            / sensitivity(privacy, settings, dimension: dimension)
     }
 
     /// Adds the agent's noise to its quantized words (modulo 2^32). Throws for a σ the exact

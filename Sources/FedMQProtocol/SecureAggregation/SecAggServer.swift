@@ -76,7 +76,8 @@ public struct SecAggServer: Sendable {
         stage = .collectingShares
         return members.map { member in
             SecAggRoster(
-                job: job, round: round, agent: member, cohort: members.count, threshold: graph.threshold, neighbours: (graph.neighbours[member] ?? []).compactMap { keys[$0] },
+                job: job, round: round, agent: member, cohort: members.count, threshold: graph.threshold,
+                neighbours: (graph.neighbours[member] ?? []).compactMap { keys[$0] },
                 keysSHA256: keys[member]?.fingerprint ?? "")
         }
     }
@@ -143,7 +144,8 @@ public struct SecAggServer: Sendable {
             guard revealed.share.x == Self.point(of: agent, amongHoldersOf: revealed.owner, in: graph),
                 revealed.share.y.count == SecAggCrypto.secretBytes
             else {
-                throw .secureAggregation("reveal from \(agent): its share of \(revealed.owner)'s secret is not at its point or not \(SecAggCrypto.secretBytes) bytes")
+                throw .secureAggregation(
+                    "reveal from \(agent): its share of \(revealed.owner)'s secret is not at its point or not \(SecAggCrypto.secretBytes) bytes")
             }
         }
         reveals[agent] = message
@@ -167,7 +169,9 @@ public struct SecAggServer: Sendable {
 
     /// The sum of the survivors' inputs (modulo 2^32) and who they are.
     public mutating func finish() throws(ProtocolError) -> (sum: [UInt32], survivors: [String]) {
-        guard canFinish, let unmask, let graph else { throw .secureAggregation("fewer than t shares revealed for some agent; the round cannot be unmasked") }
+        guard canFinish, let unmask, let graph else {
+            throw .secureAggregation("fewer than t shares revealed for some agent; the round cannot be unmasked")
+        }
         var sum = [UInt32](repeating: 0, count: dimension)
         for agent in unmask.survivors {
             guard let words = masked[agent] else { throw .secureAggregation("no masked update from survivor \(agent)") }
@@ -219,7 +223,8 @@ public struct SecAggServer: Sendable {
         }
         guard let found else {
             throw .secureAggregation(
-                "the \(what) of \(owner) could not be rebuilt from \(revealed.count) revealed shares (\(tried) subsets of \(threshold) tried): some are wrong")
+                "the \(what) of \(owner) could not be rebuilt from \(revealed.count) revealed shares (\(tried) subsets of \(threshold) tried): some are wrong"
+            )
         }
         return found
     }

@@ -20,7 +20,9 @@ public struct SecureAggregationSettings: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case quantization
-        case dropoutRate = "dropout_rate", corruptionRate = "corruption_rate", stageSeconds = "stage_seconds"
+        case dropoutRate = "dropout_rate"
+        case corruptionRate = "corruption_rate"
+        case stageSeconds = "stage_seconds"
     }
 
     public func validate(cohort: Int) throws(ProtocolError) {

@@ -44,7 +44,7 @@ public final class InMemoryBroker: Sendable {
             defer { state.clients[clientID] = ClientRecord(session: state.sessions, will: will, online: online) }
             return (state.clients[clientID], state.sessions)
         }
-        previous?.subscriptions.entries.values.forEach { $0.receiver.finish() }
+        for entry in previous.map({ Array($0.subscriptions.entries.values) }) ?? [] { entry.receiver.finish() }
         return InMemoryClient(broker: self, clientID: clientID, session: session)
     }
 

@@ -86,10 +86,14 @@ public final class InMemoryClient: MQTTTransport {
     /// and messages published to this client meanwhile are missed.
     public func simulateConnectionLoss() {
         // Nothing happens unless the client is connected and online.
-        guard let (wasOnline, will) = try? withRecord("simulateConnectionLoss", { record -> (Bool, LastWill?) in
-            defer { record.online = false }
-            return (record.online, record.will)
-        }), wasOnline else { return }
+        guard
+            let (wasOnline, will) = try? withRecord(
+                "simulateConnectionLoss",
+                { record -> (Bool, LastWill?) in
+                    defer { record.online = false }
+                    return (record.online, record.will)
+                }), wasOnline
+        else { return }
         events.send(.disconnected(.connectionLost("simulated connection loss")))
         if let will {
             broker.route(MQTTMessage(topic: will.topic, payload: will.payload, qos: will.qos, retain: will.retain))

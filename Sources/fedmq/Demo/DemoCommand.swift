@@ -70,7 +70,9 @@ struct DemoCommand: AsyncParsableCommand {
         let topics = try Topics(job: DemoSetup.job)
         print("FedMQ demo: \(agents) agents, \(rounds) rounds, \(dataset) split \(partition), \(model) model; broker \(host):\(port)")
         if let privacySettings {
-            print("Differential privacy: \(privacySettings.mode.rawValue), clip \(clipNorm), noise multiplier \(noiseMultiplier), delta \(privacySettings.delta)")
+            print(
+                "Differential privacy: \(privacySettings.mode.rawValue), clip \(clipNorm), noise multiplier \(noiseMultiplier), delta \(privacySettings.delta)"
+            )
         }
         print("Watch from another terminal:")
         print("  mosquitto_sub -h \(host) -p \(port) -v -t '\(topics.metrics)' -t '\(topics.globalRound)' -t '\(topics.allStatuses)'")

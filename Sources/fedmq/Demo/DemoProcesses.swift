@@ -14,7 +14,10 @@ final class DemoProcesses: Sendable {
 
     /// SIGTERM to all, then SIGKILL to any still running after 5 s.
     func stopAll() async {
-        let children = running.withLock { list in defer { list = [] }; return list }
+        let children = running.withLock { list in
+            defer { list = [] }
+            return list
+        }
         for child in children { child.send(SIGTERM) }
         for child in children { await child.stop(signal: SIGTERM, grace: .seconds(5)) }
     }

@@ -53,13 +53,18 @@ enum DemoReport {
             String(format: ##"<line x1="%.0f" y1="%.0f" x2="%.0f" y2="%.0f" stroke="black"/>"##, left, bottom, right, bottom),
             String(format: ##"<line x1="%.0f" y1="%.0f" x2="%.0f" y2="%.0f" stroke="black"/>"##, left, top, left, bottom),
             String(format: ##"<text x="%.0f" y="%.0f" text-anchor="middle">round</text>"##, (left + right) / 2, bottom + 38),
-            String(format: ##"<text x="18" y="%.0f" transform="rotate(-90 18 %.0f)" text-anchor="middle" fill="#1f77b4">test accuracy</text>"##, (top + bottom) / 2, (top + bottom) / 2),
-            String(format: ##"<text x="%.0f" y="%.0f" transform="rotate(90 %.0f %.0f)" text-anchor="middle" fill="#d62728">%@</text>"##, width - 14, (top + bottom) / 2, width - 14, (top + bottom) / 2, escape(secondaryName)),
+            String(
+                format: ##"<text x="18" y="%.0f" transform="rotate(-90 18 %.0f)" text-anchor="middle" fill="#1f77b4">test accuracy</text>"##,
+                (top + bottom) / 2, (top + bottom) / 2),
+            String(
+                format: ##"<text x="%.0f" y="%.0f" transform="rotate(90 %.0f %.0f)" text-anchor="middle" fill="#d62728">%@</text>"##, width - 14,
+                (top + bottom) / 2, width - 14, (top + bottom) / 2, escape(secondaryName)),
             ##"<polyline fill="none" stroke="#1f77b4" stroke-width="2.5" points="\##(points(rounds.map(\.accuracy)))"/>"##,
             ##"<polyline fill="none" stroke="#d62728" stroke-width="2" stroke-dasharray="6 4" points="\##(points(secondary.map { $0.map { $0 / maxLoss } }))"/>"##,
         ]
         if let last = rounds.last, let accuracy = last.accuracy {
-            svg.append(String(format: ##"<text x="%.0f" y="%.0f" text-anchor="end" fill="#1f77b4">final accuracy %.3f</text>"##, right, top - 8, accuracy))
+            svg.append(
+                String(format: ##"<text x="%.0f" y="%.0f" text-anchor="end" fill="#1f77b4">final accuracy %.3f</text>"##, right, top - 8, accuracy))
         }
         svg.append("</svg>")
         return svg.joined(separator: "\n") + "\n"

@@ -46,22 +46,29 @@ struct DemoSetup {
     }
 
     func aggregatorCommand(executables: URL, host: String, port: Int) throws -> (executable: String, arguments: [String], log: String) {
-        (try siblingExecutable("fedmq-aggregator", in: executables),
-         ["--config", configPath, "--host", host, "--port", "\(port)"], "\(work)/aggregator.log")
+        (
+            try siblingExecutable("fedmq-aggregator", in: executables),
+            ["--config", configPath, "--host", host, "--port", "\(port)"], "\(work)/aggregator.log"
+        )
     }
 
     func agentCommand(_ index: Int, executables: URL, host: String, port: Int) throws -> (executable: String, arguments: [String], log: String) {
-        (try siblingExecutable("fedmq-agent", in: executables),
-         ["--agent", "agent-\(index)", "--job", Self.job, "--host", host, "--port", "\(port)", "--data", "\(work)/client_\(index).csv",
-          "--state-dir", "\(work)/agent-\(index)", "--seed", "\(index)"], "\(work)/agent-\(index).log")
+        (
+            try siblingExecutable("fedmq-agent", in: executables),
+            [
+                "--agent", "agent-\(index)", "--job", Self.job, "--host", host, "--port", "\(port)", "--data", "\(work)/client_\(index).csv",
+                "--state-dir", "\(work)/agent-\(index)", "--seed", "\(index)",
+            ], "\(work)/agent-\(index).log"
+        )
     }
 
     /// The shipped data set, looked up from the working directory or beside the executable's checkout.
     static func dataPath(_ dataset: String) throws -> String {
-        let candidates = ["data/\(dataset).csv"] + [
-            URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-                .appendingPathComponent("../../../data/\(dataset).csv").standardized.path
-        ]
+        let candidates =
+            ["data/\(dataset).csv"] + [
+                URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+                    .appendingPathComponent("../../../data/\(dataset).csv").standardized.path
+            ]
         guard let found = candidates.first(where: FileManager.default.fileExists(atPath:)) else {
             throw CommandFailure("cannot find data/\(dataset).csv; run the demo from the repository's top folder")
         }

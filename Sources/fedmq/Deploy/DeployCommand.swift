@@ -47,7 +47,9 @@ struct DeployInit: ParsableCommand {
 
     func validate() throws {
         guard (1...10_000).contains(agents) else { throw ValidationError("--agents must be within 1...10000") }
-        guard Identifier.isValid(job), Identifier.isValid("\(agentPrefix)0") else { throw ValidationError("--job and --agent-prefix must be valid ids") }
+        guard Identifier.isValid(job), Identifier.isValid("\(agentPrefix)0") else {
+            throw ValidationError("--job and --agent-prefix must be valid ids")
+        }
         guard (1...65535).contains(port), maxPacketMB >= 1, maxQueuedMB >= maxPacketMB else {
             throw ValidationError("--port, --max-packet-mb or --max-queued-mb is out of range (the queue must hold one packet)")
         }
@@ -111,10 +113,13 @@ struct DeployInit: ParsableCommand {
                 ],
                 "state_directory": "/var/lib/fedmq-aggregator",
             ], to: aggregator.appendingPathComponent("aggregator.json"))
-        try install(try authority.issue(commonName: "fedmq-observer"), as: "fedmq-observer", into: root.appendingPathComponent("observer"), authority: authority)
+        try install(
+            try authority.issue(commonName: "fedmq-observer"), as: "fedmq-observer", into: root.appendingPathComponent("observer"),
+            authority: authority)
         print("Wrote a CA, the broker config and ACL, the aggregator's config and \(agents) agent configs to \(root.path)")
-        print("Watch with: mosquitto_sub -h \(brokerHost) -p \(port) --cafile \(root.path)/observer/ca.crt "
-            + "--cert \(root.path)/observer/fedmq-observer.crt --key \(root.path)/observer/fedmq-observer.key -v -t 'fedmq/v1/\(job)/metrics'")
+        print(
+            "Watch with: mosquitto_sub -h \(brokerHost) -p \(port) --cafile \(root.path)/observer/ca.crt "
+                + "--cert \(root.path)/observer/fedmq-observer.crt --key \(root.path)/observer/fedmq-observer.key -v -t 'fedmq/v1/\(job)/metrics'")
     }
 
     /// Moves an issued certificate and key into `directory` beside a copy of the CA certificate.

@@ -20,9 +20,16 @@ public func fuzzMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePoi
 }
 
 enum Decoder: String, CaseIterable {
-    case safetensors, model, update, round, agentStatus = "agent-status", aggregatorStatus = "aggregator-status", metrics, evaluation
-    case enrolment, checkpoint, csv, modelSpec = "model-spec", agentConfig = "agent-config", aggregatorConfig = "aggregator-config"
-    case secagg, agentRound = "agent-round"
+    case safetensors, model, update, round
+    case agentStatus = "agent-status"
+    case aggregatorStatus = "aggregator-status"
+    case metrics, evaluation
+    case enrolment, checkpoint, csv
+    case modelSpec = "model-spec"
+    case agentConfig = "agent-config"
+    case aggregatorConfig = "aggregator-config"
+    case secagg
+    case agentRound = "agent-round"
 
     static let selected: Decoder = {
         let name = ProcessInfo.processInfo.environment["FUZZ_DECODER"] ?? ""
