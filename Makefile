@@ -13,7 +13,7 @@ DEB_PACKAGES := libmosquitto-dev mosquitto mosquitto-clients openssl pkg-config 
 PY_PACKAGES := numpy==2.4.6 scikit-learn==1.9.1 safetensors
 VENV := .venv
 
-.PHONY: deps build release demo test test-repeat bench bench-mqtt bench-train bench-privacy bench-flower bench-encodings bench-overhead bench-soak bench-footprint bench-ingest bench-strategies bench-secagg fuzz clean
+.PHONY: deps build release demo lint test test-repeat bench bench-mqtt bench-train bench-privacy bench-flower bench-encodings bench-overhead bench-soak bench-footprint bench-ingest bench-strategies bench-secagg fuzz clean
 
 ## deps: install the Debian packages that are missing (idempotent; apt-get only when needed)
 deps:
@@ -47,7 +47,13 @@ demo: release
 	.build/release/fedmq demo --out demo-out
 
 ## test: unit tests and integration tests against a real mosquitto (started by the tests)
-test: deps
+## lint: swift format's rules (.swift-format) and a doc comment on every public type and function
+LINTED = Sources Tests Package.swift fuzz/Sources fuzz/Package.swift
+lint:
+	$(SWIFT) format lint --strict --recursive $(LINTED)
+	python3 tools/check-doc-comments Sources
+
+test: deps lint
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 

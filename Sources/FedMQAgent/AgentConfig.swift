@@ -60,6 +60,7 @@ public struct AgentConfig: ConfigFile, Sendable {
         case topKFraction = "top_k_fraction"
     }
 
+    /// Every field at its default (the required ones empty): what a config file is laid over.
     public init() {}
 
     /// The required fields; the others keep their defaults until set.
@@ -75,6 +76,7 @@ public struct AgentConfig: ConfigFile, Sendable {
         CSVOptions(hasHeader: dataHeader ?? (dataLabel != nil), label: dataLabel.map { .name($0) } ?? .last)
     }
 
+    /// Refuses settings the agent cannot run with, naming the field.
     public func validate() throws(RuntimeError) {
         do {
             try Identifier.validate(agent, kind: "agent")

@@ -45,6 +45,7 @@ public struct AggregatorConfig: ConfigFile, Sendable {
         case identityKey = "identity_key"
     }
 
+    /// Every field at its default (the required ones empty): what a config file is laid over.
     public init() {}
 
     /// The required fields; the others keep their defaults until set.
@@ -59,6 +60,7 @@ public struct AggregatorConfig: ConfigFile, Sendable {
         CSVOptions(hasHeader: evaluationHeader ?? (evaluationLabel != nil), label: evaluationLabel.map { .name($0) } ?? .last)
     }
 
+    /// Refuses settings the aggregator cannot run with, naming the field.
     public func validate() throws(RuntimeError) {
         do {
             try Identifier.validate(job, kind: "job")

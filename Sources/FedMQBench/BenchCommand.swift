@@ -3,6 +3,7 @@ import FedMQCommandLine
 
 /// `fedmq bench`: the benchmarks, each against a peer in the same run.
 public struct BenchCommand: AsyncParsableCommand {
+    /// Made by swift-argument-parser when `fedmq bench` is parsed.
     public init() {}
 
     public static let configuration = CommandConfiguration(

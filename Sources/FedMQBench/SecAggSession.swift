@@ -16,9 +16,11 @@ public enum SecAggSession {
         public var bytesReceived = 0
         public var cpuSeconds = 0.0
 
+        /// No costs yet.
         public init() {}
     }
 
+    /// What the aggregator side of a measured secure round produced: the decoded sum and its survivors.
     public struct Outcome: Sendable {
         public var sum: [UInt32]
         public var survivors: [String]

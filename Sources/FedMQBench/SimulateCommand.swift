@@ -4,6 +4,7 @@ import Foundation
 
 /// `fedmq simulate`: load-test a broker and aggregator with N agents in one process.
 public struct SimulateCommand: AsyncParsableCommand {
+    /// Made by swift-argument-parser when `fedmq simulate` is parsed.
     public init() {}
 
     public static let configuration = CommandConfiguration(
@@ -25,6 +26,7 @@ public struct SimulateCommand: AsyncParsableCommand {
     @Option(name: .customLong("work-dir"), help: "Where configs, state and logs go (default: a new temporary folder).")
     var workDirectory: String?
 
+    /// Refuses agent, round and model sizes outside what one process can simulate.
     public func validate() throws {
         guard (1...2000).contains(agents), (1...10_000).contains(rounds) else {
             throw ValidationError("--agents must be within 1...2000 and --rounds within 1...10000")
@@ -35,6 +37,7 @@ public struct SimulateCommand: AsyncParsableCommand {
         if let broker, BrokerAddress(broker) == nil { throw ValidationError("--broker must be HOST:PORT") }
     }
 
+    /// Runs the simulation and prints each round and the summary; exits 1 if an update went missing.
     public func run() async throws {
         var simulation = SimulationRun(agents: agents, rounds: rounds, inputs: inputs, outputs: outputs)
         simulation.broker = broker.flatMap(BrokerAddress.init).map { ($0.host, $0.port) }

@@ -11,8 +11,10 @@ public struct BrokerFlags: ParsableArguments {
     @Option(name: .customLong("cert-file"), help: "Client certificate (PEM).") public var certFile: String?
     @Option(name: .customLong("key-file"), help: "Client key (PEM).") public var keyFile: String?
 
+    /// No flags given.
     public init() {}
 
+    /// Overrides the fields of `settings` that a flag gave.
     public func apply(to settings: inout BrokerSettings) {
         if let host { settings.host = host }
         if let port { settings.port = port }

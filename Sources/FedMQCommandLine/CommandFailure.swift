@@ -4,6 +4,7 @@ import Foundation
 public struct CommandFailure: Error, CustomStringConvertible {
     public let description: String
 
+    /// A failure with the message printed after `Error:`.
     public init(_ description: String) {
         self.description = description
     }

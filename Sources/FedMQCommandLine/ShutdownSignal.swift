@@ -3,6 +3,7 @@ import Foundation
 
 /// Waits for SIGINT or SIGTERM, so a command can shut down cleanly instead of dying.
 public enum ShutdownSignal {
+    /// Returns at the first SIGINT or SIGTERM (both are then ignored by the default handlers).
     public static func wait() async {
         let (stream, continuation) = AsyncStream.makeStream(of: Int32.self)
         var sources: [any DispatchSourceSignal] = []

@@ -106,6 +106,7 @@ public final class ChildProcess: Sendable {
         }
     }
 
+    /// A wait status as a shell reports it: the exit code, or 128 plus the signal.
     public static func exitCode(_ raw: Int32) -> Int32 {
         let signal = raw & 0x7f
         return signal == 0 ? (raw >> 8) & 0xff : 128 + signal

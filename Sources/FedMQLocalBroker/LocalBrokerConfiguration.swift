@@ -19,6 +19,7 @@ public struct LocalBrokerConfiguration: Sendable {
     /// Further `mosquitto.conf` lines, appended as they are.
     public var extraLines: [String]
 
+    /// An anonymous broker without TLS unless told otherwise.
     public init(
         allowAnonymous: Bool = true, users: [String: String] = [:], aclRules: [String]? = nil, tls: Bool = false,
         requireClientCertificates: Bool = false, persistence: Bool = false, autosaveInterval: Int = 1,

@@ -2,6 +2,7 @@ import Foundation
 
 /// Finding and running the helper programs the broker set-up needs.
 public enum Programs {
+    /// The full path of the program `name` on PATH or in the usual Debian places.
     public static func path(of name: String) throws(LocalBrokerError) -> String {
         let directories =
             (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":").map(String.init)

@@ -2,6 +2,7 @@
 public enum Identifier {
     public static let maxLength = 64
 
+    /// Whether `value` is a valid agent or job id.
     public static func isValid(_ value: String) -> Bool {
         !value.isEmpty && value.utf8.count <= maxLength && value != "." && value != ".."
             && value.utf8.allSatisfy { byte in

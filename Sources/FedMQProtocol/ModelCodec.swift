@@ -14,6 +14,7 @@ public struct GlobalModel: Sendable, Equatable {
 
 /// safetensors payloads with FedMQ's metadata conventions (`fedmq.*` keys).
 public enum ModelCodec {
+    /// The metadata keys FedMQ writes into safetensors files.
     public enum Key {
         public static let kind = "fedmq.kind"
         public static let job = "fedmq.job"
@@ -24,6 +25,7 @@ public enum ModelCodec {
         public static let examples = "fedmq.examples"
     }
 
+    /// The SHA-256 of `bytes` in lowercase hex.
     public static func sha256(_ bytes: [UInt8]) -> String {
         SHA256.hash(data: bytes).map { byte in
             let hex = String(byte, radix: 16)

@@ -3,6 +3,7 @@ public struct Topics: Sendable, Equatable {
     public static let root = "fedmq/v1"
     public let job: String
 
+    /// The topics of `job`; refuses an invalid job id.
     public init(job: String) throws(ProtocolError) {
         try Identifier.validate(job, kind: "job")
         self.job = job

@@ -24,6 +24,7 @@ public struct UpdateValidator: Sendable {
     /// a larger one is capped here rather than trusted.
     public var maxExamples: Int
 
+    /// Checks updates against the open round, its base model and the fleet's keys.
     public init(
         announcement: RoundAnnouncement, model: GlobalModel, allowedAgents: Set<String>?, accepted: Set<String> = [],
         signers: [String: VerifyingKey]? = nil, maxExamples: Int = RoundPolicy(targetUpdates: 1, minUpdates: nil).maxExamplesPerUpdate

@@ -16,8 +16,10 @@ public struct BrokerSettings: Codable, Sendable, Equatable {
     /// Send a password over plain-text MQTT (no `ca_file`) anyway: anyone on the path reads it.
     public var allowInsecure = false
 
+    /// A local broker on 127.0.0.1:1883 without TLS or credentials.
     public init() {}
 
+    /// A broker at `host`:`port`, the rest at defaults.
     public init(host: String, port: Int) {
         self.host = host
         self.port = port

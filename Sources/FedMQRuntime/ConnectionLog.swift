@@ -13,11 +13,13 @@ public struct ConnectionLog: Sendable {
     private var connectedAt: Double?
     private var quickDrops = 0
 
+    /// A log of `clientID`'s connection events.
     public init(clientID: String, logger: Logger) {
         self.clientID = clientID
         self.logger = logger
     }
 
+    /// Logs one event, naming a takeover or a storm of quick drops.
     public mutating func record(_ event: ConnectionEvent, now: Double) {
         logger.notice("broker: \(event)")
         switch event {

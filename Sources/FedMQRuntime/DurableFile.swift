@@ -74,6 +74,7 @@ public enum DurableFile {
         return true
     }
 
+    /// Creates the directory and its parents if missing; an error names the path.
     public static func createDirectory(_ path: String) throws(RuntimeError) {
         do {
             try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
@@ -82,6 +83,7 @@ public enum DurableFile {
         }
     }
 
+    /// The file's bytes; an error names the path.
     public static func read(_ path: String) throws(RuntimeError) -> [UInt8] {
         guard let data = FileManager.default.contents(atPath: path) else { throw .file(path: path, reason: "cannot read") }
         return Array(data)

@@ -5,6 +5,7 @@ import Foundation
 /// Identity keys and enrolment files on disk. A private key file holds the base64 of the
 /// Ed25519 key and is readable by its owner only.
 public enum IdentityFiles {
+    /// The private key in the file at `path` (base64, one line).
     public static func signingKey(at path: String) throws(RuntimeError) -> SigningKey {
         let bytes = try DurableFile.read(path)
         do {
@@ -19,6 +20,7 @@ public enum IdentityFiles {
         try DurableFile.write(Array((key.base64 + "\n").utf8), to: path, mode: 0o600)
     }
 
+    /// The enrolment file at `path`, checked.
     public static func enrolment(at path: String) throws(RuntimeError) -> Enrolment {
         let enrolment = try loadJSONFile(Enrolment.self, from: path)
         guard enrolment.schema == Enrolment.schema else {
@@ -32,6 +34,7 @@ public enum IdentityFiles {
         return enrolment
     }
 
+    /// A public key from config `field`, named in the error if malformed.
     public static func verifyingKey(_ base64: String, field: String) throws(RuntimeError) -> VerifyingKey {
         do {
             return try VerifyingKey(base64: base64)

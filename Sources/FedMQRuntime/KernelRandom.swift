@@ -13,8 +13,10 @@ public struct KernelRandom: RandomNumberGenerator, Sendable {
     private var buffer = [UInt64](repeating: 0, count: 512)
     private var position = 512
 
+    /// An empty buffer, filled on first use.
     public init() {}
 
+    /// The next 64 random bits.
     public mutating func next() -> UInt64 {
         if position == buffer.count { refill() }
         defer { position += 1 }

@@ -13,12 +13,15 @@ public protocol RuntimeClock: Sendable {
 
 /// The machine's wall clock.
 public struct WallClock: RuntimeClock {
+    /// The wall clock.
     public init() {}
 
+    /// Now, in seconds since 1970.
     public func now() -> Double {
         Date().timeIntervalSince1970
     }
 
+    /// Sleeps on the task clock until `deadline` (seconds since 1970).
     public func sleep(until deadline: Double) async throws {
         let left = deadline - now()
         if left > 0 { try await Task.sleep(for: .seconds(left)) }

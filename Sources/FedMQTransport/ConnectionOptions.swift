@@ -18,6 +18,7 @@ public struct Credentials: Sendable, Equatable {
     public var username: String
     public var password: String?
 
+    /// A user name and, if the broker needs one, a password.
     public init(username: String, password: String?) {
         self.username = username
         self.password = password
@@ -26,6 +27,7 @@ public struct Credentials: Sendable, Equatable {
 
 /// TLS settings. Paths name PEM files.
 public struct TLSOptions: Sendable, Equatable {
+    /// The TLS versions libmosquitto accepts.
     public enum Version: String, Sendable {
         case tls12 = "tlsv1.2"
         case tls13 = "tlsv1.3"
@@ -44,6 +46,7 @@ public struct TLSOptions: Sendable, Equatable {
     /// Minimum TLS version (libmosquitto's `tls_version`).
     public var version: Version
 
+    /// TLS verified against `caFile`; a client certificate if both files are given.
     public init(
         caFile: String, certificateFile: String? = nil, keyFile: String? = nil, keyPassword: String? = nil,
         verifyHostname: Bool = true, version: Version = .tls12
@@ -64,6 +67,7 @@ public struct LastWill: Sendable, Equatable {
     public var qos: QoS
     public var retain: Bool
 
+    /// A last will on `topic`.
     public init(topic: String, payload: [UInt8], qos: QoS = .atLeastOnce, retain: Bool = false) {
         self.topic = topic
         self.payload = payload
@@ -89,6 +93,7 @@ public struct ConnectionOptions: Sendable, Equatable {
     public var protocolVersion: ProtocolVersion
     public var reconnect: ReconnectPolicy
 
+    /// A connection to `host`:`port`; `validate()` checks the options.
     public init(
         host: String = "127.0.0.1", port: Int = 1883, clientID: String? = nil, session: SessionMode = .clean,
         credentials: Credentials? = nil, tls: TLSOptions? = nil, keepAlive: Int = 30, will: LastWill? = nil,

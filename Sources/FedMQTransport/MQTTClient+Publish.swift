@@ -1,6 +1,7 @@
 import CMosquitto
 
 extension MQTTClient {
+    /// Publishes through libmosquitto; see `MQTTTransport.publish`.
     @discardableResult
     public func publish(
         _ topic: String, payload: [UInt8], qos: QoS, retain: Bool, messageExpiry: UInt32?,

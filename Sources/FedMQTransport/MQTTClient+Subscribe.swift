@@ -2,6 +2,7 @@ import CMosquitto
 import Foundation
 
 extension MQTTClient {
+    /// Subscribes through libmosquitto; see `MQTTTransport.subscribe`.
     public func subscribe(to filters: [String], qos: QoS) async throws -> MQTTSubscription {
         let call = "mosquitto_subscribe_multiple"
         guard !filters.isEmpty else { throw MQTTError(.invalidArgument, call: call, detail: "no topic filter given") }

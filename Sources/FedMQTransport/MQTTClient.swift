@@ -20,6 +20,7 @@ public final class MQTTClient: MQTTTransport {
     let handle: MosquittoHandle
     private let started = Mutex(false)
 
+    /// A client with these options, not connected yet; refuses invalid options.
     public init(options: ConnectionOptions) throws(MQTTError) {
         try options.validate()
         let core = ClientCore(options: options)
@@ -74,6 +75,7 @@ public final class MQTTClient: MQTTTransport {
         }
     }
 
+    /// A new sequence of this client's connection events, from now on.
     public func connectionEvents() -> AsyncStream<ConnectionEvent> {
         core.events.makeStream()
     }

@@ -3,6 +3,7 @@
 /// It says what went wrong (`code`), which call failed (`call`, e.g. `mosquitto_publish_v5`
 /// or `connect`), and the library's or broker's own words (`detail`).
 public struct MQTTError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// What went wrong.
     public enum Code: Sendable, Equatable {
         /// Not connected and the operation cannot be queued (QoS 0 publish, for example).
         case notConnected
@@ -35,6 +36,7 @@ public struct MQTTError: Error, Sendable, Equatable, CustomStringConvertible {
     public let call: String
     public let detail: String
 
+    /// An error from `call` with a human-readable detail.
     public init(_ code: Code, call: String, detail: String) {
         self.code = code
         self.call = call

@@ -3,6 +3,7 @@ public struct UserProperty: Sendable, Hashable, Codable {
     public var name: String
     public var value: String
 
+    /// An MQTT 5 user property.
     public init(_ name: String, _ value: String) {
         self.name = name
         self.value = value
@@ -16,6 +17,7 @@ public struct MessageProperties: Sendable, Hashable {
     public var contentType: String?
     public var userProperties: [UserProperty]
 
+    /// MQTT 5 properties of a message.
     public init(messageExpiry: UInt32? = nil, contentType: String? = nil, userProperties: [UserProperty] = []) {
         self.messageExpiry = messageExpiry
         self.contentType = contentType
@@ -33,6 +35,7 @@ public struct MQTTMessage: Sendable, Hashable {
     public var retain: Bool
     public var properties: MessageProperties
 
+    /// A message as published or received.
     public init(topic: String, payload: [UInt8], qos: QoS, retain: Bool, properties: MessageProperties = .init()) {
         self.topic = topic
         self.payload = payload

@@ -1,6 +1,7 @@
 /// The messages of one subscription, in arrival order. Cancelling it (or dropping the last
 /// iterator) unsubscribes the filters that no other subscription still uses.
 public struct MQTTSubscription: AsyncSequence, Sendable {
+    /// Each element is one message.
     public typealias Element = MQTTMessage
 
     public let filters: [String]
@@ -18,6 +19,7 @@ public struct MQTTSubscription: AsyncSequence, Sendable {
         continuation.finish()
     }
 
+    /// The messages, in arrival order.
     public func makeAsyncIterator() -> AsyncStream<MQTTMessage>.Iterator {
         stream.makeAsyncIterator()
     }

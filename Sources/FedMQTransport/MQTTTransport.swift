@@ -35,6 +35,7 @@ public protocol MQTTTransport: Sendable {
 }
 
 extension MQTTTransport {
+    /// Publishes without user properties.
     @discardableResult
     public func publish(
         _ topic: String, payload: [UInt8], qos: QoS = .atLeastOnce, retain: Bool = false,
@@ -64,8 +65,10 @@ public protocol MQTTConnector: Sendable {
 
 /// Connects through libmosquitto (`MQTTClient`).
 public struct NetworkConnector: MQTTConnector {
+    /// The connector the executables use.
     public init() {}
 
+    /// An `MQTTClient` with these options.
     public func transport(options: ConnectionOptions) throws -> any MQTTTransport {
         try MQTTClient(options: options)
     }

@@ -4,6 +4,7 @@
 public struct ReasonCode: RawRepresentable, Sendable, Hashable, CustomStringConvertible {
     public let rawValue: UInt8
 
+    /// The code with this MQTT 5 byte.
     public init(rawValue: UInt8) {
         self.rawValue = rawValue
     }

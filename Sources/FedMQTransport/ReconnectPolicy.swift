@@ -12,6 +12,7 @@ public struct ReconnectPolicy: Sendable, Equatable {
     /// Fraction (0...1) of each delay that is randomised away.
     public var jitter: Double
 
+    /// Exponential backoff from `initialDelay` up to `maximumDelay`, with jitter.
     public init(
         initialDelay: Duration = .milliseconds(200), maximumDelay: Duration = .seconds(30),
         multiplier: Double = 2, jitter: Double = 0.25
@@ -22,6 +23,7 @@ public struct ReconnectPolicy: Sendable, Equatable {
         self.jitter = jitter
     }
 
+    /// Refuses a non-positive or inverted delay range, a multiplier below 1, and jitter outside 0...1.
     public func validate() throws(MQTTError) {
         func invalid(_ text: String) -> MQTTError { MQTTError(.invalidArgument, call: "reconnect policy", detail: text) }
         if initialDelay <= .zero { throw invalid("initial delay must be positive") }

@@ -18,5 +18,6 @@ public protocol AggregationStrategy: Sendable {
 
 extension AggregationStrategy {
     public var carriedState: [String: [Float]]? { nil }
+    /// Strategies without state across rounds have nothing to restore.
     public mutating func restore(carriedState: [String: [Float]]) {}
 }

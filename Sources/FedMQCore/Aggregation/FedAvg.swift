@@ -2,6 +2,7 @@
 /// count of update k (McMahan et al. 2017) or 1 for the plain mean. Streaming: it keeps one
 /// running sum the size of the model.
 public struct FedAvg: AggregationStrategy, Equatable {
+    /// How each delta counts in the mean.
     public enum Weighting: String, Codable, Sendable {
         case examples
         case uniform
@@ -12,16 +13,19 @@ public struct FedAvg: AggregationStrategy, Equatable {
     private var sum: Parameters?
     private var totalWeight = 0.0
 
+    /// A mean weighted by `weighting`.
     public init(weighting: Weighting = .examples) {
         self.weighting = weighting
     }
 
+    /// Starts a round on the current global model.
     public mutating func begin(global: Parameters) {
         self.global = global
         sum = global.zeros()
         totalWeight = 0
     }
 
+    /// Folds one agent's delta into the running weighted sum.
     public mutating func add(delta: Parameters, examples: Int) throws(CoreError) {
         guard var running = sum else { throw .invalidTraining("FedAvg.add called before begin") }
         guard examples > 0 else { throw .invalidTraining("an update must carry a positive example count") }
@@ -32,6 +36,7 @@ public struct FedAvg: AggregationStrategy, Equatable {
         totalWeight += weight
     }
 
+    /// The new global model: the old one plus the weighted mean of the deltas.
     public mutating func finish() throws(CoreError) -> Parameters {
         guard var model = global, let running = sum else { throw .invalidTraining("FedAvg.finish called before begin") }
         guard totalWeight > 0 else { throw .invalidTraining("no update to aggregate") }

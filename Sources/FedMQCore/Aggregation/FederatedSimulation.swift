@@ -12,6 +12,7 @@ public struct FederatedSimulation {
     public var privacy: ClientPrivacy?
     public var seed: UInt64
 
+    /// A simulation of `rounds` rounds over `clients`' data sets, seeded.
     public init(
         spec: ModelSpec, clients: [Dataset], rounds: Int, training: TrainingConfig, privacy: ClientPrivacy? = nil, seed: UInt64 = 0
     ) {

@@ -4,6 +4,7 @@ import Foundation
 /// memory) and do their work in `finish`. Each returns global + the robust aggregate of the
 /// deltas; example counts are ignored (one update, one vote).
 public struct BufferedRobustStrategy: AggregationStrategy {
+    /// Which robust rule combines the deltas.
     public enum Rule: Sendable, Equatable {
         /// Coordinate-wise median (Yin et al. 2018).
         case median
@@ -32,21 +33,25 @@ public struct BufferedRobustStrategy: AggregationStrategy {
     }
     private var deltas: [[Float]] = []
 
+    /// A strategy that keeps every delta of the round and combines them by `rule`.
     public init(rule: Rule) {
         self.rule = rule
     }
 
+    /// Starts a round on the current global model.
     public mutating func begin(global: Parameters) {
         self.global = global
         deltas = []
     }
 
+    /// Keeps one agent's delta until the round finishes (robust rules need them all).
     public mutating func add(delta: Parameters, examples: Int) throws(CoreError) {
         guard let global else { throw .invalidTraining("add called before begin") }
         try global.checkCompatible(with: delta)
         deltas.append(delta.tensors.flatMap(\.values))
     }
 
+    /// The new global model: the old one plus the rule's combination of the deltas.
     public mutating func finish() throws(CoreError) -> Parameters {
         guard var model = global else { throw .invalidTraining("finish called before begin") }
         guard !deltas.isEmpty else { throw .invalidTraining("no update to aggregate") }

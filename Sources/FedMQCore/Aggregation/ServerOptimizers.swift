@@ -11,6 +11,7 @@ import Foundation
 ///
 /// As in the paper's Algorithm 2, there is no bias correction.
 public struct ServerOptimizer: AggregationStrategy {
+    /// The server optimizer applied to the mean delta.
     public enum Kind: String, Codable, Sendable, CaseIterable {
         case fedAvgM = "fedavgm"
         case fedAdagrad = "fedadagrad"
@@ -42,15 +43,18 @@ public struct ServerOptimizer: AggregationStrategy {
         self.tau = tau
     }
 
+    /// Starts a round on the current global model.
     public mutating func begin(global: Parameters) {
         self.global = global
         mean.begin(global: global.zeros())
     }
 
+    /// Folds one agent's delta into the round's mean.
     public mutating func add(delta: Parameters, examples: Int) throws(CoreError) {
         try mean.add(delta: delta, examples: examples)
     }
 
+    /// The new global model: one optimizer step along the mean delta.
     public mutating func finish() throws(CoreError) -> Parameters {
         guard var model = global else { throw .invalidTraining("finish called before begin") }
         let pseudoGradient = try mean.finish().tensors.flatMap(\.values)
@@ -90,6 +94,7 @@ public struct ServerOptimizer: AggregationStrategy {
     /// The first and second moments, so a restarted aggregator continues the same optimizer.
     public var carriedState: [String: [Float]]? { m.isEmpty ? nil : ["m": m, "v": v] }
 
+    /// Takes back the optimizer's moments from a checkpoint.
     public mutating func restore(carriedState: [String: [Float]]) {
         guard let m = carriedState["m"], let v = carriedState["v"], m.count == v.count else { return }
         self.m = m

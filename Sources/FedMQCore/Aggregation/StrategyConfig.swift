@@ -17,6 +17,7 @@ public struct StrategyConfig: Codable, Sendable, Equatable {
     public static let names =
         ["fedavg", "mean", "median", "trimmed_mean", "krum", "multi_krum", "bulyan"] + ServerOptimizer.Kind.allCases.map(\.rawValue)
 
+    /// A strategy by name with the parameters it takes (see `validate`).
     public init(name: String, beta: Double? = nil, f: Int? = nil, m: Int? = nil, learningRate: Double? = nil) {
         self.name = name
         self.beta = beta

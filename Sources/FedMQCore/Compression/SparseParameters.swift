@@ -5,6 +5,7 @@ public struct SparseTensor: Sendable, Equatable {
     public var indices: [UInt32]
     public var values: [Float]
 
+    /// The entries of a tensor at `indices` (flat, ascending).
     public init(name: String, indices: [UInt32], values: [Float]) {
         self.name = name
         self.indices = indices
@@ -22,6 +23,7 @@ public struct SparseParameters: Sendable, Equatable {
     public static let metadataValue = "top-k"
     public static let indicesSuffix = ".indices"
 
+    /// Sparse tensors, in model order.
     public init(_ tensors: [SparseTensor]) {
         self.tensors = tensors
     }

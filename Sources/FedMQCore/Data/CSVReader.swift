@@ -17,11 +17,13 @@ public enum MissingValuePolicy: String, Sendable, Codable {
     case fillMean = "fill_mean"
 }
 
+/// How a CSV file is read: header line, label column, missing values.
 public struct CSVOptions: Sendable {
     public var hasHeader: Bool
     public var label: LabelColumn
     public var missing: MissingValuePolicy
 
+    /// Defaults: no header, label last, a missing value is an error.
     public init(hasHeader: Bool = false, label: LabelColumn = .last, missing: MissingValuePolicy = .error) {
         self.hasHeader = hasHeader
         self.label = label

@@ -3,6 +3,7 @@ import Foundation
 /// Writes a data set as CSV without a header: the features, then the target (whole numbers
 /// without a fraction), one row per line, in the form `CSVReader` reads back exactly.
 public enum CSVWriter {
+    /// The data set as CSV text: features, then the target, one row per line.
     public static func text(_ data: Dataset) -> String {
         var text = ""
         for row in 0..<data.count {
@@ -13,6 +14,7 @@ public enum CSVWriter {
         return text
     }
 
+    /// Writes `text(data)` to `path`; an error names the path.
     public static func write(_ data: Dataset, to path: String) throws(CoreError) {
         do {
             try text(data).write(toFile: path, atomically: true, encoding: .utf8)

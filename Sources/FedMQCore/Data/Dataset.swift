@@ -8,6 +8,7 @@ public struct Dataset: Sendable, Equatable {
     /// Column names of the features, when the source had a header.
     public var featureNames: [String]?
 
+    /// Rows of `featureCount` features (row-major) and one target each; counts must agree.
     public init(features: [Float], targets: [Float], featureCount: Int, featureNames: [String]? = nil) throws(CoreError) {
         guard featureCount > 0, features.count == targets.count * featureCount else {
             throw .invalidData("\(features.count) feature values do not make \(targets.count) rows of \(featureCount)")

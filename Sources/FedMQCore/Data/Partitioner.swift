@@ -24,6 +24,7 @@ public enum Partitioner: Sendable, Equatable {
         }
     }
 
+    /// Row indices for each of `clients` clients, every row to exactly one; seeded.
     public func partition(_ data: Dataset, clients: Int, classes: Int?, seed: UInt64) throws(CoreError) -> [[Int]] {
         guard clients >= 1, clients <= data.count else {
             throw .invalidData("cannot split \(data.count) rows among \(clients) clients")

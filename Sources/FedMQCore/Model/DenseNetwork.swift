@@ -13,6 +13,7 @@ public struct DenseNetwork {
     private var deltas: [[Float]] = []
     private var batchCapacity = 0
 
+    /// The layer shapes of `spec`; refuses a spec that is not a dense network.
     public init(spec: ModelSpec) throws(CoreError) {
         try spec.validate()
         self.spec = spec

@@ -5,6 +5,7 @@ public struct FeatureScaling: Codable, Sendable, Equatable {
     public var mean: [Float]
     public var std: [Float]
 
+    /// Standardization with these per-feature means and standard deviations.
     public init(mean: [Float], std: [Float]) {
         self.mean = mean
         self.std = std
@@ -16,6 +17,7 @@ public struct FeatureScaling: Codable, Sendable, Equatable {
 public struct ModelSpec: Codable, Sendable, Equatable {
     public static let currentVersion = 1
 
+    /// The model families FedMQCore trains natively.
     public enum Kind: String, Codable, Sendable, CaseIterable {
         /// Multinomial logistic regression: logits = x W + b, softmax cross-entropy.
         case softmaxRegression = "softmax_regression"
@@ -25,6 +27,7 @@ public struct ModelSpec: Codable, Sendable, Equatable {
         case linearRegression = "linear_regression"
     }
 
+    /// The hidden layers' activation.
     public enum Activation: String, Codable, Sendable {
         case relu
     }
@@ -39,6 +42,7 @@ public struct ModelSpec: Codable, Sendable, Equatable {
     public var activation: Activation
     public var scaling: FeatureScaling?
 
+    /// A model of `kind` with these sizes; `validate()` checks them.
     public init(
         kind: Kind, inputs: Int, hidden: [Int] = [], outputs: Int, activation: Activation = .relu,
         scaling: FeatureScaling? = nil
@@ -68,6 +72,7 @@ public struct ModelSpec: Codable, Sendable, Equatable {
         }
     }
 
+    /// Refuses sizes that make no model or an unreasonably large one, naming the field.
     public func validate() throws(CoreError) {
         if version != Self.currentVersion {
             throw .invalidModel("spec version \(version) is not supported (this build reads \(Self.currentVersion))")
@@ -130,6 +135,7 @@ public struct ModelSpec: Codable, Sendable, Equatable {
         case version, kind, inputs, hidden, outputs, activation, scaling
     }
 
+    /// The spec as compact JSON with sorted keys (stored in model metadata).
     public func jsonString() -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]

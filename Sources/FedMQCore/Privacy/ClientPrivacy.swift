@@ -6,6 +6,7 @@ import Foundation
 /// together carry z) or by the aggregator (`central`: agents only clip). The aggregate is the
 /// unweighted mean of the updates, so one agent moves it by at most C/n.
 public struct ClientPrivacy: Codable, Sendable, Equatable {
+    /// Where the noise is added: on each device, split across the cohort, or at the aggregator.
     public enum Mode: String, Codable, Sendable, CaseIterable {
         case local, distributed, central
     }
@@ -20,6 +21,7 @@ public struct ClientPrivacy: Codable, Sendable, Equatable {
     /// The delta every reported epsilon is for.
     public var delta: Double
 
+    /// Client-level DP with clip norm C and noise multiplier z.
     public init(mode: Mode, clipNorm: Double, noiseMultiplier: Double, expectedCohort: Int = 1, delta: Double = 1e-5) {
         self.mode = mode
         self.clipNorm = clipNorm
@@ -35,6 +37,7 @@ public struct ClientPrivacy: Codable, Sendable, Equatable {
         case expectedCohort = "expected_cohort"
     }
 
+    /// Refuses a clip norm that is not positive, a negative multiplier, a cohort below 1 and a delta outside (0, 1).
     public func validate() throws(CoreError) {
         guard clipNorm > 0, clipNorm.isFinite else { throw .invalidTraining("privacy clip_norm must be positive") }
         guard noiseMultiplier >= 0, noiseMultiplier.isFinite else { throw .invalidTraining("privacy noise_multiplier must be >= 0") }

@@ -7,6 +7,7 @@ public struct DPSGDConfig: Codable, Sendable, Equatable {
     public var noiseMultiplier: Double
     public var samplingRate: Double
 
+    /// DP-SGD with per-example clip norm, noise multiplier and Poisson sampling rate.
     public init(clipNorm: Double, noiseMultiplier: Double, samplingRate: Double) {
         self.clipNorm = clipNorm
         self.noiseMultiplier = noiseMultiplier
@@ -19,6 +20,7 @@ public struct DPSGDConfig: Codable, Sendable, Equatable {
         case samplingRate = "sampling_rate"
     }
 
+    /// Refuses a clip norm that is not positive, a negative multiplier and a sampling rate outside 1e-6...1.
     public func validate() throws(CoreError) {
         guard clipNorm > 0, clipNorm.isFinite else { throw .invalidTraining("dp_sgd clip_norm must be positive") }
         guard noiseMultiplier >= 0, noiseMultiplier.isFinite else { throw .invalidTraining("dp_sgd noise_multiplier must be >= 0") }

@@ -37,6 +37,7 @@ public struct DiscreteGaussian: Sendable, Equatable {
         scale = t + 1
     }
 
+    /// One exact draw from the discrete Gaussian (integer arithmetic only).
     public func sample(using random: inout some RandomNumberGenerator) -> Int {
         guard varianceNumerator > 0 else { return 0 }
         let d = Self.varianceDenominator

@@ -15,6 +15,7 @@ public struct RDPAccountant: Sendable, Equatable, Codable {
     /// Total RDP at each order.
     public private(set) var rdp: [Double]
 
+    /// An accountant with nothing spent, tracking these Rényi orders.
     public init(orders: [Double] = RDPAccountant.defaultOrders) {
         self.orders = orders
         rdp = [Double](repeating: 0, count: orders.count)

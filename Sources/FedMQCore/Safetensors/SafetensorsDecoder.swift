@@ -12,6 +12,7 @@ public enum SafetensorsDecoder {
         var end: Int
     }
 
+    /// Parses a safetensors file, refusing anything malformed or past `limits` with a named error.
     public static func decode(_ bytes: [UInt8], limits: SafetensorsLimits = .init()) throws(CoreError) -> SafetensorsFile {
         do {
             return try decodeChecked(bytes, limits: limits)

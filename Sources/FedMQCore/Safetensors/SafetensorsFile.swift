@@ -13,6 +13,7 @@ public struct SafetensorsFile: Sendable, Equatable {
     /// The dtype of index tensors.
     public static let indexDType = "U32"
 
+    /// A decoded file: tensors with the encoding each was stored in, and the metadata.
     public init(tensors: [Tensor], metadata: [String: String], encodings: [String: TensorEncoding], indices: [String: [UInt32]] = [:]) {
         self.tensors = tensors
         self.metadata = metadata
@@ -58,6 +59,7 @@ public struct SafetensorsLimits: Sendable {
     public var maxHeaderBytes: Int
     public var maxTensors: Int
 
+    /// Bounds on the JSON header and the tensor count.
     public init(maxHeaderBytes: Int = 1 << 20, maxTensors: Int = 4096) {
         self.maxHeaderBytes = maxHeaderBytes
         self.maxTensors = maxTensors

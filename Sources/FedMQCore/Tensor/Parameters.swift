@@ -4,6 +4,7 @@
 public struct Parameters: Sendable, Equatable {
     public private(set) var tensors: [Tensor]
 
+    /// A model's tensors in order; names must be unique.
     public init(_ tensors: [Tensor]) throws(CoreError) {
         var seen = Set<String>()
         for tensor in tensors where !seen.insert(tensor.name).inserted {
@@ -17,6 +18,7 @@ public struct Parameters: Sendable, Equatable {
     /// Total number of scalars.
     public var count: Int { tensors.reduce(0) { $0 + $1.count } }
 
+    /// The tensor named `name`, if any.
     public subscript(name: String) -> Tensor? {
         tensors.first { $0.name == name }
     }

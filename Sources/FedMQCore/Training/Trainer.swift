@@ -13,6 +13,7 @@ public struct Trainer {
     /// DP-SGD's sampling and noise: the system's CSPRNG unless a test passes a seeded one.
     private var privacyRandom: any RandomNumberGenerator
 
+    /// A trainer for `spec` with the local training settings.
     public init(
         spec: ModelSpec, config: TrainingConfig, privacyRandom: any RandomNumberGenerator = SystemRandomNumberGenerator()
     ) throws(CoreError) {
@@ -23,6 +24,7 @@ public struct Trainer {
         gradient = try spec.initialParameters(seed: 0).zeros()
     }
 
+    /// What a training run did.
     public struct Report: Sendable, Equatable {
         /// Mean batch loss over the last epoch.
         public var meanLoss: Double

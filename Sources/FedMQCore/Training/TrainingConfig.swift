@@ -11,6 +11,7 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
     /// Record-level DP-SGD instead of plain mini-batches (then `batchSize` is unused).
     public var dpSGD: DPSGDConfig?
 
+    /// Local training settings; the defaults give plain SGD, batch 32, one epoch.
     public init(
         learningRate: Float = 0.1, momentum: Float = 0, weightDecay: Float = 0, batchSize: Int = 32, epochs: Int = 1,
         proximalMu: Float = 0, dpSGD: DPSGDConfig? = nil
@@ -52,6 +53,7 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
         dpSGD = try container.decodeIfPresent(DPSGDConfig.self, forKey: .dpSGD)
     }
 
+    /// Refuses settings that cannot train, naming the field (rate, momentum, decay, batch, epochs, DP-SGD).
     public func validate() throws(CoreError) {
         if !(learningRate > 0 && learningRate.isFinite) { throw .invalidTraining("learning_rate must be positive") }
         if !(0..<1).contains(momentum) { throw .invalidTraining("momentum must be in [0, 1)") }

@@ -34,6 +34,7 @@ public struct SentUpdate: Sendable, Equatable {
     public var payload: [UInt8]
     public var signature: String?
 
+    /// The update sent for `round`, with its signature if the agent signs.
     public init(round: Int, payload: [UInt8], signature: String?) {
         self.round = round
         self.payload = payload

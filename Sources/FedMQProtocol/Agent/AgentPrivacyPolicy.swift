@@ -21,6 +21,7 @@ public struct AgentPrivacyPolicy: Codable, Sendable, Equatable {
     public var minDropoutRate = 0.0
     public var minCorruptionRate = 0.0
 
+    /// Accepts what any round asks for: no floors.
     public init() {}
 
     enum CodingKeys: String, CodingKey {
@@ -33,6 +34,7 @@ public struct AgentPrivacyPolicy: Codable, Sendable, Equatable {
         case minCorruptionRate = "min_corruption_rate"
     }
 
+    /// Refuses floors that make no sense, naming the field.
     public func validate() throws(ProtocolError) {
         guard minNoiseMultiplier >= 0, minNoiseMultiplier.isFinite else {
             throw .invalidConfiguration("privacy_policy.min_noise_multiplier must be a finite number >= 0")

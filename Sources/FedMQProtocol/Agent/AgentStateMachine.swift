@@ -57,6 +57,8 @@ public struct AgentStateMachine {
     /// The model the open round needs, while this agent holds another (said in its status).
     private var waitingForModel: String?
 
+    /// The agent as its durable record left it: the last served round, its privacy ledger and the
+    /// update kept for that round, with its keys and the owner's policy.
     public init(
         agent: String, job: String, lastServedRound: Int, ledger: [DPEvent] = [], budget: PrivacyBudget? = nil,
         privacyPolicy: AgentPrivacyPolicy = AgentPrivacyPolicy(), identity: SigningKey? = nil, aggregatorKey: VerifyingKey? = nil,
@@ -80,6 +82,7 @@ public struct AgentStateMachine {
         self.random = random
     }
 
+    /// The retained status this agent publishes now.
     public func status(now: Double) -> AgentStatus {
         let state: AgentStatus.State = refusing ? .budgetExhausted : (trainingRound == nil ? .idle : .training)
         let delta = budget?.delta ?? round?.privacy?.delta

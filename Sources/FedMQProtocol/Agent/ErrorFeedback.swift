@@ -13,6 +13,7 @@ public struct ErrorFeedback: Sendable, Equatable {
     /// The entries not yet delivered; nil before the first round.
     public private(set) var residual: Parameters?
 
+    /// Top-k with this fraction of each tensor sent, and what earlier rounds held back.
     public init(fraction: Double, residual: Parameters? = nil) throws(ProtocolError) {
         guard fraction > 0, fraction <= 1 else { throw .invalidConfiguration("top-k fraction must be in (0, 1], not \(fraction)") }
         self.fraction = fraction

@@ -5,6 +5,7 @@ public struct PrivacyBudget: Codable, Sendable, Equatable {
     public var epsilon: Double
     public var delta: Double
 
+    /// At most `epsilon` spent, at `delta`.
     public init(epsilon: Double, delta: Double) {
         self.epsilon = epsilon
         self.delta = delta

@@ -25,6 +25,7 @@ public struct AggregatorCheckpoint: Codable, Sendable, Equatable {
         case strategyState = "strategy_state"
     }
 
+    /// The state a restarted aggregator resumes from.
     public init(
         announcement: RoundAnnouncement, modelSHA256: String, finished: Bool, accountant: RDPAccountant? = nil, lastMetrics: RoundMetrics? = nil,
         strategyState: [String: [Float]]? = nil

@@ -7,6 +7,7 @@ public struct ClientSelection: Codable, Sendable, Equatable {
     public var fraction: Double?
     public var seed: UInt64
 
+    /// Give exactly one of `count` and `fraction`.
     public init(count: Int? = nil, fraction: Double? = nil, seed: UInt64 = 0) {
         self.count = count
         self.fraction = fraction
@@ -15,6 +16,7 @@ public struct ClientSelection: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey { case count, fraction, seed }
 
+    /// Decodes `{"count": N}` or `{"fraction": F}`, `seed` defaulting to 0.
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         count = try container.decodeIfPresent(Int.self, forKey: .count)
@@ -22,6 +24,7 @@ public struct ClientSelection: Codable, Sendable, Equatable {
         seed = try container.decodeIfPresent(UInt64.self, forKey: .seed) ?? 0
     }
 
+    /// Refuses both or neither of `count` and `fraction`, and values out of range.
     public func validate() throws(ProtocolError) {
         guard (count == nil) != (fraction == nil) else { throw .invalidConfiguration("selection takes either 'count' or 'fraction'") }
         if let count, count < 1 { throw .invalidConfiguration("selection count must be at least 1") }

@@ -91,6 +91,7 @@ public struct RoundPolicy: Codable, Sendable, Equatable {
         return "policy has neither privacy nor norm_bound: one agent's update may move the model without limit (set norm_bound)"
     }
 
+    /// Refuses a policy the aggregator cannot run, naming the field.
     public func validate() throws(ProtocolError) {
         func invalid(_ text: String) -> ProtocolError { .invalidConfiguration(text) }
         if let rounds, rounds < 1 { throw invalid("rounds must be at least 1 (or absent to run forever)") }

@@ -9,11 +9,13 @@ public struct Enrolment: Codable, Sendable, Equatable, SchemaVersioned {
     public var aggregator: VerifyingKey?
     public var agents: [String: VerifyingKey]
 
+    /// The aggregator's public key and each enrolled agent's.
     public init(aggregator: VerifyingKey?, agents: [String: VerifyingKey]) {
         self.aggregator = aggregator
         self.agents = agents
     }
 
+    /// Refuses invalid agent ids.
     public func validate() throws(ProtocolError) {
         for agent in agents.keys { try Identifier.validate(agent, kind: "agent") }
     }

@@ -14,6 +14,7 @@ public struct SigningKey: Sendable {
         raw = Array(Curve25519.Signing.PrivateKey().rawRepresentation)
     }
 
+    /// The key in base64 (as key files hold it); refuses anything but 32 bytes.
     public init(base64: String) throws(ProtocolError) {
         guard let raw = Data(base64Encoded: base64.trimmingCharacters(in: .whitespacesAndNewlines)), raw.count == 32,
             (try? Curve25519.Signing.PrivateKey(rawRepresentation: raw)) != nil
@@ -43,6 +44,7 @@ public struct VerifyingKey: Sendable, Hashable, Codable {
         self.raw = raw
     }
 
+    /// The key in base64 (as configs and enrolment files hold it); refuses anything but 32 bytes.
     public init(base64: String) throws(ProtocolError) {
         guard let raw = Data(base64Encoded: base64.trimmingCharacters(in: .whitespacesAndNewlines)), raw.count == 32,
             (try? Curve25519.Signing.PublicKey(rawRepresentation: raw)) != nil
@@ -62,6 +64,7 @@ public struct VerifyingKey: Sendable, Hashable, Codable {
         return key.isValidSignature(bytes, for: statement)
     }
 
+    /// Decodes the base64 form.
     public init(from decoder: any Decoder) throws {
         let text = try decoder.singleValueContainer().decode(String.self)
         do {
@@ -71,6 +74,7 @@ public struct VerifyingKey: Sendable, Hashable, Codable {
         }
     }
 
+    /// Encodes the base64 form.
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.singleValueContainer()
         try container.encode(base64)

@@ -21,6 +21,7 @@ public struct AgentEvaluation: Codable, Sendable, Equatable, SchemaVersioned {
         case personalizedLoss = "personalized_loss"
     }
 
+    /// One agent's evaluation of one round's global model.
     public init(
         job: String, agent: String, round: Int, examples: Int, accuracy: Double?, loss: Double, personalizedAccuracy: Double? = nil,
         personalizedLoss: Double? = nil
@@ -35,6 +36,7 @@ public struct AgentEvaluation: Codable, Sendable, Equatable, SchemaVersioned {
         self.personalizedLoss = personalizedLoss
     }
 
+    /// Refuses ids, counts and metrics out of range.
     public func validate() throws(ProtocolError) {
         func invalid(_ reason: String) -> ProtocolError { .invalidMessage(schema: Self.schema, reason: reason) }
         guard Identifier.isValid(job), Identifier.isValid(agent), round >= 0 else { throw invalid("job, agent or round is invalid") }

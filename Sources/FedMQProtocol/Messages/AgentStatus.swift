@@ -2,6 +2,7 @@
 public struct AgentStatus: Codable, Sendable, Equatable, SchemaVersioned {
     public static let schema = "fedmq.status/1"
 
+    /// What the agent is doing.
     public enum State: String, Codable, Sendable {
         /// Connected and waiting for a round (or for the model).
         case idle
@@ -32,6 +33,7 @@ public struct AgentStatus: Codable, Sendable, Equatable, SchemaVersioned {
         case waitingForModel = "waiting_for_model"
     }
 
+    /// A status for `agent`.
     public init(agent: String, state: State, lastRound: Int, time: Double?, epsilonSpent: Double? = nil, delta: Double? = nil) {
         self.agent = agent
         self.state = state
@@ -41,6 +43,7 @@ public struct AgentStatus: Codable, Sendable, Equatable, SchemaVersioned {
         self.delta = delta
     }
 
+    /// Refuses an invalid agent id or negative round.
     public func validate() throws(ProtocolError) {
         guard Identifier.isValid(agent), lastRound >= 0 else {
             throw .invalidMessage(schema: Self.schema, reason: "agent id or last_round is invalid")
@@ -52,6 +55,7 @@ public struct AgentStatus: Codable, Sendable, Equatable, SchemaVersioned {
 public struct AggregatorStatus: Codable, Sendable, Equatable, SchemaVersioned {
     public static let schema = "fedmq.aggregator/1"
 
+    /// Whether the aggregator serves the job.
     public enum State: String, Codable, Sendable {
         case online, finished, offline
     }
@@ -62,6 +66,7 @@ public struct AggregatorStatus: Codable, Sendable, Equatable, SchemaVersioned {
     public var round: Int?
     public var time: Double?
 
+    /// A status for `job`.
     public init(job: String, state: State, round: Int?, time: Double?) {
         self.job = job
         self.state = state
@@ -69,6 +74,7 @@ public struct AggregatorStatus: Codable, Sendable, Equatable, SchemaVersioned {
         self.time = time
     }
 
+    /// Refuses an invalid job id or negative round.
     public func validate() throws(ProtocolError) {
         guard Identifier.isValid(job) else { throw .invalidMessage(schema: Self.schema, reason: "job id is invalid") }
     }

@@ -5,6 +5,7 @@ public enum ProtocolJSON {
     /// Control messages are small; anything bigger is refused before parsing.
     public static let maxMessageBytes = 256 * 1024
 
+    /// A message as compact JSON with sorted keys and unescaped slashes.
     public static func encode<Message: Encodable>(_ message: Message) -> [UInt8] {
         let encoder = JSONEncoder()
         // Slashes stay as they are: `fedmq.metrics/1`, not `fedmq.metrics\/1`, for people reading mosquitto_sub.

@@ -58,6 +58,7 @@ public struct RoundAnnouncement: Codable, Sendable, Equatable, SchemaVersioned {
         case secureAggregation = "secure_aggregation"
     }
 
+    /// An announcement of round `round`, with its deadline and the training agents run.
     public init(
         job: String, round: Int, openedAt: Double, deadline: Double, targetUpdates: Int, minUpdates: Int, extensions: Int,
         baseModelSHA256: String, training: TrainingConfig, maxUpdateBytes: Int, normBound: Double?, encoding: TensorEncoding,
@@ -91,6 +92,7 @@ public struct RoundAnnouncement: Codable, Sendable, Equatable, SchemaVersioned {
         (round, revision ?? 0) < (other.round, other.revision ?? 0)
     }
 
+    /// Refuses what an agent must not act on (bounds in `docs/protocol.md`).
     public func validate() throws(ProtocolError) {
         func invalid(_ reason: String) -> ProtocolError { .invalidMessage(schema: Self.schema, reason: reason) }
         guard Identifier.isValid(job) else { throw invalid("job '\(job.prefix(80))' is not a valid id") }

@@ -52,6 +52,7 @@ public struct RoundMetrics: Codable, Sendable, Equatable, SchemaVersioned {
         case failure
     }
 
+    /// The metrics of a closed round.
     public init(
         job: String, round: Int, participants: [String], updates: Int, examples: Int, rejected: [String: Int],
         accuracy: Double?, loss: Double?, bytesReceived: Int, durationSeconds: Double, deadlineExtensions: Int,
@@ -77,6 +78,7 @@ public struct RoundMetrics: Codable, Sendable, Equatable, SchemaVersioned {
         self.federated = federated
     }
 
+    /// Refuses ids and counts out of range.
     public func validate() throws(ProtocolError) {
         guard Identifier.isValid(job), round >= 1 else { throw .invalidMessage(schema: Self.schema, reason: "job or round is invalid") }
     }
@@ -92,6 +94,7 @@ public struct SecAggRoundReport: Codable, Sendable, Equatable {
     /// Why the round failed (its model is unchanged and the next round retries), if it did.
     public var failure: String?
 
+    /// How a secure round went.
     public init(degree: Int, threshold: Int, dropped: [String], failure: String? = nil) {
         self.degree = degree
         self.threshold = threshold

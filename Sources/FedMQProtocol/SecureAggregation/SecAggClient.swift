@@ -21,6 +21,7 @@ import Foundation
 ///    the self-mask shares of neighbours that survived and the mask-key shares of neighbours
 ///    that dropped, never both for one agent.
 public struct SecAggClient: Sendable {
+    /// Where the agent is in the round.
     public enum Stage: Sendable, Equatable {
         case advertised, shared, delivered, masked, revealed
     }
@@ -42,6 +43,7 @@ public struct SecAggClient: Sendable {
     /// Neighbours whose share did not open, and why.
     public private(set) var faultyPeers: [String: String] = [:]
 
+    /// Makes this round's key pairs and mask seed for `agent`, signed with its identity.
     public init(agent: String, job: String, round: Int, identity: SigningKey, using random: inout some RandomNumberGenerator) throws(ProtocolError) {
         try self.init(
             agent: agent, job: job, round: round, identity: identity, selfMaskSeed: SecAggCrypto.randomBytes(SecAggCrypto.secretBytes, using: &random)

@@ -28,6 +28,7 @@ public struct SecAggKeys: Codable, Sendable, Equatable, SchemaVersioned {
         case identityKey = "identity_key"
     }
 
+    /// Refuses an invalid job or agent id and a round below 1.
     public func validate() throws(ProtocolError) {
         try Identifier.validate(job, kind: "job")
         try Identifier.validate(agent, kind: "agent")
@@ -67,6 +68,7 @@ public struct SecAggRoster: Codable, Sendable, Equatable, SchemaVersioned {
         case keysSHA256 = "keys_sha256"
     }
 
+    /// Refuses invalid ids and a neighbour list or threshold the cohort cannot hold.
     public func validate() throws(ProtocolError) {
         try Identifier.validate(job, kind: "job")
         try Identifier.validate(agent, kind: "agent")
@@ -97,6 +99,7 @@ public struct SecAggShares: Codable, Sendable, Equatable, SchemaVersioned {
     public var agent: String
     public var shares: [SecAggSealedShare]
 
+    /// Refuses an invalid agent id and more than 254 shares.
     public func validate() throws(ProtocolError) {
         try Identifier.validate(agent, kind: "agent")
         guard shares.count <= 254 else { throw .invalidMessage(schema: Self.schema, reason: "more than 254 shares") }
@@ -113,6 +116,7 @@ public struct SecAggShareDelivery: Codable, Sendable, Equatable, SchemaVersioned
     public var agent: String
     public var shares: [SecAggSealedShare]
 
+    /// Refuses more than 254 shares.
     public func validate() throws(ProtocolError) {
         guard shares.count <= 254 else { throw .invalidMessage(schema: Self.schema, reason: "more than 254 shares") }
     }
@@ -146,6 +150,7 @@ public struct SecAggUnmask: Codable, Sendable, Equatable, SchemaVersioned {
     public var survivors: [String]
     public var dropped: [String]
 
+    /// Refuses an agent listed both as a survivor and as dropped.
     public func validate() throws(ProtocolError) {
         guard Set(survivors).isDisjoint(with: dropped) else {
             throw .invalidMessage(schema: Self.schema, reason: "an agent is both a survivor and dropped")
@@ -176,6 +181,7 @@ public struct SecAggReveal: Codable, Sendable, Equatable, SchemaVersioned {
         case maskKeys = "mask_keys"
     }
 
+    /// Refuses revealing both secrets of one agent (which would unmask its input).
     public func validate() throws(ProtocolError) {
         guard Set(selfMasks.map(\.owner)).isDisjoint(with: maskKeys.map(\.owner)) else {
             throw .invalidMessage(schema: Self.schema, reason: "both shares revealed for one agent")

@@ -12,6 +12,7 @@ import FedMQCore
 /// same variance (Kairouz, Liu and Steinke, ICML 2021, show the difference is negligible for
 /// σ ≥ 1).
 public enum SecAggNoise {
+    /// The L2 sensitivity of the quantized sum to one agent, for the noise calibration.
     public static func sensitivity(_ privacy: ClientPrivacy, _ settings: SecureAggregationSettings, dimension: Int) -> Double {
         privacy.clipNorm * settings.quantization.scale + Double(dimension).squareRoot()
     }

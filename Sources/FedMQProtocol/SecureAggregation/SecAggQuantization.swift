@@ -8,6 +8,7 @@ public struct SecAggQuantization: Codable, Sendable, Equatable {
     public var clip: Double
     public var scale: Double
 
+    /// Entries clipped to [-clip, clip] and multiplied by `scale`.
     public init(clip: Double, scale: Double) {
         self.clip = clip
         self.scale = scale
@@ -29,6 +30,7 @@ public struct SecAggQuantization: Codable, Sendable, Equatable {
         }
     }
 
+    /// The delta as words modulo 2^32, with stochastic rounding.
     public func encode(_ delta: Parameters, using random: inout some RandomNumberGenerator) -> [UInt32] {
         delta.tensors.flatMap(\.values).map { value in
             let scaled = Double(max(-Float(clip), min(Float(clip), value))) * scale

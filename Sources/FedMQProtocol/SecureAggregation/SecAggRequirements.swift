@@ -16,6 +16,8 @@ public struct SecAggRequirements: Sendable, Equatable {
     public var dropoutRate: Double
     public var corruptionRate: Double
 
+    /// What an agent demands of a roster: enrolled neighbours, a cohort of at least
+    /// `minimumCohort`, and a graph sized for at least these dropout and corruption rates.
     public init(enrolled: [String: VerifyingKey], minimumCohort: Int = 3, dropoutRate: Double, corruptionRate: Double) {
         self.enrolled = enrolled
         self.minimumCohort = minimumCohort

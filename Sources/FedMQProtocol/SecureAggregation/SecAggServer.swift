@@ -11,6 +11,7 @@ import Foundation
 /// Each stage ends when every expected agent has answered or when the runtime calls its
 /// `close…` at the stage's deadline; fewer than t agents left fails the round.
 public struct SecAggServer: Sendable {
+    /// The stage the round is in.
     public enum Stage: Sendable, Equatable {
         case collectingKeys, collectingShares, collectingMasked, collectingReveals, done
     }
@@ -33,6 +34,7 @@ public struct SecAggServer: Sendable {
     private var reveals: [String: SecAggReveal] = [:]
     public private(set) var unmask: SecAggUnmask?
 
+    /// A secure round for `cohort` over vectors of `dimension` words.
     public init(
         job: String, round: Int, dimension: Int, cohort: Set<String>, enrolled: [String: VerifyingKey]?, dropout: Double, corruption: Double,
         seed: UInt64
@@ -58,6 +60,7 @@ public struct SecAggServer: Sendable {
         }
     }
 
+    /// Takes an agent's public keys (keys stage).
     public mutating func keysReceived(from agent: String, _ message: SecAggKeys) throws(ProtocolError) {
         guard stage == .collectingKeys else { throw .secureAggregation("keys from \(agent) after the key stage closed") }
         guard cohort.contains(agent), message.agent == agent else { throw .secureAggregation("keys from \(agent), not in the cohort or not its own") }
@@ -82,6 +85,7 @@ public struct SecAggServer: Sendable {
         }
     }
 
+    /// Takes an agent's encrypted shares for its neighbours (shares stage).
     public mutating func sharesReceived(from agent: String, _ message: SecAggShares) throws(ProtocolError) {
         guard stage == .collectingShares, let graph else { throw .secureAggregation("shares from \(agent) outside the share stage") }
         guard message.agent == agent, message.job == job, message.round == round, keys[agent] != nil else {
@@ -109,6 +113,7 @@ public struct SecAggServer: Sendable {
         }
     }
 
+    /// Takes an agent's masked input (masking stage).
     public mutating func maskedReceived(from agent: String, _ words: [UInt32]) throws(ProtocolError) {
         guard stage == .collectingMasked else { throw .secureAggregation("masked update from \(agent) outside the masking stage") }
         guard shares[agent] != nil else { throw .secureAggregation("masked update from \(agent), which did not share") }
@@ -128,6 +133,7 @@ public struct SecAggServer: Sendable {
         return request
     }
 
+    /// Takes an agent's revealed shares (unmasking stage).
     public mutating func revealReceived(from agent: String, _ message: SecAggReveal) throws(ProtocolError) {
         guard stage == .collectingReveals, let unmask, let graph else { throw .secureAggregation("reveal from \(agent) outside the reveal stage") }
         try message.validate()

@@ -11,6 +11,7 @@ public struct SecureAggregationSettings: Codable, Sendable, Equatable {
     /// Each stage (keys, shares, masked updates, reveals) waits at most this long.
     public var stageSeconds: Double
 
+    /// Secure aggregation with these rates, quantization and stage deadline.
     public init(dropoutRate: Double = 0.1, corruptionRate: Double = 0.1, quantization: SecAggQuantization, stageSeconds: Double = 30) {
         self.dropoutRate = dropoutRate
         self.corruptionRate = corruptionRate
@@ -25,6 +26,7 @@ public struct SecureAggregationSettings: Codable, Sendable, Equatable {
         case stageSeconds = "stage_seconds"
     }
 
+    /// Refuses rates, quantization or a deadline that cannot work for `cohort` agents.
     public func validate(cohort: Int) throws(ProtocolError) {
         guard (0..<0.5).contains(dropoutRate), (0..<0.5).contains(corruptionRate) else {
             throw .invalidConfiguration("secure_aggregation dropout_rate and corruption_rate must be within 0 and 0.5")

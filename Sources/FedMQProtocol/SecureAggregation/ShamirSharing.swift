@@ -6,10 +6,12 @@ import Foundation
 /// interpolation at 0); fewer say nothing about it. Points are 1...255, so a secret is shared
 /// among at most 255 holders.
 public enum ShamirSharing {
+    /// One share: the point x and the secret's bytes evaluated there.
     public struct Share: Sendable, Equatable, Codable {
         public var x: UInt8
         public var y: [UInt8]
 
+        /// The share at `x`.
         public init(x: UInt8, y: [UInt8]) {
             self.x = x
             self.y = y
@@ -28,6 +30,7 @@ public enum ShamirSharing {
             y = Array(bytes)
         }
 
+        /// Encodes `{x, y}` with `y` in base64.
         public func encode(to encoder: any Encoder) throws {
             var container = encoder.container(keyedBy: CodingKeys.self)
             try container.encode(x, forKey: .x)

@@ -25,6 +25,7 @@ public final class InMemoryBroker: Sendable {
 
     let state = Mutex(State())
 
+    /// An empty broker: no clients, nothing retained.
     public init() {}
 
     /// Connects a client. A second client with the same id takes over (the first is dropped).

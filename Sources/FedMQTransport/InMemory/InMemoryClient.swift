@@ -26,6 +26,7 @@ public final class InMemoryClient: MQTTTransport {
         }
     }
 
+    /// Delivers at once to every matching subscriber (queued while offline at QoS 1 and 2).
     @discardableResult
     public func publish(
         _ topic: String, payload: [UInt8], qos: QoS, retain: Bool, messageExpiry: UInt32?,
@@ -49,6 +50,7 @@ public final class InMemoryClient: MQTTTransport {
         return receivers == 0 && qos != .atMostOnce ? .noMatchingSubscribers : .success
     }
 
+    /// Subscribes; retained messages matching the filters arrive first.
     public func subscribe(to filters: [String], qos: QoS) async throws -> MQTTSubscription {
         guard !filters.isEmpty else { throw MQTTError(.invalidArgument, call: "subscribe", detail: "no topic filter given") }
         for filter in filters { try TopicName.validateFilter(filter, call: "subscribe") }
@@ -62,6 +64,7 @@ public final class InMemoryClient: MQTTTransport {
         return MQTTSubscription(filters: filters, stream: stream, continuation: continuation)
     }
 
+    /// Subscribes with a mailbox that never holds the publisher back (there is no network thread).
     public func subscribeMailbox(to filters: [String], qos: QoS, capacityBytes: Int) async throws -> MQTTMailbox {
         guard !filters.isEmpty else { throw MQTTError(.invalidArgument, call: "subscribe", detail: "no topic filter given") }
         guard capacityBytes > 0 else { throw MQTTError(.invalidArgument, call: "subscribe", detail: "mailbox capacity must be positive") }
@@ -78,6 +81,7 @@ public final class InMemoryClient: MQTTTransport {
         return mailbox
     }
 
+    /// A new sequence of this client's connection events.
     public func connectionEvents() -> AsyncStream<ConnectionEvent> {
         events.makeStream()
     }
@@ -123,6 +127,7 @@ public final class InMemoryClient: MQTTTransport {
         for message in outbox { broker.route(message) }
     }
 
+    /// Leaves the broker without a last will and ends every subscription and event sequence.
     public func disconnect() async {
         let record = broker.state.withLock { state -> InMemoryBroker.ClientRecord? in
             guard state.clients[clientID]?.session == session else { return nil }
