@@ -57,7 +57,7 @@ test: deps lint
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 
-## test-repeat: the integration suites REPEAT times in a row (default 10), with LOAD=stress under
+## test-repeat: the integration and runtime suites REPEAT times in a row (default 10), with LOAD=stress under
 ## stress-ng --cpu 2; stops at the first failing run and prints its failures (logs in .test-repeat/)
 REPEAT ?= 10
 LOAD ?=
@@ -69,7 +69,7 @@ test-repeat: deps
 	if [ "$(LOAD)" = stress ]; then stress-ng --cpu 2 --timeout 3h >/dev/null 2>&1 & stress=$$!; fi; \
 	status=0; \
 	for run in $$(seq 1 $(REPEAT)); do \
-		if $(SWIFT) test --skip-build --filter FedMQIntegrationTests > .test-repeat/run-$$run.log 2>&1; \
+		if $(SWIFT) test --skip-build --filter "FedMQIntegrationTests|FedMQRuntimeTests" > .test-repeat/run-$$run.log 2>&1; \
 		then echo "run $$run of $(REPEAT): $$(grep -E 'Test run with' .test-repeat/run-$$run.log | tail -1)"; \
 		else echo "run $$run of $(REPEAT) FAILED:"; grep -E '✘' .test-repeat/run-$$run.log | head -20; status=1; break; fi; \
 	done; \

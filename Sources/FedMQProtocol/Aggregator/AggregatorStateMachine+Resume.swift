@@ -32,4 +32,11 @@ extension AggregatorStateMachine {
         // over with an empty key stage, which ends at its deadline and fails the round cleanly.
         openSecureRound(now: checkpoint.announcement.openedAt)
     }
+
+    /// What a restart resumes from: the open round, the model's hash and the accounts.
+    func checkpoint() -> AggregatorCheckpoint {
+        AggregatorCheckpoint(
+            announcement: announcement, modelSHA256: model.sha256, finished: finished, accountant: accountant, lastMetrics: lastMetrics,
+            strategyState: strategy.carriedState)
+    }
 }

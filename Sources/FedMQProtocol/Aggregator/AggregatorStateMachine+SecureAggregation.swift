@@ -114,4 +114,16 @@ extension AggregatorStateMachine {
             return actions + conclude(model.parameters, participants: [:], now: now, secure: report)
         }
     }
+
+    /// Secure aggregation needs an enrolled fleet, and a quantization whose sum cannot wrap.
+    func requireEnrolmentForSecureAggregation() throws(ProtocolError) {
+        guard let settings = policy.secureAggregation else { return }
+        guard let signers else {
+            throw .invalidConfiguration("secure aggregation needs an enrolled fleet: every agent signs its keys (configure an enrolment)")
+        }
+        // The sum must not wrap for the largest cohort that can take part, noise included.
+        let cohort = policy.allowedAgents?.count ?? signers.count
+        let sigma = policy.privacy.map { SecAggNoise.agentSigma($0, settings, dimension: model.parameters.count) } ?? 0
+        try settings.quantization.validate(cohort: cohort, noiseSigma: sigma)
+    }
 }

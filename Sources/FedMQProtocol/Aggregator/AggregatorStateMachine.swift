@@ -89,17 +89,6 @@ public struct AggregatorStateMachine {
         try requireEnrolmentForSecureAggregation()
     }
 
-    func requireEnrolmentForSecureAggregation() throws(ProtocolError) {
-        guard let settings = policy.secureAggregation else { return }
-        guard let signers else {
-            throw .invalidConfiguration("secure aggregation needs an enrolled fleet: every agent signs its keys (configure an enrolment)")
-        }
-        // The sum must not wrap for the largest cohort that can take part, noise included.
-        let cohort = policy.allowedAgents?.count ?? signers.count
-        let sigma = policy.privacy.map { SecAggNoise.agentSigma($0, settings, dimension: model.parameters.count) } ?? 0
-        try settings.quantization.validate(cohort: cohort, noiseSigma: sigma)
-    }
-
     /// Actions that (re)establish the retained state: checkpoint (fresh start) and publish.
     public func startActions(fresh: Bool) -> [AggregatorAction] {
         var actions: [AggregatorAction] = []
@@ -162,12 +151,6 @@ public struct AggregatorStateMachine {
             .publishRound(receivedSoFar()),
             .extended(round: announcement.round, accepted: accepted.count, deadline: announcement.deadline),
         ]
-    }
-
-    func checkpoint() -> AggregatorCheckpoint {
-        AggregatorCheckpoint(
-            announcement: announcement, modelSHA256: model.sha256, finished: finished, accountant: accountant, lastMetrics: lastMetrics,
-            strategyState: strategy.carriedState)
     }
 
     /// The open round's announcement naming the agents whose updates count so far.
