@@ -90,10 +90,26 @@ public struct AgentRuntime: Service {
             for await event in connectionEvents { log.record(event, now: clock.now()) }
         }
         defer { connectionLog.cancel() }
-        try await client.connect()
-        let inbox = try await client.subscribe(
-            to: [topics.globalModel, topics.globalRound, topics.secAggInbox(agent: config.agent), topics.allSecAggUnmasks], qos: .atLeastOnce)
-        try await publish(machine.status(now: clock.now()), client: client, topics: topics)
+        let startStatus = machine.status(now: clock.now())
+        let started: MQTTSubscription?
+        do {
+            started = try await untilShutdown { [config] in
+                try await client.connect()
+                let inbox = try await client.subscribe(
+                    to: [topics.globalModel, topics.globalRound, topics.secAggInbox(agent: config.agent), topics.allSecAggUnmasks],
+                    qos: .atLeastOnce)
+                try await publish(startStatus, client: client, topics: topics)
+                return inbox
+            }
+        } catch {
+            await client.disconnect()
+            throw error
+        }
+        guard let inbox = started else {
+            logger.notice("shutting down before the broker answered")
+            await client.disconnect()
+            return
+        }
 
         let (events, continuation) = AsyncStream.makeStream(of: Event.self)
         let feeder = Task {

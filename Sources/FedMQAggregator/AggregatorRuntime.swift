@@ -95,9 +95,23 @@ public struct AggregatorRuntime: Service {
         let publisher = Publisher(client: client, updates: updates)
         logger.info("connecting to \(config.broker.host):\(config.broker.port)")
         let firstTick = clock.now()
-        try await client.connect()
-        try await publishStatus(publisher, topics, .online, round: machine.announcement.round)
-        try await perform(machine.startActions(fresh: fresh), publisher: publisher, topics: topics, store: store, identity: identity)
+        let (startActions, startRound) = (machine.startActions(fresh: fresh), machine.announcement.round)
+        let started: Void?
+        do {
+            started = try await untilShutdown {
+                try await client.connect()
+                try await publishStatus(publisher, topics, .online, round: startRound)
+                try await perform(startActions, publisher: publisher, topics: topics, store: store, identity: identity)
+            }
+        } catch {
+            await client.disconnect()
+            throw error
+        }
+        guard started != nil else {
+            logger.notice("shutting down before the broker answered")
+            await client.disconnect()
+            return
+        }
 
         let feeders = [
             Task {

@@ -3,14 +3,16 @@ import ServiceLifecycle
 
 /// Runs a runtime as the process's one service: SIGTERM and SIGINT shut it down gracefully,
 /// a runtime that returns ends the process normally, and one that throws ends it with its
-/// error.
+/// error. A graceful shutdown that takes longer than `gracefulShutdownLimit` (a publish
+/// waiting for a broker that is gone) is cut short by cancelling the runtime.
 public func runUntilShutdown(_ service: some Service, logger: Logger) async throws {
-    let group = ServiceGroup(
-        configuration: ServiceGroupConfiguration(
-            services: [
-                .init(service: service, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .cancelGroup)
-            ],
-            gracefulShutdownSignals: [.sigterm, .sigint],
-            logger: logger))
-    try await group.run()
+    var configuration = ServiceGroupConfiguration(
+        services: [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .cancelGroup)],
+        gracefulShutdownSignals: [.sigterm, .sigint],
+        logger: logger)
+    configuration.maximumGracefulShutdownDuration = gracefulShutdownLimit
+    try await ServiceGroup(configuration: configuration).run()
 }
+
+/// How long a graceful shutdown may take before the runtime is cancelled.
+public let gracefulShutdownLimit = Duration.seconds(10)

@@ -167,6 +167,26 @@ struct FaultInjectionTests {
 }
 
 extension FaultInjectionTests {
+    @Test("SIGTERM while waiting for a broker that is not there: agent and aggregator stop at once with status 0, saying why")
+    func shutdownBeforeBroker() async throws {
+        let port = try LoopbackPort.free()
+        let placeholder = try await LocalBroker()
+        let job = try FederatedJob(broker: placeholder, job: "never", agents: 1, rounds: 1, target: 1, minimum: 1, epochs: 1, port: port)
+        await placeholder.stop()
+        let processes = ["aggregator": try job.startAggregator(), "agent-0": try job.startAgent(0)]
+        try await eventually("both to retry the missing broker") {
+            processes.keys.allSatisfy { job.log($0).contains("reconnecting(attempt: 1,") }
+        }
+        for (name, process) in processes {
+            process.send(SIGTERM)
+            // Without the shutdown reaching the start, the process would retry until a broker came.
+            let status = try await within(.seconds(60), "\(name) to exit on SIGTERM") { try await process.wait() }
+            #expect(status == 0, "\(name): \(job.log(name).suffix(1500))")
+            #expect(job.log(name).contains("shutting down before the broker answered"), "\(name)")
+        }
+        await placeholder.remove()
+    }
+
     @Test(
         "a write that fails (a file size limit standing in for a full disk) stops the aggregator with the path; its last checkpoint is intact and a restart finishes the job"
     )
