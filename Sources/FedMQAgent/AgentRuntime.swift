@@ -18,6 +18,8 @@ public struct AgentRuntime: Service {
     public typealias Training = @Sendable (GlobalModel, TrainingConfig, Dataset, UInt64) -> Result<Parameters, CoreError>
 
     public let config: AgentConfig
+    /// How often the agent looks at the time (to say it still waits for its job's model).
+    static let tickInterval = 10.0
     let logger: Logger
     let training: Training
     let connector: any MQTTConnector
@@ -46,6 +48,7 @@ public struct AgentRuntime: Service {
         case message(MQTTMessage)
         case trained(round: Int, Result<Parameters, CoreError>, examples: Int)
         case evaluated(AgentEvaluation)
+        case tick
         case shutdown
     }
 
@@ -90,7 +93,10 @@ public struct AgentRuntime: Service {
             for await event in connectionEvents { log.record(event, now: clock.now()) }
         }
         defer { connectionLog.cancel() }
-        let startStatus = machine.status(now: clock.now())
+        let firstTick = clock.now()
+        // The wait for the job's model and round starts now (nothing to say yet: said after a minute).
+        _ = machine.tick(now: firstTick)
+        let startStatus = machine.status(now: firstTick)
         let started: MQTTSubscription?
         do {
             started = try await untilShutdown { [config] in
@@ -112,10 +118,15 @@ public struct AgentRuntime: Service {
         }
 
         let (events, continuation) = AsyncStream.makeStream(of: Event.self)
-        let feeder = Task {
-            for await message in inbox { continuation.yield(.message(message)) }
-        }
-        defer { feeder.cancel() }
+        let feeders = [
+            Task {
+                for await message in inbox { continuation.yield(.message(message)) }
+            },
+            Task { [clock] in
+                await clock.ticks(every: Self.tickInterval, from: firstTick) { continuation.yield(.tick) }
+            },
+        ]
+        defer { for feeder in feeders { feeder.cancel() } }
         var shutDown = false
         do {
             try await withGracefulShutdownHandler {
@@ -134,6 +145,8 @@ public struct AgentRuntime: Service {
                         try await client.publish(topic, payload: ProtocolJSON.encode(evaluation), qos: .atLeastOnce, retain: false)
                         logger.info("published evaluation", metadata: ["round": "\(evaluation.round)", "accuracy": "\(evaluation.accuracy ?? .nan)"])
                         actions = []
+                    case .tick:
+                        actions = machine.tick(now: now)
                     case .shutdown:
                         shutDown = true
                         break eventLoop
@@ -227,6 +240,8 @@ public struct AgentRuntime: Service {
             try await publish(status, client: client, topics: topics)
         case .refused(let round, let reason):
             logger.warning("round \(round) refused: \(reason)")
+        case .warning(let text):
+            logger.warning("\(text)")
         case .ignored(let reason):
             logger.debug("\(reason)")
         }

@@ -9,7 +9,18 @@ public struct Topics: Sendable, Equatable {
         self.job = job
     }
 
+    /// The topic prefix of this job.
     public var prefix: String { "\(Self.root)/\(job)" }
+    /// Every job's aggregator status (retained): the jobs a broker serves.
+    public static let everyAggregatorStatus = "\(root)/+/aggregator/status"
+
+    /// The job whose aggregator status `topic` is, if it is one.
+    public static func job(ofAggregatorStatus topic: String) -> String? {
+        let levels = topic.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+        guard levels.count == 5, "\(levels[0])/\(levels[1])" == root, levels[3...] == ["aggregator", "status"], Identifier.isValid(levels[2])
+        else { return nil }
+        return levels[2]
+    }
     /// safetensors, retained: the current global model.
     public var globalModel: String { "\(prefix)/global/model" }
     /// JSON, retained: the open round (`RoundAnnouncement`).

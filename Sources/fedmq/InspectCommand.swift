@@ -71,7 +71,8 @@ enum PayloadDescription {
         switch schema {
         case RoundAnnouncement.schema:
             let round = try ProtocolJSON.decode(RoundAnnouncement.self, from: bytes)
-            return "round \(round.round) of job \(round.job): target \(round.targetUpdates), quorum \(round.minUpdates), "
+            return
+                "round \(round.round)\(round.rounds.map { "/\($0)" } ?? "") of job \(round.job): target \(round.targetUpdates), quorum \(round.minUpdates), "
                 + "deadline in \(Int(round.deadline - Date().timeIntervalSince1970)) s, base model \(round.baseModelSHA256.prefix(12)), "
                 + "training lr \(round.training.learningRate) batch \(round.training.batchSize) epochs \(round.training.epochs)"
         case RoundMetrics.schema:
@@ -83,6 +84,7 @@ enum PayloadDescription {
         case AgentStatus.schema:
             let status = try ProtocolJSON.decode(AgentStatus.self, from: bytes)
             return "agent \(status.agent): \(status.state.rawValue), last round \(status.lastRound)"
+                + (status.lastError.map { ", last error: \($0)" } ?? "")
         case AggregatorStatus.schema:
             let status = try ProtocolJSON.decode(AggregatorStatus.self, from: bytes)
             return "aggregator of job \(status.job): \(status.state.rawValue)\(status.round.map { ", round \($0)" } ?? "")"

@@ -61,8 +61,18 @@ struct ConnectionFailureTests {
             let untrusting = try MQTTClient(options: options)
             let error = try await #require(throws: MQTTError.self) { try await untrusting.connect() }
             #expect(error.code == .tls)
-            #expect(error.detail.lowercased().contains("certificate"))
+            #expect(
+                error.detail.contains("likely cause: the broker's certificate is not signed by the CA in '\(stranger.caCertificate)'"),
+                "\(error.detail)")
             await untrusting.disconnect()
+
+            // TLS to the plain MQTT port.
+            options.port = broker.port
+            options.tls = TLSOptions(caFile: authority.caCertificate)
+            let wrongPort = try MQTTClient(options: options)
+            let plain = try await #require(throws: MQTTError.self) { try await wrongPort.connect() }
+            #expect(plain.code == .tls && plain.detail.contains("port \(broker.port) may not be a TLS listener"), "\(plain.detail)")
+            await wrongPort.disconnect()
         }
     }
 
@@ -89,6 +99,7 @@ struct ConnectionFailureTests {
             let anonymous = try MQTTClient(options: options)
             let error = try await #require(throws: MQTTError.self) { try await anonymous.connect() }
             #expect(error.code == .tls, "got \(error.detail)")
+            #expect(error.detail.contains("likely cause: the broker requires a client certificate"), "\(error.detail)")
             await anonymous.disconnect()
         }
     }

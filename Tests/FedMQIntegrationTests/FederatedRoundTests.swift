@@ -63,6 +63,12 @@ struct FederatedRoundTests {
                 fedmq, ["watch", "--port", "\(broker.port)", "--job", "e2e"], logFile: job.directory.appendingPathComponent("follow.log").path)
             try await eventually("the watcher's first lines in its file") { job.log("follow").contains("metrics of round 10: ") }
             await following.stop()
+            // A job name that is not there (a wrong case) gets the names of those that are.
+            let mistaken = try ChildProcess(
+                fedmq, ["watch", "--port", "\(broker.port)", "--job", "E2E"], logFile: job.directory.appendingPathComponent("mistaken.log").path)
+            try await eventually("the watcher to name the jobs there") { job.log("mistaken").contains("jobs there: e2e") }
+            #expect(job.log("mistaken").contains("job 'E2E' has no aggregator status"))
+            await mistaken.stop()
         }
     }
 

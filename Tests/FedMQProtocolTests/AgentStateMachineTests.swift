@@ -24,6 +24,48 @@ struct AgentStateMachineTests {
         #expect(agent.status(now: 1002).state == .training)
     }
 
+    @Test("without the job's model and round an agent says so once a minute; once both came it says nothing")
+    func waitingNotice() throws {
+        var agent = try AgentStateMachine(agent: "a1", job: Fixture.job, lastServedRound: 0)
+        #expect(agent.tick(now: 1000).isEmpty)
+        #expect(agent.tick(now: 1059).isEmpty)
+        let first = agent.tick(now: 1060)
+        #expect(
+            first.count == 1 && { if case .warning(let text) = first[0] { text.contains("no global model and round announcement") } else { false } }()
+        )
+        #expect(agent.tick(now: 1100).isEmpty, "once a minute")
+        _ = agent.modelReceived(aggregator.modelBytes, now: 1101)
+        let modelOnly = agent.tick(now: 1120)
+        #expect(modelOnly.count == 1 && { if case .warning(let text) = modelOnly[0] { text.hasPrefix("no round announcement") } else { false } }())
+        _ = agent.roundReceived(roundPayload, now: 1121)
+        #expect(agent.tick(now: 5000).isEmpty)
+    }
+
+    @Test("a round given up sets last_error in the status; the next update sent clears it")
+    func lastError() throws {
+        var agent = try AgentStateMachine(agent: "a1", job: Fixture.job, lastServedRound: 0)
+        _ = agent.modelReceived(aggregator.modelBytes, now: 1001)
+        _ = agent.roundReceived(roundPayload, now: 1001)
+        let failed = agent.trainingFailed(round: 1, reason: "bad data", now: 1002)
+        #expect(failed.first == .refused(round: 1, reason: "training failed: bad data"))
+        guard case .publishStatus(let status) = failed.last else {
+            Issue.record("expected a status, got \(failed)")
+            return
+        }
+        #expect(status.lastError == "round 1: training failed: bad data")
+        let encoded = ProtocolJSON.encode(status)
+        #expect(String(decoding: encoded, as: UTF8.self).contains(#""last_error":"round 1: training failed: bad data""#))
+        #expect(try ProtocolJSON.decode(AgentStatus.self, from: encoded).lastError == status.lastError)
+
+        // Round 2 opens; this time training works.
+        var announcement = aggregator.announcement
+        announcement.round = 2
+        _ = agent.roundReceived(ProtocolJSON.encode(announcement), now: 1003)
+        let sent = agent.trainingFinished(round: 2, trained: Fixture.initial, examples: 4, now: 1004)
+        #expect(sent.contains { if case .publishUpdate = $0 { true } else { false } })
+        #expect(agent.status(now: 1005).lastError == nil)
+    }
+
     @Test("after training: record the round as served, then publish a clipped update that validates")
     func publishesOnce() throws {
         var agent = try AgentStateMachine(agent: "a1", job: Fixture.job, lastServedRound: 0)

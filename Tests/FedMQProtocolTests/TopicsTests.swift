@@ -17,6 +17,17 @@ struct TopicsTests {
         #expect(try topics.parse(topics.status(agent: "a_1")) == .status(agent: "a_1"))
     }
 
+    @Test("any job's aggregator status topic names its job; nothing else does")
+    func aggregatorStatusOfAnyJob() {
+        #expect(Topics.job(ofAggregatorStatus: topics.aggregatorStatus) == "digits-1")
+        #expect(Topics.everyAggregatorStatus == "fedmq/v1/+/aggregator/status")
+        for other in [
+            "fedmq/v1/digits-1/global/model", "fedmq/v2/j/aggregator/status", "fedmq/v1/a b/aggregator/status", "fedmq/v1/j/aggregator/status/x",
+        ] {
+            #expect(Topics.job(ofAggregatorStatus: other) == nil, "\(other)")
+        }
+    }
+
     @Test(
         "foreign and malformed topics are refused",
         arguments: [

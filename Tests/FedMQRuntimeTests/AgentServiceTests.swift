@@ -67,3 +67,41 @@ struct AgentServiceTests {
         for agent in agents { try await agent.stop() }
     }
 }
+
+/// Nothing an agent does wrong stays in its own log only.
+@Suite("Agents that cannot work say so", .timeLimit(.minutes(1)))
+struct AgentNoticeTests {
+    @Test("an agent whose job has no model or round says so every minute, naming the job")
+    func waitingForJob() async throws {
+        let fleet = try RuntimeFleet(job: "planta")
+        let statuses = try await fleet.observe([fleet.topics.status(agent: "a0")])
+        let agent = fleet.agent(try fleet.agentConfig(0))
+        _ = try await statuses.first { $0 }  // started: the wait is being timed
+        #expect(fleet.logs.lines(from: "a0", containing: "no global model").isEmpty)
+        fleet.clock.advance(by: 61)
+        await fleet.logs.wait(from: "a0", containing: "no global model and round announcement for job 'planta'")
+        fleet.clock.advance(by: 60)
+        await fleet.logs.wait(for: 2, from: "a0", containing: "no global model and round announcement for job 'planta'")
+        let warning = try #require(fleet.logs.lines(from: "a0", containing: "no global model").first)
+        #expect(warning.level == .warning)
+        #expect(warning.message.contains("is its aggregator running, and is the job name right?"))
+        try await agent.stop()
+    }
+
+    @Test("training that fails on the local data is in the agent's retained status as last_error, and in the aggregator's view")
+    func lastError() async throws {
+        let fleet = try RuntimeFleet()
+        var config = try fleet.agentConfig(0)
+        // Five columns: four features where the model takes three.
+        try "1,2,3,4,0\n4,3,2,1,1\n".write(toFile: config.dataCSV, atomically: true, encoding: .utf8)
+        config.seed = 3
+        let aggregator = fleet.aggregator(fleet.aggregatorConfig(policy: fleet.policy(rounds: 1, target: 1, minimum: 1)))
+        let agent = fleet.agent(config)
+        await fleet.logs.wait(from: "a0", containing: "round 1 refused: training failed")
+        let status = try #require(try fleet.retained(AgentStatus.self, on: fleet.topics.status(agent: "a0")))
+        #expect(status.lastError?.hasPrefix("round 1: training failed:") == true, "\(String(describing: status.lastError))")
+        #expect(status.state == .idle && status.lastRound == 0)
+        try await agent.stop()
+        try await aggregator.stop()
+    }
+}

@@ -23,6 +23,9 @@ public enum AgentAction: Sendable, Equatable {
     /// This agent will not take part in `round`, and why: the owner's privacy policy forbids
     /// what the round asks, or a secure round failed a check. Worth a warning in the log.
     case refused(round: Int, reason: String)
+    /// Something the owner should hear that is not a refused round (the job's model or round
+    /// has not come: a wrong job name, an aggregator that is not running). A warning in the log.
+    case warning(String)
     /// Nothing to do, and why (for the log).
     case ignored(String)
 }

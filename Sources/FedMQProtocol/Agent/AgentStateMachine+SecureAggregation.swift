@@ -48,7 +48,7 @@ extension AgentStateMachine {
         } catch {
             secure = nil
             secureInput = nil
-            return [.refused(round: roundNumber, reason: "dropping out of secure aggregation: \(error)")]
+            return fail(roundNumber, "dropping out of secure aggregation: \(error)", now: now)
         }
     }
 
@@ -67,6 +67,7 @@ extension AgentStateMachine {
         secureInput = nil
         let payload = ModelCodec.encodeMasked(words, job: topics.job, round: roundNumber, agent: agent)
         lastServedRound = roundNumber
+        lastError = nil
         if let event = input.event { ledger.append(event) }
         return [
             .recordServed(

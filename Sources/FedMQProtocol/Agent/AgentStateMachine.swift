@@ -56,6 +56,15 @@ public struct AgentStateMachine {
     private var refusedModel = false
     /// The model the open round needs, while this agent holds another (said in its status).
     private var waitingForModel: String?
+    /// Since when this agent has waited for the job's model or round (nil: it holds both),
+    /// and when it last said so.
+    private var waitingSince: Double?
+    private var lastWaitingNotice = -Double.infinity
+    /// How often an agent without the job's model or round says so.
+    public static let waitingNoticeSeconds = 60.0
+    /// Why the last round this agent could not serve was given up, until it serves one (said
+    /// in its status as `last_error`, so a fleet view shows it without the device's log).
+    public internal(set) var lastError: String?
 
     /// The agent as its durable record left it: the last served round, its privacy ledger and the
     /// update kept for that round, with its keys and the owner's policy.
@@ -82,6 +91,25 @@ public struct AgentStateMachine {
         self.random = random
     }
 
+    /// Time passed: an agent that has had no model or no round announcement for a minute says
+    /// so, every minute (a job name that matches no aggregator would otherwise wait in silence).
+    public mutating func tick(now: Double) -> [AgentAction] {
+        let missing = [model == nil ? "global model" : nil, round == nil ? "round announcement" : nil].compactMap { $0 }
+        guard !missing.isEmpty else {
+            waitingSince = nil
+            return []
+        }
+        let since = waitingSince ?? now
+        waitingSince = since
+        guard now - since >= Self.waitingNoticeSeconds, now - lastWaitingNotice >= Self.waitingNoticeSeconds else { return [] }
+        lastWaitingNotice = now
+        return [
+            .warning(
+                "no \(missing.joined(separator: " and ")) for job '\(topics.job)' after \(Int(now - since)) s "
+                    + "(on \(topics.globalModel) and \(topics.globalRound)): is its aggregator running, and is the job name right?")
+        ]
+    }
+
     /// The retained status this agent publishes now.
     public func status(now: Double) -> AgentStatus {
         let state: AgentStatus.State = refusing ? .budgetExhausted : (trainingRound == nil ? .idle : .training)
@@ -90,6 +118,7 @@ public struct AgentStateMachine {
             agent: agent, state: state, lastRound: lastServedRound, time: now,
             epsilonSpent: delta.map { PrivacyLedger.epsilon(of: ledger, delta: $0) }, delta: delta)
         status.waitingForModel = waitingForModel
+        status.lastError = lastError
         return status
     }
 
@@ -192,7 +221,7 @@ public struct AgentStateMachine {
         }
         waitingForModel = nil
         if let refusal = privacyPolicy.refusal(of: round, budgeted: budget != nil) {
-            return refuse(round.round, refusal)
+            return refuse(round.round, refusal, now: now)
         }
         let planned = PrivacyLedger.events(for: round)
         if let budget, !planned.isEmpty {
@@ -201,6 +230,7 @@ public struct AgentStateMachine {
                 let wasRefusing = refusing
                 refusing = true
                 let reason = "round \(round.round) refused: epsilon would reach \(String(format: "%.3f", after)) > budget \(budget.epsilon)"
+                lastError = reason
                 return wasRefusing ? [.ignored(reason)] : [.ignored(reason), .publishStatus(status(now: now))]
             }
         }
@@ -208,7 +238,8 @@ public struct AgentStateMachine {
         if round.secureAggregation != nil {
             // The roster decides who learns what: it must be the aggregator's, and name enrolled agents only.
             guard let identity, aggregatorKey != nil, enrolment != nil else {
-                return refuse(round.round, "secure aggregation needs this agent's identity_key, the aggregator_key and the fleet's enrolment")
+                return refuse(
+                    round.round, "secure aggregation needs this agent's identity_key, the aggregator_key and the fleet's enrolment", now: now)
             }
             do {
                 let client = try SecAggClient(agent: agent, job: topics.job, round: round.round, identity: identity, using: &random)
@@ -226,10 +257,17 @@ public struct AgentStateMachine {
     }
 
     /// Refuses `roundNumber` for `reason`, said once per round.
-    mutating func refuse(_ roundNumber: Int, _ reason: String) -> [AgentAction] {
+    mutating func refuse(_ roundNumber: Int, _ reason: String, now: Double) -> [AgentAction] {
         guard refusedRound != roundNumber else { return [.ignored("round \(roundNumber) refused: \(reason)")] }
         refusedRound = roundNumber
-        return [.refused(round: roundNumber, reason: reason)]
+        return fail(roundNumber, reason, now: now)
+    }
+
+    /// Gives up `roundNumber` for `reason`: a warning in the log and `last_error` in the
+    /// retained status.
+    mutating func fail(_ roundNumber: Int, _ reason: String, now: Double) -> [AgentAction] {
+        lastError = "round \(roundNumber): \(reason)"
+        return [.refused(round: roundNumber, reason: reason), .publishStatus(status(now: now))]
     }
 
     /// Local training of `roundNumber` ended with `trained` parameters on `examples` rows.
@@ -248,12 +286,10 @@ public struct AgentStateMachine {
         do {
             try delta.subtract(model.parameters)
         } catch {
-            return [
-                .refused(round: roundNumber, reason: "the trained model does not fit the global model: \(error)"), .publishStatus(status(now: now)),
-            ]
+            return fail(roundNumber, "the trained model does not fit the global model: \(error)", now: now)
         }
         guard delta.allFinite else {
-            return [.refused(round: roundNumber, reason: "training diverged (NaN or infinity)"), .publishStatus(status(now: now))]
+            return fail(roundNumber, "training diverged (NaN or infinity)", now: now)
         }
         let spent = PrivacyLedger.events(for: round)
         let event: DPEvent? = spent.isEmpty ? nil : (spent.count == 1 ? spent[0] : .composed(spent))
@@ -267,7 +303,7 @@ public struct AgentStateMachine {
             }
         } catch {
             // Noise fails closed: nothing leaves the device without it.
-            return [.refused(round: roundNumber, reason: "could not add the privacy noise: \(error)"), .publishStatus(status(now: now))]
+            return fail(roundNumber, "could not add the privacy noise: \(error)", now: now)
         }
         if let settings = round.secureAggregation {
             guard secure?.round == roundNumber else {
@@ -279,7 +315,7 @@ public struct AgentStateMachine {
                     try SecAggNoise.add(to: &words, privacy, settings, using: &random)
                 } catch {
                     secure = nil
-                    return [.refused(round: roundNumber, reason: "could not add the privacy noise: \(error)"), .publishStatus(status(now: now))]
+                    return fail(roundNumber, "could not add the privacy noise: \(error)", now: now)
                 }
             }
             secureInput = (words, event)
@@ -290,11 +326,11 @@ public struct AgentStateMachine {
         do {
             encoded = try encode(delta, round: round, examples: examples, baseSHA256: model.sha256, roundingSeed: roundingSeed)
         } catch {
-            return [.ignored("round \(roundNumber): could not sparsify the update: \(error)"), .publishStatus(status(now: now))]
+            return fail(roundNumber, "could not sparsify the update: \(error)", now: now)
         }
         let payload = encoded.payload
         guard payload.count <= round.maxUpdateBytes else {
-            return [.ignored("update of \(payload.count) bytes exceeds the round's limit"), .publishStatus(status(now: now))]
+            return fail(roundNumber, "the update of \(payload.count) bytes exceeds the round's limit of \(round.maxUpdateBytes)", now: now)
         }
         if let feedback = encoded.feedback { errorFeedback = feedback }
         let notes = encoded.note.map { [AgentAction.ignored($0)] } ?? []
@@ -305,6 +341,7 @@ public struct AgentStateMachine {
             SignedStatement.update(job: topics.job, round: roundNumber, baseSHA256: model.sha256, agent: agent, payload: payload))
         let sent = SentUpdate(round: roundNumber, payload: payload, signature: signature)
         lastUpdate = sent
+        lastError = nil
         return notes + [
             .recordServed(round: roundNumber, event: event, update: sent, residual: encoded.feedback?.residual),
             .publishUpdate(topic: topics.update(round: roundNumber, agent: agent), payload: payload, expirySeconds: expiry, signature: signature),
@@ -350,6 +387,6 @@ public struct AgentStateMachine {
         trainingRound = nil
         trainingAnnouncement = nil
         // Bad local data (a wrong feature count, a label out of range) is the owner's to fix: a warning, not a debug line.
-        return [.refused(round: roundNumber, reason: "training failed: \(reason)"), .publishStatus(status(now: now))]
+        return fail(roundNumber, "training failed: \(reason)", now: now)
     }
 }

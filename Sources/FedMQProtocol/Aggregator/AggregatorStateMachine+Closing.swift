@@ -84,10 +84,12 @@ extension AggregatorStateMachine {
     static func announce(job: String, round: Int, policy: RoundPolicy, base: String, now: Double) -> RoundAnnouncement {
         // A secure round's four stages each have their own deadline; the round's covers them all.
         let seconds = max(policy.roundSeconds, 4 * (policy.secureAggregation?.stageSeconds ?? 0))
-        return RoundAnnouncement(
+        var announcement = RoundAnnouncement(
             job: job, round: round, openedAt: now, deadline: now + seconds, targetUpdates: policy.targetUpdates,
             minUpdates: policy.minUpdates, extensions: 0, baseModelSHA256: base, training: policy.training,
             maxUpdateBytes: policy.maxUpdateBytes, normBound: policy.normBound, encoding: policy.encoding,
             privacy: policy.privacy, evaluateEvery: policy.evaluateEvery, secureAggregation: policy.secureAggregation)
+        announcement.rounds = policy.rounds
+        return announcement
     }
 }

@@ -25,12 +25,22 @@ public struct AgentStatus: Codable, Sendable, Equatable, SchemaVersioned {
     /// The sha256 of the model the open round names, when this agent does not hold it (it
     /// refused what it received): the aggregator publishes the model again.
     public var waitingForModel: String?
+    /// Why the agent gave up the last round it could not serve (bad local data, a refused
+    /// privacy setting, ...), until it serves one; at most `maxErrorLength` characters.
+    public var lastError: String? {
+        get { lastErrorText }
+        set { lastErrorText = newValue.map { String($0.prefix(Self.maxErrorLength)) } }
+    }
+    private var lastErrorText: String?
+    /// The longest `last_error` kept.
+    public static let maxErrorLength = 500
 
     enum CodingKeys: String, CodingKey {
         case schema, agent, state, time, delta
         case lastRound = "last_round"
         case epsilonSpent = "epsilon_spent"
         case waitingForModel = "waiting_for_model"
+        case lastErrorText = "last_error"
     }
 
     /// A status for `agent`.
@@ -43,10 +53,13 @@ public struct AgentStatus: Codable, Sendable, Equatable, SchemaVersioned {
         self.delta = delta
     }
 
-    /// Refuses an invalid agent id or negative round.
+    /// Refuses an invalid agent id, a negative round and an overlong `last_error`.
     public func validate() throws(ProtocolError) {
         guard Identifier.isValid(agent), lastRound >= 0 else {
             throw .invalidMessage(schema: Self.schema, reason: "agent id or last_round is invalid")
+        }
+        guard (lastErrorText?.count ?? 0) <= Self.maxErrorLength else {
+            throw .invalidMessage(schema: Self.schema, reason: "last_error is longer than \(Self.maxErrorLength) characters")
         }
     }
 }

@@ -45,9 +45,11 @@ public struct RoundAnnouncement: Codable, Sendable, Equatable, SchemaVersioned {
     /// Secure aggregation: agents take part in its stages and send a masked update on
     /// `round/<r>/secagg/masked/<agent>` instead of an update.
     public var secureAggregation: SecureAggregationSettings?
+    /// How many rounds the job runs (so every tool can show "round 3/30"); nil: until stopped.
+    public var rounds: Int?
 
     enum CodingKeys: String, CodingKey {
-        case schema, job, round, deadline, extensions, revision, training, encoding, privacy, received, selected
+        case schema, job, round, rounds, deadline, extensions, revision, training, encoding, privacy, received, selected
         case evaluateEvery = "evaluate_every"
         case openedAt = "opened_at"
         case targetUpdates = "target_updates"
@@ -98,6 +100,7 @@ public struct RoundAnnouncement: Codable, Sendable, Equatable, SchemaVersioned {
         guard Identifier.isValid(job) else { throw invalid("job '\(job.prefix(80))' is not a valid id") }
         // Every number an agent computes with is bounded, so none of its arithmetic can trap.
         guard (1...Self.maxRound).contains(round) else { throw invalid("round must be within 1...\(Self.maxRound)") }
+        if let rounds, !(round...Self.maxRound).contains(rounds) { throw invalid("rounds must be within round...\(Self.maxRound)") }
         guard openedAt.isFinite, deadline.isFinite, (0...Self.maxTime).contains(openedAt), deadline >= openedAt,
             deadline - openedAt <= Self.maxRoundSeconds
         else { throw invalid("deadline must follow opened_at by at most \(Int(Self.maxRoundSeconds)) s, both within 0 and \(Int(Self.maxTime))") }

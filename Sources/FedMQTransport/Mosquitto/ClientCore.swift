@@ -94,9 +94,11 @@ final class ClientCore: Sendable {
         let error = MosquittoLibrary.error(result, call: call, detail: logged)
         // With TLS 1.3 the broker rejects a client certificate after the client's side of the
         // handshake is done, so libmosquitto reports a lost connection; its log names the
-        // OpenSSL error. Classing it as TLS makes the first connect fail at once and clearly.
+        // OpenSSL error. Classing it as TLS makes the first connect fail at once and clearly,
+        // with the likely cause in the terms of the settings.
         if let logged, logged.hasPrefix("OpenSSL Error") {
-            return MQTTError(.tls, call: call, detail: error.detail)
+            let cause = TLSFailureCause.explain(logged, options: options).map { " (likely cause: \($0))" } ?? ""
+            return MQTTError(.tls, call: call, detail: error.detail + cause)
         }
         return error
     }
