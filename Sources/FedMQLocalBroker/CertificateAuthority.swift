@@ -24,6 +24,14 @@ public struct CertificateAuthority: Sendable {
             ])
     }
 
+    /// The CA already in `directory` (its `ca.crt` and `ca.key`), to issue more certificates.
+    public init(existing directory: URL) throws(LocalBrokerError) {
+        self.directory = directory
+        for path in [caCertificate, caKey] where !FileManager.default.fileExists(atPath: path) {
+            throw .file(path: path, reason: "missing: not a CA made by fedmq deploy init")
+        }
+    }
+
     /// Issues a certificate signed by this CA; returns the certificate and key paths.
     /// `hosts` become subject alternative names (IP addresses or DNS names).
     public func issue(commonName: String, hosts: [String] = []) throws(LocalBrokerError) -> (certificate: String, key: String) {

@@ -35,21 +35,39 @@ struct DeployTests {
         }
     }
 
-    @Test("a real round over TLS with the generated certificates; an agent cannot write another agent's topic")
+    @Test(
+        "a generated fleet starts as written (broker installed for the mosquitto user, an agent added later) and runs a TLS round; an agent cannot write another agent's topic"
+    )
     func generatedFleet() async throws {
         let out = temporary("deploy-fleet")
         let port = try LoopbackPort.free()
+        let fedmq = try fedmqExecutable().path
+        // As root (CI), exactly as a broker host runs it: installed by the generated script for
+        // the mosquitto user, which the broker switches to before it reads keys and ACL. Without
+        // root, the broker runs as this user from the generated folder.
+        let asRoot = geteuid() == 0
+        let installed = out.appendingPathComponent(asRoot ? "etc-mosquitto-fedmq" : "broker")
         let (status, output) = try await run(
-            try fedmqExecutable().path,
+            fedmq,
             [
-                "deploy", "init", "--agents", "2", "--job", "site", "--broker-host", "127.0.0.1", "--port", "\(port)",
-                "--listen-address", "127.0.0.1", "--broker-user", geteuid() == 0 ? "root" : "mosquitto",
-                "--persistence-dir", out.appendingPathComponent("data").path + "/", "--out", out.path,
+                "deploy", "init", "--agents", "1", "--job", "site", "--broker-host", "127.0.0.1", "--port", "\(port)",
+                "--listen-address", "127.0.0.1", "--broker-user", asRoot ? "mosquitto" : String(cString: getpwuid(geteuid()).pointee.pw_name),
+                "--broker-dir", installed.path, "--persistence-dir", out.appendingPathComponent("data").path + "/", "--out", out.path,
             ], log: out.path + ".log")
         #expect(status == 0, "\(output)")
-        try FileManager.default.createDirectory(at: out.appendingPathComponent("data"), withIntermediateDirectories: true)
+        let added = try await run(fedmq, ["deploy", "add-agent", "--agent", "agent-1", "--out", out.path], log: out.path + "-add.log")
+        #expect(added.status == 0, "\(added.output)")
+        if asRoot {
+            let script = try await run("/bin/sh", [out.appendingPathComponent("broker/install.sh").path], log: out.path + "-install.log")
+            #expect(script.status == 0, "\(script.output)")
+            let key = try FileManager.default.attributesOfItem(atPath: installed.appendingPathComponent("broker.key").path)
+            #expect((key[.posixPermissions] as? Int) == 0o640 && (key[.groupOwnerAccountName] as? String) == "mosquitto")
+        } else {
+            try FileManager.default.createDirectory(at: out.appendingPathComponent("data"), withIntermediateDirectories: true)
+        }
         let broker = try await LocalBroker(
-            existingConfig: out.appendingPathComponent("broker/mosquitto.conf").path, port: port, directory: out.appendingPathComponent("run"))
+            existingConfig: installed.appendingPathComponent("mosquitto.conf").path, port: port, directory: out.appendingPathComponent("run"))
+        #expect(!broker.logTail(lines: 50).contains("Warning: ACL"), "\(broker.logTail(lines: 50))")
 
         // Data for the two agents, and a one-round job in the generated aggregator config.
         let digits = try CSVReader.read(file: repositoryFile("data/digits.csv"), options: CSVOptions(hasHeader: true))
@@ -60,6 +78,9 @@ struct DeployTests {
             config["state_directory"] = out.appendingPathComponent("aggregator-state").path
             var policy = config["policy"] as? [String: Any] ?? [:]
             policy["rounds"] = 1
+            // The fleet grew from one agent to two: the round waits for both.
+            policy["target_updates"] = 2
+            policy["min_updates"] = 2
             config["policy"] = policy
         }
         var children: [ChildProcess] = []
@@ -96,9 +117,14 @@ struct DeployTests {
             #expect(agentConfig.enrolment == "enrolment.json")
             #expect(try IdentityFiles.enrolment(at: out.appendingPathComponent("agents/agent-\(index)/enrolment.json").path) == enrolment)
         }
-        // One agent's pull on the model is bounded from the start.
+        // One agent's pull on the model is bounded from the start; the added agent is allowed.
         let generated = try loadJSONConfig(AggregatorConfig.self, from: out.appendingPathComponent("aggregator/aggregator.json").path)
         #expect(generated.policy.normBound == 10)
+        #expect(generated.policy.allowedAgents == ["agent-0", "agent-1"])
+        // `fedmq identity show` prints the public half an enrolment holds.
+        let shown = try await run(
+            fedmq, ["identity", "show", out.appendingPathComponent("agents/agent-1/identity.key").path], log: out.path + "-identity.log")
+        #expect(shown.output.trimmingCharacters(in: .whitespacesAndNewlines) == enrolment.agents["agent-1"]?.base64)
         #expect(!log.contains("neither privacy nor norm_bound"))
 
         // With agent-0's certificate: its own topics work, another agent's update topic does not.
@@ -162,6 +188,17 @@ struct DeployTests {
         for await event in events { seen.append(event) }
         #expect(seen == [.disconnected(.requested)], "\(seen)")
 
+        // The broker's certificate names localhost too: tools on the broker host verify it.
+        var local = options
+        local.host = "localhost"
+        local.clientID = "fedmq-observer"
+        let observerFiles = out.appendingPathComponent("observer")
+        local.tls = TLSOptions(
+            caFile: observerFiles.appendingPathComponent("ca.crt").path,
+            certificateFile: observerFiles.appendingPathComponent("fedmq-observer.crt").path,
+            keyFile: observerFiles.appendingPathComponent("fedmq-observer.key").path)
+        await (try await connectedClient(local)).disconnect()
+
         // Without a certificate the broker refuses the connection.
         var anonymous = options
         anonymous.tls = TLSOptions(caFile: agent0.appendingPathComponent("ca.crt").path)
@@ -203,6 +240,18 @@ struct DeployTests {
             #expect(up[0].payload == update)
             let down = try await messages(models, count: 1, within: .seconds(30))
             #expect(down[0].payload == [7, 7, 7])
+            // Every feature's topics cross: evaluations and secure-aggregation stages up, inboxes
+            // and unmask requests down.
+            let upward = try await aggregator.subscribe(
+                to: ["fedmq/v1/j/round/+/eval/+", "fedmq/v1/j/round/+/secagg/+/+"], qos: .atLeastOnce)
+            let downward = try await agent.subscribe(
+                to: ["fedmq/v1/j/round/+/secagg/inbox/a1/+", "fedmq/v1/j/round/+/secagg/unmask"], qos: .atLeastOnce)
+            let sentUp = ["fedmq/v1/j/round/1/eval/a1", "fedmq/v1/j/round/1/secagg/keys/a1", "fedmq/v1/j/round/1/secagg/masked/a1"]
+            for topic in sentUp { try await agent.publish(topic, payload: Array(topic.utf8)) }
+            let sentDown = ["fedmq/v1/j/round/1/secagg/inbox/a1/roster", "fedmq/v1/j/round/1/secagg/unmask"]
+            for topic in sentDown { try await aggregator.publish(topic, payload: Array(topic.utf8), retain: true) }
+            #expect(Set(try await messages(upward, count: 3, within: .seconds(30)).map(\.topic)) == Set(sentUp))
+            #expect(Set(try await messages(downward, count: 2, within: .seconds(30)).map(\.topic)) == Set(sentDown))
             await agent.disconnect()
             await aggregator.disconnect()
             await site.remove()

@@ -61,12 +61,40 @@ struct BrokerConfigTemplate {
         """
     }
 
+    /// Installs the broker's files where `mosquitto.conf` says they are, readable by the user
+    /// mosquitto switches to (it loads the certificates and the ACL after dropping root), and
+    /// makes the persistence directory that user's.
+    var installScript: String {
+        """
+        #!/bin/sh
+        # Written by `fedmq deploy init`: run as root on the broker host, from anywhere.
+        set -eu
+        here="$(cd "$(dirname "$0")" && pwd)"
+        target='\(directory)'
+        group="$(id -gn '\(user)')"
+        install -d -o root -g "$group" -m 0750 "$target"
+        if [ "$here" != "$(cd "$target" && pwd)" ]; then
+            cp "$here/ca.crt" "$here/broker.crt" "$here/broker.key" "$here/mosquitto.conf" "$here/acl" "$target/"
+        fi
+        chown root:"$group" "$target/ca.crt" "$target/broker.crt" "$target/broker.key" "$target/mosquitto.conf" "$target/acl"
+        chmod 0644 "$target/ca.crt" "$target/broker.crt" "$target/mosquitto.conf"
+        chmod 0640 "$target/broker.key" "$target/acl"
+        install -d -o '\(user)' -g "$group" -m 0750 '\(persistenceDirectory)'
+        echo "Installed in $target; start the broker with: mosquitto -c $target/mosquitto.conf"
+
+        """
+    }
+
     /// Agents may write only their own update, evaluation, status and secure-aggregation
     /// topics and read the global model and round, their own secure-aggregation inbox and the
     /// unmask requests; only the aggregator writes `global/#`, `metrics`, `aggregator/status`
-    /// and the inboxes; the observer reads everything.
-    static let acl = """
-        # FedMQ ACL, written by `fedmq deploy init`. User names are certificate CNs.
+    /// and the inboxes; the observer reads everything. Each agent has a block of its own, by
+    /// its certificate's name: a certificate for any other name gets nothing (and Mosquitto
+    /// warns about patterns without `%u`, which the shared reads would need).
+    static func acl(agents: [String]) -> String {
+        """
+        # FedMQ ACL, written by `fedmq deploy init` (and `fedmq deploy add-agent`). User names
+        # are certificate CNs.
         user fedmq-aggregator
         topic readwrite fedmq/v1/+/global/#
         topic readwrite fedmq/v1/+/metrics
@@ -81,15 +109,23 @@ struct BrokerConfigTemplate {
         user fedmq-observer
         topic read fedmq/v1/#
 
-        # Every agent (by its own user name).
-        pattern write fedmq/v1/+/round/+/update/%u
-        pattern write fedmq/v1/+/round/+/eval/%u
-        pattern readwrite fedmq/v1/+/status/%u
-        pattern read fedmq/v1/+/global/#
-        # Secure aggregation: its own keys, shares, masked update and reveal; its own inbox only.
-        pattern write fedmq/v1/+/round/+/secagg/+/%u
-        pattern read fedmq/v1/+/round/+/secagg/inbox/%u/#
-        pattern read fedmq/v1/+/round/+/secagg/unmask
+        """ + agents.map(agentBlock).joined()
+    }
+
+    /// One agent's rules: its own update, evaluation, status and secure-aggregation topics and
+    /// inbox, and the model, round and unmask requests every agent reads.
+    static func agentBlock(_ agent: String) -> String {
+        """
+
+        user \(agent)
+        topic write fedmq/v1/+/round/+/update/\(agent)
+        topic write fedmq/v1/+/round/+/eval/\(agent)
+        topic readwrite fedmq/v1/+/status/\(agent)
+        topic read fedmq/v1/+/global/#
+        topic write fedmq/v1/+/round/+/secagg/+/\(agent)
+        topic read fedmq/v1/+/round/+/secagg/inbox/\(agent)/#
+        topic read fedmq/v1/+/round/+/secagg/unmask
 
         """
+    }
 }
