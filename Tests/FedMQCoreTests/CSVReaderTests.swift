@@ -68,6 +68,15 @@ struct CSVReaderTests {
         let filled = try CSVReader.parse(text, file: "m.csv", options: CSVOptions(missing: .fillMean))
         #expect(filled.features == [1, 10, 3, 20, 3, 70.0 / 3, 5, 40])
     }
+
+    @Test("rows without a label column (data to predict on): every column a feature, every target 0")
+    func withoutLabel() throws {
+        let data = try CSVReader.parse("x,y\n1,2\n3,4\n", file: "p.csv", options: CSVOptions(hasHeader: true, label: .none))
+        #expect(data.featureCount == 2 && data.features == [1, 2, 3, 4] && data.targets == [0, 0])
+        #expect(data.featureNames == ["x", "y"])
+        let single = try CSVReader.parse("5\n6\n", file: "p.csv", options: CSVOptions(label: .none))
+        #expect(single.featureCount == 1 && single.features == [5, 6])
+    }
 }
 
 extension Dataset {

@@ -69,6 +69,42 @@ struct FederatedRoundTests {
             try await eventually("the watcher to name the jobs there") { job.log("mistaken").contains("jobs there: e2e") }
             #expect(job.log("mistaken").contains("job 'E2E' has no aggregator status"))
             await mistaken.stop()
+
+            // fedmq status: one screen from the retained state, and the same as JSON.
+            func tool(_ name: String, _ arguments: [String]) async throws -> (status: Int32, log: String) {
+                let child = try ChildProcess(fedmq, arguments, logFile: job.directory.appendingPathComponent("\(name).log").path)
+                let status = try await within(.seconds(30), name) { try await child.wait() }
+                return (status, job.log(name))
+            }
+            let screen = try await tool("status", ["status", "--port", "\(broker.port)", "--job", "e2e"])
+            #expect(screen.status == 0, "\(screen.log)")
+            #expect(screen.log.contains("round 10/10 (the last; the job is finished)"), "\(screen.log)")
+            #expect(screen.log.contains("last closed: round 10, \(final.updates) updates, rejected none"), "\(screen.log)")
+            #expect(screen.log.contains("agents: 5 (offline 5)"), "\(screen.log)")
+            let document = try await tool("status-json", ["status", "--port", "\(broker.port)", "--job", "e2e", "--json"])
+            let parsed = try #require(try JSONSerialization.jsonObject(with: Data(document.log.utf8)) as? [String: Any])
+            #expect((parsed["last_round"] as? [String: Any])?["round"] as? Int == 10)
+            #expect((parsed["agents"] as? [Any])?.count == 5)
+            let missing = try await tool("status-missing", ["status", "--port", "\(broker.port)", "--job", "nope"])
+            #expect(missing.status == 1 && missing.log.contains("job 'nope' has nothing retained"), "\(missing.log)")
+
+            // fedmq predict with the retained model on the aggregator's own evaluation data: the
+            // same accuracy the last round reported; without the label column, the same predictions.
+            let test = job.directory.appendingPathComponent("test.csv").path
+            let labelled = job.directory.appendingPathComponent("predicted.txt").path
+            let predicted = try await tool("predict", ["predict", "--port", "\(broker.port)", "--job", "e2e", "--data", test, "--out", labelled])
+            #expect(predicted.status == 0, "\(predicted.log)")
+            #expect(predicted.log.contains(String(format: "accuracy %.4f", try #require(final.accuracy))), "\(predicted.log)")
+            let rows = try String(contentsOfFile: test, encoding: .utf8).split(separator: "\n")
+            let unlabelledFile = job.directory.appendingPathComponent("unlabelled.csv").path
+            try (rows.map { $0.split(separator: ",").dropLast().joined(separator: ",") }.joined(separator: "\n") + "\n")
+                .write(toFile: unlabelledFile, atomically: true, encoding: .utf8)
+            let plain = job.directory.appendingPathComponent("predicted-plain.txt").path
+            let fromFile = try await tool("predict-file", ["predict", "--model", modelFile, "--data", unlabelledFile, "--out", plain])
+            #expect(fromFile.status == 0, "\(fromFile.log)")
+            let first = try String(contentsOfFile: labelled, encoding: .utf8)
+            #expect(first.split(separator: "\n").count == rows.count)
+            #expect(try String(contentsOfFile: plain, encoding: .utf8) == first)
         }
     }
 

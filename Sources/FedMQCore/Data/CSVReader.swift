@@ -5,6 +5,8 @@ public enum LabelColumn: Sendable, Equatable {
     case last
     case index(Int)
     case name(String)
+    /// No label column: rows to predict on; every target is 0.
+    case none
 }
 
 /// What to do with empty cells or `NA`/`NaN`.
@@ -49,7 +51,9 @@ public enum CSVReader {
             firstDataLine = 1
         }
         let width = names?.count ?? lines[firstDataLine...].first.map { $0.split(separator: ",", omittingEmptySubsequences: false).count } ?? 0
-        guard width >= 2 else { throw .malformedData(file: file, line: 1, column: 1, reason: "need at least one feature and a label") }
+        guard width >= (options.label == .none ? 1 : 2) else {
+            throw .malformedData(file: file, line: 1, column: 1, reason: "need at least one feature and a label")
+        }
         let labelIndex = try resolveLabel(options.label, names: names, width: width, file: file)
 
         var rows: [[Float?]] = []
@@ -70,16 +74,16 @@ public enum CSVReader {
                 }
                 if column == labelIndex { target = value } else { row.append(value) }
             }
-            guard let target else {
+            guard let target = labelIndex == nil ? 0 : target else {
                 if options.missing == .dropRow { continue }
-                throw .malformedData(file: file, line: lineIndex + 1, column: labelIndex + 1, reason: "missing label")
+                throw .malformedData(file: file, line: lineIndex + 1, column: (labelIndex ?? 0) + 1, reason: "missing label")
             }
             if options.missing == .dropRow && row.contains(where: { $0 == nil }) { continue }
             rows.append(row)
             targets.append(target)
         }
         guard !rows.isEmpty else { throw .malformedData(file: file, line: lines.count, column: 1, reason: "no data rows") }
-        let featureCount = width - 1
+        let featureCount = labelIndex == nil ? width : width - 1
         var means = [Float](repeating: 0, count: featureCount)
         if options.missing == .fillMean {
             for column in 0..<featureCount {
@@ -89,12 +93,14 @@ public enum CSVReader {
         }
         let features = rows.flatMap { row in row.enumerated().map { $0.element ?? means[$0.offset] } }
         var featureNames = names
-        featureNames?.remove(at: labelIndex)
+        if let labelIndex { featureNames?.remove(at: labelIndex) }
         return try Dataset(features: features, targets: targets, featureCount: featureCount, featureNames: featureNames)
     }
 
-    private static func resolveLabel(_ label: LabelColumn, names: [String]?, width: Int, file: String) throws(CoreError) -> Int {
+    private static func resolveLabel(_ label: LabelColumn, names: [String]?, width: Int, file: String) throws(CoreError) -> Int? {
         switch label {
+        case .none:
+            return nil
         case .last:
             return width - 1
         case .index(let index):

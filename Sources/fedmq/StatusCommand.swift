@@ -1,0 +1,100 @@
+import ArgumentParser
+import FedMQCommandLine
+import FedMQProtocol
+import Foundation
+
+/// `fedmq status`: one screen on a job, from what the broker retains: the aggregator, the
+/// open round, the last closed round with its privacy, and every agent.
+struct StatusCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status",
+        abstract: "Show a job's progress, agents and privacy in one screen (or as JSON).",
+        discussion: "Reads the job's retained messages once and exits; exit status 1 if the broker holds nothing of the job."
+    )
+
+    @OptionGroup var broker: BrokerOptions
+    @Option(help: "Job id.") var job: String
+    @Flag(help: "Print one JSON object: the retained messages as they are, by kind.") var json = false
+
+    func run() async throws {
+        let topics = try Topics(job: job)
+        let retained = try await RetainedState.read(
+            [topics.aggregatorStatus, topics.globalRound, topics.metrics, topics.allStatuses], broker: broker)
+        guard !retained.isEmpty else {
+            throw CommandFailure("job '\(job)' has nothing retained on \(broker.host):\(broker.port) (is the job name right?)")
+        }
+        let snapshot = try JobSnapshot(retained.mapValues(\.payload), topics: topics)
+        print(json ? try snapshot.json() : snapshot.text(job: job))
+    }
+}
+
+/// A job's retained state, decoded.
+struct JobSnapshot {
+    var aggregator: AggregatorStatus?
+    var round: RoundAnnouncement?
+    var lastRound: RoundMetrics?
+    var agents: [AgentStatus] = []
+
+    init(_ payloads: [String: [UInt8]], topics: Topics) throws {
+        for (topic, payload) in payloads {
+            switch try? topics.parse(topic) {
+            case .aggregatorStatus: aggregator = try ProtocolJSON.decode(AggregatorStatus.self, from: payload)
+            case .globalRound: round = try ProtocolJSON.decode(RoundAnnouncement.self, from: payload)
+            case .metrics: lastRound = try ProtocolJSON.decode(RoundMetrics.self, from: payload)
+            case .status: agents.append(try ProtocolJSON.decode(AgentStatus.self, from: payload))
+            default: continue
+            }
+        }
+        agents.sort { $0.agent < $1.agent }
+    }
+
+    func text(job: String) -> String {
+        var lines = ["job \(job)"]
+        if let aggregator {
+            lines.append("aggregator: \(aggregator.state.rawValue)")
+        } else {
+            lines.append("aggregator: no status retained")
+        }
+        if let round {
+            let of = round.rounds.map { "/\($0)" } ?? ""
+            let finished = aggregator?.state == .finished
+            lines.append(
+                "round \(round.round)\(of)\(finished ? " (the last; the job is finished)" : " open"): target \(round.targetUpdates), "
+                    + "quorum \(round.minUpdates)\(round.extensions > 0 ? ", deadline extended \(round.extensions)x" : "")")
+        }
+        if let metrics = lastRound {
+            var closed = "last closed: round \(metrics.round), \(metrics.updates) updates, rejected \(PayloadDescription.describe(metrics.rejected))"
+            if let accuracy = metrics.accuracy { closed += String(format: ", accuracy %.4f", accuracy) }
+            if let failure = metrics.failure { closed += "; failed: \(failure)" }
+            lines.append(closed)
+            if let epsilon = metrics.epsilon, let delta = metrics.delta {
+                lines.append(
+                    String(format: "privacy: epsilon %.3f at delta %g", epsilon, delta) + (metrics.threatModel.map { " against \($0)" } ?? ""))
+            }
+        }
+        let states = Dictionary(grouping: agents, by: \.state.rawValue).mapValues(\.count)
+        lines.append(
+            "agents: \(agents.count)"
+                + (states.isEmpty ? "" : " (" + states.keys.sorted().map { "\($0) \(states[$0] ?? 0)" }.joined(separator: ", ") + ")"))
+        for agent in agents {
+            var line = "  \(agent.agent): \(agent.state.rawValue), last round \(agent.lastRound)"
+            if let spent = agent.epsilonSpent { line += String(format: ", epsilon spent %.3f", spent) }
+            if let error = agent.lastError { line += "; last error: \(error)" }
+            lines.append(line)
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    /// `{"aggregator": …, "round": …, "last_round": …, "agents": […]}`, each in its own schema.
+    func json() throws -> String {
+        func object(_ payload: [UInt8]?) throws -> Any { try payload.map { try JSONSerialization.jsonObject(with: Data($0)) } ?? NSNull() }
+        let document: [String: Any] = [
+            "aggregator": try object(aggregator.map(ProtocolJSON.encode)),
+            "round": try object(round.map(ProtocolJSON.encode)),
+            "last_round": try object(lastRound.map(ProtocolJSON.encode)),
+            "agents": try agents.map { try object(ProtocolJSON.encode($0)) },
+        ]
+        let data = try JSONSerialization.data(withJSONObject: document, options: [.sortedKeys, .withoutEscapingSlashes])
+        return String(decoding: data, as: UTF8.self)
+    }
+}
