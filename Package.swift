@@ -25,6 +25,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
     ],
     targets: [
         // The only C module: libmosquitto, found through pkg-config.
@@ -79,6 +81,7 @@ let package = Package(
             dependencies: [
                 "FedMQCore", "FedMQProtocol", "FedMQTransport", "FedMQRuntime",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -87,6 +90,17 @@ let package = Package(
             dependencies: [
                 "FedMQCore", "FedMQProtocol", "FedMQTransport", "FedMQRuntime",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The Prometheus endpoint (`/metrics`) beside a runtime: what it counts into its registry.
+        .target(
+            name: "FedMQMetrics",
+            dependencies: [
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -117,7 +131,8 @@ let package = Package(
         .executableTarget(
             name: "fedmq-aggregator",
             dependencies: [
-                "FedMQAggregator", "FedMQRuntime", "FedMQCommandLine",
+                "FedMQAggregator", "FedMQRuntime", "FedMQCommandLine", "FedMQMetrics",
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings

@@ -28,6 +28,8 @@ public struct AggregatorConfig: ConfigFile, Sendable {
     /// The enrolment file (`fedmq deploy init`): with it, only updates signed by an enrolled
     /// agent's key count.
     public var enrolment: String?
+    /// Serve Prometheus metrics on `HOST:PORT` (`GET /metrics`); nil serves none.
+    public var metricsAddress: String?
     /// Start over in a state directory that holds a job's files but no checkpoint (`--reset`):
     /// the old files are moved aside, never deleted. Not read from the config file.
     public var resetState = false
@@ -43,6 +45,7 @@ public struct AggregatorConfig: ConfigFile, Sendable {
         case stateDirectory = "state_directory"
         case exitWhenFinished = "exit_when_finished"
         case identityKey = "identity_key"
+        case metricsAddress = "metrics_address"
     }
 
     /// Every field at its default (the required ones empty): what a config file is laid over.
@@ -71,5 +74,8 @@ public struct AggregatorConfig: ConfigFile, Sendable {
         }
         if (model == nil) == (initialModel == nil) { throw .configuration("give exactly one of 'model' (a spec) and 'initial_model' (a file)") }
         if stateDirectory.isEmpty { throw .configuration("state_directory is empty") }
+        if let metricsAddress, HostPort(metricsAddress) == nil {
+            throw .configuration("metrics_address must be HOST:PORT (for example 127.0.0.1:9464), not '\(metricsAddress)'")
+        }
     }
 }

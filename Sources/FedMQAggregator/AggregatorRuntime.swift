@@ -4,6 +4,7 @@ import FedMQRuntime
 import FedMQTransport
 import Foundation
 import Logging
+import Prometheus
 import ServiceLifecycle
 
 /// `fedmq-aggregator`: runs the round state machine against a broker and a state directory.
@@ -18,18 +19,22 @@ public struct AggregatorRuntime: Service {
     let logger: Logger
     let connector: any MQTTConnector
     let clock: any RuntimeClock
+    let metrics: AggregatorMetrics
     /// How often open rounds are checked against their deadline, in seconds.
     static let tickInterval = 0.2
 
     /// - Parameters:
     ///   - connector: the broker connection; libmosquitto unless given.
     ///   - clock: the wall clock unless given.
+    ///   - metrics: where to count rounds, updates and rejections for Prometheus; nowhere unless given.
     public init(
-        config: AggregatorConfig, logger: Logger, connector: any MQTTConnector = NetworkConnector(), clock: any RuntimeClock = WallClock()
+        config: AggregatorConfig, logger: Logger, connector: any MQTTConnector = NetworkConnector(), clock: any RuntimeClock = WallClock(),
+        metrics: PrometheusCollectorRegistry? = nil
     ) {
         self.config = config
         self.connector = connector
         self.clock = clock
+        self.metrics = AggregatorMetrics(registry: metrics, job: config.job)
         var logger = logger
         logger[metadataKey: "job"] = "\(config.job)"
         self.logger = logger
@@ -56,6 +61,7 @@ public struct AggregatorRuntime: Service {
         let signers = try config.enrolment.map { try IdentityFiles.enrolment(at: $0).agents }
         if let signers { logger.notice("updates must be signed by one of \(signers.count) enrolled agents") }
         if let warning = config.policy.unboundedUpdatesWarning { logger.warning("\(warning)") }
+        metrics.start(privacy: config.policy.privacy != nil)
         let (made, fresh) = try makeMachine(store: store, signers: signers)
         var machine = made
 
@@ -178,6 +184,7 @@ public struct AggregatorRuntime: Service {
         case .evaluation(let round, let agent):
             return machine.receiveEvaluation(agent: agent, round: round, payload: message.payload)
         case .status(let agent):
+            defer { metrics.online(machine.online.count) }
             return machine.statusReceived(agent: agent, payload: message.payload, now: clock.now())
         default:
             return []
@@ -246,6 +253,7 @@ public struct AggregatorRuntime: Service {
             switch action {
             case .spool(let round, let agent, let payload):
                 try store.spool(round: round, agent: agent, payload: payload)
+                metrics.accepted()
                 unsyncedSpool = round
                 logger.info("accepted update", metadata: ["round": "\(round)", "agent": "\(agent)", "bytes": "\(payload.count)"])
             case .checkpoint(let checkpoint, let model):
@@ -266,6 +274,7 @@ public struct AggregatorRuntime: Service {
                         "deadline_in_s": "\(Int(announcement.deadline - clock.now()))",
                     ])
             case .publishMetrics(let metrics):
+                self.metrics.closed(metrics)
                 try store.appendMetrics(metrics)
                 try await publisher.publish(topics.metrics, payload: ProtocolJSON.encode(metrics), retain: true)
                 logger.notice(
@@ -281,6 +290,7 @@ public struct AggregatorRuntime: Service {
                     userProperties: signed(SignedStatement.secAgg(kind, job: config.job, round: round, payload: payload)))
                 logger.info("secure aggregation: sent \(kind)", metadata: ["round": "\(round)", "topic": "\(topic)"])
             case .rejected(let rejection):
+                metrics.rejected(rejection.reason)
                 logger.warning(
                     "rejected update: \(rejection.detail)",
                     metadata: ["round": "\(rejection.round)", "agent": "\(rejection.agent)", "reason": "\(rejection.reason.rawValue)"])

@@ -1,5 +1,6 @@
 import ArgumentParser
 import FedMQCommandLine
+import FedMQRuntime
 import Foundation
 
 /// `fedmq simulate`: load-test a broker and aggregator with N agents in one process.
@@ -34,13 +35,13 @@ public struct SimulateCommand: AsyncParsableCommand {
         guard inputs >= 1, outputs >= 2, inputs * outputs <= 50_000_000 else {
             throw ValidationError("--inputs and --outputs give a model of 2 to 50M weights")
         }
-        if let broker, BrokerAddress(broker) == nil { throw ValidationError("--broker must be HOST:PORT") }
+        if let broker, HostPort(broker) == nil { throw ValidationError("--broker must be HOST:PORT") }
     }
 
     /// Runs the simulation and prints each round and the summary; exits 1 if an update went missing.
     public func run() async throws {
         var simulation = SimulationRun(agents: agents, rounds: rounds, inputs: inputs, outputs: outputs)
-        simulation.broker = broker.flatMap(BrokerAddress.init).map { ($0.host, $0.port) }
+        simulation.broker = broker.flatMap(HostPort.init).map { ($0.host, $0.port) }
         let work = workDirectory ?? FileManager.default.temporaryDirectory.appendingPathComponent("fedmq-simulate-\(UUID().uuidString)").path
         print("Simulating \(agents) agents x \(rounds) rounds, model \(inputs) x \(outputs); work directory \(work)")
         let outcome = try await simulation.run(work: work, executables: URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()) {
@@ -61,17 +62,5 @@ public struct SimulateCommand: AsyncParsableCommand {
             "aggregator RSS after round 1 \(mib(outcome.aggregatorRSS.first ?? 0)), after the last \(mib(outcome.aggregatorRSS.last ?? 0)), "
                 + "peak \(mib(outcome.aggregatorPeakRSS)) (model \(outcome.modelBytes) bytes)",
         ].joined(separator: "\n")
-    }
-}
-
-/// HOST:PORT from the command line.
-struct BrokerAddress {
-    var host: String
-    var port: Int
-
-    init?(_ text: String) {
-        let parts = text.split(separator: ":")
-        guard parts.count == 2, let port = Int(parts[1]), (1...65535).contains(port) else { return nil }
-        (host, self.port) = (String(parts[0]), port)
     }
 }

@@ -5,9 +5,15 @@ import ServiceLifecycle
 /// a runtime that returns ends the process normally, and one that throws ends it with its
 /// error. A graceful shutdown that takes longer than `gracefulShutdownLimit` (a publish
 /// waiting for a broker that is gone) is cut short by cancelling the runtime.
-public func runUntilShutdown(_ service: some Service, logger: Logger) async throws {
+///
+/// Services in `alongside` (a metrics endpoint) run as long as the runtime does; one that fails
+/// ends the process with its error too.
+public func runUntilShutdown(_ service: some Service, alongside: [any Service] = [], logger: Logger) async throws {
+    let services = [service as any Service] + alongside
     var configuration = ServiceGroupConfiguration(
-        services: [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .cancelGroup)],
+        services: services.map {
+            .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .cancelGroup)
+        },
         gracefulShutdownSignals: [.sigterm, .sigint],
         logger: logger)
     configuration.maximumGracefulShutdownDuration = gracefulShutdownLimit

@@ -2,10 +2,12 @@ import ArgumentParser
 import FedMQAggregator
 import FedMQCommandLine
 import FedMQCore
+import FedMQMetrics
 import FedMQProtocol
 import FedMQRuntime
 import Foundation
 import Logging
+import Prometheus
 
 @main
 struct AggregatorCommand: AsyncParsableCommand {
@@ -35,6 +37,8 @@ struct AggregatorCommand: AsyncParsableCommand {
     var identityKey: String?
     @Option(help: "Enrolment file (fedmq deploy init): only updates signed by an enrolled agent count.") var enrolment: String?
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error, critical.") var logLevelName = "info"
+    @Option(name: .customLong("metrics-address"), help: "Serve Prometheus metrics on HOST:PORT (GET /metrics); off by default.")
+    var metricsAddress: String?
     @Flag(help: "Start the job over although the state directory holds its files but no checkpoint (they are moved aside).")
     var reset = false
 
@@ -59,9 +63,19 @@ struct AggregatorCommand: AsyncParsableCommand {
             settings.model = try ModelSpec.parse(modelSpec)
             settings.initialModel = nil
         }
+        if let metricsAddress { settings.metricsAddress = metricsAddress }
+        try settings.validate()
         bootstrapLogging(level: try logLevel(named: logLevelName))
         let logger = Logger(label: "fedmq.aggregator")
-        try await runUntilShutdown(AggregatorRuntime(config: settings, logger: logger), logger: logger)
+        // Prometheus metrics only when asked for: the registry the runtime counts into, served beside it.
+        var registry: PrometheusCollectorRegistry?
+        var endpoints: [MetricsEndpoint] = []
+        if let address = settings.metricsAddress.flatMap(HostPort.init) {
+            let served = PrometheusCollectorRegistry()
+            registry = served
+            endpoints = [MetricsEndpoint(registry: served, host: address.host, port: address.port, logger: logger)]
+        }
+        try await runUntilShutdown(AggregatorRuntime(config: settings, logger: logger, metrics: registry), alongside: endpoints, logger: logger)
     }
 
     private func baseConfig() throws -> AggregatorConfig {

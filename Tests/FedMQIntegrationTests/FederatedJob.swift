@@ -22,7 +22,7 @@ struct FederatedJob {
     /// aggregator's config.
     init(
         broker: LocalBroker, job: String, agents: Int, rounds: Int, target: Int, minimum: Int, epochs: Int = 2,
-        privacy: ClientPrivacy? = nil, extraConfig: [String: String] = [:], roundSeconds: Double = 120, port: Int? = nil,
+        privacy: ClientPrivacy? = nil, extraConfig: [String: Any] = [:], roundSeconds: Double = 120, port: Int? = nil,
         normBound: Double? = nil, evaluateEvery: Int? = nil, strategy: StrategyConfig? = nil,
         secure: SecureAggregationSettings? = nil, weighting: FedAvg.Weighting? = nil
     ) throws {
