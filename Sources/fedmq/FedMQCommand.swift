@@ -8,7 +8,8 @@ struct FedMQCommand: AsyncParsableCommand {
         commandName: "fedmq",
         abstract: "FedMQ operator tool: federated learning over MQTT.",
         subcommands: [
-            DemoCommand.self, DeployCommand.self, IdentityCommand.self, InspectCommand.self, PredictCommand.self, StatusCommand.self,
+            DemoCommand.self, InitCommand.self, DeployCommand.self, IdentityCommand.self, InspectCommand.self, PredictCommand.self,
+            StatusCommand.self,
             WatchCommand.self, PartitionCommand.self,
             MQTTCommand.self,
             SimulateCommand.self, BenchCommand.self,

@@ -1,4 +1,7 @@
+import FedMQAggregator
 import FedMQLocalBroker
+import FedMQProtocol
+import FedMQRuntime
 import Foundation
 import Testing
 
@@ -57,5 +60,44 @@ struct DemoTests {
         #expect(status == 130)
         #expect(processes(mentioning: work).isEmpty)
         #expect(FileManager.default.fileExists(atPath: out + "/report.svg"))
+    }
+}
+
+@Suite("fedmq init: a ready local job on the user's data", .timeLimit(.minutes(3)))
+struct InitTests {
+    @Test("init on a CSV with a label column writes a job whose run.sh runs every round with every agent, and stops what it started")
+    func runsAsWritten() async throws {
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("fedmq-init-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: out) }
+        let port = try LoopbackPort.free()
+        let fedmq = try fedmqExecutable().path
+        let made = try ChildProcess(
+            fedmq,
+            [
+                "init", "--job", "mine", "--data", repositoryFile("data/digits.csv"), "--label", "label", "--agents", "3", "--rounds", "3",
+                "--port", "\(port)", "--out", out.path,
+            ], logFile: out.path + "-init.log")
+        #expect(try await within(.seconds(60), "fedmq init") { try await made.wait() } == 0)
+        let config = try loadJSONConfig(AggregatorConfig.self, from: out.appendingPathComponent("aggregator.json").path)
+        #expect(config.job == "mine" && config.policy.targetUpdates == 3 && config.model?.inputs == 64 && config.model?.outputs == 10)
+
+        var environment = ProcessInfo.processInfo.environment
+        environment["FEDMQ_BIN"] = try executable("fedmq-agent").deletingLastPathComponent().path
+        let run = try ChildProcess("/bin/sh", [out.appendingPathComponent("run.sh").path], logFile: out.path + "-run.log", environment: environment)
+        let status = try await within(.seconds(150), "run.sh") { try await run.wait() }
+        let log = (try? String(contentsOfFile: out.path + "-run.log", encoding: .utf8)) ?? ""
+        #expect(status == 0, "\(log)")
+        #expect(log.contains("Done: metrics in state/aggregator/metrics.jsonl"))
+        let lines = try String(contentsOf: out.appendingPathComponent("state/aggregator/metrics.jsonl"), encoding: .utf8).split(separator: "\n")
+        let metrics = try lines.map { try ProtocolJSON.decode(RoundMetrics.self, from: Array($0.utf8)) }
+        #expect(metrics.map(\.round) == [1, 2, 3])
+        #expect(metrics.allSatisfy { $0.participants == ["agent-0", "agent-1", "agent-2"] })
+        #expect(try #require(metrics.last?.accuracy) > 0.8)
+        // The script stopped the broker it started: the port is free again.
+        #expect(
+            try await within(.seconds(30), "the broker to stop") {
+                while LoopbackPort.accepts(port) { try await Task.sleep(for: .milliseconds(50)) }
+                return true
+            })
     }
 }

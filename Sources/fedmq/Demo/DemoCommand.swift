@@ -52,7 +52,7 @@ struct DemoCommand: AsyncParsableCommand {
             ClientPrivacy(mode: $0, clipNorm: clipNorm, noiseMultiplier: noiseMultiplier, expectedCohort: agents)
         }
         let setup = try DemoSetup(
-            dataset: dataset, model: model, partition: partition, agents: agents, rounds: rounds, seed: seed, work: work,
+            data: DemoSetup.dataPath(dataset), model: model, partition: partition, agents: agents, rounds: rounds, seed: seed, work: work,
             privacy: privacySettings)
 
         var privateBroker: LocalBroker?

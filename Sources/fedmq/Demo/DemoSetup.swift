@@ -3,21 +3,23 @@ import FedMQCore
 import FedMQProtocol
 import Foundation
 
-/// The demo's data split, model and configs, written into its work directory.
+/// A local job's data split, model and aggregator config, written into its work directory:
+/// `fedmq demo` runs it, `fedmq init` leaves it ready to run.
 struct DemoSetup {
     static let job = "demo"
+    let job: String
     let work: String
     let agents: Int
     let configPath: String
 
     init(
-        dataset: String, model: String, partition: String, agents: Int, rounds: Int, seed: UInt64, work: String,
-        privacy: ClientPrivacy?
+        data dataFile: String, options: CSVOptions = CSVOptions(hasHeader: true, label: .name("label")), job: String = Self.job,
+        model: String, partition: String, agents: Int, rounds: Int, seed: UInt64, work: String, privacy: ClientPrivacy?
     ) throws {
+        self.job = job
         self.work = work
         self.agents = agents
-        let data = try CSVReader.read(
-            file: Self.dataPath(dataset), options: CSVOptions(hasHeader: true, label: .name("label")))
+        let data = try CSVReader.read(file: dataFile, options: options)
         let classes = Int((data.targets.max() ?? 1) + 1)
         let (train, test) = try DataSplit.trainTest(data, testFraction: 0.2, classes: classes, seed: seed)
         let scheme = try Partitioner(parsing: partition)
@@ -36,7 +38,7 @@ struct DemoSetup {
             training: TrainingConfig(learningRate: 0.05, momentum: 0.9, batchSize: 32, epochs: 2),
             weighting: privacy == nil ? .examples : .uniform, privacy: privacy)
         let config: [String: Any] = [
-            "job": Self.job, "model": try JSONSerialization.jsonObject(with: Data(spec.jsonString().utf8)),
+            "job": job, "model": try JSONSerialization.jsonObject(with: Data(spec.jsonString().utf8)),
             "policy": try JSONSerialization.jsonObject(with: Data(ProtocolJSON.encode(policy))), "seed": seed,
             "evaluation_csv": "\(work)/test.csv", "state_directory": "\(work)/aggregator",
         ]
@@ -56,7 +58,7 @@ struct DemoSetup {
         (
             try siblingExecutable("fedmq-agent", in: executables),
             [
-                "--agent", "agent-\(index)", "--job", Self.job, "--host", host, "--port", "\(port)", "--data", "\(work)/client_\(index).csv",
+                "--agent", "agent-\(index)", "--job", job, "--host", host, "--port", "\(port)", "--data", "\(work)/client_\(index).csv",
                 "--state-dir", "\(work)/agent-\(index)", "--seed", "\(index)",
             ], "\(work)/agent-\(index).log"
         )
