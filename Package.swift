@@ -160,7 +160,10 @@ let package = Package(
                 "FedMQRuntime",
                 "FedMQCommandLine",
                 "FedMQBench",
+                "FedMQMetrics",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -8,11 +8,9 @@ struct FedMQCommand: AsyncParsableCommand {
         commandName: "fedmq",
         abstract: "FedMQ operator tool: federated learning over MQTT.",
         subcommands: [
-            DemoCommand.self, InitCommand.self, DeployCommand.self, IdentityCommand.self, InspectCommand.self, PredictCommand.self,
-            StatusCommand.self,
-            WatchCommand.self, PartitionCommand.self,
-            MQTTCommand.self,
-            SimulateCommand.self, BenchCommand.self,
+            DemoCommand.self, InitCommand.self, DeployCommand.self, IdentityCommand.self, StatusCommand.self, WatchCommand.self,
+            DashboardCommand.self, InspectCommand.self, PredictCommand.self, PartitionCommand.self, MQTTCommand.self, SimulateCommand.self,
+            BenchCommand.self,
         ]
     )
 }

@@ -1,0 +1,76 @@
+import FedMQProtocol
+import Foundation
+
+/// What the dashboard shows of a job, folded from its MQTT messages: every round closed while
+/// it watched (and the retained last one), the open round, the aggregator's and every agent's
+/// state, and rejections by reason.
+struct DashboardModel {
+    let topics: Topics
+    private(set) var history: [Int: RoundMetrics] = [:]
+    private(set) var round: RoundAnnouncement?
+    private(set) var aggregator: AggregatorStatus?
+    private(set) var agents: [String: AgentStatus] = [:]
+    /// Agents tracked at most (statuses of more distinct ids are ignored): the page stays small.
+    static let maxAgents = 10_000
+
+    init(topics: Topics) {
+        self.topics = topics
+    }
+
+    /// Takes one message of the job; false if it changed nothing the page shows.
+    mutating func receive(_ message: MQTTMessageView) -> Bool {
+        switch try? topics.parse(message.topic) {
+        case .metrics:
+            guard let metrics = try? ProtocolJSON.decode(RoundMetrics.self, from: message.payload) else { return false }
+            history[metrics.round] = metrics
+        case .globalRound:
+            guard let announcement = try? ProtocolJSON.decode(RoundAnnouncement.self, from: message.payload) else { return false }
+            round = announcement
+        case .aggregatorStatus:
+            guard let status = try? ProtocolJSON.decode(AggregatorStatus.self, from: message.payload) else { return false }
+            aggregator = status
+        case .status(let agent):
+            guard let status = try? ProtocolJSON.decode(AgentStatus.self, from: message.payload), status.agent == agent,
+                agents[agent] != nil || agents.count < Self.maxAgents
+            else { return false }
+            agents[agent] = status
+        default:
+            return false
+        }
+        return true
+    }
+
+    /// The snapshot the page renders (JSON).
+    func snapshot() -> [UInt8] {
+        let rounds = history.keys.sorted().compactMap { history[$0] }
+        var rejected: [String: Int] = [:]
+        for metrics in rounds { rejected.merge(metrics.rejected, uniquingKeysWith: +) }
+        let document: [String: Any] = [
+            "job": topics.job,
+            "aggregator": aggregator?.state.rawValue ?? "unknown",
+            "round": round?.round ?? rounds.last?.round ?? 0,
+            "rounds": round?.rounds ?? NSNull(),
+            "history": rounds.map { metrics -> [String: Any] in
+                [
+                    "round": metrics.round, "updates": metrics.updates, "accuracy": metrics.accuracy ?? NSNull(),
+                    "loss": metrics.loss ?? NSNull(), "epsilon": metrics.epsilon ?? NSNull(), "failure": metrics.failure ?? NSNull(),
+                ]
+            },
+            "rejected": rejected,
+            "agents": agents.keys.sorted().compactMap { agents[$0] }.map { status -> [String: Any] in
+                [
+                    "agent": status.agent, "state": status.state.rawValue, "last_round": status.lastRound,
+                    "last_error": status.lastError ?? NSNull(), "epsilon_spent": status.epsilonSpent ?? NSNull(),
+                ]
+            },
+        ]
+        return (try? JSONSerialization.data(withJSONObject: document, options: [.sortedKeys, .withoutEscapingSlashes])).map(Array.init)
+            ?? Array("{}".utf8)
+    }
+}
+
+/// The parts of an MQTT message the model reads (so tests can hand it messages directly).
+struct MQTTMessageView {
+    var topic: String
+    var payload: [UInt8]
+}
