@@ -13,7 +13,7 @@ DEB_PACKAGES := libmosquitto-dev mosquitto mosquitto-clients openssl pkg-config 
 PY_PACKAGES := numpy==2.4.6 scikit-learn==1.9.1 safetensors
 VENV := .venv
 
-.PHONY: deps build release demo lint test test-repeat bench bench-mqtt bench-train bench-privacy bench-flower bench-encodings bench-overhead bench-soak bench-footprint bench-ingest bench-strategies bench-secagg fuzz clean
+.PHONY: deps build release demo deb lint test test-repeat bench bench-mqtt bench-train bench-privacy bench-flower bench-encodings bench-overhead bench-soak bench-footprint bench-ingest bench-strategies bench-secagg fuzz clean
 
 ## deps: install the Debian packages that are missing (idempotent; apt-get only when needed)
 deps:
@@ -47,6 +47,13 @@ demo: release
 	.build/release/fedmq demo --out demo-out
 
 ## test: unit tests and integration tests against a real mosquitto (started by the tests)
+## deb: Debian packages fedmq-agent and fedmq-aggregator in dist/ (static Swift runtime; VERSION=...)
+VERSION ?= 0.1.0
+deb: deps
+	$(SWIFT) build -c release --static-swift-stdlib --scratch-path $(STATIC_BUILD) --product fedmq-agent
+	$(SWIFT) build -c release --static-swift-stdlib --scratch-path $(STATIC_BUILD) --product fedmq-aggregator
+	tools/make-deb $(STATIC_BUILD)/release dist $(VERSION)
+
 ## lint: swift format's rules (.swift-format) and a doc comment on every public type and function
 LINTED = Sources Tests Package.swift fuzz/Sources fuzz/Package.swift
 lint:
