@@ -14,16 +14,10 @@ struct DeployTests {
         FileManager.default.temporaryDirectory.appendingPathComponent("fedmq-\(name)-\(UUID().uuidString)")
     }
 
-    func run(_ executable: String, _ arguments: [String], log: String) async throws -> (status: Int32, output: String) {
-        let child = try ChildProcess(executable, arguments, logFile: log)
-        let status = try await within(.seconds(60), executable) { try await child.wait() }
-        return (status, (try? String(contentsOfFile: log, encoding: .utf8)) ?? "")
-    }
-
     @Test("deploy/mosquitto.conf and deploy/acl are what `fedmq deploy init` writes for the standard paths")
     func committedFilesMatchGenerator() async throws {
         let out = temporary("deploy-standard")
-        let (status, output) = try await run(
+        let (status, output) = try await runToEnd(
             try fedmqExecutable().path,
             ["deploy", "init", "--agents", "1", "--broker-host", "broker.example", "--out", out.path, "--broker-dir", "/etc/mosquitto/fedmq"],
             log: out.path + ".log")
@@ -47,7 +41,7 @@ struct DeployTests {
         // root, the broker runs as this user from the generated folder.
         let asRoot = geteuid() == 0
         let installed = out.appendingPathComponent(asRoot ? "etc-mosquitto-fedmq" : "broker")
-        let (status, output) = try await run(
+        let (status, output) = try await runToEnd(
             fedmq,
             [
                 "deploy", "init", "--agents", "1", "--job", "site", "--broker-host", "127.0.0.1", "--port", "\(port)",
@@ -55,10 +49,10 @@ struct DeployTests {
                 "--broker-dir", installed.path, "--persistence-dir", out.appendingPathComponent("data").path + "/", "--out", out.path,
             ], log: out.path + ".log")
         #expect(status == 0, "\(output)")
-        let added = try await run(fedmq, ["deploy", "add-agent", "--agent", "agent-1", "--out", out.path], log: out.path + "-add.log")
+        let added = try await runToEnd(fedmq, ["deploy", "add-agent", "--agent", "agent-1", "--out", out.path], log: out.path + "-add.log")
         #expect(added.status == 0, "\(added.output)")
         if asRoot {
-            let script = try await run("/bin/sh", [out.appendingPathComponent("broker/install.sh").path], log: out.path + "-install.log")
+            let script = try await runToEnd("/bin/sh", [out.appendingPathComponent("broker/install.sh").path], log: out.path + "-install.log")
             #expect(script.status == 0, "\(script.output)")
             let key = try FileManager.default.attributesOfItem(atPath: installed.appendingPathComponent("broker.key").path)
             #expect((key[.posixPermissions] as? Int) == 0o640 && (key[.groupOwnerAccountName] as? String) == "mosquitto")
@@ -122,7 +116,7 @@ struct DeployTests {
         #expect(generated.policy.normBound == 10)
         #expect(generated.policy.allowedAgents == ["agent-0", "agent-1"])
         // `fedmq identity show` prints the public half an enrolment holds.
-        let shown = try await run(
+        let shown = try await runToEnd(
             fedmq, ["identity", "show", out.appendingPathComponent("agents/agent-1/identity.key").path], log: out.path + "-identity.log")
         #expect(shown.output.trimmingCharacters(in: .whitespacesAndNewlines) == enrolment.agents["agent-1"]?.base64)
         #expect(!log.contains("neither privacy nor norm_bound"))
@@ -275,7 +269,7 @@ struct DeployTests {
             try local.write(toFile: path, atomically: true, encoding: .utf8)
             paths.append(path)
         }
-        let (status, output) = try await run(try Programs.path(of: "systemd-analyze"), ["verify"] + paths, log: directory.path + "/verify.log")
+        let (status, output) = try await runToEnd(try Programs.path(of: "systemd-analyze"), ["verify"] + paths, log: directory.path + "/verify.log")
         #expect(status == 0, "\(output)")
         #expect(!output.contains(directory.path), "\(output)")
     }

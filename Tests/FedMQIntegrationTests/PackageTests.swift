@@ -7,20 +7,12 @@ import Testing
 /// build's binaries), installed with dpkg into a scratch root, and run.
 @Suite("Debian packages", .timeLimit(.minutes(3)))
 struct PackageTests {
-    func run(_ executable: String, _ arguments: [String], log: String, environment: [String: String]? = nil) async throws -> (
-        status: Int32, output: String
-    ) {
-        let child = try ChildProcess(executable, arguments, logFile: log, environment: environment)
-        let status = try await within(.seconds(120), executable) { try await child.wait() }
-        return (status, (try? String(contentsOfFile: log, encoding: .utf8)) ?? "")
-    }
-
     @Test("fedmq-agent and fedmq-aggregator install with dpkg, their dependencies are ones Debian has, and the installed binaries run a job")
     func installAndRun() async throws {
         let work = FileManager.default.temporaryDirectory.appendingPathComponent("fedmq-deb-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: work) }
         let binaries = try executable("fedmq-agent").deletingLastPathComponent().path
-        let built = try await run(
+        let built = try await runToEnd(
             "/bin/sh", [repositoryFile("tools/make-deb"), binaries, work.appendingPathComponent("dist").path, "0.1.0-test"],
             log: work.path + "-build.log")
         #expect(built.status == 0, "\(built.output)")
@@ -29,7 +21,7 @@ struct PackageTests {
 
         // apt can satisfy the dependencies on this Debian (simulated: nothing is installed).
         for package in packages {
-            let simulated = try await run("/usr/bin/apt-get", ["-s", "install", package], log: work.path + "-apt.log")
+            let simulated = try await runToEnd("/usr/bin/apt-get", ["-s", "install", package], log: work.path + "-apt.log")
             #expect(simulated.status == 0 && simulated.output.contains("Inst fedmq-"), "\(simulated.output)")
         }
 
@@ -40,7 +32,7 @@ struct PackageTests {
         }
         #expect(FileManager.default.createFile(atPath: root.appendingPathComponent("var/lib/dpkg/status").path, contents: nil))
         let force = ["--force-depends", "--force-script-chrootless"] + (geteuid() == 0 ? [] : ["--force-not-root"])
-        let installed = try await run(
+        let installed = try await runToEnd(
             "/usr/bin/dpkg", ["--root=\(root.path)", "--log=\(work.path)-dpkg.log"] + force + ["-i"] + packages, log: work.path + "-install.log")
         #expect(installed.status == 0, "\(installed.output)")
         for name in ["agent", "aggregator"] {
@@ -48,13 +40,14 @@ struct PackageTests {
             let unit = try String(contentsOf: root.appendingPathComponent("lib/systemd/system/fedmq-\(name).service"), encoding: .utf8)
             #expect(unit.contains("ExecStart=/usr/bin/fedmq-\(name) ") && !unit.contains("/usr/local/bin"))
         }
-        let listed = try await run("/usr/bin/dpkg", ["--root=\(root.path)", "-l", "fedmq-agent", "fedmq-aggregator"], log: work.path + "-list.log")
+        let listed = try await runToEnd(
+            "/usr/bin/dpkg", ["--root=\(root.path)", "-l", "fedmq-agent", "fedmq-aggregator"], log: work.path + "-list.log")
         #expect(listed.output.contains("ii  fedmq-agent") && listed.output.contains("ii  fedmq-aggregator"), "\(listed.output)")
 
         // The installed binaries run a two-round job (fedmq init's run.sh with FEDMQ_BIN at them).
         let port = try LoopbackPort.free()
         let job = work.appendingPathComponent("job")
-        let made = try await run(
+        let made = try await runToEnd(
             try fedmqExecutable().path,
             [
                 "init", "--job", "packaged", "--data", repositoryFile("data/digits.csv"), "--label", "label", "--agents", "2", "--rounds", "2",
@@ -63,7 +56,7 @@ struct PackageTests {
         #expect(made.status == 0, "\(made.output)")
         var environment = ProcessInfo.processInfo.environment
         environment["FEDMQ_BIN"] = root.appendingPathComponent("usr/bin").path
-        let ran = try await run("/bin/sh", [job.appendingPathComponent("run.sh").path], log: work.path + "-run.log", environment: environment)
+        let ran = try await runToEnd("/bin/sh", [job.appendingPathComponent("run.sh").path], log: work.path + "-run.log", environment: environment)
         #expect(ran.status == 0, "\(ran.output)")
         let metrics = try String(contentsOf: job.appendingPathComponent("state/aggregator/metrics.jsonl"), encoding: .utf8)
         #expect(metrics.split(separator: "\n").count == 2)

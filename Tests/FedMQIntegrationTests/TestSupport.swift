@@ -107,3 +107,13 @@ func onOwnThread(
         thread.start()
     }
 }
+
+/// Runs a program to its end (at most `limit`), its output to `log`; returns its exit status and
+/// what it wrote.
+func runToEnd(
+    _ executable: String, _ arguments: [String], log: String, environment: [String: String]? = nil, within limit: Duration = .seconds(120)
+) async throws -> (status: Int32, output: String) {
+    let child = try ChildProcess(executable, arguments, logFile: log, environment: environment)
+    let status = try await within(limit, executable) { try await child.wait() }
+    return (status, (try? String(contentsOfFile: log, encoding: .utf8)) ?? "")
+}
