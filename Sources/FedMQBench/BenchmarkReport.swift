@@ -41,6 +41,11 @@ extension BenchmarkResult {
 }
 
 enum BenchmarkReport {
+    /// The 1-minute load average (0 if /proc/loadavg cannot be read).
+    static func loadAverage() -> Double {
+        ((try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?.split(separator: " ").first).flatMap { Double($0) } ?? 0
+    }
+
     /// One line describing this machine: CPU model, cores, memory, OS.
     static func machine() -> String {
         let cpuinfo = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""

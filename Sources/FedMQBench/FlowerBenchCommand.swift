@@ -55,6 +55,11 @@ struct FlowerBenchCommand: AsyncParsableCommand {
             let name = deployment ? "deployment-\(config)" : config
             var pairs: [(fedmq: JobMeasurement, flower: JobMeasurement)] = []
             for run in 1...(deployment ? deploymentRuns : output.runs) {
+                // A busy machine would slow one side's run more than the other's: say so with the figures.
+                let load = BenchmarkReport.loadAverage()
+                if load > Double(ProcessInfo.processInfo.activeProcessorCount) / 2 {
+                    print(String(format: "warning: load average %.2f before %@ run %d: the machine is busy", load, config, run))
+                }
                 let setup = try TaskJobSetup(
                     model: model, split: split, rounds: rounds, taskDirectory: task, work: "\(work)/\(name)-\(run)/fedmq", executables: executables)
                 let fedmq = try measure(["fedmq", "--spec", setup.specPath])
@@ -63,8 +68,8 @@ struct FlowerBenchCommand: AsyncParsableCommand {
                 ])
                 print(
                     String(
-                        format: "%@ run %d: accuracy %.4f / %.4f, launch to result %.1f s / %.1f s, CPU %.1f s / %.1f s (FedMQ / %@)",
-                        config, run, fedmq.accuracy, flower.accuracy, fedmq.launchToResult, flower.launchToResult, fedmq.cpuSeconds,
+                        format: "%@ run %d (load %.2f): accuracy %.4f / %.4f, launch to result %.1f s / %.1f s, CPU %.1f s / %.1f s (FedMQ / %@)",
+                        config, run, load, fedmq.accuracy, flower.accuracy, fedmq.launchToResult, flower.launchToResult, fedmq.cpuSeconds,
                         flower.cpuSeconds, mode))
                 pairs.append((fedmq, flower))
             }
@@ -73,7 +78,7 @@ struct FlowerBenchCommand: AsyncParsableCommand {
                 result(
                     name: "flower-\(name)-\(figure.id)", metric: figure.metric, goal: figure.goal, check: figure.check, machine: machine,
                     runs: pairs.map { .init(fedmq: figure.value($0.fedmq), peer: figure.value($0.flower)) },
-                    peerName: deployment ? Self.deploymentPeer : "Flower 1.42 (start_server / start_client, gRPC)")
+                    peerName: deployment ? Self.deploymentPeer : "Flower 1.42 (start_server / start_client, gRPC; telemetry off)")
             }
             results += rows
             let title = "\(model == "mlp" ? "MLP 64-32-10" : "Logistic regression"), \(split == "iid" ? "IID" : "non-IID (Dirichlet 0.5)")"
@@ -105,11 +110,11 @@ struct FlowerBenchCommand: AsyncParsableCommand {
             goal: "reported", check: nil, machine: machine, runs: [.init(fedmq: fedmq.idleCpuSeconds, peer: flower.idleCpuSeconds)])
     }
 
-    static let deploymentPeer = "Flower 1.42 deployment runtime (flower-superlink, flower-supernode, flwr run)"
+    static let deploymentPeer = "Flower 1.42 deployment runtime (flower-superlink, flower-supernode, flwr run; telemetry off)"
 
     private func result(
         name: String, metric: String, goal: String, check: ((Double, Double) -> Bool)?, machine: String, runs: [BenchmarkResult.Run],
-        peerName: String = "Flower 1.42 (start_server / start_client, gRPC)"
+        peerName: String = "Flower 1.42 (start_server / start_client, gRPC; telemetry off)"
     ) -> BenchmarkResult {
         BenchmarkResult(name: name, metric: metric, peerName: peerName, goal: goal, check: check, machine: machine, runs: runs)
     }
@@ -137,7 +142,9 @@ struct FlowerBenchCommand: AsyncParsableCommand {
             "The shared task digits-fedavg-10 (`bench/task/TASK.md`): 10 clients, \(rounds) rounds, one epoch of SGD per round, FedAvg",
             "weighted by shard size, central evaluation after every round. FedMQ runs as mosquitto + `fedmq-aggregator` + 10",
             "`fedmq-agent` processes; Flower 1.42 as a `start_server` process + 10 `start_client` processes over gRPC, with the",
-            "same numpy math as `bench/reference_fedavg.py`. `bench/flower/harness.py` launches and measures both the same way:",
+            "same numpy math as `bench/reference_fedavg.py`, and telemetry off (`FLWR_TELEMETRY_ENABLED=0`, as Flower's docs advise",
+            "for a machine without internet access). FedMQ and Flower runs alternate; each run's load average is printed, with a",
+            "warning when the machine is busy. `bench/flower/harness.py` launches and measures both the same way:",
             "CPU seconds and peak RSS from each process's `wait4` rusage (FedMQ's total includes mosquitto), the rounds' wall time",
             "from the moment all 10 clients are connected to the last round's evaluation, launch to result from starting the",
             "first process to that evaluation. Bytes on the wire are measured twice, both over the whole job divided by the rounds",

@@ -17,8 +17,15 @@ struct Harness {
         try decode(IdleMeasurement.self, arguments)
     }
 
+    /// What the peer's processes run with, as Flower's docs advise for a machine without
+    /// internet access: telemetry off (its calls to an unreachable server cost time and CPU
+    /// that a production deployment would not spend). Every Flower process inherits it.
+    static let peerEnvironment = ["FLWR_TELEMETRY_ENABLED": "0"]
+
     private func decode<Value: Decodable>(_ type: Value.Type, _ arguments: [String]) throws -> Value {
-        let data = try PythonScript.run(python, [script] + arguments, hint: "run 'make bench-flower', which installs flwr==1.42.0 into it")
+        let data = try PythonScript.run(
+            python, [script] + arguments, hint: "run 'make bench-flower', which installs flwr==1.42.0 into it",
+            environment: Self.peerEnvironment)
         let decoder = JSONDecoder()
         decoder.keyDecodingStrategy = .convertFromSnakeCase
         return try decoder.decode(type, from: data)

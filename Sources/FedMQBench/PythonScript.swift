@@ -5,7 +5,7 @@ import Foundation
 /// Runs a peer's Python script from the benchmark virtualenv and returns what it printed.
 enum PythonScript {
     /// - Parameter python: a path, or a program name looked up on PATH.
-    static func run(_ python: String, _ arguments: [String], hint: String) throws -> Data {
+    static func run(_ python: String, _ arguments: [String], hint: String, environment overrides: [String: String] = [:]) throws -> Data {
         let python = python.contains("/") ? python : ((try? Programs.path(of: python)) ?? python)
         guard FileManager.default.isExecutableFile(atPath: python) else {
             throw CommandFailure("\(python) not found: \(hint)")
@@ -17,6 +17,7 @@ enum PythonScript {
         // OpenBLAS core-type overrides slow a current numpy down; the peers run without them.
         environment["OPENBLAS_CORETYPE"] = nil
         environment["OPENBLAS_L2_SIZE"] = nil
+        environment.merge(overrides) { $1 }
         process.environment = environment
         let pipe = Pipe()
         process.standardOutput = pipe
