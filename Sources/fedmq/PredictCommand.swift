@@ -34,7 +34,7 @@ struct PredictCommand: AsyncParsableCommand {
     func run() async throws {
         let global = try ModelCodec.decodeModel(try await modelBytes())
         let spec = global.spec
-        let text = try String(contentsOfFile: data, encoding: .utf8)
+        guard let text = try? String(contentsOfFile: data, encoding: .utf8) else { throw CommandFailure("cannot read '\(data)'") }
         let firstRow = text.split(whereSeparator: \.isNewline).dropFirst(header ? 1 : 0).first ?? ""
         let columns = firstRow.split(separator: ",", omittingEmptySubsequences: false).count
         guard columns == spec.inputs || columns == spec.inputs + 1 else {
@@ -42,6 +42,10 @@ struct PredictCommand: AsyncParsableCommand {
         }
         let labelled = columns == spec.inputs + 1
         var rows = try CSVReader.parse(text, file: data, options: CSVOptions(hasHeader: header, label: labelled ? .last : .none))
+        // What the network's buffers need, checked here rather than trusted to the parse above.
+        guard rows.count > 0, rows.featureCount == spec.inputs else {
+            throw CommandFailure("\(data): \(rows.count) rows of \(rows.featureCount) inputs; the model takes \(spec.inputs)")
+        }
         if let scaling = spec.scaling { try scaling.apply(to: &rows) }
         var network = try DenseNetwork(spec: spec)
         let predictions = rows.features.withUnsafeBufferPointer { network.predict(global.parameters, features: $0, rows: rows.count) }
@@ -68,7 +72,9 @@ struct PredictCommand: AsyncParsableCommand {
             return Array(bytes)
         }
         let topics = try Topics(job: job ?? "")
-        let retained = try await RetainedState.read([topics.globalModel], broker: broker)
+        guard let retained = try await RetainedState.read([topics.globalModel], broker: broker) else {
+            throw CommandFailure("the broker at \(broker.host):\(broker.port) does not let this user read job '\(topics.job)'")
+        }
         guard let model = retained[topics.globalModel] else {
             throw CommandFailure("job '\(topics.job)' has no retained global model on \(broker.host):\(broker.port)")
         }

@@ -18,38 +18,24 @@ struct StatusCommand: AsyncParsableCommand {
 
     func run() async throws {
         let topics = try Topics(job: job)
-        let retained = try await RetainedState.read(
-            [topics.aggregatorStatus, topics.globalRound, topics.metrics, topics.allStatuses], broker: broker)
-        guard !retained.isEmpty else {
+        guard
+            let retained = try await RetainedState.read(
+                [topics.aggregatorStatus, topics.globalRound, topics.metrics, topics.allStatuses], broker: broker)
+        else { throw CommandFailure("the broker at \(broker.host):\(broker.port) does not let this user read job '\(job)'") }
+        var state = JobState(topics: topics)
+        var known = false
+        for (topic, message) in retained { known = state.receive(topic: topic, payload: message.payload) || known }
+        guard known else {
             throw CommandFailure("job '\(job)' has nothing retained on \(broker.host):\(broker.port) (is the job name right?)")
         }
-        let snapshot = try JobSnapshot(retained.mapValues(\.payload), topics: topics)
-        print(json ? try snapshot.json() : snapshot.text(job: job))
+        print(json ? try state.statusJSON() : state.statusText())
     }
 }
 
-/// A job's retained state, decoded.
-struct JobSnapshot {
-    var aggregator: AggregatorStatus?
-    var round: RoundAnnouncement?
-    var lastRound: RoundMetrics?
-    var agents: [AgentStatus] = []
-
-    init(_ payloads: [String: [UInt8]], topics: Topics) throws {
-        for (topic, payload) in payloads {
-            switch try? topics.parse(topic) {
-            case .aggregatorStatus: aggregator = try ProtocolJSON.decode(AggregatorStatus.self, from: payload)
-            case .globalRound: round = try ProtocolJSON.decode(RoundAnnouncement.self, from: payload)
-            case .metrics: lastRound = try ProtocolJSON.decode(RoundMetrics.self, from: payload)
-            case .status: agents.append(try ProtocolJSON.decode(AgentStatus.self, from: payload))
-            default: continue
-            }
-        }
-        agents.sort { $0.agent < $1.agent }
-    }
-
-    func text(job: String) -> String {
-        var lines = ["job \(job)"]
+/// `fedmq status`'s two forms of a job's state.
+extension JobState {
+    func statusText() -> String {
+        var lines = ["job \(topics.job)"]
         if let aggregator {
             lines.append("aggregator: \(aggregator.state.rawValue)")
         } else {
@@ -72,6 +58,7 @@ struct JobSnapshot {
                     String(format: "privacy: epsilon %.3f at delta %g", epsilon, delta) + (metrics.threatModel.map { " against \($0)" } ?? ""))
             }
         }
+        let agents = self.agents.keys.sorted().compactMap { self.agents[$0] }
         let states = Dictionary(grouping: agents, by: \.state.rawValue).mapValues(\.count)
         lines.append(
             "agents: \(agents.count)"
@@ -86,13 +73,13 @@ struct JobSnapshot {
     }
 
     /// `{"aggregator": …, "round": …, "last_round": …, "agents": […]}`, each in its own schema.
-    func json() throws -> String {
+    func statusJSON() throws -> String {
         func object(_ payload: [UInt8]?) throws -> Any { try payload.map { try JSONSerialization.jsonObject(with: Data($0)) } ?? NSNull() }
         let document: [String: Any] = [
             "aggregator": try object(aggregator.map(ProtocolJSON.encode)),
             "round": try object(round.map(ProtocolJSON.encode)),
             "last_round": try object(lastRound.map(ProtocolJSON.encode)),
-            "agents": try agents.map { try object(ProtocolJSON.encode($0)) },
+            "agents": try agents.keys.sorted().compactMap { agents[$0] }.map { try object(ProtocolJSON.encode($0)) },
         ]
         let data = try JSONSerialization.data(withJSONObject: document, options: [.sortedKeys, .withoutEscapingSlashes])
         return String(decoding: data, as: UTF8.self)

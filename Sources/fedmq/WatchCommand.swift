@@ -19,10 +19,10 @@ struct WatchCommand: AsyncParsableCommand {
 
     func run() async throws {
         let topics = try Topics(job: job)
-        // First, on a connection of its own: does the job exist? (Closed before the watching
-        // connection opens: a broker that takes the user name as client id allows one at a time.)
-        if let seen = try await Self.jobsWithAggregatorStatus(broker.connectionOptions(), at: "\(broker.host):\(broker.port)"),
-            !seen.contains(job)
+        // First, on a connection of its own (a subscription overlapping the job's would show
+        // its messages twice): does the job exist?
+        if let statuses = try await RetainedState.read([Topics.everyAggregatorStatus], broker: broker),
+            case let seen = Set(statuses.keys.compactMap(Topics.job(ofAggregatorStatus:))), !seen.contains(job)
         {
             let others = seen.isEmpty ? "no job has one there" : "jobs there: \(seen.sorted().joined(separator: ", "))"
             FileHandle.standardError.write(
@@ -54,30 +54,6 @@ struct WatchCommand: AsyncParsableCommand {
         signal.cancel()
         messages.cancel()
         await client.disconnect()
-    }
-
-    /// The jobs whose aggregator status the broker retains, through a connection of its own (a
-    /// subscription overlapping the job's would show its messages twice); nil if the broker does
-    /// not let this user see them. The broker sends a subscription's retained messages before it
-    /// acknowledges the next subscription, so they all wait in the mailbox once the second one is
-    /// acknowledged. Throws if the broker cannot be reached.
-    static func jobsWithAggregatorStatus(_ options: ConnectionOptions, at address: String) async throws -> Set<String>? {
-        let client = try MQTTClient(options: options)
-        do {
-            try await client.connect()
-        } catch {
-            await client.disconnect()
-            throw CommandFailure("cannot connect to \(address): \(error)")
-        }
-        var seen: Set<String>?
-        if let statuses = try? await client.subscribeMailbox(to: [Topics.everyAggregatorStatus], qos: .atLeastOnce, capacityBytes: 1 << 20),
-            let fence = try? await client.subscribe(to: [Topics.everyAggregatorStatus], qos: .atLeastOnce)
-        {
-            fence.cancel()
-            seen = Set(statuses.takeAll().compactMap { Topics.job(ofAggregatorStatus: $0.topic) })
-        }
-        await client.disconnect()
-        return seen
     }
 
     static func line(for message: MQTTMessage, topics: Topics) -> String {

@@ -30,7 +30,7 @@ struct DashboardCommand: AsyncParsableCommand {
         guard let address = HostPort(listen) else { throw ValidationError("--listen must be HOST:PORT") }
         bootstrapLogging(level: .notice)
         let logger = Logger(label: "fedmq.dashboard")
-        let feed = LiveFeed(initial: DashboardModel(topics: topics).snapshot())
+        let feed = LiveFeed(initial: JobState(topics: topics).dashboardSnapshot())
         let source = DashboardSource(topics: topics, options: try broker.connectionOptions(), feed: feed, logger: logger)
         let server = DashboardServer(feed: feed, page: DashboardPage.html, host: address.host, port: address.port, logger: logger)
         try await runUntilShutdown(source, alongside: [server], logger: logger)

@@ -14,7 +14,7 @@ struct DashboardSource: Service {
 
     func run() async throws {
         let client = try MQTTClient(options: options)
-        var model = DashboardModel(topics: topics)
+        var job = JobState(topics: topics)
         do {
             guard try await untilShutdown({ try await client.connect() }) != nil else {
                 await client.disconnect()
@@ -23,8 +23,8 @@ struct DashboardSource: Service {
             let messages = try await client.subscribe(
                 to: [topics.metrics, topics.globalRound, topics.aggregatorStatus, topics.allStatuses], qos: .atLeastOnce)
             for await message in messages.cancelOnGracefulShutdown()
-            where model.receive(MQTTMessageView(topic: message.topic, payload: message.payload)) {
-                feed.publish(model.snapshot())
+            where job.receive(topic: message.topic, payload: message.payload) {
+                feed.publish(job.dashboardSnapshot())
             }
         } catch {
             await client.disconnect()

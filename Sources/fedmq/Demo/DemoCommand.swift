@@ -58,9 +58,8 @@ struct DemoCommand: AsyncParsableCommand {
         var privateBroker: LocalBroker?
         let (host, port): (String, Int)
         if let broker {
-            let parts = broker.split(separator: ":")
-            guard parts.count == 2, let number = Int(parts[1]) else { throw ValidationError("--broker must be HOST:PORT") }
-            (host, port) = (String(parts[0]), number)
+            guard let address = HostPort(broker) else { throw ValidationError("--broker must be HOST:PORT") }
+            (host, port) = (address.host, address.port)
         } else {
             let local = try await LocalBroker()
             privateBroker = local

@@ -1,10 +1,10 @@
 import FedMQProtocol
 import Foundation
 
-/// What the dashboard shows of a job, folded from its MQTT messages: every round closed while
-/// it watched (and the retained last one), the open round, the aggregator's and every agent's
-/// state, and rejections by reason.
-struct DashboardModel {
+/// A job as its MQTT messages tell it, folded: every round closed while the tool watched (and
+/// the retained last one), the open round, and the aggregator's and every agent's state. What
+/// `fedmq status` prints and `fedmq dashboard` draws.
+struct JobState {
     let topics: Topics
     private(set) var history: [Int: RoundMetrics] = [:]
     private(set) var round: RoundAnnouncement?
@@ -17,20 +17,24 @@ struct DashboardModel {
         self.topics = topics
     }
 
-    /// Takes one message of the job; false if it changed nothing the page shows.
-    mutating func receive(_ message: MQTTMessageView) -> Bool {
-        switch try? topics.parse(message.topic) {
+    /// The last round closed, if any.
+    var lastRound: RoundMetrics? { history.keys.max().flatMap { history[$0] } }
+
+    /// Takes one message of the job; false if it changed nothing (another topic, or a payload
+    /// that does not decode).
+    mutating func receive(topic: String, payload: [UInt8]) -> Bool {
+        switch try? topics.parse(topic) {
         case .metrics:
-            guard let metrics = try? ProtocolJSON.decode(RoundMetrics.self, from: message.payload) else { return false }
+            guard let metrics = try? ProtocolJSON.decode(RoundMetrics.self, from: payload) else { return false }
             history[metrics.round] = metrics
         case .globalRound:
-            guard let announcement = try? ProtocolJSON.decode(RoundAnnouncement.self, from: message.payload) else { return false }
+            guard let announcement = try? ProtocolJSON.decode(RoundAnnouncement.self, from: payload) else { return false }
             round = announcement
         case .aggregatorStatus:
-            guard let status = try? ProtocolJSON.decode(AggregatorStatus.self, from: message.payload) else { return false }
+            guard let status = try? ProtocolJSON.decode(AggregatorStatus.self, from: payload) else { return false }
             aggregator = status
         case .status(let agent):
-            guard let status = try? ProtocolJSON.decode(AgentStatus.self, from: message.payload), status.agent == agent,
+            guard let status = try? ProtocolJSON.decode(AgentStatus.self, from: payload), status.agent == agent,
                 agents[agent] != nil || agents.count < Self.maxAgents
             else { return false }
             agents[agent] = status
@@ -40,8 +44,8 @@ struct DashboardModel {
         return true
     }
 
-    /// The snapshot the page renders (JSON).
-    func snapshot() -> [UInt8] {
+    /// The snapshot the dashboard's page renders (JSON).
+    func dashboardSnapshot() -> [UInt8] {
         let rounds = history.keys.sorted().compactMap { history[$0] }
         var rejected: [String: Int] = [:]
         for metrics in rounds { rejected.merge(metrics.rejected, uniquingKeysWith: +) }
@@ -67,10 +71,4 @@ struct DashboardModel {
         return (try? JSONSerialization.data(withJSONObject: document, options: [.sortedKeys, .withoutEscapingSlashes])).map(Array.init)
             ?? Array("{}".utf8)
     }
-}
-
-/// The parts of an MQTT message the model reads (so tests can hand it messages directly).
-struct MQTTMessageView {
-    var topic: String
-    var payload: [UInt8]
 }
