@@ -43,6 +43,12 @@ public struct AgentConfig: ConfigFile, Sendable {
     /// the rest back for later rounds (error feedback); nil sends whole updates.
     public var topKFraction: Double?
 
+    /// The owner's pacing: least seconds between two updates, and most updates per hour and
+    /// per day (asynchronous jobs would otherwise train after every new version).
+    public var minUpdateIntervalSeconds = 0.0
+    public var maxUpdatesPerHour: Int?
+    public var maxUpdatesPerDay: Int?
+
     public static let requiredKeys = ["agent", "job", "data_csv", "state_directory"]
 
     enum CodingKeys: String, CodingKey {
@@ -58,6 +64,9 @@ public struct AgentConfig: ConfigFile, Sendable {
         case holdoutFraction = "holdout_fraction"
         case personalizationEpochs = "personalization_epochs"
         case topKFraction = "top_k_fraction"
+        case minUpdateIntervalSeconds = "min_update_interval_seconds"
+        case maxUpdatesPerHour = "max_updates_per_hour"
+        case maxUpdatesPerDay = "max_updates_per_day"
     }
 
     /// Every field at its default (the required ones empty): what a config file is laid over.
@@ -76,12 +85,18 @@ public struct AgentConfig: ConfigFile, Sendable {
         CSVOptions(hasHeader: dataHeader ?? (dataLabel != nil), label: dataLabel.map { .name($0) } ?? .last)
     }
 
+    /// The owner's pacing limits, with the publish times of the last day.
+    public func pacing(recent: [Double] = []) -> AgentPacing {
+        AgentPacing(minIntervalSeconds: minUpdateIntervalSeconds, maxPerHour: maxUpdatesPerHour, maxPerDay: maxUpdatesPerDay, recent: recent)
+    }
+
     /// Refuses settings the agent cannot run with, naming the field.
     public func validate() throws(RuntimeError) {
         do {
             try Identifier.validate(agent, kind: "agent")
             try Identifier.validate(job, kind: "job")
             try privacyPolicy.validate()
+            try pacing().validate()
         } catch {
             throw .configuration("\(error)")
         }
@@ -105,9 +120,12 @@ struct AgentRecord: Codable {
     var lastServedRound: Int
     var ledger: [DPEvent]
     var lastUpdateSignature: String?
+    /// When this agent published its updates of the last day (for its pacing).
+    var publishTimes: [Double] = []
 
     enum CodingKeys: String, CodingKey {
         case job, ledger
+        case publishTimes = "publish_times"
         case lastServedRound = "last_served_round"
         case lastUpdateSignature = "last_update_signature"
     }
@@ -125,5 +143,6 @@ struct AgentRecord: Codable {
         lastServedRound = try container.decode(Int.self, forKey: .lastServedRound)
         ledger = try container.decodeIfPresent([DPEvent].self, forKey: .ledger) ?? []
         lastUpdateSignature = try container.decodeIfPresent(String.self, forKey: .lastUpdateSignature)
+        publishTimes = try container.decodeIfPresent([Double].self, forKey: .publishTimes) ?? []
     }
 }

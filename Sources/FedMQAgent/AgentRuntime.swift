@@ -75,7 +75,7 @@ public struct AgentRuntime: Service {
             aggregatorKey: try config.aggregatorKey.map { try IdentityFiles.verifyingKey($0, field: "aggregator_key") },
             enrolment: try config.enrolment.map { try IdentityFiles.enrolment(at: $0).agents }, lastUpdate: loadLastUpdate(record),
             errorFeedback: try config.topKFraction.map { try ErrorFeedback(fraction: $0, residual: loadResidual(record)) },
-            random: KernelRandom())
+            pacing: config.pacing(recent: record.publishTimes), random: KernelRandom())
         let topics = machine.topics
         logger.notice("\(data.count) local examples for training, \(holdout?.count ?? 0) held out; last served round \(machine.lastServedRound)")
         if let feedback = machine.errorFeedback {
@@ -215,6 +215,10 @@ public struct AgentRuntime: Service {
             record.lastServedRound = round
             record.lastUpdateSignature = update.signature
             if let event { record.ledger.append(event) }
+            // The state machine counts this publish in its pacing; a restart must count it too.
+            var pacing = config.pacing(recent: record.publishTimes)
+            pacing.record(clock.now())
+            record.publishTimes = pacing.recent
             try DurableFile.write(ProtocolJSON.encode(record), to: recordPath, mode: 0o600)
         case .publishUpdate(let topic, let payload, let expiry, let signature):
             try await client.publish(

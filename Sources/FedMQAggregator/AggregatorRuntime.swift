@@ -170,7 +170,7 @@ public struct AggregatorRuntime: Service {
     }
 
     /// Hands a message to the state machine by its topic.
-    private func receive(_ message: MQTTMessage, machine: inout AggregatorStateMachine, topics: Topics) -> [AggregatorAction] {
+    private func receive(_ message: MQTTMessage, machine: inout any AggregatorMachine, topics: Topics) -> [AggregatorAction] {
         switch try? topics.parse(message.topic) {
         case .update(let round, let agent):
             return machine.receive(agent: agent, round: round, payload: message.payload, signature: message.signature, now: clock.now())
@@ -191,7 +191,7 @@ public struct AggregatorRuntime: Service {
         }
     }
 
-    private func makeMachine(store: AggregatorStore, signers: [String: VerifyingKey]?) throws -> (AggregatorStateMachine, fresh: Bool) {
+    private func makeMachine(store: AggregatorStore, signers: [String: VerifyingKey]?) throws -> (any AggregatorMachine, fresh: Bool) {
         if config.resetState && !store.hasCheckpoint && !store.orphans.isEmpty {
             let aside = try store.moveOrphansAside(now: clock.now())
             logger.warning("--reset: moved the previous job's files to \(aside)")
@@ -201,9 +201,18 @@ public struct AggregatorRuntime: Service {
                 logger.notice("appended the metrics of round \(repaired.round), which the last run closed but did not log")
             }
             let spec = try ModelCodec.decodeModel(saved.model).spec
-            let machine = try AggregatorStateMachine(
-                job: config.job, policy: config.policy, checkpoint: saved.checkpoint, modelBytes: saved.model,
-                spooled: saved.spooled, evaluator: try makeEvaluator(spec: spec), signers: signers, random: KernelRandom())
+            let evaluator = try makeEvaluator(spec: spec)
+            let machine: any AggregatorMachine =
+                switch config.policy.mode {
+                case .rounds:
+                    try AggregatorStateMachine(
+                        job: config.job, policy: config.policy, checkpoint: saved.checkpoint, modelBytes: saved.model,
+                        spooled: saved.spooled, evaluator: evaluator, signers: signers, random: KernelRandom())
+                case .asynchronous:
+                    try BufferedAggregatorStateMachine(
+                        job: config.job, policy: config.policy, checkpoint: saved.checkpoint, modelBytes: saved.model,
+                        spooled: saved.spooled, evaluator: evaluator, signers: signers, random: KernelRandom())
+                }
             logger.notice(
                 "resumed round \(machine.announcement.round) from \(config.stateDirectory) with \(machine.acceptedAgents.count) spooled update(s)")
             return (machine, false)
@@ -217,10 +226,19 @@ public struct AggregatorRuntime: Service {
         } else {
             throw RuntimeError.configuration("no model given")
         }
-        let machine = try AggregatorStateMachine(
-            job: config.job, policy: config.policy, spec: spec, initial: parameters, now: clock.now(),
-            evaluator: try makeEvaluator(spec: spec), signers: signers, random: KernelRandom())
-        logger.notice("starting job with a \(spec.kind.rawValue) model of \(parameters.count) parameters")
+        let evaluator = try makeEvaluator(spec: spec)
+        let machine: any AggregatorMachine =
+            switch config.policy.mode {
+            case .rounds:
+                try AggregatorStateMachine(
+                    job: config.job, policy: config.policy, spec: spec, initial: parameters, now: clock.now(), evaluator: evaluator,
+                    signers: signers, random: KernelRandom())
+            case .asynchronous:
+                try BufferedAggregatorStateMachine(
+                    job: config.job, policy: config.policy, spec: spec, initial: parameters, now: clock.now(), evaluator: evaluator,
+                    signers: signers, random: KernelRandom())
+            }
+        logger.notice("starting \(config.policy.mode.rawValue) job with a \(spec.kind.rawValue) model of \(parameters.count) parameters")
         return (machine, true)
     }
 

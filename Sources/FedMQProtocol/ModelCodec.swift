@@ -99,6 +99,12 @@ public enum ModelCodec {
         ]
     }
 
+    /// The round an update's metadata names; nil when the bytes are not a safetensors file with one.
+    public static func updateRound(_ payload: [UInt8]) -> Int? {
+        guard let file = try? SafetensorsDecoder.decode(payload) else { return nil }
+        return file.metadata[Key.round].flatMap(Int.init)
+    }
+
     /// An update's delta, dense and shaped like `model`, whether it was sent dense or sparse.
     public static func delta(of file: SafetensorsFile, like model: Parameters) throws(CoreError) -> Parameters {
         if file.isSparse { return try file.sparseParameters(orderedAs: model.names).densified(like: model) }

@@ -5,6 +5,8 @@ public enum RejectionReason: String, Sendable, Codable, CaseIterable {
     case closedRound = "closed_round"
     case wrongRound = "wrong_round"
     case duplicate
+    /// Asynchronous jobs: the update was trained on a version older than `max_staleness` allows.
+    case stale
     /// Client selection is on and this agent was not picked for the round.
     case notSelected = "not_selected"
     /// Signatures are required (an enrolment is configured) and this update has none.

@@ -40,6 +40,10 @@ struct AgentCommand: AsyncParsableCommand {
         name: .customLong("top-k"),
         help: "Send only this share of each tensor's largest entries, holding the rest back for later rounds (error feedback).")
     var topK: Double?
+    @Option(name: .customLong("min-update-interval"), help: "Least seconds between two updates of this agent.")
+    var minUpdateInterval: Double?
+    @Option(name: .customLong("max-updates-per-hour"), help: "Most updates this agent publishes in any hour.") var maxUpdatesPerHour: Int?
+    @Option(name: .customLong("max-updates-per-day"), help: "Most updates this agent publishes in any 24 hours.") var maxUpdatesPerDay: Int?
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error, critical.") var logLevelName = "info"
 
     func run() async throws {
@@ -57,6 +61,9 @@ struct AgentCommand: AsyncParsableCommand {
         if let holdout { settings.holdoutFraction = holdout }
         if let personalizeEpochs { settings.personalizationEpochs = personalizeEpochs }
         if let topK { settings.topKFraction = topK }
+        if let minUpdateInterval { settings.minUpdateIntervalSeconds = minUpdateInterval }
+        if let maxUpdatesPerHour { settings.maxUpdatesPerHour = maxUpdatesPerHour }
+        if let maxUpdatesPerDay { settings.maxUpdatesPerDay = maxUpdatesPerDay }
         if let identityKey { settings.identityKey = identityKey }
         if let aggregatorKey { settings.aggregatorKey = aggregatorKey }
         if let enrolment { settings.enrolment = enrolment }

@@ -69,7 +69,15 @@ public struct ClientPrivacy: Codable, Sendable, Equatable {
     /// The noise multiplier one round gives the published model, with `updates` updates
     /// averaged: local z·√n, distributed z·√(n/m), central z.
     public func publishedModelMultiplier(updates: Int) -> Double {
-        let n = Double(max(1, updates))
+        publishedModelMultiplier(weightSquares: Double(max(1, updates)))
+    }
+
+    /// The same for updates scaled by weights w_i <= 1 before they are averaged (asynchronous
+    /// aggregation's staleness weights): one agent still moves the sum by at most C, while the
+    /// agents' noise in it shrinks to z·C·√(Σ w_i²). So local z·√(Σ w_i²), distributed
+    /// z·√(Σ w_i² / m), central z.
+    public func publishedModelMultiplier(weightSquares: Double) -> Double {
+        let n = max(weightSquares, 0)
         switch mode {
         case .local: return noiseMultiplier * n.squareRoot()
         case .distributed: return noiseMultiplier * (n / Double(expectedCohort)).squareRoot()

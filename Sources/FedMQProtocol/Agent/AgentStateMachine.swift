@@ -15,6 +15,13 @@ public struct AgentStateMachine {
     /// The announcement as it was when training started: its privacy, bounds and encoding hold
     /// for the whole round, whatever a later re-announcement of the same round says.
     private var trainingAnnouncement: RoundAnnouncement?
+    /// The model training started from: the delta is taken against it, even when a newer
+    /// version arrived meanwhile (asynchronous jobs).
+    private var trainingBase: GlobalModel?
+    /// The owner's limits on how often this agent trains, with its recent publish times.
+    public private(set) var pacing: AgentPacing
+    /// When the pacing lets a waiting round start, if one waits for it.
+    private var pacedUntil: Double?
     /// The last round refused under the owner's privacy policy (said once per round).
     private var refusedRound: Int?
     /// The update published for `lastServedRound`, to resend if the aggregator lost it.
@@ -72,10 +79,12 @@ public struct AgentStateMachine {
         agent: String, job: String, lastServedRound: Int, ledger: [DPEvent] = [], budget: PrivacyBudget? = nil,
         privacyPolicy: AgentPrivacyPolicy = AgentPrivacyPolicy(), identity: SigningKey? = nil, aggregatorKey: VerifyingKey? = nil,
         enrolment: [String: VerifyingKey]? = nil, lastUpdate: SentUpdate? = nil, errorFeedback: ErrorFeedback? = nil,
-        random: any RandomNumberGenerator = SystemRandomNumberGenerator()
+        pacing: AgentPacing = AgentPacing(), random: any RandomNumberGenerator = SystemRandomNumberGenerator()
     ) throws(ProtocolError) {
         try Identifier.validate(agent, kind: "agent")
         try privacyPolicy.validate()
+        try pacing.validate()
+        self.pacing = pacing
         topics = try Topics(job: job)
         self.privacyPolicy = privacyPolicy
         self.enrolment = enrolment
@@ -91,9 +100,14 @@ public struct AgentStateMachine {
         self.random = random
     }
 
-    /// Time passed: an agent that has had no model or no round announcement for a minute says
-    /// so, every minute (a job name that matches no aggregator would otherwise wait in silence).
+    /// Time passed: a round that waited for the owner's pacing starts; an agent that has had no
+    /// model or no round announcement for a minute says so, every minute (a job name that
+    /// matches no aggregator would otherwise wait in silence).
     public mutating func tick(now: Double) -> [AgentAction] {
+        if let pacedUntil, now >= pacedUntil {
+            self.pacedUntil = nil
+            return startIfReady(now: now)
+        }
         let missing = [model == nil ? "global model" : nil, round == nil ? "round announcement" : nil].compactMap { $0 }
         guard !missing.isEmpty else {
             waitingSince = nil
@@ -167,14 +181,14 @@ public struct AgentStateMachine {
         let held = announcement.received.map { $0.contains(agent) }
         let lost = held.map { !$0 } ?? resendKeptUpdate
         if let sent = lastUpdate, sent.round == announcement.round { resendKeptUpdate = false }
-        if lost, let sent = lastUpdate, sent.round == announcement.round, now < announcement.deadline, announcement.secureAggregation == nil {
+        if lost, let sent = lastUpdate, sent.round == announcement.round, announcement.isOpen(now: now), announcement.secureAggregation == nil {
             // The aggregator restarted (or extended the round) without our update, or this agent
             // restarted before its publish was acknowledged. The same bytes go again.
             return [
                 .ignored("round \(sent.round): the aggregator does not hold this agent's update; sending it again"),
                 .publishUpdate(
                     topic: topics.update(round: sent.round, agent: agent), payload: sent.payload,
-                    expirySeconds: MessageExpiry.seconds(until: announcement.deadline, now: now), signature: sent.signature),
+                    expirySeconds: announcement.updateExpirySeconds(now: now), signature: sent.signature),
             ]
         }
         return evaluateIfAsked() + startIfReady(now: now)
@@ -208,7 +222,7 @@ public struct AgentStateMachine {
         guard let round else { return [.ignored("no round is open yet")] }
         guard trainingRound == nil else { return [.ignored("still training round \(trainingRound ?? 0)")] }
         guard round.round > lastServedRound else { return [.ignored("round \(round.round) is already served")] }
-        guard now < round.deadline else { return [.ignored("round \(round.round) is past its deadline")] }
+        guard round.isOpen(now: now) else { return [.ignored("round \(round.round) is past its deadline")] }
         if let selected = round.selected, !selected.contains(agent) {
             return [.ignored("round \(round.round) selected \(selected.count) other agents")]
         }
@@ -220,6 +234,10 @@ public struct AgentStateMachine {
             return waiting + [.publishStatus(status(now: now))]
         }
         waitingForModel = nil
+        if let next = pacing.nextAllowed(now: now) {
+            pacedUntil = next
+            return [.ignored("round \(round.round) waits \(Int((next - now).rounded(.up))) s for this agent's pacing")]
+        }
         if let refusal = privacyPolicy.refusal(of: round, budgeted: budget != nil) {
             return refuse(round.round, refusal, now: now)
         }
@@ -253,6 +271,7 @@ public struct AgentStateMachine {
         }
         trainingRound = round.round
         trainingAnnouncement = round
+        trainingBase = model
         return [.publishStatus(status(now: now))] + secureStart + [.train(round: round.round, base: model, config: round.training)]
     }
 
@@ -274,12 +293,13 @@ public struct AgentStateMachine {
     public mutating func trainingFinished(
         round roundNumber: Int, trained: Parameters, examples: Int, now: Double, roundingSeed: UInt64? = nil
     ) -> [AgentAction] {
-        guard trainingRound == roundNumber, let round = trainingAnnouncement else {
+        guard trainingRound == roundNumber, let round = trainingAnnouncement, let model = trainingBase else {
             return [.ignored("training result for round \(roundNumber) was not asked for")]
         }
         trainingRound = nil
         trainingAnnouncement = nil
-        guard let current = self.round, current.round == roundNumber, now < current.deadline, let model, model.sha256 == round.baseModelSHA256 else {
+        trainingBase = nil
+        guard let current = self.round, current.accepts(round: roundNumber, now: now) else {
             return [.ignored("round \(roundNumber) closed while training"), .publishStatus(status(now: now))] + startIfReady(now: now)
         }
         var delta = trained
@@ -336,17 +356,20 @@ public struct AgentStateMachine {
         let notes = encoded.note.map { [AgentAction.ignored($0)] } ?? []
         lastServedRound = roundNumber
         if let event { ledger.append(event) }
-        let expiry = MessageExpiry.seconds(until: current.deadline, now: now)
+        let expiry = current.updateExpirySeconds(now: now)
         let signature = identity?.sign(
             SignedStatement.update(job: topics.job, round: roundNumber, baseSHA256: model.sha256, agent: agent, payload: payload))
         let sent = SentUpdate(round: roundNumber, payload: payload, signature: signature)
         lastUpdate = sent
         lastError = nil
-        return notes + [
+        pacing.record(now)
+        let published: [AgentAction] = [
             .recordServed(round: roundNumber, event: event, update: sent, residual: encoded.feedback?.residual),
             .publishUpdate(topic: topics.update(round: roundNumber, agent: agent), payload: payload, expirySeconds: expiry, signature: signature),
             .publishStatus(status(now: now)),
         ]
+        // An asynchronous job may have published newer versions while this agent trained.
+        return notes + published + (current.asynchronous == nil ? [] : startIfReady(now: now))
     }
 
     /// The update's payload: whole, or top-k with error feedback when the agent is set to it
@@ -386,6 +409,7 @@ public struct AgentStateMachine {
         guard trainingRound == roundNumber else { return [] }
         trainingRound = nil
         trainingAnnouncement = nil
+        trainingBase = nil
         // Bad local data (a wrong feature count, a label out of range) is the owner's to fix: a warning, not a debug line.
         return fail(roundNumber, "training failed: \(reason)", now: now)
     }

@@ -17,9 +17,11 @@ public struct AggregatorCheckpoint: Codable, Sendable, Equatable {
     public var lastMetrics: RoundMetrics?
     /// A server optimizer's moments after the round that produced the model (FedAvgM, FedAdam ...).
     public var strategyState: [String: [Float]]?
+    /// An asynchronous job's memory of past versions and of each agent's last counted update.
+    public var asynchronous: VersionHistory?
 
     enum CodingKeys: String, CodingKey {
-        case schema, announcement, finished, accountant
+        case schema, announcement, finished, accountant, asynchronous
         case modelSHA256 = "model_sha256"
         case lastMetrics = "last_metrics"
         case strategyState = "strategy_state"

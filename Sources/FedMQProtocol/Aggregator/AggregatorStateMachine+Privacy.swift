@@ -9,17 +9,14 @@ extension AggregatorStateMachine {
         _ parameters: inout Parameters, updates: Int, secureCohort: Int? = nil
     ) throws(CoreError) -> (epsilon: Double, threatModel: String)? {
         guard let privacy = policy.privacy, var accountant else { return nil }
-        try privacy.addAggregatorNoise(to: &parameters, updates: updates, using: &random)
         var multiplier = privacy.publishedModelMultiplier(updates: updates)
         if let secureCohort, let settings = policy.secureAggregation {
             multiplier = SecAggNoise.publishedMultiplier(
                 privacy, settings, dimension: model.parameters.count, survivors: updates, cohort: secureCohort)
         }
-        // Noise multipliers are finite and non-negative (validated), so composing cannot fail.
-        try? accountant.compose(.gaussian(noiseMultiplier: multiplier))
+        let epsilon = try ModelRelease.charge(
+            &parameters, privacy: privacy, accountant: &accountant, updates: updates, multiplier: multiplier, using: &random)
         self.accountant = accountant
-        let epsilon = accountant.epsilon(delta: privacy.delta).epsilon
-        let threatModel: String
         if let secureCohort, let settings = policy.secureAggregation {
             let colluders = Int((settings.corruptionRate * Double(secureCohort)).rounded(.down))
             return (
@@ -27,14 +24,6 @@ extension AggregatorStateMachine {
                 "anyone who sees the published models, the aggregator included (secure aggregation: it decodes only the sum), with up to \(colluders) agents colluding"
             )
         }
-        switch privacy.mode {
-        case .central:
-            threatModel = "anyone who sees the published models; the aggregator sees clipped updates without noise"
-        case .local, .distributed:
-            let perUpdate = String(format: "%.3g", privacy.perUpdateMultiplier ?? 0)
-            threatModel =
-                "anyone who sees the published models; each update alone carries noise multiplier \(perUpdate) against the broker and the aggregator"
-        }
-        return (epsilon, threatModel)
+        return (epsilon, ModelRelease.threatModel(privacy))
     }
 }

@@ -47,6 +47,15 @@ public struct RoundPolicy: Codable, Sendable, Equatable {
     public var secureAggregation: SecureAggregationSettings?
     /// The largest example count an update is weighted by (agents report their own).
     public var maxExamplesPerUpdate = 1_000_000
+    /// Rounds, or asynchronous buffers: then `target_updates` is the buffer's size, `rounds`
+    /// counts versions, and a buffer holding `min_updates` is applied once `round_seconds` passed.
+    public var mode = JobMode.rounds
+    /// An asynchronous job's staleness rules; its defaults unless set.
+    public var asynchronous: AsynchronousSettings? {
+        get { mode == .asynchronous ? (asynchronousSetting ?? AsynchronousSettings()) : nil }
+        set { asynchronousSetting = newValue }
+    }
+    private var asynchronousSetting: AsynchronousSettings?
 
     /// The fields most jobs set; the others keep their defaults until set.
     public init(
@@ -68,7 +77,8 @@ public struct RoundPolicy: Codable, Sendable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case rounds, training, encoding, privacy, strategy, selection
+        case rounds, training, encoding, privacy, strategy, selection, mode
+        case asynchronousSetting = "asynchronous"
         case evaluateEvery = "evaluate_every"
         case maxAgents = "max_agents"
         case maxSpoolBytes = "max_spool_bytes"
@@ -128,6 +138,7 @@ public struct RoundPolicy: Codable, Sendable, Equatable {
                 throw invalid("with secure aggregation, differential privacy runs in 'distributed' mode (no single update is ever seen)")
             }
         }
+        try validateMode()
         if let strategy {
             let needed: Int
             do {
@@ -142,6 +153,21 @@ public struct RoundPolicy: Codable, Sendable, Equatable {
             if privacy != nil && strategy.name != "mean" {
                 throw invalid("differential privacy's accounting holds for the plain mean only (strategy 'mean')")
             }
+        }
+    }
+
+    /// An asynchronous job runs without what needs a round's fixed cohort.
+    private func validateMode() throws(ProtocolError) {
+        guard mode == .asynchronous else {
+            if asynchronousSetting != nil { throw .invalidConfiguration("'asynchronous' settings need \"mode\": \"asynchronous\"") }
+            return
+        }
+        try asynchronous?.validate()
+        if secureAggregation != nil {
+            throw .invalidConfiguration("secure aggregation is round-based: its stages need a fixed cohort, which mode 'asynchronous' has not")
+        }
+        if selection != nil {
+            throw .invalidConfiguration("client selection picks agents per round; mode 'asynchronous' takes every eligible agent's update")
         }
     }
 }

@@ -47,9 +47,13 @@ public struct RoundAnnouncement: Codable, Sendable, Equatable, SchemaVersioned {
     public var secureAggregation: SecureAggregationSettings?
     /// How many rounds the job runs (so every tool can show "round 3/30"); nil: until stopped.
     public var rounds: Int?
+    /// Present in an asynchronous job: `round` is then the current model's version, agents
+    /// train on any version at most `max_staleness` old, whenever their pacing lets them, and
+    /// `deadline` is when a buffer holding `min_updates` is applied without waiting for more.
+    public var asynchronous: AsynchronousSettings?
 
     enum CodingKeys: String, CodingKey {
-        case schema, job, round, rounds, deadline, extensions, revision, training, encoding, privacy, received, selected
+        case schema, job, round, rounds, deadline, extensions, revision, training, encoding, privacy, received, selected, asynchronous
         case evaluateEvery = "evaluate_every"
         case openedAt = "opened_at"
         case targetUpdates = "target_updates"
@@ -122,8 +126,10 @@ public struct RoundAnnouncement: Codable, Sendable, Equatable, SchemaVersioned {
             throw invalid("received must list valid agent ids")
         }
         if let normBound, !(normBound > 0 && normBound.isFinite) { throw invalid("norm_bound must be positive") }
+        if asynchronous != nil && secureAggregation != nil { throw invalid("an asynchronous job has no secure aggregation") }
         do {
             try secureAggregation?.validate(cohort: 1)
+            try asynchronous?.validate()
             try training.validate()
             try privacy?.validate()
         } catch {

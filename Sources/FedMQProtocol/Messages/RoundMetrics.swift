@@ -37,6 +37,8 @@ public struct RoundMetrics: Codable, Sendable, Equatable, SchemaVersioned {
     public var secureAggregation: SecAggRoundReport?
     /// Why the round failed, if it did: its model is unchanged and the next round opens.
     public var failure: String?
+    /// Asynchronous jobs: how old the applied updates' bases were.
+    public var staleness: StalenessReport?
 
     enum CodingKeys: String, CodingKey {
         case schema, job, round, participants, updates, examples, rejected, accuracy, loss
@@ -49,7 +51,7 @@ public struct RoundMetrics: Codable, Sendable, Equatable, SchemaVersioned {
         case threatModel = "threat_model"
         case federated, selected, stragglers
         case secureAggregation = "secure_aggregation"
-        case failure
+        case failure, staleness
     }
 
     /// The metrics of a closed round.
@@ -100,5 +102,26 @@ public struct SecAggRoundReport: Codable, Sendable, Equatable {
         self.threshold = threshold
         self.dropped = dropped
         self.failure = failure
+    }
+}
+
+/// How stale the updates of one asynchronous buffer were, in versions, and the weights that
+/// made of them.
+public struct StalenessReport: Codable, Sendable, Equatable {
+    public var mean: Double
+    public var max: Int
+    /// Σ w_i² of the staleness weights: the buffer's agent noise counts as this many full updates.
+    public var weightSquares: Double
+
+    /// The report of a buffer whose updates were `staleness` versions old and weighted `weights`.
+    public init(staleness: [Int], weights: [Double]) {
+        mean = staleness.isEmpty ? 0 : Double(staleness.reduce(0, +)) / Double(staleness.count)
+        max = staleness.max() ?? 0
+        weightSquares = weights.reduce(0) { $0 + $1 * $1 }
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case mean, max
+        case weightSquares = "weight_squares"
     }
 }
