@@ -251,7 +251,7 @@ public struct AgentRuntime: Service {
         }
     }
 
-    @Sendable private static func train(base: GlobalModel, config: TrainingConfig, data: Dataset, seed: UInt64) -> Result<Parameters, CoreError> {
+    @Sendable public static func train(base: GlobalModel, config: TrainingConfig, data: Dataset, seed: UInt64) -> Result<Parameters, CoreError> {
         do throws(CoreError) {
             var local = data
             if let scaling = base.spec.scaling { try scaling.apply(to: &local) }

@@ -14,7 +14,8 @@ struct AsynchronousAgentTests {
         return nil
     }
 
-    @Test("an update finished after newer versions came still goes out, against the model it was trained on; then the newest is trained")
+    @Test(
+        "an update finished after newer versions came still goes out, against the model it was trained on; the next training waits for a newer round")
     func staleTrainingStillCounts() throws {
         var aggregator = try BufferedAggregatorTests.machine()
         var agent = try AgentStateMachine(agent: "slow", job: Fixture.job, lastServedRound: 0)
@@ -43,11 +44,17 @@ struct AsynchronousAgentTests {
         #expect(file.metadata[ModelCodec.Key.baseSHA256] == start.base.sha256)
         let delta = try ModelCodec.delta(of: file, like: start.base.parameters)
         #expect(delta.tensors.allSatisfy { $0.values.allSatisfy { abs($0 - 0.5) < 1e-6 } }, "taken against version 0, not the newest")
-        #expect(trained(finished)?.round == 3, "and at once the newest version")
+        #expect(trained(finished) == nil, "its update goes into round 3's buffer: it waits for round 4")
 
         // The aggregator counts it two versions late, weighted 1/3.
         let counted = aggregator.receive(agent: "slow", round: 1, payload: update.payload, signature: nil, now: 5002)
         #expect(counted.rejections.isEmpty && aggregator.acceptedAgents == ["slow"])
+        _ = aggregator.receive(
+            agent: "f3", round: 3, payload: BufferedAggregatorTests.update(agent: "f3", round: 3, base: aggregator.model.sha256, value: 0.1),
+            signature: nil, now: 5003)
+        let next =
+            agent.modelReceived(aggregator.modelBytes, now: 5004) + agent.roundReceived(ProtocolJSON.encode(aggregator.announcement), now: 5004)
+        #expect(trained(next)?.round == 4)
     }
 
     @Test("training past max_staleness is dropped, not sent")

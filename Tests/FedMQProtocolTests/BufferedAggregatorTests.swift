@@ -40,7 +40,7 @@ struct BufferedAggregatorTests {
                 .spooled == 1)
         let first = machine.receive(
             agent: "a2", round: 1, payload: Self.update(agent: "a2", round: 1, base: version0, value: 3), signature: nil, now: 1002)
-        #expect(first.metrics?.round == 1 && first.metrics?.staleness == StalenessReport(staleness: [0, 0], weights: [1, 1]))
+        #expect(first.metrics?.round == 1 && first.metrics?.staleness == StalenessReport(staleness: ["a1": 0, "a2": 0], weights: [1, 1]))
         #expect(machine.model.round == 1 && machine.announcement.round == 2 && machine.announcement.baseModelSHA256 == machine.model.sha256)
         #expect(zip(Self.values(machine), initial).allSatisfy { abs($0 - ($1 + 2)) < 1e-6 }, "mean of 1 and 3")
         let version1 = machine.model.sha256
@@ -51,7 +51,7 @@ struct BufferedAggregatorTests {
             agent: "a1", round: 2, payload: Self.update(agent: "a1", round: 2, base: version1, value: 1), signature: nil, now: 1004)
         let metrics = try #require(second.metrics)
         #expect(metrics.participants == ["a1", "a3"])
-        #expect(metrics.staleness == StalenessReport(staleness: [0, 1], weights: [1, 0.5]))
+        #expect(metrics.staleness == StalenessReport(staleness: ["a1": 0, "a3": 1], weights: [1, 0.5]))
         // (0.5 * 2 + 1 * 1) / 2 = 1 on top of version 1.
         #expect(zip(Self.values(machine), initial).allSatisfy { abs($0 - ($1 + 3)) < 1e-6 })
         #expect(machine.model.round == 2)

@@ -22,6 +22,10 @@ public struct AgentStateMachine {
     public private(set) var pacing: AgentPacing
     /// When the pacing lets a waiting round start, if one waits for it.
     private var pacedUntil: Double?
+    /// Asynchronous jobs: the round that was open when this agent last published. Its update
+    /// goes into that round's buffer (or a later one), where a second update from this agent
+    /// would be refused, so the next training waits for a newer round.
+    private var publishedDuring: Int?
     /// The last round refused under the owner's privacy policy (said once per round).
     private var refusedRound: Int?
     /// The update published for `lastServedRound`, to resend if the aggregator lost it.
@@ -222,6 +226,9 @@ public struct AgentStateMachine {
         guard let round else { return [.ignored("no round is open yet")] }
         guard trainingRound == nil else { return [.ignored("still training round \(trainingRound ?? 0)")] }
         guard round.round > lastServedRound else { return [.ignored("round \(round.round) is already served")] }
+        if let publishedDuring, round.round <= publishedDuring {
+            return [.ignored("round \(round.round): this agent's last update waits in its buffer")]
+        }
         guard round.isOpen(now: now) else { return [.ignored("round \(round.round) is past its deadline")] }
         if let selected = round.selected, !selected.contains(agent) {
             return [.ignored("round \(round.round) selected \(selected.count) other agents")]
@@ -363,13 +370,12 @@ public struct AgentStateMachine {
         lastUpdate = sent
         lastError = nil
         pacing.record(now)
-        let published: [AgentAction] = [
+        if current.asynchronous != nil { publishedDuring = current.round }
+        return notes + [
             .recordServed(round: roundNumber, event: event, update: sent, residual: encoded.feedback?.residual),
             .publishUpdate(topic: topics.update(round: roundNumber, agent: agent), payload: payload, expirySeconds: expiry, signature: signature),
             .publishStatus(status(now: now)),
         ]
-        // An asynchronous job may have published newer versions while this agent trained.
-        return notes + published + (current.asynchronous == nil ? [] : startIfReady(now: now))
     }
 
     /// The update's payload: whole, or top-k with error feedback when the agent is set to it

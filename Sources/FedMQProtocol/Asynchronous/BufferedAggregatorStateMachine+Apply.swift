@@ -49,7 +49,7 @@ extension BufferedAggregatorStateMachine {
             epsilon: privacy?.epsilon ?? accountant.map { $0.epsilon(delta: policy.privacy?.delta ?? 1e-5).epsilon },
             delta: policy.privacy?.delta, threatModel: privacy?.threatModel, federated: federated)
         metrics.failure = failure
-        metrics.staleness = StalenessReport(staleness: participants.compactMap { counted[$0]?.staleness }, weights: weights)
+        metrics.staleness = StalenessReport(staleness: counted.mapValues(\.staleness), weights: weights)
         buffer = [:]
         rejected = [:]
         bytesReceived = 0

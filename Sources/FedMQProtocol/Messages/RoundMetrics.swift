@@ -112,16 +112,19 @@ public struct StalenessReport: Codable, Sendable, Equatable {
     public var max: Int
     /// Σ w_i² of the staleness weights: the buffer's agent noise counts as this many full updates.
     public var weightSquares: Double
+    /// Each participant's staleness (its update was trained for round r - s of version r).
+    public var agents: [String: Int]
 
-    /// The report of a buffer whose updates were `staleness` versions old and weighted `weights`.
-    public init(staleness: [Int], weights: [Double]) {
-        mean = staleness.isEmpty ? 0 : Double(staleness.reduce(0, +)) / Double(staleness.count)
-        max = staleness.max() ?? 0
+    /// The report of a buffer whose agents' updates were `staleness` versions old and weighted `weights`.
+    public init(staleness: [String: Int], weights: [Double]) {
+        mean = staleness.isEmpty ? 0 : Double(staleness.values.reduce(0, +)) / Double(staleness.count)
+        max = staleness.values.max() ?? 0
         weightSquares = weights.reduce(0) { $0 + $1 * $1 }
+        agents = staleness
     }
 
     enum CodingKeys: String, CodingKey {
-        case mean, max
+        case mean, max, agents
         case weightSquares = "weight_squares"
     }
 }
