@@ -251,6 +251,7 @@ public struct AgentRuntime: Service {
         }
     }
 
+    /// The native trainer: `config`'s epochs of the model's own training from `base` on `data`, shuffled with `seed`.
     @Sendable public static func train(base: GlobalModel, config: TrainingConfig, data: Dataset, seed: UInt64) -> Result<Parameters, CoreError> {
         do throws(CoreError) {
             var local = data
