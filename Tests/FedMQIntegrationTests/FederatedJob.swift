@@ -24,7 +24,7 @@ struct FederatedJob {
         broker: LocalBroker, job: String, agents: Int, rounds: Int, target: Int, minimum: Int, epochs: Int = 2,
         privacy: ClientPrivacy? = nil, extraConfig: [String: Any] = [:], roundSeconds: Double = 120, port: Int? = nil,
         normBound: Double? = nil, evaluateEvery: Int? = nil, strategy: StrategyConfig? = nil,
-        secure: SecureAggregationSettings? = nil, weighting: FedAvg.Weighting? = nil
+        secure: SecureAggregationSettings? = nil, weighting: FedAvg.Weighting? = nil, asynchronous: AsynchronousSettings? = nil
     ) throws {
         self.broker = broker
         self.port = port ?? broker.port
@@ -47,6 +47,10 @@ struct FederatedJob {
         policy.secureAggregation = secure
         policy.evaluateEvery = evaluateEvery
         policy.strategy = strategy
+        if let asynchronous {
+            policy.mode = .asynchronous
+            policy.asynchronous = asynchronous
+        }
         var config: [String: Any] = [
             "job": job, "broker": ["host": "127.0.0.1", "port": self.port],
             "model": try JSONSerialization.jsonObject(with: Data(spec.jsonString().utf8)),
