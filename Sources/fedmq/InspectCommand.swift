@@ -71,9 +71,13 @@ enum PayloadDescription {
         switch schema {
         case RoundAnnouncement.schema:
             let round = try ProtocolJSON.decode(RoundAnnouncement.self, from: bytes)
+            let schedule =
+                round.asynchronous.map {
+                    "asynchronous, buffer of \(round.targetUpdates) updates on versions up to \($0.maxStaleness) old (\($0.staleness.function.rawValue) weight), "
+                }
+                ?? "target \(round.targetUpdates), quorum \(round.minUpdates), deadline in \(Int(round.deadline - Date().timeIntervalSince1970)) s, "
             return
-                "round \(round.round)\(round.rounds.map { "/\($0)" } ?? "") of job \(round.job): target \(round.targetUpdates), quorum \(round.minUpdates), "
-                + "deadline in \(Int(round.deadline - Date().timeIntervalSince1970)) s, base model \(round.baseModelSHA256.prefix(12)), "
+                "round \(round.round)\(round.rounds.map { "/\($0)" } ?? "") of job \(round.job): \(schedule)base model \(round.baseModelSHA256.prefix(12)), "
                 + "training lr \(round.training.learningRate) batch \(round.training.batchSize) epochs \(round.training.epochs)"
         case RoundMetrics.schema:
             let metrics = try ProtocolJSON.decode(RoundMetrics.self, from: bytes)
@@ -81,6 +85,7 @@ enum PayloadDescription {
                 + "rejected \(Self.describe(metrics.rejected)), accuracy \(metrics.accuracy.map { String(format: "%.4f", $0) } ?? "-"), "
                 + "loss \(metrics.loss.map { String(format: "%.4f", $0) } ?? "-"), \(metrics.bytesReceived) bytes, "
                 + String(format: "%.2f s", metrics.durationSeconds)
+                + (metrics.staleness.map { String(format: ", staleness mean %.2f max %d", $0.mean, $0.max) } ?? "")
         case AgentStatus.schema:
             let status = try ProtocolJSON.decode(AgentStatus.self, from: bytes)
             return "agent \(status.agent): \(status.state.rawValue), last round \(status.lastRound)"

@@ -46,6 +46,26 @@ struct DemoTests {
         #expect(processes(mentioning: work).isEmpty)
     }
 
+    @Test("fedmq demo --mode asynchronous: versions from buffers, with their staleness, under distributed privacy")
+    func asynchronousDemo() async throws {
+        let (out, work, log) = directories()
+        let demo = try ChildProcess(
+            try fedmqExecutable().path,
+            ["demo", "--mode", "asynchronous", "--agents", "4", "--buffer", "2", "--rounds", "6", "--out", out, "--work-dir", work],
+            logFile: log)
+        let status = try await within(.seconds(120), "the demo") { try await demo.wait() }
+        let output = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        #expect(status == 0, "\(output)")
+        #expect(output.contains("6 versions from buffers of 2 updates (asynchronous)"))
+        #expect(output.contains("staleness") && output.contains("6 of 6 versions"))
+        let lines = output.split(separator: "\n").filter { $0.hasPrefix("    6 ") }
+        #expect(lines.count == 1 && lines[0].contains(" (max "), "\(output)")
+        let aggregator = try String(contentsOfFile: work + "/aggregator.json", encoding: .utf8)
+        #expect(aggregator.contains(#""mode" : "asynchronous""#) && aggregator.contains(#""expected_cohort" : 2"#))
+        #expect(output.contains("Privacy: epsilon "))
+        #expect(processes(mentioning: work).isEmpty)
+    }
+
     @Test("Ctrl-C in the middle stops every process the demo started")
     func interrupted() async throws {
         let (out, work, log) = directories()

@@ -28,6 +28,8 @@ struct DemoCommand: AsyncParsableCommand {
     @Option(name: .customLong("work-dir"), help: "Where data splits, configs, state and logs go (default: a new temporary folder).")
     var workDirectory: String?
     @Option(help: "Seed for the split and the model.") var seed: UInt64 = 0
+    @Option(help: "rounds (lock-step) or asynchronous (buffered: agents train on the newest version they hold).") var mode = JobMode.rounds
+    @Option(help: "Asynchronous mode: updates per buffer, one version each (default: half the agents).") var buffer: Int?
     @Option(help: "Differential privacy: distributed, local, central or none.") var privacy = "distributed"
     @Option(name: .customLong("noise-multiplier"), help: "Noise multiplier z of the published model (per round).") var noiseMultiplier = 0.5
     @Option(name: .customLong("clip-norm"), help: "L2 bound C on each agent's update.") var clipNorm = 1.0
@@ -41,6 +43,9 @@ struct DemoCommand: AsyncParsableCommand {
             throw ValidationError("--privacy is distributed, local, central or none")
         }
         guard noiseMultiplier >= 0, clipNorm > 0 else { throw ValidationError("--noise-multiplier must be >= 0 and --clip-norm > 0") }
+        if let buffer, mode != .asynchronous || !(1...agents).contains(buffer) {
+            throw ValidationError("--buffer is for --mode asynchronous, within 1...--agents")
+        }
     }
 
     func run() async throws {
@@ -48,12 +53,13 @@ struct DemoCommand: AsyncParsableCommand {
         let work = workDirectory ?? FileManager.default.temporaryDirectory.appendingPathComponent("fedmq-demo-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        let bufferSize = mode == .asynchronous ? (buffer ?? max(1, agents / 2)) : nil
         let privacySettings = ClientPrivacy.Mode(rawValue: privacy).map {
-            ClientPrivacy(mode: $0, clipNorm: clipNorm, noiseMultiplier: noiseMultiplier, expectedCohort: agents)
+            ClientPrivacy(mode: $0, clipNorm: clipNorm, noiseMultiplier: noiseMultiplier, expectedCohort: bufferSize ?? agents)
         }
         let setup = try DemoSetup(
             data: DemoSetup.dataPath(dataset), model: model, partition: partition, agents: agents, rounds: rounds, seed: seed, work: work,
-            privacy: privacySettings)
+            privacy: privacySettings, asynchronousBuffer: bufferSize)
 
         var privateBroker: LocalBroker?
         let (host, port): (String, Int)
@@ -67,7 +73,8 @@ struct DemoCommand: AsyncParsableCommand {
         }
         let processes = DemoProcesses()
         let topics = try Topics(job: DemoSetup.job)
-        print("FedMQ demo: \(agents) agents, \(rounds) rounds, \(dataset) split \(partition), \(model) model; broker \(host):\(port)")
+        let schedule = bufferSize.map { "\(rounds) versions from buffers of \($0) updates (asynchronous)" } ?? "\(rounds) rounds"
+        print("FedMQ demo: \(agents) agents, \(schedule), \(dataset) split \(partition), \(model) model; broker \(host):\(port)")
         if let privacySettings {
             print(
                 "Differential privacy: \(privacySettings.mode.rawValue), clip \(clipNorm), noise multiplier \(noiseMultiplier), delta \(privacySettings.delta)"
@@ -76,7 +83,7 @@ struct DemoCommand: AsyncParsableCommand {
         print("Watch from another terminal:")
         print("  mosquitto_sub -h \(host) -p \(port) -v -t '\(topics.metrics)' -t '\(topics.globalRound)' -t '\(topics.allStatuses)'")
         print("Logs, data splits and state: \(work)\n")
-        print("round  agents  rejected  accuracy  loss     epsilon  bytes     time")
+        print(bufferSize == nil ? "round  agents  rejected  accuracy  loss     epsilon  bytes     time" : Self.asynchronousHeader)
 
         var collected: [RoundMetrics] = []
         do {
@@ -117,11 +124,14 @@ struct DemoCommand: AsyncParsableCommand {
             print(String(format: "\nPrivacy: epsilon %.2f at delta %g, against %@.", epsilon, last.delta ?? 0, threat))
         }
         print(
-            "\n\(collected.count) of \(rounds) rounds in \(String(format: "%.1f", Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18)) s; final test accuracy \(final); "
+            "\n\(collected.count) of \(rounds) \(bufferSize == nil ? "rounds" : "versions") in \(String(format: "%.1f", Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18)) s; final test accuracy \(final); "
                 + "\(collected.reduce(0) { $0 + $1.bytesReceived }) update bytes")
         print("Wrote \(out)/metrics.csv and \(out)/report.svg. Every process the demo started has stopped.")
         if collected.count < rounds { throw ExitCode(130) }
     }
+
+    /// The table of an asynchronous job: one line per version, with its buffer's mean staleness.
+    static let asynchronousHeader = "  ver  agents  rejected  accuracy  loss     epsilon  bytes     time     staleness"
 
     static func line(_ metrics: RoundMetrics) -> String {
         let accuracy = metrics.accuracy.map { String(format: "%.4f", $0) } ?? "-"
@@ -129,6 +139,8 @@ struct DemoCommand: AsyncParsableCommand {
         return String(
             format: "%5d  %6d  %8d  %-8@  %-7@  %-7@  %-8d  %.2f s", metrics.round, metrics.updates,
             metrics.rejected.values.reduce(0, +), accuracy, loss, metrics.epsilon.map { String(format: "%.2f", $0) } ?? "-",
-            metrics.bytesReceived, metrics.durationSeconds)
+            metrics.bytesReceived, metrics.durationSeconds) + (metrics.staleness.map { String(format: "  %.2f (max %d)", $0.mean, $0.max) } ?? "")
     }
 }
+
+extension JobMode: ExpressibleByArgument {}

@@ -14,7 +14,8 @@ struct DemoSetup {
 
     init(
         data dataFile: String, options: CSVOptions = CSVOptions(hasHeader: true, label: .name("label")), job: String = Self.job,
-        model: String, partition: String, agents: Int, rounds: Int, seed: UInt64, work: String, privacy: ClientPrivacy?
+        model: String, partition: String, agents: Int, rounds: Int, seed: UInt64, work: String, privacy: ClientPrivacy?,
+        asynchronousBuffer: Int? = nil
     ) throws {
         self.job = job
         self.work = work
@@ -32,11 +33,16 @@ struct DemoSetup {
             model == "mlp"
             ? ModelSpec(kind: .mlp, inputs: data.featureCount, hidden: [32], outputs: classes, scaling: scaling)
             : ModelSpec(kind: .softmaxRegression, inputs: data.featureCount, outputs: classes, scaling: scaling)
-        let policy = RoundPolicy(
-            rounds: rounds, targetUpdates: agents, minUpdates: max(1, agents * 7 / 10), roundSeconds: 30, extensionSeconds: 10,
-            maxUpdateBytes: 4 << 20,
+        var policy = RoundPolicy(
+            rounds: rounds, targetUpdates: asynchronousBuffer ?? agents, minUpdates: asynchronousBuffer ?? max(1, agents * 7 / 10),
+            roundSeconds: 30, extensionSeconds: 10, maxUpdateBytes: 4 << 20,
             training: TrainingConfig(learningRate: 0.05, momentum: 0.9, batchSize: 32, epochs: 2),
             weighting: privacy == nil ? .examples : .uniform, privacy: privacy)
+        if asynchronousBuffer != nil {
+            // Each agent trains on the newest version it holds; buffers of the given size make versions.
+            policy.mode = .asynchronous
+            policy.asynchronous = AsynchronousSettings()
+        }
         let config: [String: Any] = [
             "job": job, "model": try JSONSerialization.jsonObject(with: Data(spec.jsonString().utf8)),
             "policy": try JSONSerialization.jsonObject(with: Data(ProtocolJSON.encode(policy))), "seed": seed,
