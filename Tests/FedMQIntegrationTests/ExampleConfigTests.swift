@@ -1,5 +1,6 @@
 import FedMQAgent
 import FedMQAggregator
+import FedMQCore
 import FedMQProtocol
 import FedMQRuntime
 import Foundation
@@ -25,6 +26,47 @@ struct ExampleConfigTests {
         #expect(secure.stageSeconds == 30)
         #expect(config.policy.privacy?.mode == .distributed)
         #expect(config.enrolment == "/etc/fedmq/enrolment.json")
+    }
+
+    @Test("deploy/examples/aggregator-async.json (asynchronous buffers) loads, validates and keeps the defaults it does not set")
+    func asynchronousAggregator() throws {
+        let config = try loadJSONConfig(AggregatorConfig.self, from: repositoryFile("deploy/examples/aggregator-async.json"))
+        try config.validate()
+        #expect(config.policy.mode == .asynchronous)
+        #expect(
+            config.policy.asynchronous == AsynchronousSettings(maxStaleness: 10, staleness: StalenessWeight(function: .polynomial, exponent: 0.5)))
+        #expect(config.policy.minUpdates == 10)
+    }
+
+    @Test("asynchronous settings: defaults when absent, refusals that name the field")
+    func asynchronousSettings() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("async-\(UUID())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        func load(_ policy: String) throws -> AggregatorConfig {
+            let path = directory.appendingPathComponent("c.json").path
+            try #"{"job": "j", "state_directory": "s", "model": {"version": 1, "kind": "softmax_regression", "inputs": 2, "hidden": [], "outputs": 2, "activation": "relu"}, "policy": \#(policy)}"#
+                .write(toFile: path, atomically: true, encoding: .utf8)
+            let config = try loadJSONConfig(AggregatorConfig.self, from: path)
+            try config.validate()
+            return config
+        }
+        #expect(try load(#"{"target_updates": 3, "mode": "asynchronous"}"#).policy.asynchronous == AsynchronousSettings())
+        #expect(try load(#"{"target_updates": 3}"#).policy.asynchronous == nil)
+        func refusal(_ policy: String) -> String {
+            do {
+                _ = try load(policy)
+                return "accepted"
+            } catch {
+                return "\(error)"
+            }
+        }
+        #expect(refusal(#"{"target_updates": 3, "asynchronous": {"max_staleness": 2}}"#).contains(#"need "mode": "asynchronous""#))
+        #expect(
+            refusal(#"{"target_updates": 3, "mode": "asynchronous", "asynchronous": {"max_staleness": -1}}"#).contains("asynchronous.max_staleness"))
+        #expect(refusal(#"{"target_updates": 3, "mode": "sometimes"}"#).contains("mode"))
+        #expect(refusal(#"{"target_updates": 3, "mode": "asynchronous", "asynchronous": {"staleness": {"function": "cubic"}}}"#).contains("function"))
+        #expect(refusal(#"{"target_updates": 3, "mode": "asynchronous", "asynchronous": {"max_stale": 2}}"#).contains("max_stale"))
     }
 
     @Test("deploy/examples/agent.json loads and validates")
