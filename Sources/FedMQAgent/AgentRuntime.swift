@@ -15,7 +15,8 @@ import ServiceLifecycle
 public struct AgentRuntime: Service {
     /// Local training: from the base model, with the round's settings, on the local data, with
     /// the round's shuffle seed, to the trained parameters.
-    public typealias Training = @Sendable (GlobalModel, TrainingConfig, Dataset, UInt64) -> Result<Parameters, CoreError>
+    /// Asynchronous, so a simulated device can take its time without holding a thread.
+    public typealias Training = @Sendable (GlobalModel, TrainingConfig, Dataset, UInt64) async -> Result<Parameters, CoreError>
 
     public let config: AgentConfig
     /// How often the agent looks at the time (to say it still waits for its job's model).
@@ -35,7 +36,7 @@ public struct AgentRuntime: Service {
         clock: any RuntimeClock = WallClock()
     ) {
         self.config = config
-        self.training = training ?? Self.train
+        self.training = training ?? { Self.train(base: $0, config: $1, data: $2, seed: $3) }
         self.connector = connector
         self.clock = clock
         var logger = logger
@@ -200,7 +201,7 @@ public struct AgentRuntime: Service {
             // The shared benchmark task's shuffle seed: agent k with seed k reproduces it exactly.
             let seed = UInt64(1000 * round) &+ config.seed
             Task.detached { [train = self.training] in
-                events.yield(.trained(round: round, train(base, training, data, seed), examples: data.count))
+                events.yield(.trained(round: round, await train(base, training, data, seed), examples: data.count))
             }
         case .recordServed(let round, let event, let update, let residual):
             // The update first, then the record naming it: a record never points at a missing update.

@@ -34,12 +34,14 @@ struct AsynchronousServiceTests {
         policy.targetUpdates = 3
         let aggregator = fleet.aggregator(fleet.aggregatorConfig(policy: policy))
         // a2's first training ends only once version 1 is out: its update is a version late.
-        let versionOne = DispatchSemaphore(value: 0)
+        let (versionOne, versionOneOut) = AsyncStream.makeStream(of: Void.self)
         let firstTraining = Mutex(true)
         let slow: AgentRuntime.Training = { base, config, data, seed in
-            if firstTraining.withLock({ $0 }) {
-                firstTraining.withLock { $0 = false }
-                versionOne.wait()
+            if firstTraining.withLock({ first in
+                defer { first = false }
+                return first
+            }) {
+                for await _ in versionOne { break }
             }
             return AgentRuntime.train(base: base, config: config, data: data, seed: seed)
         }
@@ -47,7 +49,7 @@ struct AsynchronousServiceTests {
         await fleet.logs.wait(for: 2, from: "aggregator", containing: "accepted update")
         fleet.clock.advance(by: 60)
         await fleet.logs.wait(for: 1, from: "aggregator", containing: "round closed")
-        versionOne.signal()
+        versionOneOut.yield()
         try await aggregator.finished()
 
         var observed = Observed()
