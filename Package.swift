@@ -109,7 +109,7 @@ let package = Package(
         .target(
             name: "FedMQCommandLine",
             dependencies: [
-                "FedMQRuntime",
+                "FedMQRuntime", "FedMQProtocol",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -1,5 +1,7 @@
 import ArgumentParser
 import FedMQCommandLine
+import FedMQCore
+import FedMQProtocol
 import FedMQRuntime
 import Foundation
 
@@ -10,12 +12,19 @@ public struct SimulateCommand: AsyncParsableCommand {
 
     public static let configuration = CommandConfiguration(
         commandName: "simulate",
-        abstract: "Run N agents in this process (one MQTT connection each, training a no-op) against a real aggregator.",
+        abstract: "Run N agents in this process (one MQTT connection each) against a real aggregator.",
         discussion: """
-            Starts a private mosquitto (or uses --broker), connects the agents, then starts fedmq-aggregator with a
-            softmax model of INPUTS x OUTPUTS parameters and waits for every round. Prints each round's latency (from
-            the round opening to its model being published, as a subscriber sees them), the percentiles, whether every
-            update counted, and the aggregator's memory against the model's size.
+            Without --data: the agents train a no-op, to load-test the protocol. It starts a private mosquitto (or uses
+            --broker), connects the agents, then starts fedmq-aggregator with a softmax model of INPUTS x OUTPUTS
+            parameters and waits for every round. Prints each round's latency (from the round opening to its model being
+            published, as a subscriber sees them), the percentiles, whether every update counted, and the aggregator's
+            memory against the model's size.
+
+            With --data FILE (a CSV with a header and a 'label' column, e.g. data/digits.csv): devices. Each agent trains
+            an MLP for real on its shard of the data (--partition), takes as long as --training-time and --slow say, and is
+            online only when --availability says (stopped without a goodbye when it goes offline). The job runs in --mode
+            rounds or asynchronous until --updates updates were applied; every published model's time and central
+            accuracy is printed, then the time until --target-accuracy was first reached.
             """
     )
 
@@ -26,6 +35,7 @@ public struct SimulateCommand: AsyncParsableCommand {
     @Option(help: "Use this broker (HOST:PORT) instead of a private one.") var broker: String?
     @Option(name: .customLong("work-dir"), help: "Where configs, state and logs go (default: a new temporary folder).")
     var workDirectory: String?
+    @OptionGroup var devices: DeviceOptions
 
     /// Refuses agent, round and model sizes outside what one process can simulate.
     public func validate() throws {
@@ -36,13 +46,17 @@ public struct SimulateCommand: AsyncParsableCommand {
             throw ValidationError("--inputs and --outputs give a model of 2 to 50M weights")
         }
         if let broker, HostPort(broker) == nil { throw ValidationError("--broker must be HOST:PORT") }
+        if devices.data == nil && devices.changesBehaviour {
+            throw ValidationError("--availability, --training-time, --slow and --mode need --data: devices train for real")
+        }
     }
 
     /// Runs the simulation and prints each round and the summary; exits 1 if an update went missing.
     public func run() async throws {
+        let work = workDirectory ?? FileManager.default.temporaryDirectory.appendingPathComponent("fedmq-simulate-\(UUID().uuidString)").path
+        if let data = devices.data { return try await runDevices(data: data, work: work) }
         var simulation = SimulationRun(agents: agents, rounds: rounds, inputs: inputs, outputs: outputs)
         simulation.broker = broker.flatMap(HostPort.init).map { ($0.host, $0.port) }
-        let work = workDirectory ?? FileManager.default.temporaryDirectory.appendingPathComponent("fedmq-simulate-\(UUID().uuidString)").path
         print("Simulating \(agents) agents x \(rounds) rounds, model \(inputs) x \(outputs); work directory \(work)")
         let outcome = try await simulation.run(work: work, executables: URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()) {
             round, seconds, rss in
@@ -50,6 +64,23 @@ public struct SimulateCommand: AsyncParsableCommand {
         }
         print(Self.summary(outcome))
         if outcome.updatesPerRound.reduce(0, +) != outcome.expectedUpdates || outcome.rejected > 0 { throw ExitCode(1) }
+    }
+
+    /// Devices on real data: every published model as it comes, then the time to the target accuracy.
+    private func runDevices(data: String, work: String) async throws {
+        var fleet = try devices.fleet(agents: agents, data: data)
+        fleet.broker = broker.flatMap(HostPort.init).map { ($0.host, $0.port) }
+        print("Simulating \(agents) devices on \(data) (\(devices.partition)), \(devices.mode.rawValue) job; work directory \(work)")
+        let outcome = try await fleet.run(work: work, executables: URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()) {
+            metrics, seconds in
+            let staleness = metrics.staleness.map { String(format: "  staleness %.2f", $0.mean) } ?? ""
+            print(
+                String(format: "%8.2f s  model %4d  updates %3d  accuracy %@", seconds, metrics.round, metrics.updates, metrics.accuracy.map { String(format: "%.4f", $0) } ?? "-")
+                    + staleness)
+        }
+        let reached = outcome.timeToAccuracy(devices.targetAccuracy).map { String(format: "%.2f s", $0) } ?? "not reached"
+        let applied = outcome.points.last?.applied ?? 0
+        print("accuracy \(devices.targetAccuracy): \(reached); \(applied) updates applied; rejected \(outcome.rejected.isEmpty ? "none" : "\(outcome.rejected)")")
     }
 
     static func summary(_ outcome: SimulationRun.Outcome) -> String {
@@ -62,5 +93,55 @@ public struct SimulateCommand: AsyncParsableCommand {
             "aggregator RSS after round 1 \(mib(outcome.aggregatorRSS.first ?? 0)), after the last \(mib(outcome.aggregatorRSS.last ?? 0)), "
                 + "peak \(mib(outcome.aggregatorPeakRSS)) (model \(outcome.modelBytes) bytes)",
         ].joined(separator: "\n")
+    }
+}
+
+/// `fedmq simulate`'s device options: real data, availability, training times and the job's mode.
+struct DeviceOptions: ParsableArguments {
+    @Option(help: "Train for real on shards of this CSV (header, 'label' column), e.g. data/digits.csv.") var data: String?
+    @Option(help: "How the data are dealt: iid | dirichlet:ALPHA | shards:N | quantity:ALPHA.") var partition = "dirichlet:0.3"
+    @Option(help: "always | markov:FRACTION:MEAN_ONLINE_SECONDS | trace:FILE (agent,online_from,online_until).")
+    var availability = "always"
+    @Option(name: .customLong("training-time"), help: "lognormal:MEDIAN_SECONDS:SIGMA, each training's duration.") var trainingTime: String?
+    @Option(help: "FRACTION:FACTOR: this share of the devices trains FACTOR times slower.") var slow: String?
+    @Option(help: "rounds or asynchronous.") var mode = JobMode.rounds
+    @Option(help: "target_updates: a round's target, or the asynchronous buffer (default: all agents, or a quarter).") var target: Int?
+    @Option(name: .customLong("min-updates"), help: "min_updates (default: the target).") var minUpdates: Int?
+    @Option(name: .customLong("round-seconds"), help: "A round's deadline.") var roundSeconds = 60.0
+    @Option(name: .customLong("max-staleness"), help: "Asynchronous: the oldest version an update may start from.") var maxStaleness = 40
+    @Option(help: "Stop once this many updates were applied (default: 20 per agent).") var updates: Int?
+    @Option(name: .customLong("time-limit"), help: "Stop after this many seconds in any case.") var timeLimit = 300.0
+    @Option(name: .customLong("target-accuracy"), help: "Report when central accuracy first reaches this.") var targetAccuracy = 0.9
+    @Option(help: "Seed for the split and the devices' behaviour.") var seed: UInt64 = 0
+
+    /// Whether any option that only devices on real data use was given.
+    var changesBehaviour: Bool { availability != "always" || trainingTime != nil || slow != nil || mode != .rounds }
+
+    /// The simulation these options describe, for `agents` devices on `data`.
+    func fleet(agents: Int, data: String) throws -> DeviceFleetRun {
+        var behaviour = DeviceBehaviour(availability: try DeviceBehaviour.Availability(parsing: availability), seed: seed)
+        if let trainingTime {
+            let parts = trainingTime.split(separator: ":")
+            guard parts.count == 3, parts[0] == "lognormal", let median = Double(parts[1]), median >= 0, let sigma = Double(parts[2]), sigma >= 0
+            else { throw ValidationError("--training-time is lognormal:MEDIAN_SECONDS:SIGMA, not '\(trainingTime)'") }
+            (behaviour.trainingMedianSeconds, behaviour.trainingSigma) = (median, sigma)
+        }
+        if let slow {
+            let parts = slow.split(separator: ":")
+            guard parts.count == 2, let fraction = Double(parts[0]), (0...1).contains(fraction), let factor = Double(parts[1]), factor >= 1 else {
+                throw ValidationError("--slow is FRACTION:FACTOR with 0 <= FRACTION <= 1 and FACTOR >= 1, not '\(slow)'")
+            }
+            (behaviour.slowFraction, behaviour.slowFactor) = (fraction, factor)
+        }
+        let target = target ?? (mode == .asynchronous ? max(1, agents / 4) : agents)
+        guard (1...agents).contains(target), (1...target).contains(minUpdates ?? target) else {
+            throw ValidationError("need 1 <= --min-updates <= --target <= --agents")
+        }
+        let policy = DeviceFleetRun.policy(
+            mode: mode, target: target, minimum: minUpdates ?? target, roundSeconds: roundSeconds, maxStaleness: maxStaleness)
+        try policy.validate()
+        return DeviceFleetRun(
+            agents: agents, data: data, partition: partition, policy: policy, behaviour: behaviour, appliedUpdates: updates ?? 20 * agents,
+            timeLimit: timeLimit, seed: seed)
     }
 }

@@ -142,5 +142,3 @@ struct DemoCommand: AsyncParsableCommand {
             metrics.bytesReceived, metrics.durationSeconds) + (metrics.staleness.map { String(format: "  %.2f (max %d)", $0.mean, $0.max) } ?? "")
     }
 }
-
-extension JobMode: ExpressibleByArgument {}
