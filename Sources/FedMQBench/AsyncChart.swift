@@ -23,9 +23,13 @@ enum AsyncChart {
             func line(_ points: [DeviceFleetRun.Point]) -> String {
                 points.map { String(format: "%.1f,%.1f", x($0.seconds), y($0.accuracy)) }.joined(separator: " ")
             }
-            svg.append(String(format: ##"<text x="%.0f" y="22" text-anchor="middle" font-size="13">%@</text>"##, offset + panelWidth / 2, escape(panel.title)))
+            svg.append(
+                String(
+                    format: ##"<text x="%.0f" y="22" text-anchor="middle" font-size="13">%@</text>"##, offset + panelWidth / 2, escape(panel.title)))
             for tick in stride(from: lowest, through: 1.0, by: 0.1) {
-                svg.append(String(format: ##"<line x1="%.0f" y1="%.1f" x2="%.0f" y2="%.1f" stroke="#eee"/>"##, offset + left, y(tick), offset + right, y(tick)))
+                svg.append(
+                    String(
+                        format: ##"<line x1="%.0f" y1="%.1f" x2="%.0f" y2="%.1f" stroke="#eee"/>"##, offset + left, y(tick), offset + right, y(tick)))
                 svg.append(String(format: ##"<text x="%.0f" y="%.1f" text-anchor="end">%.1f</text>"##, offset + left - 4, y(tick) + 4, tick))
             }
             for fraction in [0.0, 0.5, 1.0] {

@@ -75,12 +75,16 @@ public struct SimulateCommand: AsyncParsableCommand {
             metrics, seconds in
             let staleness = metrics.staleness.map { String(format: "  staleness %.2f", $0.mean) } ?? ""
             print(
-                String(format: "%8.2f s  model %4d  updates %3d  accuracy %@", seconds, metrics.round, metrics.updates, metrics.accuracy.map { String(format: "%.4f", $0) } ?? "-")
+                String(
+                    format: "%8.2f s  model %4d  updates %3d  accuracy %@", seconds, metrics.round, metrics.updates,
+                    metrics.accuracy.map { String(format: "%.4f", $0) } ?? "-")
                     + staleness)
         }
         let reached = outcome.timeToAccuracy(devices.targetAccuracy).map { String(format: "%.2f s", $0) } ?? "not reached"
         let applied = outcome.points.last?.applied ?? 0
-        print("accuracy \(devices.targetAccuracy): \(reached); \(applied) updates applied; rejected \(outcome.rejected.isEmpty ? "none" : "\(outcome.rejected)")")
+        print(
+            "accuracy \(devices.targetAccuracy): \(reached); \(applied) updates applied; rejected \(outcome.rejected.isEmpty ? "none" : "\(outcome.rejected)")"
+        )
     }
 
     static func summary(_ outcome: SimulationRun.Outcome) -> String {

@@ -148,6 +148,28 @@ struct BufferedAggregatorTests {
         #expect(metrics.staleness?.weightSquares == 1.25)
     }
 
+    @Test("in an enrolled fleet a stale update must carry its agent's signature over the round and base it names")
+    func signatures() throws {
+        let keys = ["a1": SigningKey(), "a2": SigningKey(), "a3": SigningKey()]
+        var machine = try BufferedAggregatorStateMachine(
+            job: Fixture.job, policy: Self.policy(), spec: Fixture.spec, initial: Fixture.initial, now: 1000,
+            signers: keys.mapValues(\.publicKey))
+        let version0 = machine.model.sha256
+        func signed(_ agent: String, round: Int, base: String, by key: SigningKey?) -> [RejectionReason] {
+            let payload = Self.update(agent: agent, round: round, base: base, value: 0.1)
+            let signature = key?.sign(SignedStatement.update(job: Fixture.job, round: round, baseSHA256: base, agent: agent, payload: payload))
+            return machine.receive(agent: agent, round: round, payload: payload, signature: signature, now: 1001).rejections
+        }
+        #expect(signed("a1", round: 1, base: version0, by: keys["a1"]).isEmpty)
+        #expect(signed("a2", round: 1, base: version0, by: keys["a2"]).isEmpty)
+        #expect(machine.announcement.round == 2)
+        // Round 1 is now one version old: still signed over round 1 and version 0's hash.
+        #expect(signed("a3", round: 1, base: version0, by: nil) == [.unsigned])
+        #expect(signed("a3", round: 1, base: version0, by: keys["a1"]) == [.badSignature])
+        #expect(signed("a3", round: 1, base: version0, by: keys["a3"]).isEmpty)
+        #expect(machine.acceptedAgents == ["a3"])
+    }
+
     @Test("a policy refuses what needs a fixed cohort, and asynchronous settings without the mode")
     func policyChecks() {
         var secure = Self.policy()
