@@ -35,6 +35,23 @@ let package = Package(
             pkgConfig: "libmosquitto",
             providers: [.apt(["libmosquitto-dev"])]
         ),
+        // GMP's big integers, for Paillier encryption only (FedMQHomomorphic).
+        .systemLibrary(
+            name: "CGMP",
+            pkgConfig: "gmp",
+            providers: [.apt(["libgmp-dev"])]
+        ),
+        // Paillier encryption and packing: the only target that imports CGMP. No I/O, no clock.
+        .target(
+            name: "FedMQHomomorphic",
+            dependencies: ["CGMP"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "FedMQHomomorphicTests",
+            dependencies: ["FedMQHomomorphic", "FedMQCore"],
+            swiftSettings: swiftSettings
+        ),
         // OpenBLAS's CBLAS for matrix products, found through pkg-config.
         .systemLibrary(
             name: "COpenBLAS",

@@ -45,7 +45,8 @@ struct ExampleConfigTests {
         defer { try? FileManager.default.removeItem(at: directory) }
         func load(_ policy: String) throws -> AggregatorConfig {
             let path = directory.appendingPathComponent("c.json").path
-            try #"{"job": "j", "state_directory": "s", "model": {"version": 1, "kind": "softmax_regression", "inputs": 2, "hidden": [], "outputs": 2, "activation": "relu"}, "policy": \#(policy)}"#
+            try
+                #"{"job": "j", "state_directory": "s", "model": {"version": 1, "kind": "softmax_regression", "inputs": 2, "hidden": [], "outputs": 2, "activation": "relu"}, "policy": \#(policy)}"#
                 .write(toFile: path, atomically: true, encoding: .utf8)
             let config = try loadJSONConfig(AggregatorConfig.self, from: path)
             try config.validate()
