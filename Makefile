@@ -13,7 +13,7 @@ DEB_PACKAGES := libmosquitto-dev mosquitto mosquitto-clients openssl pkg-config 
 PY_PACKAGES := numpy==2.4.6 scikit-learn==1.9.1 safetensors
 VENV := .venv
 
-.PHONY: deps build release demo deb lint test test-repeat bench bench-mqtt bench-train bench-privacy bench-flower bench-encodings bench-overhead bench-soak bench-footprint bench-ingest bench-strategies bench-secagg bench-async fuzz clean
+.PHONY: deps build release demo deb lint test test-repeat bench bench-mqtt bench-train bench-privacy bench-flower bench-encodings bench-overhead bench-soak bench-footprint bench-ingest bench-strategies bench-secagg bench-async bench-he fuzz clean
 
 ## deps: install the Debian packages that are missing (idempotent; apt-get only when needed)
 deps:
@@ -84,7 +84,7 @@ test-repeat: deps
 	exit $$status
 
 ## bench: every benchmark; rewrites docs/benchmarks.md and bench/results/*.json
-bench: bench-mqtt bench-train bench-privacy bench-flower bench-encodings bench-overhead bench-soak bench-footprint bench-ingest bench-strategies bench-secagg bench-async
+bench: bench-mqtt bench-train bench-privacy bench-flower bench-encodings bench-overhead bench-soak bench-footprint bench-ingest bench-strategies bench-secagg bench-async bench-he
 
 # The peers' virtualenv (numpy, PyTorch and Flower from PyPI; PyTorch brings several GB of wheels).
 BENCH_VENV := bench/.venv
@@ -158,6 +158,16 @@ bench-async: deps
 	$(SWIFT) build -c release --product fedmq
 	$(SWIFT) build -c release --product fedmq-aggregator
 	.build/release/fedmq bench async --runs 3 --results bench/results/async.json --markdown docs/benchmarks.md
+
+HE_VENV := bench/.venv-he
+$(HE_VENV)/bin/python:
+	python3 -m venv $(HE_VENV)
+	$(HE_VENV)/bin/pip install -q phe==1.5.0 gmpy2
+
+## bench-he: Paillier (GMP) beside python-paillier with gmpy2: key generation, encryption, addition, decryption; a packed round
+bench-he: deps $(HE_VENV)/bin/python
+	$(SWIFT) build -c release --product fedmq
+	.build/release/fedmq bench he --runs 3 --python $(HE_VENV)/bin/python --results bench/results/he.json --markdown docs/benchmarks.md
 
 # Every decoder that reads outside input: payloads from the broker, files and configs.
 FUZZ_DECODERS := safetensors model update round agent-status aggregator-status metrics evaluation enrolment checkpoint csv model-spec agent-config aggregator-config secagg agent-round

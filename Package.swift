@@ -139,7 +139,7 @@ let package = Package(
             name: "FedMQBench",
             dependencies: [
                 "FedMQCore", "FedMQProtocol", "FedMQTransport", "FedMQLocalBroker", "FedMQRuntime", "FedMQAgent",
-                "FedMQCommandLine",
+                "FedMQCommandLine", "FedMQHomomorphic",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -120,6 +120,9 @@ public final class BigInteger: @unchecked Sendable {
     /// The next prime above this one (probabilistic, as GMP's mpz_nextprime).
     public var nextPrime: BigInteger { Self.make { __gmpz_nextprime($0, storage) } }
 
+    /// The version of the GMP library in use, as it reports it.
+    public static var libraryVersion: String { String(cString: __gmp_version) }
+
     /// -1, 0 or 1 as self is below, equal to or above `other`.
     public func compare(_ other: BigInteger) -> Int { Int(__gmpz_cmp(storage, other.storage).signum()) }
 }

@@ -16,7 +16,8 @@ public struct PaillierPublicKey: Sendable, Equatable {
     /// r^n mod n² for a fresh random r: the expensive half of an encryption, which can be
     /// computed ahead of time (before the plaintext is known).
     public func randomizer(using random: inout some RandomNumberGenerator) -> BigInteger {
-        BigInteger.random(below: n, using: &random).power(n, modulo: nSquared, secret: true)
+        // The exponent n is public; r, the secret, is the base, whose value does not steer the ladder.
+        BigInteger.random(below: n, using: &random).power(n, modulo: nSquared)
     }
 
     /// E(m) with a randomizer from `randomizer(using:)`; m must be within 0..<n.
@@ -91,7 +92,7 @@ public struct PaillierPrivateKey: Sendable {
                 candidate = candidate + (BigInteger(1) << (half - 2))  // the top two bits
                 if candidate.bitWidth != half { continue }
                 let found = candidate.nextPrime
-                if found.bitWidth == half && found.isProbablePrime(reps: 40) { return found }
+                if found.bitWidth == half && found.isProbablePrime(reps: 10) { return found }
             }
         }
         for _ in 0..<100 {
@@ -101,6 +102,15 @@ public struct PaillierPrivateKey: Sendable {
             return key
         }
         throw .invalidKey("could not find two suitable primes of \(half) bits")
+    }
+
+    /// A fixed base for fast encryption (Damgård, Jurik and Nielsen): h_s = h^n mod n² with
+    /// h = -x² mod n for a random x. `PaillierEncryptor` raises it to short random exponents.
+    public func fastEncryptionBase(using random: inout some RandomNumberGenerator) -> BigInteger {
+        let n = publicKey.n
+        let x = BigInteger.random(below: n, using: &random)
+        let h = n - (x * x).modulo(n)
+        return h.power(n, modulo: publicKey.nSquared)
     }
 
     /// D(c) by CRT: m_p = L_p(c^(p-1) mod p²)·h_p mod p, m_q likewise, then m mod n.

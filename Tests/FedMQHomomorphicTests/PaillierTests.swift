@@ -53,6 +53,20 @@ struct PaillierTests {
         #expect(try Self.small.decrypt(c) == BigInteger(42))
     }
 
+    @Test("fast encryption with the key holder's base (DJN) decrypts, adds like any ciphertext, and refuses a base that cannot be one")
+    func fastEncryption() throws {
+        var random = SplitMix64(seed: 11)
+        let key = Self.small
+        let encryptor = try PaillierEncryptor(key: key.publicKey, base: key.fastEncryptionBase(using: &random))
+        let a = encryptor.encrypt(BigInteger(1000), using: &random)
+        let b = key.publicKey.encrypt(BigInteger(234), using: &random)
+        #expect(try key.decrypt(a) == BigInteger(1000))
+        #expect(try key.decrypt(key.publicKey.add(a, b)) == BigInteger(1234))
+        #expect(encryptor.encrypt(BigInteger(7), using: &random) != encryptor.encrypt(BigInteger(7), using: &random))
+        #expect(throws: HomomorphicError.self) { try PaillierEncryptor(key: key.publicKey, base: BigInteger(1)) }
+        #expect(throws: HomomorphicError.self) { try PaillierEncryptor(key: key.publicKey, base: key.publicKey.n) }
+    }
+
     @Test("keys: generated keys have exactly the asked bits and work; bad sizes, equal primes and non-ciphertexts are refused")
     func keys() throws {
         var random = SplitMix64(seed: 7)
