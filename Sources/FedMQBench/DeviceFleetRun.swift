@@ -53,6 +53,8 @@ struct DeviceFleetRun: Sendable {
     struct Outcome: Codable, Sendable {
         var points: [Point]
         var rejected: [String: Int]
+        /// Trainings the devices ran, sent or not (a round that closed meanwhile wastes one).
+        var trainings: Int
 
         /// Seconds until a published model first reached `target`; nil if none did.
         func timeToAccuracy(_ target: Double) -> Double? {
@@ -87,13 +89,16 @@ struct DeviceFleetRun: Sendable {
         let aggregator = try ChildProcess(
             try siblingExecutable("fedmq-aggregator", in: executables), ["--config", aggregatorConfig, "--log-level", "notice"],
             logFile: work + "/aggregator.log")
+        let trainings = Mutex(0)
         let devices = (0..<agents).map { index in
             var config = AgentConfig(
                 agent: "dev-\(index)", job: Self.job, dataCSV: "\(work)/client_\(index).csv", stateDirectory: "\(work)/agents/dev-\(index)")
             config.broker = BrokerSettings(host: host, port: port)
             config.seed = UInt64(index)
             let periods = behaviour.onlinePeriods(agent: index, name: config.agent, horizon: timeLimit)
-            return Task { await device(config: config, index: index, periods: periods, start: start, logger: logger) }
+            return Task {
+                await device(config: config, index: index, periods: periods, start: start, logger: logger, trainings: trainings)
+            }
         }
         defer { for device in devices { device.cancel() } }
 
@@ -125,13 +130,15 @@ struct DeviceFleetRun: Sendable {
         }
         var rejected: [String: Int] = [:]
         for closed in metrics { rejected.merge(closed.rejected, uniquingKeysWith: +) }
-        return Outcome(points: points, rejected: rejected)
+        return Outcome(points: points, rejected: rejected, trainings: trainings.withLock { $0 })
     }
 
     /// One device: its agent runs while the device is online and is stopped (as a power cut
     /// would: no goodbye) when it goes offline; its state directory survives, as on a device.
-    private func device(config: AgentConfig, index: Int, periods: [DeviceBehaviour.OnlinePeriod], start: Double, logger: Logger) async {
-        let training = trainer(index)
+    private func device(
+        config: AgentConfig, index: Int, periods: [DeviceBehaviour.OnlinePeriod], start: Double, logger: Logger, trainings: Mutex<Int>
+    ) async {
+        let training = trainer(index, trainings: trainings)
         for period in periods {
             guard (try? await Task.sleep(for: .seconds(max(0, start + period.start - Date().timeIntervalSince1970)))) != nil else { return }
             let agent = Task { try await AgentRuntime(config: config, logger: logger, training: training).run() }
@@ -143,9 +150,10 @@ struct DeviceFleetRun: Sendable {
     }
 
     /// Real training, then a wait until the device's drawn training time has passed.
-    private func trainer(_ index: Int) -> AgentRuntime.Training {
+    private func trainer(_ index: Int, trainings: Mutex<Int>) -> AgentRuntime.Training {
         let draws = Mutex(0)
         return { [behaviour, agents] base, config, data, seed in
+            trainings.withLock { $0 += 1 }
             let began = ContinuousClock.now
             let result = AgentRuntime.train(base: base, config: config, data: data, seed: seed)
             let draw = draws.withLock { count in
