@@ -89,7 +89,7 @@ struct DeviceFleetRun: Sendable {
         let aggregator = try ChildProcess(
             try siblingExecutable("fedmq-aggregator", in: executables), ["--config", aggregatorConfig, "--log-level", "notice"],
             logFile: work + "/aggregator.log")
-        let trainings = Mutex(0)
+        let trainings = Counter()
         let devices = (0..<agents).map { index in
             var config = AgentConfig(
                 agent: "dev-\(index)", job: Self.job, dataCSV: "\(work)/client_\(index).csv", stateDirectory: "\(work)/agents/dev-\(index)")
@@ -130,13 +130,13 @@ struct DeviceFleetRun: Sendable {
         }
         var rejected: [String: Int] = [:]
         for closed in metrics { rejected.merge(closed.rejected, uniquingKeysWith: +) }
-        return Outcome(points: points, rejected: rejected, trainings: trainings.withLock { $0 })
+        return Outcome(points: points, rejected: rejected, trainings: trainings.value)
     }
 
     /// One device: its agent runs while the device is online and is stopped (as a power cut
     /// would: no goodbye) when it goes offline; its state directory survives, as on a device.
     private func device(
-        config: AgentConfig, index: Int, periods: [DeviceBehaviour.OnlinePeriod], start: Double, logger: Logger, trainings: Mutex<Int>
+        config: AgentConfig, index: Int, periods: [DeviceBehaviour.OnlinePeriod], start: Double, logger: Logger, trainings: Counter
     ) async {
         let training = trainer(index, trainings: trainings)
         for period in periods {
@@ -150,10 +150,10 @@ struct DeviceFleetRun: Sendable {
     }
 
     /// Real training, then a wait until the device's drawn training time has passed.
-    private func trainer(_ index: Int, trainings: Mutex<Int>) -> AgentRuntime.Training {
+    private func trainer(_ index: Int, trainings: Counter) -> AgentRuntime.Training {
         let draws = Mutex(0)
         return { [behaviour, agents] base, config, data, seed in
-            trainings.withLock { $0 += 1 }
+            trainings.add()
             let began = ContinuousClock.now
             let result = AgentRuntime.train(base: base, config: config, data: data, seed: seed)
             let draw = draws.withLock { count in
@@ -191,4 +191,11 @@ struct DeviceFleetRun: Sendable {
         try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys]).write(to: URL(fileURLWithPath: path))
         return path
     }
+}
+
+/// A count shared by the devices' tasks.
+final class Counter: Sendable {
+    private let count = Mutex(0)
+    func add() { count.withLock { $0 += 1 } }
+    var value: Int { count.withLock { $0 } }
 }

@@ -172,7 +172,9 @@ struct HomomorphicBenchCommand: ParsableCommand {
             for _ in 1..<agents { product = zip(product, ciphertexts).map { key.publicKey.add($0, $1) } }
         }
         var sums: [Double] = []
-        let keyHolderSeconds = try cpuSeconds { sums = try packing.unpack(try product.map { try key.decrypt($0) }, count: dimension, updates: agents) }
+        let keyHolderSeconds = try cpuSeconds {
+            sums = try packing.unpack(try product.map { try key.decrypt($0) }, count: dimension, updates: agents)
+        }
         let maxError = zip(sums, update).map { abs($0 - Double(agents) * Double($1)) }.max() ?? 0
         return Round(
             ciphertexts: ciphertexts.count, slots: packing.slotsPerPlaintext, bytes: ciphertexts.count * 2 * bits / 8, agentSeconds: agentSeconds,
@@ -225,6 +227,8 @@ struct HomomorphicBenchCommand: ParsableCommand {
     static func systemGMP() -> String { BigInteger.libraryVersion }
 
     static func time(_ seconds: Double) -> String {
-        seconds >= 0.1 ? String(format: "%.2f s", seconds) : seconds >= 1e-4 ? String(format: "%.2f ms", seconds * 1e3) : String(format: "%.1f µs", seconds * 1e6)
+        seconds >= 0.1
+            ? String(format: "%.2f s", seconds)
+            : seconds >= 1e-4 ? String(format: "%.2f ms", seconds * 1e3) : String(format: "%.1f µs", seconds * 1e6)
     }
 }
