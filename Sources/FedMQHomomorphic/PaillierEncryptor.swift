@@ -17,7 +17,9 @@ public struct PaillierEncryptor: Sendable {
 
     /// The encryptor of `key` with the key holder's base h_s; refuses a base that cannot be one.
     public init(key: PaillierPublicKey, base: BigInteger) throws(HomomorphicError) {
-        guard key.isCiphertext(base), base != BigInteger(1) else { throw .invalidKey("the fast-encryption base is not a unit modulo n² other than 1") }
+        guard key.isCiphertext(base), base != BigInteger(1) else {
+            throw .invalidKey("the fast-encryption base is not a unit modulo n² other than 1")
+        }
         self.key = key
         exponentBits = (key.bits + 1) / 2
         let windows = (exponentBits + Self.windowBits - 1) / Self.windowBits
