@@ -44,13 +44,17 @@ extension JobState {
         if let round {
             let of = round.rounds.map { "/\($0)" } ?? ""
             let finished = aggregator?.state == .finished
-            lines.append(
-                "round \(round.round)\(of)\(finished ? " (the last; the job is finished)" : " open"): target \(round.targetUpdates), "
-                    + "quorum \(round.minUpdates)\(round.extensions > 0 ? ", deadline extended \(round.extensions)x" : "")")
+            let rules =
+                round.asynchronous.map {
+                    "asynchronous, buffer of \(round.targetUpdates) updates on versions up to \($0.maxStaleness) old"
+                }
+                ?? "target \(round.targetUpdates), quorum \(round.minUpdates)\(round.extensions > 0 ? ", deadline extended \(round.extensions)x" : "")"
+            lines.append("round \(round.round)\(of)\(finished ? " (the last; the job is finished)" : " open"): \(rules)")
         }
         if let metrics = lastRound {
             var closed = "last closed: round \(metrics.round), \(metrics.updates) updates, rejected \(PayloadDescription.describe(metrics.rejected))"
             if let accuracy = metrics.accuracy { closed += String(format: ", accuracy %.4f", accuracy) }
+            if let staleness = metrics.staleness { closed += String(format: ", staleness mean %.2f max %d", staleness.mean, staleness.max) }
             if let failure = metrics.failure { closed += "; failed: \(failure)" }
             lines.append(closed)
             if let epsilon = metrics.epsilon, let delta = metrics.delta {

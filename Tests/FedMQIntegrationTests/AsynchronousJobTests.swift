@@ -55,6 +55,17 @@ struct AsynchronousJobTests {
             await client.disconnect()
             let announcement = try ProtocolJSON.decode(RoundAnnouncement.self, from: try #require(retained.first).payload)
             #expect(announcement.asynchronous?.maxStaleness == 4 && announcement.round == 12)
+
+            // fedmq status names the mode and the last version's staleness.
+            let statusTool = try ChildProcess(
+                try fedmqExecutable().path, ["status", "--port", "\(broker.port)", "--job", "async"],
+                logFile: job.directory.appendingPathComponent("status.log").path)
+            #expect(try await within(.seconds(30), "fedmq status") { try await statusTool.wait() } == 0)
+            let screen = job.log("status")
+            #expect(
+                screen.contains("round 12/12 (the last; the job is finished): asynchronous, buffer of 3 updates on versions up to 4 old"), "\(screen)"
+            )
+            #expect(screen.contains("last closed: round 12, 3 updates") && screen.contains("staleness mean "), "\(screen)")
         }
     }
 }

@@ -8,11 +8,7 @@ extension AggregatorStateMachine {
         spooled: [(agent: String, payload: [UInt8])], evaluator: (@Sendable (Parameters) -> Evaluation?)? = nil,
         signers: [String: VerifyingKey]? = nil, random: any RandomNumberGenerator = SystemRandomNumberGenerator()
     ) throws(ProtocolError) {
-        try policy.validate()
-        let model = try ModelCodec.decodeModel(modelBytes)
-        guard model.sha256 == checkpoint.modelSHA256, model.job == job, checkpoint.announcement.job == job else {
-            throw .invalidModel("the checkpoint's model does not match its record (sha256 or job differ)")
-        }
+        let model = try JobStart.resumedModel(job: job, policy: policy, checkpoint: checkpoint, modelBytes: modelBytes)
         try self.init(
             job: job, policy: policy, model: model, modelBytes: modelBytes, announcement: checkpoint.announcement,
             accountant: policy.privacy == nil ? nil : (checkpoint.accountant ?? RDPAccountant()), evaluator: evaluator, signers: signers,

@@ -47,16 +47,7 @@ public struct AggregatorStateMachine {
         evaluator: (@Sendable (Parameters) -> Evaluation?)? = nil, signers: [String: VerifyingKey]? = nil,
         random: any RandomNumberGenerator = SystemRandomNumberGenerator()
     ) throws(ProtocolError) {
-        try Identifier.validate(job, kind: "job")
-        try policy.validate()
-        do {
-            try spec.validate()
-            try spec.check(parameters)
-        } catch {
-            throw .core(error)
-        }
-        let bytes = ModelCodec.encodeModel(parameters, spec: spec, job: job, round: 0)
-        let model = GlobalModel(job: job, round: 0, spec: spec, parameters: parameters, sha256: ModelCodec.sha256(bytes))
+        let (model, bytes) = try JobStart.initialModel(job: job, policy: policy, spec: spec, parameters: parameters)
         try self.init(
             job: job, policy: policy, model: model, modelBytes: bytes,
             announcement: Self.announce(job: job, round: 1, policy: policy, base: model.sha256, now: now),

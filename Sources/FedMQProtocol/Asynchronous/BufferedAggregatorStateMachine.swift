@@ -44,16 +44,7 @@ public struct BufferedAggregatorStateMachine: AggregatorMachine {
         evaluator: (@Sendable (Parameters) -> Evaluation?)? = nil, signers: [String: VerifyingKey]? = nil,
         random: any RandomNumberGenerator = SystemRandomNumberGenerator()
     ) throws(ProtocolError) {
-        try Identifier.validate(job, kind: "job")
-        try policy.validate()
-        do {
-            try spec.validate()
-            try spec.check(parameters)
-        } catch {
-            throw .core(error)
-        }
-        let bytes = ModelCodec.encodeModel(parameters, spec: spec, job: job, round: 0)
-        let model = GlobalModel(job: job, round: 0, spec: spec, parameters: parameters, sha256: ModelCodec.sha256(bytes))
+        let (model, bytes) = try JobStart.initialModel(job: job, policy: policy, spec: spec, parameters: parameters)
         try self.init(
             job: job, policy: policy, model: model, modelBytes: bytes, round: 1, now: now,
             accountant: policy.privacy == nil ? nil : RDPAccountant(), evaluator: evaluator, signers: signers, random: random)
@@ -65,11 +56,7 @@ public struct BufferedAggregatorStateMachine: AggregatorMachine {
         spooled: [(agent: String, payload: [UInt8])], evaluator: (@Sendable (Parameters) -> Evaluation?)? = nil,
         signers: [String: VerifyingKey]? = nil, random: any RandomNumberGenerator = SystemRandomNumberGenerator()
     ) throws(ProtocolError) {
-        try policy.validate()
-        let model = try ModelCodec.decodeModel(modelBytes)
-        guard model.sha256 == checkpoint.modelSHA256, model.job == job, checkpoint.announcement.job == job else {
-            throw .invalidModel("the checkpoint's model does not match its record (sha256 or job differ)")
-        }
+        let model = try JobStart.resumedModel(job: job, policy: policy, checkpoint: checkpoint, modelBytes: modelBytes)
         guard let history = checkpoint.asynchronous, history.newestRound == checkpoint.announcement.round else {
             throw .invalidConfiguration("the checkpoint is not an asynchronous job's (mode was changed?): start it in its own state_directory")
         }
