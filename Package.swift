@@ -207,6 +207,7 @@ let package = Package(
                 "FedMQCore", "FedMQProtocol", "FedMQTransport", "FedMQRuntime", "FedMQAgent", "FedMQAggregator",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -28,6 +28,10 @@ struct AggregatorMetrics {
     private static var epsilon: MetricNameDescriptor { name("epsilon", help: "Privacy spent on the published model (at the policy's delta).") }
     private static var accuracy: MetricNameDescriptor { name("accuracy", help: "Central evaluation of the last model.") }
     private static var onlineAgents: MetricNameDescriptor { name("agents_online", help: "Agents whose retained status says they are connected.") }
+    private static var staleness: MetricNameDescriptor {
+        name("update_staleness", unit: "versions", help: "Asynchronous jobs: how many versions old each applied update's base was.")
+    }
+    private static let stalenessBuckets: [Double] = [0, 1, 2, 4, 8, 16, 32, 64]
     /// Rounds last from a fraction of a second (a small local job) to an hour.
     private static let durationBuckets: [Duration] = [0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600].map { .seconds($0) }
 
@@ -69,6 +73,10 @@ struct AggregatorMetrics {
         registry.makeCounter(descriptor: Self.receivedBytes, labels: labels).increment(by: Int64(metrics.bytesReceived))
         if let epsilon = metrics.epsilon { registry.makeGauge(descriptor: Self.epsilon, labels: labels).set(epsilon) }
         if let accuracy = metrics.accuracy { registry.makeGauge(descriptor: Self.accuracy, labels: labels).set(accuracy) }
+        if let staleness = metrics.staleness {
+            let histogram = registry.makeValueHistogram(descriptor: Self.staleness, labels: labels, buckets: Self.stalenessBuckets)
+            for age in staleness.agents.values { histogram.record(Double(age)) }
+        }
     }
 
     /// The agents whose retained status says they are connected.

@@ -4,6 +4,7 @@ import FedMQProtocol
 import FedMQRuntime
 import FedMQTransport
 import Foundation
+import Prometheus
 import Synchronization
 import Testing
 
@@ -32,7 +33,8 @@ struct AsynchronousServiceTests {
         // Buffers of three from a fleet of three; two updates make a version once round_seconds passed.
         var policy = Self.policy(fleet, versions: 3)
         policy.targetUpdates = 3
-        let aggregator = fleet.aggregator(fleet.aggregatorConfig(policy: policy))
+        let registry = PrometheusCollectorRegistry()
+        let aggregator = fleet.aggregator(fleet.aggregatorConfig(policy: policy), metrics: registry)
         // a2's first training ends only once version 1 is out: its update is a version late.
         let (versionOne, versionOneOut) = AsyncStream.makeStream(of: Void.self)
         let firstTraining = Mutex(true)
@@ -96,6 +98,10 @@ struct AsynchronousServiceTests {
                     abs(Double(made[index]) - (Double(base[index]) + sum[index] / totalExamples)) < 1e-5, "version \(version.round), entry \(index)")
             }
         }
+        // Prometheus counts every applied update's staleness.
+        let exposition = String(decoding: registry.emitToBuffer(), as: UTF8.self)
+        #expect(exposition.contains(#"fedmq_update_staleness_versions_count{job="plant"} 8"#), "\(exposition)")
+        #expect(exposition.contains(#"fedmq_update_staleness_versions_bucket{job="plant",le="0.0"} \#(8 - (metrics[2].staleness?.max ?? 0) - 1)"#))
         for agent in agents { try await agent.stop() }
     }
 

@@ -6,6 +6,7 @@ import FedMQRuntime
 import FedMQTransport
 import Foundation
 import Logging
+import Prometheus
 import ServiceLifecycle
 
 /// A job's aggregator and agents as services in this process, on an `InMemoryBroker` and a
@@ -63,8 +64,10 @@ final class RuntimeFleet: Sendable {
         return config
     }
 
-    func aggregator(_ config: AggregatorConfig) -> RunningService {
-        RunningService(AggregatorRuntime(config: config, logger: logs.logger("aggregator"), connector: broker, clock: clock), logs: logs)
+    /// - Parameter metrics: where the aggregator counts for Prometheus, if anywhere.
+    func aggregator(_ config: AggregatorConfig, metrics: PrometheusCollectorRegistry? = nil) -> RunningService {
+        RunningService(
+            AggregatorRuntime(config: config, logger: logs.logger("aggregator"), connector: broker, clock: clock, metrics: metrics), logs: logs)
     }
 
     /// - Parameter training: the real trainer unless given.
