@@ -152,8 +152,16 @@ public struct AgentRuntime: Service {
                         shutDown = true
                         break eventLoop
                     }
-                    for action in actions {
-                        try await perform(action, client: client, topics: topics, data: data, holdout: holdout, events: continuation)
+                    // A shutdown ends a publish the broker does not acknowledge: a served round's update
+                    // is kept on disk and goes again at the next start if the aggregator lacks it.
+                    let performed: Void? = try await untilShutdown { [actions, machineTopics = topics] in
+                        for action in actions {
+                            try await perform(action, client: client, topics: machineTopics, data: data, holdout: holdout, events: continuation)
+                        }
+                    }
+                    if performed == nil {
+                        shutDown = true
+                        break eventLoop
                     }
                 }
             } onGracefulShutdown: {

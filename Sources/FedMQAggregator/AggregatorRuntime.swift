@@ -149,7 +149,17 @@ public struct AggregatorRuntime: Service {
                         logger.notice("shutting down in round \(machine.announcement.round)")
                         break eventLoop
                     }
-                    try await perform(actions, publisher: publisher, topics: topics, store: store, identity: identity)
+                    // A publish waits for the broker's acknowledgement, which a broker that is gone never
+                    // sends: a shutdown ends the wait. Nothing is lost by it: files are written before
+                    // the publishes that depend on them, and the next start publishes the retained
+                    // state again (and appends metrics the checkpoint has but the log lacks).
+                    let performed: Void? = try await untilShutdown { [actions] in
+                        try await perform(actions, publisher: publisher, topics: topics, store: store, identity: identity)
+                    }
+                    guard performed != nil else {
+                        logger.notice("shutting down in round \(machine.announcement.round) while the broker had not acknowledged a publish")
+                        break eventLoop
+                    }
                     if machine.finished && config.exitWhenFinished { break }
                 }
             } onGracefulShutdown: {

@@ -187,6 +187,45 @@ extension FaultInjectionTests {
         await placeholder.remove()
     }
 
+    @Test("SIGTERM while a publish waits for a broker that is gone: the aggregator stops at once with status 0, and a restart republishes")
+    func shutdownDuringPublish() async throws {
+        let broker = try await LocalBroker()
+        let job = try FederatedJob(broker: broker, job: "stranded", agents: 1, rounds: 3, target: 1, minimum: 1, epochs: 1, roundSeconds: 1)
+        let aggregator = try job.startAggregator()
+        try await eventually("round 1 to be open") { job.log("aggregator").contains("round open") }
+        await broker.stop()
+        // With no update, the deadline passes: the aggregator writes the extended round's checkpoint,
+        // then publishes the model again, which nobody acknowledges.
+        let checkpoint = job.stateDirectory + "/checkpoint.json"
+        try await eventually("the extension's checkpoint") {
+            let saved = try? JSONDecoder().decode(AggregatorCheckpoint.self, from: try Data(contentsOf: URL(fileURLWithPath: checkpoint)))
+            return (saved?.announcement.extensions ?? 0) >= 1
+        }
+        aggregator.send(SIGTERM)
+        // Without the shutdown reaching the publish, the service group would cancel it after 10 s and exit 1.
+        let status = try await within(.seconds(60), "the aggregator to exit on SIGTERM") { try await aggregator.wait() }
+        #expect(status == 0, "\(job.log("aggregator").suffix(1500))")
+        #expect(job.log("aggregator").contains("while the broker had not acknowledged a publish"), "\(job.log("aggregator").suffix(1500))")
+
+        // Back with a broker: the restart resumes the extended round and publishes it, retained.
+        try await broker.start()
+        let restarted = try job.startAggregator()
+        let client = try await connectedClient(clientOptions(broker))
+        let rounds = try await client.subscribe(to: ["fedmq/v1/stranded/global/round"], qos: .atLeastOnce)
+        let republished = try await within(.seconds(60), "the resumed round") {
+            for await message in rounds {
+                if let announcement = try? ProtocolJSON.decode(RoundAnnouncement.self, from: message.payload), announcement.extensions >= 1 {
+                    return announcement
+                }
+            }
+            throw CancellationError()
+        }
+        await client.disconnect()
+        #expect(republished.round == 1 && republished.received == [])
+        await restarted.stop()
+        await broker.remove()
+    }
+
     @Test(
         "a write that fails (a file size limit standing in for a full disk) stops the aggregator with the path; its last checkpoint is intact and a restart finishes the job"
     )
