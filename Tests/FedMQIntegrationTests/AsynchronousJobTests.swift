@@ -43,8 +43,8 @@ struct AsynchronousJobTests {
                 for (agent, age) in staleness.agents { counted[agent, default: []].append(version.round - age) }
             }
             for (agent, rounds) in counted { #expect(rounds == rounds.sorted() && Set(rounds).count == rounds.count, "\(agent): \(rounds)") }
+            // (The pacing's timing is tested with a clock in AsynchronousAgentTests; here only its bound.)
             #expect((counted["a4"]?.count ?? 0) <= 2, "pacing: \(counted["a4"] ?? [])")
-            #expect(job.log("agent-4").contains("for this agent's pacing"))
             // Refusals are the protocol's own: a resent copy, or an update past max_staleness.
             let reasons = Set(metrics.flatMap(\.rejected.keys))
             #expect(reasons.isSubset(of: ["duplicate", "stale", "closed_round"]), "\(reasons)")
