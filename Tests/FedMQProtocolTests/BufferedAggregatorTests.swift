@@ -95,19 +95,21 @@ struct BufferedAggregatorTests {
         var machine = try Self.machine()
         let version0 = machine.model.sha256
         var checkpoint: AggregatorCheckpoint?
+        var checkpointModel: [UInt8] = []
         for agent in ["a1", "a2"] {
             for action in machine.receive(
                 agent: agent, round: 1, payload: Self.update(agent: agent, round: 1, base: version0, value: 1), signature: nil, now: 1001)
             {
-                if case .checkpoint(let saved, _) = action { checkpoint = saved }
+                if case .checkpoint(let saved, let model) = action { (checkpoint, checkpointModel) = (saved, model) }
             }
         }
         let stale = Self.update(agent: "a3", round: 1, base: version0, value: 2)
         #expect(machine.receive(agent: "a3", round: 1, payload: stale, signature: nil, now: 1002).spooled == 1)
 
+        let saved = try #require(checkpoint)
+        let savedModel = checkpointModel
         var resumed = try BufferedAggregatorStateMachine(
-            job: Fixture.job, policy: Self.policy(), checkpoint: try #require(checkpoint), modelBytes: machine.modelBytes,
-            spooled: [(agent: "a3", payload: stale)])
+            job: Fixture.job, policy: Self.policy(), checkpoint: saved, modelBytes: savedModel, spooled: [(agent: "a3", payload: stale)])
         #expect(resumed.acceptedAgents == ["a3"] && resumed.announcement.round == 2)
         let replay = Self.update(agent: "a1", round: 1, base: version0, value: 1)
         #expect(resumed.receive(agent: "a1", round: 1, payload: replay, signature: nil, now: 1003).rejections == [.duplicate])
@@ -116,12 +118,23 @@ struct BufferedAggregatorTests {
         _ = resumed.receive(agent: "a1", round: 2, payload: closing, signature: nil, now: 1004)
         #expect(resumed.model == machine.model, "the same version as without the restart")
 
-        // A rounds job's checkpoint has no version history: refused, not misread.
-        #expect(throws: ProtocolError.self) {
-            try BufferedAggregatorStateMachine(
-                job: Fixture.job, policy: Self.policy(),
-                checkpoint: AggregatorCheckpoint(announcement: machine.announcement, modelSHA256: machine.model.sha256, finished: false),
-                modelBytes: machine.modelBytes, spooled: [])
+        // A job keeps its mode: an asynchronous checkpoint is refused by a rounds policy, and the reverse.
+        let rounds = Fixture.machine()
+        let roundsCheckpoint = AggregatorCheckpoint(announcement: rounds.announcement, modelSHA256: rounds.model.sha256, finished: false)
+        let refusals = [
+            Result { try AggregatorStateMachine(job: Fixture.job, policy: Fixture.policy, checkpoint: saved, modelBytes: savedModel, spooled: []) }
+                .map { _ in () },
+            Result {
+                try BufferedAggregatorStateMachine(
+                    job: Fixture.job, policy: Self.policy(), checkpoint: roundsCheckpoint, modelBytes: rounds.modelBytes, spooled: [])
+            }.map { _ in () },
+        ]
+        for refusal in refusals {
+            guard case .failure(let error) = refusal else {
+                Issue.record("a checkpoint of the other mode was accepted")
+                continue
+            }
+            #expect("\(error)".contains("a job keeps its mode"), "\(error)")
         }
     }
 

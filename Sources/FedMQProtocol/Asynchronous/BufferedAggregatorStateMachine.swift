@@ -58,7 +58,7 @@ public struct BufferedAggregatorStateMachine: AggregatorMachine {
     ) throws(ProtocolError) {
         let model = try JobStart.resumedModel(job: job, policy: policy, checkpoint: checkpoint, modelBytes: modelBytes)
         guard let history = checkpoint.asynchronous, history.newestRound == checkpoint.announcement.round else {
-            throw .invalidConfiguration("the checkpoint is not an asynchronous job's (mode was changed?): start it in its own state_directory")
+            throw .invalidModel("the checkpoint's version history does not end at its open round \(checkpoint.announcement.round)")
         }
         try self.init(
             job: job, policy: policy, model: model, modelBytes: modelBytes, round: checkpoint.announcement.round,
