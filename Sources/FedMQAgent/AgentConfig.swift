@@ -122,10 +122,13 @@ struct AgentRecord: Codable {
     var lastUpdateSignature: String?
     /// When this agent published its updates of the last day (for its pacing).
     var publishTimes: [Double] = []
+    /// Asynchronous jobs: the round open when the kept update was published.
+    var lastUpdatePublishedDuring: Int?
 
     enum CodingKeys: String, CodingKey {
         case job, ledger
         case publishTimes = "publish_times"
+        case lastUpdatePublishedDuring = "last_update_published_during"
         case lastServedRound = "last_served_round"
         case lastUpdateSignature = "last_update_signature"
     }
@@ -144,5 +147,6 @@ struct AgentRecord: Codable {
         ledger = try container.decodeIfPresent([DPEvent].self, forKey: .ledger) ?? []
         lastUpdateSignature = try container.decodeIfPresent(String.self, forKey: .lastUpdateSignature)
         publishTimes = try container.decodeIfPresent([Double].self, forKey: .publishTimes) ?? []
+        lastUpdatePublishedDuring = try container.decodeIfPresent(Int.self, forKey: .lastUpdatePublishedDuring)
     }
 }

@@ -223,6 +223,7 @@ public struct AgentRuntime: Service {
             var record = try loadRecord()
             record.lastServedRound = round
             record.lastUpdateSignature = update.signature
+            record.lastUpdatePublishedDuring = update.publishedDuring
             if let event { record.ledger.append(event) }
             // The state machine counts this publish in its pacing; a restart must count it too.
             var pacing = config.pacing(recent: record.publishTimes)
@@ -315,7 +316,8 @@ public struct AgentRuntime: Service {
         guard record.lastServedRound > 0, let payload = try? DurableFile.read(lastUpdatePath),
             let metadata = try? SafetensorsDecoder.decode(payload).metadata, metadata[ModelCodec.Key.round] == "\(record.lastServedRound)"
         else { return nil }
-        return SentUpdate(round: record.lastServedRound, payload: payload, signature: record.lastUpdateSignature)
+        return SentUpdate(
+            round: record.lastServedRound, payload: payload, signature: record.lastUpdateSignature, publishedDuring: record.lastUpdatePublishedDuring)
     }
 
     /// The residual of top-k sparsification, unless it is from a round the record does not

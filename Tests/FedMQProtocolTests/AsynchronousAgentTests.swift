@@ -57,6 +57,46 @@ struct AsynchronousAgentTests {
         #expect(trained(next)?.round == 4)
     }
 
+    @Test(
+        "a restarted agent remembers which buffer its kept update went to: it resends it when that round is republished without it, and trains only on a newer round"
+    )
+    func restartRemembersBuffer() throws {
+        var aggregator = try BufferedAggregatorTests.machine()
+        var agent = try AgentStateMachine(agent: "late", job: Fixture.job, lastServedRound: 0)
+        _ = agent.modelReceived(aggregator.modelBytes, now: 1000)
+        let start = try #require(trained(agent.roundReceived(ProtocolJSON.encode(aggregator.announcement), now: 1000)))
+        // Version 1 comes out while it trains: its round-1 update goes into round 2's buffer.
+        for other in ["o1", "o2"] {
+            _ = aggregator.receive(
+                agent: other, round: 1, payload: BufferedAggregatorTests.update(agent: other, round: 1, base: aggregator.model.sha256, value: 0.1),
+                signature: nil, now: 1001)
+        }
+        _ = agent.modelReceived(aggregator.modelBytes, now: 1002)
+        _ = agent.roundReceived(ProtocolJSON.encode(aggregator.announcement), now: 1002)
+        let finished = agent.trainingFinished(round: 1, trained: start.base.parameters, examples: 10, now: 1003)
+        let sent = try #require(agent.lastUpdate)
+        #expect(published(finished) != nil && sent.round == 1 && sent.publishedDuring == 2)
+
+        // The device restarts with what its runtime kept; the aggregator restarted without the update.
+        var restarted = try AgentStateMachine(agent: "late", job: Fixture.job, lastServedRound: 1, lastUpdate: sent)
+        _ = restarted.modelReceived(aggregator.modelBytes, now: 1004)
+        var republished = aggregator.announcement
+        republished.received = []
+        let resent = restarted.roundReceived(ProtocolJSON.encode(republished), now: 1004)
+        #expect(published(resent)?.payload == sent.payload, "the same bytes into round 2's buffer")
+        republished.received = ["late"]
+        republished.revision = 1
+        #expect(trained(restarted.roundReceived(ProtocolJSON.encode(republished), now: 1005)) == nil, "round 2 holds its update")
+        #expect(aggregator.receive(agent: "late", round: 1, payload: sent.payload, signature: nil, now: 1006).rejections.isEmpty)
+        _ = aggregator.receive(
+            agent: "o3", round: 2, payload: BufferedAggregatorTests.update(agent: "o3", round: 2, base: aggregator.model.sha256, value: 0.1),
+            signature: nil, now: 1007)
+        let next =
+            restarted.modelReceived(aggregator.modelBytes, now: 1008)
+            + restarted.roundReceived(ProtocolJSON.encode(aggregator.announcement), now: 1008)
+        #expect(trained(next)?.round == 3)
+    }
+
     @Test("training past max_staleness is dropped, not sent")
     func tooStaleIsDropped() throws {
         var aggregator = try BufferedAggregatorTests.machine()

@@ -36,11 +36,20 @@ public struct SentUpdate: Sendable, Equatable {
     public var round: Int
     public var payload: [UInt8]
     public var signature: String?
+    /// Asynchronous jobs: the round open when it was published, whose buffer (or a later one) it went to.
+    public var publishedDuring: Int?
 
     /// The update sent for `round`, with its signature if the agent signs.
-    public init(round: Int, payload: [UInt8], signature: String?) {
+    public init(round: Int, payload: [UInt8], signature: String?, publishedDuring: Int? = nil) {
         self.round = round
         self.payload = payload
         self.signature = signature
+        self.publishedDuring = publishedDuring
+    }
+
+    /// Whether this update belongs to the round `announcement` opens: it was trained for it, or
+    /// (asynchronous jobs) published into its buffer.
+    public func belongs(to announcement: RoundAnnouncement) -> Bool {
+        round == announcement.round || (announcement.asynchronous != nil && publishedDuring == announcement.round)
     }
 }

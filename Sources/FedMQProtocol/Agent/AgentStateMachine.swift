@@ -100,6 +100,7 @@ public struct AgentStateMachine {
         self.aggregatorKey = aggregatorKey
         self.lastUpdate = lastUpdate?.round == lastServedRound ? lastUpdate : nil
         resendKeptUpdate = self.lastUpdate != nil
+        publishedDuring = self.lastUpdate?.publishedDuring
         self.errorFeedback = errorFeedback
         self.random = random
     }
@@ -184,8 +185,8 @@ public struct AgentStateMachine {
         // (A secure round cannot take a lost masked update again: its stages have moved on.)
         let held = announcement.received.map { $0.contains(agent) }
         let lost = held.map { !$0 } ?? resendKeptUpdate
-        if let sent = lastUpdate, sent.round == announcement.round { resendKeptUpdate = false }
-        if lost, let sent = lastUpdate, sent.round == announcement.round, announcement.isOpen(now: now), announcement.secureAggregation == nil {
+        if let sent = lastUpdate, sent.belongs(to: announcement) { resendKeptUpdate = false }
+        if lost, let sent = lastUpdate, sent.belongs(to: announcement), announcement.isOpen(now: now), announcement.secureAggregation == nil {
             // The aggregator restarted (or extended the round) without our update, or this agent
             // restarted before its publish was acknowledged. The same bytes go again.
             return [
@@ -366,11 +367,11 @@ public struct AgentStateMachine {
         let expiry = current.updateExpirySeconds(now: now)
         let signature = identity?.sign(
             SignedStatement.update(job: topics.job, round: roundNumber, baseSHA256: model.sha256, agent: agent, payload: payload))
-        let sent = SentUpdate(round: roundNumber, payload: payload, signature: signature)
+        if current.asynchronous != nil { publishedDuring = current.round }
+        let sent = SentUpdate(round: roundNumber, payload: payload, signature: signature, publishedDuring: publishedDuring)
         lastUpdate = sent
         lastError = nil
         pacing.record(now)
-        if current.asynchronous != nil { publishedDuring = current.round }
         return notes + [
             .recordServed(round: roundNumber, event: event, update: sent, residual: encoded.feedback?.residual),
             .publishUpdate(topic: topics.update(round: roundNumber, agent: agent), payload: payload, expirySeconds: expiry, signature: signature),
