@@ -54,10 +54,12 @@ struct JobState {
             "aggregator": aggregator?.state.rawValue ?? "unknown",
             "round": round?.round ?? rounds.last?.round ?? 0,
             "rounds": round?.rounds ?? NSNull(),
+            "mode": round?.asynchronous == nil ? "rounds" : "asynchronous",
             "history": rounds.map { metrics -> [String: Any] in
                 [
                     "round": metrics.round, "updates": metrics.updates, "accuracy": metrics.accuracy ?? NSNull(),
                     "loss": metrics.loss ?? NSNull(), "epsilon": metrics.epsilon ?? NSNull(), "failure": metrics.failure ?? NSNull(),
+                    "staleness": metrics.staleness?.mean ?? NSNull(),
                 ]
             },
             "rejected": rejected,

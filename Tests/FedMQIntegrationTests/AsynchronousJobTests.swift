@@ -3,6 +3,7 @@ import FedMQLocalBroker
 import FedMQProtocol
 import FedMQTransport
 import Foundation
+import FoundationNetworking
 import Testing
 
 @Suite("Asynchronous jobs: real broker, real processes", .serialized)
@@ -66,6 +67,27 @@ struct AsynchronousJobTests {
                 screen.contains("round 12/12 (the last; the job is finished): asynchronous, buffer of 3 updates on versions up to 4 old"), "\(screen)"
             )
             #expect(screen.contains("last closed: round 12, 3 updates") && screen.contains("staleness mean "), "\(screen)")
+
+            // fedmq dashboard's state: the mode, and each version's mean staleness for its chart.
+            let port = try LoopbackPort.free()
+            let dashboard = try ChildProcess(
+                try fedmqExecutable().path, ["dashboard", "--port", "\(broker.port)", "--job", "async", "--listen", "127.0.0.1:\(port)"],
+                logFile: job.directory.appendingPathComponent("dashboard.log").path)
+            try await eventually("the dashboard to listen") { job.log("dashboard").contains("dashboard on http://127.0.0.1:\(port)/") }
+            let stateURL = try #require(URL(string: "http://127.0.0.1:\(port)/state"))
+            let staleness = try await within(.seconds(30), "the dashboard to see the retained state") {
+                while true {
+                    let (body, _) = try await URLSession.shared.data(from: stateURL)
+                    if let state = try JSONSerialization.jsonObject(with: body) as? [String: Any], state["mode"] as? String == "asynchronous",
+                        let history = state["history"] as? [[String: Any]], !history.isEmpty
+                    {
+                        return history.map { $0["staleness"] as? Double }
+                    }
+                    try await Task.sleep(for: .milliseconds(50))
+                }
+            }
+            #expect(staleness.allSatisfy { $0.map { $0 >= 0 && $0 <= 4 } == true }, "\(staleness)")
+            await dashboard.stop()
         }
     }
 }

@@ -51,6 +51,7 @@ struct DashboardTests {
             let dom = try String(contentsOfFile: domFile, encoding: .utf8)
             #expect(dom.contains(#"id="progress" data-round="3">round 3/3, aggregator finished<"#), "\(dom.prefix(3000))")
             for chart in ["accuracy", "loss"] { #expect(dom.contains(#"id="chart-\#(chart)" width="320" height="160" data-points="3""#)) }
+            #expect(dom.contains(#"id="chart-staleness" width="320" height="160" data-points="0""#), "a rounds job has no staleness")
             for agent in ["a0", "a1", "a9"] { #expect(dom.contains(#"data-agent="\#(agent)""#), "\(agent)") }
             #expect(!dom.contains(#"<b id="injected">"#) && dom.contains("&lt;/script&gt;&lt;b id=\"injected\"&gt;x&lt;/b&gt;"))
             await dashboard.stop()

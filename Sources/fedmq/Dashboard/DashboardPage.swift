@@ -1,7 +1,7 @@
 /// The dashboard's one page: it renders the state the server put in it, then follows `/events`
-/// (server-sent events),
-/// and draws accuracy, loss and epsilon per round, the agents and the rejections. No external
-/// scripts or fonts: it works on a network without internet.
+/// (server-sent events), and draws accuracy, loss, epsilon and (asynchronous jobs) staleness
+/// per round, the agents and the rejections. No external scripts or fonts: it works on a
+/// network without internet.
 enum DashboardPage {
     static let html = #"""
         <!doctype html>
@@ -30,6 +30,7 @@ enum DashboardPage {
           <figure><figcaption>accuracy</figcaption><svg id="chart-accuracy" width="320" height="160"></svg></figure>
           <figure><figcaption>loss</figcaption><svg id="chart-loss" width="320" height="160"></svg></figure>
           <figure><figcaption>epsilon</figcaption><svg id="chart-epsilon" width="320" height="160"></svg></figure>
+          <figure><figcaption>staleness (asynchronous jobs: mean versions per update)</figcaption><svg id="chart-staleness" width="320" height="160"></svg></figure>
         </div>
         <table id="agents"><thead><tr><th>agent</th><th>state</th><th>last round</th><th>epsilon spent</th><th>last error</th></tr></thead><tbody></tbody></table>
         <table id="rejections"><thead><tr><th>rejected</th><th>count</th></tr></thead><tbody></tbody></table>
@@ -76,8 +77,9 @@ enum DashboardPage {
           document.getElementById("title").textContent = "FedMQ job " + state.job;
           const progress = document.getElementById("progress");
           progress.dataset.round = state.round;
-          progress.textContent = "round " + state.round + (state.rounds ? "/" + state.rounds : "") + ", aggregator " + state.aggregator;
-          for (const metric of ["accuracy", "loss", "epsilon"]) {
+          progress.textContent = "round " + state.round + (state.rounds ? "/" + state.rounds : "") + (state.mode === "asynchronous" ? " (asynchronous)" : "")
+            + ", aggregator " + state.aggregator;
+          for (const metric of ["accuracy", "loss", "epsilon", "staleness"]) {
             chart("chart-" + metric, state.history.map(h => ({ x: h.round, y: h[metric] })));
           }
           rows("agents", state.agents, a => [[a.agent], [a.state, "state-" + a.state], [a.last_round],
