@@ -268,16 +268,15 @@ public struct AggregatorRuntime: Service {
         func signed(_ statement: [UInt8]) -> [UserProperty] {
             identity.map { [UserProperty(SignedStatement.property, $0.sign(statement))] } ?? []
         }
-        // Spooled files are fsynced one by one; their directory once, before anything that
+        // Spooled updates are appended unsynced and fsynced once, before anything that
         // depends on them happens (the next non-spool action, or the end of this batch).
         var unsyncedSpool: Int?
-        func syncSpool() {
-            if let round = unsyncedSpool { store.syncSpool(round: round) }
+        func syncSpool() throws(RuntimeError) {
+            if let round = unsyncedSpool { try store.syncSpool(round: round) }
             unsyncedSpool = nil
         }
-        defer { syncSpool() }
         for action in actions {
-            if case .spool = action {} else { syncSpool() }
+            if case .spool = action {} else { try syncSpool() }
             switch action {
             case .spool(let round, let agent, let payload):
                 try store.spool(round: round, agent: agent, payload: payload)
@@ -334,6 +333,7 @@ public struct AggregatorRuntime: Service {
                 logger.notice("all \(config.policy.rounds ?? 0) rounds done")
             }
         }
+        try syncSpool()
     }
 
     private func publishStatus(_ publisher: Publisher, _ topics: Topics, _ state: AggregatorStatus.State, round: Int) async throws {

@@ -6,8 +6,8 @@ import Foundation
 ///
 /// - `checkpoint.json`: the open round and the sha256 of the current model;
 /// - `model-<sha256>.safetensors`: that model (written before the checkpoint that names it);
-/// - `spool/round-<r>/<agent>.safetensors`: updates accepted in round r, each fsynced
-///   before it counts;
+/// - `spool/round-<r>.log`: updates accepted in round r, appended as `SpoolLog` records and
+///   fsynced once per batch, before anything that depends on them happens;
 /// - `metrics.jsonl`: one `RoundMetrics` line per closed round.
 struct AggregatorStore {
     let directory: String
@@ -15,7 +15,8 @@ struct AggregatorStore {
     var checkpointPath: String { directory + "/checkpoint.json" }
     var metricsPath: String { directory + "/metrics.jsonl" }
     func modelPath(_ sha256: String) -> String { directory + "/model-\(sha256).safetensors" }
-    func spoolDirectory(_ round: Int) -> String { directory + "/spool/round-\(round)" }
+    var spoolDirectory: String { directory + "/spool" }
+    func spoolPath(_ round: Int) -> String { spoolDirectory + "/round-\(round).log" }
 
     init(directory: String) throws(RuntimeError) {
         self.directory = directory
@@ -69,25 +70,31 @@ struct AggregatorStore {
         } catch {
             throw .file(path: modelPath(checkpoint.modelSHA256), reason: "the checkpoint's model is unreadable: \(error)")
         }
-        let spool = spoolDirectory(checkpoint.announcement.round)
-        let names = ((try? FileManager.default.contentsOfDirectory(atPath: spool)) ?? [])
-            .filter { $0.hasSuffix(".safetensors") }.sorted()
-        var spooled: [(agent: String, payload: [UInt8])] = []
-        for name in names {
-            spooled.append((String(name.dropLast(".safetensors".count)), try DurableFile.read(spool + "/" + name)))
-        }
+        let spool = spoolPath(checkpoint.announcement.round)
+        guard FileManager.default.fileExists(atPath: spool) else { return (checkpoint, model, []) }
+        let bytes = try DurableFile.read(spool)
+        let (spooled, validLength) = SpoolLog.records(in: bytes)
+        // A torn last record (the process died while appending it, before its fsync): cut it
+        // off, so that the next append follows the last intact record.
+        if validLength < bytes.count { try DurableFile.truncate(spool, to: validLength) }
         return (checkpoint, model, spooled)
     }
 
-    /// Writes and fsyncs one accepted update; `syncSpool(round:)` then makes its name durable
-    /// (once for a batch of updates).
+    /// Appends one accepted update to its round's log, unsynced; `syncSpool(round:)` makes a
+    /// batch of them durable with one fsync.
     func spool(round: Int, agent: String, payload: [UInt8]) throws(RuntimeError) {
-        try DurableFile.createDirectory(spoolDirectory(round))
-        try DurableFile.write(payload, to: spoolDirectory(round) + "/\(agent).safetensors", syncDirectory: false)
+        let path = spoolPath(round)
+        if !FileManager.default.fileExists(atPath: path) {
+            try DurableFile.createDirectory(spoolDirectory)
+            try DurableFile.append([], to: path, sync: true)
+            DurableFile.sync(directory: spoolDirectory)
+        }
+        try DurableFile.append(SpoolLog.record(agent: agent, payload: payload), to: path)
     }
 
-    func syncSpool(round: Int) {
-        DurableFile.sync(directory: spoolDirectory(round))
+    /// fsyncs the round's log: every update appended so far is durable.
+    func syncSpool(round: Int) throws(RuntimeError) {
+        try DurableFile.sync(file: spoolPath(round))
     }
 
     /// Model first, then the checkpoint naming it; then what the new checkpoint no longer needs.
@@ -99,9 +106,9 @@ struct AggregatorStore {
         where name.hasPrefix("model-") && name != keepModel {
             try? FileManager.default.removeItem(atPath: directory + "/" + name)
         }
-        for name in (try? FileManager.default.contentsOfDirectory(atPath: directory + "/spool")) ?? []
-        where name != "round-\(checkpoint.announcement.round)" {
-            try? FileManager.default.removeItem(atPath: directory + "/spool/" + name)
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: spoolDirectory)) ?? []
+        where name != "round-\(checkpoint.announcement.round).log" {
+            try? FileManager.default.removeItem(atPath: spoolDirectory + "/" + name)
         }
     }
 

@@ -48,15 +48,38 @@ public enum DurableFile {
     /// Appends one line and fsyncs (for logs such as metrics.jsonl). A write that fails part
     /// way (a full disk) is undone, so the file never ends in half a line.
     public static func appendLine(_ line: String, to path: String) throws(RuntimeError) {
+        try append(Array((line + "\n").utf8), to: path, sync: true)
+    }
+
+    /// Appends `bytes`, fsynced when `sync` is set (a log's group commit appends a batch
+    /// unsynced, then calls `sync(file:)` once). A write that fails part way is undone.
+    public static func append(_ bytes: [UInt8], to path: String, sync: Bool = false) throws(RuntimeError) {
         let descriptor = open(path, O_WRONLY | O_CREAT | O_APPEND, 0o644)
         guard descriptor >= 0 else { throw failure(path, "open") }
         defer { close(descriptor) }
         let original = lseek(descriptor, 0, SEEK_END)
-        if !writeAll(Array((line + "\n").utf8), to: descriptor) {
+        if !writeAll(bytes, to: descriptor) {
             let error = failure(path, "append")
             _ = ftruncate(descriptor, original)
             throw error
         }
+        if sync { guard fsync(descriptor) == 0 else { throw failure(path, "fsync") } }
+    }
+
+    /// fsyncs a file's contents.
+    public static func sync(file path: String) throws(RuntimeError) {
+        let descriptor = open(path, O_WRONLY)
+        guard descriptor >= 0 else { throw failure(path, "open") }
+        defer { close(descriptor) }
+        guard fsync(descriptor) == 0 else { throw failure(path, "fsync") }
+    }
+
+    /// Cuts a file to its first `length` bytes, durably (a log's torn tail after a crash).
+    public static func truncate(_ path: String, to length: Int) throws(RuntimeError) {
+        let descriptor = open(path, O_WRONLY)
+        guard descriptor >= 0 else { throw failure(path, "open") }
+        defer { close(descriptor) }
+        guard ftruncate(descriptor, off_t(length)) == 0 else { throw failure(path, "truncate") }
         guard fsync(descriptor) == 0 else { throw failure(path, "fsync") }
     }
 

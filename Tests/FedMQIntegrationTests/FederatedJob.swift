@@ -1,3 +1,4 @@
+import FedMQAggregator
 import FedMQCore
 import FedMQLocalBroker
 import FedMQProtocol
@@ -90,8 +91,8 @@ struct FederatedJob {
     }
 
     func spooled(round: Int) -> Int {
-        ((try? FileManager.default.contentsOfDirectory(atPath: stateDirectory + "/spool/round-\(round)")) ?? [])
-            .filter { $0.hasSuffix(".safetensors") }.count
+        // The intact records of the round's log (a record being appended is not one yet).
+        SpoolLog.records(in: (FileManager.default.contents(atPath: stateDirectory + "/spool/round-\(round).log")).map(Array.init) ?? []).records.count
     }
 }
 
