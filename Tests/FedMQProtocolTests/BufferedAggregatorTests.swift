@@ -57,6 +57,26 @@ struct BufferedAggregatorTests {
         #expect(machine.model.round == 2)
     }
 
+    @Test("FedBuff's server step: with fedavgm each version moves by the server learning rate times the momentum of the buffers' means")
+    func serverMomentum() throws {
+        var policy = Self.policy()
+        var strategy = StrategyConfig(name: "fedavgm", learningRate: 0.5)
+        strategy.beta1 = 0.9
+        policy.strategy = strategy
+        var machine = try Self.machine(policy)
+        let initial = Self.values(machine)
+        for (round, value) in [(1, Float(1)), (2, Float(2))] {
+            for agent in ["a\(round)", "b\(round)"] {
+                _ = machine.receive(
+                    agent: agent, round: round, payload: Self.update(agent: agent, round: round, base: machine.model.sha256, value: value),
+                    signature: nil, now: 1001)
+            }
+        }
+        // m1 = 1, x1 = x0 + 0.5; m2 = 0.9 + 2 = 2.9, x2 = x1 + 1.45.
+        #expect(machine.model.round == 2)
+        #expect(zip(Self.values(machine), initial).allSatisfy { abs($0 - ($1 + 1.95)) < 1e-5 }, "\(Self.values(machine))")
+    }
+
     @Test("stale, future, duplicate and mis-based updates get their named reasons and change nothing")
     func rejections() throws {
         var machine = try Self.machine()
