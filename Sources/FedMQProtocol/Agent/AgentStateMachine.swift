@@ -11,25 +11,25 @@ public struct AgentStateMachine {
     /// The last round this agent published for (persisted by the runtime).
     public internal(set) var lastServedRound: Int
     /// The round being trained, if any.
-    public private(set) var trainingRound: Int?
+    public internal(set) var trainingRound: Int?
     /// The announcement as it was when training started: its privacy, bounds and encoding hold
     /// for the whole round, whatever a later re-announcement of the same round says.
-    private var trainingAnnouncement: RoundAnnouncement?
+    var trainingAnnouncement: RoundAnnouncement?
     /// The model training started from: the delta is taken against it, even when a newer
     /// version arrived meanwhile (asynchronous jobs).
-    private var trainingBase: GlobalModel?
+    var trainingBase: GlobalModel?
     /// The owner's limits on how often this agent trains, with its recent publish times.
-    public private(set) var pacing: AgentPacing
+    public internal(set) var pacing: AgentPacing
     /// When the pacing lets a waiting round start, if one waits for it.
     private var pacedUntil: Double?
     /// Asynchronous jobs: the round that was open when this agent last published. Its update
     /// goes into that round's buffer (or a later one), where a second update from this agent
     /// would be refused, so the next training waits for a newer round.
-    private var publishedDuring: Int?
+    var publishedDuring: Int?
     /// The last round refused under the owner's privacy policy (said once per round).
     private var refusedRound: Int?
     /// The update published for `lastServedRound`, to resend if the aggregator lost it.
-    public private(set) var lastUpdate: SentUpdate?
+    public internal(set) var lastUpdate: SentUpdate?
     /// Set at start when an update was kept: the process may have died after recording the
     /// round as served but before the publish was acknowledged, so the first announcement of
     /// that round that does not list this agent gets the update again (a duplicate is refused).
@@ -47,7 +47,7 @@ public struct AgentStateMachine {
     private var refusing = false
     /// Top-k sparsification with error feedback, when the agent is set to send only a share of
     /// each update (its residual is persisted by the runtime).
-    public private(set) var errorFeedback: ErrorFeedback?
+    public internal(set) var errorFeedback: ErrorFeedback?
     /// The open round's secure aggregation, while this agent takes part in it.
     var secure: SecAggClient?
     /// The settings of the round `secure` belongs to, as announced when it started.
@@ -223,7 +223,7 @@ public struct AgentStateMachine {
         return aggregatorKey.verifies(signature, for: statement) ? nil : "\(what) refused: the signature is not the aggregator's"
     }
 
-    private mutating func startIfReady(now: Double) -> [AgentAction] {
+    mutating func startIfReady(now: Double) -> [AgentAction] {
         guard let round else { return [.ignored("no round is open yet")] }
         guard trainingRound == nil else { return [.ignored("still training round \(trainingRound ?? 0)")] }
         guard round.round > lastServedRound else { return [.ignored("round \(round.round) is already served")] }
@@ -295,129 +295,5 @@ public struct AgentStateMachine {
     mutating func fail(_ roundNumber: Int, _ reason: String, now: Double) -> [AgentAction] {
         lastError = "round \(roundNumber): \(reason)"
         return [.refused(round: roundNumber, reason: reason), .publishStatus(status(now: now))]
-    }
-
-    /// Local training of `roundNumber` ended with `trained` parameters on `examples` rows.
-    public mutating func trainingFinished(
-        round roundNumber: Int, trained: Parameters, examples: Int, now: Double, roundingSeed: UInt64? = nil
-    ) -> [AgentAction] {
-        guard trainingRound == roundNumber, let round = trainingAnnouncement, let model = trainingBase else {
-            return [.ignored("training result for round \(roundNumber) was not asked for")]
-        }
-        trainingRound = nil
-        trainingAnnouncement = nil
-        trainingBase = nil
-        guard let current = self.round, current.accepts(round: roundNumber, now: now) else {
-            return [.ignored("round \(roundNumber) closed while training"), .publishStatus(status(now: now))] + startIfReady(now: now)
-        }
-        var delta = trained
-        do {
-            try delta.subtract(model.parameters)
-        } catch {
-            return fail(roundNumber, "the trained model does not fit the global model: \(error)", now: now)
-        }
-        guard delta.allFinite else {
-            return fail(roundNumber, "training diverged (NaN or infinity)", now: now)
-        }
-        let spent = PrivacyLedger.events(for: round)
-        let event: DPEvent? = spent.isEmpty ? nil : (spent.count == 1 ? spent[0] : .composed(spent))
-        do throws(CoreError) {
-            if let privacy = round.privacy {
-                // Clip and noise on the device, before anything is encoded or published. Under secure
-                // aggregation the noise goes onto the quantized update instead.
-                if round.secureAggregation != nil { delta.clip(norm: privacy.clipNorm) } else { try privacy.privatize(&delta, using: &random) }
-            } else if let bound = round.normBound {
-                delta.clip(norm: bound)
-            }
-        } catch {
-            // Noise fails closed: nothing leaves the device without it.
-            return fail(roundNumber, "could not add the privacy noise: \(error)", now: now)
-        }
-        if let settings = round.secureAggregation {
-            guard secure?.round == roundNumber else {
-                return [.ignored("round \(roundNumber): dropped out of secure aggregation"), .publishStatus(status(now: now))]
-            }
-            var words = settings.quantization.encode(delta, using: &random)
-            if let privacy = round.privacy {
-                do {
-                    try SecAggNoise.add(to: &words, privacy, settings, using: &random)
-                } catch {
-                    secure = nil
-                    return fail(roundNumber, "could not add the privacy noise: \(error)", now: now)
-                }
-            }
-            secureInput = (words, event)
-            return secure?.stage == .delivered
-                ? maskedUpdate(now: now) : [.ignored("round \(roundNumber): the masked update waits for the neighbours' shares")]
-        }
-        let encoded: (payload: [UInt8], feedback: ErrorFeedback?, note: String?)
-        do {
-            encoded = try encode(delta, round: round, examples: examples, baseSHA256: model.sha256, roundingSeed: roundingSeed)
-        } catch {
-            return fail(roundNumber, "could not sparsify the update: \(error)", now: now)
-        }
-        let payload = encoded.payload
-        guard payload.count <= round.maxUpdateBytes else {
-            return fail(roundNumber, "the update of \(payload.count) bytes exceeds the round's limit of \(round.maxUpdateBytes)", now: now)
-        }
-        if let feedback = encoded.feedback { errorFeedback = feedback }
-        let notes = encoded.note.map { [AgentAction.ignored($0)] } ?? []
-        lastServedRound = roundNumber
-        if let event { ledger.append(event) }
-        let expiry = current.updateExpirySeconds(now: now)
-        let signature = identity?.sign(
-            SignedStatement.update(job: topics.job, round: roundNumber, baseSHA256: model.sha256, agent: agent, payload: payload))
-        if current.asynchronous != nil { publishedDuring = current.round }
-        let sent = SentUpdate(round: roundNumber, payload: payload, signature: signature, publishedDuring: publishedDuring)
-        lastUpdate = sent
-        lastError = nil
-        pacing.record(now)
-        return notes + [
-            .recordServed(round: roundNumber, event: event, update: sent, residual: encoded.feedback?.residual),
-            .publishUpdate(topic: topics.update(round: roundNumber, agent: agent), payload: payload, expirySeconds: expiry, signature: signature),
-            .publishStatus(status(now: now)),
-        ]
-    }
-
-    /// The update's payload: whole, or top-k with error feedback when the agent is set to it
-    /// (returning the feedback state to keep once the update is sent, and a note when top-k
-    /// is off for this round).
-    private func encode(
-        _ delta: Parameters, round: RoundAnnouncement, examples: Int, baseSHA256: String, roundingSeed: UInt64?
-    ) throws(ProtocolError) -> (payload: [UInt8], feedback: ErrorFeedback?, note: String?) {
-        func dense() -> [UInt8] {
-            ModelCodec.encodeUpdate(
-                delta, encoding: round.encoding, job: topics.job, round: round.round, agent: agent, baseSHA256: baseSHA256,
-                examples: examples, stochasticRoundingSeed: roundingSeed)
-        }
-        guard var feedback = errorFeedback else { return (dense(), nil, nil) }
-        if round.privacy?.mode == .distributed {
-            // Every agent's noise share must reach every entry of the sum; a sparse update would not carry it.
-            return (dense(), nil, "round \(round.round): top-k is off under distributed privacy; sending the whole update")
-        }
-        let payload = try feedback.compress(delta, bound: sentNormBound(round, dimension: delta.count)) { kept in
-            ModelCodec.encodeUpdate(
-                sparse: kept, encoding: round.encoding, job: topics.job, round: round.round, agent: agent, baseSHA256: baseSHA256,
-                examples: examples, stochasticRoundingSeed: roundingSeed)
-        }
-        return (payload, feedback, nil)
-    }
-
-    /// The largest L2 norm a sparse update may have: what the aggregator accepts from a dense
-    /// one (the clip norm under central privacy, the clip norm plus the agent's noise under
-    /// local privacy, or the round's norm bound).
-    private func sentNormBound(_ round: RoundAnnouncement, dimension: Int) -> Double? {
-        guard let privacy = round.privacy else { return round.normBound }
-        return privacy.acceptableNorm(dimension: dimension)
-    }
-
-    /// Local training failed (bad data, for example).
-    public mutating func trainingFailed(round roundNumber: Int, reason: String, now: Double) -> [AgentAction] {
-        guard trainingRound == roundNumber else { return [] }
-        trainingRound = nil
-        trainingAnnouncement = nil
-        trainingBase = nil
-        // Bad local data (a wrong feature count, a label out of range) is the owner's to fix: a warning, not a debug line.
-        return fail(roundNumber, "training failed: \(reason)", now: now)
     }
 }
