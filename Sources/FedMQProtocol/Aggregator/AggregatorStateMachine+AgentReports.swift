@@ -7,15 +7,10 @@ extension AggregatorStateMachine {
     /// that has no update yet is drawn again from the agents now online (and republished). An
     /// agent that waits for the current model (it refused what the broker retained, which may
     /// be a forgery or lost in a broker restart) gets it again, at most every
-    /// `modelRepublishSeconds`.
+    /// `OnlineAgents.modelRepublishSeconds`.
     public mutating func statusReceived(agent: String, payload: [UInt8], now: Double) -> [AggregatorAction] {
-        guard let status = try? ProtocolJSON.decode(AgentStatus.self, from: payload), status.agent == agent else { return [] }
-        if status.waitingForModel == model.sha256, now >= lastModelRepublish + Self.modelRepublishSeconds {
-            lastModelRepublish = now
-            return [.publishModel(modelBytes)]
-        }
-        if let reason = agents.record(status) { return [.statusIgnored(agent: agent, reason: reason)] }
-        guard let selection = policy.selection, !finished, accepted.isEmpty else { return [] }
+        let (actions, recorded) = agents.receive(agent: agent, payload: payload, model: model, modelBytes: modelBytes, now: now)
+        guard recorded, let selection = policy.selection, !finished, accepted.isEmpty else { return actions }
         let picked = selection.pick(from: agents.candidates, round: announcement.round, minimum: policy.minUpdates)
         guard picked != announcement.selected else { return [] }
         announcement.selected = picked
@@ -26,9 +21,6 @@ extension AggregatorStateMachine {
     /// An agent's evaluation arrived on `round/<round>/eval/<agent>`. Only evaluations of the
     /// current global model count (one per agent); they go into the next round's metrics.
     public mutating func receiveEvaluation(agent: String, round: Int, payload: [UInt8]) -> [AggregatorAction] {
-        let reason =
-            policy.evaluateEvery == nil
-            ? "this job has no federated evaluation" : evaluations.receive(agent: agent, round: round, payload: payload, modelRound: model.round)
-        return reason.map { [.evaluationIgnored(agent: agent, round: round, reason: $0)] } ?? []
+        evaluations.accept(agent: agent, round: round, payload: payload, modelRound: model.round, asked: policy.evaluateEvery != nil)
     }
 }

@@ -36,9 +36,6 @@ public struct AggregatorStateMachine {
     public internal(set) var secAgg: SecAggServer?
     /// When the secure-aggregation stage now open ends.
     var stageDeadline = 0.0
-    /// When the model was last published again for an agent waiting for it.
-    var lastModelRepublish = -Double.infinity
-    static let modelRepublishSeconds = 5.0
     let topics: Topics
 
     /// A fresh job: `parameters` become the round-0 model and round 1 opens at `now`.

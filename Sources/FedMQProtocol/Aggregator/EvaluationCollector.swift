@@ -8,6 +8,13 @@ struct EvaluationCollector: Sendable {
         self.job = job
     }
 
+    /// The evaluation `agent` sent on `round/<round>/eval/<agent>`, kept when the job `asked` for
+    /// federated evaluation; an action saying why it was ignored otherwise.
+    mutating func accept(agent: String, round: Int, payload: [UInt8], modelRound: Int, asked: Bool) -> [AggregatorAction] {
+        let reason = asked ? receive(agent: agent, round: round, payload: payload, modelRound: modelRound) : "this job has no federated evaluation"
+        return reason.map { [.evaluationIgnored(agent: agent, round: round, reason: $0)] } ?? []
+    }
+
     /// Keeps the evaluation `agent` sent on `round/<round>/eval/<agent>`; the reason it was
     /// ignored, if it was. `modelRound` is the round of the current global model.
     mutating func receive(agent: String, round: Int, payload: [UInt8], modelRound: Int) -> String? {

@@ -35,7 +35,6 @@ public struct BufferedAggregatorStateMachine: AggregatorMachine {
     public var online: Set<String> { agents.online }
     /// Recent rounds' base models and each agent's newest counted round.
     public internal(set) var history: VersionHistory
-    var lastModelRepublish = -Double.infinity
     let topics: Topics
 
     /// A fresh job: `parameters` become version 0 and round 1 opens at `now`.
@@ -226,20 +225,12 @@ public struct BufferedAggregatorStateMachine: AggregatorMachine {
 
     /// Agents' evaluations of the current version count in the next version's metrics.
     public mutating func receiveEvaluation(agent: String, round: Int, payload: [UInt8]) -> [AggregatorAction] {
-        let reason =
-            policy.evaluateEvery == nil
-            ? "this job has no federated evaluation" : evaluations.receive(agent: agent, round: round, payload: payload, modelRound: model.round)
-        return reason.map { [.evaluationIgnored(agent: agent, round: round, reason: $0)] } ?? []
+        evaluations.accept(agent: agent, round: round, payload: payload, modelRound: model.round, asked: policy.evaluateEvery != nil)
     }
 
     /// An agent's retained status: tracked for the fleet view; an agent that waits for the
-    /// current model gets it again, at most every `modelRepublishSeconds`.
+    /// current model gets it again.
     public mutating func statusReceived(agent: String, payload: [UInt8], now: Double) -> [AggregatorAction] {
-        guard let status = try? ProtocolJSON.decode(AgentStatus.self, from: payload), status.agent == agent else { return [] }
-        if status.waitingForModel == model.sha256, now >= lastModelRepublish + AggregatorStateMachine.modelRepublishSeconds {
-            lastModelRepublish = now
-            return [.publishModel(modelBytes)]
-        }
-        return agents.record(status).map { [.statusIgnored(agent: agent, reason: $0)] } ?? []
+        agents.receive(agent: agent, payload: payload, model: model, modelBytes: modelBytes, now: now).actions
     }
 }
