@@ -153,7 +153,7 @@ public struct BufferedAggregatorStateMachine: AggregatorMachine {
             .failure(Rejection(agent: agent, round: round, reason: reason, detail: detail))
         }
         let open = announcement.round
-        if let allowed = policy.allowedAgents, !allowed.contains(agent) { return reject(.senderNotAllowed, "agent is not enrolled") }
+        if let allowed = agents.allowed, !allowed.contains(agent) { return reject(.senderNotAllowed, "agent is not enrolled") }
         if round > open { return reject(.wrongRound, "round \(round) is not open; round \(open) is the newest") }
         if open - round > settings.maxStaleness {
             return reject(.stale, "trained for round \(round), \(open - round) versions ago; max_staleness is \(settings.maxStaleness)")
