@@ -203,6 +203,20 @@ struct BufferedAggregatorTests {
         #expect(machine.acceptedAgents == ["a3"])
     }
 
+    @Test("only allowed agents' updates count")
+    func allowedAgents() throws {
+        var policy = Self.policy()
+        policy.allowedAgents = ["a1"]
+        var machine = try Self.machine(policy)
+        let base = machine.model.sha256
+        let refused = machine.receive(
+            agent: "zz", round: 1, payload: Self.update(agent: "zz", round: 1, base: base, value: 0.1), signature: nil, now: 1001)
+        #expect(refused.rejections == [.senderNotAllowed])
+        #expect(
+            machine.receive(agent: "a1", round: 1, payload: Self.update(agent: "a1", round: 1, base: base, value: 0.1), signature: nil, now: 1002)
+                .rejections.isEmpty)
+    }
+
     @Test("a policy refuses what needs a fixed cohort, and asynchronous settings without the mode")
     func policyChecks() {
         var secure = Self.policy()
