@@ -69,7 +69,7 @@ let package = Package(
         .target(
             name: "FedMQProtocol",
             dependencies: [
-                "FedMQCore",
+                "FedMQCore", "FedMQHomomorphic",
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: swiftSettings
@@ -192,7 +192,7 @@ let package = Package(
         ),
         .testTarget(
             name: "FedMQProtocolTests",
-            dependencies: ["FedMQProtocol", "FedMQTransport"],
+            dependencies: ["FedMQProtocol", "FedMQTransport", "FedMQHomomorphic"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

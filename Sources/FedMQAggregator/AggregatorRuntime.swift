@@ -58,11 +58,12 @@ public struct AggregatorRuntime: Service {
         let topics = try Topics(job: config.job)
         let store = try AggregatorStore(directory: config.stateDirectory)
         let identity = try config.identityKey.map(IdentityFiles.signingKey(at:))
-        let signers = try config.enrolment.map { try IdentityFiles.enrolment(at: $0).agents }
+        let enrolment = try config.enrolment.map { try IdentityFiles.enrolment(at: $0) }
+        let signers = enrolment?.agents
         if let signers { logger.notice("updates must be signed by one of \(signers.count) enrolled agents") }
         if let warning = config.policy.unboundedUpdatesWarning { logger.warning("\(warning)") }
         metrics.start(privacy: config.policy.privacy != nil)
-        let (made, fresh) = try makeMachine(store: store, signers: signers)
+        let (made, fresh) = try makeMachine(store: store, signers: signers, keyholder: enrolment?.keyholder)
         var machine = made
 
         let offline = AggregatorStatus(job: config.job, state: .offline, round: nil, time: nil)
@@ -95,8 +96,9 @@ public struct AggregatorRuntime: Service {
         // size however many agents send at once. Updates are taken in batches (one spool
         // directory fsync each). Agents' statuses and evaluations come through the same
         // mailbox: a flood of them is bounded the same way.
+        let homomorphic = config.policy.homomorphic == nil ? [] : [topics.homomorphicKey, topics.allDecryptedSums]
         let updates = try await client.subscribeMailbox(
-            to: [topics.allUpdates, topics.allSecAgg, topics.allEvaluations, topics.allStatuses], qos: .atLeastOnce,
+            to: [topics.allUpdates, topics.allSecAgg, topics.allEvaluations, topics.allStatuses] + homomorphic, qos: .atLeastOnce,
             capacityBytes: max(machine.modelBytes.count, 64 << 10))
         let publisher = Publisher(client: client, updates: updates)
         logger.info("connecting to \(config.broker.host):\(config.broker.port)")
@@ -196,12 +198,18 @@ public struct AggregatorRuntime: Service {
         case .status(let agent):
             defer { metrics.online(machine.online.count) }
             return machine.statusReceived(agent: agent, payload: message.payload, now: clock.now())
+        case .homomorphicKey:
+            return machine.homomorphicKeyReceived(message.payload, signature: message.signature, now: clock.now())
+        case .decryptedSum(let round):
+            return machine.decryptedSumReceived(round: round, payload: message.payload, signature: message.signature, now: clock.now())
         default:
             return []
         }
     }
 
-    private func makeMachine(store: AggregatorStore, signers: [String: VerifyingKey]?) throws -> (any AggregatorMachine, fresh: Bool) {
+    private func makeMachine(
+        store: AggregatorStore, signers: [String: VerifyingKey]?, keyholder: VerifyingKey?
+    ) throws -> (any AggregatorMachine, fresh: Bool) {
         if config.resetState && !store.hasCheckpoint && !store.orphans.isEmpty {
             let aside = try store.moveOrphansAside(now: clock.now())
             logger.warning("--reset: moved the previous job's files to \(aside)")
@@ -217,11 +225,12 @@ public struct AggregatorRuntime: Service {
                 case .rounds:
                     try AggregatorStateMachine(
                         job: config.job, policy: config.policy, checkpoint: saved.checkpoint, modelBytes: saved.model,
-                        spooled: saved.spooled, evaluator: evaluator, signers: signers, random: KernelRandom())
+                        spooled: saved.spooled.map { ($0.agent, $0.payload) }, signatures: signatures(saved.spooled), evaluator: evaluator,
+                        signers: signers, keyholder: keyholder, random: KernelRandom())
                 case .asynchronous:
                     try BufferedAggregatorStateMachine(
                         job: config.job, policy: config.policy, checkpoint: saved.checkpoint, modelBytes: saved.model,
-                        spooled: saved.spooled, evaluator: evaluator, signers: signers, random: KernelRandom())
+                        spooled: saved.spooled.map { ($0.agent, $0.payload) }, evaluator: evaluator, signers: signers, random: KernelRandom())
                 }
             logger.notice(
                 "resumed round \(machine.announcement.round) from \(config.stateDirectory) with \(machine.acceptedAgents.count) spooled update(s)")
@@ -242,7 +251,7 @@ public struct AggregatorRuntime: Service {
             case .rounds:
                 try AggregatorStateMachine(
                     job: config.job, policy: config.policy, spec: spec, initial: parameters, now: clock.now(), evaluator: evaluator,
-                    signers: signers, random: KernelRandom())
+                    signers: signers, keyholder: keyholder, random: KernelRandom())
             case .asynchronous:
                 try BufferedAggregatorStateMachine(
                     job: config.job, policy: config.policy, spec: spec, initial: parameters, now: clock.now(), evaluator: evaluator,
@@ -250,6 +259,11 @@ public struct AggregatorRuntime: Service {
             }
         logger.notice("starting \(config.policy.mode.rawValue) job with a \(spec.kind.rawValue) model of \(parameters.count) parameters")
         return (machine, true)
+    }
+
+    /// The agents' signatures the spool kept, by agent.
+    private func signatures(_ records: [SpoolLog.Record]) -> [String: String] {
+        Dictionary(records.compactMap { record in record.signature.map { (record.agent, $0) } }, uniquingKeysWith: { _, last in last })
     }
 
     /// Central evaluation on the configured CSV, scaled like the model's inputs.
@@ -278,8 +292,8 @@ public struct AggregatorRuntime: Service {
         for action in actions {
             if case .spool = action {} else { try syncSpool() }
             switch action {
-            case .spool(let round, let agent, let payload):
-                try store.spool(round: round, agent: agent, payload: payload)
+            case .spool(let round, let agent, let payload, let signature):
+                try store.spool(round: round, agent: agent, payload: payload, signature: signature)
                 metrics.accepted()
                 unsyncedSpool = round
                 logger.info("accepted update", metadata: ["round": "\(round)", "agent": "\(agent)", "bytes": "\(payload.count)"])
@@ -316,6 +330,13 @@ public struct AggregatorRuntime: Service {
                     topic, payload: payload, retain: true, messageExpiry: expiry,
                     userProperties: signed(SignedStatement.secAgg(kind, job: config.job, round: round, payload: payload)))
                 logger.info("secure aggregation: sent \(kind)", metadata: ["round": "\(round)", "topic": "\(topic)"])
+            case .requestDecryption(let round, let payload, let updates, let expiry):
+                try await publisher.publish(
+                    topics.decryptionRequest(round: round), payload: payload, retain: true, messageExpiry: expiry,
+                    userProperties: signed(SignedStatement.homomorphic("he-request", job: config.job, round: round, payload: payload)))
+                logger.info("homomorphic aggregation: asked the key holder to decrypt", metadata: ["round": "\(round)", "updates": "\(updates)"])
+            case .homomorphicIgnored(let round, let reason):
+                logger.warning("homomorphic aggregation: ignored \(reason)", metadata: ["round": "\(round)"])
             case .rejected(let rejection):
                 metrics.rejected(rejection.reason)
                 logger.warning(
@@ -339,20 +360,5 @@ public struct AggregatorRuntime: Service {
     private func publishStatus(_ publisher: Publisher, _ topics: Topics, _ state: AggregatorStatus.State, round: Int) async throws {
         let status = AggregatorStatus(job: config.job, state: state, round: round, time: clock.now())
         try await publisher.publish(topics.aggregatorStatus, payload: ProtocolJSON.encode(status), retain: true)
-    }
-}
-
-/// The aggregator's publishes, at QoS 1. While one waits for the broker's acknowledgement, the
-/// update mailbox takes messages without limit: the acknowledgement comes in on the network
-/// thread that a full mailbox would otherwise hold.
-struct Publisher: Sendable {
-    let client: any MQTTTransport
-    let updates: MQTTMailbox
-
-    func publish(_ topic: String, payload: [UInt8], retain: Bool, messageExpiry: UInt32? = nil, userProperties: [UserProperty] = []) async throws {
-        try await updates.withoutLimit {
-            try await client.publish(
-                topic, payload: payload, qos: .atLeastOnce, retain: retain, messageExpiry: messageExpiry, userProperties: userProperties)
-        }
     }
 }

@@ -46,7 +46,7 @@ struct AggregatorStore {
     /// The saved checkpoint, its model bytes and the round's spooled updates, if any. A state
     /// directory that holds a job's files but no checkpoint is refused: starting over there
     /// would delete the previous model and log round 1 after the rounds already logged.
-    func load(reset: Bool) throws(RuntimeError) -> (checkpoint: AggregatorCheckpoint, model: [UInt8], spooled: [(agent: String, payload: [UInt8])])? {
+    func load(reset: Bool) throws(RuntimeError) -> (checkpoint: AggregatorCheckpoint, model: [UInt8], spooled: [SpoolLog.Record])? {
         guard hasCheckpoint else {
             let found = orphans
             if !found.isEmpty && !reset {
@@ -82,14 +82,14 @@ struct AggregatorStore {
 
     /// Appends one accepted update to its round's log, unsynced; `syncSpool(round:)` makes a
     /// batch of them durable with one fsync.
-    func spool(round: Int, agent: String, payload: [UInt8]) throws(RuntimeError) {
+    func spool(round: Int, agent: String, payload: [UInt8], signature: String?) throws(RuntimeError) {
         let path = spoolPath(round)
         if !FileManager.default.fileExists(atPath: path) {
             try DurableFile.createDirectory(spoolDirectory)
             try DurableFile.append([], to: path, sync: true)
             DurableFile.sync(directory: spoolDirectory)
         }
-        try DurableFile.append(SpoolLog.record(agent: agent, payload: payload), to: path)
+        try DurableFile.append(SpoolLog.record(agent: agent, payload: payload, signature: signature), to: path)
     }
 
     /// fsyncs the round's log: every update appended so far is durable.

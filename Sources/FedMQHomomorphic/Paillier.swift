@@ -58,6 +58,9 @@ public struct PaillierPrivateKey: Sendable {
     /// p^-1 mod q, to recombine.
     let pInverse: BigInteger
 
+    /// The primes whose product is n: all a key file needs to hold.
+    public var primes: (p: BigInteger, q: BigInteger) { (p, q) }
+
     /// The key of primes p and q; nil unless they give a valid Paillier key (distinct, gcd(n, φ(n)) = 1).
     public init?(p: BigInteger, q: BigInteger) {
         let one = BigInteger(1)

@@ -16,6 +16,8 @@ public enum ProtocolError: Error, Sendable, Equatable, CustomStringConvertible {
     case invalidKey(String)
     /// A secure-aggregation message does not fit the round's state, or a check of it failed.
     case secureAggregation(String)
+    /// A homomorphic round's key, ciphertexts, decryption request or sum failed a check.
+    case homomorphic(String)
     /// An error from the ML core.
     case core(CoreError)
 
@@ -29,6 +31,7 @@ public enum ProtocolError: Error, Sendable, Equatable, CustomStringConvertible {
         case .invalidConfiguration(let reason): "configuration: \(reason)"
         case .invalidKey(let reason): "key: \(reason)"
         case .secureAggregation(let reason): "secure aggregation: \(reason)"
+        case .homomorphic(let reason): "homomorphic aggregation: \(reason)"
         case .core(let error): error.description
         }
     }

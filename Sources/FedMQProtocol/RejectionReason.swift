@@ -26,6 +26,9 @@ public enum RejectionReason: String, Sendable, Codable, CaseIterable {
     case normTooLarge = "norm_too_large"
     /// A secure-aggregation message that does not fit the round's stage or fails a check.
     case secureAggregation = "secure_aggregation"
+    /// An encrypted update that does not fit the round's key or packing, or a round that takes
+    /// no more updates while its aggregate is being decrypted.
+    case homomorphic
 }
 
 /// A refused update: who sent it, why, and the details.

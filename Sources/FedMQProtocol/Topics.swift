@@ -41,6 +41,16 @@ public struct Topics: Sendable, Equatable {
     public func secAggInbox(agent: String) -> String { "\(prefix)/round/+/secagg/inbox/\(agent)/+" }
     /// Every round's unmask request.
     public var allSecAggUnmasks: String { "\(prefix)/round/+/secagg/unmask" }
+    /// JSON, retained, signed by the key holder: its Paillier public key (homomorphic jobs).
+    public var homomorphicKey: String { "\(prefix)/he/key" }
+    /// Every round's decryption request (the key holder's subscription).
+    public var allDecryptionRequests: String { "\(prefix)/round/+/he/request" }
+    /// Every round's decrypted sum (the aggregator's subscription).
+    public var allDecryptedSums: String { "\(prefix)/round/+/he/sum" }
+    /// safetensors, retained until the decryption deadline: the aggregate to decrypt.
+    public func decryptionRequest(round: Int) -> String { "\(prefix)/round/\(round)/he/request" }
+    /// safetensors, retained until the decryption deadline: the key holder's sum.
+    public func decryptedSum(round: Int) -> String { "\(prefix)/round/\(round)/he/sum" }
     /// Everything of this job (for `fedmq watch`).
     public var everything: String { "\(prefix)/#" }
 
@@ -68,6 +78,9 @@ public struct Topics: Sendable, Equatable {
         case secAgg(SecAggStage, round: Int, agent: String)
         case secAggInbox(SecAggInboxKind, round: Int, agent: String)
         case secAggUnmask(round: Int)
+        case homomorphicKey
+        case decryptionRequest(round: Int)
+        case decryptedSum(round: Int)
     }
 
     /// Parses a topic of this job; throws for anything else (including other jobs).
@@ -78,6 +91,10 @@ public struct Topics: Sendable, Equatable {
         case 2 where levels == ["global", "model"]: return .globalModel
         case 2 where levels == ["global", "round"]: return .globalRound
         case 1 where levels == ["metrics"]: return .metrics
+        case 2 where levels == ["he", "key"]: return .homomorphicKey
+        case 4 where levels[0] == "round" && levels[2] == "he" && ["request", "sum"].contains(levels[3]):
+            let round = try Self.round(levels[1], topic)
+            return levels[3] == "request" ? .decryptionRequest(round: round) : .decryptedSum(round: round)
         case 2 where levels == ["aggregator", "status"]: return .aggregatorStatus
         case 2 where levels[0] == "status" && Identifier.isValid(levels[1]): return .status(agent: levels[1])
         case 4 where levels[0] == "round" && ["update", "eval"].contains(levels[2]) && Identifier.isValid(levels[3]):

@@ -37,10 +37,11 @@ public struct UpdateValidator: Sendable {
         self.maxExamples = maxExamples
     }
 
-    /// - Parameter signature: the base64 `fedmq-signature` user property, if the message had one.
-    public func validate(agent: String, round: Int, payload: [UInt8], signature: String? = nil) -> Result<AcceptedUpdate, Rejection> {
-        func reject(_ reason: RejectionReason, _ detail: String) -> Result<AcceptedUpdate, Rejection> {
-            .failure(Rejection(agent: agent, round: round, reason: reason, detail: detail))
+    /// The checks before any decoding, so nothing from an unauthenticated sender reaches a
+    /// parser: size, sender, round, duplicate, selection and (in an enrolled fleet) the signature.
+    public func checkEnvelope(agent: String, round: Int, payload: [UInt8], signature: String?) -> Rejection? {
+        func reject(_ reason: RejectionReason, _ detail: String) -> Rejection {
+            Rejection(agent: agent, round: round, reason: reason, detail: detail)
         }
         let open = announcement.round
         if payload.count > announcement.maxUpdateBytes {
@@ -53,7 +54,6 @@ public struct UpdateValidator: Sendable {
         if let selected = announcement.selected, !selected.contains(agent) {
             return reject(.notSelected, "round \(open) was opened for \(selected.count) selected agents, not this one")
         }
-        // Before decoding: nothing from an unauthenticated sender reaches the parser.
         if let signers {
             guard let signature else { return reject(.unsigned, "enrolled fleets sign every update (user property \(SignedStatement.property))") }
             guard let key = signers[agent] else { return reject(.unknownSigner, "no enrolled key for this agent") }
@@ -63,6 +63,16 @@ public struct UpdateValidator: Sendable {
                 return reject(.badSignature, "the signature does not match job, round \(open), base model, agent and payload")
             }
         }
+        return nil
+    }
+
+    /// - Parameter signature: the base64 `fedmq-signature` user property, if the message had one.
+    public func validate(agent: String, round: Int, payload: [UInt8], signature: String? = nil) -> Result<AcceptedUpdate, Rejection> {
+        func reject(_ reason: RejectionReason, _ detail: String) -> Result<AcceptedUpdate, Rejection> {
+            .failure(Rejection(agent: agent, round: round, reason: reason, detail: detail))
+        }
+        if let rejection = checkEnvelope(agent: agent, round: round, payload: payload, signature: signature) { return .failure(rejection) }
+        let open = announcement.round
         let file: SafetensorsFile
         do {
             file = try SafetensorsDecoder.decode(payload)

@@ -79,7 +79,7 @@ struct AggregatorStateMachineTests {
         }
         for agent in ["a1", "a2"] {
             for action in machine.receive(agent: agent, round: 1, payload: Fixture.update(machine, agent: agent, value: 1), now: 1001) {
-                if case .spool(_, let who, let payload) = action { spool.append((who, payload)) }
+                if case .spool(_, let who, let payload, _) = action { spool.append((who, payload)) }
             }
         }
         var resumed = try AggregatorStateMachine(

@@ -5,8 +5,9 @@ import Foundation
 public enum SafetensorsDecoder {
     private struct Entry {
         var name: String
-        /// nil for an index tensor (U32).
+        /// nil for an index tensor (U32) or a byte blob (U8).
         var encoding: TensorEncoding?
+        var isBlob = false
         var shape: [Int]
         var begin: Int
         var end: Int
@@ -55,7 +56,12 @@ public enum SafetensorsDecoder {
         var tensors: [Tensor] = []
         var encodings: [String: TensorEncoding] = [:]
         var indices: [String: [UInt32]] = [:]
+        var blobs: [String: ByteBlob] = [:]
         for entry in entries {
+            if entry.isBlob {
+                blobs[entry.name] = ByteBlob(shape: entry.shape, bytes: Array(bytes[dataStart + entry.begin..<dataStart + entry.end]))
+                continue
+            }
             guard let encoding = entry.encoding else {
                 guard entry.shape.count == 1 else { throw .invalidEntry(tensor: entry.name, reason: "an index tensor must be 1-D") }
                 indices[entry.name] = readIndices(entry, bytes: bytes, dataStart: dataStart)
@@ -68,7 +74,7 @@ public enum SafetensorsDecoder {
             tensors.append(tensor)
             encodings[entry.name] = encoding
         }
-        return SafetensorsFile(tensors: tensors, metadata: metadata, encodings: encodings, indices: indices)
+        return SafetensorsFile(tensors: tensors, metadata: metadata, encodings: encodings, indices: indices, blobs: blobs)
     }
 
     private static func readMetadata(_ value: Any?) throws(SafetensorsError) -> [String: String] {
@@ -86,7 +92,8 @@ public enum SafetensorsDecoder {
         guard let object = value as? [String: Any] else { throw .invalidEntry(tensor: name, reason: "entry is not a JSON object") }
         guard let dtype = object["dtype"] as? String else { throw .invalidEntry(tensor: name, reason: "dtype is missing") }
         let encoding = TensorEncoding(dtype: dtype)
-        guard encoding != nil || dtype == SafetensorsFile.indexDType else { throw .unsupportedDType(tensor: name, dtype: dtype) }
+        let isBlob = dtype == SafetensorsFile.blobDType
+        guard encoding != nil || isBlob || dtype == SafetensorsFile.indexDType else { throw .unsupportedDType(tensor: name, dtype: dtype) }
         guard let shape = integers(object["shape"]), shape.allSatisfy({ $0 >= 0 }) else {
             throw .invalidEntry(tensor: name, reason: "shape is not a list of non-negative integers")
         }
@@ -98,11 +105,11 @@ public enum SafetensorsDecoder {
             throw .offsetsOutOfBounds(tensor: name, begin: begin, end: end, dataLength: dataLength)
         }
         guard let count = Tensor.elementCount(shape) else { throw .invalidEntry(tensor: name, reason: "shape \(shape) overflows") }
-        let (expected, overflow) = count.multipliedReportingOverflow(by: encoding?.bytesPerValue ?? 4)
+        let (expected, overflow) = count.multipliedReportingOverflow(by: encoding?.bytesPerValue ?? (isBlob ? 1 : 4))
         guard !overflow, expected == end - begin else {
             throw .byteLengthMismatch(tensor: name, expected: overflow ? Int.max : expected, actual: end - begin)
         }
-        return Entry(name: name, encoding: encoding, shape: shape, begin: begin, end: end)
+        return Entry(name: name, encoding: encoding, isBlob: isBlob, shape: shape, begin: begin, end: end)
     }
 
     /// A JSON array of integers (rejecting fractions and absurd magnitudes).

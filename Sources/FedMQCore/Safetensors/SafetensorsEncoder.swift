@@ -40,6 +40,14 @@ public enum SafetensorsEncoder {
         return writer.finish()
     }
 
+    /// Encodes U8 tensors (opaque bytes such as ciphertexts), in the order given.
+    public static func encode(blobs: [(name: String, blob: ByteBlob)], metadata: [String: String] = [:]) -> [UInt8] {
+        var writer = Writer(encoding: .float32, metadata: metadata, stochasticRoundingSeed: nil)
+        writer.metadata["fedmq.encoding"] = nil  // no float tensor to describe
+        for (name, blob) in blobs { writer.append(name, blob: blob) }
+        return writer.finish()
+    }
+
     private struct Writer {
         let encoding: TensorEncoding
         var metadata: [String: String]
@@ -73,6 +81,12 @@ public enum SafetensorsEncoder {
             let begin = data.count
             for index in indices { SafetensorsEncoder.appendLittleEndian(index, to: &data) }
             addEntry(name, dtype: SafetensorsFile.indexDType, shape: [indices.count], begin: begin)
+        }
+
+        mutating func append(_ name: String, blob: ByteBlob) {
+            let begin = data.count
+            data += blob.bytes
+            addEntry(name, dtype: SafetensorsFile.blobDType, shape: blob.shape, begin: begin)
         }
 
         private mutating func addEntry(_ name: String, dtype: String, shape: [Int], begin: Int) {

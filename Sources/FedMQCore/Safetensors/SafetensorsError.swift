@@ -20,7 +20,7 @@ public enum SafetensorsError: Error, Sendable, Equatable, CustomStringConvertibl
         case .headerTooLarge(let length, let limit): "header length \(length) exceeds the limit of \(limit) bytes"
         case .invalidHeaderJSON(let reason): "header is not valid JSON: \(reason)"
         case .invalidEntry(let tensor, let reason): "tensor '\(tensor)': \(reason)"
-        case .unsupportedDType(let tensor, let dtype): "tensor '\(tensor)': dtype '\(dtype)' is not F32, F16, I8 or U32 (indices)"
+        case .unsupportedDType(let tensor, let dtype): "tensor '\(tensor)': dtype '\(dtype)' is not F32, F16, I8, U32 (indices) or U8 (bytes)"
         case .offsetsOutOfBounds(let tensor, let begin, let end, let length):
             "tensor '\(tensor)': data_offsets [\(begin), \(end)] outside the \(length)-byte data section"
         case .overlappingRanges(let first, let second): "tensors '\(first)' and '\(second)' overlap"

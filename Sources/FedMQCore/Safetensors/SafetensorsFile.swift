@@ -10,15 +10,24 @@ public struct SafetensorsFile: Sendable, Equatable {
     /// Index tensors (dtype U32, 1-D), by name: the positions of a sparse tensor's values.
     public var indices: [String: [UInt32]]
 
+    /// Byte tensors (dtype U8), by name: opaque data such as ciphertexts.
+    public var blobs: [String: ByteBlob]
+
     /// The dtype of index tensors.
     public static let indexDType = "U32"
+    /// The dtype of byte blobs.
+    public static let blobDType = "U8"
 
     /// A decoded file: tensors with the encoding each was stored in, and the metadata.
-    public init(tensors: [Tensor], metadata: [String: String], encodings: [String: TensorEncoding], indices: [String: [UInt32]] = [:]) {
+    public init(
+        tensors: [Tensor], metadata: [String: String], encodings: [String: TensorEncoding], indices: [String: [UInt32]] = [:],
+        blobs: [String: ByteBlob] = [:]
+    ) {
         self.tensors = tensors
         self.metadata = metadata
         self.encodings = encodings
         self.indices = indices
+        self.blobs = blobs
     }
 
     /// Whether the file holds a sparse delta (metadata `fedmq.sparsity` = `top-k`).
@@ -27,6 +36,7 @@ public struct SafetensorsFile: Sendable, Equatable {
     /// The tensors as `Parameters`, in the order of `names` (a model's layout); throws when the
     /// set of names differs.
     public func parameters(orderedAs names: [String]) throws(CoreError) -> Parameters {
+        guard blobs.isEmpty else { throw .tensorSetMismatch(expected: names, actual: tensors.map(\.name) + blobs.keys.sorted()) }
         guard indices.isEmpty else { throw .tensorSetMismatch(expected: names, actual: tensors.map(\.name) + indices.keys.sorted()) }
         guard Set(names) == Set(tensors.map(\.name)), names.count == tensors.count else {
             throw .tensorSetMismatch(expected: names, actual: tensors.map(\.name))
@@ -38,6 +48,7 @@ public struct SafetensorsFile: Sendable, Equatable {
     /// A sparse file's tensors in the order of `names`: each name's values (1-D) and its
     /// `<name>.indices`, and nothing else.
     public func sparseParameters(orderedAs names: [String]) throws(CoreError) -> SparseParameters {
+        guard blobs.isEmpty else { throw .tensorSetMismatch(expected: names, actual: tensors.map(\.name) + blobs.keys.sorted()) }
         let expectedIndices = names.map { $0 + SparseParameters.indicesSuffix }
         guard Set(names) == Set(tensors.map(\.name)), names.count == tensors.count, Set(expectedIndices) == Set(indices.keys) else {
             throw .tensorSetMismatch(expected: names + expectedIndices, actual: tensors.map(\.name) + indices.keys.sorted())
@@ -51,6 +62,18 @@ public struct SafetensorsFile: Sendable, Equatable {
             sparse.append(SparseTensor(name: name, indices: indices[name + SparseParameters.indicesSuffix] ?? [], values: tensor.values))
         }
         return SparseParameters(sparse)
+    }
+}
+
+/// A U8 tensor: bytes with a shape, which FedMQ does not interpret as numbers.
+public struct ByteBlob: Sendable, Equatable {
+    public var shape: [Int]
+    public var bytes: [UInt8]
+
+    /// `bytes`, laid out as `shape` (row-major).
+    public init(shape: [Int], bytes: [UInt8]) {
+        self.shape = shape
+        self.bytes = bytes
     }
 }
 

@@ -32,6 +32,19 @@ public struct Parameters: Sendable, Equatable {
         return copy
     }
 
+    /// `values`, in wire order, with this model's names and shapes; throws unless there are exactly `count` of them.
+    public func reshaped(_ values: [Float]) throws(CoreError) -> Parameters {
+        guard values.count == count else { throw .invalidModel("\(values.count) values do not fill a model of \(count) parameters") }
+        var copy = self
+        var offset = 0
+        for index in copy.tensors.indices {
+            let length = copy.tensors[index].count
+            copy.tensors[index].values = Array(values[offset..<offset + length])
+            offset += length
+        }
+        return copy
+    }
+
     /// Throws unless `other` has the same tensor names and shapes, in the same order.
     public func checkCompatible(with other: Parameters) throws(CoreError) {
         guard names == other.names else { throw .tensorSetMismatch(expected: names, actual: other.names) }

@@ -61,7 +61,7 @@ extension AgentStateMachine {
         do {
             encoded = try encode(delta, round: round, examples: examples, baseSHA256: model.sha256, roundingSeed: roundingSeed)
         } catch {
-            return fail(roundNumber, "could not sparsify the update: \(error)", now: now)
+            return fail(roundNumber, "could not encode the update: \(error)", now: now)
         }
         let payload = encoded.payload
         guard payload.count <= round.maxUpdateBytes else {
@@ -89,13 +89,16 @@ extension AgentStateMachine {
     /// The update's payload: whole, or top-k with error feedback when the agent is set to it
     /// (returning the feedback state to keep once the update is sent, and a note when top-k
     /// is off for this round).
-    private func encode(
+    private mutating func encode(
         _ delta: Parameters, round: RoundAnnouncement, examples: Int, baseSHA256: String, roundingSeed: UInt64?
     ) throws(ProtocolError) -> (payload: [UInt8], feedback: ErrorFeedback?, note: String?) {
         func dense() -> [UInt8] {
             ModelCodec.encodeUpdate(
                 delta, encoding: round.encoding, job: topics.job, round: round.round, agent: agent, baseSHA256: baseSHA256,
                 examples: examples, stochasticRoundingSeed: roundingSeed)
+        }
+        if let settings = round.homomorphic {
+            return (try encrypted(delta, settings, round: round, examples: examples, baseSHA256: baseSHA256), nil, nil)
         }
         guard var feedback = errorFeedback else { return (dense(), nil, nil) }
         if round.privacy?.mode == .distributed {

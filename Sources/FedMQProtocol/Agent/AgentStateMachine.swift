@@ -61,6 +61,11 @@ public struct AgentStateMachine {
     let identity: SigningKey?
     /// With it, only a global model and round announcements the aggregator signed are used.
     let aggregatorKey: VerifyingKey?
+    /// The key holder's identity key: with it, this agent takes part in homomorphic rounds, under
+    /// the public key the key holder signed (never one the aggregator names).
+    let keyholder: VerifyingKey?
+    /// The key holder's current Paillier key, once it arrived.
+    var homomorphicKey: HomomorphicKey?
     /// Privacy noise: the system's CSPRNG in production, a seeded generator in tests.
     var random: any RandomNumberGenerator
     /// A global model was refused (forged, unsigned, undecodable, another job's).
@@ -82,8 +87,8 @@ public struct AgentStateMachine {
     public init(
         agent: String, job: String, lastServedRound: Int, ledger: [DPEvent] = [], budget: PrivacyBudget? = nil,
         privacyPolicy: AgentPrivacyPolicy = AgentPrivacyPolicy(), identity: SigningKey? = nil, aggregatorKey: VerifyingKey? = nil,
-        enrolment: [String: VerifyingKey]? = nil, lastUpdate: SentUpdate? = nil, errorFeedback: ErrorFeedback? = nil,
-        pacing: AgentPacing = AgentPacing(), random: any RandomNumberGenerator = SystemRandomNumberGenerator()
+        enrolment: [String: VerifyingKey]? = nil, keyholder: VerifyingKey? = nil, lastUpdate: SentUpdate? = nil,
+        errorFeedback: ErrorFeedback? = nil, pacing: AgentPacing = AgentPacing(), random: any RandomNumberGenerator = SystemRandomNumberGenerator()
     ) throws(ProtocolError) {
         try Identifier.validate(agent, kind: "agent")
         try privacyPolicy.validate()
@@ -98,6 +103,7 @@ public struct AgentStateMachine {
         self.budget = budget
         self.identity = identity
         self.aggregatorKey = aggregatorKey
+        self.keyholder = keyholder
         self.lastUpdate = lastUpdate?.round == lastServedRound ? lastUpdate : nil
         resendKeptUpdate = self.lastUpdate != nil
         publishedDuring = self.lastUpdate?.publishedDuring
@@ -260,6 +266,7 @@ public struct AgentStateMachine {
                 return wasRefusing ? [.ignored(reason)] : [.ignored(reason), .publishStatus(status(now: now))]
             }
         }
+        if let waiting = homomorphicWait(round, now: now) { return waiting }
         var secureStart: [AgentAction] = []
         if round.secureAggregation != nil {
             // The roster decides who learns what: it must be the aggregator's, and name enrolled agents only.

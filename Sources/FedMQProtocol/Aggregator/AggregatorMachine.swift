@@ -28,6 +28,19 @@ public protocol AggregatorMachine {
     mutating func statusReceived(agent: String, payload: [UInt8], now: Double) -> [AggregatorAction]
     /// Time passed.
     mutating func tick(now: Double) -> [AggregatorAction]
+    /// The key holder's public key arrived on `he/key` (homomorphic jobs).
+    mutating func homomorphicKeyReceived(_ payload: [UInt8], signature: String?, now: Double) -> [AggregatorAction]
+    /// The key holder's sum arrived on `round/<round>/he/sum` (homomorphic jobs).
+    mutating func decryptedSumReceived(round: Int, payload: [UInt8], signature: String?, now: Double) -> [AggregatorAction]
+}
+
+extension AggregatorMachine {
+    /// A job mode without homomorphic rounds has no use for the key holder's key.
+    public mutating func homomorphicKeyReceived(_ payload: [UInt8], signature: String?, now: Double) -> [AggregatorAction] { [] }
+    /// A job mode without homomorphic rounds waits for no sum.
+    public mutating func decryptedSumReceived(round: Int, payload: [UInt8], signature: String?, now: Double) -> [AggregatorAction] {
+        [.homomorphicIgnored(round: round, reason: "this job has no homomorphic rounds")]
+    }
 }
 
 extension AggregatorStateMachine: AggregatorMachine {}

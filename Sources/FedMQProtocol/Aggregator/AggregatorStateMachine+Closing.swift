@@ -70,6 +70,7 @@ extension AggregatorStateMachine {
         if let rounds = policy.rounds, round >= rounds {
             finished = true
             secAgg = nil
+            homomorphic = nil
             return [.checkpoint(checkpoint(), model: bytes), .publishModel(bytes), .publishMetrics(metrics), .finished]
         }
         announcement = Self.announce(job: job, round: round + 1, policy: policy, base: model.sha256, now: now)
@@ -78,6 +79,7 @@ extension AggregatorStateMachine {
         }
         strategy.begin(global: model.parameters)
         openSecureRound(now: now)
+        openHomomorphicRound()
         return [.checkpoint(checkpoint(), model: bytes), .publishModel(bytes), .publishRound(announcement), .publishMetrics(metrics)]
     }
 
@@ -90,6 +92,7 @@ extension AggregatorStateMachine {
             maxUpdateBytes: policy.maxUpdateBytes, normBound: policy.normBound, encoding: policy.encoding,
             privacy: policy.privacy, evaluateEvery: policy.evaluateEvery, secureAggregation: policy.secureAggregation)
         announcement.rounds = policy.rounds
+        announcement.homomorphic = policy.homomorphic
         return announcement
     }
 }

@@ -36,19 +36,28 @@ public struct AggregatorStateMachine {
     public internal(set) var secAgg: SecAggServer?
     /// When the secure-aggregation stage now open ends.
     var stageDeadline = 0.0
+    /// The key holder's identity key (homomorphic jobs): its public key and sums must carry its signature.
+    let keyholder: VerifyingKey?
+    /// The key holder's current Paillier key, once it arrived.
+    var homomorphicKey: HomomorphicKey?
+    /// The open homomorphic round's product and contributions (with the key).
+    var homomorphic: HomomorphicCollection?
+    /// Encrypted updates that came before the key holder's key (replayed from the spool, or early).
+    var waitingForKey: [(agent: String, round: Int, payload: [UInt8], signature: String?, spooled: Bool)] = []
     let topics: Topics
 
     /// A fresh job: `parameters` become the round-0 model and round 1 opens at `now`.
     public init(
         job: String, policy: RoundPolicy, spec: ModelSpec, initial parameters: Parameters, now: Double,
-        evaluator: (@Sendable (Parameters) -> Evaluation?)? = nil, signers: [String: VerifyingKey]? = nil,
+        evaluator: (@Sendable (Parameters) -> Evaluation?)? = nil, signers: [String: VerifyingKey]? = nil, keyholder: VerifyingKey? = nil,
         random: any RandomNumberGenerator = SystemRandomNumberGenerator()
     ) throws(ProtocolError) {
         let (model, bytes) = try JobStart.initialModel(job: job, policy: policy, spec: spec, parameters: parameters)
         try self.init(
             job: job, policy: policy, model: model, modelBytes: bytes,
             announcement: Self.announce(job: job, round: 1, policy: policy, base: model.sha256, now: now),
-            accountant: policy.privacy == nil ? nil : RDPAccountant(), evaluator: evaluator, signers: signers, random: random)
+            accountant: policy.privacy == nil ? nil : RDPAccountant(), evaluator: evaluator, signers: signers, keyholder: keyholder,
+            random: random)
         if policy.selection != nil { announcement.selected = [] }  // picked as agents come online
         strategy.begin(global: parameters)
         openSecureRound(now: now)
@@ -59,8 +68,9 @@ public struct AggregatorStateMachine {
     init(
         job: String, policy: RoundPolicy, model: GlobalModel, modelBytes: [UInt8], announcement: RoundAnnouncement,
         accountant: RDPAccountant?, evaluator: (@Sendable (Parameters) -> Evaluation?)?, signers: [String: VerifyingKey]?,
-        random: any RandomNumberGenerator
+        keyholder: VerifyingKey?, random: any RandomNumberGenerator
     ) throws(ProtocolError) {
+        self.keyholder = keyholder
         self.job = job
         topics = try Topics(job: job)
         self.policy = policy
@@ -75,6 +85,7 @@ public struct AggregatorStateMachine {
         agents = OnlineAgents(maxAgents: policy.maxAgents, allowed: policy.allowedAgents.map(Set.init))
         strategy = try Self.makeStrategy(policy)
         try requireEnrolmentForSecureAggregation()
+        try requireEnrolmentForHomomorphic()
     }
 
     /// Actions that (re)establish the retained state: checkpoint (fresh start) and publish.
@@ -101,6 +112,7 @@ public struct AggregatorStateMachine {
         guard secAgg == nil else {
             return reject(Rejection(agent: agent, round: round, reason: .secureAggregation, detail: "this job takes masked updates only"))
         }
+        if policy.homomorphic != nil { return receiveEncrypted(agent: agent, round: round, payload: payload, signature: signature, now: now) }
         switch validator().validate(agent: agent, round: round, payload: payload, signature: signature) {
         case .failure(let rejection):
             return reject(rejection)
@@ -124,6 +136,7 @@ public struct AggregatorStateMachine {
     public mutating func tick(now: Double) -> [AggregatorAction] {
         guard !finished else { return [] }
         if secAgg != nil { return advanceSecureRound(now: now) }
+        if let actions = tickHomomorphic(now: now) { return actions }
         // A restart can resume with the target already spooled (killed before closing): close now.
         if accepted.count >= target { return close(now: now) }
         guard now >= announcement.deadline else { return [] }

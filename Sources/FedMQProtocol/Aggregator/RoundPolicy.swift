@@ -27,7 +27,7 @@ public struct RoundPolicy: Codable, Sendable, Equatable {
     /// How updates are weighted in the mean. Defaults to `examples`, and to `uniform` with
     /// client-level privacy or secure aggregation (which need it).
     public var weighting: FedAvg.Weighting {
-        get { weightingSetting ?? (privacy == nil && secureAggregation == nil ? .examples : .uniform) }
+        get { weightingSetting ?? (privacy == nil && secureAggregation == nil && homomorphic == nil ? .examples : .uniform) }
         set { weightingSetting = newValue }
     }
     private var weightingSetting: FedAvg.Weighting?
@@ -45,6 +45,9 @@ public struct RoundPolicy: Codable, Sendable, Equatable {
     public var maxSpoolBytes = 16 << 30
     /// Secure aggregation: agents send masked updates and only their sum is decoded.
     public var secureAggregation: SecureAggregationSettings?
+    /// Homomorphic aggregation: agents send Paillier-encrypted updates and only the key holder's
+    /// decryption of their product is ever seen in the clear.
+    public var homomorphic: HomomorphicSettings?
     /// The largest example count an update is weighted by (agents report their own).
     public var maxExamplesPerUpdate = 1_000_000
     /// Rounds, or asynchronous buffers: then `target_updates` is the buffer's size, `rounds`
@@ -77,7 +80,7 @@ public struct RoundPolicy: Codable, Sendable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case rounds, training, encoding, privacy, strategy, selection, mode
+        case rounds, training, encoding, privacy, strategy, selection, mode, homomorphic
         case asynchronousSetting = "asynchronous"
         case evaluateEvery = "evaluate_every"
         case maxAgents = "max_agents"
@@ -97,7 +100,7 @@ public struct RoundPolicy: Codable, Sendable, Equatable {
     /// What an operator should hear at start when nothing bounds one update's influence: no
     /// client-level privacy (which clips) and no norm bound. Nil when updates are bounded.
     public var unboundedUpdatesWarning: String? {
-        guard privacy == nil, normBound == nil, secureAggregation == nil else { return nil }
+        guard privacy == nil, normBound == nil, secureAggregation == nil, homomorphic == nil else { return nil }
         return "policy has neither privacy nor norm_bound: one agent's update may move the model without limit (set norm_bound)"
     }
 
@@ -138,6 +141,12 @@ public struct RoundPolicy: Codable, Sendable, Equatable {
                 throw invalid("with secure aggregation, differential privacy runs in 'distributed' mode (no single update is ever seen)")
             }
         }
+        if let homomorphic {
+            try homomorphic.validate(cohort: targetUpdates)
+            if secureAggregation != nil { throw invalid("choose secure_aggregation or homomorphic, not both") }
+            if weighting != .uniform { throw invalid("homomorphic aggregation decrypts only a sum: it needs weighting 'uniform'") }
+            if let strategy, strategy.name != "mean" { throw invalid("homomorphic aggregation gives the plain mean only (strategy 'mean')") }
+        }
         try validateMode()
         if let strategy {
             let needed: Int
@@ -168,6 +177,9 @@ public struct RoundPolicy: Codable, Sendable, Equatable {
         }
         if selection != nil {
             throw .invalidConfiguration("client selection picks agents per round; mode 'asynchronous' takes every eligible agent's update")
+        }
+        if homomorphic != nil {
+            throw .invalidConfiguration("homomorphic aggregation decrypts one aggregate per round; mode 'asynchronous' has no rounds to close")
         }
     }
 }

@@ -8,11 +8,15 @@ public struct Enrolment: Codable, Sendable, Equatable, SchemaVersioned {
     public var schema: String = Self.schema
     public var aggregator: VerifyingKey?
     public var agents: [String: VerifyingKey]
+    /// The key holder's identity key (homomorphic jobs): agents and the aggregator use only the
+    /// Paillier key it signed, and the aggregator only the sums it signed.
+    public var keyholder: VerifyingKey?
 
-    /// The aggregator's public key and each enrolled agent's.
-    public init(aggregator: VerifyingKey?, agents: [String: VerifyingKey]) {
+    /// The aggregator's public key, each enrolled agent's, and the key holder's if the fleet has one.
+    public init(aggregator: VerifyingKey?, agents: [String: VerifyingKey], keyholder: VerifyingKey? = nil) {
         self.aggregator = aggregator
         self.agents = agents
+        self.keyholder = keyholder
     }
 
     /// Refuses invalid agent ids.

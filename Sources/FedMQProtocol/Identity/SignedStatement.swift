@@ -8,7 +8,19 @@ public enum SignedStatement {
     /// An agent's update: it names the job, the round, the model it was trained from and the
     /// sender, so it cannot be replayed into another round, job or agent's topic.
     public static func update(job: String, round: Int, baseSHA256: String, agent: String, payload: [UInt8]) -> [UInt8] {
-        Array("fedmq/v1 update\n\(job)\n\(round)\n\(baseSHA256)\n\(agent)\n\(ModelCodec.sha256(payload))".utf8)
+        update(job: job, round: round, baseSHA256: baseSHA256, agent: agent, payloadSHA256: ModelCodec.sha256(payload))
+    }
+
+    /// The same statement from the payload's sha256 (hex), for a checker that holds only the
+    /// hash: the key holder, which must never see an encrypted update itself.
+    public static func update(job: String, round: Int, baseSHA256: String, agent: String, payloadSHA256: String) -> [UInt8] {
+        Array("fedmq/v1 update\n\(job)\n\(round)\n\(baseSHA256)\n\(agent)\n\(payloadSHA256)".utf8)
+    }
+
+    /// A homomorphic round's message: the key holder's public key (`he-key`, round 0), the
+    /// aggregator's decryption request (`he-request`) or the key holder's sum (`he-sum`).
+    public static func homomorphic(_ kind: String, job: String, round: Int, payload: [UInt8]) -> [UInt8] {
+        Array("fedmq/v1 \(kind)\n\(job)\n\(round)\n\(ModelCodec.sha256(payload))".utf8)
     }
 
     /// The global model (its payload names job and round in its metadata).

@@ -45,6 +45,9 @@ public struct RoundAnnouncement: Codable, Sendable, Equatable, SchemaVersioned {
     /// Secure aggregation: agents take part in its stages and send a masked update on
     /// `round/<r>/secagg/masked/<agent>` instead of an update.
     public var secureAggregation: SecureAggregationSettings?
+    /// Homomorphic aggregation: agents encrypt their update under the key holder's key (on
+    /// `he/key`) and publish it on the usual update topic.
+    public var homomorphic: HomomorphicSettings?
     /// How many rounds the job runs (so every tool can show "round 3/30"); nil: until stopped.
     public var rounds: Int?
     /// Present in an asynchronous job: `round` is then the current model's version, agents
@@ -53,7 +56,7 @@ public struct RoundAnnouncement: Codable, Sendable, Equatable, SchemaVersioned {
     public var asynchronous: AsynchronousSettings?
 
     enum CodingKeys: String, CodingKey {
-        case schema, job, round, rounds, deadline, extensions, revision, training, encoding, privacy, received, selected, asynchronous
+        case schema, job, round, rounds, deadline, extensions, revision, training, encoding, privacy, received, selected, asynchronous, homomorphic
         case evaluateEvery = "evaluate_every"
         case openedAt = "opened_at"
         case targetUpdates = "target_updates"
@@ -126,9 +129,13 @@ public struct RoundAnnouncement: Codable, Sendable, Equatable, SchemaVersioned {
             throw invalid("received must list valid agent ids")
         }
         if let normBound, !(normBound > 0 && normBound.isFinite) { throw invalid("norm_bound must be positive") }
-        if asynchronous != nil && secureAggregation != nil { throw invalid("an asynchronous job has no secure aggregation") }
+        if asynchronous != nil && (secureAggregation != nil || homomorphic != nil) {
+            throw invalid("an asynchronous job has no secure or homomorphic aggregation")
+        }
+        if secureAggregation != nil && homomorphic != nil { throw invalid("a round is secure or homomorphic, not both") }
         do {
             try secureAggregation?.validate(cohort: 1)
+            try homomorphic?.validate(cohort: targetUpdates)
             try asynchronous?.validate()
             try training.validate()
             try privacy?.validate()

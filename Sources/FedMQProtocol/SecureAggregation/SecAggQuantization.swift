@@ -45,18 +45,10 @@ public struct SecAggQuantization: Codable, Sendable, Equatable {
         guard sum.count == model.count, count > 0 else {
             throw .secureAggregation("a sum of \(sum.count) words does not fit a model of \(model.count) parameters")
         }
-        var mean = model.zeros()
-        var offset = 0
-        do throws(CoreError) {
-            mean = try Parameters(
-                mean.tensors.map { tensor throws(CoreError) in
-                    defer { offset += tensor.count }
-                    let values = sum[offset..<offset + tensor.count].map { Float(Double(Int32(bitPattern: $0)) / scale / Double(count)) }
-                    return try Tensor(name: tensor.name, shape: tensor.shape, values: values)
-                })
+        do {
+            return try model.reshaped(sum.map { Float(Double(Int32(bitPattern: $0)) / scale / Double(count)) })
         } catch {
             throw .core(error)
         }
-        return mean
     }
 }

@@ -1,0 +1,16 @@
+import FedMQTransport
+
+/// The aggregator's publishes, at QoS 1. While one waits for the broker's acknowledgement, the
+/// update mailbox takes messages without limit: the acknowledgement comes in on the network
+/// thread that a full mailbox would otherwise hold.
+struct Publisher: Sendable {
+    let client: any MQTTTransport
+    let updates: MQTTMailbox
+
+    func publish(_ topic: String, payload: [UInt8], retain: Bool, messageExpiry: UInt32? = nil, userProperties: [UserProperty] = []) async throws {
+        try await updates.withoutLimit {
+            try await client.publish(
+                topic, payload: payload, qos: .atLeastOnce, retain: retain, messageExpiry: messageExpiry, userProperties: userProperties)
+        }
+    }
+}
