@@ -19,6 +19,7 @@ let package = Package(
         .executable(name: "fedmq", targets: ["fedmq"]),
         .executable(name: "fedmq-aggregator", targets: ["fedmq-aggregator"]),
         .executable(name: "fedmq-agent", targets: ["fedmq-agent"]),
+        .executable(name: "fedmq-keyholder", targets: ["fedmq-keyholder"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -110,6 +111,15 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The key holder of homomorphic jobs: a service over an injected transport, like the others.
+        .target(
+            name: "FedMQKeyholder",
+            dependencies: [
+                "FedMQProtocol", "FedMQHomomorphic", "FedMQTransport", "FedMQRuntime",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The Prometheus endpoint (`/metrics`) beside a runtime: what it counts into its registry.
         .target(
             name: "FedMQMetrics",
@@ -159,6 +169,15 @@ let package = Package(
             dependencies: [
                 "FedMQAgent", "FedMQProtocol", "FedMQRuntime", "FedMQCommandLine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "fedmq-keyholder",
+            dependencies: [
+                "FedMQKeyholder", "FedMQRuntime", "FedMQCommandLine",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -215,7 +234,7 @@ let package = Package(
             name: "FedMQIntegrationTests",
             dependencies: [
                 "FedMQCore", "FedMQProtocol", "FedMQTransport", "FedMQLocalBroker", "FedMQRuntime", "FedMQAgent",
-                "FedMQAggregator", "FedMQBench", "fedmq", "fedmq-aggregator", "fedmq-agent",
+                "FedMQAggregator", "FedMQBench", "FedMQHomomorphic", "fedmq", "fedmq-aggregator", "fedmq-agent", "fedmq-keyholder",
             ],
             swiftSettings: swiftSettings
         ),

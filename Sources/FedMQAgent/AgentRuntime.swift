@@ -70,11 +70,12 @@ public struct AgentRuntime: Service {
             config.holdoutFraction > 0
             ? try DataSplit.trainTest(local, testFraction: config.holdoutFraction, classes: nil, seed: config.seed) : (local, nil)
         let record = try loadRecord()
+        let enrolment = try config.enrolment.map { try IdentityFiles.enrolment(at: $0) }
         var machine = try AgentStateMachine(
             agent: config.agent, job: config.job, lastServedRound: record.lastServedRound, ledger: record.ledger,
             budget: config.privacyBudget, privacyPolicy: config.privacyPolicy, identity: try config.identityKey.map(IdentityFiles.signingKey(at:)),
             aggregatorKey: try config.aggregatorKey.map { try IdentityFiles.verifyingKey($0, field: "aggregator_key") },
-            enrolment: try config.enrolment.map { try IdentityFiles.enrolment(at: $0).agents }, lastUpdate: loadLastUpdate(record),
+            enrolment: enrolment?.agents, keyholder: enrolment?.keyholder, lastUpdate: loadLastUpdate(record),
             errorFeedback: try config.topKFraction.map { try ErrorFeedback(fraction: $0, residual: loadResidual(record)) },
             pacing: config.pacing(recent: record.publishTimes), random: KernelRandom())
         let topics = machine.topics
@@ -102,8 +103,10 @@ public struct AgentRuntime: Service {
         do {
             started = try await untilShutdown { [config] in
                 try await client.connect()
+                // The key holder's public key only when the enrolment names a key holder (homomorphic jobs).
+                let keyTopic = enrolment?.keyholder == nil ? [] : [topics.homomorphicKey]
                 let inbox = try await client.subscribe(
-                    to: [topics.globalModel, topics.globalRound, topics.secAggInbox(agent: config.agent), topics.allSecAggUnmasks],
+                    to: [topics.globalModel, topics.globalRound, topics.secAggInbox(agent: config.agent), topics.allSecAggUnmasks] + keyTopic,
                     qos: .atLeastOnce)
                 try await publish(startStatus, client: client, topics: topics)
                 return inbox
@@ -194,6 +197,8 @@ public struct AgentRuntime: Service {
             machine.secAggReceived(kind: kind.rawValue, round: round, payload: message.payload, signature: message.signature, now: now)
         case .secAggUnmask(let round):
             machine.secAggReceived(kind: "unmask", round: round, payload: message.payload, signature: message.signature, now: now)
+        case .homomorphicKey:
+            machine.homomorphicKeyReceived(message.payload, signature: message.signature, now: now)
         default:
             [.ignored("unexpected message on \(message.topic)")]
         }

@@ -51,7 +51,7 @@ public struct BrokerSettings: Codable, Sendable, Equatable {
     /// it takes (retrying with backoff) and reconnects forever. A persistent session makes the
     /// broker queue QoS 1 messages for the client while it is away.
     public func connectionOptions(
-        clientID: String, will: LastWill, session: SessionMode = .clean
+        clientID: String, will: LastWill?, session: SessionMode = .clean
     ) throws(RuntimeError) -> ConnectionOptions {
         var password: String?
         if passwordFile != nil && caFile == nil && !allowInsecure {

@@ -25,7 +25,8 @@ struct FederatedJob {
         broker: LocalBroker, job: String, agents: Int, rounds: Int, target: Int, minimum: Int, epochs: Int = 2,
         privacy: ClientPrivacy? = nil, extraConfig: [String: Any] = [:], roundSeconds: Double = 120, port: Int? = nil,
         normBound: Double? = nil, evaluateEvery: Int? = nil, strategy: StrategyConfig? = nil,
-        secure: SecureAggregationSettings? = nil, weighting: FedAvg.Weighting? = nil, asynchronous: AsynchronousSettings? = nil
+        secure: SecureAggregationSettings? = nil, weighting: FedAvg.Weighting? = nil, asynchronous: AsynchronousSettings? = nil,
+        homomorphic: HomomorphicSettings? = nil
     ) throws {
         self.broker = broker
         self.port = port ?? broker.port
@@ -44,8 +45,9 @@ struct FederatedJob {
         var policy = RoundPolicy(
             rounds: rounds, targetUpdates: target, minUpdates: minimum, roundSeconds: roundSeconds, extensionSeconds: 30,
             maxUpdateBytes: 1 << 20, normBound: normBound, training: TrainingConfig(learningRate: 0.05, momentum: 0.9, batchSize: 32, epochs: epochs),
-            weighting: weighting ?? (privacy == nil && secure == nil ? .examples : .uniform), privacy: privacy)
+            weighting: weighting ?? (privacy == nil && secure == nil && homomorphic == nil ? .examples : .uniform), privacy: privacy)
         policy.secureAggregation = secure
+        policy.homomorphic = homomorphic
         policy.evaluateEvery = evaluateEvery
         policy.strategy = strategy
         if let asynchronous {

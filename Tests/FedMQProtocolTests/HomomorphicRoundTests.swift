@@ -79,7 +79,9 @@ struct HomomorphicRoundTests {
     /// The request the aggregator sends, signed by it.
     func decryptionRequest(in actions: [AggregatorAction]) -> (round: Int, payload: [UInt8], signature: String)? {
         for case .requestDecryption(let round, let payload, _, _) in actions {
-            return (round, payload, aggregatorIdentity.sign(SignedStatement.homomorphic("he-request", job: Fixture.job, round: round, payload: payload)))
+            return (
+                round, payload, aggregatorIdentity.sign(SignedStatement.homomorphic("he-request", job: Fixture.job, round: round, payload: payload))
+            )
         }
         return nil
     }
@@ -103,7 +105,10 @@ struct HomomorphicRoundTests {
 
         let answer = keyholder.requestReceived(round: 1, payload: request.payload, signature: request.signature)
         #expect(answer.first == .recordAnswer(round: 1, requestSHA256: ModelCodec.sha256(request.payload)))
-        guard case .publishSum(_, let sum) = answer.last else { Issue.record("no sum"); return }
+        guard case .publishSum(_, let sum) = answer.last else {
+            Issue.record("no sum")
+            return
+        }
         let sumSignature = keyholderIdentity.sign(SignedStatement.homomorphic("he-sum", job: Fixture.job, round: 1, payload: sum))
         let closed = aggregator.decryptedSumReceived(round: 1, payload: sum, signature: sumSignature, now: 1005)
         let metrics = try #require(closed.metrics)
@@ -125,7 +130,9 @@ struct HomomorphicRoundTests {
         _ = aggregator.homomorphicKeyReceived(key.payload, signature: key.signature, now: 1000)
         let sent = try updates(from: ["a1", "a2", "a3"], key: key, aggregator: aggregator)
         var actions: [AggregatorAction] = []
-        for update in sent { actions += aggregator.receive(agent: update.agent, round: 1, payload: update.payload, signature: update.signature, now: 1003) }
+        for update in sent {
+            actions += aggregator.receive(agent: update.agent, round: 1, payload: update.payload, signature: update.signature, now: 1003)
+        }
         let request = try #require(decryptionRequest(in: actions))
         func refusal(_ actions: [KeyholderAction]) -> String? {
             if case .refused(_, let reason) = actions.first, actions.count == 1 { reason } else { nil }
@@ -149,7 +156,9 @@ struct HomomorphicRoundTests {
                 aggregate: [paillier.key.publicKey.encrypt(BigInteger(7), using: &aggregatorRandom)]),
             key: single)
         let forgedSigned = aggregatorIdentity.sign(SignedStatement.homomorphic("he-request", job: Fixture.job, round: 1, payload: forged))
-        #expect(refusal(keyholder.requestReceived(round: 1, payload: forged, signature: forgedSigned))?.contains("not signed by an enrolled agent") == true)
+        #expect(
+            refusal(keyholder.requestReceived(round: 1, payload: forged, signature: forgedSigned))?.contains("not signed by an enrolled agent")
+                == true)
         // The real request is answered, again if asked again (same bytes), and then nothing else for round 1.
         #expect(keyholder.requestReceived(round: 1, payload: request.payload, signature: request.signature).count == 2)
         let again = keyholder.requestReceived(round: 1, payload: request.payload, signature: request.signature)
@@ -172,7 +181,8 @@ struct HomomorphicRoundTests {
         var random = SplitMix64(seed: 9)
         let other = try PaillierPrivateKey.generate(bits: 2048, using: &random)
         let otherKey = try HomomorphicKey(
-            payload: ProtocolJSON.encode(HomomorphicKeyMessage(job: Fixture.job, key: other.publicKey, base: other.fastEncryptionBase(using: &random))),
+            payload: ProtocolJSON.encode(
+                HomomorphicKeyMessage(job: Fixture.job, key: other.publicKey, base: other.fastEncryptionBase(using: &random))),
             job: Fixture.job)
         let foreign = HomomorphicCodec.encryptUpdate(
             Fixture.delta(0.1).tensors.flatMap(\.values), packing: try settings.packing(cohort: 3), key: otherKey, job: Fixture.job, round: 1,
@@ -199,7 +209,8 @@ struct HomomorphicRoundTests {
             spooled.append((agent, payload))
             signatures[agent] = signature
         }
-        let checkpoint = try #require(actions.compactMap { if case .checkpoint(let c, _) = $0 { c } else { nil } }.first ?? startCheckpoint(aggregator))
+        let checkpoint = try #require(
+            actions.compactMap { if case .checkpoint(let c, _) = $0 { c } else { nil } }.first ?? startCheckpoint(aggregator))
         var resumed = try AggregatorStateMachine(
             job: Fixture.job, policy: policy, checkpoint: checkpoint, modelBytes: aggregator.modelBytes, spooled: spooled, signatures: signatures,
             signers: identities.mapValues(\.publicKey), keyholder: keyholderIdentity.publicKey, random: SplitMix64(seed: 1))

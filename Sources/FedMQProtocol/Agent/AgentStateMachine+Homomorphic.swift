@@ -24,7 +24,8 @@ extension AgentStateMachine {
     mutating func homomorphicWait(_ round: RoundAnnouncement, now: Double) -> [AgentAction]? {
         guard let settings = round.homomorphic else { return nil }
         guard identity != nil, keyholder != nil else {
-            return refuse(round.round, "homomorphic aggregation needs this agent's identity_key and the key holder's key (enrolment 'keyholder')", now: now)
+            return refuse(
+                round.round, "homomorphic aggregation needs this agent's identity_key and the key holder's key (enrolment 'keyholder')", now: now)
         }
         guard let key = homomorphicKey, key.key.bits == settings.keyBits else {
             return [.ignored("round \(round.round) waits for the key holder's \(settings.keyBits)-bit public key")]

@@ -19,7 +19,9 @@ extension AggregatorStateMachine {
             return [.homomorphicIgnored(round: announcement.round, reason: "the key holder's key is unusable: \(error)")]
         }
         guard key.key.bits == settings.keyBits else {
-            return [.homomorphicIgnored(round: announcement.round, reason: "the key has \(key.key.bits) bits; the policy asks for \(settings.keyBits)")]
+            return [
+                .homomorphicIgnored(round: announcement.round, reason: "the key has \(key.key.bits) bits; the policy asks for \(settings.keyBits)")
+            ]
         }
         if key.fingerprint == homomorphicKey?.fingerprint { return [] }
         var actions: [AggregatorAction] = []
@@ -54,7 +56,8 @@ extension AggregatorStateMachine {
             return []
         }
         guard collection.request == nil else {
-            return reject(Rejection(agent: agent, round: round, reason: .closedRound, detail: "round \(round) is closed: its aggregate is being decrypted"))
+            return reject(
+                Rejection(agent: agent, round: round, reason: .closedRound, detail: "round \(round) is closed: its aggregate is being decrypted"))
         }
         if let rejection = validator(checkingSignatures: !spooled).checkEnvelope(agent: agent, round: round, payload: payload, signature: signature) {
             return reject(rejection)

@@ -20,7 +20,7 @@ public enum KeyholderAction: Sendable, Equatable {
 /// enrolled agents whose signatures over their updates verify, and is the only request it
 /// answers for that round. It never receives an individual update, so it cannot decrypt one
 /// unless the aggregator passes one off as an aggregate (see docs/security.md).
-public struct KeyholderStateMachine {
+public struct KeyholderStateMachine: Sendable {
     public let job: String
     let key: PaillierPrivateKey
     let keyMessage: [UInt8]
