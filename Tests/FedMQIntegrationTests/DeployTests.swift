@@ -33,36 +33,8 @@ struct DeployTests {
         "a generated fleet starts as written (broker installed for the mosquitto user, an agent added later) and runs a TLS round; an agent cannot write another agent's topic"
     )
     func generatedFleet() async throws {
-        let out = temporary("deploy-fleet")
-        let port = try LoopbackPort.free()
+        let (out, port, broker) = try await generatedFleet("deploy-fleet", arguments: ["--agents", "1", "--job", "site"], adding: ["agent-1"])
         let fedmq = try fedmqExecutable().path
-        // As root (CI), exactly as a broker host runs it: installed by the generated script for
-        // the mosquitto user, which the broker switches to before it reads keys and ACL. Without
-        // root, the broker runs as this user from the generated folder.
-        let asRoot = geteuid() == 0
-        let installed = out.appendingPathComponent(asRoot ? "etc-mosquitto-fedmq" : "broker")
-        let (status, output) = try await runToEnd(
-            fedmq,
-            [
-                "deploy", "init", "--agents", "1", "--job", "site", "--broker-host", "127.0.0.1", "--port", "\(port)",
-                "--listen-address", "127.0.0.1", "--broker-user", asRoot ? "mosquitto" : String(cString: getpwuid(geteuid()).pointee.pw_name),
-                "--broker-dir", installed.path, "--persistence-dir", out.appendingPathComponent("data").path + "/", "--out", out.path,
-            ], log: out.path + ".log")
-        #expect(status == 0, "\(output)")
-        let added = try await runToEnd(fedmq, ["deploy", "add-agent", "--agent", "agent-1", "--out", out.path], log: out.path + "-add.log")
-        #expect(added.status == 0, "\(added.output)")
-        if asRoot {
-            let script = try await runToEnd("/bin/sh", [out.appendingPathComponent("broker/install.sh").path], log: out.path + "-install.log")
-            #expect(script.status == 0, "\(script.output)")
-            let key = try FileManager.default.attributesOfItem(atPath: installed.appendingPathComponent("broker.key").path)
-            #expect((key[.posixPermissions] as? Int) == 0o640 && (key[.groupOwnerAccountName] as? String) == "mosquitto")
-        } else {
-            try FileManager.default.createDirectory(at: out.appendingPathComponent("data"), withIntermediateDirectories: true)
-        }
-        let broker = try await LocalBroker(
-            existingConfig: installed.appendingPathComponent("mosquitto.conf").path, port: port, directory: out.appendingPathComponent("run"))
-        #expect(!broker.logTail(lines: 50).contains("Warning: ACL"), "\(broker.logTail(lines: 50))")
-
         // Data for the two agents, and a one-round job in the generated aggregator config.
         let digits = try CSVReader.read(file: repositoryFile("data/digits.csv"), options: CSVOptions(hasHeader: true))
         for (index, rows) in try Partitioner.iid.partition(digits, clients: 2, classes: 10, seed: 0).enumerated() {
@@ -257,7 +229,9 @@ struct DeployTests {
         let directory = temporary("units")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         var paths: [String] = []
-        for (unit, binary) in [("fedmq-agent.service", "fedmq-agent"), ("fedmq-aggregator.service", "fedmq-aggregator")] {
+        for (unit, binary) in [
+            ("fedmq-agent.service", "fedmq-agent"), ("fedmq-aggregator.service", "fedmq-aggregator"), ("fedmq-keyholder.service", "fedmq-keyholder"),
+        ] {
             let text = try String(contentsOfFile: repositoryFile("deploy/systemd/\(unit)"), encoding: .utf8)
             #expect(text.contains("DynamicUser=yes") && text.contains("ProtectSystem=strict") && text.contains("Restart=always"))
             #expect(text.contains("StateDirectory="))
@@ -272,6 +246,53 @@ struct DeployTests {
         let (status, output) = try await runToEnd(try Programs.path(of: "systemd-analyze"), ["verify"] + paths, log: directory.path + "/verify.log")
         #expect(status == 0, "\(output)")
         #expect(!output.contains(directory.path), "\(output)")
+    }
+
+    /// `fedmq deploy init` with `arguments` for a loopback broker on a free port, the broker
+    /// started from the generated config. As root (CI), exactly as a broker host runs it:
+    /// installed by the generated script for the mosquitto user, which the broker switches to
+    /// before it reads keys and ACL. Without root, the broker runs as this user from the
+    /// generated folder. Agents `adding` join with `fedmq deploy add-agent` before the install.
+    func generatedFleet(_ name: String, arguments: [String], adding: [String] = []) async throws -> (out: URL, port: Int, broker: LocalBroker) {
+        let out = temporary(name)
+        let port = try LoopbackPort.free()
+        let asRoot = geteuid() == 0
+        let installed = out.appendingPathComponent(asRoot ? "etc-mosquitto-fedmq" : "broker")
+        let (status, output) = try await runToEnd(
+            try fedmqExecutable().path,
+            ["deploy", "init"] + arguments + [
+                "--broker-host", "127.0.0.1", "--port", "\(port)", "--listen-address", "127.0.0.1",
+                "--broker-user", asRoot ? "mosquitto" : String(cString: getpwuid(geteuid()).pointee.pw_name), "--broker-dir", installed.path,
+                "--persistence-dir", out.appendingPathComponent("data").path + "/", "--out", out.path,
+            ], log: out.path + ".log")
+        #expect(status == 0, "\(output)")
+        for agent in adding {
+            let added = try await runToEnd(
+                try fedmqExecutable().path, ["deploy", "add-agent", "--agent", agent, "--out", out.path], log: out.path + "-add-\(agent).log")
+            #expect(added.status == 0, "\(added.output)")
+        }
+        if asRoot {
+            let script = try await runToEnd("/bin/sh", [out.appendingPathComponent("broker/install.sh").path], log: out.path + "-install.log")
+            #expect(script.status == 0, "\(script.output)")
+            let key = try FileManager.default.attributesOfItem(atPath: installed.appendingPathComponent("broker.key").path)
+            #expect((key[.posixPermissions] as? Int) == 0o640 && (key[.groupOwnerAccountName] as? String) == "mosquitto")
+        } else {
+            try FileManager.default.createDirectory(at: out.appendingPathComponent("data"), withIntermediateDirectories: true)
+        }
+        let broker = try await LocalBroker(
+            existingConfig: installed.appendingPathComponent("mosquitto.conf").path, port: port, directory: out.appendingPathComponent("run"))
+        #expect(!broker.logTail(lines: 50).contains("Warning: ACL"), "\(broker.logTail(lines: 50))")
+        return (out, port, broker)
+    }
+
+    /// A client with the certificate of `directory` (`tls.crt`, `tls.key`, `ca.crt`).
+    func certifiedClient(_ directory: URL, id: String, port: Int) async throws -> MQTTClient {
+        try await connectedClient(
+            ConnectionOptions(
+                host: "127.0.0.1", port: port, clientID: id,
+                tls: TLSOptions(
+                    caFile: directory.appendingPathComponent("ca.crt").path, certificateFile: directory.appendingPathComponent("tls.crt").path,
+                    keyFile: directory.appendingPathComponent("tls.key").path)))
     }
 
     func patchJSON(_ url: URL, _ change: (inout [String: Any]) -> Void) throws {

@@ -86,9 +86,11 @@ struct BrokerConfigTemplate {
     }
 
     /// Agents may write only their own update, evaluation, status and secure-aggregation
-    /// topics and read the global model and round, their own secure-aggregation inbox and the
-    /// unmask requests; only the aggregator writes `global/#`, `metrics`, `aggregator/status`
-    /// and the inboxes; the observer reads everything. Each agent has a block of its own, by
+    /// topics and read the global model and round, their own secure-aggregation inbox, the
+    /// unmask requests and the key holder's key; only the aggregator writes `global/#`,
+    /// `metrics`, `aggregator/status`, the inboxes and decryption requests; only the key holder
+    /// writes its key and the sums, and it reads nothing but the requests (never an update);
+    /// the observer reads everything. Each agent has a block of its own, by
     /// its certificate's name: a certificate for any other name gets nothing (and Mosquitto
     /// warns about patterns without `%u`, which the shared reads would need).
     static func acl(agents: [String]) -> String {
@@ -105,6 +107,14 @@ struct BrokerConfigTemplate {
         topic read fedmq/v1/+/round/+/secagg/+/+
         topic write fedmq/v1/+/round/+/secagg/inbox/#
         topic write fedmq/v1/+/round/+/secagg/unmask
+        topic read fedmq/v1/+/he/key
+        topic write fedmq/v1/+/round/+/he/request
+        topic read fedmq/v1/+/round/+/he/sum
+
+        user fedmq-keyholder
+        topic write fedmq/v1/+/he/key
+        topic read fedmq/v1/+/round/+/he/request
+        topic write fedmq/v1/+/round/+/he/sum
 
         user fedmq-observer
         topic read fedmq/v1/#
@@ -125,6 +135,7 @@ struct BrokerConfigTemplate {
         topic write fedmq/v1/+/round/+/secagg/+/\(agent)
         topic read fedmq/v1/+/round/+/secagg/inbox/\(agent)/#
         topic read fedmq/v1/+/round/+/secagg/unmask
+        topic read fedmq/v1/+/he/key
 
         """
     }

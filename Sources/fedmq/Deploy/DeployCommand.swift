@@ -26,6 +26,7 @@ struct DeployInit: ParsableCommand {
             OUT/aggregator/   aggregator.json, tls.crt and tls.key, identity.key, enrolment.json (model from --model-spec)
             OUT/agents/<id>/  agent.json, tls.crt and tls.key, identity.key, enrolment.json (set 'data_csv'); copy to the device's /etc/fedmq
             Keys are 0600; the systemd units in deploy/systemd hand them to the service with LoadCredential=
+            OUT/keyholder/    with --homomorphic: keyholder.json, tls.crt and tls.key, identity.key, enrolment.json (run it apart from the aggregator)
             OUT/observer/     a read-only certificate for mosquitto_sub
             Paths inside agent.json and aggregator.json are relative to the file itself.
             """
@@ -55,6 +56,8 @@ struct DeployInit: ParsableCommand {
     var modelSpec: String?
     @Option(name: .customLong("evaluation-csv"), help: "Central evaluation data on the aggregator's host (CSV, label last).")
     var evaluationCSV: String?
+    @Flag(help: "A homomorphic job: a key holder's files, its key in the enrolment, and the aggregator's policy set for Paillier aggregation.")
+    var homomorphic = false
     @Option(help: "Output directory.") var out: String
 
     func validate() throws {
@@ -66,6 +69,7 @@ struct DeployInit: ParsableCommand {
             throw ValidationError("--port, --max-packet-mb or --max-queued-mb is out of range (the queue must hold one packet)")
         }
         guard !brokerHosts.isEmpty else { throw ValidationError("give --broker-host") }
+        if homomorphic && agents < 2 { throw ValidationError("--homomorphic needs at least 2 agents: the key holder never decrypts a single update") }
         if let modelSpec { _ = try ModelSpec.parse(modelSpec) }
     }
 
@@ -98,23 +102,15 @@ struct DeployInit: ParsableCommand {
             enrolled[id] = try FleetFiles.makeAgent(
                 id, job: job, broker: broker, aggregatorKey: aggregatorIdentity.publicKey, in: root, authority: authority)
         }
-        try FleetFiles.writeEnrolment(Enrolment(aggregator: aggregatorIdentity.publicKey, agents: enrolled), in: root)
+        let keyholder = homomorphic ? try makeKeyholder(in: root, broker: broker, authority: authority) : nil
+        try FleetFiles.writeEnrolment(Enrolment(aggregator: aggregatorIdentity.publicKey, agents: enrolled, keyholder: keyholder), in: root)
         try FleetFiles.install(try authority.issue(commonName: "fedmq-aggregator"), as: "tls", into: aggregator, authority: authority)
         try FleetFiles.writeJSON(
             [
                 "job": job, "identity_key": "identity.key", "enrolment": "enrolment.json",
                 "broker": broker.merging(["cert_file": "tls.crt", "key_file": "tls.key"]) { $1 },
                 "model": try JSONSerialization.jsonObject(with: Data((try modelSpec.map(ModelSpec.parse) ?? Self.defaultModel).jsonString().utf8)),
-                "policy": [
-                    "rounds": 30, "target_updates": agents, "min_updates": max(1, agents * 7 / 10), "round_seconds": 300,
-                    "extension_seconds": 120, "allowed_agents": ids,
-                    // What agents run each round, explicit so it is there to tune.
-                    "training": ["learning_rate": 0.1, "momentum": 0, "batch_size": 32, "epochs": 1],
-                    // Bounds one agent's pull on the model (no privacy is set): size it to the model's updates.
-                    "norm_bound": 10,
-                    // The bounds, explicit: an update as large as the broker lets through, a spool for every agent's.
-                    "max_update_bytes": maxPacketMB << 20, "max_spool_bytes": agents * (maxPacketMB << 20), "max_agents": agents,
-                ],
+                "policy": policy(ids),
                 "state_directory": "/var/lib/fedmq-aggregator",
             ].merging(evaluationCSV.map { ["evaluation_csv": $0] } ?? [:]) { $1 }, to: aggregator.appendingPathComponent("aggregator.json"))
         try FleetFiles.install(
@@ -125,6 +121,42 @@ struct DeployInit: ParsableCommand {
         print(
             "Watch with: mosquitto_sub -h \(brokerHost) -p \(port) --cafile \(root.path)/observer/ca.crt "
                 + "--cert \(root.path)/observer/fedmq-observer.crt --key \(root.path)/observer/fedmq-observer.key -v -t 'fedmq/v1/\(job)/metrics'")
+    }
+
+    /// The aggregator's round policy for the fleet `ids`.
+    func policy(_ ids: [String]) -> [String: Any] {
+        var policy: [String: Any] = [
+            "rounds": 30, "target_updates": agents, "min_updates": max(1, agents * 7 / 10), "round_seconds": 300,
+            "extension_seconds": 120, "allowed_agents": ids,
+            // What agents run each round, explicit so it is there to tune.
+            "training": ["learning_rate": 0.1, "momentum": 0, "batch_size": 32, "epochs": 1],
+            // Bounds one agent's pull on the model (no privacy is set): size it to the model's updates.
+            "norm_bound": 10,
+            // The bounds, explicit: an update as large as the broker lets through, a spool for every agent's.
+            "max_update_bytes": maxPacketMB << 20, "max_spool_bytes": agents * (maxPacketMB << 20), "max_agents": agents,
+        ]
+        if homomorphic {
+            // Each entry of a delta within ±0.5, in steps of 2^-20; the packing holds the sum of every agent's.
+            policy["homomorphic"] = ["key_bits": 2048, "clip": 0.5, "scale": 1_048_576, "decrypt_seconds": 120]
+            policy["norm_bound"] = nil
+            policy["min_updates"] = max(2, agents * 7 / 10)
+        }
+        return policy
+    }
+
+    /// The key holder's certificate, identity and config in `OUT/keyholder/`; returns its public key for the enrolment.
+    func makeKeyholder(in root: URL, broker: [String: Any], authority: CertificateAuthority) throws -> VerifyingKey {
+        let directory = root.appendingPathComponent("keyholder")
+        try FleetFiles.install(try authority.issue(commonName: "fedmq-keyholder"), as: "tls", into: directory, authority: authority)
+        let identity = SigningKey()
+        try IdentityFiles.write(identity, to: directory.appendingPathComponent("identity.key").path)
+        try FleetFiles.writeJSON(
+            [
+                "job": job, "broker": broker.merging(["cert_file": "tls.crt", "key_file": "tls.key"]) { $1 }, "identity_key": "identity.key",
+                "enrolment": "enrolment.json", "state_directory": "/var/lib/fedmq-keyholder", "key_bits": 2048,
+                "min_updates": max(2, agents * 7 / 10),
+            ], to: directory.appendingPathComponent("keyholder.json"))
+        return identity.publicKey
     }
 
     /// The model when no --model-spec is given: softmax regression on 64 features, 10 classes (the digits data).

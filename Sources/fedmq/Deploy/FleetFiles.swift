@@ -24,13 +24,17 @@ enum FleetFiles {
         return identity.publicKey
     }
 
-    /// Writes the enrolment (public keys only) beside the aggregator's config and every agent's:
-    /// the aggregator checks updates against it, agents check secure-aggregation neighbours.
+    /// Writes the enrolment (public keys only) beside the aggregator's config, every agent's and
+    /// the key holder's: the aggregator checks updates against it, agents check secure-aggregation
+    /// neighbours and the key holder's key, the key holder checks requests and updates' signatures.
     static func writeEnrolment(_ enrolment: Enrolment, in root: URL) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         let bytes = try encoder.encode(enrolment)
-        for directory in [root.appendingPathComponent("aggregator")] + enrolment.agents.keys.map({ root.appendingPathComponent("agents/\($0)") }) {
+        let keyholder = enrolment.keyholder == nil ? [] : [root.appendingPathComponent("keyholder")]
+        for directory in [root.appendingPathComponent("aggregator")] + keyholder
+            + enrolment.agents.keys.map({ root.appendingPathComponent("agents/\($0)") })
+        {
             try bytes.write(to: directory.appendingPathComponent("enrolment.json"))
         }
     }
