@@ -170,7 +170,7 @@ bench-he: deps $(HE_VENV)/bin/python
 	.build/release/fedmq bench he --runs 3 --python $(HE_VENV)/bin/python --results bench/results/he.json --markdown docs/benchmarks.md
 
 # Every decoder that reads outside input: payloads from the broker, files and configs.
-FUZZ_DECODERS := safetensors model update round agent-status aggregator-status metrics evaluation enrolment checkpoint csv model-spec agent-config aggregator-config secagg agent-round
+FUZZ_DECODERS := safetensors model update round agent-status aggregator-status metrics evaluation enrolment checkpoint csv model-spec agent-config aggregator-config secagg agent-round homomorphic
 FUZZ_SECONDS ?= 30
 ## fuzz: libFuzzer on every decoder for FUZZ_SECONDS each; stops at the first crash (input saved in fuzz/artifacts/)
 fuzz: deps

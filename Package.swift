@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "FedMQLocalBroker", targets: ["FedMQLocalBroker"]),
         .library(name: "FedMQAgent", targets: ["FedMQAgent"]),
         .library(name: "FedMQAggregator", targets: ["FedMQAggregator"]),
+        .library(name: "FedMQHomomorphic", targets: ["FedMQHomomorphic"]),
         .executable(name: "fedmq", targets: ["fedmq"]),
         .executable(name: "fedmq-aggregator", targets: ["fedmq-aggregator"]),
         .executable(name: "fedmq-agent", targets: ["fedmq-agent"]),
@@ -234,7 +235,7 @@ let package = Package(
             name: "FedMQIntegrationTests",
             dependencies: [
                 "FedMQCore", "FedMQProtocol", "FedMQTransport", "FedMQLocalBroker", "FedMQRuntime", "FedMQAgent",
-                "FedMQAggregator", "FedMQBench", "FedMQHomomorphic", "fedmq", "fedmq-aggregator", "fedmq-agent", "fedmq-keyholder",
+                "FedMQAggregator", "FedMQBench", "FedMQHomomorphic", "FedMQKeyholder", "fedmq", "fedmq-aggregator", "fedmq-agent", "fedmq-keyholder",
             ],
             swiftSettings: swiftSettings
         ),

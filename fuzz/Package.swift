@@ -18,6 +18,7 @@ let package = Package(
                 "CFuzzerDriver",
                 .product(name: "FedMQCore", package: fedmq),
                 .product(name: "FedMQProtocol", package: fedmq),
+                .product(name: "FedMQHomomorphic", package: fedmq),
                 .product(name: "FedMQAgent", package: fedmq),
                 .product(name: "FedMQAggregator", package: fedmq),
             ],

@@ -2,14 +2,16 @@ import ArgumentParser
 import FedMQCommandLine
 import FedMQCore
 import FedMQHomomorphic
+import FedMQProtocol
 import Foundation
 
 /// `fedmq bench he`: FedMQ's Paillier beside python-paillier (phe, with gmpy2) in the same run,
-/// per operation at 2048 bits, and the compute of one packed round.
-struct HomomorphicBenchCommand: ParsableCommand {
+/// per operation at 2048 bits; the compute of one packed round; a whole round through a broker
+/// beside SecAgg+ and plain FedAvg; accuracy on digits beside plain FedAvg.
+struct HomomorphicBenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "he",
-        abstract: "Paillier key generation, encryption, addition and decryption beside python-paillier; a packed round's compute."
+        abstract: "Paillier operations beside python-paillier; a packed round beside SecAgg+ and plain FedAvg; accuracy on digits."
     )
 
     @OptionGroup var output: BenchOutputOptions
@@ -20,6 +22,8 @@ struct HomomorphicBenchCommand: ParsableCommand {
     @Option(help: "Agents whose ciphertexts the packed round multiplies.") var agents = 100
     @Option(help: "Python with phe and gmpy2 installed.") var python = "bench/.venv-he/bin/python"
     @Option(help: "The phe measurement script.") var script = "bench/he/phe_bench.py"
+    @Option(help: "Rounds of the accuracy runs on digits.") var rounds = 30
+    @Option(help: "The digits CSV.") var data = "data/digits.csv"
 
     struct PeerFigures: Decodable {
         var keygen: Double
@@ -41,7 +45,7 @@ struct HomomorphicBenchCommand: ParsableCommand {
         var power: Double
     }
 
-    func run() throws {
+    func run() async throws {
         let machine = BenchmarkReport.machine()
         var ours: [Figures] = []
         var theirs: [PeerFigures] = []
@@ -74,19 +78,19 @@ struct HomomorphicBenchCommand: ParsableCommand {
             result("power", "r^n mod n² alone (GMP's powm in both)", \.power, \.powmod),
         ]
         let round = try packedRound()
-        results += [
-            BenchmarkResult(
-                name: "he-round-agent-cpu", metric: "agent CPU seconds for one packed update of \(dimension) parameters",
-                fedmq: round.agentSeconds, peer: 0.5, peerName: "goal", goal: "at most 0.5 s", goalMet: round.agentSeconds <= 0.5, machine: machine,
-                runs: [.init(fedmq: round.agentSeconds, peer: 0.5)]),
-            BenchmarkResult(
-                name: "he-round-bytes", metric: "bytes per agent for \(dimension) parameters (ciphertexts only)", fedmq: Double(round.bytes),
-                peer: Double(4 * dimension), peerName: "plain float32 update", goal: "at most 6x plain",
-                goalMet: Double(round.bytes) <= 6 * Double(4 * dimension), machine: machine,
-                runs: [.init(fedmq: Double(round.bytes), peer: Double(4 * dimension))]),
-        ]
+        var random = SystemRandomNumberGenerator()
+        let key = try PaillierPrivateKey.generate(bits: bits, using: &random)
+        let base = key.fastEncryptionBase(using: &random)
+        let settings = HomomorphicSettings(keyBits: bits, clip: 1, scale: 65_536)
+        let compared = try await HomomorphicRoundBench.compare(
+            cohort: agents, parameters: dimension, runs: output.runs, key: key, base: base, settings: settings, machine: machine)
+        let accuracy = try HomomorphicRoundBench.accuracy(data: data, rounds: rounds, runs: output.runs, key: key, base: base, machine: machine)
+        results += compared.results + accuracy.results
         try BenchmarkReport.writeJSON(results, to: output.results)
-        let text = markdown(results: Array(results.prefix(6)), round: round, backend: backend, machine: machine)
+        let wholeRound: [String] = compared.lines + [""] + accuracy.lines + ["", "Figures: `bench/results/he.json`."]
+        let text =
+            markdown(results: Array(results.prefix(6)), round: round, backend: backend, machine: machine) + "\n\n"
+            + wholeRound.joined(separator: "\n")
         try BenchmarkReport.replaceSection("he", with: text, in: output.markdown)
         print(text)
     }
@@ -201,7 +205,7 @@ struct HomomorphicBenchCommand: ParsableCommand {
         }
         lines += [
             "",
-            "A packed round's compute (no broker: the job mode that carries it over MQTT is not built yet): \(dimension) parameters",
+            "A packed round's compute, in one process without a broker (the parts of the round below): \(dimension) parameters",
             "quantized with clip 1 and scale 2^16, \(round.slots) to a plaintext with headroom for the sum of \(agents), so",
             "\(round.ciphertexts) ciphertexts of \(2 * bits / 8) bytes.",
             "",
@@ -218,7 +222,7 @@ struct HomomorphicBenchCommand: ParsableCommand {
             "10% against phe's plain powmod: the key holder's primes are worth it. phe has no fast encryption; its row compares",
             "with phe's only encryption. An encryption with r^n is one exponentiation by GMP in both; the last row times that",
             "exponentiation alone, from Debian's GMP (libgmp10 \(Self.systemGMP())) here and from the GMP bundled in gmpy2's wheel",
-            "there: a gap in it is the libraries' versions, not this code. Figures: `bench/results/he.json`.",
+            "there: a gap in it is the libraries' versions, not this code.",
         ]
         return lines.joined(separator: "\n")
     }

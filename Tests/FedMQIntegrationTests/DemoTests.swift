@@ -46,6 +46,22 @@ struct DemoTests {
         #expect(processes(mentioning: work).isEmpty)
     }
 
+    @Test("fedmq demo --homomorphic: a key holder, encrypted updates, every round decrypted as a sum, no process left behind")
+    func homomorphicDemo() async throws {
+        let (out, work, log) = directories()
+        let demo = try ChildProcess(
+            try fedmqExecutable().path,
+            ["demo", "--homomorphic", "--agents", "3", "--rounds", "2", "--partition", "iid", "--out", out, "--work-dir", work], logFile: log)
+        let status = try await within(.seconds(120), "the demo") { try await demo.wait() }
+        let output = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        #expect(status == 0, "\(output)")
+        #expect(output.contains("2 rounds of Paillier-encrypted updates") && output.contains("2 of 2 rounds"), "\(output)")
+        #expect(output.contains("the key holder only their sum"), "\(output)")
+        let keyholder = (try? String(contentsOfFile: work + "/keyholder.log", encoding: .utf8)) ?? ""
+        #expect(keyholder.components(separatedBy: "decrypted the aggregate").count == 3, "\(keyholder)")
+        #expect(processes(mentioning: work).isEmpty)
+    }
+
     @Test("fedmq demo --mode asynchronous: versions from buffers, with their staleness, under distributed privacy")
     func asynchronousDemo() async throws {
         let (out, work, log) = directories()

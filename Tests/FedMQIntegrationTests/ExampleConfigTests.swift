@@ -1,6 +1,7 @@
 import FedMQAgent
 import FedMQAggregator
 import FedMQCore
+import FedMQKeyholder
 import FedMQProtocol
 import FedMQRuntime
 import Foundation
@@ -26,6 +27,26 @@ struct ExampleConfigTests {
         #expect(secure.stageSeconds == 30)
         #expect(config.policy.privacy?.mode == .distributed)
         #expect(config.enrolment == "/etc/fedmq/enrolment.json")
+    }
+
+    @Test("deploy/examples/aggregator-homomorphic.json and keyholder.json load and validate; the policy is uniform, the key holder's quorum its own")
+    func homomorphicExamples() throws {
+        let config = try loadJSONConfig(AggregatorConfig.self, from: repositoryFile("deploy/examples/aggregator-homomorphic.json"))
+        try config.validate()
+        #expect(config.policy.homomorphic == HomomorphicSettings(keyBits: 2048, clip: 0.5, scale: 1_048_576, decryptSeconds: 60))
+        #expect(config.policy.weighting == .uniform)
+        let keyholder = try loadJSONConfig(KeyholderConfig.self, from: repositoryFile("deploy/examples/keyholder.json"))
+        try keyholder.validate()
+        #expect(keyholder.minUpdates == 50 && keyholder.keyBits == 2048)
+        // What the key holder refuses to start with, by name.
+        var single = keyholder
+        single.minUpdates = 1
+        let tooFew = #expect(throws: RuntimeError.self) { try single.validate() }
+        #expect(tooFew?.description == "configuration: min_updates must be at least 2: a sum of one update is that update")
+        var bits = keyholder
+        bits.keyBits = 1024
+        let small = #expect(throws: RuntimeError.self) { try bits.validate() }
+        #expect(small?.description == "configuration: key_bits must be 2048 or 3072, not 1024")
     }
 
     @Test("deploy/examples/aggregator-async.json (asynchronous buffers) loads, validates and keeps the defaults it does not set")

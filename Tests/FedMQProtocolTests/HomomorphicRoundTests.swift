@@ -109,6 +109,10 @@ struct HomomorphicRoundTests {
             Issue.record("no sum")
             return
         }
+        // A sum the key holder did not sign is not used: the round waits for the real one.
+        let forged = aggregatorIdentity.sign(SignedStatement.homomorphic("he-sum", job: Fixture.job, round: 1, payload: sum))
+        #expect(aggregator.decryptedSumReceived(round: 1, payload: sum, signature: forged, now: 1005).metrics == nil)
+        #expect(aggregator.announcement.round == 1)
         let sumSignature = keyholderIdentity.sign(SignedStatement.homomorphic("he-sum", job: Fixture.job, round: 1, payload: sum))
         let closed = aggregator.decryptedSumReceived(round: 1, payload: sum, signature: sumSignature, now: 1005)
         let metrics = try #require(closed.metrics)
@@ -192,6 +196,27 @@ struct HomomorphicRoundTests {
         #expect(aggregator.receive(agent: "a2", round: 1, payload: foreign, signature: signed, now: 1003).rejections == [.homomorphic])
     }
 
+    @Test("an agent uses only the key the enrolled key holder signed, and refuses a homomorphic round without the key holder's key")
+    func agentKeyChecks() throws {
+        let keyholder = try keyholder()
+        let aggregator = try aggregator()
+        let key = keyMessage(keyholder)
+        var agent = try AgentStateMachine(
+            agent: "a1", job: Fixture.job, lastServedRound: 0, identity: identities["a1"], enrolment: identities.mapValues(\.publicKey),
+            keyholder: keyholderIdentity.publicKey, random: SplitMix64(seed: 1))
+        _ = agent.modelReceived(aggregator.modelBytes, now: 1001)
+        _ = agent.roundReceived(ProtocolJSON.encode(aggregator.announcement), now: 1001)
+        // The aggregator's signature over a key is not the key holder's.
+        let forged = agent.homomorphicKeyReceived(key.payload, signature: aggregatorIdentity.sign(key.payload), now: 1001)
+        #expect(forged.count == 1 && !forged.contains { if case .train = $0 { true } else { false } })
+        var unenrolled = try AgentStateMachine(
+            agent: "a2", job: Fixture.job, lastServedRound: 0, identity: identities["a2"], enrolment: identities.mapValues(\.publicKey),
+            random: SplitMix64(seed: 2))
+        _ = unenrolled.modelReceived(aggregator.modelBytes, now: 1001)
+        let refused = unenrolled.roundReceived(ProtocolJSON.encode(aggregator.announcement), now: 1001)
+        #expect(refused.contains { if case .refused(1, let reason) = $0 { reason.contains("key holder's key") } else { false } })
+    }
+
     @Test("a restarted aggregator replays its spool once the key arrives and sends the very same request")
     func resumeAfterRestart() throws {
         let keyholder = try keyholder()
@@ -227,3 +252,89 @@ struct HomomorphicRoundTests {
 }
 
 nonisolated(unsafe) private var aggregatorRandom = SplitMix64(seed: 77)
+
+extension HomomorphicRoundTests {
+    @Test(
+        "distributed privacy under homomorphic aggregation: agents add their noise share before encrypting; the round is charged and says who sees what"
+    )
+    func distributedPrivacy() throws {
+        var keyholder = try keyholder()
+        var policy = self.policy
+        policy.privacy = ClientPrivacy(mode: .distributed, clipNorm: 0.5, noiseMultiplier: 1, expectedCohort: 3)
+        var aggregator = try AggregatorStateMachine(
+            job: Fixture.job, policy: policy, spec: Fixture.spec, initial: Fixture.initial, now: 1000,
+            signers: identities.mapValues(\.publicKey), keyholder: keyholderIdentity.publicKey, random: SplitMix64(seed: 1))
+        let key = keyMessage(keyholder)
+        _ = aggregator.homomorphicKeyReceived(key.payload, signature: key.signature, now: 1000)
+        var actions: [AggregatorAction] = []
+        for update in try updates(from: ["a1", "a2", "a3"], key: key, aggregator: aggregator) {
+            actions += aggregator.receive(agent: update.agent, round: 1, payload: update.payload, signature: update.signature, now: 1003)
+        }
+        let request = try #require(decryptionRequest(in: actions))
+        guard case .publishSum(_, let sum) = keyholder.requestReceived(round: 1, payload: request.payload, signature: request.signature).last
+        else {
+            Issue.record("no sum")
+            return
+        }
+        let signature = keyholderIdentity.sign(SignedStatement.homomorphic("he-sum", job: Fixture.job, round: 1, payload: sum))
+        let metrics = try #require(aggregator.decryptedSumReceived(round: 1, payload: sum, signature: signature, now: 1005).metrics)
+        #expect(metrics.failure == nil)
+        #expect(metrics.threatModel?.contains("key holder only their sum") == true)
+        // Charged once, as a Gaussian release with the distributed multiplier z (three shares of σ/√3).
+        var expected = RDPAccountant()
+        try expected.compose(.gaussian(noiseMultiplier: policy.privacy!.publishedModelMultiplier(updates: 3)))
+        #expect(abs(try #require(metrics.epsilon) - expected.epsilon(delta: 1e-5).epsilon) < 1e-9)
+        // The noise is there: the model moved by more than the clipped deltas' mean alone explains.
+        let moved = zip(aggregator.model.parameters.tensors.flatMap(\.values), Fixture.initial.tensors.flatMap(\.values)).map { $0 - $1 }
+        let plainMean = (delta(0).tensors[0].values[0] + delta(1).tensors[0].values[0] + delta(2).tensors[0].values[0]) / 3
+        #expect(moved.contains { abs($0 - plainMean) > 1e-3 })
+    }
+}
+
+extension HomomorphicRoundTests {
+    @Test("an enrolled agent's signed, malformed encrypted updates: each refused with a named reason, nothing multiplied in")
+    func hostileEncryptedUpdates() throws {
+        let keyholder = try keyholder()
+        var aggregator = try aggregator()
+        let key = keyMessage(keyholder)
+        _ = aggregator.homomorphicKeyReceived(key.payload, signature: key.signature, now: 1000)
+        let template = try updates(from: ["a4"], key: key, aggregator: aggregator)[0].payload
+        let headerEnd = 8 + Int(template[0]) + Int(template[1]) << 8
+        let width = (paillier.key.publicKey.nSquared.bitWidth + 7) / 8
+        var random = SplitMix64(seed: 4)
+        var reasons: [RejectionReason: Int] = [:]
+        for index in 0..<600 {
+            var payload = template
+            switch index % 4 {
+            case 0:
+                for _ in 0..<Int(random.next() % 3 + 1) {
+                    payload[Int(random.next() % UInt64(headerEnd))] = UInt8(truncatingIfNeeded: random.next())
+                }
+            case 1:
+                payload = Array(template.prefix(Int(random.next() % UInt64(template.count))))
+            case 2:
+                // A ciphertext of all ones: at least n², no ciphertext of this key (the model's 8 values take one).
+                let at = template.count - width
+                payload.replaceSubrange(at..<at + width, with: [UInt8](repeating: 0xFF, count: width))
+            default:
+                // Zero, which no encryption gives (and which would wipe the product out).
+                let at = template.count - width
+                payload.replaceSubrange(at..<at + width, with: [UInt8](repeating: 0, count: width))
+            }
+            guard payload != template else { continue }
+            let signature = identities["a4"]!.sign(
+                SignedStatement.update(job: Fixture.job, round: 1, baseSHA256: aggregator.model.sha256, agent: "a4", payload: payload))
+            let actions = aggregator.receive(agent: "a4", round: 1, payload: payload, signature: signature, now: 1003)
+            #expect(actions.rejections.count == 1 && actions.spooled == 0, "payload \(index) was not refused")
+            for reason in actions.rejections { reasons[reason, default: 0] += 1 }
+        }
+        #expect(reasons.keys.contains(.homomorphic), "\(reasons)")
+        // The honest agents' round goes on as if nothing happened.
+        var actions: [AggregatorAction] = []
+        for update in try updates(from: ["a1", "a2", "a3"], key: key, aggregator: aggregator) {
+            actions += aggregator.receive(agent: update.agent, round: 1, payload: update.payload, signature: update.signature, now: 1004)
+        }
+        #expect(actions.spooled == 3)
+        #expect(try #require(decryptionRequest(in: actions)).payload.count > 0)
+    }
+}

@@ -24,6 +24,12 @@ extension AggregatorStateMachine {
                 "anyone who sees the published models, the aggregator included (secure aggregation: it decodes only the sum), with up to \(colluders) agents colluding"
             )
         }
+        if policy.homomorphic != nil {
+            return (
+                epsilon,
+                "anyone who sees the published models; the aggregator sees only ciphertexts and the key holder only their sum, as long as the two do not collude"
+            )
+        }
         return (epsilon, ModelRelease.threatModel(privacy))
     }
 }

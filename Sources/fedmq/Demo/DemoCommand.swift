@@ -30,6 +30,8 @@ struct DemoCommand: AsyncParsableCommand {
     @Option(help: "Seed for the split and the model.") var seed: UInt64 = 0
     @Option(help: "rounds (lock-step) or asynchronous (buffered: agents train on the newest version they hold).") var mode = JobMode.rounds
     @Option(help: "Asynchronous mode: updates per buffer, one version each (default: half the agents).") var buffer: Int?
+    @Flag(help: "Homomorphic aggregation: agents encrypt their updates under a key holder's Paillier key; only each round's sum is decrypted.")
+    var homomorphic = false
     @Option(help: "Differential privacy: distributed, local, central or none.") var privacy = "distributed"
     @Option(name: .customLong("noise-multiplier"), help: "Noise multiplier z of the published model (per round).") var noiseMultiplier = 0.5
     @Option(name: .customLong("clip-norm"), help: "L2 bound C on each agent's update.") var clipNorm = 1.0
@@ -43,6 +45,9 @@ struct DemoCommand: AsyncParsableCommand {
             throw ValidationError("--privacy is distributed, local, central or none")
         }
         guard noiseMultiplier >= 0, clipNorm > 0 else { throw ValidationError("--noise-multiplier must be >= 0 and --clip-norm > 0") }
+        if homomorphic && (mode != .rounds || agents < 2) {
+            throw ValidationError("--homomorphic runs rounds (not --mode asynchronous) of at least 2 agents")
+        }
         if let buffer, mode != .asynchronous || !(1...agents).contains(buffer) {
             throw ValidationError("--buffer is for --mode asynchronous, within 1...--agents")
         }
@@ -59,7 +64,7 @@ struct DemoCommand: AsyncParsableCommand {
         }
         let setup = try DemoSetup(
             data: DemoSetup.dataPath(dataset), model: model, partition: partition, agents: agents, rounds: rounds, seed: seed, work: work,
-            privacy: privacySettings, asynchronousBuffer: bufferSize)
+            privacy: privacySettings, asynchronousBuffer: bufferSize, homomorphic: homomorphic)
 
         var privateBroker: LocalBroker?
         let (host, port): (String, Int)
@@ -73,7 +78,9 @@ struct DemoCommand: AsyncParsableCommand {
         }
         let processes = DemoProcesses()
         let topics = try Topics(job: DemoSetup.job)
-        let schedule = bufferSize.map { "\(rounds) versions from buffers of \($0) updates (asynchronous)" } ?? "\(rounds) rounds"
+        let schedule =
+            bufferSize.map { "\(rounds) versions from buffers of \($0) updates (asynchronous)" }
+            ?? "\(rounds) rounds\(homomorphic ? " of Paillier-encrypted updates (a key holder decrypts each round's sum)" : "")"
         print("FedMQ demo: \(agents) agents, \(schedule), \(dataset) split \(partition), \(model) model; broker \(host):\(port)")
         if let privacySettings {
             print(
@@ -91,6 +98,7 @@ struct DemoCommand: AsyncParsableCommand {
             try await watcher.connect()
             let metrics = try await watcher.subscribe(to: [topics.metrics], qos: .atLeastOnce)
             let executables = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+            if homomorphic { try processes.start(try setup.keyholderCommand(executables: executables, host: host, port: port)) }
             try processes.start(try setup.aggregatorCommand(executables: executables, host: host, port: port))
             for index in 0..<agents {
                 try processes.start(try setup.agentCommand(index, executables: executables, host: host, port: port))

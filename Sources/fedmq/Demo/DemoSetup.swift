@@ -1,6 +1,7 @@
 import FedMQCommandLine
 import FedMQCore
 import FedMQProtocol
+import FedMQRuntime
 import Foundation
 
 /// A local job's data split, model and aggregator config, written into its work directory:
@@ -11,15 +12,19 @@ struct DemoSetup {
     let work: String
     let agents: Int
     let configPath: String
+    /// A homomorphic job: identity keys and the enrolment in `work/keys`, and a key holder to run.
+    let homomorphic: Bool
+    var keys: String { "\(work)/keys" }
 
     init(
         data dataFile: String, options: CSVOptions = CSVOptions(hasHeader: true, label: .name("label")), job: String = Self.job,
         model: String, partition: String, agents: Int, rounds: Int, seed: UInt64, work: String, privacy: ClientPrivacy?,
-        asynchronousBuffer: Int? = nil
+        asynchronousBuffer: Int? = nil, homomorphic: Bool = false
     ) throws {
         self.job = job
         self.work = work
         self.agents = agents
+        self.homomorphic = homomorphic
         let data = try CSVReader.read(file: dataFile, options: options)
         let classes = Int((data.targets.max() ?? 1) + 1)
         let (train, test) = try DataSplit.trainTest(data, testFraction: 0.2, classes: classes, seed: seed)
@@ -43,11 +48,19 @@ struct DemoSetup {
             policy.mode = .asynchronous
             policy.asynchronous = AsynchronousSettings()
         }
-        let config: [String: Any] = [
+        if homomorphic {
+            // Entries of a delta within ±0.5 in steps of 2^-20; the key holder decrypts sums of at least 2.
+            policy.homomorphic = HomomorphicSettings(clip: 0.5, scale: 1_048_576, decryptSeconds: 30)
+            policy.weighting = .uniform
+            policy.minUpdates = max(2, agents * 7 / 10)
+            try Self.writeIdentities(agents: agents, in: "\(work)/keys")
+        }
+        var config: [String: Any] = [
             "job": job, "model": try JSONSerialization.jsonObject(with: Data(spec.jsonString().utf8)),
             "policy": try JSONSerialization.jsonObject(with: Data(ProtocolJSON.encode(policy))), "seed": seed,
             "evaluation_csv": "\(work)/test.csv", "state_directory": "\(work)/aggregator",
         ]
+        if homomorphic { config.merge(["identity_key": "\(work)/keys/aggregator.key", "enrolment": "\(work)/keys/enrolment.json"]) { $1 } }
         configPath = "\(work)/aggregator.json"
         try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys])
             .write(to: URL(fileURLWithPath: configPath))
@@ -66,8 +79,35 @@ struct DemoSetup {
             [
                 "--agent", "agent-\(index)", "--job", job, "--host", host, "--port", "\(port)", "--data", "\(work)/client_\(index).csv",
                 "--state-dir", "\(work)/agent-\(index)", "--seed", "\(index)",
-            ], "\(work)/agent-\(index).log"
+            ] + (homomorphic ? ["--identity-key", "\(keys)/agent-\(index).key", "--enrolment", "\(keys)/enrolment.json"] : []),
+            "\(work)/agent-\(index).log"
         )
+    }
+
+    /// The key holder of a homomorphic job (its key is made at its first start in `work/keyholder`).
+    func keyholderCommand(executables: URL, host: String, port: Int) throws -> (executable: String, arguments: [String], log: String) {
+        (
+            try siblingExecutable("fedmq-keyholder", in: executables),
+            [
+                "--job", job, "--host", host, "--port", "\(port)", "--state-dir", "\(work)/keyholder", "--identity-key", "\(keys)/keyholder.key",
+                "--enrolment", "\(keys)/enrolment.json", "--min-updates", "2",
+            ], "\(work)/keyholder.log"
+        )
+    }
+
+    /// Ed25519 identities for the aggregator, the key holder and each agent, and the enrolment naming them.
+    static func writeIdentities(agents: Int, in directory: String) throws {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        func identity(_ name: String) throws -> VerifyingKey {
+            let key = SigningKey()
+            try IdentityFiles.write(key, to: "\(directory)/\(name).key")
+            return key.publicKey
+        }
+        let enrolment = Enrolment(
+            aggregator: try identity("aggregator"),
+            agents: Dictionary(uniqueKeysWithValues: try (0..<agents).map { ("agent-\($0)", try identity("agent-\($0)")) }),
+            keyholder: try identity("keyholder"))
+        try JSONEncoder().encode(enrolment).write(to: URL(fileURLWithPath: "\(directory)/enrolment.json"))
     }
 
     /// The shipped data set, looked up from the working directory or beside the executable's checkout.

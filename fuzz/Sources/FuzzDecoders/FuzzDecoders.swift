@@ -2,6 +2,7 @@ import CFuzzerDriver
 import FedMQAgent
 import FedMQAggregator
 import FedMQCore
+import FedMQHomomorphic
 import FedMQProtocol
 import Foundation
 
@@ -30,6 +31,7 @@ enum Decoder: String, CaseIterable {
     case aggregatorConfig = "aggregator-config"
     case secagg
     case agentRound = "agent-round"
+    case homomorphic
 
     static let selected: Decoder = {
         let name = ProcessInfo.processInfo.environment["FUZZ_DECODER"] ?? ""
@@ -70,8 +72,28 @@ enum Decoder: String, CaseIterable {
             _ = try? ModelCodec.decodeMasked(bytes, job: "fuzz", round: 1, agent: "a1", dimension: 4)
         case .agentRound:
             Self.agentRound(bytes)
+        case .homomorphic:
+            // Every homomorphic payload: the key holder's key, an agent's encrypted update (as the
+            // aggregator checks it), a decryption request (as the key holder reads it) and a sum.
+            let (key, packing) = Self.paillier
+            _ = try? HomomorphicKey(payload: bytes, job: "fuzz")
+            _ = try? HomomorphicCodec.decodeUpdate(
+                bytes, job: "fuzz", round: 1, agent: "a1", baseSHA256: Self.openRound.model.sha256, key: key, packing: packing, values: 15)
+            _ = try? HomomorphicCodec.decodeRequest(bytes, job: "fuzz", round: 1, key: key)
+            _ = try? HomomorphicCodec.decodeSum(bytes, job: "fuzz", round: 1, requestSHA256: "", count: 1, key: key)
         }
     }
+
+    /// A 2048-bit key (seeded: the fuzzer needs no secret) and the packing of a 15-value model.
+    static let paillier: (HomomorphicKey, PaillierPacking) = {
+        var random = SplitMix64(seed: 7)
+        let key = try! PaillierPrivateKey.generate(bits: 2048, using: &random)
+        let message = HomomorphicKeyMessage(job: "fuzz", key: key.publicKey, base: key.fastEncryptionBase(using: &random))
+        return (
+            try! HomomorphicKey(payload: ProtocolJSON.encode(message), job: "fuzz"),
+            try! PaillierPacking(clip: 1, scale: 1024, cohort: 2, keyBits: 2048)
+        )
+    }()
 
     /// An announcement that decodes goes through an agent's whole round: its base is set to the
     /// model the agent holds, so it trains (a delta stands in for training), clips, noises,
