@@ -58,6 +58,9 @@ enum PayloadDescription {
             lines.append(
                 "  \(name) U32 [\(indices.count)]: first \(indices.first.map(String.init) ?? "-") last \(indices.last.map(String.init) ?? "-")")
         }
+        for (name, blob) in file.blobs.sorted(by: { $0.key < $1.key }) {
+            lines.append("  \(name) U8 \(blob.shape): \(blob.bytes.count) bytes (opaque: ciphertexts or plaintexts of a homomorphic round)")
+        }
         let sparse = file.isSparse ? " (top-k: only the largest entries, at the positions in the .indices tensors)" : ""
         lines.append("  \(file.tensors.count) tensors, \(total) values\(sparse)")
         return lines.joined(separator: "\n")
@@ -113,6 +116,10 @@ enum PayloadDescription {
             let reveal = try ProtocolJSON.decode(SecAggReveal.self, from: bytes)
             return "secure-aggregation reveal from \(reveal.agent), round \(reveal.round): \(reveal.selfMasks.count) self-mask "
                 + "and \(reveal.maskKeys.count) mask-key shares"
+        case HomomorphicKeyMessage.schema:
+            let message = try ProtocolJSON.decode(HomomorphicKeyMessage.self, from: bytes)
+            let key = try HomomorphicKey(payload: bytes, job: message.job)
+            return "key holder's Paillier key of job \(message.job): \(message.bits) bits, fingerprint \(key.fingerprint.prefix(16))"
         default:
             throw CommandFailure("JSON with unknown schema '\(schema)'")
         }

@@ -139,6 +139,11 @@ struct HomomorphicJobTests {
                 let published = (0..<sumBlob.shape[0]).map { BigInteger(bigEndian: Array(sumBlob.bytes[$0 * sumWidth..<($0 + 1) * sumWidth])) }
                 #expect(published == total, "round \(round)")
             }
+            // fedmq inspect shows what an agent kept: ciphertexts, under the key holder's key.
+            let kept = job.directory.appendingPathComponent("agent-0/update-he.safetensors").path
+            let (inspected, described) = try await runToEnd(try fedmqExecutable().path, ["inspect", kept], log: job.directory.path + "/inspect.log")
+            #expect(inspected == 0 && described.contains("fedmq.kind = encrypted_update") && described.contains("ciphertexts U8 ["), "\(described)")
+            #expect(described.contains("fedmq.he.key_sha256 = \(fingerprint)"))
             // The restarted key holder kept its key; the aggregator never saw a plaintext update.
             #expect(job.log("keyholder").contains("loaded a 2048-bit Paillier key"))
             #expect(!job.log("aggregator").contains("rejected update"), "\(job.log("aggregator").suffix(2000))")
