@@ -107,7 +107,7 @@ let package = Package(
         .target(
             name: "FedMQAgent",
             dependencies: [
-                "FedMQCore", "FedMQProtocol", "FedMQTransport", "FedMQRuntime",
+                "FedMQCore", "FedMQProtocol", "FedMQTransport", "FedMQRuntime", "FedMQProcess",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
@@ -185,6 +185,13 @@ let package = Package(
         // Runs a private mosquitto broker (tests, demo, benchmarks).
         .target(
             name: "FedMQLocalBroker",
+            dependencies: ["FedMQProcess"],
+            swiftSettings: swiftSettings
+        ),
+        // Child processes started with posix_spawn and stopped by PID (brokers in tests and the
+        // demo, an agent's external trainer).
+        .target(
+            name: "FedMQProcess",
             swiftSettings: swiftSettings
         ),
         .executableTarget(

@@ -11,7 +11,7 @@ public struct AgentConfig: ConfigFile, Sendable {
     public var job = ""
     public var broker = BrokerSettings()
     /// Local training data (never leaves the device): CSV with the label in the last column
-    /// or in the column named `data_label`.
+    /// or in the column named `data_label`. May be empty with a `trainer` that reads its own.
     public var dataCSV = ""
     public var dataLabel: String?
     /// Whether the CSV starts with a header line; nil: exactly when `data_label` names a column.
@@ -48,11 +48,13 @@ public struct AgentConfig: ConfigFile, Sendable {
     public var minUpdateIntervalSeconds = 0.0
     public var maxUpdatesPerHour: Int?
     public var maxUpdatesPerDay: Int?
+    /// An external program that trains each round instead of FedMQ's own trainer.
+    public var trainer: TrainerCommand?
 
-    public static let requiredKeys = ["agent", "job", "data_csv", "state_directory"]
+    public static let requiredKeys = ["agent", "job", "state_directory"]
 
     enum CodingKeys: String, CodingKey {
-        case agent, job, broker, seed, enrolment
+        case agent, job, broker, seed, enrolment, trainer
         case dataCSV = "data_csv"
         case dataLabel = "data_label"
         case dataHeader = "data_header"
@@ -101,6 +103,11 @@ public struct AgentConfig: ConfigFile, Sendable {
             throw .configuration("\(error)")
         }
         if stateDirectory.isEmpty { throw .configuration("state_directory is empty") }
+        if dataCSV.isEmpty && trainer == nil {
+            throw .configuration("data_csv is empty: give the local data, or a trainer command that reads its own")
+        }
+        if dataCSV.isEmpty && holdoutFraction > 0 { throw .configuration("holdout_fraction needs data_csv: held-out rows come from it") }
+        try trainer?.validate()
         if !(0..<1).contains(holdoutFraction) { throw .configuration("holdout_fraction must be within 0 and 1 (0 keeps no held-out data)") }
         if !(0...1000).contains(personalizationEpochs) { throw .configuration("personalization_epochs must be within 0...1000") }
         if let fraction = topKFraction, !(fraction > 0 && fraction <= 1) {

@@ -48,6 +48,7 @@ public struct AgentRuntime: Service {
     private enum Event: Sendable {
         case message(MQTTMessage)
         case trained(round: Int, Result<Parameters, CoreError>, examples: Int)
+        case externallyTrained(round: Int, Result<ExternalTrainer.Output, ExternalTrainer.Failure>)
         case evaluated(AgentEvaluation)
         case tick
         case shutdown
@@ -64,11 +65,19 @@ public struct AgentRuntime: Service {
         try config.validate()
         reportFileSizeLimitAsError()
         try DurableFile.createDirectory(config.stateDirectory)
-        let local = try CSVReader.read(file: config.dataCSV, options: config.dataOptions)
+        let local = config.dataCSV.isEmpty ? nil : try CSVReader.read(file: config.dataCSV, options: config.dataOptions)
         // Held-out rows for federated evaluation never reach training.
-        let (data, holdout): (Dataset, Dataset?) =
-            config.holdoutFraction > 0
-            ? try DataSplit.trainTest(local, testFraction: config.holdoutFraction, classes: nil, seed: config.seed) : (local, nil)
+        let (data, holdout): (Dataset?, Dataset?) =
+            if let local, config.holdoutFraction > 0 {
+                try DataSplit.trainTest(local, testFraction: config.holdoutFraction, classes: nil, seed: config.seed)
+            } else {
+                (local, nil)
+            }
+        let trainer = config.trainer.map {
+            ExternalTrainer(
+                trainer: $0, directory: config.stateDirectory + "/trainer", job: config.job, agent: config.agent,
+                dataCSV: config.dataCSV.isEmpty ? nil : config.dataCSV)
+        }
         let record = try loadRecord()
         let enrolment = try config.enrolment.map { try IdentityFiles.enrolment(at: $0) }
         var machine = try AgentStateMachine(
@@ -79,7 +88,12 @@ public struct AgentRuntime: Service {
             errorFeedback: try config.topKFraction.map { try ErrorFeedback(fraction: $0, residual: loadResidual(record)) },
             pacing: config.pacing(recent: record.publishTimes), random: KernelRandom())
         let topics = machine.topics
-        logger.notice("\(data.count) local examples for training, \(holdout?.count ?? 0) held out; last served round \(machine.lastServedRound)")
+        if let trainer {
+            logger.notice("training with \(trainer.trainer.command.joined(separator: " ")) (at most \(trainer.trainer.timeoutSeconds) s a round)")
+        }
+        logger.notice(
+            "\(data.map { "\($0.count)" } ?? "no") local examples for FedMQ's trainer, \(holdout?.count ?? 0) held out; last served round \(machine.lastServedRound)"
+        )
         if let feedback = machine.errorFeedback {
             let held = feedback.residual.map { "a residual of L2 norm \($0.l2Norm) held back" } ?? "nothing held back yet"
             logger.notice("sending the top \(feedback.fraction * 100)% of each tensor (error feedback); \(held)")
@@ -144,6 +158,12 @@ public struct AgentRuntime: Service {
                         actions = machine.trainingFinished(round: round, trained: parameters, examples: examples, now: now)
                     case .trained(let round, .failure(let error), _):
                         actions = machine.trainingFailed(round: round, reason: "\(error)", now: now)
+                    case .externallyTrained(let round, .success(let output)):
+                        let metrics = output.metrics.keys.sorted().map { "\($0) \(output.metrics[$0] ?? 0)" }.joined(separator: ", ")
+                        logger.info("trainer finished", metadata: ["round": "\(round)", "examples": "\(output.examples)", "metrics": "\(metrics)"])
+                        actions = machine.trainingFinished(round: round, trained: output.parameters, examples: output.examples, now: now)
+                    case .externallyTrained(let round, .failure(let failure)):
+                        actions = machine.trainingFailed(round: round, reason: failure.description, now: now)
                     case .evaluated(let evaluation):
                         let topic = topics.evaluation(round: evaluation.round, agent: config.agent)
                         try await client.publish(topic, payload: ProtocolJSON.encode(evaluation), qos: .atLeastOnce, retain: false)
@@ -159,7 +179,8 @@ public struct AgentRuntime: Service {
                     // is kept on disk and goes again at the next start if the aggregator lacks it.
                     let performed: Void? = try await untilShutdown { [actions, machineTopics = topics] in
                         for action in actions {
-                            try await perform(action, client: client, topics: machineTopics, data: data, holdout: holdout, events: continuation)
+                            try await perform(
+                                action, client: client, topics: machineTopics, data: data, holdout: holdout, trainer: trainer, events: continuation)
                         }
                     }
                     if performed == nil {
@@ -172,10 +193,12 @@ public struct AgentRuntime: Service {
             }
         } catch {
             inbox.cancel()
+            trainer?.running.stop()
             await client.disconnect()
             throw error
         }
         inbox.cancel()
+        trainer?.running.stop()
         if shutDown {
             logger.notice("shutting down")
             let status = AgentStatus(agent: config.agent, state: .offline, lastRound: machine.lastServedRound, time: clock.now())
@@ -205,7 +228,7 @@ public struct AgentRuntime: Service {
     }
 
     private func perform(
-        _ action: AgentAction, client: any MQTTTransport, topics: Topics, data: Dataset, holdout: Dataset?,
+        _ action: AgentAction, client: any MQTTTransport, topics: Topics, data: Dataset?, holdout: Dataset?, trainer: ExternalTrainer?,
         events: AsyncStream<Event>.Continuation
     ) async throws {
         switch action {
@@ -213,8 +236,14 @@ public struct AgentRuntime: Service {
             logger.info("training", metadata: ["round": "\(round)", "epochs": "\(training.epochs)"])
             // The shared benchmark task's shuffle seed: agent k with seed k reproduces it exactly.
             let seed = UInt64(1000 * round) &+ config.seed
-            Task.detached { [train = self.training] in
-                events.yield(.trained(round: round, await train(base, training, data, seed), examples: data.count))
+            if let trainer {
+                Task.detached {
+                    events.yield(.externallyTrained(round: round, await trainer.train(round: round, base: base, training: training, seed: seed)))
+                }
+            } else if let data {
+                Task.detached { [train = self.training] in
+                    events.yield(.trained(round: round, await train(base, training, data, seed), examples: data.count))
+                }
             }
         case .recordServed(let round, let event, let update, let residual):
             // The update first, then the record naming it: a record never points at a missing update.
@@ -246,7 +275,7 @@ public struct AgentRuntime: Service {
                 userProperties: signature.map { [UserProperty(SignedStatement.property, $0)] } ?? [])
             logger.info("secure aggregation: published", metadata: ["topic": "\(topic)", "bytes": "\(payload.count)"])
         case .evaluate(let base, let training):
-            guard let holdout else {
+            guard let holdout, let data else {
                 logger.debug("the job asks for federated evaluation; this agent holds out no data (holdout_fraction 0)")
                 return
             }

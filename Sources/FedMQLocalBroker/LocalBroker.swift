@@ -1,3 +1,5 @@
+// Everything that starts a broker, the demo or a benchmark also starts processes with it.
+@_exported import FedMQProcess
 import Foundation
 import Synchronization
 

@@ -12,16 +12,6 @@ struct DemoTests {
         return (base + "/out", base + "/work", base + ".log")
     }
 
-    /// Processes whose command line mentions `path` (the demo's work folder).
-    func processes(mentioning path: String) -> [String] {
-        let pids = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
-        return pids.filter { $0.allSatisfy(\.isNumber) }.compactMap { pid in
-            guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return nil }
-            let line = String(decoding: data.map { $0 == 0 ? 0x20 : $0 }, as: UTF8.self)
-            return line.contains(path) ? line : nil
-        }
-    }
-
     @Test("a short demo writes metrics.csv and a chart that renders to PNG, and leaves no process behind")
     func shortDemo() async throws {
         let (out, work, log) = directories()

@@ -91,6 +91,23 @@ struct ExampleConfigTests {
         #expect(refusal(#"{"target_updates": 3, "mode": "asynchronous", "asynchronous": {"max_stale": 2}}"#).contains("max_stale"))
     }
 
+    @Test("deploy/examples/agent-trainer.json names the numpy example trainer; a trainer config is checked by name")
+    func trainerAgent() throws {
+        let config = try loadJSONConfig(AgentConfig.self, from: repositoryFile("deploy/examples/agent-trainer.json"))
+        try config.validate()
+        #expect(config.trainer == TrainerCommand(command: [".venv/bin/python", "deploy/examples/trainer/numpy_trainer.py"], timeoutSeconds: 300))
+        #expect(FileManager.default.isExecutableFile(atPath: repositoryFile("deploy/examples/trainer/numpy_trainer.py")))
+        var empty = config
+        empty.trainer = TrainerCommand(command: [])
+        #expect((#expect(throws: RuntimeError.self) { try empty.validate() })?.description == "configuration: trainer.command must name a program")
+        var noData = config
+        noData.trainer = nil
+        noData.dataCSV = ""
+        #expect(
+            (#expect(throws: RuntimeError.self) { try noData.validate() })?.description
+                == "configuration: data_csv is empty: give the local data, or a trainer command that reads its own")
+    }
+
     @Test("deploy/examples/agent.json loads and validates")
     func agent() throws {
         let config = try loadJSONConfig(AgentConfig.self, from: repositoryFile("deploy/examples/agent.json"))

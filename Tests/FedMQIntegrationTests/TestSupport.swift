@@ -117,3 +117,13 @@ func runToEnd(
     let status = try await within(limit, executable) { try await child.wait() }
     return (status, (try? String(contentsOfFile: log, encoding: .utf8)) ?? "")
 }
+
+/// Processes whose command line mentions `text` (a test's own folder), as `ps` would list them.
+func processes(mentioning text: String) -> [String] {
+    let pids = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+    return pids.filter { $0.allSatisfy(\.isNumber) }.compactMap { pid in
+        guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return nil }
+        let line = String(decoding: data.map { $0 == 0 ? 0x20 : $0 }, as: UTF8.self)
+        return line.contains(text) ? line : nil
+    }
+}

@@ -146,7 +146,7 @@ struct HomomorphicRoundTests {
         let single = try HomomorphicKey(payload: key.payload, job: Fixture.job)
         let lone = HomomorphicCodec.encodeRequest(
             .init(
-                job: Fixture.job, round: 1, baseSHA256: aggregator.model.sha256, keyFingerprint: single.fingerprint, values: Fixture.initial.count,
+                job: Fixture.job, round: 1, baseSHA256: aggregator.model.sha256, values: Fixture.initial.count,
                 contributions: [.init(agent: "a1", sha256: ModelCodec.sha256(sent[0].payload), signature: sent[0].signature!)],
                 aggregate: [paillier.key.publicKey.encrypt(BigInteger(7), using: &aggregatorRandom)]),
             key: single)
@@ -155,7 +155,7 @@ struct HomomorphicRoundTests {
         // Three names, one of them with a signature over another update.
         let forged = HomomorphicCodec.encodeRequest(
             .init(
-                job: Fixture.job, round: 1, baseSHA256: aggregator.model.sha256, keyFingerprint: single.fingerprint, values: Fixture.initial.count,
+                job: Fixture.job, round: 1, baseSHA256: aggregator.model.sha256, values: Fixture.initial.count,
                 contributions: sent.map { .init(agent: $0.agent, sha256: ModelCodec.sha256(sent[0].payload), signature: $0.signature!) },
                 aggregate: [paillier.key.publicKey.encrypt(BigInteger(7), using: &aggregatorRandom)]),
             key: single)

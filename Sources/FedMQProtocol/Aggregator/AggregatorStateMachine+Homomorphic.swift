@@ -24,14 +24,12 @@ extension AggregatorStateMachine {
             ]
         }
         if key.fingerprint == homomorphicKey?.fingerprint { return [] }
-        var actions: [AggregatorAction] = []
-        if let collection = homomorphic, collection.product != nil, !finished {
-            // Ciphertexts under the old key cannot be combined with new ones: the round fails cleanly.
-            homomorphicKey = key
-            homomorphic = nil
-            actions += conclude(model.parameters, participants: [:], now: now, failure: "the key holder's key changed during the round")
-        }
+        // Ciphertexts under the old key cannot be combined with new ones: a round that holds some fails cleanly.
+        let stranded = homomorphic?.product != nil && !finished
         homomorphicKey = key
+        homomorphic = nil
+        var actions =
+            stranded ? conclude(model.parameters, participants: [:], now: now, failure: "the key holder's key changed during the round") : []
         openHomomorphicRound()
         let waiting = waitingForKey
         waitingForKey = []
@@ -78,14 +76,8 @@ extension AggregatorStateMachine {
         homomorphic = collection
         accepted[agent] = examples
         var actions: [AggregatorAction] = spooled ? [] : [.spool(round: round, agent: agent, payload: payload, signature: signature)]
-        if accepted.count >= homomorphicTarget { actions += requestDecryption(now: now) }
+        if accepted.count >= target { actions += requestDecryption(now: now) }
         return actions
-    }
-
-    /// The updates that close a homomorphic round early (as in plain rounds).
-    private var homomorphicTarget: Int {
-        guard let selected = announcement.selected, !selected.isEmpty else { return announcement.targetUpdates }
-        return min(announcement.targetUpdates, selected.count)
     }
 
     /// Closes collection: the product and the signed updates it came from go to the key holder.
@@ -93,8 +85,8 @@ extension AggregatorStateMachine {
         guard var collection = homomorphic, let key = homomorphicKey, let settings = policy.homomorphic, let product = collection.product
         else { return [] }
         let request = HomomorphicCodec.DecryptionRequest(
-            job: job, round: collection.round, baseSHA256: announcement.baseModelSHA256, keyFingerprint: key.fingerprint,
-            values: model.parameters.count, contributions: Array(collection.contributions.values), aggregate: product)
+            job: job, round: collection.round, baseSHA256: announcement.baseModelSHA256, values: model.parameters.count,
+            contributions: Array(collection.contributions.values), aggregate: product)
         let payload = HomomorphicCodec.encodeRequest(request, key: key)
         let deadline = now + settings.decryptSeconds
         collection.request = (payload, ModelCodec.sha256(payload), deadline)
@@ -153,7 +145,7 @@ extension AggregatorStateMachine {
                 model.parameters, participants: [:], now: now,
                 failure: "the key holder did not answer the decryption request within \(Int(policy.homomorphic?.decryptSeconds ?? 0)) s")
         }
-        if accepted.count >= homomorphicTarget || (now >= announcement.deadline && accepted.count >= announcement.minUpdates) {
+        if accepted.count >= target || (now >= announcement.deadline && accepted.count >= announcement.minUpdates) {
             return requestDecryption(now: now)
         }
         return nil
@@ -161,8 +153,8 @@ extension AggregatorStateMachine {
 
     /// A fresh collection for the open round, once the key is known.
     mutating func openHomomorphicRound() {
-        guard let key = homomorphicKey, policy.homomorphic != nil, !finished else { return }
-        homomorphic = HomomorphicCollection(round: announcement.round, keyFingerprint: key.fingerprint)
+        guard homomorphicKey != nil, policy.homomorphic != nil, !finished else { return }
+        homomorphic = HomomorphicCollection(round: announcement.round)
     }
 
     /// Homomorphic aggregation needs the key holder's key and an enrolled fleet: the key holder

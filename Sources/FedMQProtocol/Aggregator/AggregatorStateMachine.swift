@@ -126,7 +126,7 @@ public struct AggregatorStateMachine {
 
     /// The updates that close the round early: the policy's target, or every selected agent
     /// when fewer were selected.
-    private var target: Int {
+    var target: Int {
         guard let selected = announcement.selected, !selected.isEmpty else { return announcement.targetUpdates }
         return min(announcement.targetUpdates, selected.count)
     }

@@ -83,19 +83,15 @@ public enum HomomorphicCodec {
         public var job: String
         public var round: Int
         public var baseSHA256: String
-        public var keyFingerprint: String
         public var values: Int
         public var contributions: [Contribution]
         public var aggregate: [BigInteger]
 
-        /// The request to decrypt `aggregate`, made from `contributions` under the key of `keyFingerprint`.
-        public init(
-            job: String, round: Int, baseSHA256: String, keyFingerprint: String, values: Int, contributions: [Contribution], aggregate: [BigInteger]
-        ) {
+        /// The request to decrypt `aggregate`, the product of the `contributions`' ciphertexts.
+        public init(job: String, round: Int, baseSHA256: String, values: Int, contributions: [Contribution], aggregate: [BigInteger]) {
             self.job = job
             self.round = round
             self.baseSHA256 = baseSHA256
-            self.keyFingerprint = keyFingerprint
             self.values = values
             self.contributions = contributions
             self.aggregate = aggregate
@@ -130,7 +126,7 @@ public enum HomomorphicCodec {
         else { throw .homomorphic("the request must name its base model, value count and updates") }
         guard blob.shape.count == 2 else { throw .homomorphic("the aggregate must be a [count, width] U8 tensor") }
         return DecryptionRequest(
-            job: job, round: round, baseSHA256: base, keyFingerprint: key.fingerprint, values: values, contributions: contributions,
+            job: job, round: round, baseSHA256: base, values: values, contributions: contributions,
             aggregate: try ciphertexts(blob, count: blob.shape[0], key: key))
     }
 

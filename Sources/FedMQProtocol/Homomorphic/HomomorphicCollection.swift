@@ -5,8 +5,6 @@ import FedMQHomomorphic
 /// closed, the decryption request waiting for the key holder's answer.
 struct HomomorphicCollection {
     let round: Int
-    /// The fingerprint of the key every ciphertext here is under.
-    let keyFingerprint: String
     var product: [BigInteger]?
     var contributions: [String: HomomorphicCodec.Contribution] = [:]
     var examples: [String: Int] = [:]

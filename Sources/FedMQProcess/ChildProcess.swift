@@ -5,6 +5,13 @@ import Synchronization
     import Glibc
 #endif
 
+/// Why a child process could not be started.
+public struct ChildProcessError: Error, Sendable, CustomStringConvertible {
+    public let command: String
+    public let reason: String
+    public var description: String { "cannot start '\(command.prefix(200))': \(reason)" }
+}
+
 /// A child process started with `posix_spawn`, signalled and reaped by its PID only. If the
 /// last reference goes away while the child still runs (a failed test, an error path), the
 /// child is killed, so nothing is left behind.
@@ -17,11 +24,17 @@ public final class ChildProcess: Sendable {
     public let command: String
     private let exitStatus = Mutex<Int32?>(nil)
 
+    /// Whether the child leads a process group of its own (see `init`).
+    public let leadsGroup: Bool
+
     /// Starts `executable` with `arguments`; standard output and error go to `logFile`
-    /// (appended) or are discarded. Standard input is /dev/null.
+    /// (appended) or are discarded. Standard input is /dev/null. With `workingDirectory` it
+    /// starts there; with `ownGroup` it leads a new process group, so `sendToGroup` reaches the
+    /// processes it starts too (a training script's workers).
     public init(
-        _ executable: String, _ arguments: [String], logFile: String? = nil, environment: [String: String]? = nil
-    ) throws(LocalBrokerError) {
+        _ executable: String, _ arguments: [String], logFile: String? = nil, environment: [String: String]? = nil,
+        workingDirectory: String? = nil, ownGroup: Bool = false
+    ) throws(ChildProcessError) {
         command = ([executable] + arguments).joined(separator: " ")
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
@@ -29,6 +42,14 @@ public final class ChildProcess: Sendable {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, logFile ?? "/dev/null", O_WRONLY | O_CREAT | O_APPEND, 0o644)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        if let workingDirectory {
+            guard let addChdir = Self.addChdir else {
+                throw ChildProcessError(command: command, reason: "this C library cannot start a process in another folder")
+            }
+            guard addChdir(&actions, workingDirectory) == 0 else {
+                throw ChildProcessError(command: command, reason: "cannot start it in \(workingDirectory)")
+            }
+        }
 
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
@@ -39,7 +60,8 @@ public final class ChildProcess: Sendable {
         sigfillset(&all)
         posix_spawnattr_setsigmask(&attributes, &empty)
         posix_spawnattr_setsigdefault(&attributes, &all)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        if ownGroup { posix_spawnattr_setpgroup(&attributes, 0) }
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | (ownGroup ? POSIX_SPAWN_SETPGROUP : 0)))
 
         let environmentLines = (environment ?? ProcessInfo.processInfo.environment).map { "\($0.key)=\($0.value)" }
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
@@ -50,19 +72,33 @@ public final class ChildProcess: Sendable {
         }
         var child: pid_t = 0
         let result = posix_spawn(&child, executable, &actions, &attributes, argv, envp)
-        guard result == 0 else {
-            throw .commandFailed(command: command, status: -1, output: String(cString: strerror(result)))
-        }
+        guard result == 0 else { throw ChildProcessError(command: command, reason: String(cString: strerror(result))) }
         pid = child
+        leadsGroup = ownGroup
     }
 
+    /// glibc's `posix_spawn_file_actions_addchdir_np` (2.29 and later), which Swift's Glibc
+    /// module does not declare.
+    private static let addChdir: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, UnsafePointer<CChar>) -> Int32)? = {
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addchdir_np") else { return nil }
+        return unsafeBitCast(
+            symbol, to: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, UnsafePointer<CChar>) -> Int32).self)
+    }()
+
     deinit {
-        if poll() == nil { kill(pid, SIGKILL) }
+        if poll() == nil { kill(leadsGroup ? -pid : pid, SIGKILL) }
     }
 
     /// Sends `signal` to the child (and only to it).
     public func send(_ signal: Int32) {
         if exitStatus.withLock({ $0 }) == nil { kill(pid, signal) }
+    }
+
+    /// Sends `signal` to the child's whole process group (it must lead one: `ownGroup`), also
+    /// after the child itself exited, so processes it left behind get it too.
+    public func sendToGroup(_ signal: Int32) {
+        guard leadsGroup else { return send(signal) }
+        kill(-pid, signal)
     }
 
     /// The raw wait status once the child has exited (reaping it), else nil.
