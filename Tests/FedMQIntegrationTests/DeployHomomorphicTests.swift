@@ -18,20 +18,7 @@ extension DeployTests {
         for directory in ["keyholder", "agents/agent-0", "agents/agent-2"] {
             #expect(try IdentityFiles.enrolment(at: out.appendingPathComponent("\(directory)/enrolment.json").path) == enrolment, "\(directory)")
         }
-        let digits = try CSVReader.read(file: repositoryFile("data/digits.csv"), options: CSVOptions(hasHeader: true))
-        var children: [ChildProcess] = []
-        for (index, rows) in try Partitioner.iid.partition(digits, clients: 3, classes: 10, seed: 0).enumerated() {
-            let directory = out.appendingPathComponent("agents/agent-\(index)")
-            try CSVWriter.write(digits.subset(rows), to: directory.appendingPathComponent("data.csv").path)
-            try patchJSON(directory.appendingPathComponent("agent.json")) { config in
-                config["data_csv"] = directory.appendingPathComponent("data.csv").path
-                config["state_directory"] = directory.appendingPathComponent("state").path
-            }
-            children.append(
-                try ChildProcess(
-                    try executable("fedmq-agent").path, ["--config", directory.appendingPathComponent("agent.json").path],
-                    logFile: directory.appendingPathComponent("agent.log").path))
-        }
+        var children = try startGeneratedAgents(out, count: 3)
         try patchJSON(out.appendingPathComponent("aggregator/aggregator.json")) { config in
             config["state_directory"] = out.appendingPathComponent("aggregator-state").path
             var policy = config["policy"] as? [String: Any] ?? [:]

@@ -36,10 +36,6 @@ struct DeployTests {
         let (out, port, broker) = try await generatedFleet("deploy-fleet", arguments: ["--agents", "1", "--job", "site"], adding: ["agent-1"])
         let fedmq = try fedmqExecutable().path
         // Data for the two agents, and a one-round job in the generated aggregator config.
-        let digits = try CSVReader.read(file: repositoryFile("data/digits.csv"), options: CSVOptions(hasHeader: true))
-        for (index, rows) in try Partitioner.iid.partition(digits, clients: 2, classes: 10, seed: 0).enumerated() {
-            try CSVWriter.write(digits.subset(rows), to: out.appendingPathComponent("agents/agent-\(index)/data.csv").path)
-        }
         try patchJSON(out.appendingPathComponent("aggregator/aggregator.json")) { config in
             config["state_directory"] = out.appendingPathComponent("aggregator-state").path
             var policy = config["policy"] as? [String: Any] ?? [:]
@@ -49,18 +45,7 @@ struct DeployTests {
             policy["min_updates"] = 2
             config["policy"] = policy
         }
-        var children: [ChildProcess] = []
-        for index in 0..<2 {
-            let directory = out.appendingPathComponent("agents/agent-\(index)")
-            try patchJSON(directory.appendingPathComponent("agent.json")) { config in
-                config["data_csv"] = directory.appendingPathComponent("data.csv").path
-                config["state_directory"] = directory.appendingPathComponent("state").path
-            }
-            children.append(
-                try ChildProcess(
-                    try executable("fedmq-agent").path, ["--config", directory.appendingPathComponent("agent.json").path],
-                    logFile: directory.appendingPathComponent("agent.log").path))
-        }
+        let children = try startGeneratedAgents(out, count: 2)
         let aggregator = try ChildProcess(
             try executable("fedmq-aggregator").path, ["--config", out.appendingPathComponent("aggregator/aggregator.json").path],
             logFile: out.appendingPathComponent("aggregator.log").path)
@@ -283,6 +268,23 @@ struct DeployTests {
             existingConfig: installed.appendingPathComponent("mosquitto.conf").path, port: port, directory: out.appendingPathComponent("run"))
         #expect(!broker.logTail(lines: 50).contains("Warning: ACL"), "\(broker.logTail(lines: 50))")
         return (out, port, broker)
+    }
+
+    /// The generated fleet's first `count` agents, each with its share of digits (IID) and its
+    /// state in its own folder, started from their generated configs.
+    func startGeneratedAgents(_ out: URL, count: Int) throws -> [ChildProcess] {
+        let digits = try CSVReader.read(file: repositoryFile("data/digits.csv"), options: CSVOptions(hasHeader: true))
+        return try Partitioner.iid.partition(digits, clients: count, classes: 10, seed: 0).enumerated().map { index, rows in
+            let directory = out.appendingPathComponent("agents/agent-\(index)")
+            try CSVWriter.write(digits.subset(rows), to: directory.appendingPathComponent("data.csv").path)
+            try patchJSON(directory.appendingPathComponent("agent.json")) { config in
+                config["data_csv"] = directory.appendingPathComponent("data.csv").path
+                config["state_directory"] = directory.appendingPathComponent("state").path
+            }
+            return try ChildProcess(
+                try executable("fedmq-agent").path, ["--config", directory.appendingPathComponent("agent.json").path],
+                logFile: directory.appendingPathComponent("agent.log").path)
+        }
     }
 
     /// A client with the certificate of `directory` (`tls.crt`, `tls.key`, `ca.crt`).

@@ -10,46 +10,15 @@ import Testing
 /// `fedmq-agent`s on a real mosquitto, an enrolled fleet with a key holder.
 @Suite("Homomorphic jobs with real processes", .timeLimit(.minutes(5)))
 struct HomomorphicJobTests {
-    /// Identity keys for the aggregator, the key holder and `agents` agents, and the enrolment.
-    struct Fleet {
-        let aggregatorKey: String
-        let keyholderKey: String
-        let enrolment: String
-        let directory: URL
-
-        init(directory: URL, agents: Int) throws {
-            self.directory = directory
-            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-            let aggregator = SigningKey()
-            let keyholder = SigningKey()
-            aggregatorKey = directory.appendingPathComponent("aggregator.key").path
-            keyholderKey = directory.appendingPathComponent("keyholder.key").path
-            try IdentityFiles.write(aggregator, to: aggregatorKey)
-            try IdentityFiles.write(keyholder, to: keyholderKey)
-            var enrolled: [String: VerifyingKey] = [:]
-            for index in 0..<agents {
-                let key = SigningKey()
-                try IdentityFiles.write(key, to: directory.appendingPathComponent("a\(index).key").path)
-                enrolled["a\(index)"] = key.publicKey
-            }
-            enrolment = directory.appendingPathComponent("enrolment.json").path
-            try JSONEncoder().encode(Enrolment(aggregator: aggregator.publicKey, agents: enrolled, keyholder: keyholder.publicKey))
-                .write(to: URL(fileURLWithPath: enrolment))
-        }
-
-        func agentArguments(_ index: Int) -> [String] {
-            ["--identity-key", directory.appendingPathComponent("a\(index).key").path, "--enrolment", enrolment]
-        }
-    }
-
     static let settings = HomomorphicSettings(clip: 0.5, scale: 1_048_576, decryptSeconds: 120)
 
-    func startKeyholder(_ job: FederatedJob, fleet: Fleet, minUpdates: Int) throws -> ChildProcess {
+    func startKeyholder(_ job: FederatedJob, fleet: TestFleet, minUpdates: Int) throws -> ChildProcess {
         try ChildProcess(
             try executable("fedmq-keyholder").path,
             [
                 "--job", job.job, "--port", "\(job.port)", "--state-dir", job.directory.appendingPathComponent("keyholder").path,
-                "--identity-key", fleet.keyholderKey, "--enrolment", fleet.enrolment, "--min-updates", "\(minUpdates)", "--log-level", "debug",
+                "--identity-key", try #require(fleet.keyholderKey), "--enrolment", fleet.enrolment, "--min-updates", "\(minUpdates)", "--log-level",
+                "debug",
             ], logFile: job.directory.appendingPathComponent("keyholder.log").path)
     }
 
@@ -66,7 +35,7 @@ struct HomomorphicJobTests {
     )
     func dropoutAndKeyholderRestart() async throws {
         try await withLocalBroker { broker in
-            let fleet = try Fleet(directory: broker.directory.appendingPathComponent("he-keys"), agents: 10)
+            let fleet = try TestFleet(directory: broker.directory.appendingPathComponent("he-keys"), agents: 10, keyholder: true)
             let job = try FederatedJob(
                 broker: broker, job: "he", agents: 10, rounds: 3, target: 10, minimum: 7, epochs: 1,
                 extraConfig: ["identity_key": fleet.aggregatorKey, "enrolment": fleet.enrolment], roundSeconds: 4, homomorphic: Self.settings)

@@ -9,42 +9,10 @@ import Testing
 /// mosquitto, an enrolled fleet, against the same job with plain updates.
 @Suite("Secure aggregation jobs with real processes", .timeLimit(.minutes(4)))
 struct SecureJobTests {
-    /// Identity keys for the aggregator and `agents` agents, and the enrolment file.
-    struct Fleet {
-        let aggregatorKey: String
-        let aggregatorPublic: VerifyingKey
-        let enrolment: String
-        let directory: URL
-
-        init(directory: URL, agents: Int) throws {
-            self.directory = directory
-            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-            let aggregator = SigningKey()
-            aggregatorKey = directory.appendingPathComponent("aggregator.key").path
-            try IdentityFiles.write(aggregator, to: aggregatorKey)
-            aggregatorPublic = aggregator.publicKey
-            var enrolled: [String: VerifyingKey] = [:]
-            for index in 0..<agents {
-                let key = SigningKey()
-                try IdentityFiles.write(key, to: directory.appendingPathComponent("a\(index).key").path)
-                enrolled["a\(index)"] = key.publicKey
-            }
-            enrolment = directory.appendingPathComponent("enrolment.json").path
-            try JSONEncoder().encode(Enrolment(aggregator: aggregator.publicKey, agents: enrolled)).write(to: URL(fileURLWithPath: enrolment))
-        }
-
-        func agentArguments(_ index: Int) -> [String] {
-            [
-                "--identity-key", directory.appendingPathComponent("a\(index).key").path, "--aggregator-key", aggregatorPublic.base64,
-                "--enrolment", enrolment,
-            ]
-        }
-    }
-
     /// Runs a 4-agent, 5-round job, with or without secure aggregation, and returns its metrics.
     func run(secure: Bool, broker: LocalBroker) async throws -> (FederatedJob, [RoundMetrics]) {
         let name = secure ? "secure" : "plain"
-        let fleet = try Fleet(directory: broker.directory.appendingPathComponent("\(name)-keys"), agents: 4)
+        let fleet = try TestFleet(directory: broker.directory.appendingPathComponent("\(name)-keys"), agents: 4)
         let settings = SecureAggregationSettings(quantization: SecAggQuantization(clip: 1, scale: 1_048_576), stageSeconds: 20)
         let job = try FederatedJob(
             broker: broker, job: name, agents: 4, rounds: 5, target: 4, minimum: 4, epochs: 1,

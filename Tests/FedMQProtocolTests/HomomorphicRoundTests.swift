@@ -76,6 +76,15 @@ struct HomomorphicRoundTests {
         return published
     }
 
+    /// Agents `senders` train round 1 and their updates reach `aggregator`; what it answered.
+    func deliver(from senders: [String], key: (payload: [UInt8], signature: String), to aggregator: inout AggregatorStateMachine, now: Double) throws
+        -> [AggregatorAction]
+    {
+        try updates(from: senders, key: key, aggregator: aggregator).flatMap {
+            aggregator.receive(agent: $0.agent, round: 1, payload: $0.payload, signature: $0.signature, now: now)
+        }
+    }
+
     /// The request the aggregator sends, signed by it.
     func decryptionRequest(in actions: [AggregatorAction]) -> (round: Int, payload: [UInt8], signature: String)? {
         for case .requestDecryption(let round, let payload, _, _) in actions {
@@ -92,10 +101,7 @@ struct HomomorphicRoundTests {
         var aggregator = try aggregator()
         let key = keyMessage(keyholder)
         #expect(aggregator.homomorphicKeyReceived(key.payload, signature: key.signature, now: 1000).isEmpty)
-        var actions: [AggregatorAction] = []
-        for update in try updates(from: ["a1", "a2", "a4"], key: key, aggregator: aggregator) {
-            actions += aggregator.receive(agent: update.agent, round: 1, payload: update.payload, signature: update.signature, now: 1003)
-        }
+        let actions = try deliver(from: ["a1", "a2", "a4"], key: key, to: &aggregator, now: 1003)
         #expect(actions.spooled == 3)
         #expect(actions.rejections.isEmpty)
         let request = try #require(decryptionRequest(in: actions))
@@ -223,10 +229,7 @@ struct HomomorphicRoundTests {
         var aggregator = try aggregator()
         let key = keyMessage(keyholder)
         _ = aggregator.homomorphicKeyReceived(key.payload, signature: key.signature, now: 1000)
-        var actions: [AggregatorAction] = []
-        for update in try updates(from: ["a1", "a2", "a3"], key: key, aggregator: aggregator) {
-            actions += aggregator.receive(agent: update.agent, round: 1, payload: update.payload, signature: update.signature, now: 1003)
-        }
+        let actions = try deliver(from: ["a1", "a2", "a3"], key: key, to: &aggregator, now: 1003)
         let request = try #require(decryptionRequest(in: actions))
         var spooled: [(agent: String, payload: [UInt8])] = []
         var signatures: [String: String] = [:]
@@ -266,10 +269,7 @@ extension HomomorphicRoundTests {
             signers: identities.mapValues(\.publicKey), keyholder: keyholderIdentity.publicKey, random: SplitMix64(seed: 1))
         let key = keyMessage(keyholder)
         _ = aggregator.homomorphicKeyReceived(key.payload, signature: key.signature, now: 1000)
-        var actions: [AggregatorAction] = []
-        for update in try updates(from: ["a1", "a2", "a3"], key: key, aggregator: aggregator) {
-            actions += aggregator.receive(agent: update.agent, round: 1, payload: update.payload, signature: update.signature, now: 1003)
-        }
+        let actions = try deliver(from: ["a1", "a2", "a3"], key: key, to: &aggregator, now: 1003)
         let request = try #require(decryptionRequest(in: actions))
         guard case .publishSum(_, let sum) = keyholder.requestReceived(round: 1, payload: request.payload, signature: request.signature).last
         else {
@@ -330,10 +330,7 @@ extension HomomorphicRoundTests {
         }
         #expect(reasons.keys.contains(.homomorphic), "\(reasons)")
         // The honest agents' round goes on as if nothing happened.
-        var actions: [AggregatorAction] = []
-        for update in try updates(from: ["a1", "a2", "a3"], key: key, aggregator: aggregator) {
-            actions += aggregator.receive(agent: update.agent, round: 1, payload: update.payload, signature: update.signature, now: 1004)
-        }
+        let actions = try deliver(from: ["a1", "a2", "a3"], key: key, to: &aggregator, now: 1004)
         #expect(actions.spooled == 3)
         #expect(try #require(decryptionRequest(in: actions)).payload.count > 0)
     }
