@@ -47,11 +47,12 @@ demo: release
 	.build/release/fedmq demo --out demo-out
 
 ## test: unit tests and integration tests against a real mosquitto (started by the tests)
-## deb: Debian packages fedmq-agent and fedmq-aggregator in dist/ (static Swift runtime; VERSION=...)
+## deb: Debian packages fedmq-agent, fedmq-aggregator and fedmq-keyholder in dist/ (static Swift runtime; VERSION=...)
 VERSION ?= 0.1.0
 deb: deps
 	$(SWIFT) build -c release --static-swift-stdlib --scratch-path $(STATIC_BUILD) --product fedmq-agent
 	$(SWIFT) build -c release --static-swift-stdlib --scratch-path $(STATIC_BUILD) --product fedmq-aggregator
+	$(SWIFT) build -c release --static-swift-stdlib --scratch-path $(STATIC_BUILD) --product fedmq-keyholder
 	tools/make-deb $(STATIC_BUILD)/release dist $(VERSION)
 
 ## lint: swift format's rules (.swift-format) and a doc comment on every public type and function

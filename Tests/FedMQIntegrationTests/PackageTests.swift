@@ -7,7 +7,9 @@ import Testing
 /// build's binaries), installed with dpkg into a scratch root, and run.
 @Suite("Debian packages", .timeLimit(.minutes(3)))
 struct PackageTests {
-    @Test("fedmq-agent and fedmq-aggregator install with dpkg, their dependencies are ones Debian has, and the installed binaries run a job")
+    @Test(
+        "fedmq-agent, fedmq-aggregator and fedmq-keyholder install with dpkg, their dependencies are ones Debian has, and the installed binaries run a job"
+    )
     func installAndRun() async throws {
         let work = FileManager.default.temporaryDirectory.appendingPathComponent("fedmq-deb-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: work) }
@@ -17,7 +19,7 @@ struct PackageTests {
             log: work.path + "-build.log")
         #expect(built.status == 0, "\(built.output)")
         let packages = built.output.split(separator: "\n").map(String.init).filter { $0.hasSuffix(".deb") }
-        #expect(packages.count == 2, "\(built.output)")
+        #expect(packages.count == 3, "\(built.output)")
 
         // apt can satisfy the dependencies on this Debian (simulated: nothing is installed).
         for package in packages {
@@ -35,14 +37,14 @@ struct PackageTests {
         let installed = try await runToEnd(
             "/usr/bin/dpkg", ["--root=\(root.path)", "--log=\(work.path)-dpkg.log"] + force + ["-i"] + packages, log: work.path + "-install.log")
         #expect(installed.status == 0, "\(installed.output)")
-        for name in ["agent", "aggregator"] {
+        for name in ["agent", "aggregator", "keyholder"] {
             #expect(FileManager.default.isExecutableFile(atPath: root.appendingPathComponent("usr/bin/fedmq-\(name)").path))
             let unit = try String(contentsOf: root.appendingPathComponent("lib/systemd/system/fedmq-\(name).service"), encoding: .utf8)
             #expect(unit.contains("ExecStart=/usr/bin/fedmq-\(name) ") && !unit.contains("/usr/local/bin"))
         }
         let listed = try await runToEnd(
-            "/usr/bin/dpkg", ["--root=\(root.path)", "-l", "fedmq-agent", "fedmq-aggregator"], log: work.path + "-list.log")
-        #expect(listed.output.contains("ii  fedmq-agent") && listed.output.contains("ii  fedmq-aggregator"), "\(listed.output)")
+            "/usr/bin/dpkg", ["--root=\(root.path)", "-l", "fedmq-agent", "fedmq-aggregator", "fedmq-keyholder"], log: work.path + "-list.log")
+        #expect(["agent", "aggregator", "keyholder"].allSatisfy { listed.output.contains("ii  fedmq-\($0)") }, "\(listed.output)")
 
         // The installed binaries run a two-round job (fedmq init's run.sh with FEDMQ_BIN at them).
         let port = try LoopbackPort.free()

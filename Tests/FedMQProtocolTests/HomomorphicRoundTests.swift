@@ -335,3 +335,32 @@ extension HomomorphicRoundTests {
         #expect(try #require(decryptionRequest(in: actions)).payload.count > 0)
     }
 }
+
+@Suite("Homomorphic payloads at 3072 bits")
+struct HomomorphicKeySizeTests {
+    @Test("a 3072-bit key: an encrypted update decodes under it and decrypts to the packed values; a 2048-bit policy refuses it")
+    func largerKey() throws {
+        var random = SplitMix64(seed: 3072)
+        let key = try PaillierPrivateKey.generate(bits: 3072, using: &random)
+        let message = ProtocolJSON.encode(HomomorphicKeyMessage(job: Fixture.job, key: key.publicKey, base: key.fastEncryptionBase(using: &random)))
+        let parsed = try HomomorphicKey(payload: message, job: Fixture.job)
+        let settings = HomomorphicSettings(keyBits: 3072, clip: 1, scale: 1024)
+        let packing = try settings.packing(cohort: 4)
+        let values = (0..<500).map { Float($0 % 7) / 8 - 0.4 }
+        let payload = HomomorphicCodec.encryptUpdate(
+            values, packing: packing, key: parsed, job: Fixture.job, round: 2, agent: "a1", baseSHA256: String(repeating: "a", count: 64),
+            examples: 3, using: &random)
+        let update = try HomomorphicCodec.decodeUpdate(
+            payload, job: Fixture.job, round: 2, agent: "a1", baseSHA256: String(repeating: "a", count: 64), key: parsed, packing: packing,
+            values: values.count)
+        #expect(update.ciphertexts.count == packing.plaintexts(for: values.count))
+        let decoded = try packing.unpack(try update.ciphertexts.map { try key.decrypt($0) }, count: values.count, updates: 1)
+        #expect(zip(decoded, values).allSatisfy { abs($0 - Double($1)) <= 0.5 / 1024 + 1e-9 })
+        // The same key under a policy of 2048 bits: its updates would not fit the announced packing.
+        #expect(throws: ProtocolError.self) {
+            try HomomorphicCodec.decodeUpdate(
+                payload, job: Fixture.job, round: 2, agent: "a1", baseSHA256: String(repeating: "a", count: 64), key: parsed,
+                packing: try HomomorphicSettings(clip: 1, scale: 1024).packing(cohort: 4), values: values.count)
+        }
+    }
+}
