@@ -73,6 +73,8 @@ public struct AgentRuntime: Service {
             } else {
                 (local, nil)
             }
+        // Said once, at the first round of a model without feature scaling.
+        var unscaledWarning = data.flatMap { FeatureScaling.unscaledWarning($0) }
         let trainer = config.trainer.map {
             ExternalTrainer(
                 trainer: $0, directory: config.stateDirectory + "/trainer", job: config.job, agent: config.agent,
@@ -174,6 +176,12 @@ public struct AgentRuntime: Service {
                     case .shutdown:
                         shutDown = true
                         break eventLoop
+                    }
+                    if let warning = unscaledWarning,
+                        actions.contains(where: { if case .train(_, let base, _) = $0 { base.spec.scaling == nil } else { false } })
+                    {
+                        logger.warning("local data \(config.dataCSV): \(warning)")
+                        unscaledWarning = nil
                     }
                     // A shutdown ends a publish the broker does not acknowledge: a served round's update
                     // is kept on disk and goes again at the next start if the aggregator lacks it.

@@ -270,7 +270,11 @@ public struct AggregatorRuntime: Service {
     private func makeEvaluator(spec: ModelSpec) throws -> (@Sendable (Parameters) -> Evaluation?)? {
         guard let path = config.evaluationCSV else { return nil }
         var data = try CSVReader.read(file: path, options: config.evaluationOptions)
-        if let scaling = spec.scaling { try scaling.apply(to: &data) }
+        if let scaling = spec.scaling {
+            try scaling.apply(to: &data)
+        } else if let warning = FeatureScaling.unscaledWarning(data) {
+            logger.warning("evaluation data \(path): \(warning)")
+        }
         let evaluationData = data
         return { parameters in try? Evaluation.evaluate(parameters, spec: spec, on: evaluationData) }
     }

@@ -86,3 +86,18 @@ extension Dataset {
         return copy
     }
 }
+
+@Suite("Feature scales")
+struct FeatureScaleTests {
+    @Test("unscaled breast cancer data is named with its widest and narrowest features; digits and scaled data are not")
+    func unscaledWarning() throws {
+        let cancer = try readCSV(dataFile("breast_cancer.csv"), options: CSVOptions(hasHeader: true, label: .name("label")))
+        let warning = try #require(FeatureScaling.unscaledWarning(cancer))
+        #expect(warning.contains("'worst_area'") && warning.contains("features differ in scale by"), "\(warning)")
+        var scaled = cancer
+        try FeatureScaling.fit(cancer).apply(to: &scaled)
+        #expect(FeatureScaling.unscaledWarning(scaled) == nil)
+        let digits = try readCSV(dataFile("digits.csv"), options: CSVOptions(hasHeader: true, label: .name("label")))
+        #expect(FeatureScaling.unscaledWarning(digits) == nil)
+    }
+}

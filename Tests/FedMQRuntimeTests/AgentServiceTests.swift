@@ -104,4 +104,21 @@ struct AgentNoticeTests {
         try await agent.stop()
         try await aggregator.stop()
     }
+
+    @Test("an agent whose data differ in scale by orders of magnitude, training a model without feature scaling, says so once")
+    func unscaledData() async throws {
+        let fleet = try RuntimeFleet()
+        let config = try fleet.agentConfig(0)
+        // x0 in the thousands, x1 in the thousandths: a learning rate for one is wrong for the other.
+        let rows = (0..<20).map { "\(1000 + $0 * 37),\(Double($0 % 5) / 1000),\(Double($0 % 3)),\($0 % 2)" }
+        try (rows.joined(separator: "\n") + "\n").write(toFile: config.dataCSV, atomically: true, encoding: .utf8)
+        let aggregator = fleet.aggregator(fleet.aggregatorConfig(policy: fleet.policy(rounds: 2, target: 1, minimum: 1)))
+        let agent = fleet.agent(config)
+        try await aggregator.finished()
+        try await agent.stop()
+        let warnings = fleet.logs.lines(from: "a0", containing: "features differ in scale")
+        #expect(warnings.count == 1 && warnings.first?.level == .warning, "\(warnings.map(\.message))")
+        #expect(warnings.first?.message.contains("feature 0 around") == true && warnings.first?.message.contains("feature 1 around") == true)
+        #expect(try fleet.metricsLog().count == 2)
+    }
 }
