@@ -54,7 +54,9 @@ public struct KeyholderRuntime: Service {
             "\(created ? "generated" : "loaded") a \(key.publicKey.bits)-bit Paillier key (sha256 \(machine.fingerprint.prefix(16))); decrypting aggregates of at least \(config.minUpdates) of \(enrolment.agents.count) enrolled agents"
         )
 
-        let client = try connector.transport(options: config.broker.connectionOptions(clientID: "fedmq-keyholder-\(config.job)", will: nil))
+        let offline = ProtocolJSON.encode(KeyholderStatus(job: config.job, state: .offline))
+        let will = LastWill(topic: topics.keyholderStatus, payload: offline, qos: .atLeastOnce, retain: true)
+        let client = try connector.transport(options: config.broker.connectionOptions(clientID: "fedmq-keyholder-\(config.job)", will: will))
         let (events, continuation) = AsyncStream.makeStream(of: Event.self)
         let connectionEvents = client.connectionEvents()
         let connectionLog = Task { [logger, clientID = "fedmq-keyholder-\(config.job)"] in
@@ -111,6 +113,10 @@ public struct KeyholderRuntime: Service {
         }
         logger.notice("shutting down")
         requests.cancel()
+        let final = ProtocolJSON.encode(machine.status(.offline, now: Date().timeIntervalSince1970))
+        if await bounded(.seconds(3), { try await client.publish(topics.keyholderStatus, payload: final, qos: .atLeastOnce, retain: true) }) == nil {
+            logger.warning("could not publish the final status (broker unreachable?)")
+        }
         await client.disconnect()
     }
 
@@ -126,6 +132,7 @@ public struct KeyholderRuntime: Service {
                     topics.homomorphicKey, payload: payload, qos: .atLeastOnce, retain: true, messageExpiry: nil,
                     userProperties: [UserProperty(SignedStatement.property, signature)])
                 logger.info("published the public key", metadata: ["topic": "\(topics.homomorphicKey)"])
+                try await publishStatus(machine, client: client, topics: topics)
             case .recordAnswer:
                 try store.saveAnswered(machine.answered, floor: machine.floor)
             case .publishSum(let round, let payload):
@@ -134,9 +141,16 @@ public struct KeyholderRuntime: Service {
                     topics.decryptedSum(round: round), payload: payload, qos: .atLeastOnce, retain: false, messageExpiry: nil,
                     userProperties: [UserProperty(SignedStatement.property, signature)])
                 logger.notice("decrypted the aggregate", metadata: ["round": "\(round)"])
+                try await publishStatus(machine, client: client, topics: topics)
             case .refused(let round, let reason):
                 logger.warning("refused to decrypt: \(reason)", metadata: ["round": "\(round)"])
             }
         }
+    }
+
+    /// The retained `online` status, with the key and the last round decrypted.
+    private func publishStatus(_ machine: KeyholderStateMachine, client: any MQTTTransport, topics: Topics) async throws {
+        let status = ProtocolJSON.encode(machine.status(.online, now: Date().timeIntervalSince1970))
+        _ = try await client.publish(topics.keyholderStatus, payload: status, qos: .atLeastOnce, retain: true, messageExpiry: nil)
     }
 }

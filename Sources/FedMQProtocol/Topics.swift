@@ -43,6 +43,8 @@ public struct Topics: Sendable, Equatable {
     public var allSecAggUnmasks: String { "\(prefix)/round/+/secagg/unmask" }
     /// JSON, retained, signed by the key holder: its Paillier public key (homomorphic jobs).
     public var homomorphicKey: String { "\(prefix)/he/key" }
+    /// JSON, retained, last will: the key holder's state (`KeyholderStatus`).
+    public var keyholderStatus: String { "\(prefix)/he/keyholder/status" }
     /// Every round's decryption request (the key holder's subscription).
     public var allDecryptionRequests: String { "\(prefix)/round/+/he/request" }
     /// Every round's decrypted sum (the aggregator's subscription).
@@ -78,7 +80,7 @@ public struct Topics: Sendable, Equatable {
         case secAgg(SecAggStage, round: Int, agent: String)
         case secAggInbox(SecAggInboxKind, round: Int, agent: String)
         case secAggUnmask(round: Int)
-        case homomorphicKey
+        case homomorphicKey, keyholderStatus
         case decryptionRequest(round: Int)
         case decryptedSum(round: Int)
     }
@@ -92,6 +94,7 @@ public struct Topics: Sendable, Equatable {
         case 2 where levels == ["global", "round"]: return .globalRound
         case 1 where levels == ["metrics"]: return .metrics
         case 2 where levels == ["he", "key"]: return .homomorphicKey
+        case 3 where levels == ["he", "keyholder", "status"]: return .keyholderStatus
         case 4 where levels[0] == "round" && levels[2] == "he" && ["request", "sum"].contains(levels[3]):
             let round = try Self.round(levels[1], topic)
             return levels[3] == "request" ? .decryptionRequest(round: round) : .decryptedSum(round: round)

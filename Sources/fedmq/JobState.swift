@@ -9,6 +9,8 @@ struct JobState {
     private(set) var history: [Int: RoundMetrics] = [:]
     private(set) var round: RoundAnnouncement?
     private(set) var aggregator: AggregatorStatus?
+    /// A homomorphic job's key holder, when it said anything.
+    private(set) var keyholder: KeyholderStatus?
     private(set) var agents: [String: AgentStatus] = [:]
     /// Agents tracked at most (statuses of more distinct ids are ignored): the page stays small.
     static let maxAgents = 10_000
@@ -33,6 +35,9 @@ struct JobState {
         case .aggregatorStatus:
             guard let status = try? ProtocolJSON.decode(AggregatorStatus.self, from: payload) else { return false }
             aggregator = status
+        case .keyholderStatus:
+            guard let status = try? ProtocolJSON.decode(KeyholderStatus.self, from: payload) else { return false }
+            keyholder = status
         case .status(let agent):
             guard let status = try? ProtocolJSON.decode(AgentStatus.self, from: payload), status.agent == agent,
                 agents[agent] != nil || agents.count < Self.maxAgents

@@ -20,7 +20,7 @@ struct StatusCommand: AsyncParsableCommand {
         let topics = try Topics(job: job)
         guard
             let retained = try await RetainedState.read(
-                [topics.aggregatorStatus, topics.globalRound, topics.metrics, topics.allStatuses], broker: broker)
+                [topics.aggregatorStatus, topics.keyholderStatus, topics.globalRound, topics.metrics, topics.allStatuses], broker: broker)
         else { throw CommandFailure("the broker at \(broker.host):\(broker.port) does not let this user read job '\(job)'") }
         var state = JobState(topics: topics)
         var known = false
@@ -40,6 +40,15 @@ extension JobState {
             lines.append("aggregator: \(aggregator.state.rawValue)")
         } else {
             lines.append("aggregator: no status retained")
+        }
+        if let keyholder {
+            var line = "key holder: \(keyholder.state.rawValue)"
+            if let key = keyholder.keySHA256 { line += ", key \(key.prefix(16))" }
+            if let minimum = keyholder.minUpdates { line += ", decrypts sums of at least \(minimum)" }
+            if let last = keyholder.lastRound { line += ", last decrypted round \(last)" }
+            lines.append(line)
+        } else if round?.homomorphic != nil {
+            lines.append("key holder: no status retained (is fedmq-keyholder running?)")
         }
         if let round {
             let of = round.rounds.map { "/\($0)" } ?? ""
@@ -76,11 +85,12 @@ extension JobState {
         return lines.joined(separator: "\n")
     }
 
-    /// `{"aggregator": …, "round": …, "last_round": …, "agents": […]}`, each in its own schema.
+    /// `{"aggregator": …, "keyholder": …, "round": …, "last_round": …, "agents": […]}`, each in its own schema.
     func statusJSON() throws -> String {
         func object(_ payload: [UInt8]?) throws -> Any { try payload.map { try JSONSerialization.jsonObject(with: Data($0)) } ?? NSNull() }
         let document: [String: Any] = [
             "aggregator": try object(aggregator.map(ProtocolJSON.encode)),
+            "keyholder": try object(keyholder.map(ProtocolJSON.encode)),
             "round": try object(round.map(ProtocolJSON.encode)),
             "last_round": try object(lastRound.map(ProtocolJSON.encode)),
             "agents": try agents.keys.sorted().compactMap { agents[$0] }.map { try object(ProtocolJSON.encode($0)) },

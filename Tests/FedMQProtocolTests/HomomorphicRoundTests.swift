@@ -202,6 +202,18 @@ struct HomomorphicRoundTests {
         #expect(aggregator.receive(agent: "a2", round: 1, payload: foreign, signature: signed, now: 1003).rejections == [.homomorphic])
     }
 
+    @Test("the homomorphic topics parse to their kinds, and nothing else under he/ does")
+    func topics() throws {
+        let topics = try Topics(job: Fixture.job)
+        #expect(try topics.parse(topics.homomorphicKey) == .homomorphicKey)
+        #expect(try topics.parse(topics.keyholderStatus) == .keyholderStatus)
+        #expect(try topics.parse(topics.decryptionRequest(round: 4)) == .decryptionRequest(round: 4))
+        #expect(try topics.parse(topics.decryptedSum(round: 4)) == .decryptedSum(round: 4))
+        for topic in ["he/keys", "he/keyholder", "round/x/he/sum", "round/4/he/other", "round/04/he/sum"] {
+            #expect(throws: ProtocolError.self) { try topics.parse("\(topics.prefix)/\(topic)") }
+        }
+    }
+
     @Test("an agent uses only the key the enrolled key holder signed, and refuses a homomorphic round without the key holder's key")
     func agentKeyChecks() throws {
         let keyholder = try keyholder()

@@ -62,6 +62,11 @@ public struct KeyholderStateMachine: Sendable {
     /// What the key holder does when it (re)connects: publish its key.
     public func startActions() -> [KeyholderAction] { [.publishKey(keyMessage)] }
 
+    /// The retained status it publishes now.
+    public func status(_ state: KeyholderStatus.State, now: Double?) -> KeyholderStatus {
+        KeyholderStatus(job: job, state: state, keySHA256: fingerprint, minUpdates: minUpdates, lastRound: answered.keys.max(), time: now)
+    }
+
     /// A decryption request arrived on `round/<round>/he/request`, with its `fedmq-signature`.
     public mutating func requestReceived(round: Int, payload: [UInt8], signature: String?) -> [KeyholderAction] {
         func refuse(_ reason: String) -> [KeyholderAction] { [.refused(round: round, reason: reason)] }

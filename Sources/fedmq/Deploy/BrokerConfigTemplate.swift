@@ -113,6 +113,7 @@ struct BrokerConfigTemplate {
 
         user fedmq-keyholder
         topic write fedmq/v1/+/he/key
+        topic write fedmq/v1/+/he/keyholder/status
         topic read fedmq/v1/+/round/+/he/request
         topic write fedmq/v1/+/round/+/he/sum
 
