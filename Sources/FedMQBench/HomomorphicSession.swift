@@ -125,6 +125,7 @@ enum HomomorphicSession {
             }()
             let agents = try await withThrowingTaskGroup(of: SecAggSession.AgentCost.self) { group in
                 for (name, delta) in zip(names, deltas) {
+                    guard let identity = identities[name] else { continue }
                     group.addTask {
                         var cost = SecAggSession.AgentCost()
                         let (client, models) = try await connected(name, [topics.globalModel])
@@ -135,7 +136,7 @@ enum HomomorphicSession {
                                 baseSHA256: baseSHA256, examples: 1, using: &random)
                             return (
                                 payload,
-                                identities[name]!.sign(
+                                identity.sign(
                                     SignedStatement.update(job: job, round: 1, baseSHA256: baseSHA256, agent: name, payload: payload))
                             )
                         }
