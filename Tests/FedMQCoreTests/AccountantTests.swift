@@ -64,6 +64,27 @@ struct AccountantTests {
         }
     }
 
+    @Test("composed Gaussians: the exact epsilon matches dp-accounting's PLD to 1e-3 and the analytic reference to 1e-6, below RDP")
+    func exactGaussian() throws {
+        let cases = vectors.cases.filter { $0.kind == "gaussian_composed" }
+        #expect(cases.count >= 16)
+        for item in cases {
+            var accountant = RDPAccountant()
+            try accountant.compose(item.event, count: Int(item.input("steps")))
+            let exact = try #require(accountant.exactEpsilon(delta: item.input("delta")), "\(item.id)")
+            let pld = try #require(item.value("pld_epsilon"))
+            let analytic = try #require(item.value("exact_epsilon_analytic_gaussian"))
+            #expect(abs(exact - pld) <= 1e-3 * pld, "\(item.id): \(exact) vs PLD \(pld)")
+            #expect(abs(exact - analytic) <= 1e-6 * analytic, "\(item.id): \(exact) vs analytic \(analytic)")
+            #expect(exact <= accountant.epsilon(delta: item.input("delta")).epsilon)
+        }
+        // A Poisson-sampled event has no exact Gaussian form here: only RDP's bound is known.
+        var sampled = RDPAccountant()
+        try sampled.compose(.gaussian(noiseMultiplier: 1))
+        try sampled.compose(.poissonSampled(probability: 0.01, event: .gaussian(noiseMultiplier: 1)), count: 10)
+        #expect(sampled.exactEpsilon(delta: 1e-5) == nil)
+    }
+
     @Test("per-order RDP matches the exact reference")
     func perOrder() throws {
         for item in vectors.cases where item.kind == "rdp_per_order" {

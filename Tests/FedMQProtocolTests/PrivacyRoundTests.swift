@@ -35,6 +35,35 @@ struct PrivacyRoundTests {
         #expect(machine.model.parameters.tensors.contains { $0.values.contains { abs($0 - 0.2) > 1e-3 } })
     }
 
+    @Test("accountant pld: the published model's epsilon is the exact one of its Gaussian releases, below RDP's, and metrics say which")
+    func exactAccountant() throws {
+        var policy = policy(.central)
+        policy.privacy?.accountant = .pld
+        var machine = try AggregatorStateMachine(
+            job: Fixture.job, policy: policy, spec: Fixture.spec, initial: Fixture.initial, now: 1000, random: SplitMix64(seed: 1))
+        var metrics: [RoundMetrics] = []
+        for round in 1...3 {
+            for agent in ["a1", "a2", "a3"] {
+                metrics += machine.receive(agent: agent, round: round, payload: Fixture.update(machine, agent: agent, value: 0.1), now: 1001)
+                    .compactMap { if case .publishMetrics(let m) = $0 { m } else { nil } }
+            }
+        }
+        // Three releases of multiplier 1 are one Gaussian mechanism of multiplier 1/√3.
+        let exact = AnalyticGaussian.epsilon(delta: 1e-5, sigma: 1 / 3.0.squareRoot())
+        var rdp = RDPAccountant()
+        try rdp.compose(.gaussian(noiseMultiplier: 1), count: 3)
+        #expect(metrics.map(\.accountant) == ["pld", "pld", "pld"])
+        #expect(abs((metrics[2].epsilon ?? 0) - exact) < 1e-9 * exact, "\(metrics[2].epsilon ?? 0) vs \(exact)")
+        #expect(exact < rdp.epsilon(delta: 1e-5).epsilon)
+        // Without the option the same job reports RDP's bound, and says so.
+        var plain = try AggregatorStateMachine(
+            job: Fixture.job, policy: self.policy(.central), spec: Fixture.spec, initial: Fixture.initial, now: 1000, random: SplitMix64(seed: 1))
+        let first = ["a1", "a2", "a3"].flatMap {
+            plain.receive(agent: $0, round: 1, payload: Fixture.update(plain, agent: $0, value: 0.1), now: 1001)
+        }
+        #expect(first.metrics?.accountant == "rdp")
+    }
+
     @Test("distributed mode: agents clip and noise on the device; the update validates; the ledger records it")
     func distributedAgent() throws {
         let aggregator = try AggregatorStateMachine(

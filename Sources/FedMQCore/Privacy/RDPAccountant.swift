@@ -14,17 +14,52 @@ public struct RDPAccountant: Sendable, Equatable, Codable {
     public let orders: [Double]
     /// Total RDP at each order.
     public private(set) var rdp: [Double]
+    /// Σ 1/z² over everything composed while it was all plain Gaussian mechanisms (no sampling):
+    /// the composition is then one Gaussian mechanism, whose exact epsilon `exactEpsilon` gives.
+    /// Nil once anything else was composed (or for an accountant saved before this was kept).
+    public private(set) var gaussianPrecision: Double?
 
     /// An accountant with nothing spent, tracking these Rényi orders.
     public init(orders: [Double] = RDPAccountant.defaultOrders) {
         self.orders = orders
         rdp = [Double](repeating: 0, count: orders.count)
+        gaussianPrecision = 0
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case orders, rdp
+        case gaussianPrecision = "gaussian_precision"
     }
 
     /// Adds `event`, `count` times.
     public mutating func compose(_ event: DPEvent, count: Int = 1) throws(CoreError) {
         let perOrder = try Self.rdp(of: event, orders: orders)
         for index in rdp.indices { rdp[index] += Double(count) * perOrder[index] }
+        gaussianPrecision = gaussianPrecision.flatMap { total in Self.precision(of: event).map { total + Double(count) * $0 } }
+    }
+
+    /// The exact epsilon at `delta` (`AnalyticGaussian`) when everything composed was a plain
+    /// Gaussian mechanism; nil otherwise (then only the RDP bound is known).
+    public func exactEpsilon(delta: Double) -> Double? {
+        guard let gaussianPrecision else { return nil }
+        guard gaussianPrecision > 0 else { return 0 }
+        return AnalyticGaussian.epsilon(delta: delta, sigma: 1 / gaussianPrecision.squareRoot())
+    }
+
+    /// Σ 1/z² of `event` if it is made of plain Gaussian mechanisms only.
+    static func precision(of event: DPEvent) -> Double? {
+        switch event {
+        case .gaussian(let z): return 1 / (z * z)
+        case .poissonSampled(let q, let inner): return q >= 1 ? precision(of: inner) : nil
+        case .selfComposed(let inner, let count): return precision(of: inner).map { Double(count) * $0 }
+        case .composed(let events):
+            var total = 0.0
+            for inner in events {
+                guard let part = precision(of: inner) else { return nil }
+                total += part
+            }
+            return total
+        }
     }
 
     /// The smallest epsilon over the orders at `delta`, and the order that gives it.

@@ -55,10 +55,12 @@ extension AggregatorStateMachine {
             examples: participants.values.reduce(0, +), rejected: rejected, accuracy: evaluation?.accuracy, loss: evaluation?.loss,
             bytesReceived: bytesReceived, durationSeconds: max(0, now - announcement.openedAt),
             deadlineExtensions: announcement.extensions, modelSHA256: model.sha256, closedAt: now,
-            epsilon: privacy?.epsilon ?? accountant.map { $0.epsilon(delta: policy.privacy?.delta ?? 1e-5).epsilon }, delta: policy.privacy?.delta,
+            epsilon: privacy?.epsilon ?? accountant.flatMap { accountant in policy.privacy.map { ModelRelease.epsilon(accountant, $0) } },
+            delta: policy.privacy?.delta,
             threatModel: privacy?.threatModel, federated: federated)
         metrics.secureAggregation = secure
         metrics.failure = failure
+        metrics.accountant = accountant.flatMap { accountant in policy.privacy.map { ModelRelease.accountantName(accountant, $0) } }
         if let selected = announcement.selected {
             metrics.selected = selected
             metrics.stragglers = selected.filter { participants[$0] == nil }

@@ -13,7 +13,19 @@ enum ModelRelease {
         try privacy.addAggregatorNoise(to: &parameters, updates: updates, using: &random)
         // Noise multipliers are finite and non-negative (validated), so composing cannot fail.
         try? accountant.compose(.gaussian(noiseMultiplier: multiplier))
+        return epsilon(accountant, privacy)
+    }
+
+    /// The published model's epsilon so far, by the job's accountant: exact for the Gaussian
+    /// releases with `pld` (RDP's bound where the accountant predates the exact sum).
+    static func epsilon(_ accountant: RDPAccountant, _ privacy: ClientPrivacy) -> Double {
+        if privacy.accountant == .pld, let exact = accountant.exactEpsilon(delta: privacy.delta) { return exact }
         return accountant.epsilon(delta: privacy.delta).epsilon
+    }
+
+    /// Which accountant `epsilon` used.
+    static func accountantName(_ accountant: RDPAccountant, _ privacy: ClientPrivacy) -> String {
+        privacy.accountant == .pld && accountant.gaussianPrecision != nil ? "pld" : "rdp"
     }
 
     /// Against whom the published model's epsilon holds when no secure aggregation hides the updates.

@@ -46,9 +46,10 @@ extension BufferedAggregatorStateMachine {
             examples: counted.values.reduce(0) { $0 + $1.examples }, rejected: rejected, accuracy: evaluation?.accuracy,
             loss: evaluation?.loss, bytesReceived: bytesReceived, durationSeconds: max(0, now - announcement.openedAt), deadlineExtensions: 0,
             modelSHA256: model.sha256, closedAt: now,
-            epsilon: privacy?.epsilon ?? accountant.map { $0.epsilon(delta: policy.privacy?.delta ?? 1e-5).epsilon },
+            epsilon: privacy?.epsilon ?? accountant.flatMap { accountant in policy.privacy.map { ModelRelease.epsilon(accountant, $0) } },
             delta: policy.privacy?.delta, threatModel: privacy?.threatModel, federated: federated)
         metrics.failure = failure
+        metrics.accountant = accountant.flatMap { accountant in policy.privacy.map { ModelRelease.accountantName(accountant, $0) } }
         metrics.staleness = StalenessReport(staleness: counted.mapValues(\.staleness), weights: weights)
         buffer = [:]
         rejected = [:]

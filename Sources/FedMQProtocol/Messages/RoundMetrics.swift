@@ -27,6 +27,9 @@ public struct RoundMetrics: Codable, Sendable, Equatable, SchemaVersioned {
     public var epsilon: Double?
     public var delta: Double?
     public var threatModel: String?
+    /// Which accountant `epsilon` comes from: `rdp` (an upper bound) or `pld` (exact for the
+    /// job's Gaussian releases).
+    public var accountant: String?
     /// The agents' evaluation of the model the previous round produced, when the policy asks
     /// for federated evaluation (`evaluate_every`).
     public var federated: FederatedEvaluation?
@@ -47,7 +50,7 @@ public struct RoundMetrics: Codable, Sendable, Equatable, SchemaVersioned {
         case deadlineExtensions = "deadline_extensions"
         case modelSHA256 = "model_sha256"
         case closedAt = "closed_at"
-        case epsilon, delta
+        case epsilon, delta, accountant
         case threatModel = "threat_model"
         case federated, selected, stragglers
         case secureAggregation = "secure_aggregation"
