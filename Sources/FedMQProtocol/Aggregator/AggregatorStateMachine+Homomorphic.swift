@@ -102,7 +102,9 @@ extension AggregatorStateMachine {
     /// mean delta, once it proves to be the sum of this round's request.
     public mutating func decryptedSumReceived(round: Int, payload: [UInt8], signature: String?, now: Double) -> [AggregatorAction] {
         guard let collection = homomorphic, let request = collection.request, collection.round == round, !finished else {
-            return [.homomorphicIgnored(round: round, reason: "a sum for a round that waits for none")]
+            // The key holder answers a request it already answered again (after a reconnect the
+            // retained request comes back): a sum for a closed round is no news.
+            return round < announcement.round || finished ? [] : [.homomorphicIgnored(round: round, reason: "a sum for a round that waits for none")]
         }
         guard let keyholder, let signature,
             keyholder.verifies(signature, for: SignedStatement.homomorphic("he-sum", job: job, round: round, payload: payload))
