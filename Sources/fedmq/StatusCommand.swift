@@ -68,7 +68,8 @@ extension JobState {
             lines.append(closed)
             if let epsilon = metrics.epsilon, let delta = metrics.delta {
                 lines.append(
-                    String(format: "privacy: epsilon %.3f at delta %g", epsilon, delta) + (metrics.threatModel.map { " against \($0)" } ?? ""))
+                    String(format: "privacy: epsilon %.3f at delta %g", epsilon, delta) + (metrics.accountant.map { " (\($0))" } ?? "")
+                        + (metrics.threatModel.map { " against \($0)" } ?? ""))
             }
         }
         let agents = self.agents.keys.sorted().compactMap { self.agents[$0] }

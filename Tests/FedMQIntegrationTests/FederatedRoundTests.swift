@@ -214,6 +214,11 @@ struct FederatedRoundTests {
             #expect(abs((refused.epsilonSpent ?? 0) - two) < 1e-9)
             #expect(try job.metrics().count == 2)
             #expect(try #require(job.metrics().last?.epsilon) > 0)
+            #expect(try job.metrics().last?.accountant == "rdp")
+            // fedmq status says which accountant the epsilon comes from.
+            let (_, screen) = try await runToEnd(
+                try fedmqExecutable().path, ["status", "--port", "\(broker.port)", "--job", "budget"], log: job.directory.path + "/status.log")
+            #expect(screen.contains("at delta 1e-05 (rdp) against anyone who sees the published models"), "\(screen)")
             await agent.stop()
             // The ledger survives the restart: the agent still refuses round 3.
             agent = try job.startAgent(0, extra: budget)
