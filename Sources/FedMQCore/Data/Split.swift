@@ -6,6 +6,14 @@ public enum DataSplit {
     public static func trainTest(
         _ data: Dataset, testFraction: Double, classes: Int?, seed: UInt64
     ) throws(CoreError) -> (train: Dataset, test: Dataset) {
+        let (train, test) = try trainTestRows(data, testFraction: testFraction, classes: classes, seed: seed)
+        return (data.subset(train), data.subset(test))
+    }
+
+    /// The same split as row indices (each list sorted), for callers that keep per-row facts.
+    public static func trainTestRows(
+        _ data: Dataset, testFraction: Double, classes: Int?, seed: UInt64
+    ) throws(CoreError) -> (train: [Int], test: [Int]) {
         guard testFraction > 0, testFraction < 1 else { throw .invalidData("test fraction \(testFraction) is not in (0, 1)") }
         var random = SplitMix64(seed: seed)
         var strata: [[Int]]
@@ -25,7 +33,7 @@ public enum DataSplit {
             train += order.dropFirst(testCount)
         }
         guard !train.isEmpty, !test.isEmpty else { throw .invalidData("split leaves an empty train or test set") }
-        return (data.subset(train.sorted()), data.subset(test.sorted()))
+        return (train.sorted(), test.sorted())
     }
 
     /// Shares `total` among groups in proportion to their sizes: floors first, then one more
