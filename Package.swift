@@ -231,7 +231,7 @@ let package = Package(
         .testTarget(
             name: "FedMQRuntimeTests",
             dependencies: [
-                "FedMQCore", "FedMQProtocol", "FedMQTransport", "FedMQRuntime", "FedMQAgent", "FedMQAggregator",
+                "FedMQCore", "FedMQProtocol", "FedMQTransport", "FedMQRuntime", "FedMQAgent", "FedMQAggregator", "FedMQKeyholder",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

@@ -105,7 +105,9 @@ struct ExternalTrainer: Sendable {
             ModelCodec.encodeModel(base.parameters, spec: base.spec, job: job, round: base.round), to: work + "/global.safetensors", mode: 0o600)
         let file = RoundFile(
             job: job, agent: agent, round: round, seed: seed, training: training, modelSpec: base.spec,
-            tensors: base.parameters.tensors.map { .init(name: $0.name, shape: $0.shape) }, dataCSV: dataCSV)
+            tensors: base.parameters.tensors.map { .init(name: $0.name, shape: $0.shape) },
+            // The program runs in the work folder: a relative path would not lead it to the data.
+            dataCSV: dataCSV.map { URL(fileURLWithPath: $0).standardizedFileURL.path })
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         try DurableFile.write(Array(try encoder.encode(file)), to: work + "/round.json", mode: 0o600)

@@ -42,7 +42,7 @@ public struct KeyholderConfig: ConfigFile, Sendable {
         for (field, value) in [("identity_key", identityKey), ("enrolment", enrolment), ("state_directory", stateDirectory)] where value.isEmpty {
             throw .configuration("\(field) is empty")
         }
-        guard [2048, 3072].contains(keyBits) else { throw .configuration("key_bits must be 2048 or 3072, not \(keyBits)") }
+        guard HomomorphicSettings.keySizes.contains(keyBits) else { throw .configuration("key_bits must be 2048 or 3072, not \(keyBits)") }
         guard minUpdates >= 2 else { throw .configuration("min_updates must be at least 2: a sum of one update is that update") }
     }
 }

@@ -95,7 +95,7 @@ struct ExampleConfigTests {
     func trainerAgent() throws {
         let config = try loadJSONConfig(AgentConfig.self, from: repositoryFile("deploy/examples/agent-trainer.json"))
         try config.validate()
-        #expect(config.trainer == TrainerCommand(command: [".venv/bin/python", "deploy/examples/trainer/numpy_trainer.py"], timeoutSeconds: 300))
+        #expect(config.trainer == TrainerCommand(command: ["trainer/numpy_trainer.py"], timeoutSeconds: 300))
         #expect(FileManager.default.isExecutableFile(atPath: repositoryFile("deploy/examples/trainer/numpy_trainer.py")))
         var empty = config
         empty.trainer = TrainerCommand(command: [])

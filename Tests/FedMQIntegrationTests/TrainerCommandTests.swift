@@ -23,14 +23,19 @@ struct TrainerCommandTests {
         return path
     }
 
+    /// Agent `index` training with `command`; the repository's `.venv` (numpy, safetensors) comes
+    /// first in its PATH, as the example trainer's `#!/usr/bin/env python3` needs.
     func startAgent(_ job: FederatedJob, index: Int, command: [String], timeout: Double = 120) throws -> ChildProcess {
-        try ChildProcess(
+        var environment = ProcessInfo.processInfo.environment
+        environment["PATH"] = repositoryFile(".venv/bin") + ":" + (environment["PATH"] ?? "/usr/bin:/bin")
+        return try ChildProcess(
             try executable("fedmq-agent").path,
             ["--config", try agentConfig(job, index: index, command: command, timeout: timeout), "--log-level", "debug"],
-            logFile: job.directory.appendingPathComponent("agent-\(index).log").path)
+            logFile: job.directory.appendingPathComponent("agent-\(index).log").path, environment: environment)
     }
 
-    var trainer: [String] { [repositoryFile(".venv/bin/python"), repositoryFile("deploy/examples/trainer/numpy_trainer.py")] }
+    /// The shipped example trainer, run as a program (by its shebang).
+    var trainer: [String] { [repositoryFile("deploy/examples/trainer/numpy_trainer.py")] }
 
     @Test("two agents train with the numpy example trainer: every round closes with both, and the model learns")
     func numpyTrainer() async throws {
@@ -71,7 +76,7 @@ struct TrainerCommandTests {
                 try startAgent(job, index: 0, command: trainer + ["--fail"]),
                 try startAgent(job, index: 1, command: trainer + ["--hang", marker], timeout: 1),
                 try startAgent(
-                    job, index: 2, command: [repositoryFile(".venv/bin/python"), "-c", #"open("result.json", "w").write('{"examples": 5}')"#]),
+                    job, index: 2, command: ["python3", "-c", #"open("result.json", "w").write('{"examples": 5}')"#]),
             ]
             let errors = try await within(.seconds(60), "three agents to report their trainers' failures") {
                 var errors: [String: String] = [:]

@@ -129,7 +129,7 @@ extension AggregatorStateMachine {
                 throw .core(error)
             }
             homomorphic = nil
-            return conclude(parameters, participants: collection.examples, now: now)
+            return conclude(parameters, participants: accepted, now: now)
         } catch {
             homomorphic = nil
             return conclude(model.parameters, participants: [:], now: now, failure: "the key holder's sum is unusable: \(error)")

@@ -7,7 +7,6 @@ struct HomomorphicCollection {
     let round: Int
     var product: [BigInteger]?
     var contributions: [String: HomomorphicCodec.Contribution] = [:]
-    var examples: [String: Int] = [:]
     /// The request sent to the key holder: its bytes, their sha256, and when the round fails without an answer.
     var request: (payload: [UInt8], sha256: String, deadline: Double)?
 
@@ -15,6 +14,5 @@ struct HomomorphicCollection {
     mutating func add(_ update: HomomorphicCodec.EncryptedUpdate, contribution: HomomorphicCodec.Contribution, key: PaillierPublicKey) {
         product = product.map { Ciphertexts.add($0, update.ciphertexts, key: key) } ?? update.ciphertexts
         contributions[update.agent] = contribution
-        examples[update.agent] = update.examples
     }
 }

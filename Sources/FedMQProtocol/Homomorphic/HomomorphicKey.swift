@@ -40,7 +40,7 @@ public struct HomomorphicKey: Sendable {
     public init(payload: [UInt8], job: String) throws(ProtocolError) {
         let message = try ProtocolJSON.decode(HomomorphicKeyMessage.self, from: payload)
         guard message.job == job else { throw .homomorphic("the key is for job '\(message.job.prefix(80))'") }
-        guard [2048, 3072].contains(message.bits), let nBytes = Data(base64Encoded: message.n),
+        guard HomomorphicSettings.keySizes.contains(message.bits), let nBytes = Data(base64Encoded: message.n),
             let baseBytes = Data(base64Encoded: message.base), nBytes.count <= 512, baseBytes.count <= 1024
         else { throw .homomorphic("the key must be 2048 or 3072 bits, with n and base in base64") }
         let n = BigInteger(bigEndian: Array(nBytes))

@@ -10,6 +10,8 @@ public struct HomomorphicSettings: Codable, Sendable, Equatable {
     public var keyBits: Int
     /// Each entry of a delta is clipped to [-clip, clip] before it is quantized.
     public var clip: Double
+    /// The key sizes FedMQ uses (bits).
+    public static let keySizes = [2048, 3072]
     /// Quantization steps per unit: an entry becomes round((v + clip) · scale).
     public var scale: Double
     /// How long the aggregator waits for the key holder's sum before the round fails.
@@ -49,7 +51,7 @@ public struct HomomorphicSettings: Codable, Sendable, Equatable {
 
     /// Refuses a key size, quantization or deadline that cannot work for `cohort` updates.
     public func validate(cohort: Int) throws(ProtocolError) {
-        guard [2048, 3072].contains(keyBits) else { throw .invalidConfiguration("homomorphic key_bits must be 2048 or 3072, not \(keyBits)") }
+        guard Self.keySizes.contains(keyBits) else { throw .invalidConfiguration("homomorphic key_bits must be 2048 or 3072, not \(keyBits)") }
         guard decryptSeconds > 0, decryptSeconds.isFinite else { throw .invalidConfiguration("homomorphic decrypt_seconds must be positive") }
         _ = try packing(cohort: cohort)
     }
