@@ -253,6 +253,10 @@ public struct AgentRuntime: Service {
                     events.yield(.trained(round: round, await train(base, training, data, seed), examples: data.count))
                 }
             }
+        case .computeStatistics(let round, let base, let analytics):
+            logger.info("answering analytics queries", metadata: ["round": "\(round)", "queries": "\(analytics.queries.count)"])
+            let answer = Self.statistics(analytics, base: base, data: data, labelName: config.dataLabel)
+            events.yield(.trained(round: round, answer.map(\.parameters), examples: (try? answer.get().records) ?? 1))
         case .recordServed(let round, let event, let update, let residual):
             // The update first, then the record naming it: a record never points at a missing update.
             // All live in the state directory, so the record's directory fsync covers the others' renames.

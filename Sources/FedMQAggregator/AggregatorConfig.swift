@@ -72,7 +72,13 @@ public struct AggregatorConfig: ConfigFile, Sendable {
         } catch {
             throw .configuration("\(error)")
         }
-        if (model == nil) == (initialModel == nil) { throw .configuration("give exactly one of 'model' (a spec) and 'initial_model' (a file)") }
+        if policy.analytics != nil {
+            if model != nil || initialModel != nil || evaluationCSV != nil {
+                throw .configuration("an analytics job has no model: leave out 'model', 'initial_model' and 'evaluation_csv'")
+            }
+        } else if (model == nil) == (initialModel == nil) {
+            throw .configuration("give exactly one of 'model' (a spec) and 'initial_model' (a file)")
+        }
         if stateDirectory.isEmpty { throw .configuration("state_directory is empty") }
         if let metricsAddress, HostPort(metricsAddress) == nil {
             throw .configuration("metrics_address must be HOST:PORT (for example 127.0.0.1:9464), not '\(metricsAddress)'")

@@ -219,6 +219,11 @@ public struct AggregatorRuntime: Service {
                 logger.notice("appended the metrics of round \(repaired.round), which the last run closed but did not log")
             }
             let spec = try ModelCodec.decodeModel(saved.model).spec
+            if let analytics = config.policy.analytics, spec != .statistics(analytics) {
+                throw RuntimeError.configuration(
+                    "the checkpoint in \(config.stateDirectory) holds other statistics than the configured analytics queries: start the changed queries as a new job (or --reset)"
+                )
+            }
             let evaluator = try makeEvaluator(spec: spec)
             let machine: any AggregatorMachine =
                 switch config.policy.mode {
@@ -237,7 +242,10 @@ public struct AggregatorRuntime: Service {
             return (machine, false)
         }
         let (spec, parameters): (ModelSpec, Parameters)
-        if let path = config.initialModel {
+        if let analytics = config.policy.analytics {
+            let statistics = ModelSpec.statistics(analytics)
+            (spec, parameters) = (statistics, try statistics.initialParameters(seed: 0))
+        } else if let path = config.initialModel {
             let model = try ModelCodec.decodeModel(try DurableFile.read(path))
             (spec, parameters) = (model.spec, model.parameters)
         } else if let configured = config.model {
@@ -329,6 +337,7 @@ public struct AggregatorRuntime: Service {
                         "accuracy": "\(metrics.accuracy.map { String(format: "%.4f", $0) } ?? "-")",
                         "loss": "\(metrics.loss.map { String(format: "%.4f", $0) } ?? "-")",
                     ])
+                for answer in metrics.analytics ?? [] { logger.notice("analytics: \(answer)", metadata: ["round": "\(metrics.round)"]) }
             case .publishSecAgg(let topic, let payload, let kind, let round, let expiry):
                 try await publisher.publish(
                     topic, payload: payload, retain: true, messageExpiry: expiry,

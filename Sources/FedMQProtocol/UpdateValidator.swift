@@ -100,15 +100,18 @@ public struct UpdateValidator: Sendable {
             return reject(.tensorMismatch, "\(error)")
         }
         if !delta.allFinite { return reject(.nonFinite, "the update holds NaN or infinite values") }
+        // An analytics vector is bounded by its queries (C), with or without privacy.
+        let contribution = announcement.analytics?.contributionBound
         if let privacy = announcement.privacy {
             let norm = delta.l2Norm
-            let bound = privacy.acceptableNorm(dimension: delta.count)
+            let bound = privacy.acceptableNorm(dimension: delta.count, contributionBound: contribution)
             if norm > bound * 1.02 {
-                return reject(.normTooLarge, "L2 norm \(norm) exceeds what clipping to \(privacy.clipNorm) plus noise allows (\(bound))")
+                return reject(
+                    .normTooLarge, "L2 norm \(norm) exceeds what clipping to \(contribution ?? privacy.clipNorm) plus noise allows (\(bound))")
             }
             // Central mode accounts exactly C: the slack allowed for encoding is clipped away here.
-            if privacy.mode == .central { delta.clip(norm: privacy.clipNorm) }
-        } else if let bound = announcement.normBound {
+            if privacy.mode == .central { delta.clip(norm: contribution ?? privacy.clipNorm) }
+        } else if let bound = announcement.normBound ?? contribution {
             let norm = delta.l2Norm
             // Encoding rounds a clipped delta; allow for that, not for more.
             let tolerance = file.encodings.values.contains(.int8) ? 1.02 : 1.001

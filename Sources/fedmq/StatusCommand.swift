@@ -71,6 +71,7 @@ extension JobState {
                     String(format: "privacy: epsilon %.3f at delta %g", epsilon, delta) + (metrics.accountant.map { " (\($0))" } ?? "")
                         + (metrics.threatModel.map { " against \($0)" } ?? ""))
             }
+            for answer in metrics.analytics ?? [] { lines.append("analytics: \(answer)") }
         }
         let agents = self.agents.keys.sorted().compactMap { self.agents[$0] }
         let states = Dictionary(grouping: agents, by: \.state.rawValue).mapValues(\.count)

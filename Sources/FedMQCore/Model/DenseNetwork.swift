@@ -16,6 +16,7 @@ public struct DenseNetwork {
     /// The layer shapes of `spec`; refuses a spec that is not a dense network.
     public init(spec: ModelSpec) throws(CoreError) {
         try spec.validate()
+        guard spec.kind != .statistics else { throw .invalidModel("an analytics job's statistics are not a model to train or evaluate") }
         self.spec = spec
     }
 

@@ -25,6 +25,9 @@ public struct ModelSpec: Codable, Sendable, Equatable {
         case mlp
         /// Linear regression, mean squared error, for sensor-value targets.
         case linearRegression = "linear_regression"
+        /// Not a model: the sufficient statistics of an analytics job (`StatisticsLayout`), one
+        /// tensor of `inputs` entries that agents compute instead of training.
+        case statistics
     }
 
     /// The hidden layers' activation.
@@ -56,7 +59,12 @@ public struct ModelSpec: Codable, Sendable, Equatable {
         self.scaling = scaling
     }
 
-    public var isClassifier: Bool { kind != .linearRegression }
+    public var isClassifier: Bool { kind != .linearRegression && kind != .statistics }
+
+    /// The spec of an analytics job's statistics vector.
+    public static func statistics(_ settings: AnalyticsSettings) -> ModelSpec {
+        ModelSpec(kind: .statistics, inputs: settings.layout.count, outputs: 1)
+    }
 
     /// Layer widths from input to output.
     public var layerSizes: [Int] { [inputs] + hidden + [outputs] }
@@ -64,6 +72,7 @@ public struct ModelSpec: Codable, Sendable, Equatable {
     /// Tensor names and shapes in wire order: W, b for one layer; W1, b1, W2, b2 ... otherwise.
     /// Weights are (in, out), row-major.
     public var parameterLayout: [(name: String, shape: [Int])] {
+        if kind == .statistics { return [(StatisticsLayout.tensorName, [inputs])] }
         let sizes = layerSizes
         let single = sizes.count == 2
         return (1..<sizes.count).flatMap { layer -> [(String, [Int])] in
@@ -82,12 +91,14 @@ public struct ModelSpec: Codable, Sendable, Equatable {
             throw .invalidModel("layer sizes \(layerSizes) are out of range")
         }
         switch kind {
-        case .softmaxRegression where !hidden.isEmpty, .linearRegression where !hidden.isEmpty:
+        case .softmaxRegression where !hidden.isEmpty, .linearRegression where !hidden.isEmpty, .statistics where !hidden.isEmpty:
             throw .invalidModel("\(kind.rawValue) has no hidden layers")
         case .softmaxRegression where outputs < 2, .mlp where outputs < 2:
             throw .invalidModel("a classifier needs at least 2 classes")
         case .linearRegression where outputs != 1:
             throw .invalidModel("linear regression predicts one value (outputs must be 1)")
+        case .statistics where outputs != 1 || scaling != nil:
+            throw .invalidModel("statistics hold one vector (outputs 1, no scaling)")
         case .mlp where hidden.isEmpty:
             throw .invalidModel("an MLP needs at least one hidden layer")
         default:

@@ -51,11 +51,13 @@ public struct ClientPrivacy: Codable, Sendable, Equatable {
         case expectedCohort = "expected_cohort"
     }
 
-    /// Every key is required but `accountant` (rdp when absent: what jobs and messages said before it existed).
+    /// Every key is required but `accountant` (rdp when absent: what jobs and messages said
+    /// before it existed) and `clip_norm` (0 when absent, which `validate` refuses: an analytics
+    /// job derives it from its queries).
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         mode = try container.decode(Mode.self, forKey: .mode)
-        clipNorm = try container.decode(Double.self, forKey: .clipNorm)
+        clipNorm = try container.decodeIfPresent(Double.self, forKey: .clipNorm) ?? 0
         noiseMultiplier = try container.decode(Double.self, forKey: .noiseMultiplier)
         expectedCohort = try container.decode(Int.self, forKey: .expectedCohort)
         delta = try container.decode(Double.self, forKey: .delta)
@@ -64,7 +66,7 @@ public struct ClientPrivacy: Codable, Sendable, Equatable {
 
     /// Refuses a clip norm that is not positive, a negative multiplier, a cohort below 1 and a delta outside (0, 1).
     public func validate() throws(CoreError) {
-        guard clipNorm > 0, clipNorm.isFinite else { throw .invalidTraining("privacy clip_norm must be positive") }
+        guard clipNorm > 0, clipNorm.isFinite else { throw .invalidTraining("privacy clip_norm is missing or not positive") }
         guard noiseMultiplier >= 0, noiseMultiplier.isFinite else { throw .invalidTraining("privacy noise_multiplier must be >= 0") }
         guard expectedCohort >= 1 else { throw .invalidTraining("privacy expected_cohort must be at least 1") }
         guard delta > 0, delta < 1 else { throw .invalidTraining("privacy delta must be in (0, 1)") }
@@ -116,21 +118,25 @@ public struct ClientPrivacy: Codable, Sendable, Equatable {
         mode == .central ? nil : agentMultiplier
     }
 
-    /// Clips `delta` to `clipNorm` and adds the agent's share of the noise. Returns the norm
-    /// before clipping.
+    /// Clips `delta` to `contributionBound` (the clip norm unless given) and adds the agent's
+    /// share of the noise, sized for the clip norm. An analytics job clips each agent's vector
+    /// to its bound C while the clip norm is the sensitivity Δ ≤ C of the unit it protects.
+    /// Returns the norm before clipping.
     @discardableResult
-    public func privatize(_ delta: inout Parameters, using random: inout some RandomNumberGenerator) throws(CoreError) -> Double {
-        let norm = delta.clip(norm: clipNorm)
+    public func privatize(
+        _ delta: inout Parameters, contributionBound: Double? = nil, using random: inout some RandomNumberGenerator
+    ) throws(CoreError) -> Double {
+        let norm = delta.clip(norm: contributionBound ?? clipNorm)
         try GridNoise.add(to: &delta, multiplier: agentMultiplier, clipNorm: clipNorm, using: &random)
         return norm
     }
 
     /// The largest L2 norm a correctly privatized update of `dimension` values has, except
-    /// with probability below e^-50: C, the grid rounding's √d steps, and the noise's norm
-    /// bound σ(√d + 10).
-    public func acceptableNorm(dimension: Int) -> Double {
+    /// with probability below e^-50: its bound (C, or an analytics vector's), the grid
+    /// rounding's √d steps, and the noise's norm bound σ(√d + 10).
+    public func acceptableNorm(dimension: Int, contributionBound: Double? = nil) -> Double {
         let rounding = agentMultiplier > 0 ? Double(dimension).squareRoot() / GridNoise.scale(clipNorm: clipNorm) : 0
-        return clipNorm + rounding + agentNoiseStd(dimension: dimension) * (Double(dimension).squareRoot() + 10)
+        return (contributionBound ?? clipNorm) + rounding + agentNoiseStd(dimension: dimension) * (Double(dimension).squareRoot() + 10)
     }
 }
 

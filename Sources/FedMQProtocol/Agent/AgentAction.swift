@@ -4,6 +4,9 @@ import FedMQCore
 public enum AgentAction: Sendable, Equatable {
     /// Train locally from `base` with `config`, then report `trainingFinished` (or `trainingFailed`).
     case train(round: Int, base: GlobalModel, config: TrainingConfig)
+    /// Analytics: answer `analytics`' queries from the local records (`LocalStatistics`), then
+    /// report `trainingFinished` with `base` plus the vector (or `trainingFailed`).
+    case computeStatistics(round: Int, base: GlobalModel, analytics: AnalyticsSettings)
     /// Persist that `round` is served, the privacy mechanism it ran (if any) in the agent's
     /// ledger, and the update itself, durably, before publishing: a restart never trains twice
     /// for a round, and can send the same update again if the aggregator lost it. With top-k

@@ -28,12 +28,18 @@ extension AgentStateMachine {
         }
         let spent = PrivacyLedger.events(for: round)
         let event: DPEvent? = spent.isEmpty ? nil : (spent.count == 1 ? spent[0] : .composed(spent))
+        // An analytics vector is bounded by its queries; the privacy noise is sized for their sensitivity.
+        let contribution = round.analytics?.contributionBound
         do throws(CoreError) {
             if let privacy = round.privacy {
                 // Clip and noise on the device, before anything is encoded or published. Under secure
                 // aggregation the noise goes onto the quantized update instead.
-                if round.secureAggregation != nil { delta.clip(norm: privacy.clipNorm) } else { try privacy.privatize(&delta, using: &random) }
-            } else if let bound = round.normBound {
+                if round.secureAggregation != nil {
+                    delta.clip(norm: contribution ?? privacy.clipNorm)
+                } else {
+                    try privacy.privatize(&delta, contributionBound: contribution, using: &random)
+                }
+            } else if let bound = round.normBound ?? contribution {
                 delta.clip(norm: bound)
             }
         } catch {
@@ -100,7 +106,8 @@ extension AgentStateMachine {
         if let settings = round.homomorphic {
             return (try encrypted(delta, settings, round: round, examples: examples, baseSHA256: baseSHA256), nil, nil)
         }
-        guard var feedback = errorFeedback else { return (dense(), nil, nil) }
+        // Every entry of an analytics vector is part of an answer: it is never sparsified.
+        guard var feedback = errorFeedback, round.analytics == nil else { return (dense(), nil, nil) }
         if round.privacy?.mode == .distributed {
             // Every agent's noise share must reach every entry of the sum; a sparse update would not carry it.
             return (dense(), nil, "round \(round.round): top-k is off under distributed privacy; sending the whole update")
@@ -124,10 +131,11 @@ extension AgentStateMachine {
     /// Local training failed (bad data, for example).
     public mutating func trainingFailed(round roundNumber: Int, reason: String, now: Double) -> [AgentAction] {
         guard trainingRound == roundNumber else { return [] }
+        let work = trainingAnnouncement?.analytics == nil ? "training" : "answering the analytics queries"
         trainingRound = nil
         trainingAnnouncement = nil
         trainingBase = nil
         // Bad local data (a wrong feature count, a label out of range) is the owner's to fix: a warning, not a debug line.
-        return fail(roundNumber, "training failed: \(reason)", now: now)
+        return fail(roundNumber, "\(work) failed: \(reason)", now: now)
     }
 }

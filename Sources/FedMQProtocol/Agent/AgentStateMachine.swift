@@ -284,10 +284,19 @@ public struct AgentStateMachine {
                 return [.ignored("round \(round.round): could not make secure-aggregation keys: \(error)")]
             }
         }
+        let work: AgentAction
+        if let analytics = round.analytics {
+            guard model.spec == .statistics(analytics) else {
+                return refuse(round.round, "the global model is not the statistics vector of the round's analytics queries", now: now)
+            }
+            work = .computeStatistics(round: round.round, base: model, analytics: analytics)
+        } else {
+            work = .train(round: round.round, base: model, config: round.training)
+        }
         trainingRound = round.round
         trainingAnnouncement = round
         trainingBase = model
-        return [.publishStatus(status(now: now))] + secureStart + [.train(round: round.round, base: model, config: round.training)]
+        return [.publishStatus(status(now: now))] + secureStart + [work]
     }
 
     /// Refuses `roundNumber` for `reason`, said once per round.

@@ -44,6 +44,7 @@ extension AggregatorStateMachine {
             }
         }
         let failed = failure != nil
+        let base = model.parameters
         let bytes = failed ? modelBytes : ModelCodec.encodeModel(parameters, spec: model.spec, job: job, round: round)
         if !failed {
             model = GlobalModel(job: job, round: round, spec: model.spec, parameters: parameters, sha256: ModelCodec.sha256(bytes))
@@ -59,6 +60,11 @@ extension AggregatorStateMachine {
             delta: policy.privacy?.delta,
             threatModel: privacy?.threatModel, federated: federated)
         metrics.secureAggregation = secure
+        if !failed, let analytics = policy.analytics {
+            // The model is the queries' statistics vector (checked at start), so the sizes agree.
+            metrics.analytics = try? AnalyticsAnswer.answers(
+                analytics, sums: Self.sums(base: base, aggregate: parameters, updates: participants.count))
+        }
         metrics.failure = failure
         metrics.accountant = accountant.flatMap { accountant in policy.privacy.map { ModelRelease.accountantName(accountant, $0) } }
         if let selected = announcement.selected {
@@ -85,6 +91,13 @@ extension AggregatorStateMachine {
         return [.checkpoint(checkpoint(), model: bytes), .publishModel(bytes), .publishRound(announcement), .publishMetrics(metrics)]
     }
 
+    /// The sum of the agents' vectors: the aggregate is the base plus their (noisy) mean.
+    static func sums(base: Parameters, aggregate: Parameters, updates: Int) -> [Double] {
+        let before = base.tensors.flatMap(\.values)
+        let after = aggregate.tensors.flatMap(\.values)
+        return zip(before, after).map { (Double($1) - Double($0)) * Double(updates) }
+    }
+
     static func announce(job: String, round: Int, policy: RoundPolicy, base: String, now: Double) -> RoundAnnouncement {
         // A secure round's four stages each have their own deadline; the round's covers them all.
         let seconds = max(policy.roundSeconds, 4 * (policy.secureAggregation?.stageSeconds ?? 0))
@@ -95,6 +108,7 @@ extension AggregatorStateMachine {
             privacy: policy.privacy, evaluateEvery: policy.evaluateEvery, secureAggregation: policy.secureAggregation)
         announcement.rounds = policy.rounds
         announcement.homomorphic = policy.homomorphic
+        announcement.analytics = policy.analytics
         return announcement
     }
 }

@@ -17,19 +17,28 @@ extension AggregatorStateMachine {
         let epsilon = try ModelRelease.charge(
             &parameters, privacy: privacy, accountant: &accountant, updates: updates, multiplier: multiplier, using: &random)
         self.accountant = accountant
+        return (epsilon, threatModel(privacy, secureCohort: secureCohort) + (policy.analytics.map(Self.protectedUnit) ?? ""))
+    }
+
+    /// Against whom the epsilon holds, by how the updates were combined.
+    private func threatModel(_ privacy: ClientPrivacy, secureCohort: Int?) -> String {
         if let secureCohort, let settings = policy.secureAggregation {
             let colluders = Int((settings.corruptionRate * Double(secureCohort)).rounded(.down))
-            return (
-                epsilon,
+            return
                 "anyone who sees the published models, the aggregator included (secure aggregation: it decodes only the sum), with up to \(colluders) agents colluding"
-            )
         }
         if policy.homomorphic != nil {
-            return (
-                epsilon,
+            return
                 "anyone who sees the published models; the aggregator sees only ciphertexts and the key holder only their sum, as long as the two do not collude"
-            )
         }
-        return (epsilon, ModelRelease.threatModel(privacy))
+        return ModelRelease.threatModel(privacy)
+    }
+
+    /// What an analytics job's epsilon protects.
+    private static func protectedUnit(_ analytics: AnalyticsSettings) -> String {
+        switch analytics.level {
+        case .client: "; it protects all of one agent's records"
+        case .record: "; it protects one record of one agent (each agent weighing at most \(analytics.maxRecords) records)"
+        }
     }
 }

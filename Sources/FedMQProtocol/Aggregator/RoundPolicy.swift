@@ -25,14 +25,29 @@ public struct RoundPolicy: Codable, Sendable, Equatable {
     public var training = TrainingConfig()
     public var encoding = TensorEncoding.float32
     /// How updates are weighted in the mean. Defaults to `examples`, and to `uniform` with
-    /// client-level privacy or secure aggregation (which need it).
+    /// client-level privacy, secure aggregation or analytics (which need it).
     public var weighting: FedAvg.Weighting {
-        get { weightingSetting ?? (privacy == nil && secureAggregation == nil && homomorphic == nil ? .examples : .uniform) }
+        get {
+            weightingSetting
+                ?? (privacySetting == nil && secureAggregation == nil && homomorphic == nil && analytics == nil ? .examples : .uniform)
+        }
         set { weightingSetting = newValue }
     }
     private var weightingSetting: FedAvg.Weighting?
-    /// Client-level differential privacy; requires uniform weighting.
-    public var privacy: ClientPrivacy?
+    /// Client-level differential privacy; requires uniform weighting. In an analytics job its
+    /// clip norm is the queries' sensitivity (`AnalyticsSettings.sensitivity`), never set by hand.
+    public var privacy: ClientPrivacy? {
+        get {
+            guard var privacy = privacySetting, let analytics else { return privacySetting }
+            privacy.clipNorm = analytics.sensitivity
+            return privacy
+        }
+        set { privacySetting = newValue }
+    }
+    private var privacySetting: ClientPrivacy?
+    /// A federated analytics job: agents answer these queries from their records instead of
+    /// training, and each round's metrics carry the answers.
+    public var analytics: AnalyticsSettings?
     /// A robust or adaptive strategy instead of FedAvg with `weighting`.
     public var strategy: StrategyConfig?
     /// Federated evaluation: agents with held-out data evaluate every k-th global model.
@@ -80,7 +95,8 @@ public struct RoundPolicy: Codable, Sendable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case rounds, training, encoding, privacy, strategy, selection, mode, homomorphic
+        case rounds, training, encoding, strategy, selection, mode, homomorphic, analytics
+        case privacySetting = "privacy"
         case asynchronousSetting = "asynchronous"
         case evaluateEvery = "evaluate_every"
         case maxAgents = "max_agents"
@@ -100,7 +116,7 @@ public struct RoundPolicy: Codable, Sendable, Equatable {
     /// What an operator should hear at start when nothing bounds one update's influence: no
     /// client-level privacy (which clips) and no norm bound. Nil when updates are bounded.
     public var unboundedUpdatesWarning: String? {
-        guard privacy == nil, normBound == nil, secureAggregation == nil, homomorphic == nil else { return nil }
+        guard privacy == nil, normBound == nil, secureAggregation == nil, homomorphic == nil, analytics == nil else { return nil }
         return "policy has neither privacy nor norm_bound: one agent's update may move the model without limit (set norm_bound)"
     }
 
@@ -148,6 +164,7 @@ public struct RoundPolicy: Codable, Sendable, Equatable {
             if let strategy, strategy.name != "mean" { throw invalid("homomorphic aggregation gives the plain mean only (strategy 'mean')") }
         }
         try validateMode()
+        try validateAnalytics()
         if let strategy {
             let needed: Int
             do {
@@ -162,6 +179,31 @@ public struct RoundPolicy: Codable, Sendable, Equatable {
             if privacy != nil && strategy.name != "mean" {
                 throw invalid("differential privacy's accounting holds for the plain mean only (strategy 'mean')")
             }
+        }
+    }
+
+    /// An analytics job sums the agents' vectors: the plain mean of all of them, in rounds,
+    /// with no evaluation, and a clip norm that comes from its queries.
+    private func validateAnalytics() throws(ProtocolError) {
+        guard let analytics else { return }
+        do {
+            try analytics.validate()
+        } catch {
+            throw .invalidConfiguration("\(error)")
+        }
+        func refuse(_ what: String) -> ProtocolError { .invalidConfiguration("an analytics job \(what)") }
+        if let given = privacySetting?.clipNorm, given != 0, abs(given - analytics.sensitivity) > 1e-9 * analytics.sensitivity {
+            throw refuse(
+                "takes its clip_norm from its queries (\(analytics.sensitivity) at level \(analytics.level.rawValue)); leave privacy.clip_norm out")
+        }
+        if normBound != nil { throw refuse("bounds each agent's vector by its queries (leave out norm_bound)") }
+        if weighting != .uniform { throw refuse("adds the agents' statistics: it needs weighting 'uniform'") }
+        if let strategy, strategy.name != "mean" { throw refuse("adds the agents' statistics: it needs strategy 'mean'") }
+        if mode != .rounds { throw refuse("runs in mode 'rounds'") }
+        if homomorphic != nil { throw refuse("does not run under homomorphic aggregation yet (use secure_aggregation)") }
+        if evaluateEvery != nil { throw refuse("has no model to evaluate (leave out evaluate_every)") }
+        if let secure = secureAggregation, secure.quantization.clip < 1 {
+            throw refuse("needs secure_aggregation.quantization.clip of at least 1 (every entry of an agent's vector lies in [-1, 1])")
         }
     }
 

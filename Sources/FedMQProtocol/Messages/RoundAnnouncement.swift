@@ -54,9 +54,13 @@ public struct RoundAnnouncement: Codable, Sendable, Equatable, SchemaVersioned {
     /// train on any version at most `max_staleness` old, whenever their pacing lets them, and
     /// `deadline` is when a buffer holding `min_updates` is applied without waiting for more.
     public var asynchronous: AsynchronousSettings?
+    /// Present in an analytics job: agents answer these queries from their records
+    /// (`LocalStatistics`) instead of training, and send the vector as their update.
+    public var analytics: AnalyticsSettings?
 
     enum CodingKeys: String, CodingKey {
         case schema, job, round, rounds, deadline, extensions, revision, training, encoding, privacy, received, selected, asynchronous, homomorphic
+        case analytics
         case evaluateEvery = "evaluate_every"
         case openedAt = "opened_at"
         case targetUpdates = "target_updates"
@@ -133,6 +137,18 @@ public struct RoundAnnouncement: Codable, Sendable, Equatable, SchemaVersioned {
             throw invalid("an asynchronous job has no secure or homomorphic aggregation")
         }
         if secureAggregation != nil && homomorphic != nil { throw invalid("a round is secure or homomorphic, not both") }
+        if let analytics {
+            if asynchronous != nil || homomorphic != nil { throw invalid("an analytics round is neither asynchronous nor homomorphic") }
+            // Less noise than the queries' sensitivity needs would break the promise: the agent checks it.
+            do {
+                try analytics.validate()
+            } catch {
+                throw invalid("\(error)")
+            }
+            if let privacy, privacy.clipNorm < analytics.sensitivity * (1 - 1e-9) {
+                throw invalid("privacy clip_norm \(privacy.clipNorm) is below the analytics queries' sensitivity \(analytics.sensitivity)")
+            }
+        }
         do {
             try secureAggregation?.validate(cohort: 1)
             try homomorphic?.validate(cohort: targetUpdates)

@@ -1,3 +1,5 @@
+import FedMQCore
+
 /// `metrics` (retained) and one line of the aggregator's `metrics.jsonl`: a closed round.
 public struct RoundMetrics: Codable, Sendable, Equatable, SchemaVersioned {
     public static let schema = "fedmq.metrics/1"
@@ -42,6 +44,9 @@ public struct RoundMetrics: Codable, Sendable, Equatable, SchemaVersioned {
     public var failure: String?
     /// Asynchronous jobs: how old the applied updates' bases were.
     public var staleness: StalenessReport?
+    /// Analytics jobs: each query's answer from this round's agents (their privacy is this
+    /// round's `epsilon`, `delta` and `threat_model`).
+    public var analytics: [AnalyticsAnswer]?
 
     enum CodingKeys: String, CodingKey {
         case schema, job, round, participants, updates, examples, rejected, accuracy, loss
@@ -54,7 +59,7 @@ public struct RoundMetrics: Codable, Sendable, Equatable, SchemaVersioned {
         case threatModel = "threat_model"
         case federated, selected, stragglers
         case secureAggregation = "secure_aggregation"
-        case failure, staleness
+        case failure, staleness, analytics
     }
 
     /// The metrics of a closed round.
