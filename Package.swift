@@ -197,6 +197,7 @@ let package = Package(
         .executableTarget(
             name: "fedmq",
             dependencies: [
+                "FedMQAggregator",
                 "FedMQCore",
                 "FedMQProtocol",
                 "FedMQTransport",

@@ -218,6 +218,13 @@ public struct AggregatorRuntime: Service {
             if let repaired = try store.repairMetrics(from: saved.checkpoint) {
                 logger.notice("appended the metrics of round \(repaired.round), which the last run closed but did not log")
             }
+            if config.policy.analytics != nil, saved.checkpoint.finished, (config.policy.rounds ?? .max) > saved.checkpoint.announcement.round {
+                let machine = try AggregatorStateMachine(
+                    nextQueryAfter: saved.checkpoint, job: config.job, policy: config.policy, now: clock.now(), signers: signers,
+                    random: KernelRandom())
+                logger.notice("asking the analytics job's next queries in round \(machine.announcement.round)")
+                return (machine, true)
+            }
             let spec = try ModelCodec.decodeModel(saved.model).spec
             if let analytics = config.policy.analytics, spec != .statistics(analytics) {
                 throw RuntimeError.configuration(

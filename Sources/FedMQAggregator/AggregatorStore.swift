@@ -12,8 +12,10 @@ import Foundation
 struct AggregatorStore {
     let directory: String
 
-    var checkpointPath: String { directory + "/checkpoint.json" }
-    var metricsPath: String { directory + "/metrics.jsonl" }
+    var checkpointPath: String { Self.checkpointPath(in: directory) }
+    static func checkpointPath(in directory: String) -> String { directory + "/checkpoint.json" }
+    var metricsPath: String { Self.metricsPath(in: directory) }
+    static func metricsPath(in directory: String) -> String { directory + "/metrics.jsonl" }
     func modelPath(_ sha256: String) -> String { directory + "/model-\(sha256).safetensors" }
     var spoolDirectory: String { directory + "/spool" }
     func spoolPath(_ round: Int) -> String { spoolDirectory + "/round-\(round).log" }
@@ -131,5 +133,32 @@ struct AggregatorStore {
 
     func appendMetrics(_ metrics: RoundMetrics) throws(RuntimeError) {
         try DurableFile.appendLine(String(decoding: ProtocolJSON.encode(metrics), as: UTF8.self), to: metricsPath)
+    }
+}
+
+extension AggregatorConfig {
+    /// The round the state directory's checkpoint holds, and whether the job was finished
+    /// there; nil for a directory without a checkpoint.
+    public func checkpointedRound() throws -> (round: Int, finished: Bool)? {
+        let path = AggregatorStore.checkpointPath(in: stateDirectory)
+        guard FileManager.default.fileExists(atPath: path) else { return nil }
+        do {
+            let checkpoint = try JSONDecoder().decode(AggregatorCheckpoint.self, from: Data(try DurableFile.read(path)))
+            return (checkpoint.announcement.round, checkpoint.finished)
+        } catch {
+            throw RuntimeError.file(path: path, reason: "unreadable checkpoint: \(error)")
+        }
+    }
+
+    /// The metrics of the last round this job closed, from its state directory's `metrics.jsonl`.
+    public func lastRoundMetrics() throws -> RoundMetrics? {
+        let path = AggregatorStore.metricsPath(in: stateDirectory)
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw RuntimeError.file(path: path, reason: "cannot read: \(error.localizedDescription)")
+        }
+        return try text.split(separator: "\n").last.map { try ProtocolJSON.decode(RoundMetrics.self, from: Array($0.utf8)) }
     }
 }

@@ -9,7 +9,8 @@ struct FedMQCommand: AsyncParsableCommand {
         abstract: "FedMQ operator tool: federated learning over MQTT.",
         subcommands: [
             DemoCommand.self, InitCommand.self, DeployCommand.self, IdentityCommand.self, StatusCommand.self, WatchCommand.self,
-            DashboardCommand.self, InspectCommand.self, EpsilonCommand.self, PredictCommand.self, PartitionCommand.self, MQTTCommand.self,
+            DashboardCommand.self, InspectCommand.self, EpsilonCommand.self, AnalyticsCommand.self, PredictCommand.self, PartitionCommand.self,
+            MQTTCommand.self,
             SimulateCommand.self,
             BenchCommand.self,
         ]

@@ -26,11 +26,14 @@ struct PartitionCommand: ParsableCommand {
     @Option(name: .customLong("test-fraction"), help: "Held-out fraction for test.csv (0 for none).") var testFraction = 0.2
     @Option(help: "Seed.") var seed: UInt64 = 0
     @Option(help: "Output directory.") var out: String
+    @Flag(help: "Keep the header line in the files written (agents then read them with --label, and analytics can name columns).")
+    var header = false
 
     /// The id column of a `by:COLUMN` scheme.
     var byColumn: String? { scheme.hasPrefix("by:") ? String(scheme.dropFirst(3)) : nil }
 
     func validate() throws {
+        if header && label == nil { throw ValidationError("--header keeps the input's header line: it needs --label (the input has one)") }
         if let byColumn {
             guard !byColumn.isEmpty, label != nil else { throw ValidationError("--scheme by:COLUMN needs a column name and --label (a header)") }
             guard clients == nil else { throw ValidationError("--scheme by:COLUMN makes one client per value: leave out --clients") }
@@ -53,7 +56,7 @@ struct PartitionCommand: ParsableCommand {
         if testFraction > 0 {
             let split = try DataSplit.trainTestRows(all, testFraction: testFraction, classes: classes, seed: seed)
             kept = split.train
-            try CSVWriter.write(all.subset(split.test), to: out + "/test.csv")
+            try CSVWriter.write(all.subset(split.test), to: out + "/test.csv", label: header ? label : nil)
         }
         let train = all.subset(kept)
         let parts: [[Int]] =
@@ -63,7 +66,7 @@ struct PartitionCommand: ParsableCommand {
                 try Partitioner(parsing: scheme).partition(train, clients: clients ?? 1, classes: classes, seed: seed)
             }
         for (client, rows) in parts.enumerated() {
-            try CSVWriter.write(train.subset(rows), to: out + "/client_\(client).csv")
+            try CSVWriter.write(train.subset(rows), to: out + "/client_\(client).csv", label: header ? label : nil)
             let id = groups.map { " (\(byColumn ?? "") = \(Self.format($0[client].value)))" } ?? ""
             print("client_\(client).csv: \(rows.count) rows\(id)")
         }

@@ -136,4 +136,24 @@ struct AnalyticsTests {
         #expect(answers[3].histogram == [0, 0.5])
         #expect(throws: CoreError.self) { try AnalyticsAnswer.answers(settings, sums: [1]) }
     }
+
+    @Test("quantiles read the raw noisy counts' running sum, so noise in empty bins does not push them up")
+    func noisyQuantiles() throws {
+        let settings = AnalyticsSettings(
+            queries: [AnalyticsQuery(.quantiles, column: "t", range: 0...4, bins: 4, levels: [0.5, 0.99])], maxRecords: 1)
+        // Noisy counts -1, 3, 1, 1: four records in all, the median at the end of bin 1.
+        let answer = try #require(try AnalyticsAnswer.answers(settings, sums: [-1, 3, 1, 1]).first)
+        #expect(answer.records == 4)
+        #expect(answer.quantiles?.first == 2)
+        #expect(abs((answer.quantiles?.last ?? 0) - 3.96) < 1e-9)
+    }
+
+    @Test("the noise multiplier for an (epsilon, delta) target gives back that epsilon")
+    func calibration() throws {
+        for (epsilon, delta) in [(0.1, 1e-5), (1.0, 1e-5), (8.0, 1e-6)] {
+            let sigma = try AnalyticGaussian.sigma(epsilon: epsilon, delta: delta)
+            #expect(abs(AnalyticGaussian.epsilon(delta: delta, sigma: sigma) - epsilon) < 1e-6 * epsilon)
+        }
+        #expect(throws: CoreError.self) { try AnalyticGaussian.sigma(epsilon: 0, delta: 1e-5) }
+    }
 }

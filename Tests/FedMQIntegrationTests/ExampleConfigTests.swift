@@ -29,6 +29,18 @@ struct ExampleConfigTests {
         #expect(config.enrolment == "/etc/fedmq/enrolment.json")
     }
 
+    @Test("deploy/examples/aggregator-analytics.json (record-level distributed DP under secure aggregation) loads and validates")
+    func analyticsAggregator() throws {
+        let config = try loadJSONConfig(AggregatorConfig.self, from: repositoryFile("deploy/examples/aggregator-analytics.json"))
+        try config.validate()
+        let analytics = try #require(config.policy.analytics)
+        #expect(analytics.queries.map(\.description).contains("quantiles:mean_area:0.0:2600.0:0.5,0.9:32"))
+        #expect(analytics.level == .record && analytics.maxRecords == 500)
+        // The clip norm is the queries' record-level sensitivity, never the file's.
+        #expect(config.policy.privacy?.clipNorm == analytics.sensitivity)
+        #expect(config.policy.weighting == .uniform && config.model == nil)
+    }
+
     @Test("deploy/examples/aggregator-homomorphic.json and keyholder.json load and validate; the policy is uniform, the key holder's quorum its own")
     func homomorphicExamples() throws {
         let config = try loadJSONConfig(AggregatorConfig.self, from: repositoryFile("deploy/examples/aggregator-homomorphic.json"))

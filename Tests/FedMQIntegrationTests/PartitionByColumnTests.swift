@@ -60,4 +60,22 @@ struct PartitionByColumnTests {
             try fedmqExecutable().path, ["partition", "--data", path, "--scheme", "by:device", "--out", directory + "/c"], log: directory + "/c.log")
         #expect(headless.status != 0 && headless.output.contains("needs a column name and --label"), "\(headless.output)")
     }
+
+    @Test("--header keeps the column names (without the id column) in every file written; without --label it is refused")
+    func header() async throws {
+        let (path, directory) = try dataFile()
+        let run = try await runToEnd(
+            try fedmqExecutable().path,
+            ["partition", "--data", path, "--label", "label", "--scheme", "by:device", "--header", "--classes", "2", "--out", directory + "/h"],
+            log: directory + "/h.log")
+        #expect(run.status == 0, "\(run.output)")
+        for file in ["client_0.csv", "client_2.csv", "test.csv"] {
+            let written = try rows(directory + "/h/" + file)
+            #expect(written.first == ["x1", "x2", "label"] && written.dropFirst().allSatisfy { Double($0[0]) != nil }, "\(file)")
+        }
+        let refused = try await runToEnd(
+            try fedmqExecutable().path, ["partition", "--data", path, "--clients", "2", "--header", "--out", directory + "/n"],
+            log: directory + "/n.log")
+        #expect(refused.status != 0 && refused.output.contains("--header keeps the input's header line: it needs --label"), "\(refused.output)")
+    }
 }

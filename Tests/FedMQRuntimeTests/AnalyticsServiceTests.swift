@@ -91,4 +91,49 @@ struct AnalyticsServiceTests {
         #expect(abs(count - 120) < 10 * 2 * analytics.sensitivity * 50)
         for agent in agents { try await agent.stop() }
     }
+
+    @Test("under secure aggregation with distributed record-level noise, only the sum is decoded and the answers hold")
+    func secureAnswers() async throws {
+        let fleet = try RuntimeFleet()
+        let aggregatorKey = SigningKey()
+        try IdentityFiles.write(aggregatorKey, to: fleet.path("aggregator.key"))
+        var enrolled: [String: VerifyingKey] = [:]
+        for index in 0..<3 {
+            let key = SigningKey()
+            try IdentityFiles.write(key, to: fleet.path("a\(index).key"))
+            enrolled["a\(index)"] = key.publicKey
+        }
+        try JSONEncoder().encode(Enrolment(aggregator: aggregatorKey.publicKey, agents: enrolled)).write(
+            to: URL(fileURLWithPath: fleet.path("enrolment.json")))
+        let analytics = AnalyticsSettings(queries: Self.queries, maxRecords: 50, level: .record)
+        var policy = policy(fleet, target: 3, analytics: analytics)
+        policy.secureAggregation = SecureAggregationSettings(dropoutRate: 0, quantization: SecAggQuantization(clip: 1, scale: 1_048_576))
+        policy.privacy = ClientPrivacy(mode: .distributed, clipNorm: 0, noiseMultiplier: 1, expectedCohort: 3)
+        var config = aggregatorConfig(fleet, policy)
+        config.identityKey = fleet.path("aggregator.key")
+        config.enrolment = fleet.path("enrolment.json")
+        let aggregator = fleet.aggregator(config)
+        let agents = try (0..<3).map { index in
+            var agent = try Self.agentConfig(fleet, index, rows: 40)
+            agent.identityKey = fleet.path("a\(index).key")
+            agent.aggregatorKey = aggregatorKey.publicKey.base64
+            agent.enrolment = fleet.path("enrolment.json")
+            return fleet.agent(agent)
+        }
+        try await aggregator.finished()
+
+        let metrics = try #require(try fleet.metricsLog().first)
+        #expect(metrics.secureAggregation?.failure == nil && metrics.participants == ["a0", "a1", "a2"])
+        #expect(metrics.threatModel?.contains("secure aggregation: it decodes only the sum") == true)
+        #expect(metrics.threatModel?.contains("one record of one agent") == true)
+        #expect(fleet.logs.lines(from: "aggregator", containing: "accepted update").isEmpty, "no single vector was readable")
+        // The sum carries noise of σ = 1·Δ on the vector: 2·√8 ≈ 5.7 records on the count.
+        let pooled = (0..<3).flatMap { Self.readings($0, rows: 40) }
+        let answers = try #require(metrics.analytics)
+        #expect(abs((answers[0].value ?? 0) - 120) < 10 * 2 * 8.0.squareRoot())
+        let mean = pooled.map(\.temperature).reduce(0, +) / 120
+        // And about 25 · 5.7 / 120 ≈ 1.2 degrees on the mean: within 10 σ of the pooled one.
+        #expect(abs((answers[1].value ?? 0) - mean) < 12)
+        for agent in agents { try await agent.stop() }
+    }
 }

@@ -59,29 +59,33 @@ public struct AnalyticsAnswer: Codable, Sendable, Equatable, CustomStringConvert
             let first = min(1, max(-1, entries[1] / entries[0]))
             let second = min(1, max(0, entries[2] / entries[0]))
             answer.value = min(1, max(0, second - first * first)) * halfWidth * halfWidth
-        case .histogram, .quantiles:
-            let counts = entries.map { max(0, $0) }
-            answer.records = counts.reduce(0, +)
-            if query.statistic == .histogram {
-                answer.histogram = counts
-            } else if answer.records > 0 {
-                answer.quantiles = (query.levels ?? []).map { quantile($0, counts: counts, total: answer.records, bounds: bounds) }
+        case .histogram:
+            answer.histogram = entries.map { max(0, $0) }
+            answer.records = answer.histogram?.reduce(0, +) ?? 0
+        case .quantiles:
+            // The raw noisy counts: clamping each bin at 0 would add the noise's positive half
+            // in every empty bin and push the quantiles up; their running sum is unbiased.
+            let cumulative = entries.reduce(into: [Double]()) { $0.append(($0.last ?? 0) + $1) }
+            answer.records = max(0, cumulative.last ?? 0)
+            if answer.records > 0 {
+                answer.quantiles = (query.levels ?? []).map { quantile($0, cumulative: cumulative, bounds: bounds) }
             }
         }
         return answer
     }
 
-    /// The value below which `level` of the counted records lie, interpolated linearly in its bin.
-    static func quantile(_ level: Double, counts: [Double], total: Double, bounds: ClosedRange<Double>) -> Double {
-        let target = level * total
-        let width = (bounds.upperBound - bounds.lowerBound) / Double(counts.count)
+    /// The value below which `level` of the records lie: the first bin whose (running maximum
+    /// of the) cumulative count reaches `level` of the total, interpolated linearly within it.
+    static func quantile(_ level: Double, cumulative: [Double], bounds: ClosedRange<Double>) -> Double {
+        let target = level * (cumulative.last ?? 0)
+        let width = (bounds.upperBound - bounds.lowerBound) / Double(cumulative.count)
         var below = 0.0
-        for (bin, count) in counts.enumerated() where count > 0 {
-            if below + count >= target {
-                let fraction = min(1, max(0, (target - below) / count))
+        for (bin, reached) in cumulative.enumerated() where reached > below {
+            if reached >= target {
+                let fraction = min(1, max(0, (target - below) / (reached - below)))
                 return bounds.lowerBound + (Double(bin) + fraction) * width
             }
-            below += count
+            below = reached
         }
         return bounds.upperBound
     }

@@ -15,7 +15,8 @@ public struct AnalyticsQuery: Codable, Sendable, Equatable, CustomStringConverti
     public var column: String?
     /// [low, high]: values are clamped to it.
     public var range: [Double]?
-    /// Equal bins over the range: histograms (default 10) and quantiles (default 100).
+    /// Equal bins over the range: histograms (default 10) and quantiles (default 32; more bins
+    /// resolve finer but each carries its own noise).
     public var bins: Int?
     /// The levels in (0, 1) a `quantiles` query asks for.
     public var levels: [Double]?
@@ -42,7 +43,7 @@ public struct AnalyticsQuery: Codable, Sendable, Equatable, CustomStringConverti
     public var binCount: Int? {
         switch statistic {
         case .histogram: bins ?? 10
-        case .quantiles: bins ?? 100
+        case .quantiles: bins ?? 32
         default: nil
         }
     }

@@ -34,6 +34,21 @@ public enum AnalyticGaussian {
         return high
     }
 
+    /// The smallest multiplier σ whose one release is (`epsilon`, `delta`)-DP (δ(ε) falls as σ
+    /// grows), to a relative 1e-9: how much noise an answer needs for a privacy target.
+    public static func sigma(epsilon: Double, delta target: Double) throws(CoreError) -> Double {
+        guard epsilon > 0, epsilon.isFinite, epsilon <= 1000, target > 0, target < 1 else {
+            throw .invalidTraining("a privacy target needs 0 < epsilon <= 1000 and 0 < delta < 1")
+        }
+        var (low, high) = (0.0, 1.0)
+        while delta(epsilon: epsilon, sigma: high) > target { (low, high) = (high, high * 2) }
+        while high - low > 1e-9 * high {
+            let middle = (low + high) / 2
+            if delta(epsilon: epsilon, sigma: middle) > target { low = middle } else { high = middle }
+        }
+        return high
+    }
+
     /// log Φ(x), accurate far into the lower tail.
     static func logPhi(_ x: Double) -> Double {
         RDPMath.logErfc(-x / 2.0.squareRoot()) - log(2.0)

@@ -64,6 +64,17 @@ public struct ClientPrivacy: Codable, Sendable, Equatable {
         accountant = try container.decodeIfPresent(Accountant.self, forKey: .accountant) ?? .rdp
     }
 
+    /// Every key, but `clip_norm` while it is 0 (an analytics job's, derived from its queries).
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(mode, forKey: .mode)
+        if clipNorm != 0 { try container.encode(clipNorm, forKey: .clipNorm) }
+        try container.encode(noiseMultiplier, forKey: .noiseMultiplier)
+        try container.encode(expectedCohort, forKey: .expectedCohort)
+        try container.encode(delta, forKey: .delta)
+        try container.encode(accountant, forKey: .accountant)
+    }
+
     /// Refuses a clip norm that is not positive, a negative multiplier, a cohort below 1 and a delta outside (0, 1).
     public func validate() throws(CoreError) {
         guard clipNorm > 0, clipNorm.isFinite else { throw .invalidTraining("privacy clip_norm is missing or not positive") }

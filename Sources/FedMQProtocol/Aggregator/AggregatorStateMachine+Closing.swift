@@ -61,9 +61,7 @@ extension AggregatorStateMachine {
             threatModel: privacy?.threatModel, federated: federated)
         metrics.secureAggregation = secure
         if !failed, let analytics = policy.analytics {
-            // The model is the queries' statistics vector (checked at start), so the sizes agree.
-            metrics.analytics = try? AnalyticsAnswer.answers(
-                analytics, sums: Self.sums(base: base, aggregate: parameters, updates: participants.count))
+            metrics.analytics = Self.answers(analytics, base: base, aggregate: parameters, updates: participants.count)
         }
         metrics.failure = failure
         metrics.accountant = accountant.flatMap { accountant in policy.privacy.map { ModelRelease.accountantName(accountant, $0) } }
@@ -89,13 +87,6 @@ extension AggregatorStateMachine {
         openSecureRound(now: now)
         openHomomorphicRound()
         return [.checkpoint(checkpoint(), model: bytes), .publishModel(bytes), .publishRound(announcement), .publishMetrics(metrics)]
-    }
-
-    /// The sum of the agents' vectors: the aggregate is the base plus their (noisy) mean.
-    static func sums(base: Parameters, aggregate: Parameters, updates: Int) -> [Double] {
-        let before = base.tensors.flatMap(\.values)
-        let after = aggregate.tensors.flatMap(\.values)
-        return zip(before, after).map { (Double($1) - Double($0)) * Double(updates) }
     }
 
     static func announce(job: String, round: Int, policy: RoundPolicy, base: String, now: Double) -> RoundAnnouncement {
