@@ -28,6 +28,9 @@ struct AggregatorCommand: AsyncParsableCommand {
     @Option(name: .customLong("state-dir"), help: "State directory.") var stateDirectory: String?
     @Option(name: .customLong("model-spec"), help: "Model spec as JSON (see docs/core.md).") var modelSpec: String?
     @Option(name: .customLong("initial-model"), help: "Initial global model (safetensors with fedmq.model_spec).") var initialModel: String?
+    @Option(
+        name: .customLong("feature-scaling"), help: "The model spec's input scaling from a file (fedmq analytics --scaling-out, fedmq partition).")
+    var featureScaling: String?
     @Option(help: "Rounds to run.") var rounds: Int?
     @Option(name: .customLong("target-updates"), help: "Close a round at this many updates.") var targetUpdates: Int?
     @Option(name: .customLong("min-updates"), help: "Quorum at the deadline.") var minUpdates: Int?
@@ -62,6 +65,10 @@ struct AggregatorCommand: AsyncParsableCommand {
         if let modelSpec {
             settings.model = try ModelSpec.parse(modelSpec)
             settings.initialModel = nil
+        }
+        if let featureScaling {
+            guard settings.model != nil else { throw ValidationError("--feature-scaling sets the scaling of a model spec (--model-spec or 'model')") }
+            settings.model?.scaling = try loadJSONFile(FeatureScaling.self, from: featureScaling)
         }
         if let metricsAddress { settings.metricsAddress = metricsAddress }
         try settings.validate()

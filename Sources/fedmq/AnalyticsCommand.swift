@@ -19,12 +19,18 @@ struct AnalyticsCommand: AsyncParsableCommand {
             Queries: count, sum|mean|variance:COLUMN:LOW:HIGH, histogram:COLUMN:LOW:HIGH[:BINS],
             quantiles:COLUMN:LOW:HIGH:L1,L2,...[:BINS]. Values are clamped to [LOW, HIGH]. The agents of the job
             (fedmq-agent with the same --job) answer from their data_csv, by the header's column names.
+            --standardize COLUMN:LOW:HIGH (one per feature, in order) with --scaling-out FILE writes the
+            fleet-wide feature scaling for a training job's model spec.
             --print-config prints the aggregator config that runs the same job (see docs/analytics.md).
             """
     )
 
     @Option(help: "Job id the agents serve.") var job: String
     @Option(help: "A query (repeat for several).") var query: [String] = []
+    @Option(help: "COLUMN:LOW:HIGH: a feature to standardize (its variance query, which gives the mean too); repeat in feature order.")
+    var standardize: [String] = []
+    @Option(name: .customLong("scaling-out"), help: "Write the features' fleet-wide scaling (a model spec's 'scaling') to this file.")
+    var scalingOut: String?
     @Option(help: "Answer with this many agents (the round closes when they have answered).") var agents: Int
     @Option(name: .customLong("min-agents"), help: "At the deadline, answer with at least this many (default: --agents).")
     var minAgents: Int?
@@ -68,6 +74,13 @@ struct AnalyticsCommand: AsyncParsableCommand {
             print(String(decoding: ProtocolJSON.encode(last), as: UTF8.self))
             return
         }
+        if let scalingOut, let analytics = config.policy.analytics {
+            let scaling = try FeatureScaling.fleetWide(analytics, answers: answers)
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            try encoder.encode(scaling).write(to: URL(fileURLWithPath: scalingOut))
+            print("feature scaling of \(scaling.mean.count) features written to \(scalingOut)")
+        }
         for answer in answers { print(answer) }
         if let epsilon = last.epsilon, let delta = last.delta {
             print(String(format: "privacy: epsilon %.4g at delta %g", epsilon, delta) + (last.threatModel.map { ", against \($0)" } ?? ""))
@@ -79,9 +92,10 @@ struct AnalyticsCommand: AsyncParsableCommand {
 
     /// The one-round analytics job these flags describe.
     func aggregatorConfig() throws -> AggregatorConfig {
-        guard !query.isEmpty else { throw ValidationError("give at least one --query") }
+        guard !query.isEmpty || !standardize.isEmpty else { throw ValidationError("give at least one --query or --standardize") }
         guard let level = AnalyticsSettings.Level(rawValue: level) else { throw ValidationError("--level must be client or record") }
-        let queries = try query.map { try AnalyticsQuery.parse($0) }
+        if scalingOut != nil && standardize.isEmpty { throw ValidationError("--scaling-out writes the --standardize features' scaling: give them") }
+        let queries = try standardize.map { try AnalyticsQuery.parse("variance:" + $0) } + query.map { try AnalyticsQuery.parse($0) }
         var policy = RoundPolicy(rounds: 1, targetUpdates: agents, minUpdates: minAgents, roundSeconds: roundSeconds)
         policy.analytics = AnalyticsSettings(queries: queries, maxRecords: maxRecords, level: level)
         if let multiplier = try noise() {

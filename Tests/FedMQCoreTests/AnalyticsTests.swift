@@ -156,4 +156,20 @@ struct AnalyticsTests {
         }
         #expect(throws: CoreError.self) { try AnalyticGaussian.sigma(epsilon: 0, delta: 1e-5) }
     }
+
+    @Test("fleet-wide feature scaling: each variance query's mean and standard deviation, floored at a thousandth of its range")
+    func scaling() throws {
+        let settings = AnalyticsSettings(
+            queries: [
+                AnalyticsQuery(.variance, column: "a", range: 0...10), AnalyticsQuery(.count),
+                AnalyticsQuery(.variance, column: "b", range: -1...1),
+            ], maxRecords: 1)
+        // a: 4 records with y summing to 2 and y² to 2 (mean 7.5, variance (0.5 - 0.25)·25); b: constant 0.
+        let scaling = try FeatureScaling.fleetWide(settings, answers: AnalyticsAnswer.answers(settings, sums: [4, 2, 2, 4, 4, 0, 0]))
+        #expect(scaling.mean == [7.5, 0])
+        #expect(abs(scaling.std[0] - 2.5) < 1e-6 && scaling.std[1] == 0.002)
+        #expect(throws: CoreError.self) {
+            try FeatureScaling.fleetWide(settings, answers: AnalyticsAnswer.answers(settings, sums: [0, 0, 0, 0, 0, 0, 0]))
+        }
+    }
 }

@@ -41,4 +41,17 @@ struct ModelSpecTests {
         #expect(first["b1"]!.values.allSatisfy { $0 == 0 })
         #expect(try ModelSpec(kind: .softmaxRegression, inputs: 3, outputs: 2).initialParameters(seed: 1).l2Norm == 0)
     }
+
+    @Test("a spec's JSON: hidden and activation may be left out; an unknown key or kind is refused, naming the valid ones")
+    func specJSON() throws {
+        let minimal = try ModelSpec.parse(#"{"version":1,"kind":"softmax_regression","inputs":30,"outputs":2}"#)
+        #expect(minimal == ModelSpec(kind: .softmaxRegression, inputs: 30, outputs: 2))
+        #expect(try ModelSpec.parse(minimal.jsonString()) == minimal)
+        #expect {
+            try ModelSpec.parse(#"{"version":1,"kind":"mlp","inputs":3,"hiden":[4],"outputs":2}"#)
+        } throws: { "\($0)".contains("unknown key(s) hiden") && "\($0)".contains("hidden") }
+        #expect {
+            try ModelSpec.parse(#"{"version":1,"kind":"cnn","inputs":3,"outputs":2}"#)
+        } throws: { "\($0)".contains("unknown kind 'cnn' (valid: softmax_regression, mlp, linear_regression, statistics)") }
+    }
 }

@@ -72,6 +72,27 @@ struct AnalyticsCommandTests {
             // σ on the vector: 3.73 · 2√2/300; on the mean about 12.5 · 10.5 / 569 ≈ 0.23: 10 σ is 2.3.
             let noisy = try #require(metrics.analytics?.first?.value)
             #expect(abs(noisy - radius) < 3, "\(noisy) vs \(radius)")
+            // Third: the fleet-wide scaling of two features, for a training job's model spec.
+            let scaling = directory + "/scaling.json"
+            let third = try await runToEnd(
+                try fedmqExecutable().path,
+                common + ["--standardize", "mean_radius:5:30", "--standardize", "mean_area:0:2600", "--scaling-out", scaling],
+                log: directory + "/third.log")
+            #expect(third.status == 0 && third.output.contains("feature scaling of 2 features written"), "\(third.output)")
+            let written = try JSONDecoder().decode(FeatureScaling.self, from: Data(contentsOf: URL(fileURLWithPath: scaling)))
+            for (index, column) in ["mean_radius", "mean_area"].enumerated() {
+                let values = rows.map { $0[column] ?? 0 }
+                let mean = values.reduce(0, +) / 569
+                let std = (values.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / 569).squareRoot()
+                #expect(abs(Double(written.mean[index]) - mean) < 1e-3 * mean && abs(Double(written.std[index]) - std) < 1e-3 * std, "\(written)")
+            }
+            // The aggregator takes it into its model spec: a spec of 30 inputs refuses 2 features' scaling by name.
+            let spec = #"{"version":1,"kind":"softmax_regression","inputs":30,"outputs":2}"#
+            let aggregator = try await runToEnd(
+                try executable("fedmq-aggregator").path,
+                ["--job", "train", "--state-dir", directory + "/train", "--target-updates", "3", "--model-spec", spec, "--feature-scaling", scaling],
+                log: directory + "/train.log")
+            #expect(aggregator.status != 0 && aggregator.output.contains("feature scaling must have 30 finite means"), "\(aggregator.output)")
             for agent in agents { await agent.stop() }
         }
     }
@@ -86,6 +107,7 @@ struct AnalyticsCommandTests {
             (["--query", "count", "--epsilon", "1", "--noise-multiplier", "2"], "not both"),
             (["--query", "count", "--level", "device"], "--level must be client or record"),
             (["--query", "count", "--secure"], "secure aggregation"),
+            (["--query", "count", "--scaling-out", "s.json"], "give them"),
         ]
         for (index, (arguments, expected)) in cases.enumerated() {
             let run = try await runToEnd(

@@ -7,6 +7,8 @@ public struct AnalyticsAnswer: Codable, Sendable, Equatable, CustomStringConvert
     /// count, sum, mean or variance; nil for histograms and quantiles, and when the noisy count
     /// of records is not positive (a mean of nothing).
     public var value: Double?
+    /// A variance query's mean (its slice holds both).
+    public var mean: Double?
     /// A histogram's counts, one per equal bin of the range.
     public var histogram: [Double]?
     /// A quantiles query's values, one per level.
@@ -58,6 +60,7 @@ public struct AnalyticsAnswer: Codable, Sendable, Equatable, CustomStringConvert
             guard entries[0] > 0 else { return answer }
             let first = min(1, max(-1, entries[1] / entries[0]))
             let second = min(1, max(0, entries[2] / entries[0]))
+            answer.mean = centre + halfWidth * first
             answer.value = min(1, max(0, second - first * first)) * halfWidth * halfWidth
         case .histogram:
             answer.histogram = entries.map { max(0, $0) }

@@ -142,8 +142,44 @@ public struct ModelSpec: Codable, Sendable, Equatable {
 
     // MARK: JSON
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case version, kind, inputs, hidden, outputs, activation, scaling
+    }
+
+    /// Any key of a JSON object, to find those a spec does not know.
+    private struct AnyKey: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+
+    /// `version`, `kind`, `inputs` and `outputs` are required; `hidden` defaults to none and
+    /// `activation` to relu. A key the spec does not know is refused, never ignored.
+    public init(from decoder: any Decoder) throws {
+        let known = Set(CodingKeys.allCases.map(\.rawValue))
+        let unknown = try decoder.container(keyedBy: AnyKey.self).allKeys.map(\.stringValue).filter { !known.contains($0) }
+        guard unknown.isEmpty else {
+            throw DecodingError.dataCorrupted(
+                .init(
+                    codingPath: decoder.codingPath,
+                    debugDescription: "unknown key(s) \(unknown.sorted().joined(separator: ", ")) (known: \(known.sorted().joined(separator: ", ")))")
+            )
+        }
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        version = try container.decode(Int.self, forKey: .version)
+        let kindName = try container.decode(String.self, forKey: .kind)
+        guard let kind = Kind(rawValue: kindName) else {
+            throw DecodingError.dataCorruptedError(
+                forKey: .kind, in: container,
+                debugDescription: "unknown kind '\(kindName)' (valid: \(Kind.allCases.map(\.rawValue).joined(separator: ", ")))")
+        }
+        self.kind = kind
+        inputs = try container.decode(Int.self, forKey: .inputs)
+        hidden = try container.decodeIfPresent([Int].self, forKey: .hidden) ?? []
+        outputs = try container.decode(Int.self, forKey: .outputs)
+        activation = try container.decodeIfPresent(Activation.self, forKey: .activation) ?? .relu
+        scaling = try container.decodeIfPresent(FeatureScaling.self, forKey: .scaling)
     }
 
     /// The spec as compact JSON with sorted keys (stored in model metadata).
