@@ -45,7 +45,7 @@ public enum LocalStatistics {
     }
 
     /// The bin of a value within `bounds` (the last bin holds its upper edge).
-    static func bin(of x: Double, in bounds: ClosedRange<Double>, bins: Int) -> Int {
+    public static func bin(of x: Double, in bounds: ClosedRange<Double>, bins: Int) -> Int {
         let position = (x - bounds.lowerBound) / (bounds.upperBound - bounds.lowerBound) * Double(bins)
         return max(0, min(bins - 1, Int(position)))
     }
