@@ -64,17 +64,19 @@ public struct DenseNetwork {
     }
 
     /// Mean loss over the batch and its gradient (written into `gradient`, which must have the
-    /// model's layout). Targets are class indices (as floats) or regression values.
+    /// model's layout). Targets are class indices (as floats) or regression values. With
+    /// `mixed`, each row's loss is λ·L(targets) + (1 − λ)·L(mixed.partners) (mixup).
     @discardableResult
     public mutating func lossAndGradient(
         _ parameters: Parameters, features: UnsafeBufferPointer<Float>, targets: UnsafeBufferPointer<Float>, rows: Int,
-        into gradient: inout Parameters
+        into gradient: inout Parameters, mixed: (lambda: Float, partners: [Float])? = nil
     ) -> Double {
         precondition(rows > 0 && features.count >= rows * spec.inputs && targets.count >= rows, "batch buffers too small")
+        precondition(mixed.map { $0.partners.count >= rows } ?? true, "mixup partners too few")
         forward(parameters, features: features, rows: rows)
         let widths = spec.layerSizes
         let outputs = widths.last!
-        let loss = outputDelta(targets: targets, rows: rows, outputs: outputs)
+        let loss = outputDelta(targets: targets, rows: rows, outputs: outputs, mixed: mixed)
         for layer in stride(from: widths.count - 1, through: 1, by: -1) {
             let (inputs, width) = (widths[layer - 1], widths[layer])
             let weightIndex = 2 * (layer - 1)
@@ -122,7 +124,10 @@ public struct DenseNetwork {
     }
 
     /// Fills `deltas.last` with dLoss/dOutput and returns the mean loss.
-    private mutating func outputDelta(targets: UnsafeBufferPointer<Float>, rows: Int, outputs: Int) -> Double {
+    private mutating func outputDelta(
+        targets: UnsafeBufferPointer<Float>, rows: Int, outputs: Int, mixed: (lambda: Float, partners: [Float])?
+    ) -> Double {
+        let lambda = mixed?.lambda ?? 1
         let scale = 1 / Float(rows)
         var loss = 0.0
         let classifier = spec.isClassifier
@@ -141,11 +146,16 @@ public struct DenseNetwork {
                         }
                         let label = Int(targets[row])
                         for j in 0..<outputs { delta[base + j] = delta[base + j] / total }
-                        loss -= Double(Foundation.log(max(delta[base + label], .leastNormalMagnitude)))
-                        delta[base + label] -= 1
+                        loss -= Double(lambda * Foundation.log(max(delta[base + label], .leastNormalMagnitude)))
+                        if let partner = mixed.map({ Int($0.partners[row]) }) {
+                            loss -= Double((1 - lambda) * Foundation.log(max(delta[base + partner], .leastNormalMagnitude)))
+                            delta[base + partner] -= 1 - lambda
+                        }
+                        delta[base + label] -= lambda
                         for j in 0..<outputs { delta[base + j] *= scale }
                     } else {
-                        let error = out[base] - targets[row]
+                        let target = lambda * targets[row] + (1 - lambda) * (mixed?.partners[row] ?? 0)
+                        let error = out[base] - target
                         loss += Double(error * error)
                         delta[base] = 2 * error * scale
                     }

@@ -69,9 +69,11 @@ public struct Trainer {
                     batchFeatures += data.features[(index * width)..<((index + 1) * width)]
                     batchTargets.append(data.targets[index])
                 }
+                let mixed = config.augmentation?.mix(&batchFeatures, targets: batchTargets, rows: rows, width: width, using: &random)
+                config.augmentation?.perturb(&batchFeatures, using: &random)
                 let loss = batchFeatures.withUnsafeBufferPointer { features in
                     batchTargets.withUnsafeBufferPointer { targets in
-                        network.lossAndGradient(parameters, features: features, targets: targets, rows: rows, into: &gradient)
+                        network.lossAndGradient(parameters, features: features, targets: targets, rows: rows, into: &gradient, mixed: mixed)
                     }
                 }
                 step(&parameters, reference: reference)
@@ -98,7 +100,10 @@ public struct Trainer {
         for _ in 0..<steps {
             sum.scale(by: 0)
             for row in 0..<data.count where privacyRandom.nextUnit() < dpSGD.samplingRate {
-                let loss = data.features[(row * width)..<((row + 1) * width)].withUnsafeBufferPointer { features in
+                // Noise on one example's features keeps the per-example bound (mixup is refused).
+                batchFeatures = Array(data.features[(row * width)..<((row + 1) * width)])
+                config.augmentation?.perturb(&batchFeatures, using: &privacyRandom)
+                let loss = batchFeatures.withUnsafeBufferPointer { features in
                     [data.targets[row]].withUnsafeBufferPointer { target in
                         network.lossAndGradient(parameters, features: features, targets: target, rows: 1, into: &example)
                     }
