@@ -39,6 +39,9 @@ public struct AgentConfig: ConfigFile, Sendable {
     /// Personalization: before evaluating, fine-tune a copy of the global model for this many
     /// local epochs and report both; 0 evaluates the global model only.
     public var personalizationEpochs = 0
+    /// Client-side distillation: a student model of this agent's own, trained from each
+    /// evaluated global model (the teacher) and evaluated beside it; it never leaves the device.
+    public var distillation: DistillationConfig?
     /// Top-k sparsification: send only this share of each tensor's largest entries and hold
     /// the rest back for later rounds (error feedback); nil sends whole updates.
     public var topKFraction: Double?
@@ -54,7 +57,7 @@ public struct AgentConfig: ConfigFile, Sendable {
     public static let requiredKeys = ["agent", "job", "state_directory"]
 
     enum CodingKeys: String, CodingKey {
-        case agent, job, broker, seed, enrolment, trainer
+        case agent, job, broker, seed, enrolment, trainer, distillation
         case dataCSV = "data_csv"
         case dataLabel = "data_label"
         case dataHeader = "data_header"
@@ -110,6 +113,16 @@ public struct AgentConfig: ConfigFile, Sendable {
         try trainer?.validate()
         if !(0..<1).contains(holdoutFraction) { throw .configuration("holdout_fraction must be within 0 and 1 (0 keeps no held-out data)") }
         if !(0...1000).contains(personalizationEpochs) { throw .configuration("personalization_epochs must be within 0...1000") }
+        if let distillation {
+            guard holdoutFraction > 0 else {
+                throw .configuration("distillation reports the student in federated evaluation: it needs holdout_fraction > 0")
+            }
+            do {
+                try distillation.validate()
+            } catch {
+                throw .configuration("\(error)")
+            }
+        }
         if let fraction = topKFraction, !(fraction > 0 && fraction <= 1) {
             throw .configuration("top_k_fraction must be within 0 (exclusive) and 1, not \(fraction)")
         }

@@ -291,10 +291,10 @@ public struct AgentRuntime: Service {
                 logger.debug("the job asks for federated evaluation; this agent holds out no data (holdout_fraction 0)")
                 return
             }
-            Task.detached { [config] in
-                if let evaluation = Self.evaluate(base, training: training, train: data, holdout: holdout, config: config) {
-                    events.yield(.evaluated(evaluation))
-                }
+            Task.detached { [config, logger] in
+                let (evaluation, warning) = Self.evaluate(base, training: training, train: data, holdout: holdout, config: config)
+                if let warning { logger.warning("\(warning)") }
+                if let evaluation { events.yield(.evaluated(evaluation)) }
             }
         case .publishStatus(let status):
             try await publish(status, client: client, topics: topics)
@@ -322,11 +322,12 @@ public struct AgentRuntime: Service {
         }
     }
 
-    /// The global model on the held-out rows, and with personalization a copy fine-tuned on the
-    /// training rows; nil if the data do not fit the model.
+    /// The global model on the held-out rows, with personalization a copy fine-tuned on the
+    /// training rows, and with distillation the agent's student; nil if the data do not fit the
+    /// model. A student that could not be distilled is left out, with a warning.
     private static func evaluate(
         _ base: GlobalModel, training: TrainingConfig, train: Dataset, holdout: Dataset, config: AgentConfig
-    ) -> AgentEvaluation? {
+    ) -> (AgentEvaluation?, warning: String?) {
         do throws(CoreError) {
             var (train, holdout) = (train, holdout)
             if let scaling = base.spec.scaling {
@@ -345,11 +346,20 @@ public struct AgentRuntime: Service {
                 _ = try trainer.train(&parameters, on: train, random: &random)
                 personalized = try Evaluation.evaluate(parameters, spec: base.spec, on: holdout)
             }
-            return AgentEvaluation(
+            var evaluation = AgentEvaluation(
                 job: config.job, agent: config.agent, round: base.round, examples: holdout.count, accuracy: global.accuracy,
                 loss: global.loss, personalizedAccuracy: personalized?.accuracy, personalizedLoss: personalized?.loss)
+            guard let distillation = config.distillation else { return (evaluation, nil) }
+            do throws(CoreError) {
+                let student = try distill(distillation, teacher: base, train: train, holdout: holdout, config: config)
+                evaluation.studentAccuracy = student.accuracy
+                evaluation.studentLoss = student.loss
+                return (evaluation, nil)
+            } catch {
+                return (evaluation, "distillation of the student from the model of round \(base.round) failed: \(error)")
+            }
         } catch {
-            return nil
+            return (nil, nil)
         }
     }
 

@@ -147,17 +147,17 @@ struct AnalyticsBenchCommand: ParsableCommand {
             |---|---|---|---|---|---|---|---|
             \(rows.joined(separator: "\n"))
 
-            For a mean, ignoring the noisy count, FedMQ's expected absolute error is √(2/π)·z·2C·h/N
-            (z the noise multiplier, C = √2, h half the range, N the records) and diffprivlib's is
-            2h/(N·epsilon): a ratio of 1.13·z·epsilon, about 4.2 at epsilon 1. The goal of 1.5x is out
-            of reach for this mechanism. What limits FedMQ's error, each a factor on the noise:
+            For a mean, ignoring the noisy count, FedMQ's expected absolute error is √(2/π)·z·2·h/N
+            (z the noise multiplier, Δ·m = 2 for a mean, h half the range, N the records) and
+            diffprivlib's is 2h/(N·epsilon): a ratio of 0.8·z·epsilon, about 3 at epsilon 1. The goal of
+            1.5x is out of reach for this mechanism. What limits FedMQ's error, each a factor on the noise:
             - **Gaussian at (epsilon, delta) against Laplace at epsilon.** Noise that adds up across
               agents and under secure aggregation is Gaussian. At epsilon 1 and delta 1e-5 it needs
               σ = 3.73 Δ; Laplace's mean absolute error is Δ/epsilon.
-            - **Record-level sensitivity without public counts.** The aggregator knows neither how
-              many records each agent holds nor which hold more than `max_records`. One record can
-              therefore move an agent's vector by 2C/`max_records`, twice what it moves when the
-              count is known.
+            - **Record-level sensitivity without public counts.** The aggregator does not know how
+              many records each agent holds. One record can therefore move an agent's vector by
+              D/(`max_records` + 1), the diameter of the records' vectors: 2 for a mean, where a
+              known count would allow the record's own norm, √2.
             - **The count is private too.** A mean or variance is a ratio of two noisy sums (its
               vector has C = √2 or √3). diffprivlib takes n as public.
             The fleet's size does not change the noise on the sum. It changes only how much each

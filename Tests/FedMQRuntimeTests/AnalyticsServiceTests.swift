@@ -82,7 +82,8 @@ struct AnalyticsServiceTests {
         let metrics = try #require(try fleet.metricsLog().first)
         let announced = try #require(try fleet.retained(RoundAnnouncement.self, on: fleet.topics.globalRound))
         #expect(announced.privacy?.clipNorm == analytics.sensitivity, "the clip norm is the queries' record-level sensitivity")
-        #expect(abs(analytics.sensitivity - 8.0.squareRoot() * 2 / 50) < 1e-12)
+        // C = √(1 + 2 + 3 + 2), D = √(0 + 4 + 4 + 4): Δ = max(C/50, D/51).
+        #expect(abs(analytics.sensitivity - 12.0.squareRoot() / 51) < 1e-12)
         // One Gaussian release at multiplier 2: its exact epsilon.
         #expect(abs((metrics.epsilon ?? 0) - AnalyticGaussian.epsilon(delta: 1e-5, sigma: 2)) < 1e-6)
         #expect(metrics.threatModel?.contains("one record of one agent (each agent weighing at most 50 records)") == true)
@@ -127,13 +128,13 @@ struct AnalyticsServiceTests {
         #expect(metrics.threatModel?.contains("secure aggregation: it decodes only the sum") == true)
         #expect(metrics.threatModel?.contains("one record of one agent") == true)
         #expect(fleet.logs.lines(from: "aggregator", containing: "accepted update").isEmpty, "no single vector was readable")
-        // The sum carries noise of σ = 1·Δ on the vector: 2·√8 ≈ 5.7 records on the count.
+        // The sum carries noise of σ = 1·Δ on the vector: √12 · 50/51 ≈ 3.4 records on the count.
         let pooled = (0..<3).flatMap { Self.readings($0, rows: 40) }
         let answers = try #require(metrics.analytics)
-        #expect(abs((answers[0].value ?? 0) - 120) < 10 * 2 * 8.0.squareRoot())
+        #expect(abs((answers[0].value ?? 0) - 120) < 10 * analytics.sensitivity * 50)
         let mean = pooled.map(\.temperature).reduce(0, +) / 120
-        // And about 25 · 5.7 / 120 ≈ 1.2 degrees on the mean: within 10 σ of the pooled one.
-        #expect(abs((answers[1].value ?? 0) - mean) < 12)
+        // And about 25 · 3.4 / 120 ≈ 0.7 degrees on the mean: within 10 σ of the pooled one.
+        #expect(abs((answers[1].value ?? 0) - mean) < 8)
         for agent in agents { try await agent.stop() }
     }
 }

@@ -12,8 +12,8 @@ public struct AnalyticsSettings: Codable, Sendable, Equatable {
     public enum Level: String, Codable, Sendable, CaseIterable {
         /// A whole agent's data: the noise is sized for one agent's whole vector.
         case client
-        /// One record of one agent: the noise is sized for what one record changes, at most
-        /// 2/max_records of an agent's vector.
+        /// One record of one agent: the noise is sized for what one record changes, about
+        /// 1/max_records of an agent's vector (`sensitivity`).
         case record
     }
 
@@ -65,13 +65,15 @@ public struct AnalyticsSettings: Codable, Sendable, Equatable {
     public var contributionBound: Double { layout.recordNormBound }
 
     /// Δ: how far one protected unit moves the fleet's sum of vectors in L2. For a whole agent
-    /// that is C. For one record it is C/max_records while the agent holds at most max_records
-    /// records; beyond, the agent's vector is the mean of its records' vectors over max_records,
-    /// which one record moves by at most 2C/max_records. Capped by C.
+    /// that is C. For one record of an agent holding n records: while n ≤ m (`max_records`) the
+    /// record adds its own vector over m, at most C/m. Beyond, the agent's vector is the mean of
+    /// its n records' vectors; adding the n-th moves that mean by (r_n − mean of the others)/n,
+    /// at most D/(m + 1), with D the diameter of the records' vectors (`recordDiameter`). So
+    /// Δ = max(C/m, D/(m + 1)).
     public var sensitivity: Double {
         switch level {
         case .client: contributionBound
-        case .record: contributionBound * min(1, 2 / Double(maxRecords))
+        case .record: max(contributionBound / Double(maxRecords), layout.recordDiameter / Double(maxRecords + 1))
         }
     }
 }

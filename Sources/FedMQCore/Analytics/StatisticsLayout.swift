@@ -14,21 +14,28 @@ public struct StatisticsLayout: Sendable, Equatable {
     public let count: Int
     /// The largest L2 norm of one record's vector.
     public let recordNormBound: Double
+    /// The largest L2 distance between two records' vectors (the diameter of the set they lie
+    /// in): per query 0 for a count, 2 for a sum, mean or variance ([1, y, y²] with y = ±1), √2
+    /// for a histogram or quantiles (two different bins).
+    public let recordDiameter: Double
 
     /// The layout of `queries`, in their order.
     public init(queries: [AnalyticsQuery]) {
         var slices: [Range<Int>] = []
         var start = 0
         var squares = 0
+        var diameterSquares = 0
         for query in queries {
             let width = Self.width(of: query)
             slices.append(start..<(start + width))
             start += width
             squares += query.binCount == nil ? width : 1
+            diameterSquares += query.binCount != nil ? 2 : (query.statistic == .count ? 0 : 4)
         }
         self.slices = slices
         count = start
         recordNormBound = Double(squares).squareRoot()
+        recordDiameter = Double(diameterSquares).squareRoot()
     }
 
     /// The entries of one query's slice.

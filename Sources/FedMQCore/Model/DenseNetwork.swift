@@ -65,18 +65,25 @@ public struct DenseNetwork {
 
     /// Mean loss over the batch and its gradient (written into `gradient`, which must have the
     /// model's layout). Targets are class indices (as floats) or regression values. With
-    /// `mixed`, each row's loss is λ·L(targets) + (1 − λ)·L(mixed.partners) (mixup).
+    /// `mixed`, each row's loss is λ·L(targets) + (1 − λ)·L(mixed.partners) (mixup); with
+    /// `teacher` (classifiers), the distillation loss of `DistillationTargets`.
     @discardableResult
     public mutating func lossAndGradient(
         _ parameters: Parameters, features: UnsafeBufferPointer<Float>, targets: UnsafeBufferPointer<Float>, rows: Int,
-        into gradient: inout Parameters, mixed: (lambda: Float, partners: [Float])? = nil
+        into gradient: inout Parameters, mixed: (lambda: Float, partners: [Float])? = nil, teacher: DistillationTargets? = nil
     ) -> Double {
         precondition(rows > 0 && features.count >= rows * spec.inputs && targets.count >= rows, "batch buffers too small")
         precondition(mixed.map { $0.partners.count >= rows } ?? true, "mixup partners too few")
+        precondition(teacher.map { $0.logits.count >= rows * spec.outputs } ?? true, "teacher logits too few")
         forward(parameters, features: features, rows: rows)
         let widths = spec.layerSizes
         let outputs = widths.last!
-        let loss = outputDelta(targets: targets, rows: rows, outputs: outputs, mixed: mixed)
+        let loss =
+            if let teacher, spec.isClassifier {
+                distillationDelta(targets: targets, rows: rows, outputs: outputs, teacher: teacher)
+            } else {
+                outputDelta(targets: targets, rows: rows, outputs: outputs, mixed: mixed)
+            }
         for layer in stride(from: widths.count - 1, through: 1, by: -1) {
             let (inputs, width) = (widths[layer - 1], widths[layer])
             let weightIndex = 2 * (layer - 1)
@@ -163,6 +170,46 @@ public struct DenseNetwork {
             }
         }
         return loss / Double(rows)
+    }
+
+    /// Fills `deltas.last` with the distillation loss's gradient and returns its batch mean:
+    /// per row (1 − a)·CE(p, y) + a·T²·KL(q_T ‖ p_T), whose gradient in the logits is
+    /// (1 − a)(p − y) + a·T·(p_T − q_T) (p_T, q_T: student and teacher softmax at temperature T).
+    private mutating func distillationDelta(
+        targets: UnsafeBufferPointer<Float>, rows: Int, outputs: Int, teacher: DistillationTargets
+    ) -> Double {
+        let (a, t) = (Double(teacher.alpha), Double(teacher.temperature))
+        var loss = 0.0
+        activations[activations.count - 1].withUnsafeBufferPointer { out in
+            deltas[deltas.count - 1].withUnsafeMutableBufferPointer { delta in
+                for row in 0..<rows {
+                    let base = row * outputs
+                    let student = (0..<outputs).map { Double(out[base + $0]) }
+                    let p = Self.softmax(student, temperature: 1)
+                    let pT = Self.softmax(student, temperature: t)
+                    let qT = Self.softmax((0..<outputs).map { Double(teacher.logits[base + $0]) }, temperature: t)
+                    let label = Int(targets[row])
+                    loss -= (1 - a) * Foundation.log(max(p[label], .leastNormalMagnitude))
+                    for j in 0..<outputs where qT[j] > 0 {
+                        loss += a * t * t * qT[j] * (Foundation.log(qT[j]) - Foundation.log(max(pT[j], .leastNormalMagnitude)))
+                    }
+                    for j in 0..<outputs {
+                        let hard = p[j] - (j == label ? 1 : 0)
+                        delta[base + j] = Float(((1 - a) * hard + a * t * (pT[j] - qT[j])) / Double(rows))
+                    }
+                }
+            }
+        }
+        return loss / Double(rows)
+    }
+
+    /// softmax(z / T), computed stably in Double.
+    static func softmax(_ logits: [Double], temperature: Double) -> [Double] {
+        let scaled = logits.map { $0 / temperature }
+        let peak = scaled.max() ?? 0
+        let exps = scaled.map { Foundation.exp($0 - peak) }
+        let total = exps.reduce(0, +)
+        return exps.map { $0 / total }
     }
 
     /// Outputs for `rows` rows: logits (classifiers) or predicted values (regression), row-major.

@@ -14,11 +14,16 @@ public struct AgentEvaluation: Codable, Sendable, Equatable, SchemaVersioned {
     /// The same held-out rows after fine-tuning the global model locally.
     public var personalizedAccuracy: Double?
     public var personalizedLoss: Double?
+    /// The same held-out rows on the agent's own student, distilled from the global model.
+    public var studentAccuracy: Double?
+    public var studentLoss: Double?
 
     enum CodingKeys: String, CodingKey {
         case schema, job, agent, round, examples, accuracy, loss
         case personalizedAccuracy = "personalized_accuracy"
         case personalizedLoss = "personalized_loss"
+        case studentAccuracy = "student_accuracy"
+        case studentLoss = "student_loss"
     }
 
     /// One agent's evaluation of one round's global model.
@@ -41,10 +46,10 @@ public struct AgentEvaluation: Codable, Sendable, Equatable, SchemaVersioned {
         func invalid(_ reason: String) -> ProtocolError { .invalidMessage(schema: Self.schema, reason: reason) }
         guard Identifier.isValid(job), Identifier.isValid(agent), round >= 0 else { throw invalid("job, agent or round is invalid") }
         guard examples > 0, examples < 1 << 40 else { throw invalid("examples must be positive") }
-        for value in [accuracy, personalizedAccuracy].compactMap({ $0 }) where !(0...1).contains(value) {
+        for value in [accuracy, personalizedAccuracy, studentAccuracy].compactMap({ $0 }) where !(0...1).contains(value) {
             throw invalid("accuracies must be within 0...1")
         }
-        for value in [loss] + [personalizedLoss].compactMap({ $0 }) where !(value.isFinite && value >= 0) {
+        for value in [loss] + [personalizedLoss, studentLoss].compactMap({ $0 }) where !(value.isFinite && value >= 0) {
             throw invalid("losses must be finite and not negative")
         }
     }
@@ -65,6 +70,8 @@ public struct FederatedEvaluation: Codable, Sendable, Equatable {
     public var accuracyStd: Double?
     /// Example-weighted accuracy after local fine-tuning, over the agents that personalize.
     public var personalizedAccuracy: Double?
+    /// Example-weighted accuracy of the agents' distilled students, over the agents that have one.
+    public var studentAccuracy: Double?
 
     enum CodingKeys: String, CodingKey {
         case round, agents, examples, accuracy, loss
@@ -72,6 +79,7 @@ public struct FederatedEvaluation: Codable, Sendable, Equatable {
         case accuracyMax = "accuracy_max"
         case accuracyStd = "accuracy_std"
         case personalizedAccuracy = "personalized_accuracy"
+        case studentAccuracy = "student_accuracy"
     }
 
     /// Combines evaluations of the same model; nil when there are none.
@@ -98,5 +106,6 @@ public struct FederatedEvaluation: Codable, Sendable, Equatable {
             accuracyStd = (accuracies.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(accuracies.count)).squareRoot()
         }
         personalizedAccuracy = weighted(\.personalizedAccuracy)
+        studentAccuracy = weighted(\.studentAccuracy)
     }
 }
