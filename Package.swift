@@ -168,7 +168,7 @@ let package = Package(
         .executableTarget(
             name: "fedmq-agent",
             dependencies: [
-                "FedMQAgent", "FedMQProtocol", "FedMQRuntime", "FedMQCommandLine",
+                "FedMQAgent", "FedMQCore", "FedMQProtocol", "FedMQRuntime", "FedMQCommandLine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings

@@ -16,6 +16,9 @@ public struct AgentConfig: ConfigFile, Sendable {
     public var dataLabel: String?
     /// Whether the CSV starts with a header line; nil: exactly when `data_label` names a column.
     public var dataHeader: Bool?
+    /// What an empty or `NaN` cell does (sensors drop out): `error` (the default: the file is
+    /// refused, naming the line and column), `drop_row`, or `fill_mean` (the column's local mean).
+    public var dataMissing = MissingValuePolicy.error
     /// The record of served rounds lives here.
     public var stateDirectory = ""
     /// Seeds the local shuffles: round r shuffles with SplitMix64(1000 * r + seed), the
@@ -61,6 +64,7 @@ public struct AgentConfig: ConfigFile, Sendable {
         case dataCSV = "data_csv"
         case dataLabel = "data_label"
         case dataHeader = "data_header"
+        case dataMissing = "data_missing"
         case stateDirectory = "state_directory"
         case privacyBudget = "privacy_budget"
         case privacyPolicy = "privacy_policy"
@@ -87,7 +91,7 @@ public struct AgentConfig: ConfigFile, Sendable {
 
     /// The CSV options the local data are read with.
     public var dataOptions: CSVOptions {
-        CSVOptions(hasHeader: dataHeader ?? (dataLabel != nil), label: dataLabel.map { .name($0) } ?? .last)
+        CSVOptions(hasHeader: dataHeader ?? (dataLabel != nil), label: dataLabel.map { .name($0) } ?? .last, missing: dataMissing)
     }
 
     /// The owner's pacing limits, with the publish times of the last day.

@@ -1,6 +1,7 @@
 import ArgumentParser
 import FedMQAgent
 import FedMQCommandLine
+import FedMQCore
 import FedMQProtocol
 import FedMQRuntime
 import Foundation
@@ -25,6 +26,7 @@ struct AgentCommand: AsyncParsableCommand {
     @OptionGroup var broker: BrokerFlags
     @Option(help: "Local training data (CSV).") var data: String?
     @Option(help: "Label column name (implies a header line); default: the last column.") var label: String?
+    @Option(help: "An empty or NaN cell: error (default), drop_row or fill_mean.") var missing: String?
     @Option(name: .customLong("state-dir"), help: "State directory.") var stateDirectory: String?
     @Option(help: "Seed for local shuffles.") var seed: UInt64?
     @Option(name: .customLong("budget-epsilon"), help: "Privacy budget: refuse rounds that would spend more epsilon.") var budgetEpsilon: Double?
@@ -55,6 +57,10 @@ struct AgentCommand: AsyncParsableCommand {
         if let label {
             settings.dataLabel = label
             settings.dataHeader = true
+        }
+        if let missing {
+            guard let policy = MissingValuePolicy(rawValue: missing) else { throw ValidationError("--missing must be error, drop_row or fill_mean") }
+            settings.dataMissing = policy
         }
         if let stateDirectory { settings.stateDirectory = stateDirectory }
         if let seed { settings.seed = seed }

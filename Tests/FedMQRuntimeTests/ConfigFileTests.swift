@@ -50,7 +50,7 @@ struct ConfigFileTests {
         }
     }
 
-    @Test("an agent config's header line follows data_label unless data_header says otherwise")
+    @Test("an agent config's header line follows data_label unless data_header says otherwise; data_missing picks the missing-cell policy")
     func agentHeader() throws {
         func agent(_ extra: String) throws -> AgentConfig {
             try decodeConfig(
@@ -62,5 +62,8 @@ struct ConfigFileTests {
         #expect(try agent(#", "data_label": "y", "data_header": false"#).dataOptions.hasHeader == false)
         #expect(try agent(#", "privacy_policy": {"min_secure_cohort": 5}"#).privacyPolicy.minSecureCohort == 5)
         #expect(try agent(#", "privacy_policy": {"min_secure_cohort": 5}"#).privacyPolicy.minNoiseMultiplier == 0)
+        #expect(try agent("").dataOptions.missing == .error)
+        #expect(try agent(#", "data_missing": "drop_row""#).dataOptions.missing == .dropRow)
+        #expect(throws: RuntimeError.self) { try agent(#", "data_missing": "guess""#) }
     }
 }
