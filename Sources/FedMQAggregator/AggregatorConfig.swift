@@ -19,6 +19,10 @@ public struct AggregatorConfig: ConfigFile, Sendable {
     public var evaluationLabel: String?
     /// Whether the CSV starts with a header line; nil: exactly when `evaluation_label` names a column.
     public var evaluationHeader: Bool?
+    /// Unlabeled public data (CSV of the model's inputs, no label column) for server-side
+    /// distillation (`policy.server_distillation`), and whether it starts with a header line.
+    public var publicCSV: String?
+    public var publicHeader = false
     /// Checkpoint, spool and metrics.jsonl live here.
     public var stateDirectory = ""
     /// Exit once the configured rounds are done (otherwise keep serving the retained state).
@@ -42,6 +46,8 @@ public struct AggregatorConfig: ConfigFile, Sendable {
         case evaluationCSV = "evaluation_csv"
         case evaluationLabel = "evaluation_label"
         case evaluationHeader = "evaluation_header"
+        case publicCSV = "public_csv"
+        case publicHeader = "public_header"
         case stateDirectory = "state_directory"
         case exitWhenFinished = "exit_when_finished"
         case identityKey = "identity_key"
@@ -80,6 +86,9 @@ public struct AggregatorConfig: ConfigFile, Sendable {
             throw .configuration("give exactly one of 'model' (a spec) and 'initial_model' (a file)")
         }
         if stateDirectory.isEmpty { throw .configuration("state_directory is empty") }
+        if (policy.serverDistillation == nil) != (publicCSV == nil) {
+            throw .configuration("policy.server_distillation and public_csv go together (the public data it distills on)")
+        }
         if let metricsAddress, HostPort(metricsAddress) == nil {
             throw .configuration("metrics_address must be HOST:PORT (for example 127.0.0.1:9464), not '\(metricsAddress)'")
         }

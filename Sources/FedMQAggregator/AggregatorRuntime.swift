@@ -207,6 +207,11 @@ public struct AggregatorRuntime: Service {
         }
     }
 
+    /// Server distillation's public rows (all columns are inputs), if the job distills.
+    private func publicData() throws -> Dataset? {
+        try config.publicCSV.map { try CSVReader.read(file: $0, options: CSVOptions(hasHeader: config.publicHeader, label: .none)) }
+    }
+
     private func makeMachine(
         store: AggregatorStore, signers: [String: VerifyingKey]?, keyholder: VerifyingKey?
     ) throws -> (any AggregatorMachine, fresh: Bool) {
@@ -238,7 +243,7 @@ public struct AggregatorRuntime: Service {
                     try AggregatorStateMachine(
                         job: config.job, policy: config.policy, checkpoint: saved.checkpoint, modelBytes: saved.model,
                         spooled: saved.spooled.map { ($0.agent, $0.payload) }, signatures: signatures(saved.spooled), evaluator: evaluator,
-                        signers: signers, keyholder: keyholder, random: KernelRandom())
+                        signers: signers, keyholder: keyholder, publicData: try publicData(), random: KernelRandom())
                 case .asynchronous:
                     try BufferedAggregatorStateMachine(
                         job: config.job, policy: config.policy, checkpoint: saved.checkpoint, modelBytes: saved.model,
@@ -266,7 +271,7 @@ public struct AggregatorRuntime: Service {
             case .rounds:
                 try AggregatorStateMachine(
                     job: config.job, policy: config.policy, spec: spec, initial: parameters, now: clock.now(), evaluator: evaluator,
-                    signers: signers, keyholder: keyholder, random: KernelRandom())
+                    signers: signers, keyholder: keyholder, publicData: try publicData(), random: KernelRandom())
             case .asynchronous:
                 try BufferedAggregatorStateMachine(
                     job: config.job, policy: config.policy, spec: spec, initial: parameters, now: clock.now(), evaluator: evaluator,

@@ -1,4 +1,5 @@
 import FedMQAgent
+import FedMQAggregator
 import FedMQCore
 import FedMQProtocol
 import FedMQRuntime
@@ -40,5 +41,30 @@ struct DistillationServiceTests {
         #expect {
             try config.validate()
         } throws: { "\($0)".contains("distillation reports the student in federated evaluation: it needs holdout_fraction > 0") }
+    }
+
+    @Test("server distillation (FedDF) on the aggregator's public rows: the round closes with the distilled model; public_csv is required")
+    func serverDistillation() async throws {
+        let fleet = try RuntimeFleet()
+        var policy = fleet.policy(rounds: 1, target: 2, minimum: 2)
+        policy.serverDistillation = ServerDistillation(temperature: 2, epochs: 2)
+        var config = fleet.aggregatorConfig(policy: policy)
+        #expect {
+            try config.validate()
+        } throws: { "\($0)".contains("policy.server_distillation and public_csv go together") }
+        var rows: [String] = []
+        for row in 0..<30 {
+            let values: [Double] = (0..<3).map { column in Double((row * 7 + column * 3) % 20) / 10 - 1 }
+            rows.append(values.map { String(format: "%.2f", $0) }.joined(separator: ","))
+        }
+        try (rows.joined(separator: "\n") + "\n").write(toFile: fleet.path("public.csv"), atomically: true, encoding: .utf8)
+        config.publicCSV = fleet.path("public.csv")
+        try config.validate()
+        let aggregator = fleet.aggregator(config)
+        let agents = try (0..<2).map { fleet.agent(try fleet.agentConfig($0)) }
+        try await aggregator.finished()
+        let metrics = try #require(try fleet.metricsLog().first)
+        #expect(metrics.failure == nil && metrics.participants == ["a0", "a1"])
+        for agent in agents { try await agent.stop() }
     }
 }

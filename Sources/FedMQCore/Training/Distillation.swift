@@ -78,13 +78,24 @@ public struct DistillationConfig: Codable, Sendable, Equatable {
                 "the student (\(self.student.inputs) inputs, \(self.student.outputs) classes) does not match the global model (\(teacherSpec.inputs) inputs, \(teacherSpec.outputs) outputs)"
             )
         }
-        try self.student.check(student)
-        guard data.count > 0, data.featureCount == teacherSpec.inputs else {
-            throw .invalidData("no rows of \(teacherSpec.inputs) features to distill on")
-        }
-        _ = try data.labels(classes: teacherSpec.outputs)
-        var studentNetwork = try DenseNetwork(spec: self.student)
         var teacherNetwork = try DenseNetwork(spec: teacherSpec)
+        return try train(&student, on: data, random: &random) { batch in
+            batch.features.withUnsafeBufferPointer { teacherNetwork.outputs(teacher, features: $0, rows: batch.count) }
+        }
+    }
+
+    /// Trains `student` in place on `data` with the logits `teacher` gives for each batch: plain
+    /// SGD on the distillation loss. Returns the mean loss of the last epoch.
+    @discardableResult
+    public func train(
+        _ student: inout Parameters, on data: Dataset, random: inout SplitMix64, teacher: (Dataset) -> [Float]
+    ) throws(CoreError) -> Double {
+        try self.student.check(student)
+        guard data.count > 0, data.featureCount == self.student.inputs else {
+            throw .invalidData("no rows of \(self.student.inputs) features to distill on")
+        }
+        _ = try data.labels(classes: self.student.outputs)
+        var studentNetwork = try DenseNetwork(spec: self.student)
         var gradient = student.zeros()
         var lastLoss = 0.0
         for _ in 0..<epochs {
@@ -93,8 +104,7 @@ public struct DistillationConfig: Codable, Sendable, Equatable {
             for start in stride(from: 0, to: order.count, by: batchSize) {
                 let rows = order[start..<min(order.count, start + batchSize)]
                 let batch = data.subset(Array(rows))
-                let logits = batch.features.withUnsafeBufferPointer { teacherNetwork.outputs(teacher, features: $0, rows: batch.count) }
-                let targets = DistillationTargets(logits: logits, alpha: alpha, temperature: temperature)
+                let targets = DistillationTargets(logits: teacher(batch), alpha: alpha, temperature: temperature)
                 sum += batch.features.withUnsafeBufferPointer { features in
                     batch.targets.withUnsafeBufferPointer { labels in
                         studentNetwork.lossAndGradient(

@@ -8,13 +8,13 @@ extension AggregatorStateMachine {
         job: String, policy: RoundPolicy, checkpoint: AggregatorCheckpoint, modelBytes: [UInt8],
         spooled: [(agent: String, payload: [UInt8])], signatures: [String: String] = [:],
         evaluator: (@Sendable (Parameters) -> Evaluation?)? = nil, signers: [String: VerifyingKey]? = nil, keyholder: VerifyingKey? = nil,
-        random: any RandomNumberGenerator = SystemRandomNumberGenerator()
+        publicData: Dataset? = nil, random: any RandomNumberGenerator = SystemRandomNumberGenerator()
     ) throws(ProtocolError) {
         let model = try JobStart.resumedModel(job: job, policy: policy, checkpoint: checkpoint, modelBytes: modelBytes)
         try self.init(
             job: job, policy: policy, model: model, modelBytes: modelBytes, announcement: checkpoint.announcement,
             accountant: policy.privacy == nil ? nil : (checkpoint.accountant ?? RDPAccountant()), evaluator: evaluator, signers: signers,
-            keyholder: keyholder, random: random)
+            keyholder: keyholder, publicData: publicData, random: random)
         finished = checkpoint.finished
         lastMetrics = checkpoint.lastMetrics
         if let state = checkpoint.strategyState { strategy.restore(carriedState: state) }

@@ -50,14 +50,14 @@ public struct AggregatorStateMachine {
     public init(
         job: String, policy: RoundPolicy, spec: ModelSpec, initial parameters: Parameters, now: Double,
         evaluator: (@Sendable (Parameters) -> Evaluation?)? = nil, signers: [String: VerifyingKey]? = nil, keyholder: VerifyingKey? = nil,
-        random: any RandomNumberGenerator = SystemRandomNumberGenerator()
+        publicData: Dataset? = nil, random: any RandomNumberGenerator = SystemRandomNumberGenerator()
     ) throws(ProtocolError) {
         let (model, bytes) = try JobStart.initialModel(job: job, policy: policy, spec: spec, parameters: parameters)
         try self.init(
             job: job, policy: policy, model: model, modelBytes: bytes,
             announcement: Self.announce(job: job, round: 1, policy: policy, base: model.sha256, now: now),
             accountant: policy.privacy == nil ? nil : RDPAccountant(), evaluator: evaluator, signers: signers, keyholder: keyholder,
-            random: random)
+            publicData: publicData, random: random)
         if policy.selection != nil { announcement.selected = [] }  // picked as agents come online
         strategy.begin(global: parameters)
         openSecureRound(now: now)
@@ -68,7 +68,7 @@ public struct AggregatorStateMachine {
     init(
         job: String, policy: RoundPolicy, model: GlobalModel, modelBytes: [UInt8], announcement: RoundAnnouncement,
         accountant: RDPAccountant?, evaluator: (@Sendable (Parameters) -> Evaluation?)?, signers: [String: VerifyingKey]?,
-        keyholder: VerifyingKey?, random: any RandomNumberGenerator
+        keyholder: VerifyingKey?, publicData: Dataset? = nil, random: any RandomNumberGenerator
     ) throws(ProtocolError) {
         self.keyholder = keyholder
         self.job = job
@@ -83,7 +83,7 @@ public struct AggregatorStateMachine {
         self.random = random
         evaluations = EvaluationCollector(job: job)
         agents = OnlineAgents(maxAgents: policy.maxAgents, allowed: policy.allowedAgents.map(Set.init))
-        strategy = try Self.makeStrategy(policy)
+        strategy = try Self.makeStrategy(policy, spec: model.spec, publicData: publicData)
         try requireEnrolmentForSecureAggregation()
         try requireEnrolmentForHomomorphic()
     }
@@ -184,13 +184,22 @@ public struct AggregatorStateMachine {
         return [.rejected(rejection)]
     }
 
-    /// The configured strategy, or FedAvg with the job's weighting; a strategy that cannot be made is an error.
-    static func makeStrategy(_ policy: RoundPolicy) throws(ProtocolError) -> any AggregationStrategy {
-        guard let configured = policy.strategy else { return FedAvg(weighting: policy.weighting) }
+    /// The configured strategy, FedDF on `publicData` with server distillation, or FedAvg with the
+    /// job's weighting; a strategy that cannot be made is an error.
+    static func makeStrategy(_ policy: RoundPolicy, spec: ModelSpec, publicData: Dataset? = nil) throws(ProtocolError) -> any AggregationStrategy {
         do {
+            if let settings = policy.serverDistillation {
+                guard let publicData else { throw ProtocolError.invalidConfiguration("server_distillation needs the aggregator's public_csv") }
+                return try EnsembleDistillation(settings: settings, spec: spec, publicData: publicData, weighting: policy.weighting)
+            }
+            guard let configured = policy.strategy else { return FedAvg(weighting: policy.weighting) }
             return try configured.make(weighting: policy.weighting)
-        } catch {
+        } catch let error as CoreError {
             throw .core(error)
+        } catch let error as ProtocolError {
+            throw error
+        } catch {
+            throw .invalidConfiguration("\(error)")
         }
     }
 }

@@ -45,6 +45,9 @@ public struct RoundPolicy: Codable, Sendable, Equatable {
         set { privacySetting = newValue }
     }
     private var privacySetting: ClientPrivacy?
+    /// Server-side ensemble distillation (FedDF): each round's mean is fine-tuned on the
+    /// aggregator's unlabeled public data towards the mean logits of the round's client models.
+    public var serverDistillation: ServerDistillation?
     /// A federated analytics job: agents answer these queries from their records instead of
     /// training, and each round's metrics carry the answers.
     public var analytics: AnalyticsSettings?
@@ -97,6 +100,7 @@ public struct RoundPolicy: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case rounds, training, encoding, strategy, selection, mode, homomorphic, analytics
         case privacySetting = "privacy"
+        case serverDistillation = "server_distillation"
         case asynchronousSetting = "asynchronous"
         case evaluateEvery = "evaluate_every"
         case maxAgents = "max_agents"
@@ -165,6 +169,7 @@ public struct RoundPolicy: Codable, Sendable, Equatable {
         }
         try validateMode()
         try validateAnalytics()
+        try validateServerDistillation()
         if let strategy {
             let needed: Int
             do {
@@ -205,6 +210,27 @@ public struct RoundPolicy: Codable, Sendable, Equatable {
         if let secure = secureAggregation, secure.quantization.clip < 1 {
             throw refuse("needs secure_aggregation.quantization.clip of at least 1 (every entry of an agent's vector lies in [-1, 1])")
         }
+    }
+
+    /// FedDF distills from every client model of a round: the aggregator must see each one.
+    private func validateServerDistillation() throws(ProtocolError) {
+        guard let serverDistillation else { return }
+        do {
+            try serverDistillation.validate()
+        } catch {
+            throw .invalidConfiguration("\(error)")
+        }
+        func refuse(_ what: String) -> ProtocolError {
+            .invalidConfiguration("server_distillation sees every client model, so it cannot run \(what)")
+        }
+        if secureAggregation != nil { throw refuse("under secure aggregation (which hides them)") }
+        if homomorphic != nil { throw refuse("under homomorphic aggregation (which hides them)") }
+        if privacy != nil {
+            throw refuse("with client-level privacy (the distilled model would be fitted to un-noised client models; no epsilon would hold)")
+        }
+        if let strategy, strategy.name != "mean" { throw refuse("with strategy '\(strategy.name)' (it distills FedAvg's mean)") }
+        if mode != .rounds { throw refuse("in mode '\(mode.rawValue)'") }
+        if analytics != nil { throw refuse("in an analytics job") }
     }
 
     /// An asynchronous job runs without what needs a round's fixed cohort.

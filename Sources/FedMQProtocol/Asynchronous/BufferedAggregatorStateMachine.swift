@@ -97,7 +97,7 @@ public struct BufferedAggregatorStateMachine: AggregatorMachine {
         topics = try Topics(job: job)
         evaluations = EvaluationCollector(job: job)
         agents = OnlineAgents(maxAgents: policy.maxAgents, allowed: policy.allowedAgents.map(Set.init))
-        strategy = try AggregatorStateMachine.makeStrategy(policy)
+        strategy = try AggregatorStateMachine.makeStrategy(policy, spec: model.spec)
         announcement = Self.announce(job: job, round: round, policy: policy, base: model.sha256, now: now)
         history = VersionHistory(round: round, baseSHA256: model.sha256)
         strategy.begin(global: model.parameters)
