@@ -77,12 +77,14 @@ public struct EnsembleDistillation: AggregationStrategy {
         mean = FedAvg(weighting: weighting)
     }
 
+    /// Starts a round on the current global model, with no client models yet.
     public mutating func begin(global: Parameters) {
         self.global = global
         deltas = []
         mean.begin(global: global)
     }
 
+    /// Folds the delta into FedAvg's sum and keeps it as one of the round's client models.
     public mutating func add(delta: Parameters, examples: Int) throws(CoreError) {
         try mean.add(delta: delta, examples: examples)
         deltas.append(delta)
