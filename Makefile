@@ -13,7 +13,7 @@ DEB_PACKAGES := libmosquitto-dev mosquitto mosquitto-clients openssl pkg-config 
 PY_PACKAGES := numpy==2.4.6 scikit-learn==1.9.1 safetensors
 VENV := .venv
 
-.PHONY: deps build release demo deb lint test test-repeat bench bench-mqtt bench-train bench-privacy bench-flower bench-encodings bench-overhead bench-soak bench-footprint bench-ingest bench-strategies bench-secagg bench-async bench-he bench-analytics fuzz clean
+.PHONY: deps build release demo deb lint test test-repeat bench bench-mqtt bench-train bench-privacy bench-flower bench-encodings bench-overhead bench-soak bench-footprint bench-ingest bench-strategies bench-secagg bench-async bench-he bench-analytics bench-heterogeneity fuzz clean
 
 ## deps: install the Debian packages that are missing (idempotent; apt-get only when needed)
 deps:
@@ -85,7 +85,7 @@ test-repeat: deps
 	exit $$status
 
 ## bench: every benchmark; rewrites docs/benchmarks.md and bench/results/*.json
-bench: bench-mqtt bench-train bench-privacy bench-flower bench-encodings bench-overhead bench-soak bench-footprint bench-ingest bench-strategies bench-secagg bench-async bench-he bench-analytics
+bench: bench-mqtt bench-train bench-privacy bench-flower bench-encodings bench-overhead bench-soak bench-footprint bench-ingest bench-strategies bench-secagg bench-async bench-he bench-analytics bench-heterogeneity
 
 # The peers' virtualenv (numpy, PyTorch and Flower from PyPI; PyTorch brings several GB of wheels).
 BENCH_VENV := bench/.venv
@@ -170,6 +170,7 @@ bench-he: deps $(HE_VENV)/bin/python
 	$(SWIFT) build -c release --product fedmq
 	.build/release/fedmq bench he --runs 3 --python $(HE_VENV)/bin/python --results bench/results/he.json --markdown docs/benchmarks.md
 
+# diffprivlib for bench-analytics (0.6.6 imports a symbol scikit-learn dropped in 1.6, hence the pin).
 DP_VENV := bench/.venv-dp
 $(DP_VENV)/bin/python:
 	python3 -m venv $(DP_VENV)
@@ -180,7 +181,11 @@ bench-analytics: deps $(DP_VENV)/bin/python
 	$(SWIFT) build -c release --product fedmq
 	.build/release/fedmq bench analytics --runs 20 --python $(DP_VENV)/bin/python --results bench/results/analytics.json --markdown docs/benchmarks.md
 
-# (diffprivlib 0.6.6 imports a symbol scikit-learn dropped in 1.6.)
+## bench-heterogeneity: FedAvg, FedProx, FedDF and client distillation, each with and without augmentation, on Dirichlet(0.1) digits
+bench-heterogeneity: deps
+	$(SWIFT) build -c release --product fedmq
+	.build/release/fedmq bench heterogeneity --runs 3 --results bench/results/heterogeneity.json --markdown docs/benchmarks.md
+
 # Every decoder that reads outside input: payloads from the broker, files and configs.
 FUZZ_DECODERS := safetensors model update round agent-status aggregator-status metrics evaluation enrolment checkpoint csv model-spec agent-config aggregator-config secagg agent-round homomorphic
 FUZZ_SECONDS ?= 30
