@@ -255,7 +255,9 @@ public struct AgentRuntime: Service {
             }
         case .computeStatistics(let round, let base, let analytics):
             logger.info("answering analytics queries", metadata: ["round": "\(round)", "queries": "\(analytics.queries.count)"])
-            let answer = Self.statistics(analytics, base: base, data: data, labelName: config.dataLabel)
+            // Every local record counts, held-out ones included.
+            let records = holdout.flatMap { held in try? data?.appending(held) } ?? data
+            let answer = Self.statistics(analytics, base: base, data: records, labelName: config.dataLabel)
             events.yield(.trained(round: round, answer.map(\.parameters), examples: (try? answer.get().records) ?? 1))
         case .recordServed(let round, let event, let update, let residual):
             // The update first, then the record naming it: a record never points at a missing update.

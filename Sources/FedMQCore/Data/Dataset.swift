@@ -46,6 +46,14 @@ public struct Dataset: Sendable, Equatable {
         return Dataset(unchecked: features, targets: indices.map { targets[$0] }, featureCount: featureCount, names: featureNames)
     }
 
+    /// These rows, then `other`'s (which must have as many features).
+    public func appending(_ other: Dataset) throws(CoreError) -> Dataset {
+        guard other.featureCount == featureCount else {
+            throw .invalidData("cannot append rows of \(other.featureCount) features to rows of \(featureCount)")
+        }
+        return Dataset(unchecked: features + other.features, targets: targets + other.targets, featureCount: featureCount, names: featureNames)
+    }
+
     init(unchecked features: [Float], targets: [Float], featureCount: Int, names: [String]?) {
         self.features = features
         self.targets = targets
