@@ -92,7 +92,7 @@ struct AnalyticsServiceTests {
         // One Gaussian release at multiplier 2: its exact epsilon.
         #expect(abs((metrics.epsilon ?? 0) - AnalyticGaussian.epsilon(delta: 1e-5, sigma: 2)) < 1e-6)
         #expect(metrics.threatModel?.contains("one record of one agent (each agent weighing at most 50 records)") == true)
-        // The count's noise: σ = 2·Δ on the summed vector, times 50 records: about 13 records.
+        // The count's noise: σ = 2·Δ on the summed vector, times 50 records: about 7 records.
         let count = try #require(metrics.analytics?.first?.value)
         #expect(abs(count - 120) < 10 * 2 * analytics.sensitivity * 50)
         for agent in agents { try await agent.stop() }
@@ -101,30 +101,14 @@ struct AnalyticsServiceTests {
     @Test("under secure aggregation with distributed record-level noise, only the sum is decoded and the answers hold")
     func secureAnswers() async throws {
         let fleet = try RuntimeFleet()
-        let aggregatorKey = SigningKey()
-        try IdentityFiles.write(aggregatorKey, to: fleet.path("aggregator.key"))
-        var enrolled: [String: VerifyingKey] = [:]
-        for index in 0..<3 {
-            let key = SigningKey()
-            try IdentityFiles.write(key, to: fleet.path("a\(index).key"))
-            enrolled["a\(index)"] = key.publicKey
-        }
-        try JSONEncoder().encode(Enrolment(aggregator: aggregatorKey.publicKey, agents: enrolled)).write(
-            to: URL(fileURLWithPath: fleet.path("enrolment.json")))
+        let aggregatorKey = try fleet.enrol(agents: 3)
         let analytics = AnalyticsSettings(queries: Self.queries, maxRecords: 50, level: .record)
         var policy = policy(fleet, target: 3, analytics: analytics)
         policy.secureAggregation = SecureAggregationSettings(dropoutRate: 0, quantization: SecAggQuantization(clip: 1, scale: 1_048_576))
         policy.privacy = ClientPrivacy(mode: .distributed, clipNorm: 0, noiseMultiplier: 1, expectedCohort: 3)
-        var config = aggregatorConfig(fleet, policy)
-        config.identityKey = fleet.path("aggregator.key")
-        config.enrolment = fleet.path("enrolment.json")
-        let aggregator = fleet.aggregator(config)
+        let aggregator = fleet.aggregator(fleet.enrolled(aggregatorConfig(fleet, policy)))
         let agents = try (0..<3).map { index in
-            var agent = try Self.agentConfig(fleet, index, rows: 40)
-            agent.identityKey = fleet.path("a\(index).key")
-            agent.aggregatorKey = aggregatorKey.publicKey.base64
-            agent.enrolment = fleet.path("enrolment.json")
-            return fleet.agent(agent)
+            fleet.agent(fleet.enrolled(try Self.agentConfig(fleet, index, rows: 40), index, aggregator: aggregatorKey))
         }
         try await aggregator.finished()
 

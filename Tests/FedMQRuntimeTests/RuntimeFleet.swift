@@ -64,6 +64,39 @@ final class RuntimeFleet: Sendable {
         return config
     }
 
+    /// A signed fleet: the aggregator's key (`aggregator.key`), agent k's key (`a<k>.key`) for
+    /// `agents` agents and the enrolment naming them (`enrolment.json`). Returns the aggregator's key.
+    func enrol(agents: Int) throws -> SigningKey {
+        let aggregatorKey = SigningKey()
+        try IdentityFiles.write(aggregatorKey, to: path("aggregator.key"))
+        var enrolled: [String: VerifyingKey] = [:]
+        for index in 0..<agents {
+            let key = SigningKey()
+            try IdentityFiles.write(key, to: path("a\(index).key"))
+            enrolled["a\(index)"] = key.publicKey
+        }
+        try JSONEncoder().encode(Enrolment(aggregator: aggregatorKey.publicKey, agents: enrolled)).write(
+            to: URL(fileURLWithPath: path("enrolment.json")))
+        return aggregatorKey
+    }
+
+    /// `config` of agent k in the fleet `enrol` made: its key, the aggregator's and the enrolment.
+    func enrolled(_ config: AgentConfig, _ index: Int, aggregator: SigningKey) -> AgentConfig {
+        var config = config
+        config.identityKey = path("a\(index).key")
+        config.aggregatorKey = aggregator.publicKey.base64
+        config.enrolment = path("enrolment.json")
+        return config
+    }
+
+    /// The aggregator's `config` in the fleet `enrol` made: it signs, and counts enrolled agents only.
+    func enrolled(_ config: AggregatorConfig) -> AggregatorConfig {
+        var config = config
+        config.identityKey = path("aggregator.key")
+        config.enrolment = path("enrolment.json")
+        return config
+    }
+
     /// - Parameter metrics: where the aggregator counts for Prometheus, if anywhere.
     func aggregator(_ config: AggregatorConfig, metrics: PrometheusCollectorRegistry? = nil) -> RunningService {
         RunningService(

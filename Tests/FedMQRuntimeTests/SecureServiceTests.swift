@@ -19,31 +19,15 @@ struct SecureServiceTests {
     @Test("an agent that drops out after sharing is unmasked away; the round closes with the three others")
     func dropoutAfterSharing() async throws {
         let fleet = try RuntimeFleet()
-        let aggregatorKey = SigningKey()
-        try IdentityFiles.write(aggregatorKey, to: fleet.path("aggregator.key"))
-        var enrolled: [String: VerifyingKey] = [:]
-        for index in 0..<4 {
-            let key = SigningKey()
-            try IdentityFiles.write(key, to: fleet.path("a\(index).key"))
-            enrolled["a\(index)"] = key.publicKey
-        }
-        try JSONEncoder().encode(Enrolment(aggregator: aggregatorKey.publicKey, agents: enrolled)).write(
-            to: URL(fileURLWithPath: fleet.path("enrolment.json")))
-
+        let aggregatorKey = try fleet.enrol(agents: 4)
         var policy = fleet.policy(rounds: 1, target: 4, minimum: 3)
         policy.weighting = .uniform
         let settings = SecureAggregationSettings(dropoutRate: 0.3, quantization: SecAggQuantization(clip: 1, scale: 1_048_576), stageSeconds: 20)
         policy.secureAggregation = settings
-        var config = fleet.aggregatorConfig(policy: policy)
-        config.identityKey = fleet.path("aggregator.key")
-        config.enrolment = fleet.path("enrolment.json")
-        let aggregator = fleet.aggregator(config)
+        let aggregator = fleet.aggregator(fleet.enrolled(fleet.aggregatorConfig(policy: policy)))
         var agents: [RunningService] = []
         for index in 0..<4 {
-            var agent = try fleet.agentConfig(index)
-            agent.identityKey = fleet.path("a\(index).key")
-            agent.aggregatorKey = aggregatorKey.publicKey.base64
-            agent.enrolment = fleet.path("enrolment.json")
+            let agent = fleet.enrolled(try fleet.agentConfig(index), index, aggregator: aggregatorKey)
             // a3's training fails, so it shares its secrets but can never send a masked update.
             agents.append(
                 index == 3
