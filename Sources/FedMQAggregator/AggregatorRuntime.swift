@@ -233,7 +233,7 @@ public struct AggregatorRuntime: Service {
             let spec = try ModelCodec.decodeModel(saved.model).spec
             if let analytics = config.policy.analytics, spec != .statistics(analytics) {
                 throw RuntimeError.configuration(
-                    "the checkpoint in \(config.stateDirectory) holds other statistics than the configured analytics queries: start the changed queries as a new job (or --reset)"
+                    "the checkpoint in \(config.stateDirectory) holds an unfinished round of other analytics queries: ask those again to finish it, or ask the new ones in another state directory"
                 )
             }
             let evaluator = try makeEvaluator(spec: spec)

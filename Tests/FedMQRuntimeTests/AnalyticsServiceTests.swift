@@ -126,4 +126,28 @@ struct AnalyticsServiceTests {
         #expect(abs((answers[1].value ?? 0) - mean) < 8)
         for agent in agents { try await agent.stop() }
     }
+
+    @Test("a state directory with an unfinished round of other queries is refused; a finished job takes new queries as its next round")
+    func changedQueries() async throws {
+        let fleet = try RuntimeFleet()
+        let first = fleet.aggregator(aggregatorConfig(fleet, policy(fleet, target: 2, analytics: AnalyticsSettings(queries: Self.queries))))
+        await fleet.logs.wait(from: "aggregator", containing: "starting rounds job")
+        try await first.stop()
+        let other = AnalyticsSettings(queries: [AnalyticsQuery(.count)])
+        let refused = fleet.aggregator(aggregatorConfig(fleet, policy(fleet, target: 2, analytics: other)))
+        await #expect {
+            try await refused.finished()
+        } throws: { "\($0)".contains("holds an unfinished round of other analytics queries: ask those again to finish it") }
+        // The same queries finish round 1; then the other ones are round 2 of the same job.
+        let resumed = fleet.aggregator(aggregatorConfig(fleet, policy(fleet, target: 2, analytics: AnalyticsSettings(queries: Self.queries))))
+        let agents = try (0..<2).map { fleet.agent(try Self.agentConfig(fleet, $0, rows: 20)) }
+        try await resumed.finished()
+        var next = policy(fleet, target: 2, analytics: other)
+        next.rounds = 2
+        try await fleet.aggregator(aggregatorConfig(fleet, next)).finished()
+        let metrics = try fleet.metricsLog()
+        #expect(metrics.map(\.round) == [1, 2])
+        #expect(metrics.last?.analytics?.map(\.query) == ["count"] && abs((metrics.last?.analytics?.first?.value ?? 0) - 40) < 1e-3)
+        for agent in agents { try await agent.stop() }
+    }
 }
