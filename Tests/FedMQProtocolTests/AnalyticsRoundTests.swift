@@ -124,3 +124,53 @@ struct AnalyticsRoundTests {
         #expect(answers.allSatisfy { abs($0.records - 30) < 1e-5 })
     }
 }
+
+/// Analytics announcements with extreme or malformed query settings, as a hostile broker or
+/// aggregator could send them: an agent refuses each by name or answers it, and never traps.
+@Suite("Hostile analytics announcements")
+struct HostileAnalyticsTests {
+    @Test("2,000 mutated analytics announcements: refused or answered, no crash")
+    func mutatedAnnouncements() throws {
+        let aggregator = try AnalyticsRoundTests.machine()
+        let template = try #require(
+            try JSONSerialization.jsonObject(with: Data(ProtocolJSON.encode(aggregator.announcement))) as? [String: Any])
+        let data = try Dataset(
+            features: (0..<40).map { Float($0 % 7) - 2 }, targets: [Float](repeating: 1, count: 20), featureCount: 2, featureNames: ["t", "u"])
+        let extremes: [Any] = [0, -1, 1, 10_001, 1e18, -1e300, 1e300, 0.5, "x", NSNull(), [1], [Double.greatestFiniteMagnitude, 1], [-1e15, 1e15]]
+        var random = SplitMix64(seed: 77)
+        var refused = 0
+        var answered = 0
+        for index in 0..<2000 {
+            var announcement = template
+            var analytics = template["analytics"] as? [String: Any] ?? [:]
+            var queries = analytics["queries"] as? [[String: Any]] ?? []
+            let pick = { extremes[Int(random.next() % UInt64(extremes.count))] }
+            switch index % 5 {
+            case 0: analytics["max_records"] = pick()
+            case 1: queries[Int(random.next() % UInt64(queries.count))]["range"] = pick()
+            case 2: queries[1]["bins"] = pick()
+            case 3:
+                queries.append([
+                    "statistic": ["quantiles", "histogram", "variance", "median"][Int(random.next() % 4)], "column": "t", "range": pick(),
+                    "levels": pick(),
+                ])
+            default: queries = Array(repeating: queries[1], count: Int(random.next() % 150))
+            }
+            analytics["queries"] = queries
+            announcement["analytics"] = analytics
+            guard let payload = try? JSONSerialization.data(withJSONObject: announcement) else { continue }
+            var agent = try AgentStateMachine(agent: "a1", job: Fixture.job, lastServedRound: 0, random: SplitMix64(seed: UInt64(index)))
+            _ = agent.modelReceived(aggregator.modelBytes, now: 1001)
+            let actions = agent.roundReceived(Array(payload), now: 1001)
+            guard let work = actions.compactMap({ if case .computeStatistics(_, _, let settings) = $0 { settings } else { nil } }).first else {
+                refused += 1
+                continue
+            }
+            // Accepted only when valid: the agent computes its answer, or says why not.
+            try work.validate()
+            _ = try? LocalStatistics.compute(work, over: data)
+            answered += 1
+        }
+        #expect(refused > 1000 && answered > 0, "refused \(refused), answered \(answered)")
+    }
+}
