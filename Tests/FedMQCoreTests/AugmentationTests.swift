@@ -81,4 +81,68 @@ struct AugmentationTests {
         let decoded = try JSONDecoder().decode(TrainingConfig.self, from: Data(#"{"augmentation":{"mixup_alpha":0.2}}"#.utf8))
         #expect(decoded.augmentation == Augmentation(mixupAlpha: 0.2))
     }
+
+    /// Two windows of 3 channels x 10 readings: reading r of channel c of row k is 100k + 10c + r + 1.
+    static let windows: [Float] = (0..<60).map { (index: Int) -> Float in
+        let (row, channel, reading) = (index / 30, (index % 30) / 10, index % 10)
+        return Float(100 * row + 10 * channel + reading + 1)
+    }
+
+    @Test("a time shift rolls every channel of a window by the same offset, within the bound")
+    func timeShift() throws {
+        let augmentation = WindowAugmentation(channels: 3, length: 10, timeShift: 3)
+        var random = SplitMix64(seed: 1)
+        var offsets: Set<Int> = []
+        for _ in 0..<40 {
+            var features = Self.windows
+            augmentation.apply(to: &features, rows: 2, using: &random)
+            for row in 0..<2 {
+                let shifts = (0..<3).map { channel -> Int in
+                    let values = Array(features[(row * 30 + channel * 10)..<(row * 30 + channel * 10 + 10)])
+                    let original = Array(Self.windows[(row * 30 + channel * 10)..<(row * 30 + channel * 10 + 10)])
+                    return (0..<10).first { shift in (0..<10).allSatisfy { values[$0] == original[(($0 - shift) % 10 + 10) % 10] } } ?? -1
+                }
+                #expect(Set(shifts).count == 1 && shifts[0] >= 0, "\(shifts)")
+                let signed = shifts[0] > 5 ? shifts[0] - 10 : shifts[0]
+                #expect(abs(signed) <= 3)
+                offsets.insert(signed)
+            }
+        }
+        #expect(offsets.count == 7, "every offset in -3...3 is drawn: \(offsets.sorted())")
+    }
+
+    @Test("scaling multiplies each channel by one factor; a magnitude warp by a smooth curve near 1")
+    func scalingAndWarp() throws {
+        var random = SplitMix64(seed: 2)
+        var scaled = Self.windows
+        WindowAugmentation(channels: 3, length: 10, scaling: 0.2).apply(to: &scaled, rows: 2, using: &random)
+        for start in stride(from: 0, to: 60, by: 10) {
+            let ratios = (start..<(start + 10)).map { scaled[$0] / Self.windows[$0] }
+            #expect(ratios.allSatisfy { abs($0 - ratios[0]) < 1e-5 } && ratios[0] != 1)
+        }
+        let warp = WindowAugmentation(channels: 1, length: 200, magnitudeWarp: 0.2, knots: 4)
+        let curve = warp.warpCurve(using: &random)
+        #expect(curve.count == 200 && curve.allSatisfy { $0 > 0 && $0 < 2 })
+        #expect(zip(curve, curve.dropFirst()).allSatisfy { abs($0 - $1) < 0.05 }, "smooth: neighbouring factors differ by little")
+        #expect(Set(curve.map { ($0 * 1000).rounded() }).count > 20, "not a constant")
+    }
+
+    @Test("window augmentations need rows of channels x length values and settings in range")
+    func windowChecks() throws {
+        let spec = ModelSpec(kind: .softmaxRegression, inputs: 4, outputs: 2)
+        let data = try Dataset(features: [Float](repeating: 1, count: 8), targets: [0, 1], featureCount: 4)
+        var trainer = try Trainer(
+            spec: spec, config: TrainingConfig(augmentation: Augmentation(window: WindowAugmentation(channels: 3, length: 2, timeShift: 1))))
+        var parameters = try spec.initialParameters(seed: 0)
+        var random = SplitMix64(seed: 0)
+        #expect(throws: CoreError.invalidTraining("augmentation.window is 3 channels x 2 readings = 6 values; the rows have 4")) {
+            try trainer.train(&parameters, on: data, random: &random)
+        }
+        #expect(throws: CoreError.invalidTraining("augmentation.window time_shift must be within 0..<length")) {
+            try WindowAugmentation(channels: 2, length: 5, timeShift: 5).validate()
+        }
+        let decoded = try JSONDecoder().decode(
+            Augmentation.self, from: Data(#"{"window":{"channels":3,"length":50,"time_shift":5,"magnitude_warp":0.2}}"#.utf8))
+        #expect(decoded.window == WindowAugmentation(channels: 3, length: 50, magnitudeWarp: 0.2, timeShift: 5))
+    }
 }

@@ -50,6 +50,7 @@ public struct Trainer {
             guard let reference else { throw .invalidTraining("proximal_mu > 0 needs the global model as reference") }
             try parameters.checkCompatible(with: reference)
         }
+        try config.augmentation?.check(featureCount: data.featureCount)
         if config.momentum > 0 && velocity == nil { velocity = parameters.zeros() }
         if let dpSGD = config.dpSGD { return try trainPrivately(&parameters, on: data, dpSGD: dpSGD, reference: reference) }
         let width = data.featureCount
@@ -69,8 +70,8 @@ public struct Trainer {
                     batchFeatures += data.features[(index * width)..<((index + 1) * width)]
                     batchTargets.append(data.targets[index])
                 }
+                config.augmentation?.perturb(&batchFeatures, rows: rows, using: &random)
                 let mixed = config.augmentation?.mix(&batchFeatures, targets: batchTargets, rows: rows, width: width, using: &random)
-                config.augmentation?.perturb(&batchFeatures, using: &random)
                 let loss = batchFeatures.withUnsafeBufferPointer { features in
                     batchTargets.withUnsafeBufferPointer { targets in
                         network.lossAndGradient(parameters, features: features, targets: targets, rows: rows, into: &gradient, mixed: mixed)
@@ -102,7 +103,7 @@ public struct Trainer {
             for row in 0..<data.count where privacyRandom.nextUnit() < dpSGD.samplingRate {
                 // Noise on one example's features keeps the per-example bound (mixup is refused).
                 batchFeatures = Array(data.features[(row * width)..<((row + 1) * width)])
-                config.augmentation?.perturb(&batchFeatures, using: &privacyRandom)
+                config.augmentation?.perturb(&batchFeatures, rows: 1, using: &privacyRandom)
                 let loss = batchFeatures.withUnsafeBufferPointer { features in
                     [data.targets[row]].withUnsafeBufferPointer { target in
                         network.lossAndGradient(parameters, features: features, targets: target, rows: 1, into: &example)
