@@ -1,17 +1,25 @@
 #!/usr/bin/env python3
-"""Export the two small UCI data sets FedMQ ships, from the copies inside scikit-learn.
+"""Export the small public data sets FedMQ ships.
 
-Run once (the CSVs are committed); needs scikit-learn from PyPI:
+Run once (the CSVs are committed); needs scikit-learn from PyPI, and pip to fetch sktime's
+wheel (only its data files are read; sktime is not installed or imported):
 
     python3 -m venv .venv && .venv/bin/pip install scikit-learn
     .venv/bin/python tools/export_datasets.py
 
-Writes data/digits.csv (1,797 rows: 64 pixel intensities 0..16, then the digit 0..9) and
-data/breast_cancer.csv (569 rows: 30 measurements, then 0 = malignant, 1 = benign), each
-with a header line. Values are written in Python's shortest round-trip form.
+Writes data/digits.csv (1,797 rows: 64 pixel intensities 0..16, then the digit 0..9),
+data/breast_cancer.csv (569 rows: 30 measurements, then 0 = malignant, 1 = benign) and
+data/basic_motions_train.csv and data/basic_motions_test.csv (40 windows each of a smart
+watch's 6 sensor channels x 100 readings, channel-major, then the activity's index in
+Standing, Running, Walking, Badminton), each with a header line. Values are written in
+Python's shortest round-trip form.
 """
 import csv
 import pathlib
+import subprocess
+import sys
+import tempfile
+import zipfile
 
 from sklearn.datasets import load_breast_cancer, load_digits
 
@@ -31,6 +39,43 @@ def number(value):
     return str(int(as_float)) if as_float.is_integer() else repr(as_float)
 
 
+SKTIME = "sktime==1.2.0"
+BASIC_MOTIONS = "sktime/datasets/data/BasicMotions/BasicMotions_{}.ts"
+ACTIVITIES = ["Standing", "Running", "Walking", "Badminton"]
+
+
+def read_ts(text):
+    """The (channels, label) cases of a .ts file with equal-length series and a class label."""
+    cases = []
+    in_data = False
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.lower() == "@data":
+            in_data = True
+            continue
+        if in_data:
+            *channels, label = line.split(":")
+            cases.append(([[float(v) for v in channel.split(",")] for channel in channels], label))
+    return cases
+
+
+def export_basic_motions():
+    with tempfile.TemporaryDirectory() as folder:
+        subprocess.run(
+            [sys.executable, "-m", "pip", "download", SKTIME, "--no-deps", "-q", "-d", folder], check=True)
+        wheel = next(pathlib.Path(folder).glob("sktime-*.whl"))
+        with zipfile.ZipFile(wheel) as archive:
+            for part in ("TRAIN", "TEST"):
+                cases = read_ts(archive.read(BASIC_MOTIONS.format(part)).decode("utf-8"))
+                channels = len(cases[0][0])
+                length = len(cases[0][0][0])
+                header = [f"d{c}_{t}" for c in range(channels) for t in range(length)] + ["label"]
+                rows = [[number(v) for channel in series for v in channel] + [ACTIVITIES.index(label)] for series, label in cases]
+                write(DATA / f"basic_motions_{part.lower()}.csv", header, rows)
+
+
 def main():
     DATA.mkdir(exist_ok=True)
     digits = load_digits()
@@ -42,6 +87,8 @@ def main():
     header = [name.replace(" ", "_") for name in cancer.feature_names] + ["label"]
     rows = [[number(v) for v in x] + [int(y)] for x, y in zip(cancer.data, cancer.target)]
     write(DATA / "breast_cancer.csv", header, rows)
+
+    export_basic_motions()
 
 
 if __name__ == "__main__":
