@@ -76,6 +76,8 @@ public struct AggregatorConfig: ConfigFile, Sendable {
             try policy.validate()
             try model?.validate()
         } catch {
+            // A policy's own refusal already reads "configuration: ...".
+            if case ProtocolError.invalidConfiguration(let reason) = error { throw .configuration(reason) }
             throw .configuration("\(error)")
         }
         if policy.analytics != nil {

@@ -18,7 +18,8 @@ public enum CoreError: Error, Sendable, Equatable, CustomStringConvertible {
     case safetensors(SafetensorsError)
     /// A sparse tensor's indices or values do not fit its dense tensor.
     case invalidSparseTensor(tensor: String, reason: String)
-    /// An analytics query is not usable: which one (its text form) and why.
+    /// An analytics query is not usable: which one (its text form; empty for the job's own
+    /// settings) and why.
     case invalidQuery(query: String, reason: String)
 
     public var description: String {
@@ -34,7 +35,7 @@ public enum CoreError: Error, Sendable, Equatable, CustomStringConvertible {
         case .io(let path, let reason): "\(path): \(reason)"
         case .safetensors(let error): "safetensors: \(error)"
         case .invalidSparseTensor(let tensor, let reason): "sparse tensor '\(tensor)': \(reason)"
-        case .invalidQuery(let query, let reason): "analytics query '\(query)': \(reason)"
+        case .invalidQuery(let query, let reason): query.isEmpty ? "analytics: \(reason)" : "analytics query '\(query)': \(reason)"
         }
     }
 }

@@ -49,10 +49,10 @@ public struct AnalyticsSettings: Codable, Sendable, Equatable {
     /// Refuses settings without queries, with an invalid query or a record cap out of range.
     public func validate() throws(CoreError) {
         guard (1...Self.maxQueries).contains(queries.count) else {
-            throw .invalidQuery(query: "analytics", reason: "give 1 to \(Self.maxQueries) queries")
+            throw .invalidQuery(query: "", reason: "give 1 to \(Self.maxQueries) queries")
         }
         guard (1...1_000_000_000).contains(maxRecords) else {
-            throw .invalidQuery(query: "analytics", reason: "max_records must be within 1...10^9")
+            throw .invalidQuery(query: "", reason: "max_records must be within 1...10^9")
         }
         for query in queries { try query.validate() }
     }

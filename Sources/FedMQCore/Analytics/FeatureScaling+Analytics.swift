@@ -5,7 +5,7 @@ extension FeatureScaling {
     /// it, so that scaling never divides by zero or blows one feature up.
     public static func fleetWide(_ settings: AnalyticsSettings, answers: [AnalyticsAnswer]) throws(CoreError) -> FeatureScaling {
         let features = zip(settings.queries, answers).filter { $0.0.statistic == .variance }
-        guard !features.isEmpty else { throw .invalidQuery(query: "analytics", reason: "feature scaling needs a variance query per feature") }
+        guard !features.isEmpty else { throw .invalidQuery(query: "", reason: "feature scaling needs a variance query per feature") }
         var mean: [Float] = []
         var std: [Float] = []
         for (query, answer) in features {
