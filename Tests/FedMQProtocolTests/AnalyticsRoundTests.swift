@@ -34,6 +34,7 @@ struct AnalyticsRoundTests {
             ("mode 'rounds'", { $0.mode = .asynchronous }),
             ("leave out evaluate_every", { $0.evaluateEvery = 1 }),
             ("leave out norm_bound", { $0.normBound = 3 }),
+            ("leave out training.dp_sgd", { $0.training.dpSGD = DPSGDConfig(clipNorm: 1, noiseMultiplier: 1, samplingRate: 0.1) }),
             ("leave privacy.clip_norm out", { $0.privacy = ClientPrivacy(mode: .central, clipNorm: 1, noiseMultiplier: 1) }),
             (
                 "quantization.clip of at least 1",

@@ -207,6 +207,7 @@ public struct RoundPolicy: Codable, Sendable, Equatable {
         if mode != .rounds { throw refuse("runs in mode 'rounds'") }
         if homomorphic != nil { throw refuse("does not run under homomorphic aggregation yet (use secure_aggregation)") }
         if evaluateEvery != nil { throw refuse("has no model to evaluate (leave out evaluate_every)") }
+        if training.dpSGD != nil { throw refuse("does not train: leave out training.dp_sgd (agents would charge what they never ran)") }
         if let secure = secureAggregation, secure.quantization.clip < 1 {
             throw refuse("needs secure_aggregation.quantization.clip of at least 1 (every entry of an agent's vector lies in [-1, 1])")
         }
