@@ -29,6 +29,9 @@ struct WindowsCommand: ParsableCommand {
     @Option(help: "A column whose change ends a run of readings (device, recording).") var segment: String?
     @Option(help: "One value per channel for missing readings, comma-separated (default: leave such windows out).") var fill: String?
     @Option(help: "Output CSV.") var out: String
+    @Flag(
+        name: .customLong("per-segment"), help: "One file per value of --segment (a natural partition: one agent per device), named OUT-<value>.csv.")
+    var perSegment = false
 
     func run() throws {
         let channelNames = channels.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
@@ -47,13 +50,39 @@ struct WindowsCommand: ParsableCommand {
         } catch {
             throw CommandFailure("\(log): cannot read: \(error.localizedDescription)")
         }
+        if perSegment && segment == nil { throw ValidationError("--per-segment needs --segment") }
         let result = try windows.cut(text, file: log)
-        try CSVWriter.write(result.windows, to: out, label: label)
+        if perSegment {
+            try writePerSegment(result)
+        } else {
+            try CSVWriter.write(result.windows, to: out, label: label)
+        }
         var skipped: [String] = []
         if result.mixedLabels > 0 { skipped.append("\(result.mixedLabels) with mixed labels") }
         if result.missingReadings > 0 { skipped.append("\(result.missingReadings) with missing readings") }
         print(
-            "\(out): \(result.windows.count) windows of \(channelNames.count) channels x \(length) readings"
+            "\(perSegment ? "\(Set(result.segments).count) files" : out): \(result.windows.count) windows of \(channelNames.count) channels x \(length) readings"
                 + (skipped.isEmpty ? "" : "; left out \(skipped.joined(separator: ", "))"))
+    }
+
+    /// `OUT-<value>.csv` per segment value, in order of first appearance; a value that is not
+    /// a valid file-name part (letters, digits, '.', '_', '-') is refused by name.
+    private func writePerSegment(_ result: SensorWindows.Result) throws {
+        let stem = out.hasSuffix(".csv") ? String(out.dropLast(4)) : out
+        var order: [String] = []
+        var rows: [String: [Int]] = [:]
+        for (index, value) in result.segments.enumerated() {
+            if rows[value] == nil { order.append(value) }
+            rows[value, default: []].append(index)
+        }
+        let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
+        for value in order {
+            guard !value.isEmpty, value.count <= 64, value.allSatisfy(allowed.contains), !value.hasPrefix(".") else {
+                throw CommandFailure("segment value '\(value.prefix(40))' cannot name a file: use letters, digits, '.', '_' and '-'")
+            }
+            let path = "\(stem)-\(value).csv"
+            try CSVWriter.write(result.windows.subset(rows[value] ?? []), to: path, label: label)
+            print("\(path): \(rows[value]?.count ?? 0) windows (\(segment ?? "") = \(value))")
+        }
     }
 }

@@ -22,6 +22,14 @@ struct WindowsCommandTests {
         let data = try CSVReader.read(file: directory + "/windows.csv", options: CSVOptions(hasHeader: true, label: .name("activity")))
         #expect(data.count == 9 && data.featureCount == 12 && data.featureNames?.first == "ax_0")
         #expect(data.targets == [0, 0, 1, 1, 1, 1, 1, 1, 1])
+        // A natural partition: one file per device, for one agent each.
+        let split = try await runToEnd(try fedmqExecutable().path, arguments + ["--per-segment"], log: directory + "/split.log")
+        #expect(split.status == 0, "\(split.output)")
+        #expect(
+            split.output.contains("windows-1.csv: 4 windows (device = 1)") && split.output.contains("windows-2.csv: 5 windows (device = 2)"),
+            "\(split.output)")
+        let second = try CSVReader.read(file: directory + "/windows-2.csv", options: CSVOptions(hasHeader: true, label: .name("activity")))
+        #expect(second.count == 5 && second.features.first == 2.0 && second.targets.allSatisfy { $0 == 1 })
         let refused = try await runToEnd(
             try fedmqExecutable().path, arguments + ["--fill", "0.5,1"], log: directory + "/refused.log")
         #expect(refused.status != 0 && refused.output.contains("fill needs one finite value per channel (3)"), "\(refused.output)")

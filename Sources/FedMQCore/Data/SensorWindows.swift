@@ -42,6 +42,8 @@ public struct SensorWindows: Sendable, Equatable {
     /// What cutting a log gave: the windows, and how many were left out and why.
     public struct Result: Sendable {
         public var windows: Dataset
+        /// Each window's value of the segment column ("" without one), in the windows' order.
+        public var segments: [String]
         /// Windows left out because their readings carry more than one label.
         public var mixedLabels: Int
         /// Windows left out for a missing reading (with `dropWindow`).
@@ -115,6 +117,7 @@ public struct SensorWindows: Sendable, Equatable {
     private func windows(_ readings: [[Float]], _ classes: [Int], _ segments: [Substring]) throws(CoreError) -> Result {
         var features: [Float] = []
         var targets: [Float] = []
+        var windowSegments: [String] = []
         var (mixedLabels, missingReadings) = (0, 0)
         var start = 0
         while start + length <= readings.count {
@@ -137,10 +140,11 @@ public struct SensorWindows: Sendable, Equatable {
             }
             features += window
             targets.append(Float(classes[start]))
+            windowSegments.append(String(segments[start]).trimmingCharacters(in: .whitespaces))
         }
         guard !targets.isEmpty else { throw .invalidData("the log gives no complete window of \(length) readings with one label") }
         let names = channels.flatMap { channel in (0..<length).map { "\(channel)_\($0)" } }
         let windows = try Dataset(features: features, targets: targets, featureCount: channels.count * length, featureNames: names)
-        return Result(windows: windows, mixedLabels: mixedLabels, missingReadings: missingReadings)
+        return Result(windows: windows, segments: windowSegments, mixedLabels: mixedLabels, missingReadings: missingReadings)
     }
 }
