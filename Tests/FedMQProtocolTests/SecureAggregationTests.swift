@@ -119,8 +119,11 @@ struct SecureAggregationTests {
             for word in masked { bins[Int(word >> 28)] += 1 }
             let expected = Double(masked.count) / 16
             let chiSquare = bins.reduce(0.0) { $0 + (Double($1) - expected) * (Double($1) - expected) / expected }
-            // 15 degrees of freedom: 37.70 is the 0.999 quantile.
-            #expect(chiSquare < 37.70, "\(name): chi-square \(chiSquare)")
+            // 15 degrees of freedom. The masks come from fresh X25519 keys, so the statistic is
+            // random: a uniform mask exceeds 94 with probability below 1e-12 (the 0.999 quantile,
+            // 37.7, failed about one run in 200 with five agents), while unmasked words,
+            // all in two bins, score about 57,000.
+            #expect(chiSquare < 94, "\(name): chi-square \(chiSquare)")
             // The inputs are small numbers (top 4 bits 0000 or 1111 only); masked words are spread.
             let input = round.inputs[name]!
             #expect(zip(masked, input).filter { $0 == $1 }.count < 5)
