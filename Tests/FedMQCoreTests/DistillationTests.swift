@@ -79,6 +79,10 @@ struct DistillationTests {
             let accuracy = try #require(try Evaluation.evaluate(student, spec: studentSpec, on: test).accuracy)
             #expect(accuracy > 0.9, "alpha \(alpha): \(accuracy)")
         }
+        var short = try studentSpec.initialParameters(seed: 0)
+        #expect {
+            try DistillationConfig(student: studentSpec).train(&short, on: train, random: &random) { _ in [1, 2] }
+        } throws: { "\($0)".contains("the teacher gave 2 logits for 32 rows of 10 classes") }
         let mismatched = DistillationConfig(student: ModelSpec(kind: .softmaxRegression, inputs: 64, outputs: 9))
         var other = try mismatched.student.initialParameters(seed: 0)
         #expect {

@@ -78,6 +78,7 @@ public struct DistillationConfig: Codable, Sendable, Equatable {
                 "the student (\(self.student.inputs) inputs, \(self.student.outputs) classes) does not match the global model (\(teacherSpec.inputs) inputs, \(teacherSpec.outputs) outputs)"
             )
         }
+        try teacherSpec.check(teacher)
         var teacherNetwork = try DenseNetwork(spec: teacherSpec)
         return try train(&student, on: data, random: &random) { batch in
             batch.features.withUnsafeBufferPointer { teacherNetwork.outputs(teacher, features: $0, rows: batch.count) }
@@ -104,7 +105,11 @@ public struct DistillationConfig: Codable, Sendable, Equatable {
             for start in stride(from: 0, to: order.count, by: batchSize) {
                 let rows = order[start..<min(order.count, start + batchSize)]
                 let batch = data.subset(Array(rows))
-                let targets = DistillationTargets(logits: teacher(batch), alpha: alpha, temperature: temperature)
+                let logits = teacher(batch)
+                guard logits.count == batch.count * self.student.outputs else {
+                    throw .invalidModel("the teacher gave \(logits.count) logits for \(batch.count) rows of \(self.student.outputs) classes")
+                }
+                let targets = DistillationTargets(logits: logits, alpha: alpha, temperature: temperature)
                 sum += batch.features.withUnsafeBufferPointer { features in
                     batch.targets.withUnsafeBufferPointer { labels in
                         studentNetwork.lossAndGradient(
