@@ -23,10 +23,7 @@ struct SecureFleetQuery {
         privacy = ClientPrivacy(
             mode: .distributed, clipNorm: settings.sensitivity, noiseMultiplier: try AnalyticGaussian.sigma(epsilon: epsilon, delta: delta),
             expectedCohort: parts.count, delta: delta)
-        var cohort = 1
-        while cohort < parts.count { cohort *= 2 }
-        secure = SecureAggregationSettings(
-            dropoutRate: 0, corruptionRate: 0, quantization: SecAggQuantization(clip: 1, scale: Double(1 << 24) / Double(cohort)))
+        secure = SecureAggregationSettings(dropoutRate: 0, corruptionRate: 0, quantization: .analytics(cohort: parts.count))
         let spec = ModelSpec.statistics(settings)
         vectors = try parts.map { part in
             try spec.initialParameters(seed: 0).reshaped(try LocalStatistics.compute(settings, over: part).vector)

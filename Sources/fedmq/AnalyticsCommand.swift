@@ -107,9 +107,7 @@ struct AnalyticsCommand: AsyncParsableCommand {
             throw ValidationError("--privacy needs --epsilon or --noise-multiplier")
         }
         if secure {
-            // Entries lie in [-1, 1]: the scale leaves room for the cohort's sum and its noise.
-            let scale = Double(1 << 24) / Double(max(1, agents).nextPowerOfTwo)
-            policy.secureAggregation = SecureAggregationSettings(quantization: SecAggQuantization(clip: 1, scale: scale))
+            policy.secureAggregation = SecureAggregationSettings(quantization: .analytics(cohort: agents))
         }
         var config = AggregatorConfig(job: job, policy: policy, stateDirectory: stateDirectory)
         // Each run asks one round: the next one of a job this state directory finished, or the
@@ -130,9 +128,4 @@ struct AnalyticsCommand: AsyncParsableCommand {
         default: throw ValidationError("give --epsilon or --noise-multiplier, not both")
         }
     }
-}
-
-extension Int {
-    /// The smallest power of two at least this.
-    fileprivate var nextPowerOfTwo: Int { self <= 1 ? 1 : 1 << (Int.bitWidth - (self - 1).leadingZeroBitCount) }
 }

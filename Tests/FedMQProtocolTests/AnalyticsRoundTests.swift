@@ -54,6 +54,13 @@ struct AnalyticsRoundTests {
         }
     }
 
+    @Test("analytics quantization: clip 1 and 2^24 over the cohort rounded up to a power of two, within 2^31 with noise")
+    func quantization() throws {
+        #expect(SecAggQuantization.analytics(cohort: 3) == SecAggQuantization(clip: 1, scale: 4_194_304))
+        #expect(SecAggQuantization.analytics(cohort: 100).scale == 131_072)
+        try SecAggQuantization.analytics(cohort: 10_000).validate(cohort: 10_000, noiseSigma: 1e6)
+    }
+
     @Test("an agent refuses an announcement whose noise is sized below the queries' sensitivity")
     func understatedSensitivity() throws {
         let aggregator = try Self.machine(Self.policy { $0.privacy = ClientPrivacy(mode: .local, clipNorm: 0, noiseMultiplier: 1) })

@@ -38,9 +38,7 @@ public struct CSVOptions: Sendable {
 public enum CSVReader {
     /// Parses CSV text; `file` names it in errors.
     public static func parse(_ text: String, file: String, options: CSVOptions = .init()) throws(CoreError) -> Dataset {
-        // Swift reads "\r\n" as one Character, which `isNewline` covers along with "\n".
-        var lines = text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline)
-        while let last = lines.last, last.trimmingCharacters(in: .whitespaces).isEmpty { lines.removeLast() }
+        let lines = self.lines(of: text)
         guard !lines.isEmpty else { throw .malformedData(file: file, line: 1, column: 1, reason: "the file is empty") }
         var firstDataLine = 0
         var names: [String]?
@@ -120,7 +118,17 @@ public enum CSVReader {
     }
 
     /// A finite number, nil for a missing value, or an error naming the cell.
-    private static func number(_ cell: Substring, file: String, line: Int, column: Int) throws(CoreError) -> Float? {
+    /// The lines of `text`, without the blank lines at its end.
+    static func lines(of text: String) -> [Substring] {
+        // Swift reads "\r\n" as one Character, which `isNewline` covers along with "\n".
+        var lines = text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline)
+        while let last = lines.last, last.trimmingCharacters(in: .whitespaces).isEmpty { lines.removeLast() }
+        return lines
+    }
+
+    /// A cell's number; nil for a missing one (empty, `NA` or `NaN`); an error naming the place
+    /// for anything else that is not a finite number.
+    static func number(_ cell: Substring, file: String, line: Int, column: Int) throws(CoreError) -> Float? {
         let trimmed = cell.trimmingCharacters(in: .whitespaces)
         if trimmed.isEmpty || trimmed == "NA" || trimmed.lowercased() == "nan" { return nil }
         guard let value = Float(trimmed) else {

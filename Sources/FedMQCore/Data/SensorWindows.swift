@@ -66,8 +66,7 @@ public struct SensorWindows: Sendable, Equatable {
     /// The windows of the log in `text` (`file` names it in errors).
     public func cut(_ text: String, file: String) throws(CoreError) -> Result {
         try validate()
-        var lines = text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline)
-        while let last = lines.last, last.trimmingCharacters(in: .whitespaces).isEmpty { lines.removeLast() }
+        let lines = CSVReader.lines(of: text)
         guard lines.count >= 2 else { throw .malformedData(file: file, line: 1, column: 1, reason: "need a header and readings") }
         let names = lines[0].split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
         func column(_ name: String) throws(CoreError) -> Int {
@@ -92,14 +91,7 @@ public struct SensorWindows: Sendable, Equatable {
             }
             var row: [Float] = []
             for column in channelColumns {
-                let cell = cells[column].trimmingCharacters(in: .whitespaces)
-                if cell.isEmpty || cell.lowercased() == "nan" || cell == "NA" {
-                    row.append(.nan)
-                } else if let value = Float(cell), value.isFinite {
-                    row.append(value)
-                } else {
-                    throw .malformedData(file: file, line: index + 1, column: column + 1, reason: "'\(cell.prefix(40))' is not a number")
-                }
+                row.append(try CSVReader.number(cells[column], file: file, line: index + 1, column: column + 1) ?? .nan)
             }
             let name = cells[labelColumn].trimmingCharacters(in: .whitespaces)
             guard let labelIndex = labels.firstIndex(of: name) else {

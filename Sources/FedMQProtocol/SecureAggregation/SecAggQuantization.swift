@@ -14,6 +14,15 @@ public struct SecAggQuantization: Codable, Sendable, Equatable {
         self.scale = scale
     }
 
+    /// For analytics vectors, whose entries lie in [-1, 1], summed over `cohort` agents: clip 1
+    /// and a scale of 2^24 / (the cohort rounded up to a power of two), so the sum stays within
+    /// 2^24 and leaves the rest of 2^31 to the noise.
+    public static func analytics(cohort: Int) -> SecAggQuantization {
+        var rounded = 1
+        while rounded < cohort && rounded < 1 << 24 { rounded *= 2 }
+        return SecAggQuantization(clip: 1, scale: Double(1 << 24) / Double(rounded))
+    }
+
     /// Checks that the sum of `cohort` encoded entries, each with discrete noise of σ
     /// `noiseSigma` (0 without privacy), stays within ±2^31: n·(clip·scale + 1) for the values
     /// and their rounding, plus 12·σ·√n for the noise (exceeded with probability below e^-72
