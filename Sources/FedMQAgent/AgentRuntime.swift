@@ -23,6 +23,8 @@ public struct AgentRuntime: Service {
     static let tickInterval = 10.0
     let logger: Logger
     let training: Training
+    /// Trains only after the evaluation that came before it has reported.
+    let evaluationOrder = EvaluationOrder()
     let connector: any MQTTConnector
     let clock: any RuntimeClock
 
@@ -245,11 +247,13 @@ public struct AgentRuntime: Service {
             // The shared benchmark task's shuffle seed: agent k with seed k reproduces it exactly.
             let seed = UInt64(1000 * round) &+ config.seed
             if let trainer {
-                Task.detached {
+                Task.detached { [evaluationOrder] in
+                    await evaluationOrder.finished()
                     events.yield(.externallyTrained(round: round, await trainer.train(round: round, base: base, training: training, seed: seed)))
                 }
             } else if let data {
-                Task.detached { [train = self.training] in
+                Task.detached { [train = self.training, evaluationOrder] in
+                    await evaluationOrder.finished()
                     events.yield(.trained(round: round, await train(base, training, data, seed), examples: data.count))
                 }
             }
@@ -293,7 +297,7 @@ public struct AgentRuntime: Service {
                 logger.debug("the job asks for federated evaluation; this agent holds out no data (holdout_fraction 0)")
                 return
             }
-            Task.detached { [config, logger] in
+            await evaluationOrder.evaluate { [config, logger] in
                 let (evaluation, warning) = Self.evaluate(base, training: training, train: data, holdout: holdout, config: config)
                 if let warning { logger.warning("\(warning)") }
                 if let evaluation { events.yield(.evaluated(evaluation)) }

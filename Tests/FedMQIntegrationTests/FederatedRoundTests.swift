@@ -281,12 +281,14 @@ struct FederatedEvaluationJobTests {
             #expect(status == 0, "\(job.log("aggregator").suffix(2000))")
             let metrics = try job.metrics()
             #expect(metrics.map(\.round) == [1, 2, 3, 4])
+            // An agent reports its evaluation of a round's base model before its update for that
+            // round, so every round counts all three evaluations, however loaded the machine.
             let federated = metrics.compactMap(\.federated)
-            #expect(federated.count >= 3, "\(metrics.map(\.federated))")
+            #expect(federated.count == 4, "\(metrics.map(\.federated))")
             for (round, evaluation) in zip(metrics, metrics.map(\.federated)) {
                 guard let evaluation else { continue }
                 #expect(evaluation.round == round.round - 1)
-                #expect((1...3).contains(evaluation.agents))
+                #expect(evaluation.agents == 3)
                 // About 20% of each agent's ~480 rows are held out.
                 #expect(evaluation.examples >= 90 * evaluation.agents && evaluation.examples <= 100 * evaluation.agents)
                 #expect((0...1).contains(try #require(evaluation.accuracy)))
