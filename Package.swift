@@ -98,7 +98,7 @@ let package = Package(
         .target(
             name: "FedMQAggregator",
             dependencies: [
-                "FedMQCore", "FedMQProtocol", "FedMQTransport", "FedMQRuntime",
+                "FedMQCore", "FedMQProtocol", "FedMQTransport", "FedMQRuntime", "FedMQProcess",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],

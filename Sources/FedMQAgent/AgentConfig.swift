@@ -55,7 +55,7 @@ public struct AgentConfig: ConfigFile, Sendable {
     public var maxUpdatesPerHour: Int?
     public var maxUpdatesPerDay: Int?
     /// An external program that trains each round instead of FedMQ's own trainer.
-    public var trainer: TrainerCommand?
+    public var trainer: ExternalCommand?
 
     public static let requiredKeys = ["agent", "job", "state_directory"]
 
@@ -114,7 +114,7 @@ public struct AgentConfig: ConfigFile, Sendable {
             throw .configuration("data_csv is empty: give the local data, or a trainer command that reads its own")
         }
         if dataCSV.isEmpty && holdoutFraction > 0 { throw .configuration("holdout_fraction needs data_csv: held-out rows come from it") }
-        try trainer?.validate()
+        try trainer?.validate(key: "trainer")
         if !(0..<1).contains(holdoutFraction) { throw .configuration("holdout_fraction must be within 0 and 1 (0 keeps no held-out data)") }
         if !(0...1000).contains(personalizationEpochs) { throw .configuration("personalization_epochs must be within 0...1000") }
         if let distillation {

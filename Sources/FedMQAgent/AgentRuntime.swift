@@ -246,7 +246,13 @@ public struct AgentRuntime: Service {
             logger.info("training", metadata: ["round": "\(round)", "epochs": "\(training.epochs)"])
             // The shared benchmark task's shuffle seed: agent k with seed k reproduces it exactly.
             let seed = UInt64(1000 * round) &+ config.seed
-            if let trainer {
+            if trainer != nil, training.dpSGD != nil {
+                // The ledger would charge DP-SGD that nobody can tell the program ran.
+                events.yield(
+                    .externallyTrained(
+                        round: round,
+                        .failure(.init(description: "the round asks for DP-SGD, which only FedMQ's own trainer runs; an external trainer sits it out"))))
+            } else if let trainer {
                 Task.detached { [evaluationOrder] in
                     await evaluationOrder.finished()
                     events.yield(.externallyTrained(round: round, await trainer.train(round: round, base: base, training: training, seed: seed)))
@@ -293,6 +299,10 @@ public struct AgentRuntime: Service {
                 userProperties: signature.map { [UserProperty(SignedStatement.property, $0)] } ?? [])
             logger.info("secure aggregation: published", metadata: ["topic": "\(topic)", "bytes": "\(payload.count)"])
         case .evaluate(let base, let training):
+            guard base.spec.isNative else {
+                logger.debug("the job asks for federated evaluation; FedMQ cannot evaluate a \(base.spec.kind.rawValue) model on the device")
+                return
+            }
             guard let holdout, let data else {
                 logger.debug("the job asks for federated evaluation; this agent holds out no data (holdout_fraction 0)")
                 return

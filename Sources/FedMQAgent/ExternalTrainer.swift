@@ -16,7 +16,7 @@ import Synchronization
 /// - its output goes to `trainer.log` there. Everything after (delta, clipping, noise,
 ///   encoding, signing, secure or homomorphic aggregation, the ledger) is FedMQ's, as always.
 struct ExternalTrainer: Sendable {
-    let trainer: TrainerCommand
+    let trainer: ExternalCommand
     /// `<state>/trainer`.
     let directory: String
     let job: String
@@ -91,6 +91,8 @@ struct ExternalTrainer: Sendable {
             return .success(try collect(from: work, like: base.parameters))
         } catch let failure as Failure {
             return .failure(failure)
+        } catch let failure as ProgramRun.Failure {
+            return .failure(Failure(description: failure.description))
         } catch {
             return .failure(Failure(description: "\(error)"))
         }
@@ -114,34 +116,12 @@ struct ExternalTrainer: Sendable {
     }
 
     private func run(in work: String, round: Int) async throws {
-        var environment = ProcessInfo.processInfo.environment
-        environment["FEDMQ_WORK_DIR"] = work
-        environment["FEDMQ_ROUND"] = "\(round)"
-        let program = try Self.resolve(trainer.command[0], path: environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin")
-        let child = try ChildProcess(
-            program, Array(trainer.command.dropFirst()), logFile: work + "/trainer.log", environment: environment, workingDirectory: work,
-            ownGroup: true)
+        let program = ProgramRun(command: trainer.command, timeoutSeconds: trainer.timeoutSeconds, role: "the trainer")
+        let log = work + "/trainer.log"
+        let child = try program.start(in: work, environment: ["FEDMQ_WORK_DIR": work, "FEDMQ_ROUND": "\(round)"], log: log)
         running.child.withLock { $0 = child }
         defer { running.child.withLock { $0 = nil } }
-        let deadline = ContinuousClock.now + .milliseconds(Int64(trainer.timeoutSeconds * 1000))
-        var status = child.poll()
-        while status == nil && ContinuousClock.now < deadline {
-            try? await Task.sleep(for: .milliseconds(20))
-            status = child.poll()
-        }
-        guard let raw = status else {
-            // Past its time: the whole group goes (SIGTERM, then SIGKILL), so no worker lingers.
-            child.sendToGroup(SIGTERM)
-            _ = await child.stop(signal: SIGTERM, grace: .seconds(5))
-            child.sendToGroup(SIGKILL)
-            throw Failure(
-                description: "the trainer did not finish within \(trainer.timeoutSeconds) s and was stopped (its output: \(work)/trainer.log)")
-        }
-        child.sendToGroup(SIGKILL)  // anything it left running
-        let code = ChildProcess.exitCode(raw)
-        guard code == 0 else {
-            throw Failure(description: "the trainer exited with status \(code): \(Self.tail(of: work + "/trainer.log"))")
-        }
+        try await program.finish(child, log: log)
     }
 
     private func collect(from work: String, like global: Parameters) throws -> Output {
@@ -168,21 +148,5 @@ struct ExternalTrainer: Sendable {
             throw Failure(description: "\(modelPath) does not fit the global model (\(global.names.joined(separator: ", "))): \(error)")
         }
         return Output(parameters: parameters, examples: result.examples, metrics: result.metrics ?? [:])
-    }
-
-    /// `program` as a path: a name without `/` from `PATH`.
-    static func resolve(_ program: String, path: String) throws -> String {
-        guard !program.contains("/") else { return program }
-        for folder in path.split(separator: ":") where FileManager.default.isExecutableFile(atPath: "\(folder)/\(program)") {
-            return "\(folder)/\(program)"
-        }
-        throw Failure(description: "the trainer '\(program)' is not in PATH (\(path))")
-    }
-
-    /// The last lines of a log, for an error message.
-    static func tail(of path: String, lines: Int = 5) -> String {
-        let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
-        let last = text.split(separator: "\n").suffix(lines).joined(separator: " | ")
-        return last.isEmpty ? "no output" : String(last.suffix(600))
     }
 }

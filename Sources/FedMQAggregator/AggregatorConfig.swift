@@ -19,6 +19,9 @@ public struct AggregatorConfig: ConfigFile, Sendable {
     public var evaluationLabel: String?
     /// Whether the CSV starts with a header line; nil: exactly when `evaluation_label` names a column.
     public var evaluationHeader: Bool?
+    /// Central evaluation by a program of the user's instead (any framework; required to
+    /// evaluate an external model): it reads `model.safetensors` and writes `evaluation.json`.
+    public var evaluationCommand: ExternalCommand?
     /// Unlabeled public data (CSV of the model's inputs, no label column) for server-side
     /// distillation (`policy.server_distillation`), and whether it starts with a header line.
     public var publicCSV: String?
@@ -46,6 +49,7 @@ public struct AggregatorConfig: ConfigFile, Sendable {
         case evaluationCSV = "evaluation_csv"
         case evaluationLabel = "evaluation_label"
         case evaluationHeader = "evaluation_header"
+        case evaluationCommand = "evaluation_command"
         case publicCSV = "public_csv"
         case publicHeader = "public_header"
         case stateDirectory = "state_directory"
@@ -81,13 +85,17 @@ public struct AggregatorConfig: ConfigFile, Sendable {
             throw .configuration("\(error)")
         }
         if policy.analytics != nil {
-            if model != nil || initialModel != nil || evaluationCSV != nil {
-                throw .configuration("an analytics job has no model: leave out 'model', 'initial_model' and 'evaluation_csv'")
+            if model != nil || initialModel != nil || evaluationCSV != nil || evaluationCommand != nil {
+                throw .configuration("an analytics job has no model: leave out 'model', 'initial_model', 'evaluation_csv' and 'evaluation_command'")
             }
         } else if (model == nil) == (initialModel == nil) {
             throw .configuration("give exactly one of 'model' (a spec) and 'initial_model' (a file)")
         }
         if stateDirectory.isEmpty { throw .configuration("state_directory is empty") }
+        if let evaluationCommand {
+            try evaluationCommand.validate(key: "evaluation_command")
+            if evaluationCSV != nil { throw .configuration("give one of evaluation_csv (native) and evaluation_command, not both") }
+        }
         if (policy.serverDistillation == nil) != (publicCSV == nil) {
             throw .configuration("policy.server_distillation and public_csv go together (the public data it distills on)")
         }

@@ -286,19 +286,6 @@ public struct AggregatorRuntime: Service {
         Dictionary(records.compactMap { record in record.signature.map { (record.agent, $0) } }, uniquingKeysWith: { _, last in last })
     }
 
-    /// Central evaluation on the configured CSV, scaled like the model's inputs.
-    private func makeEvaluator(spec: ModelSpec) throws -> (@Sendable (Parameters) -> Evaluation?)? {
-        guard let path = config.evaluationCSV else { return nil }
-        var data = try CSVReader.read(file: path, options: config.evaluationOptions)
-        if let scaling = spec.scaling {
-            try scaling.apply(to: &data)
-        } else if let warning = FeatureScaling.unscaledWarning(data) {
-            logger.warning("evaluation data \(path): \(warning)")
-        }
-        let evaluationData = data
-        return { parameters in try? Evaluation.evaluate(parameters, spec: spec, on: evaluationData) }
-    }
-
     private func perform(
         _ actions: [AggregatorAction], publisher: Publisher, topics: Topics, store: AggregatorStore, identity: SigningKey?
     ) async throws {

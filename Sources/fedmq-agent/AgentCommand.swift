@@ -86,11 +86,7 @@ struct AgentCommand: AsyncParsableCommand {
             loaded.broker = loaded.broker.resolvingPaths(relativeTo: directory)
             loaded.identityKey = resolvePath(loaded.identityKey, relativeTo: directory)
             loaded.enrolment = resolvePath(loaded.enrolment, relativeTo: directory)
-            // A trainer given as a relative path lives beside the config; a bare name comes from PATH.
-            if var trainer = loaded.trainer, let program = trainer.command.first, program.contains("/") {
-                trainer.command[0] = resolvePath(program, relativeTo: directory) ?? program
-                loaded.trainer = trainer
-            }
+            loaded.trainer = loaded.trainer?.resolved(relativeTo: directory)
             return loaded
         }
         guard let agent, let job, let data, let stateDirectory else {

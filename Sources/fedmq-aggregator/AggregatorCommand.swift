@@ -92,6 +92,7 @@ struct AggregatorCommand: AsyncParsableCommand {
             loaded.broker = loaded.broker.resolvingPaths(relativeTo: directory)
             loaded.identityKey = resolvePath(loaded.identityKey, relativeTo: directory)
             loaded.enrolment = resolvePath(loaded.enrolment, relativeTo: directory)
+            loaded.evaluationCommand = loaded.evaluationCommand?.resolved(relativeTo: directory)
             return loaded
         }
         guard let job, let stateDirectory, let targetUpdates else {

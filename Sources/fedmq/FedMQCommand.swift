@@ -10,7 +10,7 @@ struct FedMQCommand: AsyncParsableCommand {
         subcommands: [
             DemoCommand.self, InitCommand.self, DeployCommand.self, IdentityCommand.self, StatusCommand.self, WatchCommand.self,
             DashboardCommand.self, InspectCommand.self, EpsilonCommand.self, AnalyticsCommand.self, PredictCommand.self, PartitionCommand.self,
-            WindowsCommand.self,
+            WindowsCommand.self, ModelCommand.self,
             MQTTCommand.self,
             SimulateCommand.self,
             BenchCommand.self,

@@ -107,10 +107,10 @@ struct ExampleConfigTests {
     func trainerAgent() throws {
         let config = try loadJSONConfig(AgentConfig.self, from: repositoryFile("deploy/examples/agent-trainer.json"))
         try config.validate()
-        #expect(config.trainer == TrainerCommand(command: ["trainer/numpy_trainer.py"], timeoutSeconds: 300))
+        #expect(config.trainer == ExternalCommand(command: ["trainer/numpy_trainer.py"], timeoutSeconds: 300))
         #expect(FileManager.default.isExecutableFile(atPath: repositoryFile("deploy/examples/trainer/numpy_trainer.py")))
         var empty = config
-        empty.trainer = TrainerCommand(command: [])
+        empty.trainer = ExternalCommand(command: [])
         #expect((#expect(throws: RuntimeError.self) { try empty.validate() })?.description == "configuration: trainer.command must name a program")
         var noData = config
         noData.trainer = nil

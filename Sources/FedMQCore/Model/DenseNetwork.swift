@@ -17,6 +17,11 @@ public struct DenseNetwork {
     public init(spec: ModelSpec) throws(CoreError) {
         try spec.validate()
         guard spec.kind != .statistics else { throw .invalidModel("an analytics job's statistics are not a model to train or evaluate") }
+        guard spec.kind != .external else {
+            throw .invalidModel(
+                "an external model is trained by a trainer command (an agent's 'trainer') and evaluated by an evaluation command (the aggregator's 'evaluation_command'); FedMQ cannot run it natively"
+            )
+        }
         self.spec = spec
     }
 

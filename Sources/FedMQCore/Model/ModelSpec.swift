@@ -28,6 +28,9 @@ public struct ModelSpec: Codable, Sendable, Equatable {
         /// Not a model: the sufficient statistics of an analytics job (`StatisticsLayout`), one
         /// tensor of `inputs` entries that agents compute instead of training.
         case statistics
+        /// Any architecture, trained by the agents' trainer command and evaluated by the
+        /// aggregator's evaluation command: FedMQ knows only its `tensors` (names and shapes).
+        case external
     }
 
     /// The hidden layers' activation.
@@ -44,6 +47,9 @@ public struct ModelSpec: Codable, Sendable, Equatable {
     public var outputs: Int
     public var activation: Activation
     public var scaling: FeatureScaling?
+    /// The tensors of an `external` model, in wire order (nil for the native kinds, whose
+    /// layout follows from their sizes).
+    public var tensors: [TensorSpec]?
 
     /// A model of `kind` with these sizes; `validate()` checks them.
     public init(
@@ -59,7 +65,10 @@ public struct ModelSpec: Codable, Sendable, Equatable {
         self.scaling = scaling
     }
 
-    public var isClassifier: Bool { kind != .linearRegression && kind != .statistics }
+    /// Whether FedMQ's own trainer and evaluation can run it (every kind but `external` and `statistics`).
+    public var isNative: Bool { kind != .external && kind != .statistics }
+
+    public var isClassifier: Bool { kind == .softmaxRegression || kind == .mlp }
 
     /// The spec of an analytics job's statistics vector.
     public static func statistics(_ settings: AnalyticsSettings) -> ModelSpec {
@@ -73,6 +82,7 @@ public struct ModelSpec: Codable, Sendable, Equatable {
     /// Weights are (in, out), row-major.
     public var parameterLayout: [(name: String, shape: [Int])] {
         if kind == .statistics { return [(StatisticsLayout.tensorName, [inputs])] }
+        if kind == .external { return (tensors ?? []).map { ($0.name, $0.shape) } }
         let sizes = layerSizes
         let single = sizes.count == 2
         return (1..<sizes.count).flatMap { layer -> [(String, [Int])] in
@@ -86,6 +96,7 @@ public struct ModelSpec: Codable, Sendable, Equatable {
         if version != Self.currentVersion {
             throw .invalidModel("spec version \(version) is not supported (this build reads \(Self.currentVersion))")
         }
+        if kind == .external || tensors != nil { return try validateExternal() }
         if inputs < 1 || outputs < 1 { throw .invalidModel("inputs (\(inputs)) and outputs (\(outputs)) must be positive") }
         if inputs > 1 << 24 || outputs > 1 << 20 || hidden.count > 16 || hidden.contains(where: { $0 < 1 || $0 > 1 << 20 }) {
             throw .invalidModel("layer sizes \(layerSizes) are out of range")
@@ -127,6 +138,10 @@ public struct ModelSpec: Codable, Sendable, Equatable {
     /// the MLP, drawn in layer order from SplitMix64(seed).
     public func initialParameters(seed: UInt64) throws(CoreError) -> Parameters {
         try validate()
+        guard kind != .external else {
+            throw .invalidModel(
+                "an external model has no built-in initialisation: start the job from a model file (initial_model; see fedmq model import)")
+        }
         var random = SplitMix64(seed: seed)
         var tensors: [Tensor] = []
         for (name, shape) in parameterLayout {
@@ -143,29 +158,15 @@ public struct ModelSpec: Codable, Sendable, Equatable {
     // MARK: JSON
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case version, kind, inputs, hidden, outputs, activation, scaling
+        case version, kind, inputs, hidden, outputs, activation, scaling, tensors
     }
 
-    /// Any key of a JSON object, to find those a spec does not know.
-    private struct AnyKey: CodingKey {
-        var stringValue: String
-        var intValue: Int? { nil }
-        init(stringValue: String) { self.stringValue = stringValue }
-        init?(intValue: Int) { nil }
-    }
-
-    /// `version`, `kind`, `inputs` and `outputs` are required; `hidden` defaults to none and
-    /// `activation` to relu. A key the spec does not know is refused, never ignored.
+    /// `version`, `kind`, `inputs` and `outputs` are required (an external model needs
+    /// `tensors` instead, and `inputs` and `outputs` only if its trainer reads them); `hidden`
+    /// defaults to none and `activation` to relu. A key the spec does not know is refused, never
+    /// ignored.
     public init(from decoder: any Decoder) throws {
-        let known = Set(CodingKeys.allCases.map(\.rawValue))
-        let unknown = try decoder.container(keyedBy: AnyKey.self).allKeys.map(\.stringValue).filter { !known.contains($0) }
-        guard unknown.isEmpty else {
-            throw DecodingError.dataCorrupted(
-                .init(
-                    codingPath: decoder.codingPath,
-                    debugDescription: "unknown key(s) \(unknown.sorted().joined(separator: ", ")) (known: \(known.sorted().joined(separator: ", ")))")
-            )
-        }
+        try refuseUnknownKeys(decoder, known: Set(CodingKeys.allCases.map(\.rawValue)))
         let container = try decoder.container(keyedBy: CodingKeys.self)
         version = try container.decode(Int.self, forKey: .version)
         let kindName = try container.decode(String.self, forKey: .kind)
@@ -175,11 +176,13 @@ public struct ModelSpec: Codable, Sendable, Equatable {
                 debugDescription: "unknown kind '\(kindName)' (valid: \(Kind.allCases.map(\.rawValue).joined(separator: ", ")))")
         }
         self.kind = kind
-        inputs = try container.decode(Int.self, forKey: .inputs)
+        let external = kind == .external
+        inputs = try external ? container.decodeIfPresent(Int.self, forKey: .inputs) ?? 0 : container.decode(Int.self, forKey: .inputs)
         hidden = try container.decodeIfPresent([Int].self, forKey: .hidden) ?? []
-        outputs = try container.decode(Int.self, forKey: .outputs)
+        outputs = try external ? container.decodeIfPresent(Int.self, forKey: .outputs) ?? 0 : container.decode(Int.self, forKey: .outputs)
         activation = try container.decodeIfPresent(Activation.self, forKey: .activation) ?? .relu
         scaling = try container.decodeIfPresent(FeatureScaling.self, forKey: .scaling)
+        tensors = try container.decodeIfPresent([TensorSpec].self, forKey: .tensors)
     }
 
     /// The spec as compact JSON with sorted keys (stored in model metadata).
@@ -199,5 +202,25 @@ public struct ModelSpec: Codable, Sendable, Equatable {
         }
         try spec.validate()
         return spec
+    }
+}
+
+/// Any key of a JSON object, to find those a type does not know.
+private struct AnyKey: CodingKey {
+    var stringValue: String
+    var intValue: Int? { nil }
+    init(stringValue: String) { self.stringValue = stringValue }
+    init?(intValue: Int) { nil }
+}
+
+/// Throws unless every key of the decoder's object is in `known`: an unknown key is refused,
+/// never ignored (a misspelt field would otherwise silently keep its default).
+func refuseUnknownKeys(_ decoder: any Decoder, known: Set<String>) throws {
+    let unknown = try decoder.container(keyedBy: AnyKey.self).allKeys.map(\.stringValue).filter { !known.contains($0) }
+    guard unknown.isEmpty else {
+        throw DecodingError.dataCorrupted(
+            .init(
+                codingPath: decoder.codingPath,
+                debugDescription: "unknown key(s) \(unknown.sorted().joined(separator: ", ")) (known: \(known.sorted().joined(separator: ", ")))"))
     }
 }

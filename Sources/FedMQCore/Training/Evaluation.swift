@@ -20,10 +20,10 @@ public struct Evaluation: Sendable, Equatable, Codable {
     /// Evaluates `parameters` on `data` in chunks (bounded memory).
     public static func evaluate(_ parameters: Parameters, spec: ModelSpec, on data: Dataset) throws(CoreError) -> Evaluation {
         try spec.check(parameters)
+        var network = try DenseNetwork(spec: spec)
         guard data.featureCount == spec.inputs, data.count > 0 else {
             throw .invalidData("evaluation data must be non-empty with \(spec.inputs) features")
         }
-        var network = try DenseNetwork(spec: spec)
         let classes = spec.outputs
         let labels = spec.isClassifier ? try data.labels(classes: classes) : []
         var confusion = [[Int]](repeating: [Int](repeating: 0, count: classes), count: spec.isClassifier ? classes : 0)
