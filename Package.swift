@@ -232,7 +232,7 @@ let package = Package(
         .testTarget(
             name: "FedMQRuntimeTests",
             dependencies: [
-                "FedMQCore", "FedMQProtocol", "FedMQTransport", "FedMQRuntime", "FedMQAgent", "FedMQAggregator", "FedMQKeyholder",
+                "FedMQCore", "FedMQProtocol", "FedMQTransport", "FedMQRuntime", "FedMQAgent", "FedMQAggregator", "FedMQKeyholder", "FedMQProcess",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

@@ -251,7 +251,8 @@ public struct AgentRuntime: Service {
                 events.yield(
                     .externallyTrained(
                         round: round,
-                        .failure(.init(description: "the round asks for DP-SGD, which only FedMQ's own trainer runs; an external trainer sits it out"))))
+                        .failure(
+                            .init(description: "the round asks for DP-SGD, which only FedMQ's own trainer runs; an external trainer sits it out"))))
             } else if let trainer {
                 Task.detached { [evaluationOrder] in
                     await evaluationOrder.finished()

@@ -20,7 +20,8 @@ public struct AggregatorConfig: ConfigFile, Sendable {
     /// Whether the CSV starts with a header line; nil: exactly when `evaluation_label` names a column.
     public var evaluationHeader: Bool?
     /// Central evaluation by a program of the user's instead (any framework; required to
-    /// evaluate an external model): it reads `model.safetensors` and writes `evaluation.json`.
+    /// evaluate an external model): it reads `model.safetensors` and writes `evaluation.json`,
+    /// and finds `evaluation_csv`, if given, in `FEDMQ_EVALUATION_CSV`.
     public var evaluationCommand: ExternalCommand?
     /// Unlabeled public data (CSV of the model's inputs, no label column) for server-side
     /// distillation (`policy.server_distillation`), and whether it starts with a header line.
@@ -94,7 +95,6 @@ public struct AggregatorConfig: ConfigFile, Sendable {
         if stateDirectory.isEmpty { throw .configuration("state_directory is empty") }
         if let evaluationCommand {
             try evaluationCommand.validate(key: "evaluation_command")
-            if evaluationCSV != nil { throw .configuration("give one of evaluation_csv (native) and evaluation_command, not both") }
         }
         if (policy.serverDistillation == nil) != (publicCSV == nil) {
             throw .configuration("policy.server_distillation and public_csv go together (the public data it distills on)")

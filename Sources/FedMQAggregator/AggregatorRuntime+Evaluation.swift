@@ -1,13 +1,16 @@
 import FedMQCore
 import FedMQRuntime
+import Foundation
 
 extension AggregatorRuntime {
-    /// Central evaluation of each new model: natively on `evaluation_csv` (scaled like the
-    /// model's inputs), or by the `evaluation_command`; nil when neither is configured.
+    /// Central evaluation of each new model: by the `evaluation_command` (handed
+    /// `evaluation_csv`, if given), or natively on `evaluation_csv` (scaled like the model's
+    /// inputs); nil when neither is configured.
     func makeEvaluator(spec: ModelSpec) throws -> (@Sendable (Parameters) -> Evaluation?)? {
         if let command = config.evaluationCommand {
             let evaluation = EvaluationCommand(
-                command: command, directory: config.stateDirectory + "/evaluation", job: config.job, spec: spec)
+                command: command, directory: config.stateDirectory + "/evaluation", job: config.job, spec: spec,
+                dataCSV: config.evaluationCSV.map { URL(fileURLWithPath: $0).standardizedFileURL.path })
             return { [logger] parameters in
                 switch evaluation.evaluate(parameters) {
                 case .success(let result): return result
@@ -20,7 +23,7 @@ extension AggregatorRuntime {
         guard let path = config.evaluationCSV else { return nil }
         guard spec.isNative else {
             throw RuntimeError.configuration(
-                "evaluation_csv cannot evaluate a \(spec.kind.rawValue) model natively: give an evaluation_command instead")
+                "evaluation_csv: FedMQ cannot evaluate a model of kind \(spec.kind.rawValue) natively; give an evaluation_command instead")
         }
         var data = try CSVReader.read(file: path, options: config.evaluationOptions)
         if let scaling = spec.scaling {

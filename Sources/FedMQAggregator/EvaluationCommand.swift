@@ -8,7 +8,8 @@ import Foundation
 /// `<state>/evaluation/` (mode 0700, emptied before each run):
 /// - FedMQ writes `model.safetensors`: the model's tensors, with the job and the model spec in
 ///   its metadata (`fedmq.job`, `fedmq.model_spec`);
-/// - the program, started there with `FEDMQ_WORK_DIR` set, writes `evaluation.json`
+/// - the program, started there with `FEDMQ_WORK_DIR` set (and `FEDMQ_EVALUATION_CSV`, the
+///   absolute path of the aggregator's `evaluation_csv`, if it has one), writes `evaluation.json`
 ///   (`{"examples": N, "loss": L}`, optionally `"accuracy"` in [0, 1], `"mae"` and a
 ///   `"confusion"` matrix of counts) and exits 0; its output goes to `evaluation.log`.
 /// The round's model is published after the evaluation (its metrics carry the result), so the
@@ -19,6 +20,8 @@ struct EvaluationCommand: Sendable {
     let directory: String
     let job: String
     let spec: ModelSpec
+    /// The aggregator's `evaluation_csv` as an absolute path: the program runs in its work folder.
+    var dataCSV: String?
 
     /// Evaluates `parameters` with the program; a failure names the program or the file.
     func evaluate(_ parameters: Parameters) -> Result<Evaluation, ProgramRun.Failure> {
@@ -34,7 +37,9 @@ struct EvaluationCommand: Sendable {
             return .failure(ProgramRun.Failure("cannot prepare \(directory): \(error)"))
         }
         do throws(ProgramRun.Failure) {
-            let child = try program.start(in: directory, environment: ["FEDMQ_WORK_DIR": directory], log: log)
+            var environment = ["FEDMQ_WORK_DIR": directory]
+            environment["FEDMQ_EVALUATION_CSV"] = dataCSV
+            let child = try program.start(in: directory, environment: environment, log: log)
             try program.finishBlocking(child, log: log)
             return .success(try Self.read(directory + "/evaluation.json"))
         } catch {

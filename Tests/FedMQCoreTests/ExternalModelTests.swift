@@ -15,10 +15,16 @@ func foreignSafetensors(_ entries: [(name: String, dtype: String, shape: [Int], 
     return (0..<8).map { UInt8(truncatingIfNeeded: json.count >> (8 * $0)) } + json + data
 }
 
-func littleEndianBytes(_ values: [Double]) -> [UInt8] { values.flatMap { value in (0..<8).map { UInt8(truncatingIfNeeded: value.bitPattern >> (8 * $0)) } } }
-func littleEndianBytes(_ values: [Float]) -> [UInt8] { values.flatMap { value in (0..<4).map { UInt8(truncatingIfNeeded: value.bitPattern >> (8 * $0)) } } }
+func littleEndianBytes(_ values: [Double]) -> [UInt8] {
+    values.flatMap { value in (0..<8).map { UInt8(truncatingIfNeeded: value.bitPattern >> (8 * $0)) } }
+}
+func littleEndianBytes(_ values: [Float]) -> [UInt8] {
+    values.flatMap { value in (0..<4).map { UInt8(truncatingIfNeeded: value.bitPattern >> (8 * $0)) } }
+}
 /// bfloat16: the upper half of each float32 (exact for values with 8 significant bits).
-func bfloat16Bytes(_ values: [Float]) -> [UInt8] { values.flatMap { value in [UInt8(truncatingIfNeeded: value.bitPattern >> 16), UInt8(value.bitPattern >> 24)] } }
+func bfloat16Bytes(_ values: [Float]) -> [UInt8] {
+    values.flatMap { value in [UInt8(truncatingIfNeeded: value.bitPattern >> 16), UInt8(value.bitPattern >> 24)] }
+}
 
 @Suite("External models and importing other tools' weights")
 struct ExternalModelTests {
@@ -30,7 +36,8 @@ struct ExternalModelTests {
         #expect(cnn.parameterLayout.map(\.name) == ["conv.weight", "fc.bias"])
         #expect(cnn.parameterLayout.map(\.shape) == [[8, 6, 5], [4]])
         let json = cnn.jsonString()
-        #expect(json == #"{"kind":"external","outputs":4,"tensors":[{"name":"conv.weight","shape":[8,6,5]},{"name":"fc.bias","shape":[4]}],"version":1}"#)
+        #expect(
+            json == #"{"kind":"external","outputs":4,"tensors":[{"name":"conv.weight","shape":[8,6,5]},{"name":"fc.bias","shape":[4]}],"version":1}"#)
         #expect(try ModelSpec.parse(json) == cnn)
         #expect(!cnn.isNative && !cnn.isClassifier)
         let noInit = #expect(throws: CoreError.self) { try cnn.initialParameters(seed: 0) }
@@ -38,7 +45,9 @@ struct ExternalModelTests {
         let noTraining = #expect(throws: CoreError.self) { try DenseNetwork(spec: cnn) }
         #expect(noTraining?.description.contains("trainer command") == true)
         // A native spec still encodes every field, as before.
-        #expect(ModelSpec(kind: .softmaxRegression, inputs: 2, outputs: 3).jsonString() == #"{"activation":"relu","hidden":[],"inputs":2,"kind":"softmax_regression","outputs":3,"version":1}"#)
+        #expect(
+            ModelSpec(kind: .softmaxRegression, inputs: 2, outputs: 3).jsonString()
+                == #"{"activation":"relu","hidden":[],"inputs":2,"kind":"softmax_regression","outputs":3,"version":1}"#)
     }
 
     @Test(

@@ -120,6 +120,28 @@ struct ExampleConfigTests {
                 == "configuration: data_csv is empty: give the local data, or a trainer command that reads its own")
     }
 
+    @Test("deploy/examples/{aggregator,agent}-external.json run the numpy CNN as evaluation command and trainer; a bad command is refused by name")
+    func externalModel() throws {
+        let aggregator = try loadJSONConfig(AggregatorConfig.self, from: repositoryFile("deploy/examples/aggregator-external.json"))
+        try aggregator.validate()
+        #expect(aggregator.evaluationCommand == ExternalCommand(command: ["trainer/numpy_cnn.py", "evaluate"], timeoutSeconds: 60))
+        #expect(aggregator.initialModel == "/tmp/initial.safetensors" && aggregator.evaluationCSV == "data/basic_motions_test.csv")
+        let agent = try loadJSONConfig(AgentConfig.self, from: repositoryFile("deploy/examples/agent-external.json"))
+        try agent.validate()
+        #expect(agent.trainer == ExternalCommand(command: ["trainer/numpy_cnn.py", "train"], timeoutSeconds: 300))
+        #expect(FileManager.default.isExecutableFile(atPath: repositoryFile("deploy/examples/trainer/numpy_cnn.py")))
+        // Relative programs are the config folder's, as fedmq-aggregator resolves them.
+        #expect(
+            aggregator.evaluationCommand?.resolved(relativeTo: "/etc/fedmq").command
+                == ["/etc/fedmq/trainer/numpy_cnn.py", "evaluate"])
+        #expect(ExternalCommand(command: ["python3", "x.py"]).resolved(relativeTo: "/etc/fedmq").command == ["python3", "x.py"])
+        var slow = aggregator
+        slow.evaluationCommand?.timeoutSeconds = 0
+        #expect(
+            (#expect(throws: RuntimeError.self) { try slow.validate() })?.description
+                == "configuration: evaluation_command.timeout_seconds must be within 0 (exclusive) and 86400, not 0.0")
+    }
+
     @Test("deploy/examples/agent.json loads and validates")
     func agent() throws {
         let config = try loadJSONConfig(AgentConfig.self, from: repositoryFile("deploy/examples/agent.json"))

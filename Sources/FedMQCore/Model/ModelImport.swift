@@ -64,7 +64,8 @@ public enum ModelImport {
         guard problems.isEmpty else {
             let held = file.tensors.map { "\($0.name) \($0.shape)" } + skipped.keys.sorted().map { "\($0) (\(skipped[$0] ?? ""))" }
             throw .invalidModel(
-                "cannot import: " + problems.joined(separator: "; ") + "; the file holds " + (held.isEmpty ? "no tensors" : held.joined(separator: ", ")))
+                "cannot import: " + problems.joined(separator: "; ") + "; the file holds "
+                    + (held.isEmpty ? "no tensors" : held.joined(separator: ", ")))
         }
         var unused = skipped
         for tensor in file.tensors where !used.contains(tensor.name) { unused[tensor.name] = "float" }

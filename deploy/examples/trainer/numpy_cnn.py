@@ -21,8 +21,9 @@ Commands:
   numpy_cnn.py train
       the agent's trainer: reads round.json and global.safetensors from $FEDMQ_WORK_DIR,
       writes trained.safetensors and result.json there
-  numpy_cnn.py evaluate DATA.csv
-      the aggregator's evaluation command: reads model.safetensors from $FEDMQ_WORK_DIR,
+  numpy_cnn.py evaluate [DATA.csv]
+      the aggregator's evaluation command: reads model.safetensors from $FEDMQ_WORK_DIR and the
+      data from DATA.csv or else $FEDMQ_EVALUATION_CSV (the aggregator's evaluation_csv),
       writes evaluation.json there ({"examples", "loss", "accuracy"})
 """
 import argparse
@@ -171,14 +172,17 @@ def main():
     make.add_argument("--seed", type=int, default=0)
     commands.add_parser("train", help="train one round (the agent's trainer)")
     check = commands.add_parser("evaluate", help="evaluate the global model (the aggregator's evaluation command)")
-    check.add_argument("data_csv")
+    check.add_argument("data_csv", nargs="?", help="default: $FEDMQ_EVALUATION_CSV")
     arguments = parser.parse_args()
     if arguments.command == "init":
         init(arguments)
     elif arguments.command == "train":
         train()
     else:
-        evaluate(arguments.data_csv)
+        data_csv = arguments.data_csv or os.environ.get("FEDMQ_EVALUATION_CSV")
+        if not data_csv:
+            sys.exit("evaluate: give DATA.csv, or evaluation_csv in the aggregator's config")
+        evaluate(data_csv)
 
 
 if __name__ == "__main__":
