@@ -13,7 +13,7 @@ DEB_PACKAGES := libmosquitto-dev mosquitto mosquitto-clients openssl pkg-config 
 PY_PACKAGES := numpy==2.4.6 scikit-learn==1.9.1 safetensors
 VENV := .venv
 
-.PHONY: deps build release demo deb lint test test-repeat bench bench-mqtt bench-train bench-privacy bench-flower bench-encodings bench-overhead bench-soak bench-footprint bench-ingest bench-strategies bench-secagg bench-async bench-he bench-analytics bench-heterogeneity fuzz clean
+.PHONY: deps build release demo deb lint test test-repeat bench bench-mqtt bench-train bench-privacy bench-flower bench-encodings bench-overhead bench-soak bench-footprint bench-ingest bench-strategies bench-secagg bench-async bench-he bench-analytics bench-heterogeneity fuzz clean pytorch-fixtures
 
 ## deps: install the Debian packages that are missing (idempotent; apt-get only when needed)
 deps:
@@ -92,7 +92,11 @@ BENCH_VENV := bench/.venv
 FLOWER := flwr==1.42.0
 $(BENCH_VENV)/bin/python:
 	python3 -m venv $(BENCH_VENV)
-	$(BENCH_VENV)/bin/pip install -q numpy torch $(FLOWER)
+	$(BENCH_VENV)/bin/pip install -q numpy torch safetensors $(FLOWER)
+
+## pytorch-fixtures: rewrite the PyTorch reference outputs and gradients the sequential models are tested against
+pytorch-fixtures: $(BENCH_VENV)/bin/python
+	$(BENCH_VENV)/bin/python tools/pytorch_reference.py Tests/FedMQCoreTests/Fixtures
 # Release binaries as shipped to devices: the Swift runtime linked in (no Swift on the device).
 STATIC_BUILD := .build-static
 

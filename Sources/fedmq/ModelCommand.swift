@@ -18,12 +18,14 @@ struct ModelImportCommand: ParsableCommand {
         commandName: "import",
         abstract: "Turn a safetensors file from PyTorch, Keras, scikit-learn or numpy into a job's initial model.",
         discussion: """
-            A native model (softmax_regression, mlp, linear_regression) names its tensors W, b (one layer) or
+            A dense model (softmax_regression, mlp, linear_regression) names its tensors W, b (one layer) or
             W1, b1, W2, b2 ...; map other names with --rename W1=fc1.weight, and give --layout out-in for PyTorch's
-            Linear weights (outputs x inputs). An external model (--spec with kind external, or --external to list
-            every float tensor of the file) keeps the names, shapes and layouts of its framework: its trainer and
-            evaluation command read them back as they are. F64, F16 and BF16 become float32; integer tensors (a
-            batch norm's step count) stay out. Everything missing or mismatched is named in one message.
+            Linear weights (outputs x inputs). A sequential model's tensors are those of PyTorch's nn.Sequential of
+            the same layers (0.weight, 0.bias, ...), in PyTorch's layouts: its state dict imports as it is. An
+            external model (--spec with kind external, or --external to list every float tensor of the file) keeps
+            the names, shapes and layouts of its framework: its trainer and evaluation command read them back as
+            they are. F64, F16 and BF16 become float32; integer tensors (a batch norm's step count) stay out.
+            Everything missing or mismatched is named in one message.
             Example: fedmq model import --weights cnn.safetensors --external --job motions --out initial.safetensors
             """
     )
@@ -33,7 +35,7 @@ struct ModelImportCommand: ParsableCommand {
     @Flag(help: "Make an external model of every float tensor in the file (instead of --spec).") var external = false
     @Option(help: "The job the model is for (its metadata names it).") var job: String
     @Option(help: "Where to write the model (safetensors with FedMQ's metadata).") var out: String
-    @Option(help: "Dense weights' layout in the file (native specs): in-out (Keras, FedMQ) or out-in (PyTorch).")
+    @Option(help: "Weights' layout in the file, for the dense kinds: in-out (Keras, FedMQ) or out-in (PyTorch).")
     var layout: String = ModelImport.WeightLayout.inOut.rawValue
     @Option(help: "A spec tensor's name in the file, as SPEC=FILE (repeatable).") var rename: [String] = []
     @Option(help: "With --external: features per data row, for the trainer (optional).") var inputs: Int = 0

@@ -1,7 +1,8 @@
 import Foundation
 
-/// Forward and backward passes of the models in `ModelSpec`: dense layers (ReLU between them)
-/// with a softmax cross-entropy head for classifiers and a squared-error head for regression.
+/// Forward and backward passes of the models in `ModelSpec`: dense layers (ReLU between them),
+/// or a sequential model's layers (`LayerStack`), with a softmax cross-entropy head for
+/// classifiers and a squared-error head for regression.
 ///
 /// A network keeps scratch buffers for the last batch size it saw, so training allocates
 /// nothing per step. Not shared between threads: each trainer owns one.
@@ -12,6 +13,8 @@ public struct DenseNetwork {
     private var activations: [[Float]] = []
     private var deltas: [[Float]] = []
     private var batchCapacity = 0
+    /// A sequential model's layers; nil for the dense kinds.
+    private var stack: LayerStack?
 
     /// The layer shapes of `spec`; refuses a spec that is not a dense network.
     public init(spec: ModelSpec) throws(CoreError) {
@@ -23,6 +26,15 @@ public struct DenseNetwork {
             )
         }
         self.spec = spec
+        if spec.kind == .sequential { stack = try LayerStack(spec: spec) }
+    }
+
+    /// Whether training draws random numbers (dropout): `Trainer` then seeds them per run.
+    public var usesRandomness: Bool { stack?.hasDropout ?? false }
+
+    /// Seeds dropout's masks.
+    public mutating func reseed(_ seed: UInt64) {
+        stack?.random = SplitMix64(seed: seed)
     }
 
     private mutating func reserve(rows: Int) {
@@ -37,8 +49,18 @@ public struct DenseNetwork {
 
     /// Runs the layers on `rows` rows of `features` (which must hold at least rows x inputs
     /// values); the outputs (logits or values) end up in `activations.last`.
-    private mutating func forward(_ parameters: Parameters, features: UnsafeBufferPointer<Float>, rows: Int) {
+    private mutating func forward(_ parameters: Parameters, features: UnsafeBufferPointer<Float>, rows: Int, training: Bool) {
         reserve(rows: rows)
+        if var layers = stack {
+            stack = nil  // no copy of its buffers while it runs
+            layers.forward(parameters, input: features, rows: rows, training: training)
+            let last = activations.count - 1
+            layers.outputs[layers.outputs.count - 1].withUnsafeBufferPointer { out in
+                for i in 0..<(rows * spec.outputs) { activations[last][i] = out[i] }
+            }
+            stack = layers
+            return
+        }
         let widths = spec.layerSizes
         for layer in 1..<widths.count {
             let (inputs, outputs) = (widths[layer - 1], widths[layer])
@@ -80,7 +102,7 @@ public struct DenseNetwork {
         precondition(rows > 0 && features.count >= rows * spec.inputs && targets.count >= rows, "batch buffers too small")
         precondition(mixed.map { $0.partners.count >= rows } ?? true, "mixup partners too few")
         precondition(teacher.map { $0.logits.count >= rows * spec.outputs } ?? true, "teacher logits too few")
-        forward(parameters, features: features, rows: rows)
+        forward(parameters, features: features, rows: rows, training: true)
         let widths = spec.layerSizes
         let outputs = widths.last!
         let loss =
@@ -89,6 +111,14 @@ public struct DenseNetwork {
             } else {
                 outputDelta(targets: targets, rows: rows, outputs: outputs, mixed: mixed)
             }
+        if var layers = stack {
+            stack = nil
+            deltas[deltas.count - 1].withUnsafeBufferPointer { delta in
+                layers.backward(parameters, input: features, outputGradient: delta, rows: rows, into: &gradient)
+            }
+            stack = layers
+            return loss
+        }
         for layer in stride(from: widths.count - 1, through: 1, by: -1) {
             let (inputs, width) = (widths[layer - 1], widths[layer])
             let weightIndex = 2 * (layer - 1)
@@ -220,7 +250,7 @@ public struct DenseNetwork {
     /// Outputs for `rows` rows: logits (classifiers) or predicted values (regression), row-major.
     public mutating func outputs(_ parameters: Parameters, features: UnsafeBufferPointer<Float>, rows: Int) -> [Float] {
         precondition(rows > 0 && features.count >= rows * spec.inputs, "feature buffer too small")
-        forward(parameters, features: features, rows: rows)
+        forward(parameters, features: features, rows: rows, training: false)
         return Array(activations[activations.count - 1].prefix(rows * spec.outputs))
     }
 

@@ -24,8 +24,9 @@ public enum ModelImport {
     }
 
     /// `spec`'s parameters from `file`. Each spec tensor is read from the source tensor that
-    /// `sources` names for it (default: its own name); for a native spec, 2-D weights in
-    /// `layout` `.outIn` are transposed. Every missing tensor, shape mismatch and non-finite
+    /// `sources` names for it (default: its own name); for a dense kind (whose weights are
+    /// (in, out)), 2-D weights in `layout` `.outIn` are transposed. Sequential and external
+    /// models keep PyTorch's layouts, so their tensors are taken as they are. Every missing tensor, shape mismatch and non-finite
     /// value is named in one error.
     public static func parameters(
         for spec: ModelSpec, from file: SafetensorsFile, skipped: [String: String] = [:], layout: WeightLayout = .inOut,
@@ -46,11 +47,11 @@ public enum ModelImport {
                 continue
             }
             used.insert(source)
-            if spec.isNative && layout == .outIn && tensor.shape.count == 2 {
+            if spec.hasInOutWeights && layout == .outIn && tensor.shape.count == 2 {
                 tensor = tensor.transposed()
             }
             guard tensor.shape == shape else {
-                let hint = spec.isNative && shape.count == 2 ? " in \(layout.rawValue) layout" : ""
+                let hint = spec.hasInOutWeights && shape.count == 2 ? " in \(layout.rawValue) layout" : ""
                 problems.append("\(name) (source '\(source)') has shape \(tensor.shape)\(hint), the model needs \(shape)")
                 continue
             }

@@ -40,6 +40,7 @@ extension ModelSpec {
     /// shapes that are non-empty lists of positive sizes within the limits.
     func validateExternal() throws(CoreError) {
         guard kind == .external else { throw .invalidModel("only an external model lists its tensors (this is \(kind.rawValue))") }
+        guard layers == nil, inputShape == nil else { throw .invalidModel("an external model has no 'layers' or 'input_shape'") }
         guard let tensors, !tensors.isEmpty else { throw .invalidModel("an external model needs 'tensors': a list of {name, shape}") }
         guard tensors.count <= Self.externalTensorLimit else {
             throw .invalidModel("an external model may have at most \(Self.externalTensorLimit) tensors, not \(tensors.count)")
@@ -69,12 +70,19 @@ extension ModelSpec {
         }
     }
 
-    /// Native kinds encode every field; an external one only what applies to it.
+    /// The dense kinds encode every field; sequential and external ones only what applies to them.
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(version, forKey: .version)
         try container.encode(kind.rawValue, forKey: .kind)
         try container.encodeIfPresent(scaling, forKey: .scaling)
+        if kind == .sequential {
+            try container.encode(inputs, forKey: .inputs)
+            try container.encode(outputs, forKey: .outputs)
+            try container.encodeIfPresent(layers, forKey: .layers)
+            try container.encodeIfPresent(inputShape, forKey: .inputShape)
+            return
+        }
         guard kind == .external else {
             try container.encode(inputs, forKey: .inputs)
             try container.encode(hidden, forKey: .hidden)

@@ -28,6 +28,9 @@ public struct ModelSpec: Codable, Sendable, Equatable {
         /// Not a model: the sufficient statistics of an analytics job (`StatisticsLayout`), one
         /// tensor of `inputs` entries that agents compute instead of training.
         case statistics
+        /// Layers in order (`layers`: convolutions, pooling, normalization, dense, activations,
+        /// dropout), softmax cross-entropy for 2 or more outputs, squared error for one.
+        case sequential
         /// Any architecture, trained by the agents' trainer command and evaluated by the
         /// aggregator's evaluation command: FedMQ knows only its `tensors` (names and shapes).
         case external
@@ -50,6 +53,10 @@ public struct ModelSpec: Codable, Sendable, Equatable {
     /// The tensors of an `external` model, in wire order (nil for the native kinds, whose
     /// layout follows from their sizes).
     public var tensors: [TensorSpec]?
+    /// The layers of a `sequential` model, and the shape of its input: [channels, length] for
+    /// rows that are channel-major windows, or nil for a flat row of `inputs` features.
+    public var layers: [LayerSpec]?
+    public var inputShape: [Int]?
 
     /// A model of `kind` with these sizes; `validate()` checks them.
     public init(
@@ -68,7 +75,11 @@ public struct ModelSpec: Codable, Sendable, Equatable {
     /// Whether FedMQ's own trainer and evaluation can run it (every kind but `external` and `statistics`).
     public var isNative: Bool { kind != .external && kind != .statistics }
 
-    public var isClassifier: Bool { kind == .softmaxRegression || kind == .mlp }
+    /// Whether its weight matrices are laid out (in, out): the dense kinds, unlike PyTorch's
+    /// (out, in) that sequential models keep.
+    public var hasInOutWeights: Bool { kind == .softmaxRegression || kind == .mlp || kind == .linearRegression }
+
+    public var isClassifier: Bool { kind == .softmaxRegression || kind == .mlp || (kind == .sequential && outputs >= 2) }
 
     /// The spec of an analytics job's statistics vector.
     public static func statistics(_ settings: AnalyticsSettings) -> ModelSpec {
@@ -83,6 +94,7 @@ public struct ModelSpec: Codable, Sendable, Equatable {
     public var parameterLayout: [(name: String, shape: [Int])] {
         if kind == .statistics { return [(StatisticsLayout.tensorName, [inputs])] }
         if kind == .external { return (tensors ?? []).map { ($0.name, $0.shape) } }
+        if kind == .sequential { return (try? sequentialShapes().parameters) ?? [] }
         let sizes = layerSizes
         let single = sizes.count == 2
         return (1..<sizes.count).flatMap { layer -> [(String, [Int])] in
@@ -97,6 +109,7 @@ public struct ModelSpec: Codable, Sendable, Equatable {
             throw .invalidModel("spec version \(version) is not supported (this build reads \(Self.currentVersion))")
         }
         if kind == .external || tensors != nil { return try validateExternal() }
+        if kind == .sequential || layers != nil || inputShape != nil { return try validateSequential() }
         if inputs < 1 || outputs < 1 { throw .invalidModel("inputs (\(inputs)) and outputs (\(outputs)) must be positive") }
         if inputs > 1 << 24 || outputs > 1 << 20 || hidden.count > 16 || hidden.contains(where: { $0 < 1 || $0 > 1 << 20 }) {
             throw .invalidModel("layer sizes \(layerSizes) are out of range")
@@ -143,6 +156,7 @@ public struct ModelSpec: Codable, Sendable, Equatable {
                 "an external model has no built-in initialisation: start the job from a model file (initial_model; see fedmq model import)")
         }
         var random = SplitMix64(seed: seed)
+        if kind == .sequential { return try initialSequentialParameters(random: &random) }
         var tensors: [Tensor] = []
         for (name, shape) in parameterLayout {
             var tensor = Tensor(zeros: shape, name: name)
@@ -158,7 +172,8 @@ public struct ModelSpec: Codable, Sendable, Equatable {
     // MARK: JSON
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case version, kind, inputs, hidden, outputs, activation, scaling, tensors
+        case version, kind, inputs, hidden, outputs, activation, scaling, tensors, layers
+        case inputShape = "input_shape"
     }
 
     /// `version`, `kind`, `inputs` and `outputs` are required (an external model needs
@@ -183,6 +198,8 @@ public struct ModelSpec: Codable, Sendable, Equatable {
         activation = try container.decodeIfPresent(Activation.self, forKey: .activation) ?? .relu
         scaling = try container.decodeIfPresent(FeatureScaling.self, forKey: .scaling)
         tensors = try container.decodeIfPresent([TensorSpec].self, forKey: .tensors)
+        layers = try container.decodeIfPresent([LayerSpec].self, forKey: .layers)
+        inputShape = try container.decodeIfPresent([Int].self, forKey: .inputShape)
     }
 
     /// The spec as compact JSON with sorted keys (stored in model metadata).

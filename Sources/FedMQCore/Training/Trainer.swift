@@ -52,6 +52,9 @@ public struct Trainer {
         }
         try config.augmentation?.check(featureCount: data.featureCount)
         if config.momentum > 0 && velocity == nil { velocity = parameters.zeros() }
+        // Dropout's masks follow the run's seed (drawn only for models with dropout, so the
+        // shuffles of the others stay as they were).
+        if network.usesRandomness { network.reseed(random.next()) }
         if let dpSGD = config.dpSGD { return try trainPrivately(&parameters, on: data, dpSGD: dpSGD, reference: reference) }
         let width = data.featureCount
         var steps = 0
