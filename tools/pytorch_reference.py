@@ -2,7 +2,8 @@
 """Writes the PyTorch reference fixtures FedMQ's sequential models are checked against.
 
 For each model below it builds the nn.Sequential of the same layers as the FedMQ spec (a spec
-layer is one PyTorch module, so the state dicts share names and layouts), draws weights and a
+layer is one PyTorch module, so the state dicts share names and layouts; the builder is the
+PyTorch example's, examples/pytorch/fedmq_torch.py), draws weights and a
 batch from a fixed seed, and stores in one safetensors file: the weights under their
 state-dict names, the batch (`input`, `target`), PyTorch's logits in evaluation mode
 (`logits`), and the gradient of the mean cross-entropy (`grad.<name>`), all float32, with the
@@ -17,6 +18,9 @@ import sys
 import numpy as np
 import torch
 from safetensors.torch import save_file
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "examples", "pytorch"))
+from fedmq_torch import batch, build  # noqa: E402  (the example's builder: one definition of the layers)
 
 OUT = sys.argv[1] if len(sys.argv) > 1 else "Tests/FedMQCoreTests/Fixtures"
 
@@ -37,6 +41,16 @@ MODELS = {
             {"type": "dense", "units": 4},
         ],
     },
+    # A convolution feeding a GRU over time: 4 channels x 7 steps, 3 classes.
+    "pytorch_gru": {
+        "version": 1, "kind": "sequential", "inputs": 28, "input_shape": [4, 7], "outputs": 3,
+        "layers": [
+            {"type": "conv1d", "filters": 5, "kernel": 3, "stride": 1, "padding": 1},
+            {"type": "tanh"},
+            {"type": "gru", "units": 6},
+            {"type": "dense", "units": 3},
+        ],
+    },
     # A dense network with layer normalization and a sigmoid, on flat rows of 10 features.
     "pytorch_mlp": {
         "version": 1, "kind": "sequential", "inputs": 10, "outputs": 3,
@@ -50,39 +64,6 @@ MODELS = {
 }
 
 
-def module(layer, shape):
-    """The PyTorch module of one spec layer, and the shape (channels, length or None) after it."""
-    channels, length = shape
-    kind = layer["type"]
-    if kind == "conv1d":
-        stride, padding = layer.get("stride", 1), layer.get("padding", 0)
-        out = (length + 2 * padding - layer["kernel"]) // stride + 1
-        return torch.nn.Conv1d(channels, layer["filters"], layer["kernel"], stride, padding), (layer["filters"], out)
-    if kind == "max_pool":
-        stride = layer.get("stride", layer["size"])
-        return torch.nn.MaxPool1d(layer["size"], stride), (channels, (length - layer["size"]) // stride + 1)
-    if kind == "global_avg_pool":
-        return torch.nn.AdaptiveAvgPool1d(1), (channels, 1)
-    if kind == "flatten":
-        return torch.nn.Flatten(), (channels * (length or 1), None)
-    if kind == "dense":
-        return torch.nn.Linear(channels, layer["units"]), (layer["units"], None)
-    if kind == "group_norm":
-        return torch.nn.GroupNorm(layer["groups"], channels), shape
-    if kind == "layer_norm":
-        return torch.nn.LayerNorm(channels), shape
-    return {"relu": torch.nn.ReLU(), "tanh": torch.nn.Tanh(), "sigmoid": torch.nn.Sigmoid(), "gelu": torch.nn.GELU()}[kind], shape
-
-
-def build(spec):
-    shape = tuple(spec["input_shape"]) if "input_shape" in spec else (spec["inputs"], None)
-    modules = []
-    for layer in spec["layers"]:
-        made, shape = module(layer, shape)
-        modules.append(made)
-    return torch.nn.Sequential(*modules)
-
-
 def main():
     torch.manual_seed(7)
     rng = np.random.default_rng(7)
@@ -94,9 +75,8 @@ def main():
         rows = 6
         flat = rng.normal(0, 1, (rows, spec["inputs"])).astype(np.float32)
         target = np.arange(rows) % spec["outputs"]
-        batch = torch.from_numpy(flat.reshape((rows, *spec["input_shape"])) if "input_shape" in spec else flat)
         model.eval()
-        logits = model(batch)
+        logits = model(batch(spec, flat))
         loss = torch.nn.functional.cross_entropy(logits, torch.from_numpy(target))
         loss.backward()
         loss = loss.detach()

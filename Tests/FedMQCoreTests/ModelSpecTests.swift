@@ -52,6 +52,6 @@ struct ModelSpecTests {
         } throws: { "\($0)".contains("unknown key(s) hiden") && "\($0)".contains("hidden") }
         #expect {
             try ModelSpec.parse(#"{"version":1,"kind":"cnn","inputs":3,"outputs":2}"#)
-        } throws: { "\($0)".contains("unknown kind 'cnn' (valid: softmax_regression, mlp, linear_regression, statistics, external)") }
+        } throws: { "\($0)".contains("unknown kind 'cnn' (valid: softmax_regression, mlp, linear_regression, statistics, sequential, external)") }
     }
 }

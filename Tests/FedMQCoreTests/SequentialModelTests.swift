@@ -17,6 +17,10 @@ struct SequentialModelTests {
         ModelSpec(layers: [.dense(units: 6), .layerNorm, .activation(.relu), .dropout(rate: 0.5), .dense(units: 1)], inputs: 5, outputs: 1),
         ModelSpec(
             layers: [.conv1d(filters: 2, kernel: 4, stride: 3, padding: 0), .flatten, .dense(units: 2)], inputs: 24, inputShape: [3, 8], outputs: 2),
+        // A GRU after a convolution, so the gradient through time reaches the filters too.
+        ModelSpec(
+            layers: [.conv1d(filters: 3, kernel: 2, stride: 1, padding: 1), .activation(.tanh), .gru(units: 4), .dense(units: 3)], inputs: 12,
+            inputShape: [2, 6], outputs: 3),
     ]
 
     @Test("the analytic gradient matches central differences (dropout's masks held fixed)", arguments: specs)
@@ -56,7 +60,9 @@ struct SequentialModelTests {
         #expect(worst < 2e-2, "worst relative gradient error \(worst)")
     }
 
-    @Test("logits, loss and every gradient equal PyTorch's on the same weights and batch, to 1e-5", arguments: ["pytorch_cnn", "pytorch_mlp"])
+    @Test(
+        "logits, loss and every gradient equal PyTorch's on the same weights and batch, to 1e-5",
+        arguments: ["pytorch_cnn", "pytorch_gru", "pytorch_mlp"])
     func pytorch(name: String) throws {
         let file = try SafetensorsDecoder.decodeForeign(Array(try Data(contentsOf: URL(fileURLWithPath: fixture(name + ".safetensors"))))).file
         let spec = try ModelSpec.parse(try #require(file.metadata["fedmq.model_spec"]))
@@ -78,6 +84,22 @@ struct SequentialModelTests {
         for tensor in gradient.tensors {
             expectClose(tensor.values, try #require(byName["grad." + tensor.name]).values, "gradient of \(tensor.name)")
         }
+    }
+
+    @Test("a GRU's tensors are PyTorch's, and a GRU needs time steps")
+    func gruLayout() throws {
+        let spec = Self.specs[3]
+        #expect(
+            spec.parameterLayout.map(\.name) == [
+                "0.weight", "0.bias", "2.weight_ih_l0", "2.weight_hh_l0", "2.bias_ih_l0", "2.bias_hh_l0", "3.weight", "3.bias",
+            ])
+        #expect(spec.parameterLayout[2].shape == [12, 3] && spec.parameterLayout[3].shape == [12, 4])
+        #expect(try ModelSpec.parse(spec.jsonString()) == spec)
+        let flat = #expect(throws: CoreError.self) {
+            try ModelSpec.parse(
+                #"{"version":1,"kind":"sequential","inputs":6,"outputs":2,"layers":[{"type":"gru","units":3},{"type":"dense","units":2}]}"#)
+        }
+        #expect(flat?.description.contains("layer 0 (gru) needs channels x time steps") == true)
     }
 
     @Test("a PyTorch nn.Sequential's state dict imports into the sequential spec as it is, whatever the dense layout flag says")

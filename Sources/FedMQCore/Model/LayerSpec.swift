@@ -14,6 +14,12 @@ public enum LayerSpec: Sendable, Equatable {
     case flatten
     /// `nn.Linear(inputs, units)` on a flat input: weight (units, inputs), bias (units).
     case dense(units: Int)
+    /// A GRU over the input's time steps (each step a vector of its channels), giving its last
+    /// hidden state, flat: PyTorch's `nn.GRU(channels, units, batch_first=True)` on the input
+    /// transposed to (batch, time, channels), its `h_n[-1]`. Tensors `i.weight_ih_l0`
+    /// (3·units, channels), `i.weight_hh_l0` (3·units, units), `i.bias_ih_l0`, `i.bias_hh_l0`
+    /// (3·units), gates in PyTorch's order (reset, update, new).
+    case gru(units: Int)
     /// An element-wise nonlinearity.
     case activation(ActivationFunction)
     /// `nn.Dropout(rate)`: zeroes each value with probability `rate` in training (scaling the
@@ -39,6 +45,7 @@ public enum LayerSpec: Sendable, Equatable {
         case .globalAveragePool: "global_avg_pool"
         case .flatten: "flatten"
         case .dense: "dense"
+        case .gru: "gru"
         case .activation(let function): function.rawValue
         case .dropout: "dropout"
         case .groupNorm: "group_norm"
@@ -48,7 +55,7 @@ public enum LayerSpec: Sendable, Equatable {
 
     /// Every valid `"type"`.
     public static let types =
-        ["conv1d", "max_pool", "global_avg_pool", "flatten", "dense", "dropout", "group_norm", "layer_norm"]
+        ["conv1d", "max_pool", "global_avg_pool", "flatten", "dense", "gru", "dropout", "group_norm", "layer_norm"]
         + ActivationFunction.allCases.map(\.rawValue)
 }
 
@@ -91,6 +98,10 @@ extension LayerSpec {
             guard input.flat else { throw refuse("needs a flat input, not \(input): put a flatten before it") }
             guard units >= 1, units <= 1 << 20 else { throw refuse("needs 1 to \(1 << 20) units") }
             return ActivationShape(channels: units, length: 1, flat: true)
+        case .gru(let units):
+            guard !input.flat else { throw refuse("needs channels x time steps, not the flat \(input): give input_shape [channels, length]") }
+            guard units >= 1, units <= 1 << 12 else { throw refuse("needs 1 to \(1 << 12) units") }
+            return ActivationShape(channels: units, length: 1, flat: true)
         case .activation:
             return input
         case .dropout(let rate):
@@ -110,16 +121,23 @@ extension LayerSpec {
         case .conv1d(let filters, let kernel, _, _): [("\(index).weight", [filters, input.channels, kernel]), ("\(index).bias", [filters])]
         case .dense(let units): [("\(index).weight", [units, input.size]), ("\(index).bias", [units])]
         case .groupNorm, .layerNorm: [("\(index).weight", [input.channels]), ("\(index).bias", [input.channels])]
+        case .gru(let units):
+            [
+                ("\(index).weight_ih_l0", [3 * units, input.channels]), ("\(index).weight_hh_l0", [3 * units, units]),
+                ("\(index).bias_ih_l0", [3 * units]), ("\(index).bias_hh_l0", [3 * units]),
+            ]
         default: []
         }
     }
 
     /// The bound of PyTorch's default initialisation, U(−1/√fan_in, 1/√fan_in), for weights and
-    /// biases of convolutions and dense layers; nil for a normalization (weight 1, bias 0).
+    /// biases of convolutions and dense layers (U(−1/√units, 1/√units) for a GRU's); nil for a
+    /// normalization (weight 1, bias 0).
     func initialBound(for input: ActivationShape) -> Double? {
         switch self {
         case .conv1d(_, let kernel, _, _): 1 / Double(input.channels * kernel).squareRoot()
         case .dense: 1 / Double(input.size).squareRoot()
+        case .gru(let units): 1 / Double(units).squareRoot()
         default: nil
         }
     }
@@ -141,7 +159,7 @@ extension LayerSpec: Codable {
             switch type {
             case "conv1d": ["type", "filters", "kernel", "stride", "padding"]
             case "max_pool": ["type", "size", "stride"]
-            case "dense": ["type", "units"]
+            case "dense", "gru": ["type", "units"]
             case "dropout": ["type", "rate"]
             case "group_norm": ["type", "groups"]
             default: ["type"]
@@ -159,6 +177,7 @@ extension LayerSpec: Codable {
         case "global_avg_pool": self = .globalAveragePool
         case "flatten": self = .flatten
         case "dense": self = .dense(units: try container.decode(Int.self, forKey: .units))
+        case "gru": self = .gru(units: try container.decode(Int.self, forKey: .units))
         case "dropout": self = .dropout(rate: try container.decode(Double.self, forKey: .rate))
         case "group_norm": self = .groupNorm(groups: try container.decode(Int.self, forKey: .groups))
         case "layer_norm": self = .layerNorm
@@ -184,7 +203,7 @@ extension LayerSpec: Codable {
         case .maxPool(let size, let stride):
             try container.encode(size, forKey: .size)
             try container.encode(stride, forKey: .stride)
-        case .dense(let units): try container.encode(units, forKey: .units)
+        case .dense(let units), .gru(let units): try container.encode(units, forKey: .units)
         case .dropout(let rate): try container.encode(rate, forKey: .rate)
         case .groupNorm(let groups): try container.encode(groups, forKey: .groups)
         default: break

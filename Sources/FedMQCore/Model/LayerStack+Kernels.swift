@@ -51,6 +51,8 @@ extension LayerStack {
             parameters.tensors[weight].values.withUnsafeBufferPointer { w in
                 Matrix.gemm(x.baseAddress!, w.baseAddress!, y.baseAddress!, m: rows, n: units, k: shape.size, transposeB: true, beta: 1)
             }
+        case .gru(let units):
+            recur(index, parameters, x, y, rows: rows, units: units)
         case .activation(let function):
             for i in 0..<count { y[i] = Self.apply(function, x[i]) }
         case .dropout(let rate):
@@ -113,6 +115,8 @@ extension LayerStack {
             parameters.tensors[weight].values.withUnsafeBufferPointer { w in
                 Matrix.gemm(dOut.baseAddress!, w.baseAddress!, dIn.baseAddress!, m: rows, n: shape.size, k: units)
             }
+        case .gru(let units):
+            recurBackward(index, parameters, dOut, dIn, rows: rows, units: units, gradient: &gradient, needInput: needInput)
         case .activation(let function):
             outputs[index].withUnsafeBufferPointer { y in
                 for i in 0..<count { dIn[i] = dOut[i] * Self.derivative(function, input: x[i], output: y[i]) }

@@ -2,7 +2,8 @@
 /// one example laid out channel-major (all of channel 0's values over time, then channel 1's).
 ///
 /// It keeps every layer's output and what its backward pass needs (a convolution's unfolded
-/// input, a pool's chosen positions, a normalization's normalised values, a dropout mask) for
+/// input, a pool's chosen positions, a normalization's normalised values, a dropout mask, a
+/// GRU's gates at every step) for
 /// the last batch, reusing the buffers between batches. Not shared between threads.
 struct LayerStack {
     let layers: [LayerSpec]
@@ -17,6 +18,8 @@ struct LayerStack {
     /// Per layer: positions of the maxima (max_pool), or 1/σ per example and group (norms).
     var positions: [[Int]]
     var inverseDeviations: [[Float]]
+    /// Per layer: a GRU's gate values at every time step.
+    var recurrent: [[Float]]
     /// Scratch for the gradients flowing backwards, and for a convolution's products.
     private var gradientIn: [Float] = []
     private var gradientOut: [Float] = []
@@ -40,6 +43,7 @@ struct LayerStack {
         saved = Array(repeating: [], count: layers.count)
         positions = Array(repeating: [], count: layers.count)
         inverseDeviations = Array(repeating: [], count: layers.count)
+        recurrent = Array(repeating: [], count: layers.count)
     }
 
     /// Whether a layer draws random numbers in training.
