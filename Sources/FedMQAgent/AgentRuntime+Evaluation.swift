@@ -29,6 +29,7 @@ extension AgentRuntime {
             var evaluation = AgentEvaluation(
                 job: config.job, agent: config.agent, round: base.round, examples: holdout.count, accuracy: global.accuracy,
                 loss: global.loss, personalizedAccuracy: personalized?.accuracy, personalizedLoss: personalized?.loss)
+            evaluation.errorHistogram = global.errorHistogram
             guard let distillation = config.distillation else { return (evaluation, nil) }
             do throws(CoreError) {
                 let student = try distill(distillation, teacher: base, train: train, holdout: holdout, config: config)

@@ -67,6 +67,9 @@ struct EvaluationCommand: Sendable {
         if let mae = evaluation.meanAbsoluteError, !(mae.isFinite && mae >= 0) {
             throw ProgramRun.Failure("\(path): mae must be a finite, non-negative number")
         }
+        if let histogram = evaluation.errorHistogram, !ReconstructionErrors.isValid(histogram, examples: evaluation.examples) {
+            throw ProgramRun.Failure("\(path): error_histogram must count the examples in \(ReconstructionErrors.binCount) bins")
+        }
         if let confusion = evaluation.confusion {
             let square = confusion.count <= 4096 && confusion.allSatisfy { $0.count == confusion.count && $0.allSatisfy { $0 >= 0 && $0 < 1 << 40 } }
             guard square, confusion.joined().reduce(0, +) == evaluation.examples else {

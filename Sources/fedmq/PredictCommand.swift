@@ -11,11 +11,13 @@ import Foundation
 struct PredictCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "predict",
-        abstract: "Predict with a global model: one line per row (the class index, or the value for regression).",
+        abstract: "Predict with a global model: one line per row (the class index, the value for regression, an autoencoder's reconstruction error).",
         discussion: """
             The rows are the model's inputs, raw (the model's scaling is applied), with or without a label column:
             a file with one column more than the model's inputs has its label last, and the accuracy and loss on
-            it are reported on standard error. Example:
+            it are reported on standard error. For an autoencoder each line is the row's reconstruction error (mean
+            squared), and with --threshold (the metrics' federated.anomaly_threshold) a comma and 1 for an anomaly,
+            0 otherwise. Example:
               fedmq predict --job digits --host 127.0.0.1 --data new-readings.csv --out predictions.txt
             """
     )
@@ -26,6 +28,7 @@ struct PredictCommand: AsyncParsableCommand {
     @Option(help: "The rows to predict (CSV).") var data: String
     @Flag(help: "The CSV starts with a header line.") var header = false
     @Option(help: "Write the predictions here instead of standard output.") var out: String?
+    @Option(help: "Autoencoders: flag rows whose reconstruction error exceeds this.") var threshold: Double?
 
     func validate() throws {
         guard (model == nil) != (job == nil) else { throw ValidationError("give exactly one of --model and --job") }
@@ -47,9 +50,22 @@ struct PredictCommand: AsyncParsableCommand {
             throw CommandFailure("\(data): \(rows.count) rows of \(rows.featureCount) inputs; the model takes \(spec.inputs)")
         }
         if let scaling = spec.scaling { try scaling.apply(to: &rows) }
+        guard threshold == nil || spec.reconstructs else { throw ValidationError("--threshold is for an autoencoder (objective reconstruction)") }
         var network = try DenseNetwork(spec: spec)
-        let predictions = rows.features.withUnsafeBufferPointer { network.predict(global.parameters, features: $0, rows: rows.count) }
-        let lines = predictions.map { spec.isClassifier ? "\(Int($0))" : "\($0)" }.joined(separator: "\n") + "\n"
+        let lines: String
+        if spec.reconstructs {
+            let outputs = rows.features.withUnsafeBufferPointer { network.outputs(global.parameters, features: $0, rows: rows.count) }
+            lines =
+                (0..<rows.count).map { row in
+                    let range = (row * spec.inputs)..<((row + 1) * spec.inputs)
+                    let error =
+                        zip(outputs[range], rows.features[range]).reduce(0.0) { $0 + Double(($1.0 - $1.1) * ($1.0 - $1.1)) } / Double(spec.inputs)
+                    return threshold.map { "\(error),\(error > $0 ? 1 : 0)" } ?? "\(error)"
+                }.joined(separator: "\n") + "\n"
+        } else {
+            let predictions = rows.features.withUnsafeBufferPointer { network.predict(global.parameters, features: $0, rows: rows.count) }
+            lines = predictions.map { spec.isClassifier ? "\(Int($0))" : "\($0)" }.joined(separator: "\n") + "\n"
+        }
         if let out {
             try lines.write(toFile: out, atomically: true, encoding: .utf8)
         } else {

@@ -17,6 +17,12 @@ struct SequentialModelTests {
         ModelSpec(layers: [.dense(units: 6), .layerNorm, .activation(.relu), .dropout(rate: 0.5), .dense(units: 1)], inputs: 5, outputs: 1),
         ModelSpec(
             layers: [.conv1d(filters: 2, kernel: 4, stride: 3, padding: 0), .flatten, .dense(units: 2)], inputs: 24, inputShape: [3, 8], outputs: 2),
+        // An autoencoder: its loss is the mean squared error of its reconstruction of the input.
+        {
+            var spec = ModelSpec(layers: [.dense(units: 3), .activation(.tanh), .dense(units: 6)], inputs: 6, outputs: 6)
+            spec.objective = .reconstruction
+            return spec
+        }(),
         // A GRU after a convolution, so the gradient through time reaches the filters too.
         ModelSpec(
             layers: [.conv1d(filters: 3, kernel: 2, stride: 1, padding: 1), .activation(.tanh), .gru(units: 4), .dense(units: 3)], inputs: 12,
@@ -88,7 +94,7 @@ struct SequentialModelTests {
 
     @Test("a GRU's tensors are PyTorch's, and a GRU needs time steps")
     func gruLayout() throws {
-        let spec = Self.specs[3]
+        let spec = Self.specs[4]
         #expect(
             spec.parameterLayout.map(\.name) == [
                 "0.weight", "0.bias", "2.weight_ih_l0", "2.weight_hh_l0", "2.bias_ih_l0", "2.bias_hh_l0", "3.weight", "3.bias",

@@ -31,3 +31,46 @@ struct SequentialJobTests {
         #expect(model.parameters.names == ["0.weight", "0.bias", "1.weight", "1.bias", "3.weight", "3.bias"])
     }
 }
+
+@Suite("An autoencoder's anomaly threshold through the runtimes", .timeLimit(.minutes(1)))
+struct AnomalyThresholdTests {
+    @Test("agents count their held-out reconstruction errors; the metrics' threshold is the quantile of the fleet's counts")
+    func thresholdFromAgents() async throws {
+        let fleet = try RuntimeFleet()
+        var policy = fleet.policy(rounds: 3, target: 3, minimum: 3)
+        policy.evaluateEvery = 1
+        var spec = ModelSpec(layers: [.dense(units: 2), .activation(.tanh), .dense(units: 3)], inputs: 3, outputs: 3)
+        spec.objective = .reconstruction
+        spec.anomalyQuantile = 0.9
+        var config = fleet.aggregatorConfig(policy: policy)
+        config.model = spec
+        let observed = try await fleet.observe([fleet.topics.allEvaluations])
+        let aggregator = fleet.aggregator(config)
+        let agents = try (0..<3).map { index in
+            var agent = try fleet.agentConfig(index)
+            agent.holdoutFraction = 0.25
+            return fleet.agent(agent)
+        }
+        try await aggregator.finished()
+        for agent in agents { try await agent.stop() }
+        let federated = try fleet.metricsLog().compactMap(\.federated)
+        #expect(federated.count >= 2 && federated.allSatisfy { $0.agents == 3 }, "\(federated)")
+        // Every evaluation the agents published, by the round of the model it evaluated.
+        var histograms: [Int: [[Int]]] = [:]
+        _ = try await observed.first { message -> Bool? in
+            let evaluation = try ProtocolJSON.decode(AgentEvaluation.self, from: message.payload)
+            histograms[evaluation.round, default: []].append(try #require(evaluation.errorHistogram))
+            return federated.allSatisfy { histograms[$0.round]?.count == 3 } ? true : nil
+        }
+        for evaluation in federated {
+            let fleetCounts = (histograms[evaluation.round] ?? []).reduce(into: [Int](repeating: 0, count: ReconstructionErrors.binCount)) {
+                sum, counts in
+                for bin in sum.indices { sum[bin] += counts[bin] }
+            }
+            #expect(fleetCounts.reduce(0, +) == evaluation.examples)
+            let threshold = try #require(evaluation.anomalyThreshold)
+            #expect(threshold == ReconstructionErrors.threshold(fleetCounts, quantile: 0.9))
+            #expect(evaluation.accuracy == nil && evaluation.loss > 0)
+        }
+    }
+}

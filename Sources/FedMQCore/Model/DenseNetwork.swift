@@ -106,7 +106,9 @@ public struct DenseNetwork {
         let widths = spec.layerSizes
         let outputs = widths.last!
         let loss =
-            if let teacher, spec.isClassifier {
+            if spec.reconstructs {
+                reconstructionDelta(features: features, rows: rows)
+            } else if let teacher, spec.isClassifier {
                 distillationDelta(targets: targets, rows: rows, outputs: outputs, teacher: teacher)
             } else {
                 outputDelta(targets: targets, rows: rows, outputs: outputs, mixed: mixed)
@@ -205,6 +207,24 @@ public struct DenseNetwork {
             }
         }
         return loss / Double(rows)
+    }
+
+    /// Fills `deltas.last` with the gradient of an autoencoder's loss, the mean squared error
+    /// over all values of the batch (PyTorch's `MSELoss`), and returns it.
+    private mutating func reconstructionDelta(features: UnsafeBufferPointer<Float>, rows: Int) -> Double {
+        let count = rows * spec.outputs
+        let scale = 2 / Float(count)
+        var loss = 0.0
+        activations[activations.count - 1].withUnsafeBufferPointer { out in
+            deltas[deltas.count - 1].withUnsafeMutableBufferPointer { delta in
+                for i in 0..<count {
+                    let error = out[i] - features[i]
+                    loss += Double(error * error)
+                    delta[i] = scale * error
+                }
+            }
+        }
+        return loss / Double(count)
     }
 
     /// Fills `deltas.last` with the distillation loss's gradient and returns its batch mean:

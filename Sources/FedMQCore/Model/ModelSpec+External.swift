@@ -81,6 +81,8 @@ extension ModelSpec {
             try container.encode(outputs, forKey: .outputs)
             try container.encodeIfPresent(layers, forKey: .layers)
             try container.encodeIfPresent(inputShape, forKey: .inputShape)
+            try container.encodeIfPresent(objective, forKey: .objective)
+            try container.encodeIfPresent(anomalyQuantile, forKey: .anomalyQuantile)
             return
         }
         guard kind == .external else {

@@ -10,6 +10,10 @@ extension ModelSpec {
         self.inputShape = inputShape
     }
 
+    /// The quantile of the agents' reconstruction errors that sets an autoencoder's anomaly
+    /// threshold (0.99 unless the spec says); nil for other models.
+    public var anomalyThresholdQuantile: Double? { reconstructs ? anomalyQuantile ?? 0.99 : nil }
+
     /// The shape of an example entering the first layer.
     var sequentialInput: ActivationShape {
         if let inputShape, inputShape.count == 2 { return ActivationShape(channels: inputShape[0], length: inputShape[1], flat: false) }
@@ -44,6 +48,13 @@ extension ModelSpec {
             guard inputShape.count == 2, inputShape.allSatisfy({ $0 >= 1 }), inputShape[0] * inputShape[1] == inputs else {
                 throw .invalidModel("input_shape must be [channels, length] with channels x length = inputs (\(inputs)), not \(inputShape)")
             }
+        }
+        if reconstructs && outputs != inputs {
+            throw .invalidModel("an autoencoder (objective reconstruction) outputs its \(inputs) inputs, not \(outputs) values")
+        }
+        if let anomalyQuantile {
+            guard reconstructs else { throw .invalidModel("anomaly_quantile is for an autoencoder (objective reconstruction)") }
+            guard anomalyQuantile > 0, anomalyQuantile < 1 else { throw .invalidModel("anomaly_quantile must lie in (0, 1), not \(anomalyQuantile)") }
         }
         let (_, output, parameters) = try sequentialShapes()
         guard output.flat, output.size == outputs else {

@@ -57,6 +57,20 @@ public struct ModelSpec: Codable, Sendable, Equatable {
     /// rows that are channel-major windows, or nil for a flat row of `inputs` features.
     public var layers: [LayerSpec]?
     public var inputShape: [Int]?
+    /// What a sequential model learns: its targets (nil, the default) or its own input
+    /// (`reconstruction`: an autoencoder, for anomaly detection).
+    public var objective: Objective?
+    /// An autoencoder's anomaly threshold: this quantile of the agents' reconstruction errors
+    /// (default 0.99), reported with federated evaluation.
+    public var anomalyQuantile: Double?
+
+    /// What a sequential model is trained to output.
+    public enum Objective: String, Codable, Sendable {
+        /// The targets: classes or a value (the default).
+        case prediction
+        /// The input itself, with the mean squared error over its values.
+        case reconstruction
+    }
 
     /// A model of `kind` with these sizes; `validate()` checks them.
     public init(
@@ -79,7 +93,12 @@ public struct ModelSpec: Codable, Sendable, Equatable {
     /// (out, in) that sequential models keep.
     public var hasInOutWeights: Bool { kind == .softmaxRegression || kind == .mlp || kind == .linearRegression }
 
-    public var isClassifier: Bool { kind == .softmaxRegression || kind == .mlp || (kind == .sequential && outputs >= 2) }
+    public var isClassifier: Bool {
+        kind == .softmaxRegression || kind == .mlp || (kind == .sequential && outputs >= 2 && !reconstructs)
+    }
+
+    /// Whether the model learns to reproduce its input (an autoencoder).
+    public var reconstructs: Bool { objective == .reconstruction }
 
     /// The spec of an analytics job's statistics vector.
     public static func statistics(_ settings: AnalyticsSettings) -> ModelSpec {
@@ -109,7 +128,9 @@ public struct ModelSpec: Codable, Sendable, Equatable {
             throw .invalidModel("spec version \(version) is not supported (this build reads \(Self.currentVersion))")
         }
         if kind == .external || tensors != nil { return try validateExternal() }
-        if kind == .sequential || layers != nil || inputShape != nil { return try validateSequential() }
+        if kind == .sequential || layers != nil || inputShape != nil || objective != nil || anomalyQuantile != nil {
+            return try validateSequential()
+        }
         if inputs < 1 || outputs < 1 { throw .invalidModel("inputs (\(inputs)) and outputs (\(outputs)) must be positive") }
         if inputs > 1 << 24 || outputs > 1 << 20 || hidden.count > 16 || hidden.contains(where: { $0 < 1 || $0 > 1 << 20 }) {
             throw .invalidModel("layer sizes \(layerSizes) are out of range")
@@ -174,6 +195,8 @@ public struct ModelSpec: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey, CaseIterable {
         case version, kind, inputs, hidden, outputs, activation, scaling, tensors, layers
         case inputShape = "input_shape"
+        case anomalyQuantile = "anomaly_quantile"
+        case objective
     }
 
     /// `version`, `kind`, `inputs` and `outputs` are required (an external model needs
@@ -200,6 +223,8 @@ public struct ModelSpec: Codable, Sendable, Equatable {
         tensors = try container.decodeIfPresent([TensorSpec].self, forKey: .tensors)
         layers = try container.decodeIfPresent([LayerSpec].self, forKey: .layers)
         inputShape = try container.decodeIfPresent([Int].self, forKey: .inputShape)
+        objective = try container.decodeIfPresent(Objective.self, forKey: .objective)
+        anomalyQuantile = try container.decodeIfPresent(Double.self, forKey: .anomalyQuantile)
     }
 
     /// The spec as compact JSON with sorted keys (stored in model metadata).

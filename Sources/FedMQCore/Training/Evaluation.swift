@@ -11,9 +11,13 @@ public struct Evaluation: Sendable, Equatable, Codable {
     /// Regression only.
     public var meanAbsoluteError: Double?
     public var examples: Int
+    /// Autoencoders only: each example's reconstruction error counted in
+    /// `ReconstructionErrors`' bins.
+    public var errorHistogram: [Int]? = nil
 
     enum CodingKeys: String, CodingKey {
         case loss, accuracy, confusion, examples
+        case errorHistogram = "error_histogram"
         case meanAbsoluteError = "mae"
     }
 
@@ -29,6 +33,7 @@ public struct Evaluation: Sendable, Equatable, Codable {
         var confusion = [[Int]](repeating: [Int](repeating: 0, count: classes), count: spec.isClassifier ? classes : 0)
         var loss = 0.0
         var absolute = 0.0
+        var errors: [Double] = []
         let chunk = 256
         var start = 0
         while start < data.count {
@@ -37,7 +42,12 @@ public struct Evaluation: Sendable, Equatable, Codable {
                 .withUnsafeBufferPointer { network.outputs(parameters, features: $0, rows: rows) }
             for row in 0..<rows {
                 let values = outputs[(row * classes)..<((row + 1) * classes)]
-                if spec.isClassifier {
+                if spec.reconstructs {
+                    let input = data.features[((start + row) * classes)..<((start + row + 1) * classes)]
+                    let error = zip(values, input).reduce(0.0) { $0 + Double(($1.0 - $1.1) * ($1.0 - $1.1)) } / Double(classes)
+                    loss += error
+                    errors.append(error)
+                } else if spec.isClassifier {
                     let peak = values.max()!
                     let logSum = Double(peak) + Foundation.log(values.reduce(0.0) { $0 + Foundation.exp(Double($1 - peak)) })
                     let label = labels[start + row]
@@ -56,6 +66,9 @@ public struct Evaluation: Sendable, Equatable, Codable {
         if spec.isClassifier {
             let correct = (0..<classes).reduce(0) { $0 + confusion[$1][$1] }
             return Evaluation(loss: loss / n, accuracy: Double(correct) / n, confusion: confusion, examples: data.count)
+        }
+        if spec.reconstructs {
+            return Evaluation(loss: loss / n, examples: data.count, errorHistogram: ReconstructionErrors.histogram(errors))
         }
         return Evaluation(loss: loss / n, meanAbsoluteError: absolute / n, examples: data.count)
     }

@@ -21,7 +21,7 @@ extension AggregatorStateMachine {
         var parameters = newParameters
         let round = announcement.round
         // The agents' verdict on the model this round started from (the one being replaced).
-        let federated = evaluations.take(modelRound: model.round)
+        let federated = evaluations.take(modelRound: model.round, anomalyQuantile: model.spec.anomalyThresholdQuantile)
         var failure = known ?? secure?.failure
         var privacy: (epsilon: Double, threatModel: String)?
         if failure == nil {

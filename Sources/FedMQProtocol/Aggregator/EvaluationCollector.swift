@@ -33,10 +33,11 @@ struct EvaluationCollector: Sendable {
         return nil
     }
 
-    /// The evaluations of the model of `modelRound` so far, sorted by agent (nil without any);
-    /// starts over.
-    mutating func take(modelRound: Int) -> FederatedEvaluation? {
+    /// The evaluations of the model of `modelRound` so far, sorted by agent (nil without any),
+    /// with an autoencoder's anomaly threshold at `anomalyQuantile`; starts over.
+    mutating func take(modelRound: Int, anomalyQuantile: Double? = nil) -> FederatedEvaluation? {
         defer { evaluations = [:] }
-        return FederatedEvaluation(round: modelRound, evaluations: evaluations.keys.sorted().compactMap { evaluations[$0] })
+        return FederatedEvaluation(
+            round: modelRound, evaluations: evaluations.keys.sorted().compactMap { evaluations[$0] }, anomalyQuantile: anomalyQuantile)
     }
 }

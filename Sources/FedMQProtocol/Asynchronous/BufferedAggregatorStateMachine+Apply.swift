@@ -33,7 +33,7 @@ extension BufferedAggregatorStateMachine {
             failure = "the aggregate is not finite (an update of extreme values); the model is kept"
             privacy = nil
         }
-        let federated = evaluations.take(modelRound: model.round)
+        let federated = evaluations.take(modelRound: model.round, anomalyQuantile: model.spec.anomalyThresholdQuantile)
         if failure == nil {
             let bytes = ModelCodec.encodeModel(parameters, spec: model.spec, job: job, round: round)
             model = GlobalModel(job: job, round: round, spec: model.spec, parameters: parameters, sha256: ModelCodec.sha256(bytes))

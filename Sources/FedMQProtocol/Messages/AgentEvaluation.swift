@@ -1,3 +1,5 @@
+import FedMQCore
+
 /// `round/<r>/eval/<agent>`: how the global model of round r does on one agent's held-out
 /// data, and (with personalization) how a locally fine-tuned copy of it does.
 public struct AgentEvaluation: Codable, Sendable, Equatable, SchemaVersioned {
@@ -17,9 +19,13 @@ public struct AgentEvaluation: Codable, Sendable, Equatable, SchemaVersioned {
     /// The same held-out rows on the agent's own student, distilled from the global model.
     public var studentAccuracy: Double?
     public var studentLoss: Double?
+    /// An autoencoder's reconstruction errors on the held-out rows, counted in
+    /// `ReconstructionErrors`' bins (the errors themselves stay on the device).
+    public var errorHistogram: [Int]?
 
     enum CodingKeys: String, CodingKey {
         case schema, job, agent, round, examples, accuracy, loss
+        case errorHistogram = "error_histogram"
         case personalizedAccuracy = "personalized_accuracy"
         case personalizedLoss = "personalized_loss"
         case studentAccuracy = "student_accuracy"
@@ -52,6 +58,9 @@ public struct AgentEvaluation: Codable, Sendable, Equatable, SchemaVersioned {
         for value in [loss] + [personalizedLoss, studentLoss].compactMap({ $0 }) where !(value.isFinite && value >= 0) {
             throw invalid("losses must be finite and not negative")
         }
+        if let errorHistogram, !ReconstructionErrors.isValid(errorHistogram, examples: examples) {
+            throw invalid("error_histogram must count the \(examples) examples in \(ReconstructionErrors.binCount) bins")
+        }
     }
 }
 
@@ -72,9 +81,13 @@ public struct FederatedEvaluation: Codable, Sendable, Equatable {
     public var personalizedAccuracy: Double?
     /// Example-weighted accuracy of the agents' distilled students, over the agents that have one.
     public var studentAccuracy: Double?
+    /// An autoencoder's anomaly threshold: the job's quantile (`anomaly_quantile`) of the
+    /// reconstruction errors the agents counted, the upper edge of its bin.
+    public var anomalyThreshold: Double?
 
     enum CodingKeys: String, CodingKey {
         case round, agents, examples, accuracy, loss
+        case anomalyThreshold = "anomaly_threshold"
         case accuracyMin = "accuracy_min"
         case accuracyMax = "accuracy_max"
         case accuracyStd = "accuracy_std"
@@ -82,8 +95,9 @@ public struct FederatedEvaluation: Codable, Sendable, Equatable {
         case studentAccuracy = "student_accuracy"
     }
 
-    /// Combines evaluations of the same model; nil when there are none.
-    public init?(round: Int, evaluations: [AgentEvaluation]) {
+    /// Combines evaluations of the same model; nil when there are none. With `anomalyQuantile`,
+    /// the agents' error histograms add up to the fleet's and give the anomaly threshold.
+    public init?(round: Int, evaluations: [AgentEvaluation], anomalyQuantile: Double? = nil) {
         guard !evaluations.isEmpty else { return nil }
         let examples = evaluations.reduce(0) { $0 + $1.examples }
         func weighted(_ value: (AgentEvaluation) -> Double?) -> Double? {
@@ -107,5 +121,12 @@ public struct FederatedEvaluation: Codable, Sendable, Equatable {
         }
         personalizedAccuracy = weighted(\.personalizedAccuracy)
         studentAccuracy = weighted(\.studentAccuracy)
+        let histograms = evaluations.compactMap(\.errorHistogram).filter { $0.count == ReconstructionErrors.binCount }
+        if let anomalyQuantile, !histograms.isEmpty {
+            let fleet = histograms.reduce(into: [Int](repeating: 0, count: ReconstructionErrors.binCount)) { sum, counts in
+                for bin in sum.indices { sum[bin] += counts[bin] }
+            }
+            anomalyThreshold = ReconstructionErrors.threshold(fleet, quantile: anomalyQuantile)
+        }
     }
 }
