@@ -11,8 +11,12 @@ Writes data/digits.csv (1,797 rows: 64 pixel intensities 0..16, then the digit 0
 data/breast_cancer.csv (569 rows: 30 measurements, then 0 = malignant, 1 = benign) and
 data/basic_motions_train.csv and data/basic_motions_test.csv (40 windows each of a smart
 watch's 6 sensor channels x 100 readings, channel-major, then the activity's index in
-Standing, Running, Walking, Badminton), each with a header line. Values are written in
-Python's shortest round-trip form.
+Standing, Running, Walking, Badminton), data/japanese_vowels_{train,test}.csv (270 and 370
+utterances: 12 LPC cepstrum channels x 29 frames, channel-major, each utterance's 7 to 29
+frames padded at the end with zeros to 29, then the speaker 0..8) and
+data/acsf1_{train,test}.csv (100 and 100 appliance power signatures of 1,460 readings, then the
+appliance type 0..9), each with a header line. Values are written in Python's shortest
+round-trip form.
 """
 import csv
 import pathlib
@@ -42,10 +46,12 @@ def number(value):
 SKTIME = "sktime==1.2.0"
 BASIC_MOTIONS = "sktime/datasets/data/BasicMotions/BasicMotions_{}.ts"
 ACTIVITIES = ["Standing", "Running", "Walking", "Badminton"]
+JAPANESE_VOWELS = "sktime/datasets/data/JapaneseVowels/JapaneseVowels_{}.ts"
+ACSF1 = "sktime/datasets/data/ACSF1/ACSF1_{}.ts"
 
 
 def read_ts(text):
-    """The (channels, label) cases of a .ts file with equal-length series and a class label."""
+    """The (channels, label) cases of a .ts file whose series have a class label."""
     cases = []
     in_data = False
     for line in text.splitlines():
@@ -61,19 +67,30 @@ def read_ts(text):
     return cases
 
 
-def export_basic_motions():
+def export_windows(archive, source, name, label_index):
+    """One sktime data set's train and test parts as channel-major windows, series shorter than
+    the longest padded at the end with zeros."""
+    for part in ("TRAIN", "TEST"):
+        cases = read_ts(archive.read(source.format(part)).decode("utf-8"))
+        channels = len(cases[0][0])
+        length = max(len(channel) for series, _ in cases for channel in series)
+        header = [f"d{c}_{t}" for c in range(channels) for t in range(length)] + ["label"]
+        rows = [
+            [number(v) for channel in series for v in channel + [0.0] * (length - len(channel))] + [label_index(label)]
+            for series, label in cases
+        ]
+        write(DATA / f"{name}_{part.lower()}.csv", header, rows)
+
+
+def export_sensor_sets():
     with tempfile.TemporaryDirectory() as folder:
         subprocess.run(
             [sys.executable, "-m", "pip", "download", SKTIME, "--no-deps", "-q", "-d", folder], check=True)
         wheel = next(pathlib.Path(folder).glob("sktime-*.whl"))
         with zipfile.ZipFile(wheel) as archive:
-            for part in ("TRAIN", "TEST"):
-                cases = read_ts(archive.read(BASIC_MOTIONS.format(part)).decode("utf-8"))
-                channels = len(cases[0][0])
-                length = len(cases[0][0][0])
-                header = [f"d{c}_{t}" for c in range(channels) for t in range(length)] + ["label"]
-                rows = [[number(v) for channel in series for v in channel] + [ACTIVITIES.index(label)] for series, label in cases]
-                write(DATA / f"basic_motions_{part.lower()}.csv", header, rows)
+            export_windows(archive, BASIC_MOTIONS, "basic_motions", ACTIVITIES.index)
+            export_windows(archive, JAPANESE_VOWELS, "japanese_vowels", lambda label: int(label) - 1)
+            export_windows(archive, ACSF1, "acsf1", int)
 
 
 def main():
@@ -88,7 +105,7 @@ def main():
     rows = [[number(v) for v in x] + [int(y)] for x, y in zip(cancer.data, cancer.target)]
     write(DATA / "breast_cancer.csv", header, rows)
 
-    export_basic_motions()
+    export_sensor_sets()
 
 
 if __name__ == "__main__":
