@@ -69,11 +69,11 @@ def read_ts(text):
 
 def export_windows(archive, source, name, label_index):
     """One sktime data set's train and test parts as channel-major windows, series shorter than
-    the longest padded at the end with zeros."""
-    for part in ("TRAIN", "TEST"):
-        cases = read_ts(archive.read(source.format(part)).decode("utf-8"))
+    the longest of both parts padded at the end with zeros (so both parts have the same width)."""
+    parts = {part: read_ts(archive.read(source.format(part)).decode("utf-8")) for part in ("TRAIN", "TEST")}
+    length = max(len(channel) for cases in parts.values() for series, _ in cases for channel in series)
+    for part, cases in parts.items():
         channels = len(cases[0][0])
-        length = max(len(channel) for series, _ in cases for channel in series)
         header = [f"d{c}_{t}" for c in range(channels) for t in range(length)] + ["label"]
         rows = [
             [number(v) for channel in series for v in channel + [0.0] * (length - len(channel))] + [label_index(label)]

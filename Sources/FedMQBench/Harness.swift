@@ -45,6 +45,8 @@ struct JobMeasurement: Decodable, Sendable {
     var clientPeakRssMib: Double
     /// FedMQ only: update payload bytes the aggregator received per round.
     var updateBytesPerRound: Double?
+    /// CPU seconds summed by role ("agent", "client", "aggregator", "server", "broker").
+    var cpuByRole: [String: Double]?
 }
 
 struct IdleMeasurement: Decodable {

@@ -253,3 +253,34 @@ struct SequentialModelTests {
         #expect(privateParameters != (try spec.initialParameters(seed: 0)))
     }
 }
+
+@Suite("The shipped sensor data sets")
+struct ShippedSensorDataTests {
+    @Test(
+        "train and test windows have the same width and the documented rows and classes",
+        arguments: [("basic_motions", 600, 40, 40, 4), ("japanese_vowels", 348, 270, 370, 9), ("acsf1", 1460, 100, 100, 10)])
+    func shape(name: String, width: Int, trainRows: Int, testRows: Int, classes: Int) throws {
+        let options = CSVOptions(hasHeader: true, label: .name("label"))
+        let train = try readCSV(dataFile("\(name)_train.csv"), options: options)
+        let test = try readCSV(dataFile("\(name)_test.csv"), options: options)
+        #expect(train.featureCount == width && test.featureCount == width)
+        #expect(train.count == trainRows && test.count == testRows)
+        #expect(Set(train.targets) == Set((0..<classes).map(Float.init)) && Set(test.targets).isSubset(of: Set(train.targets)))
+    }
+
+    @Test("a small CNN trained by FedMQ's trainer tells JapaneseVowels' nine speakers apart")
+    func japaneseVowels() throws {
+        let options = CSVOptions(hasHeader: true, label: .name("label"))
+        let train = try readCSV(dataFile("japanese_vowels_train.csv"), options: options)
+        let test = try readCSV(dataFile("japanese_vowels_test.csv"), options: options)
+        let spec = ModelSpec(
+            layers: [.conv1d(filters: 16, kernel: 3, stride: 1, padding: 1), .activation(.relu), .globalAveragePool, .flatten, .dense(units: 9)],
+            inputs: 348, inputShape: [12, 29], outputs: 9)
+        var parameters = try spec.initialParameters(seed: 0)
+        var trainer = try Trainer(spec: spec, config: TrainingConfig(learningRate: 0.05, momentum: 0.9, batchSize: 8, epochs: 20))
+        var random = SplitMix64(seed: 1)
+        _ = try trainer.train(&parameters, on: train, random: &random)
+        let accuracy = try #require(try Evaluation.evaluate(parameters, spec: spec, on: test).accuracy)
+        #expect(accuracy >= 0.85, "test accuracy \(accuracy)")
+    }
+}

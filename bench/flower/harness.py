@@ -3,6 +3,7 @@
 
     harness.py flower --model logreg|mlp --split iid|noniid [--rounds 30] --work DIR
     harness.py flower-deployment --model logreg|mlp --split iid|noniid [--rounds 30] --work DIR
+    harness.py flower-sensors --sensors JOB.json --work DIR
     harness.py fedmq --spec SPEC.json
     harness.py idle-flower --seconds S --work DIR
     harness.py idle-fedmq --spec SPEC.json --seconds S
@@ -173,17 +174,37 @@ def idle(process, seconds):
 
 
 def run_flower(args):
+    return run_flower_job(
+        args, lambda port, out: [PYTHON, str(HERE / "server.py"), "--port", str(port), "--model", args.model, "--rounds", str(args.rounds),
+                                 "--out", str(out)],
+        lambda port, k: [PYTHON, str(HERE / "client.py"), "--port", str(port), "--split", args.split, "--client", str(k)])
+
+
+def run_flower_sensors(args):
+    """The sensors benchmark's Flower + PyTorch job, from the file `fedmq bench sensors` wrote."""
+    job = json.loads(pathlib.Path(args.sensors).read_text())
+    args.rounds = job["rounds"]
+    common = ["--spec", job["spec"]]
+    return run_flower_job(
+        args, lambda port, out: [PYTHON, str(HERE / "sensors.py"), "server", "--port", str(port), *common, "--initial", job["initial"],
+                                 "--test", job["test"], "--rounds", str(job["rounds"]), "--clients", str(len(job["shards"])),
+                                 "--out", str(out)],
+        lambda port, k: [PYTHON, str(HERE / "sensors.py"), "client", "--port", str(port), *common, "--data", job["shards"][k],
+                         "--training", job["training"], "--client", str(k)],
+        clients=len(job["shards"]))
+
+
+def run_flower_job(args, server_argv, client_argv, clients=10):
+    """A Flower server and its clients as processes (their command lines from `server_argv(port,
+    result_path)` and `client_argv(port, k)`), measured like FedMQ's."""
     work = pathlib.Path(args.work)
     port = free_port()
     processes = Processes(work / "logs")
     result_path = work / "server-result.json"
     launched, bytes_before = time.time(), loopback_bytes()
     try:
-        processes.start("server", "server", [PYTHON, str(HERE / "server.py"), "--port", str(port), "--model", args.model,
-                                             "--rounds", str(args.rounds), "--out", str(result_path)], cwd=HERE)
-        clients = [processes.start(f"client-{k}", "client", [PYTHON, str(HERE / "client.py"), "--port", str(port),
-                                                             "--split", args.split, "--client", str(k)], cwd=HERE)
-                   for k in range(10)]
+        processes.start("server", "server", server_argv(port, result_path), cwd=HERE)
+        clients = [processes.start(f"client-{k}", "client", client_argv(port, k), cwd=HERE) for k in range(clients)]
         links = ClientLinkCounter(port, [client.pid for client in clients])
         server = processes.reap("server", timeout=args.timeout)
         bytes_after, link_bytes = loopback_bytes(), links.stop()
@@ -396,16 +417,18 @@ def main():
     # children inherit it, and a child that cannot see SIGTERM cannot be stopped.
     signal.pthread_sigmask(signal.SIG_SETMASK, [])
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("mode", choices=["flower", "flower-deployment", "fedmq", "idle-flower", "idle-fedmq"])
+    parser.add_argument("mode", choices=["flower", "flower-deployment", "flower-sensors", "fedmq", "idle-flower", "idle-fedmq"])
     parser.add_argument("--model", choices=["logreg", "mlp"], default="logreg")
     parser.add_argument("--split", choices=["iid", "noniid"], default="iid")
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--spec")
+    parser.add_argument("--sensors", help="flower-sensors: the job file fedmq bench sensors wrote")
     parser.add_argument("--work", default=".")
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--timeout", type=float, default=900, help="seconds before a run is stopped as failed")
     args = parser.parse_args()
-    run = {"flower": run_flower, "flower-deployment": run_flower_deployment, "fedmq": run_fedmq, "idle-flower": idle_flower,
+    run = {"flower": run_flower, "flower-deployment": run_flower_deployment, "flower-sensors": run_flower_sensors, "fedmq": run_fedmq,
+           "idle-flower": idle_flower,
            "idle-fedmq": idle_fedmq}[args.mode]
     print(json.dumps(run(args)))
 

@@ -6,6 +6,9 @@ the same names (`0.weight`, `0.bias`, ...), shapes and layouts. An agent can the
 sequential job's model with PyTorch instead of FedMQ's own trainer, beside agents that train
 natively: see `trainer.py`.
 """
+import csv
+
+import numpy as np
 import torch
 
 class LastHidden(torch.nn.GRU):
@@ -72,3 +75,53 @@ def batch(spec, rows):
     """Flat, channel-major rows (what FedMQ's CSVs hold) as the model's input tensor."""
     tensor = torch.as_tensor(rows, dtype=torch.float32)
     return tensor.reshape((tensor.shape[0], *spec["input_shape"])) if spec.get("input_shape") else tensor
+
+
+def load_rows(path):
+    """A FedMQ CSV's features and labels: label in the last column, or in a column named `label`."""
+    with open(path, newline="") as handle:
+        rows = [row for row in csv.reader(handle) if row]
+    try:
+        [float(cell) for cell in rows[0]]
+        body, label_column = rows, len(rows[0]) - 1
+    except ValueError:
+        body = rows[1:]
+        label_column = rows[0].index("label") if "label" in rows[0] else len(rows[0]) - 1
+    data = np.array([[float(cell) for cell in row] for row in body], dtype=np.float32)
+    return np.delete(data, label_column, axis=1), data[:, label_column]
+
+
+def train(model, spec, features, labels, training, seed):
+    """Trains `model` in place as a FedMQ round's `training` asks (SGD with its learning rate,
+    momentum, weight decay, batch size and epochs; softmax cross-entropy for classifiers, squared
+    error for one output); returns the mean batch loss."""
+    inputs = batch(spec, features)
+    classify = spec["outputs"] >= 2
+    targets = torch.as_tensor(labels, dtype=torch.long if classify else torch.float32)
+    loss_function = torch.nn.CrossEntropyLoss() if classify else torch.nn.MSELoss()
+    optimizer = torch.optim.SGD(
+        model.parameters(), lr=training["learning_rate"], momentum=training.get("momentum", 0.0),
+        weight_decay=training.get("weight_decay", 0.0))
+    generator = torch.Generator().manual_seed(seed)
+    model.train()
+    losses = []
+    for _ in range(training["epochs"]):
+        for rows in torch.randperm(len(targets), generator=generator).split(training["batch_size"]):
+            optimizer.zero_grad()
+            output = model(inputs[rows])
+            loss = loss_function(output if classify else output.squeeze(1), targets[rows])
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+    return float(np.mean(losses))
+
+
+def evaluate(model, spec, features, labels):
+    """Accuracy and mean cross-entropy of a classifier on rows."""
+    model.eval()
+    with torch.no_grad():
+        logits = model(batch(spec, features))
+        targets = torch.as_tensor(labels, dtype=torch.long)
+        loss = torch.nn.functional.cross_entropy(logits, targets).item()
+        accuracy = (logits.argmax(1) == targets).float().mean().item()
+    return accuracy, loss

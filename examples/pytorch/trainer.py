@@ -13,7 +13,6 @@ clipping, privacy noise, encoding, signing.
 
 Needs torch, numpy and safetensors in the python3 that runs it.
 """
-import csv
 import json
 import os
 import sys
@@ -24,19 +23,6 @@ from safetensors.torch import load_file, save_file
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import fedmq_torch  # noqa: E402
-
-
-def load_rows(path):
-    with open(path, newline="") as handle:
-        rows = [row for row in csv.reader(handle) if row]
-    try:
-        [float(cell) for cell in rows[0]]
-        body, label_column = rows, len(rows[0]) - 1
-    except ValueError:
-        body = rows[1:]
-        label_column = rows[0].index("label") if "label" in rows[0] else len(rows[0]) - 1
-    data = np.array([[float(cell) for cell in row] for row in body], dtype=np.float32)
-    return np.delete(data, label_column, axis=1), data[:, label_column]
 
 
 def main():
@@ -51,30 +37,13 @@ def main():
     model.load_state_dict(load_file(os.path.join(work, round_config["global_model"])))
     if not round_config.get("data_csv"):
         sys.exit("round.json names no data_csv: set data_csv in the agent's config")
-    features, labels = load_rows(round_config["data_csv"])
+    features, labels = fedmq_torch.load_rows(round_config["data_csv"])
     if spec.get("scaling"):
         features = (features - np.array(spec["scaling"]["mean"], dtype=np.float32)) / np.array(spec["scaling"]["std"], dtype=np.float32)
-    inputs = fedmq_torch.batch(spec, features)
-    classify = spec["outputs"] >= 2
-    targets = torch.as_tensor(labels, dtype=torch.long if classify else torch.float32)
-    loss_function = torch.nn.CrossEntropyLoss() if classify else torch.nn.MSELoss()
-    optimizer = torch.optim.SGD(
-        model.parameters(), lr=training["learning_rate"], momentum=training.get("momentum", 0.0),
-        weight_decay=training.get("weight_decay", 0.0))
-    generator = torch.Generator().manual_seed(round_config["seed"])
-    model.train()
-    losses = []
-    for _ in range(training["epochs"]):
-        for rows in torch.randperm(len(targets), generator=generator).split(training["batch_size"]):
-            optimizer.zero_grad()
-            output = model(inputs[rows])
-            loss = loss_function(output if classify else output.squeeze(1), targets[rows])
-            loss.backward()
-            optimizer.step()
-            losses.append(loss.item())
+    loss = fedmq_torch.train(model, spec, features, labels, training, round_config["seed"])
     save_file({name: value.contiguous() for name, value in model.state_dict().items()}, os.path.join(work, round_config["trained_model"]))
     with open(os.path.join(work, round_config["result"]), "w") as handle:
-        json.dump({"examples": len(targets), "metrics": {"train_loss": float(np.mean(losses))}}, handle)
+        json.dump({"examples": len(labels), "metrics": {"train_loss": loss}}, handle)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,164 @@
+import ArgumentParser
+import FedMQCommandLine
+import FedMQCore
+import Foundation
+
+/// `fedmq bench sensors`: a 1D CNN on sensor windows (BasicMotions, JapaneseVowels), split among
+/// 10 agents IID and by Dirichlet 0.5: FedMQ (broker, aggregator, 10 agents training natively)
+/// beside Flower 1.42 with PyTorch (a server and 10 clients training the same architecture from
+/// the same initial weights with the same hyper-parameters), alternating, measured by
+/// bench/flower/harness.py.
+struct SensorsBenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sensors",
+        abstract: "Native 1D CNN vs Flower + PyTorch on sensor windows: accuracy, an agent's CPU per round and peak memory."
+    )
+
+    @OptionGroup var output: BenchOutputOptions
+    @Option(help: "Rounds per job.") var rounds = 20
+    @Option(help: "Python interpreter with flwr 1.42 and torch installed.") var python = "bench/.venv/bin/python"
+    @Option(help: "The harness that launches and measures both systems.") var harness = "bench/flower/harness.py"
+    @Option(help: "The folder of the shipped data sets.") var data = "data"
+
+    static let peerName = "Flower 1.42 + PyTorch (start_server / start_client, gRPC; telemetry off; one torch thread per process)"
+    /// The data sets: file prefix, title, and channels x length x classes.
+    static let datasets: [(name: String, title: String, shape: (channels: Int, length: Int, classes: Int))] = [
+        ("basic_motions", "BasicMotions", (6, 100, 4)), ("japanese_vowels", "JapaneseVowels", (12, 29, 9)),
+    ]
+    static let splits: [(id: String, title: String, partitioner: Partitioner)] = [
+        ("iid", "IID", .iid), ("dirichlet", "Dirichlet 0.5", .dirichlet(alpha: 0.5)),
+    ]
+
+    func run() async throws {
+        let machine = BenchmarkReport.machine()
+        let executables = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("fedmq-bench-sensors-\(UUID().uuidString)").path
+        let measure = Harness(python: python, script: harness)
+        var results: [BenchmarkResult] = []
+        var sections: [String] = []
+        for dataset in Self.datasets {
+            for split in Self.splits {
+                let name = "\(dataset.name)-\(split.id)"
+                let setup = try SensorJobSetup(
+                    data: data, name: dataset.name, shape: dataset.shape, partition: split.partitioner, rounds: rounds, work: "\(work)/\(name)",
+                    executables: executables)
+                var pairs: [(fedmq: JobMeasurement, flower: JobMeasurement)] = []
+                for run in 1...output.runs {
+                    let load = BenchmarkReport.loadAverage()
+                    if load > Double(ProcessInfo.processInfo.activeProcessorCount) / 2 {
+                        print(String(format: "warning: load average %.2f before %@ run %d: the machine is busy", load, name, run))
+                    }
+                    try? FileManager.default.removeItem(atPath: "\(work)/\(name)/fedmq")
+                    let fedmq = try measure.job(["fedmq", "--spec", setup.fedmqSpecPath])
+                    let flower = try measure.job(["flower-sensors", "--sensors", setup.flowerJobPath, "--work", "\(work)/\(name)/flower-\(run)"])
+                    print(
+                        String(
+                            format: "%@ run %d (load %.2f): accuracy %.4f / %.4f, agent CPU per round %.3f s / %.3f s, agent RSS %.1f / %.1f MiB",
+                            name, run, load, fedmq.accuracy, flower.accuracy, agentCPU(fedmq, role: "agent", agents: setup.agents),
+                            agentCPU(flower, role: "client", agents: setup.agents),
+                            fedmq.clientPeakRssMib, flower.clientPeakRssMib))
+                    pairs.append((fedmq, flower))
+                }
+                let central = try centralAccuracies(setup, work: "\(work)/\(name)")
+                let rows = figures(name: name, pairs: pairs, central: central, agents: setup.agents, machine: machine)
+                results += rows
+                sections.append(table("\(dataset.title), \(split.title) (\(setup.agents) agents with data)", rows))
+            }
+        }
+        try BenchmarkReport.writeJSON(results, to: output.results)
+        let text = markdown(sections, machine: machine)
+        try BenchmarkReport.replaceSection("sensors", with: text, in: output.markdown)
+        print(text)
+        try? FileManager.default.removeItem(atPath: work)
+    }
+
+    /// CPU seconds one agent (client) spent per round: all of them over agents and rounds.
+    private func agentCPU(_ job: JobMeasurement, role: String, agents: Int) -> Double {
+        (job.cpuByRole?[role] ?? .nan) / Double(agents) / Double(rounds)
+    }
+
+    /// Pooled training for as many epochs as each agent trains in the whole job: FedMQ's trainer
+    /// here, PyTorch by bench/flower/sensors.py.
+    private func centralAccuracies(_ setup: SensorJobSetup, work: String) throws -> (native: Double, pytorch: Double) {
+        let epochs = rounds * SensorJobSetup.training.epochs
+        let native = try setup.centralAccuracy(epochs: epochs)
+        let out = work + "/central-pytorch.json"
+        _ = try PythonScript.run(
+            python,
+            [
+                URL(fileURLWithPath: harness).deletingLastPathComponent().appendingPathComponent("sensors.py").path, "central", "--spec",
+                setup.specPath,
+                "--initial", setup.initialPath, "--train", URL(fileURLWithPath: "\(data)/\(setup.trainName)").standardized.path, "--test",
+                setup.testPath,
+                "--training", setup.trainingPath, "--epochs", "\(epochs)", "--out", out,
+            ], hint: "run 'make bench-sensors', which installs torch and flwr into it", environment: Harness.peerEnvironment)
+        let result = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out))) as? [String: Any]
+        return (native, (result?["accuracy"] as? Double) ?? .nan)
+    }
+
+    private func figures(
+        name: String, pairs: [(fedmq: JobMeasurement, flower: JobMeasurement)], central: (native: Double, pytorch: Double), agents: Int,
+        machine: String
+    ) -> [BenchmarkResult] {
+        func result(_ id: String, _ metric: String, goal: String, check: ((Double, Double) -> Bool)?, runs: [BenchmarkResult.Run]) -> BenchmarkResult
+        {
+            BenchmarkResult(
+                name: "sensors-\(name)-\(id)", metric: metric, peerName: Self.peerName, goal: goal, check: check, machine: machine, runs: runs)
+        }
+        return [
+            result(
+                "accuracy", "federated test accuracy after \(rounds) rounds", goal: "within 1 point", check: { abs($0 - $1) <= 0.01 },
+                runs: pairs.map { .init(fedmq: $0.fedmq.accuracy, peer: $0.flower.accuracy) }),
+            result(
+                "central-accuracy", "centralized test accuracy (\(rounds * SensorJobSetup.training.epochs) epochs on the pooled windows)",
+                goal: "reported", check: nil, runs: [.init(fedmq: central.native, peer: central.pytorch)]),
+            result(
+                "agent-cpu", "CPU seconds per round of one agent / client", goal: "<= 1/3 of Flower", check: { $0 <= $1 / 3 },
+                runs: pairs.map {
+                    .init(fedmq: agentCPU($0.fedmq, role: "agent", agents: agents), peer: agentCPU($0.flower, role: "client", agents: agents))
+                }),
+            result(
+                "agent-rss", "peak RSS of the largest agent / client (MiB)", goal: "<= 1/5 of Flower", check: { $0 <= $1 / 5 },
+                runs: pairs.map { .init(fedmq: $0.fedmq.clientPeakRssMib, peer: $0.flower.clientPeakRssMib) }),
+            result(
+                "rounds-wall", "wall time of the rounds (s)", goal: "reported", check: nil,
+                runs: pairs.map { .init(fedmq: $0.fedmq.roundsWall, peer: $0.flower.roundsWall) }),
+        ]
+    }
+
+    private func table(_ title: String, _ rows: [BenchmarkResult]) -> String {
+        var lines = [
+            "### \(title)", "", "| figure | FedMQ | Flower + PyTorch | ratio | spread FedMQ | spread Flower | goal | met |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for row in rows {
+            let digits = row.fedmq < 10 ? 3 : 1
+            lines.append(
+                "| \(row.metric) | \(BenchmarkReport.format(row.fedmq, digits: digits)) | \(BenchmarkReport.format(row.peer, digits: digits)) "
+                    + "| \(BenchmarkReport.format(row.ratio, digits: 3)) | \(BenchmarkReport.spread(row.runs.map(\.fedmq), digits: digits)) "
+                    + "| \(BenchmarkReport.spread(row.runs.map(\.peer), digits: digits)) | \(row.goal) | \(row.goal == "reported" ? "–" : row.goalMet ? "yes" : "**no**") |"
+            )
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    private func markdown(_ sections: [String], machine: String) -> String {
+        ([
+            "## Sensor windows versus Flower + PyTorch (`make bench-sensors`)",
+            "",
+            "A 1D CNN (conv 16x3, ReLU, conv 16x3, ReLU, global average pooling, dense) on the shipped BasicMotions (6 channels x",
+            "100 readings, 4 activities) and JapaneseVowels (12 channels x 29 frames, 9 speakers) windows, each training set dealt",
+            "to 10 agents IID and by Dirichlet 0.5 (seed 0), \(rounds) rounds of 2 local epochs (SGD, lr 0.05, momentum 0.9, batch 8),",
+            "FedAvg weighted by examples, central evaluation on the test windows after every round. FedMQ runs mosquitto,",
+            "`fedmq-aggregator` and 10 `fedmq-agent` processes training the `sequential` model natively; Flower 1.42 a `start_server`",
+            "process and 10 `start_client` processes training the same layers in PyTorch (`bench/flower/sensors.py`, built by",
+            "`examples/pytorch/fedmq_torch.py` from FedMQ's spec, so both start from the same initial weights), telemetry off,",
+            "one torch thread per process as FedMQ's one OpenBLAS thread. Shuffles differ (SplitMix64 against torch's generator), so",
+            "accuracies differ by chance as well as by arithmetic; with 40 test windows (BasicMotions) one window is 2.5 points.",
+            "CPU and peak RSS come from each process's `wait4` rusage (`bench/flower/harness.py`). Centralized accuracy: the",
+            "same model trained on the pooled windows for as many epochs as each agent trains in the job. Medians of",
+            "\(output.runs) alternating runs; spreads are min–max. Machine: \(machine).",
+            "",
+        ] + sections.flatMap { [$0, ""] } + ["Figures: `bench/results/sensors.json`."]).joined(separator: "\n")
+    }
+}
