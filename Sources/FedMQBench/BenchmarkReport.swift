@@ -90,6 +90,23 @@ enum BenchmarkReport {
         try text.write(toFile: path, atomically: true, encoding: .utf8)
     }
 
+    /// A table of paired figures: both medians, their ratio, both spreads, the goal and whether
+    /// it is met, under a `###` title.
+    static func comparisonTable(_ title: String, _ rows: [BenchmarkResult], peer: String) -> String {
+        var lines = [
+            "### \(title)", "", "| figure | FedMQ | \(peer) | FedMQ / \(peer) | spread FedMQ | spread \(peer) | goal | met |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for row in rows {
+            let digits = row.fedmq < 10 ? 3 : 1
+            lines.append(
+                "| \(row.metric) | \(format(row.fedmq, digits: digits)) | \(format(row.peer, digits: digits)) | \(format(row.ratio, digits: 3)) "
+                    + "| \(spread(row.runs.map(\.fedmq), digits: digits)) | \(spread(row.runs.map(\.peer), digits: digits)) | \(row.goal) "
+                    + "| \(row.goal == "reported" ? "–" : row.goalMet ? "yes" : "**no**") |")
+        }
+        return lines.joined(separator: "\n")
+    }
+
     static func format(_ value: Double, digits: Int = 0) -> String {
         String(format: "%.\(digits)f", value)
     }

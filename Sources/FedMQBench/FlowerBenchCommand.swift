@@ -120,19 +120,7 @@ struct FlowerBenchCommand: AsyncParsableCommand {
     }
 
     private func table(_ title: String, _ rows: [BenchmarkResult]) -> String {
-        var lines = [
-            "### \(title)", "", "| figure | FedMQ | Flower | FedMQ / Flower | spread FedMQ | spread Flower | goal | met |",
-            "|---|---|---|---|---|---|---|---|",
-        ]
-        for row in rows {
-            let digits = row.fedmq < 10 ? 3 : 1
-            lines.append(
-                "| \(row.metric) | \(BenchmarkReport.format(row.fedmq, digits: digits)) | \(BenchmarkReport.format(row.peer, digits: digits)) "
-                    + "| \(BenchmarkReport.format(row.ratio, digits: 3)) | \(BenchmarkReport.spread(row.runs.map(\.fedmq), digits: digits)) "
-                    + "| \(BenchmarkReport.spread(row.runs.map(\.peer), digits: digits)) | \(row.goal) | \(row.goal == "reported" ? "–" : row.goalMet ? "yes" : "**no**") |"
-            )
-        }
-        return lines.joined(separator: "\n")
+        BenchmarkReport.comparisonTable(title, rows, peer: "Flower")
     }
 
     private func markdown(_ sections: [String], machine: String) -> String {

@@ -62,7 +62,9 @@ struct SensorsBenchCommand: AsyncParsableCommand {
                 let central = try centralAccuracies(setup, work: "\(work)/\(name)")
                 let rows = figures(name: name, pairs: pairs, central: central, agents: setup.agents, machine: machine)
                 results += rows
-                sections.append(table("\(dataset.title), \(split.title) (\(setup.agents) agents with data)", rows))
+                sections.append(
+                    BenchmarkReport.comparisonTable(
+                        "\(dataset.title), \(split.title) (\(setup.agents) agents with data)", rows, peer: "Flower + PyTorch"))
             }
         }
         try BenchmarkReport.writeJSON(results, to: output.results)
@@ -124,22 +126,6 @@ struct SensorsBenchCommand: AsyncParsableCommand {
                 "rounds-wall", "wall time of the rounds (s)", goal: "reported", check: nil,
                 runs: pairs.map { .init(fedmq: $0.fedmq.roundsWall, peer: $0.flower.roundsWall) }),
         ]
-    }
-
-    private func table(_ title: String, _ rows: [BenchmarkResult]) -> String {
-        var lines = [
-            "### \(title)", "", "| figure | FedMQ | Flower + PyTorch | ratio | spread FedMQ | spread Flower | goal | met |",
-            "|---|---|---|---|---|---|---|---|",
-        ]
-        for row in rows {
-            let digits = row.fedmq < 10 ? 3 : 1
-            lines.append(
-                "| \(row.metric) | \(BenchmarkReport.format(row.fedmq, digits: digits)) | \(BenchmarkReport.format(row.peer, digits: digits)) "
-                    + "| \(BenchmarkReport.format(row.ratio, digits: 3)) | \(BenchmarkReport.spread(row.runs.map(\.fedmq), digits: digits)) "
-                    + "| \(BenchmarkReport.spread(row.runs.map(\.peer), digits: digits)) | \(row.goal) | \(row.goal == "reported" ? "–" : row.goalMet ? "yes" : "**no**") |"
-            )
-        }
-        return lines.joined(separator: "\n")
     }
 
     private func markdown(_ sections: [String], machine: String) -> String {

@@ -199,6 +199,11 @@ struct SequentialModelTests {
                 #"{"version":1,"kind":"mlp","inputs":8,"hidden":[2],"outputs":2,"layers":[{"type":"dense","units":2}]}"#,
                 "only a sequential model has 'layers'"
             ),
+            // A model from the network must not make a device allocate without limit.
+            (
+                #"{"version":1,"kind":"sequential","inputs":1000,"input_shape":[1,1000],"outputs":2,"layers":[{"type":"conv1d","filters":65536,"kernel":3},{"type":"global_avg_pool"},{"type":"flatten"},{"type":"dense","units":2}]}"#,
+                "layer 0 (conv1d) keeps 65407922 values per example, more than 16777216"
+            ),
         ])
     func invalid(json: String, reason: String) {
         let error = #expect(throws: CoreError.self) { try ModelSpec.parse(json) }

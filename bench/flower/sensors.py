@@ -22,7 +22,7 @@ from safetensors.torch import load_file
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent.parent / "examples" / "pytorch"))
 import fedmq_torch  # noqa: E402
-from server import TimedClientManager  # noqa: E402
+from server import serve as serve_fedavg  # noqa: E402
 
 
 def model_from(spec, initial=None):
@@ -66,16 +66,7 @@ def serve(args, spec):
         curve["evaluated"].append(time.time())
         return loss, {"accuracy": accuracy}
 
-    strategy = fl.server.strategy.FedAvg(
-        fraction_fit=1.0, fraction_evaluate=0.0, min_fit_clients=args.clients, min_evaluate_clients=0,
-        min_available_clients=args.clients, evaluate_fn=central_evaluation,
-        on_fit_config_fn=lambda server_round: {"round": server_round},
-        initial_parameters=fl.common.ndarrays_to_parameters(weights(model)))
-    manager = TimedClientManager(args.clients)
-    fl.server.start_server(
-        server_address=f"127.0.0.1:{args.port}", config=fl.server.ServerConfig(num_rounds=args.rounds),
-        strategy=strategy, client_manager=manager)
-    curve["all_connected"] = manager.all_connected
+    curve["all_connected"] = serve_fedavg(args.port, args.rounds, args.clients, weights(model), central_evaluation)
     pathlib.Path(args.out).write_text(json.dumps(curve))
 
 

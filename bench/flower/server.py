@@ -31,6 +31,22 @@ class TimedClientManager(SimpleClientManager):
         return registered
 
 
+def serve(port, rounds, clients, initial, evaluate_fn):
+    """FedAvg over `clients` clients for `rounds` rounds from `initial` (numpy arrays), all of
+    them training every round and none evaluating, `evaluate_fn` evaluating centrally; returns
+    when all clients registered (time.time())."""
+    strategy = fl.server.strategy.FedAvg(
+        fraction_fit=1.0, fraction_evaluate=0.0, min_fit_clients=clients, min_evaluate_clients=0,
+        min_available_clients=clients, evaluate_fn=evaluate_fn,
+        on_fit_config_fn=lambda server_round: {"round": server_round},
+        initial_parameters=fl.common.ndarrays_to_parameters(initial))
+    manager = TimedClientManager(clients)
+    fl.server.start_server(
+        server_address=f"127.0.0.1:{port}", config=fl.server.ServerConfig(num_rounds=rounds), strategy=strategy,
+        client_manager=manager)
+    return manager.all_connected
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
@@ -50,16 +66,7 @@ def main():
         curve["evaluated"].append(time.time())
         return loss, {"accuracy": accuracy}
 
-    strategy = fl.server.strategy.FedAvg(
-        fraction_fit=1.0, fraction_evaluate=0.0, min_fit_clients=args.clients, min_evaluate_clients=0,
-        min_available_clients=args.clients, evaluate_fn=central_evaluation,
-        on_fit_config_fn=lambda server_round: {"round": server_round},
-        initial_parameters=fl.common.ndarrays_to_parameters(initial_parameters(args.model)))
-    manager = TimedClientManager(args.clients)
-    fl.server.start_server(
-        server_address=f"127.0.0.1:{args.port}", config=fl.server.ServerConfig(num_rounds=args.rounds),
-        strategy=strategy, client_manager=manager)
-    curve["all_connected"] = manager.all_connected
+    curve["all_connected"] = serve(args.port, args.rounds, args.clients, initial_parameters(args.model), central_evaluation)
     with open(args.out, "w") as out:
         json.dump(curve, out)
 

@@ -115,6 +115,17 @@ extension LayerSpec {
         }
     }
 
+    /// The values the layer keeps per example in training: its output, and a convolution's
+    /// unfolded input or a GRU's gates at every step. Bounded by the spec's validation, so that a
+    /// model that arrives over the network cannot make a device allocate without limit.
+    func workingSize(for input: ActivationShape, output: ActivationShape) -> Int {
+        switch self {
+        case .conv1d(_, let kernel, _, _): output.size + output.length * input.channels * kernel
+        case .gru(let units): output.size + 8 * input.length * units
+        default: output.size + input.size
+        }
+    }
+
     /// The layer's tensors for `input`: `i.weight` and `i.bias` in PyTorch's layouts.
     func parameters(for input: ActivationShape, index: Int) -> [(name: String, shape: [Int])] {
         switch self {

@@ -1,6 +1,7 @@
 extension ModelSpec {
-    /// The most layers and values a sequential model may have.
+    /// The most layers a sequential model may have, and values one layer may keep per example.
     static let sequentialLayerLimit = 64
+    static let workingSizeLimit = 1 << 24
 
     /// A `sequential` model of `layers` on rows of `inputShape` ([channels, length], or nil for
     /// flat rows of `inputs`) with `outputs` outputs.
@@ -56,7 +57,14 @@ extension ModelSpec {
             guard reconstructs else { throw .invalidModel("anomaly_quantile is for an autoencoder (objective reconstruction)") }
             guard anomalyQuantile > 0, anomalyQuantile < 1 else { throw .invalidModel("anomaly_quantile must lie in (0, 1), not \(anomalyQuantile)") }
         }
-        let (_, output, parameters) = try sequentialShapes()
+        let (shapes, output, parameters) = try sequentialShapes()
+        for (index, layer) in layers.enumerated() {
+            let next = index + 1 < shapes.count ? shapes[index + 1] : output
+            let size = layer.workingSize(for: shapes[index], output: next)
+            guard size <= Self.workingSizeLimit else {
+                throw .invalidModel("layer \(index) (\(layer.type)) keeps \(size) values per example, more than \(Self.workingSizeLimit)")
+            }
+        }
         guard output.flat, output.size == outputs else {
             throw .invalidModel(
                 "the last layer gives \(output) per example; the model needs \(outputs) flat outputs (end with a dense layer of \(outputs) units)")
