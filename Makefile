@@ -190,6 +190,7 @@ bench-sensors: deps $(BENCH_VENV)/bin/python
 	$(BENCH_VENV)/bin/python -c "import flwr, torch, safetensors; assert flwr.__version__ == '1.42.0'" 2>/dev/null || $(BENCH_VENV)/bin/pip install -q torch safetensors $(FLOWER)
 	$(SWIFT) build -c release --static-swift-stdlib --scratch-path $(STATIC_BUILD)
 	$(STATIC_BUILD)/release/fedmq bench sensors --runs 3 --python $(BENCH_VENV)/bin/python --results bench/results/sensors.json --markdown docs/benchmarks.md
+	$(STATIC_BUILD)/release/fedmq bench sensors --external --rounds 10 --python $(BENCH_VENV)/bin/python --results bench/results/sensors-external.json --markdown docs/benchmarks.md
 
 ## bench-heterogeneity: FedAvg, FedProx, FedDF and client distillation, each with and without augmentation, on Dirichlet(0.1) digits
 bench-heterogeneity: deps

@@ -38,9 +38,11 @@ struct SensorJobSetup {
     /// - Parameters:
     ///   - data: `data/<name>_train.csv` and `_test.csv` (header, label last).
     ///   - partition: how the training windows are dealt to the 10 agents (seed 0).
+    ///   - trainer: with it, every agent trains with this command (`trainer` in its config)
+    ///     instead of FedMQ's own trainer.
     init(
         data: String, name: String, shape: (channels: Int, length: Int, classes: Int), partition: Partitioner, rounds: Int, work: String,
-        executables: URL
+        executables: URL, trainer: [String]? = nil
     ) throws {
         try FileManager.default.createDirectory(atPath: work + "/shards", withIntermediateDirectories: true)
         let options = CSVOptions(hasHeader: true, label: .name("label"))
@@ -81,8 +83,16 @@ struct SensorJobSetup {
             to: URL(fileURLWithPath: aggregatorConfig))
         let broker = ["--host", "127.0.0.1", "--port", "\(port)"]
         let agents = try shards.enumerated().map { k, shard in
-            [try siblingExecutable("fedmq-agent", in: executables), "--agent", "agent-\(k)", "--job", Self.job] + broker
-                + ["--data", shard, "--label", "label", "--state-dir", "\(work)/fedmq/agent-\(k)", "--seed", "\(k)"]
+            var argv = [try siblingExecutable("fedmq-agent", in: executables), "--agent", "agent-\(k)", "--job", Self.job] + broker
+            argv += ["--data", shard, "--label", "label", "--state-dir", "\(work)/fedmq/agent-\(k)", "--seed", "\(k)"]
+            guard let trainer else { return argv }
+            let config: [String: Any] = [
+                "agent": "agent-\(k)", "job": Self.job, "broker": ["host": "127.0.0.1", "port": port], "data_csv": shard, "data_label": "label",
+                "state_directory": "\(work)/fedmq/agent-\(k)", "seed": k, "trainer": ["command": trainer, "timeout_seconds": 600],
+            ]
+            let path = "\(work)/agent-\(k).json"
+            try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: path))
+            return [argv[0], "--config", path]
         }
         let fedmq: [String: Any] = [
             "port": port, "job": Self.job, "logs": work + "/fedmq/logs", "metrics": work + "/fedmq/aggregator/metrics.jsonl",

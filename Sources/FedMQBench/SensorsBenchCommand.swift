@@ -19,6 +19,8 @@ struct SensorsBenchCommand: AsyncParsableCommand {
     @Option(help: "Python interpreter with flwr 1.42 and torch installed.") var python = "bench/.venv/bin/python"
     @Option(help: "The harness that launches and measures both systems.") var harness = "bench/flower/harness.py"
     @Option(help: "The folder of the shipped data sets.") var data = "data"
+    @Flag(help: "Instead: FedMQ agents training with examples/pytorch/trainer.py (the external trainer path) beside Flower + PyTorch, one run.")
+    var external = false
 
     static let peerName = "Flower 1.42 + PyTorch (start_server / start_client, gRPC; telemetry off; one torch thread per process)"
     /// The data sets: file prefix, title, and channels x length x classes.
@@ -34,6 +36,16 @@ struct SensorsBenchCommand: AsyncParsableCommand {
         let executables = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
         let work = FileManager.default.temporaryDirectory.appendingPathComponent("fedmq-bench-sensors-\(UUID().uuidString)").path
         let measure = Harness(python: python, script: harness)
+        if external {
+            let results = try externalTrainer(work: "\(work)/external", executables: executables, machine: machine)
+            try BenchmarkReport.writeJSON(results, to: output.results)
+            let text = externalMarkdown(
+                BenchmarkReport.comparisonTable("BasicMotions, IID, one run", results, peer: "Flower + PyTorch"), machine: machine)
+            try BenchmarkReport.replaceSection("sensors-external", with: text, in: output.markdown)
+            print(text)
+            try? FileManager.default.removeItem(atPath: work)
+            return
+        }
         var results: [BenchmarkResult] = []
         var sections: [String] = []
         for dataset in Self.datasets {
@@ -72,6 +84,37 @@ struct SensorsBenchCommand: AsyncParsableCommand {
         try BenchmarkReport.replaceSection("sensors", with: text, in: output.markdown)
         print(text)
         try? FileManager.default.removeItem(atPath: work)
+    }
+
+    /// FedMQ's agents training the same CNN with `examples/pytorch/trainer.py` (the external
+    /// trainer path) beside Flower + PyTorch: the same PyTorch training, FedMQ's transport,
+    /// aggregation and evaluation. Each agent starts the script (and imports torch) every round.
+    private func externalTrainer(work: String, executables: URL, machine: String) throws -> [BenchmarkResult] {
+        let dataset = Self.datasets[0]
+        let trainer = [
+            URL(fileURLWithPath: python).standardized.path,
+            URL(fileURLWithPath: harness).deletingLastPathComponent().appendingPathComponent("../../examples/pytorch/trainer.py").standardized.path,
+        ]
+        let setup = try SensorJobSetup(
+            data: data, name: dataset.name, shape: dataset.shape, partition: .iid, rounds: rounds, work: work, executables: executables,
+            trainer: trainer)
+        let measure = Harness(python: python, script: harness)
+        let fedmq = try measure.job(["fedmq", "--spec", setup.fedmqSpecPath, "--timeout", "3600"])
+        let flower = try measure.job(["flower-sensors", "--sensors", setup.flowerJobPath, "--work", "\(work)/flower"])
+        print(String(format: "external trainer: accuracy %.4f / %.4f", fedmq.accuracy, flower.accuracy))
+        return [
+            BenchmarkResult(
+                name: "sensors-external-trainer-accuracy", metric: "federated test accuracy after \(rounds) rounds",
+                peerName: Self.peerName, goal: "within 1 point", check: { abs($0 - $1) <= 0.01 }, machine: machine,
+                runs: [.init(fedmq: fedmq.accuracy, peer: flower.accuracy)]),
+            BenchmarkResult(
+                name: "sensors-external-trainer-agent-cpu", metric: "CPU seconds per round of one agent (its trainer included) / client",
+                peerName: Self.peerName, goal: "reported", check: nil, machine: machine,
+                runs: [
+                    .init(
+                        fedmq: agentCPU(fedmq, role: "agent", agents: setup.agents), peer: agentCPU(flower, role: "client", agents: setup.agents))
+                ]),
+        ]
     }
 
     /// CPU seconds one agent (client) spent per round: all of them over agents and rounds.
@@ -126,6 +169,20 @@ struct SensorsBenchCommand: AsyncParsableCommand {
                 "rounds-wall", "wall time of the rounds (s)", goal: "reported", check: nil,
                 runs: pairs.map { .init(fedmq: $0.fedmq.roundsWall, peer: $0.flower.roundsWall) }),
         ]
+    }
+
+    private func externalMarkdown(_ table: String, machine: String) -> String {
+        [
+            "## The external trainer path versus Flower + PyTorch (`make bench-sensors`)",
+            "",
+            "The same CNN and BasicMotions IID shards as above, \(rounds) rounds, but FedMQ's 10 agents train with the PyTorch example",
+            "trainer (`examples/pytorch/trainer.py`, `trainer` in their configs) instead of natively: the same PyTorch training code",
+            "as Flower's clients (`examples/pytorch/fedmq_torch.py`), with FedMQ's transport, FedAvg and central evaluation. Each agent",
+            "starts the script every round, so its CPU includes starting Python and importing torch each round; a Flower client",
+            "imports torch once. One run (each takes minutes). Machine: \(machine).",
+            "",
+            table, "", "Figures: `bench/results/sensors-external.json`.",
+        ].joined(separator: "\n")
     }
 
     private func markdown(_ sections: [String], machine: String) -> String {
