@@ -91,10 +91,12 @@ struct SensorsBenchCommand: AsyncParsableCommand {
     /// aggregation and evaluation. Each agent starts the script (and imports torch) every round.
     private func externalTrainer(work: String, executables: URL, machine: String) throws -> [BenchmarkResult] {
         let dataset = Self.datasets[0]
-        let trainer = [
-            URL(fileURLWithPath: python).standardized.path,
-            URL(fileURLWithPath: harness).deletingLastPathComponent().appendingPathComponent("../../examples/pytorch/trainer.py").standardized.path,
-        ]
+        // Absolute paths: the agents run their trainer in its work folder.
+        func absolute(_ path: String) -> String {
+            let full = path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
+            return URL(fileURLWithPath: full).standardizedFileURL.path
+        }
+        let trainer = [absolute(python), absolute((harness as NSString).deletingLastPathComponent + "/../../examples/pytorch/trainer.py")]
         let setup = try SensorJobSetup(
             data: data, name: dataset.name, shape: dataset.shape, partition: .iid, rounds: rounds, work: work, executables: executables,
             trainer: trainer)
