@@ -5,7 +5,7 @@ import FedMQRuntime
 import Foundation
 import Synchronization
 
-/// Runs a `TrainerCommand` for one round, in a private work folder `<state>/trainer/round-<r>/`
+/// Runs the agent's `trainer` (an `ExternalCommand`) for one round, in a private work folder `<state>/trainer/round-<r>/`
 /// (mode 0700, emptied of earlier rounds):
 /// - FedMQ writes `global.safetensors` (the round's base model, as on `global/model`) and
 ///   `round.json` (`fedmq.trainer-round/1`: job, agent, round, seed, the training settings, the

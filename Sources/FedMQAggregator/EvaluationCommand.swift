@@ -71,10 +71,15 @@ struct EvaluationCommand: Sendable {
             throw ProgramRun.Failure("\(path): error_histogram must count the examples in \(ReconstructionErrors.binCount) bins")
         }
         if let confusion = evaluation.confusion {
-            let square = confusion.count <= 4096 && confusion.allSatisfy { $0.count == confusion.count && $0.allSatisfy { $0 >= 0 && $0 < 1 << 40 } }
-            guard square, confusion.joined().reduce(0, +) == evaluation.examples else {
-                throw ProgramRun.Failure("\(path): confusion must be a square matrix of counts that add up to examples")
+            let refusal = ProgramRun.Failure("\(path): confusion must be a square matrix of counts that add up to examples")
+            guard confusion.count <= 4096, confusion.allSatisfy({ $0.count == confusion.count }) else { throw refusal }
+            // Added up against the remainder, so that no sum of large counts can overflow.
+            var left = evaluation.examples
+            for count in confusion.joined() {
+                guard count >= 0, count <= left else { throw refusal }
+                left -= count
             }
+            guard left == 0 else { throw refusal }
         }
         return evaluation
     }

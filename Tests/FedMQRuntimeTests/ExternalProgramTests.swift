@@ -54,6 +54,11 @@ struct ExternalProgramTests {
             (#"echo '{"examples": 4, "loss": 1, "mae": -1}' > evaluation.json"#, "mae must be a finite, non-negative number"),
             (#"echo '{"examples": 4, "loss": 1, "confusion": [[1, 1], [1]]}' > evaluation.json"#, "confusion must be a square matrix"),
             (#"echo '{"examples": 4, "loss": 1, "confusion": [[1, 1], [1, 2]]}' > evaluation.json"#, "confusion must be a square matrix"),
+            // Counts whose sum would overflow are refused, not added up.
+            (
+                #"echo '{"examples": 4, "loss": 1, "confusion": [[4611686018427387904, 4611686018427387904], [4611686018427387904, 4611686018427387904]]}' > evaluation.json"#,
+                "confusion must be a square matrix"
+            ),
         ])
     func failures(script: String, reason: String) throws {
         defer { try? FileManager.default.removeItem(atPath: directory) }
