@@ -16,6 +16,9 @@ public struct AgentConfig: ConfigFile, Sendable {
     public var dataLabel: String?
     /// Whether the CSV starts with a header line; nil: exactly when `data_label` names a column.
     public var dataHeader: Bool?
+    /// The feature columns to use, by header name and in the model's order; the others are
+    /// dropped. Implies a header line. Nil: every column but the label.
+    public var dataColumns: [String]?
     /// What an empty or `NaN` cell does (sensors drop out): `error` (the default: the file is
     /// refused, naming the line and column), `drop_row`, or `fill_mean` (the column's local mean).
     public var dataMissing = MissingValuePolicy.error
@@ -65,6 +68,7 @@ public struct AgentConfig: ConfigFile, Sendable {
         case dataLabel = "data_label"
         case dataHeader = "data_header"
         case dataMissing = "data_missing"
+        case dataColumns = "data_columns"
         case stateDirectory = "state_directory"
         case privacyBudget = "privacy_budget"
         case privacyPolicy = "privacy_policy"
@@ -91,7 +95,8 @@ public struct AgentConfig: ConfigFile, Sendable {
 
     /// The CSV options the local data are read with.
     public var dataOptions: CSVOptions {
-        CSVOptions(hasHeader: dataHeader ?? (dataLabel != nil), label: dataLabel.map { .name($0) } ?? .last, missing: dataMissing)
+        CSVOptions(
+            hasHeader: dataHeader ?? (dataLabel != nil || dataColumns != nil), label: dataLabel.map { .name($0) } ?? .last, missing: dataMissing)
     }
 
     /// The owner's pacing limits, with the publish times of the last day.
@@ -112,6 +117,9 @@ public struct AgentConfig: ConfigFile, Sendable {
         if stateDirectory.isEmpty { throw .configuration("state_directory is empty") }
         if dataCSV.isEmpty && trainer == nil {
             throw .configuration("data_csv is empty: give the local data, or a trainer command that reads its own")
+        }
+        if let dataColumns, dataColumns.isEmpty || Set(dataColumns).count != dataColumns.count || dataHeader == false {
+            throw .configuration("data_columns must name distinct columns of a CSV with a header line")
         }
         if dataCSV.isEmpty && holdoutFraction > 0 { throw .configuration("holdout_fraction needs data_csv: held-out rows come from it") }
         try trainer?.validate(key: "trainer")

@@ -67,7 +67,7 @@ public struct AgentRuntime: Service {
         try config.validate()
         reportFileSizeLimitAsError()
         try DurableFile.createDirectory(config.stateDirectory)
-        let local = config.dataCSV.isEmpty ? nil : try CSVReader.read(file: config.dataCSV, options: config.dataOptions)
+        let local = config.dataCSV.isEmpty ? nil : try Self.readData(config)
         // Held-out rows for federated evaluation never reach training.
         let (data, holdout): (Dataset?, Dataset?) =
             if let local, config.holdoutFraction > 0 {

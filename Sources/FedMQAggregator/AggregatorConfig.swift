@@ -19,6 +19,8 @@ public struct AggregatorConfig: ConfigFile, Sendable {
     public var evaluationLabel: String?
     /// Whether the CSV starts with a header line; nil: exactly when `evaluation_label` names a column.
     public var evaluationHeader: Bool?
+    /// The evaluation data's feature columns, by header name, as the agents' `data_columns`.
+    public var evaluationColumns: [String]?
     /// Central evaluation by a program of the user's instead (any framework; required to
     /// evaluate an external model): it reads `model.safetensors` and writes `evaluation.json`,
     /// and finds `evaluation_csv`, if given, in `FEDMQ_EVALUATION_CSV`.
@@ -50,6 +52,7 @@ public struct AggregatorConfig: ConfigFile, Sendable {
         case evaluationCSV = "evaluation_csv"
         case evaluationLabel = "evaluation_label"
         case evaluationHeader = "evaluation_header"
+        case evaluationColumns = "evaluation_columns"
         case evaluationCommand = "evaluation_command"
         case publicCSV = "public_csv"
         case publicHeader = "public_header"
@@ -71,7 +74,8 @@ public struct AggregatorConfig: ConfigFile, Sendable {
 
     /// The CSV options the evaluation data are read with.
     public var evaluationOptions: CSVOptions {
-        CSVOptions(hasHeader: evaluationHeader ?? (evaluationLabel != nil), label: evaluationLabel.map { .name($0) } ?? .last)
+        CSVOptions(
+            hasHeader: evaluationHeader ?? (evaluationLabel != nil || evaluationColumns != nil), label: evaluationLabel.map { .name($0) } ?? .last)
     }
 
     /// Refuses settings the aggregator cannot run with, naming the field.
@@ -93,6 +97,9 @@ public struct AggregatorConfig: ConfigFile, Sendable {
             throw .configuration("give exactly one of 'model' (a spec) and 'initial_model' (a file)")
         }
         if stateDirectory.isEmpty { throw .configuration("state_directory is empty") }
+        if let evaluationColumns, evaluationColumns.isEmpty || Set(evaluationColumns).count != evaluationColumns.count || evaluationHeader == false {
+            throw .configuration("evaluation_columns must name distinct columns of a CSV with a header line")
+        }
         if let evaluationCommand {
             try evaluationCommand.validate(key: "evaluation_command")
         }

@@ -26,6 +26,13 @@ extension AggregatorRuntime {
                 "evaluation_csv: FedMQ cannot evaluate a model of kind \(spec.kind.rawValue) natively; give an evaluation_command instead")
         }
         var data = try CSVReader.read(file: path, options: config.evaluationOptions)
+        if let columns = config.evaluationColumns {
+            do {
+                data = try data.selectingFeatures(named: columns)
+            } catch {
+                throw RuntimeError.file(path: path, reason: "evaluation_columns: \(error)")
+            }
+        }
         if let scaling = spec.scaling {
             try scaling.apply(to: &data)
         } else if let warning = FeatureScaling.unscaledWarning(data) {

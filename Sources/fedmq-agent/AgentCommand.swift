@@ -27,6 +27,7 @@ struct AgentCommand: AsyncParsableCommand {
     @Option(help: "Local training data (CSV).") var data: String?
     @Option(help: "Label column name (implies a header line); default: the last column.") var label: String?
     @Option(help: "An empty or NaN cell: error (default), drop_row or fill_mean.") var missing: String?
+    @Option(help: "The feature columns to use, by header name, comma-separated (the others are dropped).") var columns: String?
     @Option(name: .customLong("state-dir"), help: "State directory.") var stateDirectory: String?
     @Option(help: "Seed for local shuffles.") var seed: UInt64?
     @Option(name: .customLong("budget-epsilon"), help: "Privacy budget: refuse rounds that would spend more epsilon.") var budgetEpsilon: Double?
@@ -58,6 +59,7 @@ struct AgentCommand: AsyncParsableCommand {
             settings.dataLabel = label
             settings.dataHeader = true
         }
+        if let columns { settings.dataColumns = columns.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
         if let missing {
             guard let policy = MissingValuePolicy(rawValue: missing) else { throw ValidationError("--missing must be error, drop_row or fill_mean") }
             settings.dataMissing = policy

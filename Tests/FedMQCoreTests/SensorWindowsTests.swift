@@ -64,3 +64,21 @@ struct SensorWindowsTests {
         }
     }
 }
+
+@Suite("Selecting feature columns")
+struct ColumnSelectionTests {
+    @Test("the named columns stay, in the order given, the others go; a missing or repeated name is refused by name")
+    func select() throws {
+        let data = try CSVReader.parse(
+            "id,b,a,noise,label\n7,1,2,3,0\n8,4,5,6,1\n", file: "x.csv", options: CSVOptions(hasHeader: true, label: .name("label")))
+        let selected = try data.selectingFeatures(named: ["a", "b"])
+        #expect(selected.features == [2, 1, 5, 4] && selected.featureCount == 2 && selected.featureNames == ["a", "b"])
+        #expect(selected.targets == data.targets)
+        #expect {
+            try data.selectingFeatures(named: ["a", "c"])
+        } throws: { "\($0)".contains("no column named 'c' among id, b, a, noise") }
+        #expect { try data.selectingFeatures(named: ["a", "a"]) } throws: { "\($0)".contains("name one twice") }
+        let unnamed = try CSVReader.parse("1,2,0\n", file: "y.csv", options: CSVOptions())
+        #expect { try unnamed.selectingFeatures(named: ["a"]) } throws: { "\($0)".contains("need a header line") }
+    }
+}

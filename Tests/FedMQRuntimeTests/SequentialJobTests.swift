@@ -74,3 +74,42 @@ struct AnomalyThresholdTests {
         }
     }
 }
+
+@Suite("Selected columns through the runtimes", .timeLimit(.minutes(1)))
+struct ColumnSelectionJobTests {
+    @Test("agents and the aggregator keep only the named columns of files that hold more (an id, a noisy sensor), in the model's order")
+    func dataColumns() async throws {
+        let fleet = try RuntimeFleet()
+        var config = fleet.aggregatorConfig(policy: fleet.policy(rounds: 2, target: 2, minimum: 2))
+        var agents: [RunningService] = []
+        for index in 0..<2 {
+            var agent = try fleet.agentConfig(index)
+            // The same rows with a device id first, the features in another order and a noise column.
+            let rows = try String(contentsOfFile: agent.dataCSV, encoding: .utf8).split(separator: "\n").map { line in
+                let cells = line.split(separator: ",")
+                return "\(index),\(cells[2]),\(cells[0]),9.5,\(cells[1]),\(cells[3])"
+            }
+            try (["device,x2,x0,noise,x1,label"] + rows).joined(separator: "\n").write(toFile: agent.dataCSV, atomically: true, encoding: .utf8)
+            agent.dataColumns = ["x0", "x1", "x2"]
+            agent.dataLabel = "label"
+            if index == 0 {
+                config.evaluationCSV = agent.dataCSV
+                config.evaluationColumns = agent.dataColumns
+                config.evaluationLabel = "label"
+            }
+            agents.append(fleet.agent(agent))
+        }
+        let aggregator = fleet.aggregator(config)
+        try await aggregator.finished()
+        for agent in agents { try await agent.stop() }
+        let metrics = try fleet.metricsLog()
+        #expect(metrics.map(\.round) == [1, 2] && metrics.allSatisfy { $0.participants == ["a0", "a1"] })
+        // Label 1 where x0 + x1 > x2: learnable only from the right columns in the right order.
+        #expect(try #require(metrics.last?.accuracy) >= 0.8, "\(metrics.map { $0.accuracy ?? -1 })")
+
+        var refused = try fleet.agentConfig(2)
+        refused.dataColumns = ["x0"]
+        refused.dataHeader = false
+        #expect { try refused.validate() } throws: { "\($0)".contains("data_columns must name distinct columns of a CSV with a header line") }
+    }
+}

@@ -9,6 +9,21 @@ extension Dataset {
         return index
     }
 
+    /// The same rows with only the features named `names`, in that order (the others dropped);
+    /// throws naming a column that is not there, or one named twice.
+    public func selectingFeatures(named names: [String]) throws(CoreError) -> Dataset {
+        guard !names.isEmpty else { throw .invalidData("select at least one column") }
+        guard Set(names).count == names.count else { throw .invalidData("columns \(names.joined(separator: ", ")) name one twice") }
+        var columns: [Int] = []
+        for name in names { columns.append(try featureIndex(named: name)) }
+        var kept: [Float] = []
+        kept.reserveCapacity(count * columns.count)
+        for row in 0..<count {
+            for column in columns { kept.append(features[row * featureCount + column]) }
+        }
+        return Dataset(unchecked: kept, targets: targets, featureCount: columns.count, names: names)
+    }
+
     /// The rows of each value of feature `column`, by increasing value: a natural partition.
     public func rowsByValue(of column: Int) -> [(value: Float, rows: [Int])] {
         var groups: [Float: [Int]] = [:]
