@@ -252,7 +252,7 @@ public struct AgentRuntime: Service {
                     .externallyTrained(
                         round: round,
                         .failure(
-                            .init(description: "the round asks for DP-SGD, which only FedMQ's own trainer runs; an external trainer sits it out"))))
+                            .init("the round asks for DP-SGD, which only FedMQ's own trainer runs; an external trainer sits it out"))))
             } else if let trainer {
                 Task.detached { [evaluationOrder] in
                     await evaluationOrder.finished()

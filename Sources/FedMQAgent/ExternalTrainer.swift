@@ -44,9 +44,7 @@ struct ExternalTrainer: Sendable {
     }
 
     /// Why a run produced nothing usable; each names the file or the program.
-    struct Failure: Error, CustomStringConvertible {
-        let description: String
-    }
+    typealias Failure = ProgramRun.Failure
 
     private struct RoundFile: Encodable {
         var schema = "fedmq.trainer-round/1"
@@ -91,10 +89,8 @@ struct ExternalTrainer: Sendable {
             return .success(try collect(from: work, like: base.parameters))
         } catch let failure as Failure {
             return .failure(failure)
-        } catch let failure as ProgramRun.Failure {
-            return .failure(Failure(description: failure.description))
         } catch {
-            return .failure(Failure(description: "\(error)"))
+            return .failure(Failure("\(error)"))
         }
     }
 
@@ -127,25 +123,25 @@ struct ExternalTrainer: Sendable {
     private func collect(from work: String, like global: Parameters) throws -> Output {
         let resultPath = work + "/result.json"
         guard let data = FileManager.default.contents(atPath: resultPath) else {
-            throw Failure(description: "the trainer wrote no \(resultPath)")
+            throw Failure("the trainer wrote no \(resultPath)")
         }
         let result: ResultFile
         do {
             result = try JSONDecoder().decode(ResultFile.self, from: data)
         } catch {
-            throw Failure(description: "\(resultPath): not {\"examples\": N, \"metrics\": {...}}: \(error.localizedDescription)")
+            throw Failure("\(resultPath): not {\"examples\": N, \"metrics\": {...}}: \(error.localizedDescription)")
         }
         guard result.examples > 0, result.examples < 1 << 40 else {
-            throw Failure(description: "\(resultPath): examples must be a positive count, not \(result.examples)")
+            throw Failure("\(resultPath): examples must be a positive count, not \(result.examples)")
         }
         let modelPath = work + "/trained.safetensors"
-        guard let bytes = FileManager.default.contents(atPath: modelPath) else { throw Failure(description: "the trainer wrote no \(modelPath)") }
+        guard let bytes = FileManager.default.contents(atPath: modelPath) else { throw Failure("the trainer wrote no \(modelPath)") }
         let parameters: Parameters
         do {
             parameters = try SafetensorsDecoder.decode(Array(bytes)).parameters(orderedAs: global.names)
             try global.checkCompatible(with: parameters)
         } catch {
-            throw Failure(description: "\(modelPath) does not fit the global model (\(global.names.joined(separator: ", "))): \(error)")
+            throw Failure("\(modelPath) does not fit the global model (\(global.names.joined(separator: ", "))): \(error)")
         }
         return Output(parameters: parameters, examples: result.examples, metrics: result.metrics ?? [:])
     }
