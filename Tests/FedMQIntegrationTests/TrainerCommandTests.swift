@@ -100,6 +100,28 @@ struct TrainerCommandTests {
         }
     }
 
+    @Test(
+        "the example trainers refuse, by name, settings of a round they do not implement rather than train otherwise than asked",
+        arguments: ["deploy/examples/trainer/numpy_trainer.py", "deploy/examples/trainer/numpy_cnn.py"])
+    func examplesRefuseUnsupportedSettings(script: String) async throws {
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("fedmq-refusal-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        let round: [String: Any] = [
+            "schema": "fedmq.trainer-round/1", "round": 1, "seed": 0, "model_spec": ["kind": "external"],
+            "training": ["learning_rate": 0.1, "batch_size": 8, "epochs": 1, "proximal_mu": 0.01, "weight_decay": 0],
+            "global_model": "global.safetensors", "trained_model": "trained.safetensors", "result": "result.json",
+        ]
+        try JSONSerialization.data(withJSONObject: round).write(to: URL(fileURLWithPath: work + "/round.json"))
+        var environment = ProcessInfo.processInfo.environment
+        environment["FEDMQ_WORK_DIR"] = work
+        let run = try await runToEnd(
+            repositoryFile(".venv/bin/python3"), [repositoryFile(script)] + (script.hasSuffix("cnn.py") ? ["train"] : []),
+            log: work + "/trainer.log", environment: environment)
+        #expect(run.status != 0 && run.output.contains("this trainer does not implement proximal_mu"), "\(run.output)")
+        #expect(!FileManager.default.fileExists(atPath: work + "/trained.safetensors"))
+    }
+
     @Test("an agent stopped while its trainer runs stops the trainer's process group too")
     func shutdownStopsTrainer() async throws {
         try await withLocalBroker { broker in

@@ -93,8 +93,14 @@ def load_rows(path):
 
 def train(model, spec, features, labels, training, seed):
     """Trains `model` in place as a FedMQ round's `training` asks (SGD with its learning rate,
-    momentum, weight decay, batch size and epochs; softmax cross-entropy for classifiers, squared
-    error for one output); returns the mean batch loss."""
+    momentum, weight decay, batch size and epochs, and FedProx's proximal term mu/2·‖w − w_start‖²;
+    softmax cross-entropy for classifiers, squared error for one output); returns the mean batch
+    loss. Augmentation and DP-SGD are refused: they are FedMQ's own trainer's."""
+    asked = [key for key in ("augmentation", "dp_sgd") if training.get(key)]
+    if asked:
+        raise ValueError(f"this trainer does not implement {', '.join(asked)}, which the round asks for")
+    mu = training.get("proximal_mu", 0.0)
+    start = [parameter.detach().clone() for parameter in model.parameters()]
     inputs = batch(spec, features)
     classify = spec["outputs"] >= 2
     targets = torch.as_tensor(labels, dtype=torch.long if classify else torch.float32)
@@ -110,6 +116,8 @@ def train(model, spec, features, labels, training, seed):
             optimizer.zero_grad()
             output = model(inputs[rows])
             loss = loss_function(output if classify else output.squeeze(1), targets[rows])
+            if mu > 0:
+                loss = loss + mu / 2 * sum(((p - s) ** 2).sum() for p, s in zip(model.parameters(), start))
             loss.backward()
             optimizer.step()
             losses.append(loss.item())

@@ -31,8 +31,6 @@ def main():
     with open(os.path.join(work, "round.json")) as handle:
         round_config = json.load(handle)
     spec, training = round_config["model_spec"], round_config["training"]
-    if training.get("dp_sgd"):
-        sys.exit("this trainer does not run DP-SGD")
     model = fedmq_torch.build(spec)
     model.load_state_dict(load_file(os.path.join(work, round_config["global_model"])))
     if not round_config.get("data_csv"):
@@ -40,7 +38,10 @@ def main():
     features, labels = fedmq_torch.load_rows(round_config["data_csv"])
     if spec.get("scaling"):
         features = (features - np.array(spec["scaling"]["mean"], dtype=np.float32)) / np.array(spec["scaling"]["std"], dtype=np.float32)
-    loss = fedmq_torch.train(model, spec, features, labels, training, round_config["seed"])
+    try:
+        loss = fedmq_torch.train(model, spec, features, labels, training, round_config["seed"])
+    except ValueError as refusal:
+        sys.exit(str(refusal))
     save_file({name: value.contiguous() for name, value in model.state_dict().items()}, os.path.join(work, round_config["trained_model"]))
     with open(os.path.join(work, round_config["result"]), "w") as handle:
         json.dump({"examples": len(labels), "metrics": {"train_loss": loss}}, handle)

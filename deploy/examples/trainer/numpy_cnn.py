@@ -36,6 +36,14 @@ import numpy as np
 from safetensors.numpy import load_file, save_file
 
 
+def refuse_unsupported(training, supported):
+    """Exits, naming them, when the round asks for settings this trainer does not implement:
+    training without them would quietly be other training than the job asked for."""
+    asked = [key for key in ("weight_decay", "proximal_mu", "augmentation", "dp_sgd") if training.get(key) and key not in supported]
+    if asked:
+        sys.exit(f"this trainer does not implement {', '.join(asked)}, which the round asks for")
+
+
 def load_rows(path, features=None):
     with open(path, newline="") as handle:
         rows = [row for row in csv.reader(handle) if row]
@@ -117,6 +125,7 @@ def train():
     with open(os.path.join(work, "round.json")) as handle:
         round_config = json.load(handle)
     training = round_config["training"]
+    refuse_unsupported(training, supported=())
     params = read_model(os.path.join(work, round_config["global_model"]))
     if not round_config.get("data_csv"):
         sys.exit("round.json names no data_csv: set data_csv in the agent's config")

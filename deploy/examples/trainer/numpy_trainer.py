@@ -26,6 +26,14 @@ import numpy as np
 from safetensors.numpy import load_file, save_file
 
 
+def refuse_unsupported(training, supported):
+    """Exits, naming them, when the round asks for settings this trainer does not implement:
+    training without them would quietly be other training than the job asked for."""
+    asked = [key for key in ("weight_decay", "proximal_mu", "augmentation", "dp_sgd") if training.get(key) and key not in supported]
+    if asked:
+        sys.exit(f"this trainer does not implement {', '.join(asked)}, which the round asks for")
+
+
 def load_rows(path, features):
     with open(path, newline="") as handle:
         rows = list(csv.reader(handle))
@@ -65,6 +73,7 @@ def main():
         round_config = json.load(handle)
     spec = round_config["model_spec"]
     training = round_config["training"]
+    refuse_unsupported(training, supported=())
     params = {name: value.astype(np.float32) for name, value in load_file(os.path.join(work, round_config["global_model"])).items()}
     names = [tensor["name"] for tensor in round_config["tensors"]]
     layers = list(zip(names[0::2], names[1::2]))
