@@ -27,6 +27,7 @@ public struct AgentRuntime: Service {
     let evaluationOrder = EvaluationOrder()
     let connector: any MQTTConnector
     let clock: any RuntimeClock
+    let record: AgentRecordFile
 
     /// - Parameters:
     ///   - training: the real trainer unless given (`fedmq simulate` passes a no-op to
@@ -41,6 +42,7 @@ public struct AgentRuntime: Service {
         self.training = training ?? { Self.train(base: $0, config: $1, data: $2, seed: $3) }
         self.connector = connector
         self.clock = clock
+        record = AgentRecordFile(path: config.stateDirectory + "/agent-\(config.job).json", job: config.job)
         var logger = logger
         logger[metadataKey: "job"] = "\(config.job)"
         logger[metadataKey: "agent"] = "\(config.agent)"
@@ -56,7 +58,6 @@ public struct AgentRuntime: Service {
         case shutdown
     }
 
-    private var recordPath: String { config.stateDirectory + "/agent-\(config.job).json" }
     /// The bytes of the update published for the last served round.
     private var lastUpdatePath: String { config.stateDirectory + "/update-\(config.job).safetensors" }
     /// What top-k sparsification held back so far (float32, tagged with its round).
@@ -82,7 +83,7 @@ public struct AgentRuntime: Service {
                 trainer: $0, directory: config.stateDirectory + "/trainer", job: config.job, agent: config.agent,
                 dataCSV: config.dataCSV.isEmpty ? nil : config.dataCSV)
         }
-        let record = try loadRecord()
+        let record = try self.record.load()
         let enrolment = try config.enrolment.map { try IdentityFiles.enrolment(at: $0) }
         var machine = try AgentStateMachine(
             agent: config.agent, job: config.job, lastServedRound: record.lastServedRound, ledger: record.ledger,
@@ -279,7 +280,7 @@ public struct AgentRuntime: Service {
                 let bytes = SafetensorsEncoder.encode(residual, metadata: [ModelCodec.Key.job: config.job, ModelCodec.Key.round: "\(round)"])
                 try DurableFile.write(bytes, to: residualPath, syncDirectory: false, mode: 0o600)
             }
-            var record = try loadRecord()
+            var record = try self.record.load()
             record.lastServedRound = round
             record.lastUpdateSignature = update.signature
             record.lastUpdatePublishedDuring = update.publishedDuring
@@ -288,7 +289,7 @@ public struct AgentRuntime: Service {
             var pacing = config.pacing(recent: record.publishTimes)
             pacing.record(clock.now())
             record.publishTimes = pacing.recent
-            try DurableFile.write(ProtocolJSON.encode(record), to: recordPath, mode: 0o600)
+            try self.record.save(record)
         case .publishUpdate(let topic, let payload, let expiry, let signature):
             try await client.publish(
                 topic, payload: payload, qos: .atLeastOnce, retain: false, messageExpiry: expiry,
@@ -360,15 +361,5 @@ public struct AgentRuntime: Service {
             round <= record.lastServedRound
         else { return nil }
         return try? Parameters(file.tensors)
-    }
-
-    private func loadRecord() throws -> AgentRecord {
-        guard FileManager.default.fileExists(atPath: recordPath) else { return AgentRecord(job: config.job, lastServedRound: 0, ledger: []) }
-        guard let record = try? JSONDecoder().decode(AgentRecord.self, from: Data(try DurableFile.read(recordPath))),
-            record.job == config.job, record.lastServedRound >= 0
-        else {
-            throw RuntimeError.file(path: recordPath, reason: "unreadable record of served rounds and privacy ledger")
-        }
-        return record
     }
 }

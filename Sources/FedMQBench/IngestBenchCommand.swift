@@ -145,7 +145,7 @@ struct IngestRun {
             }
             throw CommandFailure("the watcher's subscription ended")
         }
-        let before = SimulationRun.residentBytes(of: aggregator.pid, field: "VmRSS")
+        let before = ProcessUsage.statusBytes(of: aggregator.pid, field: "VmRSS")
 
         var delta = base.parameters
         delta.scale(by: 0)
@@ -163,7 +163,7 @@ struct IngestRun {
         let peak = Task { [pid = aggregator.pid] in
             var highest = 0
             while !Task.isCancelled {
-                highest = max(highest, SimulationRun.residentBytes(of: pid, field: "VmRSS"))
+                highest = max(highest, ProcessUsage.statusBytes(of: pid, field: "VmRSS"))
                 try? await Task.sleep(for: .milliseconds(20))
             }
             return highest

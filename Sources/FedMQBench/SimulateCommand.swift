@@ -12,13 +12,15 @@ public struct SimulateCommand: AsyncParsableCommand {
 
     public static let configuration = CommandConfiguration(
         commandName: "simulate",
-        abstract: "Run N agents in this process (one MQTT connection each) against a real aggregator.",
+        abstract: "Run N agents (one MQTT connection each) against a real aggregator.",
         discussion: """
             Without --data: the agents train a no-op, to load-test the protocol. It starts a private mosquitto (or uses
-            --broker), connects the agents, then starts fedmq-aggregator with a softmax model of INPUTS x OUTPUTS
-            parameters and waits for every round. Prints each round's latency (from the round opening to its model being
-            published, as a subscriber sees them), the percentiles, whether every update counted, and the aggregator's
-            memory against the model's size.
+            --broker), and with --sites S also S site brokers bridged to it; starts the agents in worker processes of at
+            most --agents-per-process each (on the site brokers, if any), then fedmq-aggregator with a softmax model of
+            INPUTS x OUTPUTS parameters on the central broker, and waits for every round. Prints each round's latency
+            (from the round opening to its model being published, as a subscriber sees them), the percentiles, whether
+            every update counted, and every process's CPU time and peak memory. The agents' state goes to tmpfs
+            (/dev/shm) unless --agent-state says otherwise: simulated devices share one disk, real ones do not.
 
             With --data FILE (a CSV with a header and a 'label' column, e.g. data/digits.csv): devices. Each agent trains
             an MLP for real on its shard of the data (--partition), takes as long as --training-time and --slow say, and is
@@ -28,19 +30,30 @@ public struct SimulateCommand: AsyncParsableCommand {
             """
     )
 
-    @Option(help: "Agents (MQTT connections) in this process.") var agents = 100
+    @Option(help: "Agents (MQTT connections).") var agents = 100
     @Option(help: "Rounds.") var rounds = 20
     @Option(help: "Model inputs (softmax regression).") var inputs = 100
     @Option(help: "Model outputs.") var outputs = 100
     @Option(help: "Use this broker (HOST:PORT) instead of a private one.") var broker: String?
+    @Option(help: "Site brokers bridged to the central one; the agents connect to them.") var sites = 0
+    @Option(name: .customLong("agents-per-process"), help: "Agents per worker process (at most 300: libmosquitto's select).")
+    var agentsPerProcess = SimulatedAgentsCommand.maximumAgents
+    @Option(name: .customLong("agent-state"), help: "Folder for the agents' state (default: a new folder in /dev/shm).")
+    var agentState: String?
     @Option(name: .customLong("work-dir"), help: "Where configs, state and logs go (default: a new temporary folder).")
     var workDirectory: String?
     @OptionGroup var devices: DeviceOptions
 
     /// Refuses agent, round and model sizes outside what one process can simulate.
     public func validate() throws {
-        guard (1...2000).contains(agents), (1...10_000).contains(rounds) else {
-            throw ValidationError("--agents must be within 1...2000 and --rounds within 1...10000")
+        guard (1...20_000).contains(agents), (1...10_000).contains(rounds) else {
+            throw ValidationError("--agents must be within 1...20000 and --rounds within 1...10000")
+        }
+        guard (0...16).contains(sites), (1...SimulatedAgentsCommand.maximumAgents).contains(agentsPerProcess) else {
+            throw ValidationError("--sites must be within 0...16 and --agents-per-process within 1...\(SimulatedAgentsCommand.maximumAgents)")
+        }
+        if sites > 0 && (broker != nil || devices.data != nil) {
+            throw ValidationError("--sites starts its own brokers: not with --broker or --data")
         }
         guard inputs >= 1, outputs >= 2, inputs * outputs <= 50_000_000 else {
             throw ValidationError("--inputs and --outputs give a model of 2 to 50M weights")
@@ -55,9 +68,12 @@ public struct SimulateCommand: AsyncParsableCommand {
     public func run() async throws {
         let work = workDirectory ?? FileManager.default.temporaryDirectory.appendingPathComponent("fedmq-simulate-\(UUID().uuidString)").path
         if let data = devices.data { return try await runDevices(data: data, work: work) }
-        var simulation = SimulationRun(agents: agents, rounds: rounds, inputs: inputs, outputs: outputs)
+        var simulation = SimulationRun(
+            agents: agents, rounds: rounds, inputs: inputs, outputs: outputs, sites: sites, agentsPerProcess: agentsPerProcess, agentState: agentState
+        )
         simulation.broker = broker.flatMap(HostPort.init).map { ($0.host, $0.port) }
-        print("Simulating \(agents) agents x \(rounds) rounds, model \(inputs) x \(outputs); work directory \(work)")
+        let topology = sites == 0 ? "one broker" : "\(sites) site brokers bridged to a central one"
+        print("Simulating \(agents) agents x \(rounds) rounds, model \(inputs) x \(outputs), \(topology); work directory \(work)")
         let outcome = try await simulation.run(work: work, executables: URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()) {
             round, seconds, rss in
             print(String(format: "round %4d  %8.1f ms  aggregator RSS %.1f MiB", round, seconds * 1000, Double(rss) / 1_048_576))
@@ -89,14 +105,21 @@ public struct SimulateCommand: AsyncParsableCommand {
 
     static func summary(_ outcome: SimulationRun.Outcome) -> String {
         let mib = { (bytes: Int) in String(format: "%.1f MiB", Double(bytes) / 1_048_576) }
-        return [
-            String(
-                format: "latency p50 %.1f ms, p95 %.1f ms, p99 %.1f ms", outcome.percentile(0.5) * 1000, outcome.percentile(0.95) * 1000,
-                outcome.percentile(0.99) * 1000),
-            "updates counted \(outcome.updatesPerRound.reduce(0, +)) of \(outcome.expectedUpdates), rejected \(outcome.rejected)",
-            "aggregator RSS after round 1 \(mib(outcome.aggregatorRSS.first ?? 0)), after the last \(mib(outcome.aggregatorRSS.last ?? 0)), "
-                + "peak \(mib(outcome.aggregatorPeakRSS)) (model \(outcome.modelBytes) bytes)",
-        ].joined(separator: "\n")
+        return
+            ([
+                String(
+                    format: "latency p50 %.1f ms, p95 %.1f ms, p99 %.1f ms", outcome.percentile(0.5) * 1000, outcome.percentile(0.95) * 1000,
+                    outcome.percentile(0.99) * 1000),
+                "updates counted \(outcome.updatesPerRound.reduce(0, +)) of \(outcome.expectedUpdates), rejected \(outcome.rejected)",
+                "aggregator RSS after round 1 \(mib(outcome.aggregatorRSS.first ?? 0)), after the last \(mib(outcome.aggregatorRSS.last ?? 0)), "
+                    + "peak \(mib(outcome.aggregatorPeakRSS)) (model \(outcome.modelBytes) bytes)",
+            ]
+            + outcome.usage.map { role in
+                String(
+                    format: "%@: %d process(es), CPU %.2f s (%.3f ms per agent per round), peak RSS %@ largest, %@ in all", role.role, role.processes,
+                    role.cpuSeconds, role.cpuSeconds * 1000 / Double(max(1, outcome.expectedUpdates)), mib(role.largestPeakBytes),
+                    mib(role.totalPeakBytes))
+            }).joined(separator: "\n")
     }
 }
 

@@ -1,4 +1,3 @@
-import FedMQAgent
 import FedMQCommandLine
 import FedMQCore
 import FedMQLocalBroker
@@ -6,10 +5,11 @@ import FedMQProtocol
 import FedMQRuntime
 import FedMQTransport
 import Foundation
-import Logging
 
-/// N agents in this process, each with its own MQTT connection, training switched to a no-op,
-/// against a real `fedmq-aggregator` process and a real broker: the protocol's own cost.
+/// N agents, each with its own MQTT connection and training switched to a no-op, in worker
+/// processes (`fedmq simulate-agents`), against a real `fedmq-aggregator` process and real
+/// brokers: the protocol's own cost. With `sites`, the agents connect to that many site
+/// brokers bridged to the central one (`SiteBridge`), where the aggregator runs.
 struct SimulationRun {
     static let job = "simulation"
     var agents: Int
@@ -17,10 +17,18 @@ struct SimulationRun {
     /// The model: softmax regression inputs x outputs (100 x 100: 10,100 parameters).
     var inputs = 100
     var outputs = 100
-    /// Use this broker instead of a private one.
+    /// Use this broker instead of private ones (no sites then).
     var broker: (host: String, port: Int)?
+    /// Site brokers bridged to the central one; 0: every agent on the central broker.
+    var sites = 0
+    var agentsPerProcess = SimulatedAgentsCommand.maximumAgents
+    /// Where the agents' state folders go. Simulated devices share this machine's one disk,
+    /// which no fleet does (each device fsyncs its own), so by default they go to tmpfs
+    /// (/dev/shm) and the aggregator's state to `work`, on disk.
+    var agentState: String?
 
     struct Outcome {
+        var agents: Int
         /// Seconds from seeing round r open (`global/round`) to seeing its model (`global/model`).
         var latencies: [Double]
         var updatesPerRound: [Int]
@@ -29,8 +37,10 @@ struct SimulationRun {
         /// The aggregator's resident memory after each round's model was seen, and its peak.
         var aggregatorRSS: [Int]
         var aggregatorPeakRSS: Int
+        /// CPU (from round 1's opening to the last model) and peak memory of every process of the run, by role.
+        var usage: [RoleUsage]
 
-        var expectedUpdates: Int { updatesPerRound.count * (updatesPerRound.max() ?? 0) }
+        var expectedUpdates: Int { agents * updatesPerRound.count }
         func percentile(_ p: Double) -> Double {
             let sorted = latencies.sorted()
             guard !sorted.isEmpty else { return .nan }
@@ -38,41 +48,81 @@ struct SimulationRun {
         }
     }
 
+    /// One role's processes (the aggregator, the central broker, the site brokers, the agents' workers).
+    struct RoleUsage: Sendable {
+        var role: String
+        var processes: Int
+        var cpuSeconds: Double
+        /// The largest peak RSS of one process of the role, and the sum of the peaks.
+        var largestPeakBytes: Int
+        var totalPeakBytes: Int
+
+        init(role: String, _ usages: [ProcessUsage]) {
+            self.role = role
+            processes = usages.count
+            cpuSeconds = usages.reduce(0) { $0 + $1.cpuSeconds }
+            largestPeakBytes = usages.map(\.peakResidentBytes).max() ?? 0
+            totalPeakBytes = usages.reduce(0) { $0 + $1.peakResidentBytes }
+        }
+    }
+
     /// - Parameter progress: called with each round's number, latency and the aggregator's RSS as they are seen.
     func run(work: String, executables: URL, progress: @escaping @Sendable (Int, Double, Int) -> Void = { _, _, _ in }) async throws -> Outcome {
         try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
-        if let broker { return try await run(host: broker.host, port: broker.port, work: work, executables: executables, progress: progress) }
-        // A private broker, stopped (by PID) and removed however the run ends.
-        return try await withLocalBroker(LocalBrokerConfiguration(extraLines: ["max_queued_messages 100000"])) { local in
-            try await run(host: "127.0.0.1", port: local.port, work: work, executables: executables, progress: progress)
+        _ = ProcessUsage.raiseFileLimit()
+        let stateRoot = agentState ?? Self.defaultAgentState(work: work)
+        defer { if agentState == nil { try? FileManager.default.removeItem(atPath: stateRoot) } }
+        if let broker {
+            let endpoint = (broker.host, broker.port)
+            return try await run(
+                central: endpoint, sites: [], brokers: [], work: work, stateRoot: stateRoot, executables: executables, progress: progress)
+        }
+        // Private brokers, stopped (by PID) and removed however the run ends. A burst of
+        // updates must not overrun a queue (the broker's default drops QoS 1 past 1000).
+        let queue = "max_queued_messages \(max(100_000, 2 * agents))"
+        return try await withLocalBroker(LocalBrokerConfiguration(extraLines: [queue])) { central in
+            var siteBrokers: [LocalBroker] = []
+            do {
+                for site in 0..<sites {
+                    siteBrokers.append(
+                        try await LocalBroker(
+                            LocalBrokerConfiguration(extraLines: [queue] + SiteBridge(site: "site\(site)", centralPort: central.port).lines)))
+                }
+                let outcome = try await run(
+                    central: ("127.0.0.1", central.port), sites: siteBrokers.map { ("127.0.0.1", $0.port) }, brokers: [central] + siteBrokers,
+                    work: work, stateRoot: stateRoot, executables: executables, progress: progress)
+                for site in siteBrokers { await site.remove() }
+                return outcome
+            } catch {
+                for site in siteBrokers { await site.remove() }
+                throw error
+            }
         }
     }
 
     private func run(
-        host: String, port: Int, work: String, executables: URL, progress: @escaping @Sendable (Int, Double, Int) -> Void
+        central: (host: String, port: Int), sites: [(host: String, port: Int)], brokers: [LocalBroker], work: String, stateRoot: String,
+        executables: URL, progress: @escaping @Sendable (Int, Double, Int) -> Void
     ) async throws -> Outcome {
         let topics = try Topics(job: Self.job)
         let data = work + "/data.csv"
         try writeSyntheticData(to: data)
 
         // Every agent online first, so round 1 measures the round, not the start-up.
-        let watcher = try MQTTClient(options: ConnectionOptions(host: host, port: port))
+        let watcher = try MQTTClient(options: ConnectionOptions(host: central.host, port: central.port))
         try await watcher.connect()
         let statuses = try await watcher.subscribe(to: [topics.allStatuses], qos: .atLeastOnce)
-        // Warnings and errors only: hundreds of agents logging every round would drown the figures.
-        let logger = Logger(label: "fedmq.simulate") { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = .warning
-            return handler
+        let fedmq = try siblingExecutable("fedmq", in: executables)
+        let workers = try workerShares(sites: sites.isEmpty ? [central] : sites).enumerated().map { index, share in
+            try ChildProcess(
+                fedmq,
+                [
+                    "simulate-agents", "--broker", "\(share.broker.host):\(share.broker.port)", "--first", "\(share.first)", "--count",
+                    "\(share.count)", "--data", data, "--state-directory", stateRoot,
+                ], logFile: "\(work)/agents-\(index).log")
         }
-        let agentTasks = (0..<agents).map { index in
-            var config = AgentConfig(agent: "sim-\(index)", job: Self.job, dataCSV: data, stateDirectory: "\(work)/agents/sim-\(index)")
-            config.broker = BrokerSettings(host: host, port: port)
-            config.seed = UInt64(index)
-            return Task { try await AgentRuntime(config: config, logger: logger, training: { base, _, _, _ in .success(base.parameters) }).run() }
-        }
-        defer { for task in agentTasks { task.cancel() } }
-        try await withTimeLimit(.seconds(60), waitingFor: "\(agents) simulated agents to connect") { [agents] in
+        defer { for worker in workers { worker.send(SIGKILL) } }
+        try await withTimeLimit(.seconds(60 + agents / 50), waitingFor: "\(agents) simulated agents to connect") { [agents] in
             var online = Set<String>()
             for await message in statuses {
                 online.insert(message.topic)
@@ -84,10 +134,18 @@ struct SimulationRun {
         let announcements = try await watcher.subscribe(to: [topics.globalRound, topics.globalModel], qos: .atLeastOnce)
         let aggregator = try ChildProcess(
             try siblingExecutable("fedmq-aggregator", in: executables),
-            ["--config", try writeAggregatorConfig(work: work, host: host, port: port), "--log-level", "notice"],
+            ["--config", try writeAggregatorConfig(work: work, host: central.host, port: central.port), "--log-level", "notice"],
             logFile: work + "/aggregator.log")
-        let (latencies, rss, modelBytes) = try await withTimeLimit(.seconds(60 + rounds * 30), waitingFor: "\(rounds) simulated rounds") {
-            [rounds, pid = aggregator.pid] in
+        let roles: [(role: String, pids: [pid_t])] = [
+            ("aggregator", [aggregator.pid]), ("central broker", brokers.prefix(1).compactMap(\.processIdentifier)),
+            ("site brokers", brokers.dropFirst().compactMap(\.processIdentifier)), ("agents (\(workers.count) workers)", workers.map(\.pid)),
+        ].filter { !$0.pids.isEmpty }
+
+        /// Each round's latency and the aggregator's RSS, as the watcher sees the rounds open and their models published.
+        @Sendable func watchRounds() async throws -> ([Double], [Int], Int, [[ProcessUsage]]) {
+            let (rounds, pid) = (rounds, aggregator.pid)
+            // CPU counts from round 1's opening: the start-ups are not the rounds' cost.
+            var atStart: [[ProcessUsage]]?
             var opened: [Int: ContinuousClock.Instant] = [:]
             var latencies: [Double] = []
             var rss: [Int] = []
@@ -95,6 +153,7 @@ struct SimulationRun {
             for await message in announcements where !message.retain || message.topic == topics.globalRound {
                 let now = ContinuousClock.now
                 if message.topic == topics.globalRound {
+                    if atStart == nil { atStart = roles.map { $0.pids.map(ProcessUsage.of) } }
                     if let round = try? ProtocolJSON.decode(RoundAnnouncement.self, from: message.payload).round, opened[round] == nil {
                         opened[round] = now
                     }
@@ -104,22 +163,73 @@ struct SimulationRun {
                 let seconds = Double((now - start).components.attoseconds) * 1e-18 + Double((now - start).components.seconds)
                 latencies.append(seconds)
                 modelBytes = message.payload.count
-                rss.append(Self.residentBytes(of: pid, field: "VmRSS"))
+                rss.append(ProcessUsage.statusBytes(of: pid, field: "VmRSS"))
                 progress(model.round, seconds, rss.last ?? 0)
                 if model.round >= rounds { break }
             }
-            return (latencies, rss, modelBytes)
+            return (latencies, rss, modelBytes, atStart ?? [])
         }
-        let peak = Self.residentBytes(of: aggregator.pid, field: "VmHWM")
+        let limit = Duration.seconds(60 + rounds * (30 + agents / 100))
+        let (latencies, rss, modelBytes, atStart) = try await withTimeLimit(limit, waitingFor: "\(rounds) simulated rounds") {
+            try await Self.failingIfExits(aggregator, log: work + "/aggregator.log") { try await watchRounds() }
+        }
+        let usage = zip(roles, atStart).map { role, start in
+            RoleUsage(role: role.role, zip(role.pids.map(ProcessUsage.of), start).map { now, then in now.since(then) })
+        }
         let status = await aggregator.stop()
         guard status == 0 else { throw CommandFailure("fedmq-aggregator exited with \(status); see \(work)/aggregator.log") }
+        for worker in workers { await worker.stop() }
         announcements.cancel()
         await watcher.disconnect()
         let metrics = try String(contentsOfFile: work + "/aggregator/metrics.jsonl", encoding: .utf8).split(separator: "\n")
             .map { try ProtocolJSON.decode(RoundMetrics.self, from: Array($0.utf8)) }
         return Outcome(
-            latencies: latencies, updatesPerRound: metrics.map(\.updates), rejected: metrics.reduce(0) { $0 + $1.rejected.values.reduce(0, +) },
-            modelBytes: modelBytes, aggregatorRSS: rss, aggregatorPeakRSS: max(peak, rss.max() ?? 0))
+            agents: agents, latencies: latencies, updatesPerRound: metrics.map(\.updates),
+            rejected: metrics.reduce(0) { $0 + $1.rejected.values.reduce(0, +) }, modelBytes: modelBytes, aggregatorRSS: rss,
+            aggregatorPeakRSS: max(usage.first?.largestPeakBytes ?? 0, rss.max() ?? 0), usage: usage)
+    }
+
+    /// Runs `body`, failing with the process's log as soon as `process` exits (a refused config, a crash).
+    static func failingIfExits<Result: Sendable>(
+        _ process: ChildProcess, log: String, _ body: @escaping @Sendable () async throws -> Result
+    ) async throws -> Result {
+        try await withThrowingTaskGroup(of: Result?.self) { group in
+            group.addTask { try await body() }
+            group.addTask {
+                let status = try await process.wait()
+                let tail = ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").split(separator: "\n").suffix(5).joined(separator: "\n")
+                throw CommandFailure("\((process.command as NSString).lastPathComponent.prefix(60)) exited with \(status) during the run:\n\(tail)")
+            }
+            defer { group.cancelAll() }
+            guard let first = try await group.next(), let result = first else { throw CancellationError() }
+            return result
+        }
+    }
+
+    /// Each worker's agents: the agents are dealt to the brokers in contiguous ranges, and each
+    /// range into workers of at most `agentsPerProcess`.
+    func workerShares(sites brokers: [(host: String, port: Int)]) throws -> [(broker: (host: String, port: Int), first: Int, count: Int)] {
+        guard !brokers.isEmpty, (1...SimulatedAgentsCommand.maximumAgents).contains(agentsPerProcess) else {
+            throw CommandFailure("agents per process must be within 1...\(SimulatedAgentsCommand.maximumAgents)")
+        }
+        var shares: [(broker: (host: String, port: Int), first: Int, count: Int)] = []
+        var next = 0
+        for (index, broker) in brokers.enumerated() {
+            let end = agents * (index + 1) / brokers.count
+            while next < end {
+                let count = min(agentsPerProcess, end - next)
+                shares.append((broker, next, count))
+                next += count
+            }
+        }
+        return shares
+    }
+
+    /// A fresh folder on tmpfs when the machine has one, else under `work`.
+    static func defaultAgentState(work: String) -> String {
+        let shm = "/dev/shm"
+        guard access(shm, W_OK) == 0 else { return work + "/agents" }
+        return "\(shm)/fedmq-simulate-\(UUID().uuidString)"
     }
 
     private func writeSyntheticData(to path: String) throws {
@@ -132,8 +242,8 @@ struct SimulationRun {
 
     private func writeAggregatorConfig(work: String, host: String, port: Int) throws -> String {
         let policy = RoundPolicy(
-            rounds: rounds, targetUpdates: agents, minUpdates: agents, roundSeconds: 120, extensionSeconds: 30,
-            training: TrainingConfig(learningRate: 0.1, batchSize: 8, epochs: 1))
+            rounds: rounds, targetUpdates: agents, minUpdates: agents, roundSeconds: Double(120 + agents / 50), extensionSeconds: 30,
+            maxUpdateBytes: max(1 << 20, 8 * (inputs + 1) * outputs), training: TrainingConfig(learningRate: 0.1, batchSize: 8, epochs: 1))
         let config: [String: Any] = [
             // It stays up after the last round, so its memory can still be read; the run stops it.
             "job": Self.job, "broker": ["host": host, "port": port], "state_directory": work + "/aggregator", "exit_when_finished": false,
@@ -144,14 +254,5 @@ struct SimulationRun {
         let path = work + "/aggregator.json"
         try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys]).write(to: URL(fileURLWithPath: path))
         return path
-    }
-
-    /// A process's resident memory in bytes from /proc (VmRSS now, VmHWM the peak); 0 if it is gone.
-    static func residentBytes(of pid: pid_t, field: String) -> Int {
-        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
-            let line = status.split(separator: "\n").first(where: { $0.hasPrefix(field + ":") }),
-            let kib = Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "")
-        else { return 0 }
-        return kib * 1024
     }
 }

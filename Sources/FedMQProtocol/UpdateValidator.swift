@@ -16,8 +16,11 @@ public struct UpdateValidator: Sendable {
     public var model: GlobalModel
     /// Agents allowed to send updates; nil allows any agent id.
     public var allowedAgents: Set<String>?
-    /// Agents already counted this round.
-    public var accepted: Set<String>
+    /// Agents already counted this round, with their example counts (only membership is checked).
+    /// A dictionary, as the state machine keeps it: a validator per update costs no copy.
+    public var accepted: [String: Int]
+    /// The agents the round selected (`announcement.selected` as a set), nil when it selects none.
+    public var selected: Set<String>?
     /// Enrolled agents' keys: with them, every update must carry its agent's signature.
     public var signers: [String: VerifyingKey]?
     /// The largest example count an update is weighted by: agents report their own counts, so
@@ -26,10 +29,12 @@ public struct UpdateValidator: Sendable {
 
     /// Checks updates against the open round, its base model and the fleet's keys.
     public init(
-        announcement: RoundAnnouncement, model: GlobalModel, allowedAgents: Set<String>?, accepted: Set<String> = [],
-        signers: [String: VerifyingKey]? = nil, maxExamples: Int = RoundPolicy(targetUpdates: 1, minUpdates: nil).maxExamplesPerUpdate
+        announcement: RoundAnnouncement, model: GlobalModel, allowedAgents: Set<String>?, accepted: [String: Int] = [:],
+        selected: Set<String>?? = nil, signers: [String: VerifyingKey]? = nil,
+        maxExamples: Int = RoundPolicy(targetUpdates: 1, minUpdates: nil).maxExamplesPerUpdate
     ) {
         self.announcement = announcement
+        self.selected = selected ?? announcement.selected.map(Set.init)
         self.model = model
         self.allowedAgents = allowedAgents
         self.accepted = accepted
@@ -50,8 +55,8 @@ public struct UpdateValidator: Sendable {
         if let allowedAgents, !allowedAgents.contains(agent) { return reject(.senderNotAllowed, "agent is not enrolled") }
         if round < open { return reject(.closedRound, "round \(round) is closed; round \(open) is open") }
         if round > open { return reject(.wrongRound, "round \(round) is not open; round \(open) is") }
-        if accepted.contains(agent) { return reject(.duplicate, "an update from this agent already counts in round \(open)") }
-        if let selected = announcement.selected, !selected.contains(agent) {
+        if accepted[agent] != nil { return reject(.duplicate, "an update from this agent already counts in round \(open)") }
+        if let selected, !selected.contains(agent) {
             return reject(.notSelected, "round \(open) was opened for \(selected.count) selected agents, not this one")
         }
         if let signers {

@@ -12,7 +12,7 @@ struct FedMQCommand: AsyncParsableCommand {
             DashboardCommand.self, InspectCommand.self, EpsilonCommand.self, AnalyticsCommand.self, PredictCommand.self, PartitionCommand.self,
             WindowsCommand.self, ModelCommand.self,
             MQTTCommand.self,
-            SimulateCommand.self,
+            SimulateCommand.self, SimulatedAgentsCommand.self,
             BenchCommand.self,
         ]
     )

@@ -209,6 +209,15 @@ struct DeployTests {
         }
     }
 
+    @Test("the simulation's site bridges forward the topics of the deploy example, in the same directions")
+    func simulationBridgeMatchesExample() throws {
+        let template = try String(contentsOfFile: repositoryFile("deploy/bridge/site-bridge.conf"), encoding: .utf8)
+        let example = template.split(separator: "\n").filter { $0.hasPrefix("topic ") }.map(String.init)
+        let simulated = SiteBridge(site: "s", centralPort: 1883).lines.filter { $0.hasPrefix("topic ") }
+        #expect(example.count == SiteBridge.topics.count)
+        #expect(simulated == example)
+    }
+
     @Test("the systemd units pass systemd-analyze verify")
     func systemdUnits() async throws {
         let directory = temporary("units")

@@ -2,24 +2,45 @@ import FedMQLocalBroker
 import Foundation
 import Testing
 
-@Suite("fedmq simulate: many agents in one process against a real aggregator", .timeLimit(.minutes(2)))
+@Suite("fedmq simulate: many agents in worker processes against a real aggregator", .timeLimit(.minutes(4)))
 struct SimulateTests {
-    @Test("30 agents x 4 rounds: every update counts, every round's latency is reported, the aggregator's memory is reported")
+    @Test("30 agents x 4 rounds in 3 workers: every update counts, every round's latency and every process's usage are reported")
     func simulate() async throws {
+        let output = try await simulate(["--agents", "30", "--rounds", "4", "--agents-per-process", "10"], rounds: 4)
+        #expect(output.contains("updates counted 120 of 120, rejected 0"), "\(output.suffix(2000))")
+        #expect(output.contains("one broker"))
+        #expect(output.contains("agents (3 workers): 3 process(es)"), "\(output.suffix(2000))")
+        #expect(output.contains("central broker: 1 process(es)"))
+        #expect(!output.contains("site brokers:"))
+    }
+
+    @Test("24 agents on 2 site brokers bridged to the central one: every update crosses a bridge and counts once")
+    func bridgedSites() async throws {
+        let output = try await simulate(["--agents", "24", "--rounds", "3", "--sites", "2", "--agents-per-process", "8"], rounds: 3)
+        #expect(output.contains("updates counted 72 of 72, rejected 0"), "\(output.suffix(2000))")
+        #expect(output.contains("2 site brokers bridged to a central one"))
+        #expect(output.contains("site brokers: 2 process(es)"), "\(output.suffix(2000))")
+        #expect(output.contains("agents (4 workers): 4 process(es)"), "\(output.suffix(2000))")
+    }
+
+    /// Runs `fedmq simulate` with a small model and `arguments`; checks it succeeded and
+    /// reported every round, and returns its output.
+    private func simulate(_ arguments: [String], rounds: Int) async throws -> String {
         let work = FileManager.default.temporaryDirectory.appendingPathComponent("fedmq-simulate-test-\(UUID().uuidString)")
         let log = work.path + ".log"
+        defer {
+            try? FileManager.default.removeItem(at: work)
+            try? FileManager.default.removeItem(atPath: log)
+        }
         let process = try ChildProcess(
-            try fedmqExecutable().path, ["simulate", "--agents", "30", "--rounds", "4", "--inputs", "20", "--outputs", "5", "--work-dir", work.path],
-            logFile: log)
-        let status = try await within(.seconds(90), "fedmq simulate") { try await process.wait() }
+            try fedmqExecutable().path, ["simulate", "--inputs", "20", "--outputs", "5", "--work-dir", work.path] + arguments, logFile: log)
+        let status = try await within(.seconds(150), "fedmq simulate") { try await process.wait() }
         let output = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
         #expect(status == 0, "\(output.suffix(2000))")
-        #expect(output.contains("updates counted 120 of 120, rejected 0"), "\(output.suffix(2000))")
-        for round in 1...4 { #expect(output.contains(String(format: "round %4d ", round))) }
+        for round in 1...rounds { #expect(output.contains(String(format: "round %4d ", round))) }
         #expect(output.contains("latency p50 "))
         let metrics = try String(contentsOf: work.appendingPathComponent("aggregator/metrics.jsonl"), encoding: .utf8)
-        #expect(metrics.split(separator: "\n").count == 4)
-        try? FileManager.default.removeItem(at: work)
-        try? FileManager.default.removeItem(atPath: log)
+        #expect(metrics.split(separator: "\n").count == rounds)
+        return output
     }
 }

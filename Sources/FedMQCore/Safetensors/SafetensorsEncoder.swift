@@ -66,9 +66,9 @@ public enum SafetensorsEncoder {
             let begin = data.count
             switch encoding {
             case .float32:
-                for value in values { SafetensorsEncoder.appendLittleEndian(value.bitPattern, to: &data) }
+                SafetensorsEncoder.appendLittleEndian(contentsOf: values.map(\.bitPattern), to: &data)
             case .float16:
-                for value in values { SafetensorsEncoder.appendLittleEndian(Float16(value).bitPattern, to: &data) }
+                SafetensorsEncoder.appendLittleEndian(contentsOf: values.map { Float16($0).bitPattern }, to: &data)
             case .int8:
                 let (quantized, scale) = if random != nil { Quantization.int8(values, stochastic: &random!) } else { Quantization.int8(values) }
                 data.append(contentsOf: quantized.map { UInt8(bitPattern: $0) })
@@ -79,7 +79,7 @@ public enum SafetensorsEncoder {
 
         mutating func append(_ name: String, indices: [UInt32]) {
             let begin = data.count
-            for index in indices { SafetensorsEncoder.appendLittleEndian(index, to: &data) }
+            SafetensorsEncoder.appendLittleEndian(contentsOf: indices, to: &data)
             addEntry(name, dtype: SafetensorsFile.indexDType, shape: [indices.count], begin: begin)
         }
 
@@ -114,6 +114,16 @@ public enum SafetensorsEncoder {
 
     private static func appendLittleEndian<T: FixedWidthInteger>(_ value: T, to bytes: inout [UInt8]) {
         withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
+    }
+
+    /// Appends every value little-endian: one copy of the array's memory on a little-endian
+    /// machine, instead of one append per value.
+    private static func appendLittleEndian<T: FixedWidthInteger>(contentsOf values: [T], to bytes: inout [UInt8]) {
+        #if _endian(little)
+            values.withUnsafeBytes { bytes.append(contentsOf: $0) }
+        #else
+            for value in values { appendLittleEndian(value, to: &bytes) }
+        #endif
     }
 
     /// A JSON string literal for `text`, with quotes, backslashes and control characters escaped.

@@ -12,7 +12,12 @@ public struct AggregatorStateMachine {
     public let policy: RoundPolicy
     public internal(set) var model: GlobalModel
     public internal(set) var modelBytes: [UInt8]
-    public internal(set) var announcement: RoundAnnouncement
+    public internal(set) var announcement: RoundAnnouncement {
+        didSet { selectedAgents = announcement.selected.map(Set.init) }
+    }
+    /// `announcement.selected` as a set, kept for the validator: a check per update must not
+    /// cost a pass over the whole cohort.
+    private(set) var selectedAgents: Set<String>?
     public internal(set) var finished = false
     var strategy: any AggregationStrategy
     var accepted: [String: Int] = [:]
@@ -77,6 +82,7 @@ public struct AggregatorStateMachine {
         self.model = model
         self.modelBytes = modelBytes
         self.announcement = announcement
+        selectedAgents = announcement.selected.map(Set.init)
         self.accountant = accountant
         self.evaluator = evaluator
         self.signers = signers
@@ -163,8 +169,8 @@ public struct AggregatorStateMachine {
 
     func validator(checkingSignatures: Bool = true) -> UpdateValidator {
         UpdateValidator(
-            announcement: announcement, model: model, allowedAgents: policy.allowedAgents.map(Set.init),
-            accepted: Set(accepted.keys), signers: checkingSignatures ? signers : nil, maxExamples: policy.maxExamplesPerUpdate)
+            announcement: announcement, model: model, allowedAgents: agents.allowed, accepted: accepted, selected: selectedAgents,
+            signers: checkingSignatures ? signers : nil, maxExamples: policy.maxExamplesPerUpdate)
     }
 
     /// Adds an accepted update to the round; a strategy that refuses it makes a rejection
