@@ -85,7 +85,7 @@ test-repeat: deps
 	exit $$status
 
 ## bench: every benchmark; rewrites docs/benchmarks.md and bench/results/*.json
-bench: bench-mqtt bench-train bench-privacy bench-flower bench-encodings bench-overhead bench-soak bench-footprint bench-ingest bench-strategies bench-secagg bench-async bench-he bench-analytics bench-heterogeneity bench-sensors
+bench: bench-mqtt bench-train bench-privacy bench-flower bench-encodings bench-overhead bench-soak bench-footprint bench-ingest bench-strategies bench-secagg bench-async bench-he bench-analytics bench-heterogeneity bench-sensors bench-scale
 
 # The peers' virtualenv (numpy, PyTorch and Flower from PyPI; PyTorch brings several GB of wheels).
 BENCH_VENV := bench/.venv
@@ -191,6 +191,11 @@ bench-sensors: deps $(BENCH_VENV)/bin/python
 	$(SWIFT) build -c release --static-swift-stdlib --scratch-path $(STATIC_BUILD)
 	$(STATIC_BUILD)/release/fedmq bench sensors --runs 3 --python $(BENCH_VENV)/bin/python --results bench/results/sensors.json --markdown docs/benchmarks.md
 	$(STATIC_BUILD)/release/fedmq bench sensors --external --rounds 10 --python $(BENCH_VENV)/bin/python --results bench/results/sensors-external.json --markdown docs/benchmarks.md
+
+## bench-scale: 1k, 5k and 10k simulated agents, one broker and 4 bridged sites: latency, losses, central ingest, CPU, memory
+bench-scale: deps
+	$(SWIFT) build -c release --static-swift-stdlib --scratch-path $(STATIC_BUILD)
+	$(STATIC_BUILD)/release/fedmq bench scale --runs 3 --results bench/results/scale.json --markdown docs/benchmarks.md
 
 ## bench-heterogeneity: FedAvg, FedProx, FedDF and client distillation, each with and without augmentation, on Dirichlet(0.1) digits
 bench-heterogeneity: deps

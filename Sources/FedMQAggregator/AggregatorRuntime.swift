@@ -91,15 +91,16 @@ public struct AggregatorRuntime: Service {
         defer { connectionLog.cancel() }
         // Subscribe before connecting: the broker delivers the updates it queued in our session
         // right after accepting the connection, and they must find the subscription in place.
-        // Flow control: about one dense update's worth of bytes waits in this process at most;
-        // the broker holds the rest of a burst, so memory stays a small multiple of the model's
-        // size however many agents send at once. Updates are taken in batches (one spool
-        // directory fsync each). Agents' statuses and evaluations come through the same
-        // mailbox: a flood of them is bounded the same way.
+        // Flow control: at most one dense update's worth of bytes, or 1 MiB for small models,
+        // waits in this process; the broker holds the rest of a burst, so memory stays a small
+        // multiple of the model's size however many agents send at once. Updates are taken in
+        // batches (one spool fsync each): with small models a batch holds many, which spares a
+        // wake-up and an fsync per update. Agents' statuses and evaluations come through the
+        // same mailbox: a flood of them is bounded the same way.
         let homomorphic = config.policy.homomorphic == nil ? [] : [topics.homomorphicKey, topics.allDecryptedSums]
         let updates = try await client.subscribeMailbox(
             to: [topics.allUpdates, topics.allSecAgg, topics.allEvaluations, topics.allStatuses] + homomorphic, qos: .atLeastOnce,
-            capacityBytes: max(machine.modelBytes.count, 64 << 10))
+            capacityBytes: max(machine.modelBytes.count, 1 << 20))
         let publisher = Publisher(client: client, updates: updates)
         logger.info("connecting to \(config.broker.host):\(config.broker.port)")
         let firstTick = clock.now()

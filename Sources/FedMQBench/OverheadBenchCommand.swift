@@ -3,7 +3,7 @@ import FedMQCommandLine
 import Foundation
 
 /// `fedmq bench overhead` and `fedmq bench soak`: the protocol's own cost per round, from
-/// `fedmq simulate` runs (agents in one process, training a no-op, a real aggregator and broker).
+/// `fedmq simulate` runs (agents in worker processes, training a no-op, a real aggregator and broker).
 struct OverheadBenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "overhead",
@@ -53,10 +53,11 @@ struct OverheadBenchCommand: AsyncParsableCommand {
             ([
                 "## Round overhead (`make bench-overhead`)",
                 "",
-                "`fedmq simulate`: agents in one process, each with its own MQTT connection, training switched to a no-op; a real",
-                "`fedmq-aggregator` process and a private mosquitto; a softmax model of 100 x 100 (10,100 parameters, 40 KB",
-                "float32). Latency is from a subscriber seeing round r open on `global/round` to it seeing round r's model on",
-                "`global/model`: every agent's receive, encode, durable record and publish, the broker's two hops, and the",
+                "`fedmq simulate`: agents in worker processes (at most 300 each), each with its own MQTT connection, training",
+                "switched to a no-op, their state on tmpfs; a real `fedmq-aggregator` process (state on disk) and a private",
+                "mosquitto; a softmax model of 100 x 100 (10,100 parameters, 40 KB float32). Latency is from a subscriber seeing",
+                "round r open on `global/round` to it seeing round r's model on `global/model`: every agent's receive, encode,",
+                "record and publish, the broker's two hops, and the",
                 "aggregator's validation, spool fsync, aggregation, checkpoint and publishes. Medians over \(output.runs) runs of the",
                 "per-run percentiles over \(rounds) rounds; spreads min–max. Machine: \(machine).",
                 "",
@@ -115,7 +116,7 @@ struct SoakBenchCommand: AsyncParsableCommand {
         let text = [
             "## Soak (`make bench-soak`)",
             "",
-            "`fedmq simulate --agents \(agents) --rounds \(rounds)`: \(agents) MQTT connections in one process, a real aggregator",
+            "`fedmq simulate --agents \(agents) --rounds \(rounds)`: \(agents) MQTT connections in worker processes, a real aggregator",
             "and a private mosquitto, the 10,100-parameter model of the overhead benchmark. The aggregator's memory grows while",
             "its allocator warms up in the first rounds, then stays flat; it holds the running sum, not the updates. Machine: \(machine).",
             "",

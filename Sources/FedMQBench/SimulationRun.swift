@@ -29,6 +29,7 @@ struct SimulationRun {
 
     struct Outcome {
         var agents: Int
+        var rounds: Int
         /// Seconds from seeing round r open (`global/round`) to seeing its model (`global/model`).
         var latencies: [Double]
         var updatesPerRound: [Int]
@@ -40,7 +41,7 @@ struct SimulationRun {
         /// CPU (from round 1's opening to the last model) and peak memory of every process of the run, by role.
         var usage: [RoleUsage]
 
-        var expectedUpdates: Int { agents * updatesPerRound.count }
+        var expectedUpdates: Int { agents * rounds }
         func percentile(_ p: Double) -> Double {
             let sorted = latencies.sorted()
             guard !sorted.isEmpty else { return .nan }
@@ -173,6 +174,12 @@ struct SimulationRun {
         let (latencies, rss, modelBytes, atStart) = try await withTimeLimit(limit, waitingFor: "\(rounds) simulated rounds") {
             try await Self.failingIfExits(aggregator, log: work + "/aggregator.log") { try await watchRounds() }
         }
+        // The model is published before the round's metrics are appended: wait for the last
+        // line, so a round the aggregator counted is never missed (nor one it lost hidden).
+        let metricsPath = work + "/aggregator/metrics.jsonl"
+        try await withTimeLimit(.seconds(60), waitingFor: "the metrics of \(rounds) rounds in \(metricsPath)") { [rounds] in
+            while Self.lineCount(metricsPath) < rounds { try await Task.sleep(for: .milliseconds(50)) }
+        }
         let usage = zip(roles, atStart).map { role, start in
             RoleUsage(role: role.role, zip(role.pids.map(ProcessUsage.of), start).map { now, then in now.since(then) })
         }
@@ -181,10 +188,10 @@ struct SimulationRun {
         for worker in workers { await worker.stop() }
         announcements.cancel()
         await watcher.disconnect()
-        let metrics = try String(contentsOfFile: work + "/aggregator/metrics.jsonl", encoding: .utf8).split(separator: "\n")
+        let metrics = try String(contentsOfFile: metricsPath, encoding: .utf8).split(separator: "\n")
             .map { try ProtocolJSON.decode(RoundMetrics.self, from: Array($0.utf8)) }
         return Outcome(
-            agents: agents, latencies: latencies, updatesPerRound: metrics.map(\.updates),
+            agents: agents, rounds: rounds, latencies: latencies, updatesPerRound: metrics.map(\.updates),
             rejected: metrics.reduce(0) { $0 + $1.rejected.values.reduce(0, +) }, modelBytes: modelBytes, aggregatorRSS: rss,
             aggregatorPeakRSS: max(usage.first?.largestPeakBytes ?? 0, rss.max() ?? 0), usage: usage)
     }
@@ -223,6 +230,11 @@ struct SimulationRun {
             }
         }
         return shares
+    }
+
+    /// Lines in a file (0 if it cannot be read).
+    static func lineCount(_ path: String) -> Int {
+        ((try? String(contentsOfFile: path, encoding: .utf8)) ?? "").split(separator: "\n").count
     }
 
     /// A fresh folder on tmpfs when the machine has one, else under `work`.

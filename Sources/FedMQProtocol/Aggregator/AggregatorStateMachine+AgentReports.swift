@@ -9,8 +9,8 @@ extension AggregatorStateMachine {
     /// be a forgery or lost in a broker restart) gets it again, at most every
     /// `OnlineAgents.modelRepublishSeconds`.
     public mutating func statusReceived(agent: String, payload: [UInt8], now: Double) -> [AggregatorAction] {
-        let (actions, recorded) = agents.receive(agent: agent, payload: payload, model: model, modelBytes: modelBytes, now: now)
-        guard recorded, let selection = policy.selection, !finished, accepted.isEmpty else { return actions }
+        let (actions, changed) = agents.receive(agent: agent, payload: payload, model: model, modelBytes: modelBytes, now: now)
+        guard changed, let selection = policy.selection, !finished, accepted.isEmpty else { return actions }
         let picked = selection.pick(from: agents.candidates, round: announcement.round, minimum: policy.minUpdates)
         guard picked != announcement.selected else { return [] }
         announcement.selected = picked

@@ -17,29 +17,34 @@ struct OnlineAgents: Sendable {
     /// An agent's retained status arrived on `status/<agent>`. An agent that waits for the
     /// current model (it refused what the broker retained, which may be a forgery or lost in a
     /// broker restart) gets it again, at most every `modelRepublishSeconds`; any other status
-    /// is recorded. `recorded` says whether the online agents may have changed.
+    /// is recorded. `changed` says whether the online agents changed: an agent's statuses
+    /// within a round (training, then idle) leave them as they were, and client selection need
+    /// not draw again for them.
     mutating func receive(
         agent: String, payload: [UInt8], model: GlobalModel, modelBytes: [UInt8], now: Double
-    ) -> (actions: [AggregatorAction], recorded: Bool) {
+    ) -> (actions: [AggregatorAction], changed: Bool) {
         guard let status = try? ProtocolJSON.decode(AgentStatus.self, from: payload), status.agent == agent else { return ([], false) }
         if status.waitingForModel == model.sha256, now >= lastModelRepublish + Self.modelRepublishSeconds {
             lastModelRepublish = now
             return ([.publishModel(modelBytes)], false)
         }
-        if let reason = record(status) { return ([.statusIgnored(agent: agent, reason: reason)], false) }
-        return ([], true)
+        switch record(status) {
+        case .failure(let ignored): return ([.statusIgnored(agent: agent, reason: ignored.reason)], false)
+        case .success(let changed): return ([], changed)
+        }
     }
 
-    /// Records `status`; the reason it was ignored, if it was.
-    private mutating func record(_ status: AgentStatus) -> String? {
-        if status.state == .offline {
-            online.remove(status.agent)
-        } else if online.count >= maxAgents && !online.contains(status.agent) {
-            return "already tracking max_agents (\(maxAgents)) agents"
-        } else {
-            online.insert(status.agent)
-        }
-        return nil
+    private struct Ignored: Error {
+        var reason: String
+    }
+
+    /// Records `status`: whether the online agents changed, or why it was ignored.
+    private mutating func record(_ status: AgentStatus) -> Result<Bool, Ignored> {
+        if status.state == .offline { return .success(online.remove(status.agent) != nil) }
+        if online.contains(status.agent) { return .success(false) }
+        guard online.count < maxAgents else { return .failure(Ignored(reason: "already tracking max_agents (\(maxAgents)) agents")) }
+        online.insert(status.agent)
+        return .success(true)
     }
 
     /// Online agents that may be selected.
