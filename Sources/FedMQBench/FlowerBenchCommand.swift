@@ -151,15 +151,15 @@ struct FlowerBenchCommand: AsyncParsableCommand {
 }
 
 extension JobMeasurement {
-    /// The figures compared, with their goals (issue #7).
+    /// The figures compared, with their goals (issue #23's: ratios of medians in one run).
     static let figures:
         [(id: String, metric: String, value: @Sendable (JobMeasurement) -> Double, goal: String, check: (@Sendable (Double, Double) -> Bool)?)] = [
             ("accuracy", "final test accuracy", \.accuracy, "within 1 point", { abs($0 - $1) <= 0.01 }),
-            ("rounds-wall", "wall time of the rounds (s)", \.roundsWall, "reported", nil),
+            ("rounds-wall", "wall time of the rounds (s)", \.roundsWall, "<= 0.3x Flower", { $0 <= 0.3 * $1 }),
             ("launch-to-result", "wall time, launch to result (s)", \.launchToResult, "<= 1/10 of Flower", { $0 <= $1 / 10 }),
-            ("cpu", "CPU seconds, all processes", \.cpuSeconds, "<= 1/10 of Flower", { $0 <= $1 / 10 }),
+            ("cpu", "CPU seconds, all processes", \.cpuSeconds, "<= 0.05x Flower", { $0 <= 0.05 * $1 }),
             ("server-rss", "peak RSS, aggregator / server (MiB)", \.serverPeakRssMib, "reported", nil),
-            ("client-rss", "peak RSS, largest agent / client (MiB)", \.clientPeakRssMib, "<= 1/5 of Flower", { $0 <= $1 / 5 }),
+            ("client-rss", "peak RSS, largest agent / client (MiB)", \.clientPeakRssMib, "<= 12 MiB and <= 0.1x Flower", { $0 <= 12 && $0 <= 0.1 * $1 }),
             ("client-link-bytes", "bytes per round on the 10 clients' connections", { $0.clientLinkBytesPerRound ?? .nan }, "reported", nil),
             ("loopback-bytes", "bytes per round on loopback (all hops)", \.loopbackBytesPerRound, "reported", nil),
         ]
