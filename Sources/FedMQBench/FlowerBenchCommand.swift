@@ -159,7 +159,10 @@ extension JobMeasurement {
             ("launch-to-result", "wall time, launch to result (s)", \.launchToResult, "<= 1/10 of Flower", { $0 <= $1 / 10 }),
             ("cpu", "CPU seconds, all processes", \.cpuSeconds, "<= 0.05x Flower", { $0 <= 0.05 * $1 }),
             ("server-rss", "peak RSS, aggregator / server (MiB)", \.serverPeakRssMib, "reported", nil),
-            ("client-rss", "peak RSS, largest agent / client (MiB)", \.clientPeakRssMib, "<= 12 MiB and <= 0.1x Flower", { $0 <= 12 && $0 <= 0.1 * $1 }),
+            (
+                "client-rss", "peak RSS, largest agent / client (MiB)", \.clientPeakRssMib, "<= 12 MiB and <= 0.1x Flower",
+                { $0 <= 12 && $0 <= 0.1 * $1 }
+            ),
             ("client-link-bytes", "bytes per round on the 10 clients' connections", { $0.clientLinkBytesPerRound ?? .nan }, "reported", nil),
             ("loopback-bytes", "bytes per round on loopback (all hops)", \.loopbackBytesPerRound, "reported", nil),
         ]

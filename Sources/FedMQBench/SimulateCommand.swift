@@ -44,7 +44,7 @@ public struct SimulateCommand: AsyncParsableCommand {
     var workDirectory: String?
     @OptionGroup var devices: DeviceOptions
 
-    /// Refuses agent, round and model sizes outside what one process can simulate.
+    /// Refuses fleet, round and model sizes outside what this machine can simulate, and --sites beside its own broker or devices.
     public func validate() throws {
         guard (1...20_000).contains(agents), (1...10_000).contains(rounds) else {
             throw ValidationError("--agents must be within 1...20000 and --rounds within 1...10000")

@@ -23,6 +23,31 @@ struct SimulateTests {
         #expect(output.contains("agents (4 workers): 4 process(es)"), "\(output.suffix(2000))")
     }
 
+    @Test(
+        "flags a simulation cannot honour are refused by name before anything starts",
+        arguments: [
+            (["simulate", "--sites", "2", "--broker", "127.0.0.1:1883"], "--sites starts its own brokers"),
+            (["simulate", "--agents-per-process", "301"], "--agents-per-process within 1...300"),
+            (["simulate", "--agents", "20001"], "--agents must be within 1...20000"),
+            (
+                ["simulate-agents", "--broker", "nowhere", "--first", "0", "--count", "1", "--data", "d.csv", "--state-directory", "s"],
+                "--broker must be HOST:PORT"
+            ),
+            (
+                ["simulate-agents", "--broker", "127.0.0.1:1883", "--first", "0", "--count", "301", "--data", "d.csv", "--state-directory", "s"],
+                "--count within 1...300"
+            ),
+        ])
+    func refusedFlags(arguments: [String], message: String) async throws {
+        let log = FileManager.default.temporaryDirectory.appendingPathComponent("fedmq-simulate-flags-\(UUID().uuidString).log").path
+        defer { try? FileManager.default.removeItem(atPath: log) }
+        let process = try ChildProcess(try fedmqExecutable().path, arguments, logFile: log)
+        let status = try await within(.seconds(30), "fedmq \(arguments[0])") { try await process.wait() }
+        let output = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        #expect(status == 64, "\(output)")
+        #expect(output.contains(message), "\(output)")
+    }
+
     /// Runs `fedmq simulate` with a small model and `arguments`; checks it succeeded and
     /// reported every round, and returns its output.
     private func simulate(_ arguments: [String], rounds: Int) async throws -> String {
