@@ -80,7 +80,7 @@ struct SimulationRun {
         }
         // Private brokers, stopped (by PID) and removed however the run ends. A burst of
         // updates must not overrun a queue (the broker's default drops QoS 1 past 1000).
-        let queue = "max_queued_messages \(max(100_000, 2 * agents))"
+        let queue = "max_queued_messages \(max(100_000, BrokerSizing.queuedMessages(forAgents: agents)))"
         return try await withLocalBroker(LocalBrokerConfiguration(extraLines: [queue])) { central in
             var siteBrokers: [LocalBroker] = []
             do {

@@ -1,4 +1,5 @@
 import FedMQCommandLine
+import FedMQProtocol
 
 /// The production Mosquitto configuration and ACL for a FedMQ site. `deploy/mosquitto.conf`
 /// and `deploy/acl` in the repository are these, rendered for the standard paths.
@@ -14,6 +15,8 @@ struct BrokerConfigTemplate {
     var maxPacketBytes = 64 << 20
     /// Most bytes the broker queues for one client (a slow or absent aggregator, a stuck agent).
     var maxQueuedBytes = 1 << 30
+    /// Most messages the broker queues for one client: `BrokerSizing.queuedMessages(forAgents:)`.
+    var maxQueuedMessages = 10_000
 
     var mosquittoConf: String {
         """
@@ -47,8 +50,11 @@ struct BrokerConfigTemplate {
         set_tcp_nodelay true
         # MQTT 5 clients refuse bigger publishes locally with a clear error.
         max_packet_size \(maxPacketBytes)
-        # Bounded queues: enough for a burst of updates to the aggregator, but bounded.
-        max_queued_messages 10000
+        # Bounded queues, with room for the end-of-round burst to the aggregator: about four
+        # messages per agent (update, two statuses, evaluation), and every update's bytes.
+        # mosquitto drops what exceeds either limit, and a dropped update does not count:
+        # raise both when the fleet or the model grows (see docs/scaling.md).
+        max_queued_messages \(maxQueuedMessages)
         max_queued_bytes \(maxQueuedBytes)
         max_inflight_messages 20
 

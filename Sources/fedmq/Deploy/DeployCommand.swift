@@ -85,7 +85,8 @@ struct DeployInit: ParsableCommand {
         try FleetFiles.install(try authority.issue(commonName: "broker", hosts: names), as: "broker", into: brokerFiles, authority: authority)
         let template = BrokerConfigTemplate(
             directory: brokerDirectory ?? brokerFiles.path, persistenceDirectory: persistenceDirectory, listenAddress: listenAddress,
-            port: port, user: brokerUser, maxPacketBytes: maxPacketMB << 20, maxQueuedBytes: maxQueuedMB << 20)
+            port: port, user: brokerUser, maxPacketBytes: maxPacketMB << 20, maxQueuedBytes: maxQueuedMB << 20,
+            maxQueuedMessages: BrokerSizing.queuedMessages(forAgents: agents))
         let ids = (0..<agents).map { "\(agentPrefix)\($0)" }
         try template.mosquittoConf.write(to: brokerFiles.appendingPathComponent("mosquitto.conf"), atomically: true, encoding: .utf8)
         try BrokerConfigTemplate.acl(agents: ids).write(to: brokerFiles.appendingPathComponent("acl"), atomically: true, encoding: .utf8)
