@@ -191,6 +191,14 @@ struct DeployTests {
             #expect(up[0].payload == update)
             let down = try await messages(models, count: 1, within: .seconds(30))
             #expect(down[0].payload == [7, 7, 7])
+            // An agent that connects to its site broker later still gets the retained model,
+            // flagged as retained: the bridge keeps what flows down retained at the site.
+            let late = try await connectedClient(agentOptions)
+            let retained = try await messages(
+                try await late.subscribe(to: ["fedmq/v1/j/global/model"], qos: .atLeastOnce), count: 1, within: .seconds(30))
+            #expect(retained[0].payload == [7, 7, 7])
+            #expect(retained[0].retain)
+            await late.disconnect()
             // Every feature's topics cross: evaluations and secure-aggregation stages up, inboxes
             // and unmask requests down.
             let upward = try await aggregator.subscribe(
