@@ -132,6 +132,8 @@ public struct AggregatorRuntime: Service {
         ]
         defer { for feeder in feeders { feeder.cancel() } }
         let alreadyDone = machine.finished && config.exitWhenFinished
+        // Whether the loop ended because the job is done (not a shutdown): its final status may wait for a busy broker.
+        var exitingFinished = alreadyDone
         do {
             try await withGracefulShutdownHandler {
                 eventLoop: for await event in events {
@@ -163,7 +165,10 @@ public struct AggregatorRuntime: Service {
                         logger.notice("shutting down in round \(machine.announcement.round) while the broker had not acknowledged a publish")
                         break eventLoop
                     }
-                    if machine.finished && config.exitWhenFinished { break }
+                    if machine.finished && config.exitWhenFinished {
+                        exitingFinished = true
+                        break
+                    }
                 }
             } onGracefulShutdown: {
                 continuation.yield(.shutdown)
@@ -176,7 +181,11 @@ public struct AggregatorRuntime: Service {
         }
         let final: AggregatorStatus.State = machine.finished ? .finished : .offline
         let round = machine.announcement.round
-        if await bounded(.seconds(3), { try await publishStatus(publisher, topics, final, round: round) }) == nil {
+        // A job that ends because it is done waits out a busy broker for its last word (it is how
+        // operators and tools learn the job is done); a shutdown does not wait long for a broker
+        // that may be gone.
+        let limit: Duration = exitingFinished ? .seconds(30) : .seconds(3)
+        if await bounded(limit, { try await publishStatus(publisher, topics, final, round: round) }) == nil {
             logger.warning("could not publish the final status (broker unreachable?)")
         }
         await client.disconnect()
