@@ -29,6 +29,37 @@ struct DeployTests {
         }
     }
 
+    @Test("add-agent raises the broker's max_queued_messages to the grown fleet's burst, and never lowers an operator's value")
+    func addAgentRaisesQueue() async throws {
+        let out = temporary("deploy-queue")
+        defer { try? FileManager.default.removeItem(at: out) }
+        let fedmq = try fedmqExecutable().path
+        let (status, output) = try await runToEnd(
+            fedmq, ["deploy", "init", "--agents", "1", "--broker-host", "broker.example", "--out", out.path], log: out.path + ".log")
+        #expect(status == 0, "\(output)")
+        let conf = out.appendingPathComponent("broker/mosquitto.conf")
+        func queued() throws -> [String] {
+            try String(contentsOf: conf, encoding: .utf8).split(separator: "\n").filter { $0.hasPrefix("max_queued_messages") }.map(String.init)
+        }
+        #expect(try queued() == ["max_queued_messages 10000"])
+        // An operator's too-small value is raised to what two agents need (the floor of 10,000) ...
+        try String(contentsOf: conf, encoding: .utf8).replacingOccurrences(of: "max_queued_messages 10000", with: "max_queued_messages 50")
+            .write(to: conf, atomically: true, encoding: .utf8)
+        let (added, addedOutput) = try await runToEnd(
+            fedmq, ["deploy", "add-agent", "--agent", "agent-1", "--out", out.path], log: out.path + ".add.log")
+        #expect(added == 0, "\(addedOutput)")
+        #expect(try queued() == ["max_queued_messages 10000"])
+        #expect(addedOutput.contains("Raised max_queued_messages to 10000"), "\(addedOutput)")
+        // ... and a larger one is left as it is.
+        try String(contentsOf: conf, encoding: .utf8).replacingOccurrences(of: "max_queued_messages 10000", with: "max_queued_messages 50000")
+            .write(to: conf, atomically: true, encoding: .utf8)
+        let (again, againOutput) = try await runToEnd(
+            fedmq, ["deploy", "add-agent", "--agent", "agent-2", "--out", out.path], log: out.path + ".add2.log")
+        #expect(again == 0, "\(againOutput)")
+        #expect(try queued() == ["max_queued_messages 50000"])
+        #expect(!againOutput.contains("Raised max_queued_messages"))
+    }
+
     @Test(
         "a generated fleet starts as written (broker installed for the mosquitto user, an agent added later) and runs a TLS round; an agent cannot write another agent's topic"
     )
