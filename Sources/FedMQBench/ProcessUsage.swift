@@ -42,14 +42,12 @@ struct ProcessUsage: Sendable, Equatable {
 
     /// Raises this process's open-file limit to its hard limit (inherited by the brokers and
     /// workers it starts): thousands of connections need more than the usual 1024.
-    static func raiseFileLimit() -> Int {
+    static func raiseFileLimit() {
         var limit = rlimit()
-        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return 0 }
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return }
         if limit.rlim_cur < limit.rlim_max {
             limit.rlim_cur = limit.rlim_max
             _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
-            _ = getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
         }
-        return Int(clamping: limit.rlim_cur)
     }
 }

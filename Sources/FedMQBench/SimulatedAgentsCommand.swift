@@ -37,7 +37,7 @@ public struct SimulatedAgentsCommand: AsyncParsableCommand {
 
     /// Runs the agents until the process is stopped; an agent that fails ends the worker with its error.
     public func run() async throws {
-        _ = ProcessUsage.raiseFileLimit()
+        ProcessUsage.raiseFileLimit()
         guard let endpoint = HostPort(broker) else { throw ValidationError("--broker must be HOST:PORT") }
         let logger = Logger(label: "fedmq.simulate-agents") { label in
             var handler = StreamLogHandler.standardError(label: label)

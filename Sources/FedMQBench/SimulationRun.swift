@@ -70,7 +70,7 @@ struct SimulationRun {
     /// - Parameter progress: called with each round's number, latency and the aggregator's RSS as they are seen.
     func run(work: String, executables: URL, progress: @escaping @Sendable (Int, Double, Int) -> Void = { _, _, _ in }) async throws -> Outcome {
         try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
-        _ = ProcessUsage.raiseFileLimit()
+        ProcessUsage.raiseFileLimit()
         let stateRoot = agentState ?? Self.defaultAgentState(work: work)
         defer { if agentState == nil { try? FileManager.default.removeItem(atPath: stateRoot) } }
         if let broker {

@@ -30,11 +30,21 @@ public struct UpdateValidator: Sendable {
     /// Checks updates against the open round, its base model and the fleet's keys.
     public init(
         announcement: RoundAnnouncement, model: GlobalModel, allowedAgents: Set<String>?, accepted: [String: Int] = [:],
-        selected: Set<String>?? = nil, signers: [String: VerifyingKey]? = nil,
-        maxExamples: Int = RoundPolicy(targetUpdates: 1, minUpdates: nil).maxExamplesPerUpdate
+        signers: [String: VerifyingKey]? = nil, maxExamples: Int = RoundPolicy(targetUpdates: 1, minUpdates: nil).maxExamplesPerUpdate
+    ) {
+        self.init(
+            announcement: announcement, model: model, allowedAgents: allowedAgents, accepted: accepted,
+            selected: announcement.selected.map(Set.init), signers: signers, maxExamples: maxExamples)
+    }
+
+    /// The same, with `announcement.selected` already as a set: the state machine keeps it, so
+    /// a validator per update costs no pass over the cohort.
+    init(
+        announcement: RoundAnnouncement, model: GlobalModel, allowedAgents: Set<String>?, accepted: [String: Int], selected: Set<String>?,
+        signers: [String: VerifyingKey]?, maxExamples: Int
     ) {
         self.announcement = announcement
-        self.selected = selected ?? announcement.selected.map(Set.init)
+        self.selected = selected
         self.model = model
         self.allowedAgents = allowedAgents
         self.accepted = accepted
