@@ -23,6 +23,9 @@ public enum ModelCodec {
         public static let baseSHA256 = "fedmq.base_sha256"
         public static let agent = "fedmq.agent"
         public static let examples = "fedmq.examples"
+        /// A site's partial aggregate: how many agents' updates it folds.
+        public static let updates = "fedmq.updates"
+        public static let site = "fedmq.site"
     }
 
     /// The SHA-256 of `bytes` in lowercase hex.
@@ -90,6 +93,20 @@ public enum ModelCodec {
             sparse: delta, encoding: encoding,
             metadata: updateMetadata(job: job, round: round, agent: agent, baseSHA256: baseSHA256, examples: examples),
             stochasticRoundingSeed: stochasticRoundingSeed)
+    }
+
+    /// Encodes a site's partial aggregate (float32): its agents' weighted mean delta, the weight
+    /// behind it as `fedmq.examples` (so the parent folds it like an update) and the number of
+    /// agents' updates it holds as `fedmq.updates`.
+    public static func encodePartial(_ meanDelta: Parameters, job: String, round: Int, site: String, baseSHA256: String, weight: Int, updates: Int)
+        -> [UInt8]
+    {
+        SafetensorsEncoder.encode(
+            meanDelta,
+            metadata: [
+                Key.kind: "partial", Key.job: job, Key.round: "\(round)", Key.site: site, Key.baseSHA256: baseSHA256,
+                Key.examples: "\(weight)", Key.updates: "\(updates)",
+            ])
     }
 
     private static func updateMetadata(job: String, round: Int, agent: String, baseSHA256: String, examples: Int) -> [String: String] {

@@ -29,6 +29,9 @@ public enum RejectionReason: String, Sendable, Codable, CaseIterable {
     /// An encrypted update that does not fit the round's key or packing, or a round that takes
     /// no more updates while its aggregate is being decrypted.
     case homomorphic
+    /// An agent's update sent to a central aggregator that folds site partials, or a partial
+    /// sent to an aggregator without sites.
+    case wrongContributor = "wrong_contributor"
 }
 
 /// A refused update: who sent it, why, and the details.

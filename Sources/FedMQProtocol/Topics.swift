@@ -31,6 +31,8 @@ public struct Topics: Sendable, Equatable {
     public var aggregatorStatus: String { "\(prefix)/aggregator/status" }
     /// Every agent's update in every round (the aggregator's subscription).
     public var allUpdates: String { "\(prefix)/round/+/update/+" }
+    /// Every site aggregator's partial aggregate of every round (the central aggregator's subscription).
+    public var allPartials: String { "\(prefix)/round/+/partial/+" }
     /// Every agent's evaluation of every global model.
     public var allEvaluations: String { "\(prefix)/round/+/eval/+" }
     /// Every agent's status.
@@ -58,6 +60,10 @@ public struct Topics: Sendable, Equatable {
 
     /// safetensors: one agent's update for one round.
     public func update(round: Int, agent: String) -> String { "\(prefix)/round/\(round)/update/\(agent)" }
+    /// safetensors: one site's partial aggregate of one round (its agents' weighted mean delta).
+    public func partial(round: Int, site: String) -> String { "\(prefix)/round/\(round)/partial/\(site)" }
+    /// JSON, retained, last will: one site aggregator's state.
+    public func siteStatus(site: String) -> String { "\(prefix)/site/\(site)/status" }
     /// JSON: one agent's evaluation of the global model of `round`.
     public func evaluation(round: Int, agent: String) -> String { "\(prefix)/round/\(round)/eval/\(agent)" }
     /// JSON, retained, last will: one agent's state.
@@ -75,6 +81,8 @@ public struct Topics: Sendable, Equatable {
     public enum Kind: Sendable, Equatable {
         case globalModel, globalRound, metrics, aggregatorStatus
         case update(round: Int, agent: String)
+        case partial(round: Int, site: String)
+        case siteStatus(site: String)
         case evaluation(round: Int, agent: String)
         case status(agent: String)
         case secAgg(SecAggStage, round: Int, agent: String)
@@ -100,6 +108,9 @@ public struct Topics: Sendable, Equatable {
             return levels[3] == "request" ? .decryptionRequest(round: round) : .decryptedSum(round: round)
         case 2 where levels == ["aggregator", "status"]: return .aggregatorStatus
         case 2 where levels[0] == "status" && Identifier.isValid(levels[1]): return .status(agent: levels[1])
+        case 3 where levels[0] == "site" && levels[2] == "status" && Identifier.isValid(levels[1]): return .siteStatus(site: levels[1])
+        case 4 where levels[0] == "round" && levels[2] == "partial" && Identifier.isValid(levels[3]):
+            return .partial(round: try Self.round(levels[1], topic), site: levels[3])
         case 4 where levels[0] == "round" && ["update", "eval"].contains(levels[2]) && Identifier.isValid(levels[3]):
             guard let round = Int(levels[1]), round >= 0, String(round) == levels[1] else { throw .unknownTopic(topic) }
             return levels[2] == "update" ? .update(round: round, agent: levels[3]) : .evaluation(round: round, agent: levels[3])

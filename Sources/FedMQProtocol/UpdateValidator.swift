@@ -7,6 +7,19 @@ public struct AcceptedUpdate: Sendable, Equatable {
     public var examples: Int
     public var delta: Parameters
     public var payloadBytes: Int
+    /// Agents' updates behind it: 1 for an agent's update, the site's count for a partial.
+    public var updates = 1
+}
+
+/// Who sends what a validator checks: agents their updates on `round/<r>/update/<agent>`, or
+/// site aggregators their partial aggregates on `round/<r>/partial/<site>` (then `agent`
+/// names the site, and the checks are the same but for metadata and the signed statement).
+public enum Contributor: Sendable, Equatable {
+    case agent
+    case site
+
+    var noun: String { self == .agent ? "agent" : "site" }
+    var kind: String { self == .agent ? "update" : "partial" }
 }
 
 /// Checks an update against the open round, cheapest checks first, and names the first
@@ -26,6 +39,8 @@ public struct UpdateValidator: Sendable {
     /// The largest example count an update is weighted by: agents report their own counts, so
     /// a larger one is capped here rather than trusted.
     public var maxExamples: Int
+    /// Agents' updates, or sites' partials.
+    public var contributor = Contributor.agent
 
     /// Checks updates against the open round, its base model and the fleet's keys.
     public init(
@@ -59,23 +74,28 @@ public struct UpdateValidator: Sendable {
             Rejection(agent: agent, round: round, reason: reason, detail: detail)
         }
         let open = announcement.round
-        if payload.count > announcement.maxUpdateBytes {
-            return reject(.tooLarge, "\(payload.count) bytes > \(announcement.maxUpdateBytes)")
+        if payload.count > maxPayloadBytes {
+            return reject(.tooLarge, "\(payload.count) bytes > \(maxPayloadBytes)")
         }
-        if let allowedAgents, !allowedAgents.contains(agent) { return reject(.senderNotAllowed, "agent is not enrolled") }
+        if let allowedAgents, !allowedAgents.contains(agent) { return reject(.senderNotAllowed, "\(contributor.noun) is not enrolled") }
         if round < open { return reject(.closedRound, "round \(round) is closed; round \(open) is open") }
         if round > open { return reject(.wrongRound, "round \(round) is not open; round \(open) is") }
-        if accepted[agent] != nil { return reject(.duplicate, "an update from this agent already counts in round \(open)") }
+        if accepted[agent] != nil { return reject(.duplicate, "a \(contributor.kind) from this \(contributor.noun) already counts in round \(open)") }
         if let selected, !selected.contains(agent) {
             return reject(.notSelected, "round \(open) was opened for \(selected.count) selected agents, not this one")
         }
         if let signers {
-            guard let signature else { return reject(.unsigned, "enrolled fleets sign every update (user property \(SignedStatement.property))") }
-            guard let key = signers[agent] else { return reject(.unknownSigner, "no enrolled key for this agent") }
-            let statement = SignedStatement.update(
-                job: announcement.job, round: open, baseSHA256: announcement.baseModelSHA256, agent: agent, payload: payload)
+            guard let signature else {
+                return reject(.unsigned, "enrolled fleets sign every \(contributor.kind) (user property \(SignedStatement.property))")
+            }
+            guard let key = signers[agent] else { return reject(.unknownSigner, "no enrolled key for this \(contributor.noun)") }
+            let (job, base) = (announcement.job, announcement.baseModelSHA256)
+            let statement =
+                contributor == .agent
+                ? SignedStatement.update(job: job, round: open, baseSHA256: base, agent: agent, payload: payload)
+                : SignedStatement.partial(job: job, round: open, baseSHA256: base, site: agent, payload: payload)
             if !key.verifies(signature, for: statement) {
-                return reject(.badSignature, "the signature does not match job, round \(open), base model, agent and payload")
+                return reject(.badSignature, "the signature does not match job, round \(open), base model, \(contributor.noun) and payload")
             }
         }
         return nil
@@ -99,11 +119,19 @@ public struct UpdateValidator: Sendable {
             return reject(.wrongJob, "metadata job '\(metadata[ModelCodec.Key.job]?.prefix(80) ?? "")' is not '\(announcement.job)'")
         }
         if metadata[ModelCodec.Key.round] != "\(open)" { return reject(.wrongRound, "metadata round does not match the topic") }
-        if metadata[ModelCodec.Key.agent] != agent { return reject(.senderMismatch, "metadata agent does not match the topic") }
-        guard metadata[ModelCodec.Key.kind] == "update",
+        let senderKey = contributor == .agent ? ModelCodec.Key.agent : ModelCodec.Key.site
+        if metadata[senderKey] != agent { return reject(.senderMismatch, "metadata \(contributor.noun) does not match the topic") }
+        guard metadata[ModelCodec.Key.kind] == contributor.kind,
             let examples = metadata[ModelCodec.Key.examples].flatMap(Int.init), examples > 0, examples < 1 << 40
         else {
-            return reject(.badMetadata, "fedmq.kind must be 'update' and fedmq.examples a positive integer")
+            return reject(.badMetadata, "fedmq.kind must be '\(contributor.kind)' and fedmq.examples a positive integer")
+        }
+        var updates = 1
+        if contributor == .site {
+            guard let count = metadata[ModelCodec.Key.updates].flatMap(Int.init), (1...1 << 30).contains(count) else {
+                return reject(.badMetadata, "a partial's fedmq.updates must be a positive count of agents' updates")
+            }
+            updates = count
         }
         if metadata[ModelCodec.Key.baseSHA256] != announcement.baseModelSHA256 {
             return reject(.baseMismatch, "trained from another model than \(announcement.baseModelSHA256.prefix(12))")
@@ -133,6 +161,15 @@ public struct UpdateValidator: Sendable {
             if norm > bound * tolerance { return reject(.normTooLarge, "L2 norm \(norm) exceeds \(bound)") }
             delta.clip(norm: bound)
         }
-        return .success(AcceptedUpdate(agent: agent, round: open, examples: min(examples, maxExamples), delta: delta, payloadBytes: payload.count))
+        // A partial's weight is its agents' examples (or count): each of them is capped.
+        let cap = maxExamples.multipliedReportingOverflow(by: updates)
+        let weight = min(examples, cap.overflow ? examples : cap.partialValue)
+        return .success(AcceptedUpdate(agent: agent, round: open, examples: weight, delta: delta, payloadBytes: payload.count, updates: updates))
+    }
+
+    /// The largest payload taken: the round's bound for agents' updates; a site's partial is a
+    /// dense float32 delta whatever encoding the agents use, so it may take that much too.
+    var maxPayloadBytes: Int {
+        contributor == .agent ? announcement.maxUpdateBytes : max(announcement.maxUpdateBytes, 4 * model.parameters.count + (1 << 16))
     }
 }

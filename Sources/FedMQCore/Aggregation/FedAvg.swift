@@ -36,6 +36,17 @@ public struct FedAvg: AggregationStrategy, Equatable {
         totalWeight += weight
     }
 
+    /// The round so far as a partial aggregate: the weighted mean of the deltas added and the
+    /// total weight behind it. A parent that adds partials with their weight as the example
+    /// count (`weighting: .examples`) gets the mean over every delta of every child.
+    public func partial() throws(CoreError) -> (meanDelta: Parameters, weight: Int) {
+        guard let global, let running = sum else { throw .invalidTraining("FedAvg.partial called before begin") }
+        guard totalWeight > 0 else { throw .invalidTraining("no update to aggregate") }
+        var mean = global.zeros()
+        try mean.axpy(Float(1 / totalWeight), running)
+        return (mean, Int(totalWeight))
+    }
+
     /// The new global model: the old one plus the weighted mean of the deltas.
     public mutating func finish() throws(CoreError) -> Parameters {
         guard var model = global, let running = sum else { throw .invalidTraining("FedAvg.finish called before begin") }

@@ -189,7 +189,8 @@ public struct AgentStateMachine {
         }
         round = announcement
         // (A secure round cannot take a lost masked update again: its stages have moved on.)
-        let held = announcement.received.map { $0.contains(agent) }
+        // With sites, `received` names the sites whose partials the central aggregator holds, not agents.
+        let held = announcement.sites == nil ? announcement.received.map { $0.contains(agent) } : nil
         let lost = held.map { !$0 } ?? resendKeptUpdate
         if let sent = lastUpdate, sent.belongs(to: announcement) { resendKeptUpdate = false }
         if lost, let sent = lastUpdate, sent.belongs(to: announcement), announcement.isOpen(now: now), announcement.secureAggregation == nil {

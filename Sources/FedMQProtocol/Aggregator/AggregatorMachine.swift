@@ -18,6 +18,8 @@ public protocol AggregatorMachine {
     func startActions(fresh: Bool) -> [AggregatorAction]
     /// An update arrived on `round/<round>/update/<agent>`, with its `fedmq-signature` property if any.
     mutating func receive(agent: String, round: Int, payload: [UInt8], signature: String?, now: Double) -> [AggregatorAction]
+    /// A site aggregator's partial aggregate arrived on `round/<round>/partial/<site>`.
+    mutating func receivePartial(site: String, round: Int, payload: [UInt8], signature: String?, now: Double) -> [AggregatorAction]
     /// A secure-aggregation message arrived on `round/<round>/secagg/<stage>/<agent>`.
     mutating func receiveSecAgg(
         agent: String, round: Int, stage: SecAggStage, payload: [UInt8], signature: String?, now: Double

@@ -23,11 +23,12 @@ extension AggregatorStateMachine {
         // The agents' verdict on the model this round started from (the one being replaced).
         let federated = evaluations.take(modelRound: model.round, anomalyQuantile: model.spec.anomalyThresholdQuantile)
         var failure = known ?? secure?.failure
+        let sites = siteReport(participants)
         var privacy: (epsilon: Double, threatModel: String)?
         if failure == nil {
             let accountantBefore = accountant
             do {
-                privacy = try account(&parameters, updates: participants.count, secureCohort: secure == nil ? nil : secureCohort)
+                privacy = try account(&parameters, updates: sites.updates, secureCohort: secure == nil ? nil : secureCohort)
             } catch {
                 // Noise fails closed: a model that did not get its noise is not published.
                 failure = "the aggregator's noise failed (\(error)); the model is kept"
@@ -52,7 +53,7 @@ extension AggregatorStateMachine {
         }
         let evaluation = failed ? nil : evaluator?(parameters)
         var metrics = RoundMetrics(
-            job: job, round: round, participants: participants.keys.sorted(), updates: participants.count,
+            job: job, round: round, participants: participants.keys.sorted(), updates: sites.updates,
             examples: participants.values.reduce(0, +), rejected: rejected, accuracy: evaluation?.accuracy, loss: evaluation?.loss,
             bytesReceived: bytesReceived, durationSeconds: max(0, now - announcement.openedAt),
             deadlineExtensions: announcement.extensions, modelSHA256: model.sha256, closedAt: now,
@@ -60,6 +61,8 @@ extension AggregatorStateMachine {
             delta: policy.privacy?.delta,
             threatModel: privacy?.threatModel, federated: federated)
         metrics.secureAggregation = secure
+        (metrics.siteUpdates, metrics.missingSites) = (sites.siteUpdates, sites.missingSites)
+        metrics.noiseAddedBy = noiseAddedBy
         if !failed, let analytics = policy.analytics {
             metrics.analytics = Self.answers(analytics, base: base, aggregate: parameters, updates: participants.count)
         }
@@ -70,6 +73,7 @@ extension AggregatorStateMachine {
             metrics.stragglers = selected.filter { participants[$0] == nil }
         }
         accepted = [:]
+        partialUpdates = [:]
         rejected = [:]
         bytesReceived = 0
         lastMetrics = metrics
@@ -100,6 +104,7 @@ extension AggregatorStateMachine {
         announcement.rounds = policy.rounds
         announcement.homomorphic = policy.homomorphic
         announcement.analytics = policy.analytics
+        if let sites = policy.sites { (announcement.sites, announcement.weighting) = (sites, policy.weighting) }
         return announcement
     }
 }

@@ -21,6 +21,8 @@ public struct AggregatorStateMachine {
     public internal(set) var finished = false
     var strategy: any AggregationStrategy
     var accepted: [String: Int] = [:]
+    /// With sites: each accepted partial's count of agents' updates.
+    var partialUpdates: [String: Int] = [:]
     var rejected: [String: Int] = [:]
     var bytesReceived = 0
     let evaluator: (@Sendable (Parameters) -> Evaluation?)?
@@ -28,7 +30,8 @@ public struct AggregatorStateMachine {
     public internal(set) var accountant: RDPAccountant?
     /// Noise for central DP: the system's CSPRNG in production, a seeded generator in tests.
     var random: any RandomNumberGenerator
-    /// Enrolled agents' keys; with them, only updates their agents signed count.
+    /// Enrolled agents' keys (with sites: the site aggregators'); with them, only updates (or
+    /// partials) their owners signed count.
     let signers: [String: VerifyingKey]?
     /// The last closed round's summary, kept in every checkpoint.
     var lastMetrics: RoundMetrics?
@@ -119,6 +122,17 @@ public struct AggregatorStateMachine {
             return reject(Rejection(agent: agent, round: round, reason: .secureAggregation, detail: "this job takes masked updates only"))
         }
         if policy.homomorphic != nil { return receiveEncrypted(agent: agent, round: round, payload: payload, signature: signature, now: now) }
+        if policy.sites != nil {
+            return reject(
+                Rejection(
+                    agent: agent, round: round, reason: .wrongContributor,
+                    detail: "this central aggregator folds site partials; agents send their updates to their site's aggregator"))
+        }
+        return accept(agent: agent, round: round, payload: payload, signature: signature, now: now)
+    }
+
+    /// Validates an update or partial, folds and spools it, and closes the round at its target.
+    mutating func accept(agent: String, round: Int, payload: [UInt8], signature: String?, now: Double) -> [AggregatorAction] {
         switch validator().validate(agent: agent, round: round, payload: payload, signature: signature) {
         case .failure(let rejection):
             return reject(rejection)
@@ -168,9 +182,11 @@ public struct AggregatorStateMachine {
     }
 
     func validator(checkingSignatures: Bool = true) -> UpdateValidator {
-        UpdateValidator(
-            announcement: announcement, model: model, allowedAgents: agents.allowed, accepted: accepted, selected: selectedAgents,
-            signers: checkingSignatures ? signers : nil, maxExamples: policy.maxExamplesPerUpdate)
+        var validator = UpdateValidator(
+            announcement: announcement, model: model, allowedAgents: policy.sites.map(Set.init) ?? agents.allowed, accepted: accepted,
+            selected: selectedAgents, signers: checkingSignatures ? signers : nil, maxExamples: policy.maxExamplesPerUpdate)
+        if policy.sites != nil { validator.contributor = .site }
+        return validator
     }
 
     /// Adds an accepted update to the round; a strategy that refuses it makes a rejection
@@ -182,6 +198,7 @@ public struct AggregatorStateMachine {
             return Rejection(agent: update.agent, round: update.round, reason: .tensorMismatch, detail: "the strategy refused it: \(error)")
         }
         accepted[update.agent] = update.examples
+        if policy.sites != nil { partialUpdates[update.agent] = update.updates }
         return nil
     }
 
@@ -198,8 +215,10 @@ public struct AggregatorStateMachine {
                 guard let publicData else { throw ProtocolError.invalidConfiguration("server_distillation needs the aggregator's public_csv") }
                 return try EnsembleDistillation(settings: settings, spec: spec, publicData: publicData, weighting: policy.weighting)
             }
-            guard let configured = policy.strategy else { return FedAvg(weighting: policy.weighting) }
-            return try configured.make(weighting: policy.weighting)
+            // Partials carry their weight (their agents' examples, or count) as their example count.
+            let weighting = policy.sites == nil ? policy.weighting : .examples
+            guard let configured = policy.strategy else { return FedAvg(weighting: weighting) }
+            return try configured.make(weighting: weighting)
         } catch let error as CoreError {
             throw .core(error)
         } catch let error as ProtocolError {

@@ -34,6 +34,16 @@ struct OnlineAgents: Sendable {
         }
     }
 
+    /// Records an agent's retained status without serving a model (a site aggregator): nil, or
+    /// why it was ignored.
+    mutating func record(agent: String, payload: [UInt8]) -> String? {
+        guard let status = try? ProtocolJSON.decode(AgentStatus.self, from: payload), status.agent == agent else {
+            return "not a valid status of this agent"
+        }
+        if case .failure(let ignored) = record(status) { return ignored.reason }
+        return nil
+    }
+
     private struct Ignored: Error {
         var reason: String
     }

@@ -77,6 +77,11 @@ public struct RoundPolicy: Codable, Sendable, Equatable {
         set { asynchronousSetting = newValue }
     }
     private var asynchronousSetting: AsynchronousSettings?
+    /// Hierarchical aggregation: the site aggregators whose partial aggregates this (central)
+    /// aggregator folds instead of agents' updates. `target_updates` and `min_updates` then
+    /// count sites: the round closes when that many partials arrived, or at the deadline with
+    /// the quorum of sites.
+    public var sites: [String]?
 
     /// The fields most jobs set; the others keep their defaults until set.
     public init(
@@ -98,7 +103,7 @@ public struct RoundPolicy: Codable, Sendable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case rounds, training, encoding, strategy, selection, mode, homomorphic, analytics
+        case rounds, training, encoding, strategy, selection, mode, homomorphic, analytics, sites
         case privacySetting = "privacy"
         case serverDistillation = "server_distillation"
         case asynchronousSetting = "asynchronous"
@@ -168,6 +173,7 @@ public struct RoundPolicy: Codable, Sendable, Equatable {
             if let strategy, strategy.name != "mean" { throw invalid("homomorphic aggregation gives the plain mean only (strategy 'mean')") }
         }
         try validateMode()
+        try validateSites()
         try validateAnalytics()
         try validateServerDistillation()
         if let strategy {

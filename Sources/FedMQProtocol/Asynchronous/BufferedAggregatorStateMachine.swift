@@ -223,6 +223,12 @@ public struct BufferedAggregatorStateMachine: AggregatorMachine {
         return reject(Rejection(agent: agent, round: round, reason: .secureAggregation, detail: "an asynchronous job has no secure aggregation"))
     }
 
+    /// Asynchronous jobs have no sites; a partial is refused.
+    public mutating func receivePartial(site: String, round: Int, payload: [UInt8], signature: String?, now: Double) -> [AggregatorAction] {
+        bytesReceived += payload.count
+        return reject(Rejection(agent: site, round: round, reason: .wrongContributor, detail: "an asynchronous job has no sites"))
+    }
+
     /// Agents' evaluations of the current version count in the next version's metrics.
     public mutating func receiveEvaluation(agent: String, round: Int, payload: [UInt8]) -> [AggregatorAction] {
         evaluations.accept(agent: agent, round: round, payload: payload, modelRound: model.round, asked: policy.evaluateEvery != nil)

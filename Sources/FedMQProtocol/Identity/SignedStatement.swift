@@ -17,6 +17,12 @@ public enum SignedStatement {
         Array("fedmq/v1 update\n\(job)\n\(round)\n\(baseSHA256)\n\(agent)\n\(payloadSHA256)".utf8)
     }
 
+    /// A site aggregator's partial aggregate: like an update, it names job, round, base model and
+    /// site, under its own label, so an agent's signature never passes for a site's.
+    public static func partial(job: String, round: Int, baseSHA256: String, site: String, payload: [UInt8]) -> [UInt8] {
+        Array("fedmq/v1 partial\n\(job)\n\(round)\n\(baseSHA256)\n\(site)\n\(ModelCodec.sha256(payload))".utf8)
+    }
+
     /// A homomorphic round's message: the key holder's public key (`he-key`, round 0), the
     /// aggregator's decryption request (`he-request`) or the key holder's sum (`he-sum`).
     public static func homomorphic(_ kind: String, job: String, round: Int, payload: [UInt8]) -> [UInt8] {

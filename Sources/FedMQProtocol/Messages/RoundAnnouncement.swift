@@ -57,10 +57,15 @@ public struct RoundAnnouncement: Codable, Sendable, Equatable, SchemaVersioned {
     /// Present in an analytics job: agents answer these queries from their records
     /// (`LocalStatistics`) instead of training, and send the vector as their update.
     public var analytics: AnalyticsSettings?
+    /// Present when a central aggregator folds site partials: the sites it waits for (then
+    /// `received`, `target_updates` and `min_updates` name and count sites, not agents) and how
+    /// each site weights its agents' updates in its partial.
+    public var sites: [String]?
+    public var weighting: FedAvg.Weighting?
 
     enum CodingKeys: String, CodingKey {
         case schema, job, round, rounds, deadline, extensions, revision, training, encoding, privacy, received, selected, asynchronous, homomorphic
-        case analytics
+        case analytics, sites, weighting
         case evaluateEvery = "evaluate_every"
         case openedAt = "opened_at"
         case targetUpdates = "target_updates"
@@ -133,6 +138,9 @@ public struct RoundAnnouncement: Codable, Sendable, Equatable, SchemaVersioned {
             throw invalid("received must list valid agent ids")
         }
         if let normBound, !(normBound > 0 && normBound.isFinite) { throw invalid("norm_bound must be positive") }
+        if let sites, sites.isEmpty || sites.count > 100_000 || !sites.allSatisfy(Identifier.isValid) {
+            throw invalid("sites must list valid site ids")
+        }
         if asynchronous != nil && (secureAggregation != nil || homomorphic != nil) {
             throw invalid("an asynchronous job has no secure or homomorphic aggregation")
         }

@@ -47,6 +47,14 @@ public struct RoundMetrics: Codable, Sendable, Equatable, SchemaVersioned {
     /// Analytics jobs: each query's answer from this round's agents (their privacy is this
     /// round's `epsilon`, `delta` and `threat_model`).
     public var analytics: [AnalyticsAnswer]?
+    /// A central aggregator with sites: each contributing site's count of agents' updates
+    /// (`participants` then names sites, `updates` counts agents' updates), and the sites whose
+    /// partial did not come before the round closed.
+    public var siteUpdates: [String: Int]?
+    public var missingSites: [String]?
+    /// With client-level privacy: who added the noise, `agents` (local and distributed modes) or
+    /// `aggregator` (central mode, the central aggregator with sites). Sites never add noise.
+    public var noiseAddedBy: String?
 
     enum CodingKeys: String, CodingKey {
         case schema, job, round, participants, updates, examples, rejected, accuracy, loss
@@ -58,6 +66,9 @@ public struct RoundMetrics: Codable, Sendable, Equatable, SchemaVersioned {
         case epsilon, delta, accountant
         case threatModel = "threat_model"
         case federated, selected, stragglers
+        case siteUpdates = "site_updates"
+        case missingSites = "missing_sites"
+        case noiseAddedBy = "noise_added_by"
         case secureAggregation = "secure_aggregation"
         case failure, staleness, analytics
     }
