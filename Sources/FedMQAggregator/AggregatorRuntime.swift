@@ -59,8 +59,7 @@ public struct AggregatorRuntime: Service {
         let store = try AggregatorStore(directory: config.stateDirectory)
         let identity = try config.identityKey.map(IdentityFiles.signingKey(at:))
         let enrolment = try config.enrolment.map { try IdentityFiles.enrolment(at: $0) }
-        let signers = enrolment?.agents
-        if let signers { logger.notice("updates must be signed by one of \(signers.count) enrolled agents") }
+        let signers = try contributorKeys(enrolment)
         if let warning = config.policy.unboundedUpdatesWarning { logger.warning("\(warning)") }
         metrics.start(privacy: config.policy.privacy != nil)
         let (made, fresh) = try makeMachine(store: store, signers: signers, keyholder: enrolment?.keyholder)
@@ -97,9 +96,11 @@ public struct AggregatorRuntime: Service {
         // batches (one spool fsync each): with small models a batch holds many, which spares a
         // wake-up and an fsync per update. Agents' statuses and evaluations come through the
         // same mailbox: a flood of them is bounded the same way.
+        // A central aggregator with sites hears only their partials: its ingest is O(sites).
         let homomorphic = config.policy.homomorphic == nil ? [] : [topics.homomorphicKey, topics.allDecryptedSums]
+        let agentTopics = [topics.allUpdates, topics.allSecAgg, topics.allEvaluations, topics.allStatuses] + homomorphic
         let updates = try await client.subscribeMailbox(
-            to: [topics.allUpdates, topics.allSecAgg, topics.allEvaluations, topics.allStatuses] + homomorphic, qos: .atLeastOnce,
+            to: config.policy.sites == nil ? agentTopics : [topics.allPartials], qos: .atLeastOnce,
             capacityBytes: max(machine.modelBytes.count, 1 << 20))
         let publisher = Publisher(client: client, updates: updates)
         logger.info("connecting to \(config.broker.host):\(config.broker.port)")
@@ -196,6 +197,8 @@ public struct AggregatorRuntime: Service {
         switch try? topics.parse(message.topic) {
         case .update(let round, let agent):
             return machine.receive(agent: agent, round: round, payload: message.payload, signature: message.signature, now: clock.now())
+        case .partial(let round, let site):
+            return machine.receivePartial(site: site, round: round, payload: message.payload, signature: message.signature, now: clock.now())
         case .secAgg(let stage, let round, let agent):
             let actions = machine.receiveSecAgg(
                 agent: agent, round: round, stage: stage, payload: message.payload, signature: message.signature, now: clock.now())
@@ -215,6 +218,21 @@ public struct AggregatorRuntime: Service {
         default:
             return []
         }
+    }
+
+    /// Whose signatures count: the enrolled agents', or with sites the site aggregators'.
+    private func contributorKeys(_ enrolment: Enrolment?) throws(RuntimeError) -> [String: VerifyingKey]? {
+        guard let enrolment else { return nil }
+        guard let sites = config.policy.sites else {
+            logger.notice("updates must be signed by one of \(enrolment.agents.count) enrolled agents")
+            return enrolment.agents
+        }
+        let keys = enrolment.sites ?? [:]
+        if let unknown = sites.first(where: { keys[$0] == nil }) {
+            throw .configuration("policy.sites names '\(unknown)', which has no key in the enrolment's 'sites' (\(config.enrolment ?? ""))")
+        }
+        logger.notice("partials must be signed by one of \(sites.count) enrolled sites")
+        return keys
     }
 
     /// Server distillation's public rows (all columns are inputs), if the job distills.
@@ -294,93 +312,5 @@ public struct AggregatorRuntime: Service {
     /// The agents' signatures the spool kept, by agent.
     private func signatures(_ records: [SpoolLog.Record]) -> [String: String] {
         Dictionary(records.compactMap { record in record.signature.map { (record.agent, $0) } }, uniquingKeysWith: { _, last in last })
-    }
-
-    private func perform(
-        _ actions: [AggregatorAction], publisher: Publisher, topics: Topics, store: AggregatorStore, identity: SigningKey?
-    ) async throws {
-        /// The `fedmq-signature` property of what the aggregator publishes, when it has a key.
-        func signed(_ statement: [UInt8]) -> [UserProperty] {
-            identity.map { [UserProperty(SignedStatement.property, $0.sign(statement))] } ?? []
-        }
-        // Spooled updates are appended unsynced and fsynced once, before anything that
-        // depends on them happens (the next non-spool action, or the end of this batch).
-        var unsyncedSpool: Int?
-        func syncSpool() throws(RuntimeError) {
-            if let round = unsyncedSpool { try store.syncSpool(round: round) }
-            unsyncedSpool = nil
-        }
-        for action in actions {
-            if case .spool = action {} else { try syncSpool() }
-            switch action {
-            case .spool(let round, let agent, let payload, let signature):
-                try store.spool(round: round, agent: agent, payload: payload, signature: signature)
-                metrics.accepted()
-                unsyncedSpool = round
-                logger.info("accepted update", metadata: ["round": "\(round)", "agent": "\(agent)", "bytes": "\(payload.count)"])
-            case .checkpoint(let checkpoint, let model):
-                try store.save(checkpoint, model: model)
-            case .publishModel(let bytes):
-                try await publisher.publish(
-                    topics.globalModel, payload: bytes, retain: true,
-                    userProperties: signed(SignedStatement.model(job: config.job, payload: bytes)))
-            case .publishRound(let announcement):
-                let payload = ProtocolJSON.encode(announcement)
-                try await publisher.publish(
-                    topics.globalRound, payload: payload, retain: true,
-                    userProperties: signed(SignedStatement.announcement(job: config.job, payload: payload)))
-                logger.info(
-                    "round open",
-                    metadata: [
-                        "round": "\(announcement.round)", "target": "\(announcement.targetUpdates)",
-                        "deadline_in_s": "\(Int(announcement.deadline - clock.now()))",
-                    ])
-            case .publishMetrics(let metrics):
-                self.metrics.closed(metrics)
-                try store.appendMetrics(metrics)
-                try await publisher.publish(topics.metrics, payload: ProtocolJSON.encode(metrics), retain: true)
-                logger.notice(
-                    "round closed",
-                    metadata: [
-                        "round": "\(metrics.round)", "updates": "\(metrics.updates)", "rejected": "\(metrics.rejected.values.reduce(0, +))",
-                        "accuracy": "\(metrics.accuracy.map { String(format: "%.4f", $0) } ?? "-")",
-                        "loss": "\(metrics.loss.map { String(format: "%.4f", $0) } ?? "-")",
-                    ])
-                for answer in metrics.analytics ?? [] { logger.notice("analytics: \(answer)", metadata: ["round": "\(metrics.round)"]) }
-            case .publishSecAgg(let topic, let payload, let kind, let round, let expiry):
-                try await publisher.publish(
-                    topic, payload: payload, retain: true, messageExpiry: expiry,
-                    userProperties: signed(SignedStatement.secAgg(kind, job: config.job, round: round, payload: payload)))
-                logger.info("secure aggregation: sent \(kind)", metadata: ["round": "\(round)", "topic": "\(topic)"])
-            case .requestDecryption(let round, let payload, let updates, let expiry):
-                try await publisher.publish(
-                    topics.decryptionRequest(round: round), payload: payload, retain: true, messageExpiry: expiry,
-                    userProperties: signed(SignedStatement.homomorphic("he-request", job: config.job, round: round, payload: payload)))
-                logger.info("homomorphic aggregation: asked the key holder to decrypt", metadata: ["round": "\(round)", "updates": "\(updates)"])
-            case .homomorphicIgnored(let round, let reason):
-                logger.warning("homomorphic aggregation: ignored \(reason)", metadata: ["round": "\(round)"])
-            case .rejected(let rejection):
-                metrics.rejected(rejection.reason)
-                logger.warning(
-                    "rejected update: \(rejection.detail)",
-                    metadata: ["round": "\(rejection.round)", "agent": "\(rejection.agent)", "reason": "\(rejection.reason.rawValue)"])
-            case .statusIgnored(let agent, let reason):
-                logger.warning("ignored status: \(reason)", metadata: ["agent": "\(agent)"])
-            case .evaluationIgnored(let agent, let round, let reason):
-                logger.info("ignored evaluation: \(reason)", metadata: ["round": "\(round)", "agent": "\(agent)"])
-            case .extended(let round, let accepted, let deadline):
-                logger.notice(
-                    "deadline extended: too few updates",
-                    metadata: ["round": "\(round)", "accepted": "\(accepted)", "deadline_in_s": "\(Int(deadline - clock.now()))"])
-            case .finished:
-                logger.notice("all \(config.policy.rounds ?? 0) rounds done")
-            }
-        }
-        try syncSpool()
-    }
-
-    private func publishStatus(_ publisher: Publisher, _ topics: Topics, _ state: AggregatorStatus.State, round: Int) async throws {
-        let status = AggregatorStatus(job: config.job, state: state, round: round, time: clock.now())
-        try await publisher.publish(topics.aggregatorStatus, payload: ProtocolJSON.encode(status), retain: true)
     }
 }

@@ -17,8 +17,7 @@ struct AggregatorStore {
     var metricsPath: String { Self.metricsPath(in: directory) }
     static func metricsPath(in directory: String) -> String { directory + "/metrics.jsonl" }
     func modelPath(_ sha256: String) -> String { directory + "/model-\(sha256).safetensors" }
-    var spoolDirectory: String { directory + "/spool" }
-    func spoolPath(_ round: Int) -> String { spoolDirectory + "/round-\(round).log" }
+    var spool: RoundSpool { RoundSpool(directory: directory + "/spool") }
 
     init(directory: String) throws(RuntimeError) {
         self.directory = directory
@@ -72,31 +71,7 @@ struct AggregatorStore {
         } catch {
             throw .file(path: modelPath(checkpoint.modelSHA256), reason: "the checkpoint's model is unreadable: \(error)")
         }
-        let spool = spoolPath(checkpoint.announcement.round)
-        guard FileManager.default.fileExists(atPath: spool) else { return (checkpoint, model, []) }
-        let bytes = try DurableFile.read(spool)
-        let (spooled, validLength) = SpoolLog.records(in: bytes)
-        // A torn last record (the process died while appending it, before its fsync): cut it
-        // off, so that the next append follows the last intact record.
-        if validLength < bytes.count { try DurableFile.truncate(spool, to: validLength) }
-        return (checkpoint, model, spooled)
-    }
-
-    /// Appends one accepted update to its round's log, unsynced; `syncSpool(round:)` makes a
-    /// batch of them durable with one fsync.
-    func spool(round: Int, agent: String, payload: [UInt8], signature: String?) throws(RuntimeError) {
-        let path = spoolPath(round)
-        if !FileManager.default.fileExists(atPath: path) {
-            try DurableFile.createDirectory(spoolDirectory)
-            try DurableFile.append([], to: path, sync: true)
-            DurableFile.sync(directory: spoolDirectory)
-        }
-        try DurableFile.append(SpoolLog.record(agent: agent, payload: payload, signature: signature), to: path)
-    }
-
-    /// fsyncs the round's log: every update appended so far is durable.
-    func syncSpool(round: Int) throws(RuntimeError) {
-        try DurableFile.sync(file: spoolPath(round))
+        return (checkpoint, model, try spool.records(round: checkpoint.announcement.round))
     }
 
     /// Model first, then the checkpoint naming it; then what the new checkpoint no longer needs.
@@ -108,10 +83,7 @@ struct AggregatorStore {
         where name.hasPrefix("model-") && name != keepModel {
             try? FileManager.default.removeItem(atPath: directory + "/" + name)
         }
-        for name in (try? FileManager.default.contentsOfDirectory(atPath: spoolDirectory)) ?? []
-        where name != "round-\(checkpoint.announcement.round).log" {
-            try? FileManager.default.removeItem(atPath: spoolDirectory + "/" + name)
-        }
+        spool.removeAll(but: checkpoint.announcement.round)
     }
 
     /// Appends the checkpoint's last round summary if the metrics log does not end with that

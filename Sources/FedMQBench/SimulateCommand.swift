@@ -36,6 +36,10 @@ public struct SimulateCommand: AsyncParsableCommand {
     @Option(help: "Model outputs.") var outputs = 100
     @Option(help: "Use this broker (HOST:PORT) instead of a private one.") var broker: String?
     @Option(help: "Site brokers bridged to the central one; the agents connect to them.") var sites = 0
+    @Flag(
+        name: .customLong("site-aggregators"),
+        help: "With --sites: a site aggregator beside each site broker sends one partial per round up its bridge (hierarchical aggregation).")
+    var siteAggregators = false
     @Option(name: .customLong("agents-per-process"), help: "Agents per worker process (at most 300: libmosquitto's select).")
     var agentsPerProcess = SimulatedAgentsCommand.maximumAgents
     @Option(name: .customLong("agent-state"), help: "Folder for the agents' state (default: a new folder in /dev/shm).")
@@ -52,6 +56,7 @@ public struct SimulateCommand: AsyncParsableCommand {
         guard (0...16).contains(sites), (1...SimulatedAgentsCommand.maximumAgents).contains(agentsPerProcess) else {
             throw ValidationError("--sites must be within 0...16 and --agents-per-process within 1...\(SimulatedAgentsCommand.maximumAgents)")
         }
+        if siteAggregators && sites == 0 { throw ValidationError("--site-aggregators needs --sites") }
         if sites > 0 && (broker != nil || devices.data != nil) {
             throw ValidationError("--sites starts its own brokers: not with --broker or --data")
         }
@@ -72,7 +77,11 @@ public struct SimulateCommand: AsyncParsableCommand {
             agents: agents, rounds: rounds, inputs: inputs, outputs: outputs, sites: sites, agentsPerProcess: agentsPerProcess, agentState: agentState
         )
         simulation.broker = broker.flatMap(HostPort.init).map { ($0.host, $0.port) }
-        let topology = sites == 0 ? "one broker" : "\(sites) site brokers bridged to a central one"
+        simulation.siteAggregators = siteAggregators
+        let topology =
+            sites == 0
+            ? "one broker"
+            : "\(sites) site brokers bridged to a central one" + (siteAggregators ? ", each with a site aggregator sending partials" : "")
         print("Simulating \(agents) agents x \(rounds) rounds, model \(inputs) x \(outputs), \(topology); work directory \(work)")
         let outcome = try await simulation.run(work: work, executables: URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()) {
             round, seconds, rss in
@@ -111,6 +120,7 @@ public struct SimulateCommand: AsyncParsableCommand {
                     format: "latency p50 %.1f ms, p95 %.1f ms, p99 %.1f ms", outcome.percentile(0.5) * 1000, outcome.percentile(0.95) * 1000,
                     outcome.percentile(0.99) * 1000),
                 "updates counted \(outcome.updatesPerRound.reduce(0, +)) of \(outcome.expectedUpdates), rejected \(outcome.rejected)",
+                "central aggregator ingest per round: max \(outcome.centralIngestPerRound.max() ?? 0) messages (updates or partials)",
                 "aggregator RSS after round 1 \(mib(outcome.aggregatorRSS.first ?? 0)), after the last \(mib(outcome.aggregatorRSS.last ?? 0)), "
                     + "peak \(mib(outcome.aggregatorPeakRSS)) (model \(outcome.modelBytes) bytes)",
             ]

@@ -21,6 +21,9 @@ struct SimulationRun {
     var broker: (host: String, port: Int)?
     /// Site brokers bridged to the central one; 0: every agent on the central broker.
     var sites = 0
+    /// Hierarchical aggregation: a site aggregator beside each site broker folds its agents'
+    /// updates into one partial per round, and only partials cross the bridges.
+    var siteAggregators = false
     var agentsPerProcess = SimulatedAgentsCommand.maximumAgents
     /// Where the agents' state folders go. Simulated devices share this machine's one disk,
     /// which no fleet does (each device fsyncs its own), so by default they go to tmpfs
@@ -33,6 +36,8 @@ struct SimulationRun {
         /// Seconds from seeing round r open (`global/round`) to seeing its model (`global/model`).
         var latencies: [Double]
         var updatesPerRound: [Int]
+        /// What the central aggregator took in per round: updates, or with site aggregators partials.
+        var centralIngestPerRound: [Int]
         var rejected: Int
         var modelBytes: Int
         /// The aggregator's resident memory after each round's model was seen, and its peak.
@@ -87,7 +92,10 @@ struct SimulationRun {
                 for site in 0..<sites {
                     siteBrokers.append(
                         try await LocalBroker(
-                            LocalBrokerConfiguration(extraLines: [queue] + SiteBridge(site: "site\(site)", centralPort: central.port).lines)))
+                            LocalBrokerConfiguration(
+                                extraLines: [queue]
+                                    + SiteBridge(site: Self.siteName(site), centralPort: central.port, mode: siteAggregators ? .partials : .updates)
+                                    .lines)))
                 }
                 let outcome = try await run(
                     central: ("127.0.0.1", central.port), sites: siteBrokers.map { ("127.0.0.1", $0.port) }, brokers: [central] + siteBrokers,
@@ -109,12 +117,26 @@ struct SimulationRun {
         let data = work + "/data.csv"
         try writeSyntheticData(to: data)
 
-        // Every agent online first, so round 1 measures the round, not the start-up.
+        // Every agent online first, so round 1 measures the round, not the start-up. With site
+        // aggregators, statuses stay at the sites: each site broker is watched, for its agents
+        // and for its aggregator (subscribed, so its session queues every update).
         let watcher = try MQTTClient(options: ConnectionOptions(host: central.host, port: central.port))
         try await watcher.connect()
-        let statuses = try await watcher.subscribe(to: [topics.allStatuses], qos: .atLeastOnce)
+        let watched = siteAggregators ? sites : [central]
+        var statusWatchers: [MQTTClient] = []
+        var statuses: [MQTTSubscription] = []
+        for (index, broker) in watched.enumerated() {
+            let client = try MQTTClient(options: ConnectionOptions(host: broker.host, port: broker.port))
+            try await client.connect()
+            let site = siteAggregators ? [topics.siteStatus(site: Self.siteName(index))] : []
+            statuses.append(try await client.subscribe(to: [topics.allStatuses] + site, qos: .atLeastOnce))
+            statusWatchers.append(client)
+        }
         let fedmq = try siblingExecutable("fedmq", in: executables)
-        let workers = try workerShares(sites: sites.isEmpty ? [central] : sites).enumerated().map { index, share in
+        let siteProcesses = try siteAggregators ? startSiteAggregators(sites, work: work, executables: executables) : []
+        defer { for site in siteProcesses { site.send(SIGKILL) } }
+        let shares = try workerShares(sites: sites.isEmpty ? [central] : sites)
+        let workers = try shares.enumerated().map { index, share in
             try ChildProcess(
                 fedmq,
                 [
@@ -123,14 +145,19 @@ struct SimulationRun {
                 ], logFile: "\(work)/agents-\(index).log")
         }
         defer { for worker in workers { worker.send(SIGKILL) } }
-        try await withTimeLimit(.seconds(60 + agents / 50), waitingFor: "\(agents) simulated agents to connect") { [agents] in
-            var online = Set<String>()
-            for await message in statuses {
-                online.insert(message.topic)
-                if online.count == agents { break }
+        for (index, subscription) in statuses.enumerated() {
+            // The agents of this broker, and its site aggregator.
+            let expected = (siteAggregators ? agents * (index + 1) / sites.count - agents * index / sites.count : agents) + (siteAggregators ? 1 : 0)
+            try await withTimeLimit(.seconds(60 + agents / 50), waitingFor: "\(expected) simulated agents and site aggregators to connect") {
+                var online = Set<String>()
+                for await message in subscription {
+                    online.insert(message.topic)
+                    if online.count == expected { break }
+                }
             }
+            subscription.cancel()
         }
-        statuses.cancel()
+        for client in statusWatchers { await client.disconnect() }
 
         let announcements = try await watcher.subscribe(to: [topics.globalRound, topics.globalModel], qos: .atLeastOnce)
         let aggregator = try ChildProcess(
@@ -138,7 +165,8 @@ struct SimulationRun {
             ["--config", try writeAggregatorConfig(work: work, host: central.host, port: central.port), "--log-level", "notice"],
             logFile: work + "/aggregator.log")
         let roles: [(role: String, pids: [pid_t])] = [
-            ("aggregator", [aggregator.pid]), ("central broker", brokers.prefix(1).compactMap(\.processIdentifier)),
+            ("aggregator", [aggregator.pid]), ("site aggregators", siteProcesses.map(\.pid)),
+            ("central broker", brokers.prefix(1).compactMap(\.processIdentifier)),
             ("site brokers", brokers.dropFirst().compactMap(\.processIdentifier)), ("agents (\(workers.count) workers)", workers.map(\.pid)),
         ].filter { !$0.pids.isEmpty }
 
@@ -185,6 +213,12 @@ struct SimulationRun {
         }
         let status = await aggregator.stop()
         guard status == 0 else { throw CommandFailure("fedmq-aggregator exited with \(status); see \(work)/aggregator.log") }
+        for (index, site) in siteProcesses.enumerated() {
+            let status = await site.stop()
+            guard status == 0 else {
+                throw CommandFailure("the aggregator of \(Self.siteName(index)) exited with \(status); see \(work)/\(Self.siteName(index)).log")
+            }
+        }
         for worker in workers { await worker.stop() }
         announcements.cancel()
         await watcher.disconnect()
@@ -192,6 +226,7 @@ struct SimulationRun {
             .map { try ProtocolJSON.decode(RoundMetrics.self, from: Array($0.utf8)) }
         return Outcome(
             agents: agents, rounds: rounds, latencies: latencies, updatesPerRound: metrics.map(\.updates),
+            centralIngestPerRound: metrics.map { $0.participants.count + $0.rejected.values.reduce(0, +) },
             rejected: metrics.reduce(0) { $0 + $1.rejected.values.reduce(0, +) }, modelBytes: modelBytes, aggregatorRSS: rss,
             aggregatorPeakRSS: max(usage.first?.largestPeakBytes ?? 0, rss.max() ?? 0), usage: usage)
     }
@@ -232,6 +267,22 @@ struct SimulationRun {
         return shares
     }
 
+    /// The name of site `index`.
+    static func siteName(_ index: Int) -> String { "site\(index)" }
+
+    /// A `fedmq-aggregator --site` process beside each site broker; its log and state go to `work`.
+    private func startSiteAggregators(_ sites: [(host: String, port: Int)], work: String, executables: URL) throws -> [ChildProcess] {
+        let program = try siblingExecutable("fedmq-aggregator", in: executables)
+        return try sites.enumerated().map { index, broker in
+            try ChildProcess(
+                program,
+                [
+                    "--site", Self.siteName(index), "--job", Self.job, "--host", broker.host, "--port", "\(broker.port)", "--state-dir",
+                    "\(work)/\(Self.siteName(index))", "--log-level", "notice",
+                ], logFile: "\(work)/\(Self.siteName(index)).log")
+        }
+    }
+
     /// Lines in a file (0 if it cannot be read).
     static func lineCount(_ path: String) -> Int {
         ((try? String(contentsOfFile: path, encoding: .utf8)) ?? "").split(separator: "\n").count
@@ -253,9 +304,12 @@ struct SimulationRun {
     }
 
     private func writeAggregatorConfig(work: String, host: String, port: Int) throws -> String {
-        let policy = RoundPolicy(
-            rounds: rounds, targetUpdates: agents, minUpdates: agents, roundSeconds: Double(120 + agents / 50), extensionSeconds: 30,
+        // With site aggregators the central round waits for every site's partial.
+        let contributors = siteAggregators ? sites : agents
+        var policy = RoundPolicy(
+            rounds: rounds, targetUpdates: contributors, minUpdates: contributors, roundSeconds: Double(120 + agents / 50), extensionSeconds: 30,
             maxUpdateBytes: max(1 << 20, 8 * (inputs + 1) * outputs), training: TrainingConfig(learningRate: 0.1, batchSize: 8, epochs: 1))
+        if siteAggregators { policy.sites = (0..<sites).map(Self.siteName) }
         let config: [String: Any] = [
             // It stays up after the last round, so its memory can still be read; the run stops it.
             "job": Self.job, "broker": ["host": host, "port": port], "state_directory": work + "/aggregator", "exit_when_finished": false,

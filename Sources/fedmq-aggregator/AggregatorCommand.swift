@@ -19,6 +19,10 @@ struct AggregatorCommand: AsyncParsableCommand {
             the file. Without --config, --job, --state-dir, --target-updates and one of --model-spec or
             --initial-model are required. State (checkpoint, spool, metrics.jsonl) lives in --state-dir; a
             restart resumes the open round from it.
+
+            Site role (hierarchical aggregation; see docs/scaling.md): a config file with a "site" object, or
+            --site NAME, runs the aggregator of one site broker bridged to the central one. It follows the central
+            round, folds its agents' updates into one partial per round and sends it up.
             """
     )
 
@@ -42,10 +46,13 @@ struct AggregatorCommand: AsyncParsableCommand {
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error, critical.") var logLevelName = "info"
     @Option(name: .customLong("metrics-address"), help: "Serve Prometheus metrics on HOST:PORT (GET /metrics); off by default.")
     var metricsAddress: String?
+    @Option(help: "Run as the aggregator of this site (its broker bridged to the central one); needs --job and --state-dir.")
+    var site: String?
     @Flag(help: "Start the job over although the state directory holds its files but no checkpoint (they are moved aside).")
     var reset = false
 
     func run() async throws {
+        if site != nil || config.map(Self.namesSite) == true { return try await runSite() }
         var settings = try baseConfig()
         if let job { settings.job = job }
         broker.apply(to: &settings.broker)
@@ -83,6 +90,44 @@ struct AggregatorCommand: AsyncParsableCommand {
             endpoints = [MetricsEndpoint(registry: served, host: address.host, port: address.port, logger: logger)]
         }
         try await runUntilShutdown(AggregatorRuntime(config: settings, logger: logger, metrics: registry), alongside: endpoints, logger: logger)
+    }
+
+    /// Whether the config file at `path` is a site aggregator's (it has a `site` object).
+    /// An unreadable file is not: loading it as the central aggregator's config says what is wrong.
+    static func namesSite(_ path: String) -> Bool {
+        guard let data = FileManager.default.contents(atPath: path) else { return false }
+        return ((try? JSONSerialization.jsonObject(with: data)) as? [String: Any])?["site"] != nil
+    }
+
+    private func runSite() async throws {
+        var settings: SiteAggregatorConfig
+        if let config {
+            settings = try loadJSONConfig(SiteAggregatorConfig.self, from: config)
+            let directory = (config as NSString).deletingLastPathComponent
+            settings.broker = settings.broker.resolvingPaths(relativeTo: directory)
+            settings.identityKey = resolvePath(settings.identityKey, relativeTo: directory)
+            settings.enrolment = resolvePath(settings.enrolment, relativeTo: directory)
+        } else {
+            guard let job, let stateDirectory else { throw ValidationError("without --config, --site needs --job and --state-dir") }
+            settings = SiteAggregatorConfig(job: job, site: site ?? "", stateDirectory: stateDirectory)
+        }
+        let centralOnly: [(String, Bool)] = [
+            ("--model-spec", modelSpec != nil), ("--initial-model", initialModel != nil), ("--feature-scaling", featureScaling != nil),
+            ("--rounds", rounds != nil), ("--min-updates", minUpdates != nil), ("--round-seconds", roundSeconds != nil),
+            ("--eval-csv", evaluationCSV != nil), ("--metrics-address", metricsAddress != nil), ("--reset", reset),
+        ]
+        if let flag = centralOnly.first(where: \.1) { throw ValidationError("\(flag.0) is for the central aggregator, not a site") }
+        if let job { settings.job = job }
+        if let site { settings.site.name = site }
+        broker.apply(to: &settings.broker)
+        if let stateDirectory { settings.stateDirectory = stateDirectory }
+        if let targetUpdates { settings.site.targetUpdates = targetUpdates }
+        if let identityKey { settings.identityKey = identityKey }
+        if let enrolment { settings.enrolment = enrolment }
+        try settings.validate()
+        bootstrapLogging(level: try logLevel(named: logLevelName))
+        let logger = Logger(label: "fedmq.site")
+        try await runUntilShutdown(SiteAggregatorRuntime(config: settings, logger: logger), alongside: [], logger: logger)
     }
 
     private func baseConfig() throws -> AggregatorConfig {

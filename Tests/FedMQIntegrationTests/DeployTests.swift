@@ -248,13 +248,19 @@ struct DeployTests {
         }
     }
 
-    @Test("the simulation's site bridges forward the topics of the deploy example, in the same directions")
+    @Test("the simulation's site bridges forward the topics of the deploy examples, in the same directions")
     func simulationBridgeMatchesExample() throws {
         let template = try String(contentsOfFile: repositoryFile("deploy/bridge/site-bridge.conf"), encoding: .utf8)
         let example = template.split(separator: "\n").filter { $0.hasPrefix("topic ") }.map(String.init)
         let simulated = SiteBridge(site: "s", centralPort: 1883).lines.filter { $0.hasPrefix("topic ") }
         #expect(example.count == SiteBridge.topics.count)
         #expect(simulated == example)
+        let partials = try String(contentsOfFile: repositoryFile("deploy/bridge/site-partials.conf"), encoding: .utf8)
+            .replacingOccurrences(of: "SITE_NAME", with: "north")
+        let partialsExample = partials.split(separator: "\n").filter { $0.hasPrefix("topic ") }.map(String.init)
+        let partialsSimulated = SiteBridge(site: "north", centralPort: 1883, mode: .partials).lines.filter { $0.hasPrefix("topic ") }
+        #expect(partialsExample.count == 5)
+        #expect(partialsSimulated == partialsExample)
     }
 
     @Test("the systemd units pass systemd-analyze verify")

@@ -23,10 +23,20 @@ struct SimulateTests {
         #expect(output.contains("agents (4 workers): 4 process(es)"), "\(output.suffix(2000))")
     }
 
+    @Test("24 agents on 2 sites with site aggregators: the central aggregator takes 2 partials per round and counts every agent's update once")
+    func siteAggregators() async throws {
+        let output = try await simulate(
+            ["--agents", "24", "--rounds", "3", "--sites", "2", "--site-aggregators", "--agents-per-process", "8"], rounds: 3)
+        #expect(output.contains("updates counted 72 of 72, rejected 0"), "\(output.suffix(2000))")
+        #expect(output.contains("central aggregator ingest per round: max 2 messages"), "\(output.suffix(2000))")
+        #expect(output.contains("site aggregators: 2 process(es)"), "\(output.suffix(2000))")
+    }
+
     @Test(
         "flags a simulation cannot honour are refused by name before anything starts",
         arguments: [
             (["simulate", "--sites", "2", "--broker", "127.0.0.1:1883"], "--sites starts its own brokers"),
+            (["simulate", "--site-aggregators"], "--site-aggregators needs --sites"),
             (["simulate", "--agents-per-process", "301"], "--agents-per-process within 1...300"),
             (["simulate", "--agents", "20001"], "--agents must be within 1...20000"),
             (

@@ -1,6 +1,8 @@
 /// What a site aggregator keeps across restarts: the central round its spool belongs to, and
 /// whether its partial for that round was sent (acknowledged by the site broker).
-public struct SiteCheckpoint: Codable, Sendable, Equatable {
+public struct SiteCheckpoint: Codable, Sendable, Equatable, SchemaVersioned {
+    public static let schema = "fedmq.site-checkpoint/1"
+    public var schema: String = Self.schema
     public var round: Int
     public var sent: Bool
 
@@ -8,6 +10,13 @@ public struct SiteCheckpoint: Codable, Sendable, Equatable {
     public init(round: Int, sent: Bool) {
         self.round = round
         self.sent = sent
+    }
+
+    /// Refuses a round out of range.
+    public func validate() throws(ProtocolError) {
+        guard (1...RoundAnnouncement.maxRound).contains(round) else {
+            throw .invalidMessage(schema: Self.schema, reason: "round must be within 1...\(RoundAnnouncement.maxRound)")
+        }
     }
 }
 

@@ -1,0 +1,95 @@
+import FedMQProtocol
+import FedMQRuntime
+import FedMQTransport
+import Foundation
+
+/// Carrying out the state machine's actions: spool, checkpoint, publish, log.
+extension AggregatorRuntime {
+    func perform(
+        _ actions: [AggregatorAction], publisher: Publisher, topics: Topics, store: AggregatorStore, identity: SigningKey?
+    ) async throws {
+        /// The `fedmq-signature` property of what the aggregator publishes, when it has a key.
+        func signed(_ statement: [UInt8]) -> [UserProperty] {
+            identity.map { [UserProperty(SignedStatement.property, $0.sign(statement))] } ?? []
+        }
+        // Spooled updates are appended unsynced and fsynced once, before anything that
+        // depends on them happens (the next non-spool action, or the end of this batch).
+        var unsyncedSpool: Int?
+        func syncSpool() throws(RuntimeError) {
+            if let round = unsyncedSpool { try store.spool.sync(round: round) }
+            unsyncedSpool = nil
+        }
+        for action in actions {
+            if case .spool = action {} else { try syncSpool() }
+            switch action {
+            case .spool(let round, let agent, let payload, let signature):
+                try store.spool.append(round: round, agent: agent, payload: payload, signature: signature)
+                metrics.accepted()
+                unsyncedSpool = round
+                logger.info("accepted update", metadata: ["round": "\(round)", "agent": "\(agent)", "bytes": "\(payload.count)"])
+            case .checkpoint(let checkpoint, let model):
+                try store.save(checkpoint, model: model)
+            case .publishModel(let bytes):
+                try await publisher.publish(
+                    topics.globalModel, payload: bytes, retain: true,
+                    userProperties: signed(SignedStatement.model(job: config.job, payload: bytes)))
+            case .publishRound(let announcement):
+                let payload = ProtocolJSON.encode(announcement)
+                try await publisher.publish(
+                    topics.globalRound, payload: payload, retain: true,
+                    userProperties: signed(SignedStatement.announcement(job: config.job, payload: payload)))
+                logger.info(
+                    "round open",
+                    metadata: [
+                        "round": "\(announcement.round)", "target": "\(announcement.targetUpdates)",
+                        "deadline_in_s": "\(Int(announcement.deadline - clock.now()))",
+                    ])
+            case .publishMetrics(let metrics):
+                self.metrics.closed(metrics)
+                try store.appendMetrics(metrics)
+                try await publisher.publish(topics.metrics, payload: ProtocolJSON.encode(metrics), retain: true)
+                logger.notice(
+                    "round closed",
+                    metadata: [
+                        "round": "\(metrics.round)", "updates": "\(metrics.updates)", "rejected": "\(metrics.rejected.values.reduce(0, +))",
+                        "accuracy": "\(metrics.accuracy.map { String(format: "%.4f", $0) } ?? "-")",
+                        "loss": "\(metrics.loss.map { String(format: "%.4f", $0) } ?? "-")",
+                    ])
+                for answer in metrics.analytics ?? [] { logger.notice("analytics: \(answer)", metadata: ["round": "\(metrics.round)"]) }
+            case .publishSecAgg(let topic, let payload, let kind, let round, let expiry):
+                try await publisher.publish(
+                    topic, payload: payload, retain: true, messageExpiry: expiry,
+                    userProperties: signed(SignedStatement.secAgg(kind, job: config.job, round: round, payload: payload)))
+                logger.info("secure aggregation: sent \(kind)", metadata: ["round": "\(round)", "topic": "\(topic)"])
+            case .requestDecryption(let round, let payload, let updates, let expiry):
+                try await publisher.publish(
+                    topics.decryptionRequest(round: round), payload: payload, retain: true, messageExpiry: expiry,
+                    userProperties: signed(SignedStatement.homomorphic("he-request", job: config.job, round: round, payload: payload)))
+                logger.info("homomorphic aggregation: asked the key holder to decrypt", metadata: ["round": "\(round)", "updates": "\(updates)"])
+            case .homomorphicIgnored(let round, let reason):
+                logger.warning("homomorphic aggregation: ignored \(reason)", metadata: ["round": "\(round)"])
+            case .rejected(let rejection):
+                metrics.rejected(rejection.reason)
+                logger.warning(
+                    "rejected update: \(rejection.detail)",
+                    metadata: ["round": "\(rejection.round)", "agent": "\(rejection.agent)", "reason": "\(rejection.reason.rawValue)"])
+            case .statusIgnored(let agent, let reason):
+                logger.warning("ignored status: \(reason)", metadata: ["agent": "\(agent)"])
+            case .evaluationIgnored(let agent, let round, let reason):
+                logger.info("ignored evaluation: \(reason)", metadata: ["round": "\(round)", "agent": "\(agent)"])
+            case .extended(let round, let accepted, let deadline):
+                logger.notice(
+                    "deadline extended: too few updates",
+                    metadata: ["round": "\(round)", "accepted": "\(accepted)", "deadline_in_s": "\(Int(deadline - clock.now()))"])
+            case .finished:
+                logger.notice("all \(config.policy.rounds ?? 0) rounds done")
+            }
+        }
+        try syncSpool()
+    }
+
+    func publishStatus(_ publisher: Publisher, _ topics: Topics, _ state: AggregatorStatus.State, round: Int) async throws {
+        let status = AggregatorStatus(job: config.job, state: state, round: round, time: clock.now())
+        try await publisher.publish(topics.aggregatorStatus, payload: ProtocolJSON.encode(status), retain: true)
+    }
+}

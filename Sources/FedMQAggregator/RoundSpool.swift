@@ -1,0 +1,47 @@
+import FedMQRuntime
+import Foundation
+
+/// `spool/round-<r>.log` under a state directory: the updates (or partials) accepted in round
+/// r, appended as `SpoolLog` records and fsynced once per batch, before anything that depends
+/// on them happens. The central and the site aggregators keep their spools alike.
+struct RoundSpool {
+    let directory: String
+
+    func path(_ round: Int) -> String { directory + "/round-\(round).log" }
+
+    /// The intact records of `round`'s log (none if it has no log). A torn last record (the
+    /// process died while appending it, before its fsync) is cut off, so the next append
+    /// follows the last intact record.
+    func records(round: Int) throws(RuntimeError) -> [SpoolLog.Record] {
+        let path = path(round)
+        guard FileManager.default.fileExists(atPath: path) else { return [] }
+        let bytes = try DurableFile.read(path)
+        let (records, validLength) = SpoolLog.records(in: bytes)
+        if validLength < bytes.count { try DurableFile.truncate(path, to: validLength) }
+        return records
+    }
+
+    /// Appends one accepted message to its round's log, unsynced; `sync(round:)` makes a batch
+    /// of them durable with one fsync.
+    func append(round: Int, agent: String, payload: [UInt8], signature: String?) throws(RuntimeError) {
+        let path = path(round)
+        if !FileManager.default.fileExists(atPath: path) {
+            try DurableFile.createDirectory(directory)
+            try DurableFile.append([], to: path, sync: true)
+            DurableFile.sync(directory: directory)
+        }
+        try DurableFile.append(SpoolLog.record(agent: agent, payload: payload, signature: signature), to: path)
+    }
+
+    /// fsyncs the round's log: every record appended so far is durable.
+    func sync(round: Int) throws(RuntimeError) {
+        try DurableFile.sync(file: path(round))
+    }
+
+    /// Removes every round's log but `round`'s, once a checkpoint no longer needs them.
+    func removeAll(but round: Int) {
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] where name != "round-\(round).log" {
+            try? FileManager.default.removeItem(atPath: directory + "/" + name)
+        }
+    }
+}
