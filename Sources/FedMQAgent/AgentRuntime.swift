@@ -125,7 +125,11 @@ public struct AgentRuntime: Service {
                 // The key holder's public key only when the enrolment names a key holder (homomorphic jobs).
                 let keyTopic = enrolment?.keyholder == nil ? [] : [topics.homomorphicKey]
                 let inbox = try await client.subscribe(
-                    to: [topics.globalModel, topics.globalRound, topics.secAggInbox(agent: config.agent), topics.allSecAggUnmasks] + keyTopic,
+                    to: [
+                        topics.globalModel, topics.globalRound, topics.secAggInbox(agent: config.agent), topics.allSecAggUnmasks,
+                        topics.allSiteReceipts,
+                    ]
+                        + keyTopic,
                     qos: .atLeastOnce)
                 try await publish(startStatus, client: client, topics: topics)
                 return inbox
@@ -233,6 +237,8 @@ public struct AgentRuntime: Service {
             machine.secAggReceived(kind: "unmask", round: round, payload: message.payload, signature: message.signature, now: now)
         case .homomorphicKey:
             machine.homomorphicKeyReceived(message.payload, signature: message.signature, now: now)
+        case .siteReceipt:
+            machine.siteReceiptReceived(message.payload, now: now)
         default:
             [.ignored("unexpected message on \(message.topic)")]
         }

@@ -173,6 +173,10 @@ public struct SiteAggregatorRuntime: Service {
                     topics.partial(round: round, site: config.site.name), payload: payload, retain: false, messageExpiry: expiry,
                     userProperties: identity.map { [UserProperty(SignedStatement.property, $0.sign(statement))] } ?? [])
                 logger.notice("sent partial", metadata: ["round": "\(round)", "updates": "\(updates)", "bytes": "\(payload.count)"])
+            case .publishReceipt(let receipt):
+                try await publisher.publish(topics.siteReceipt(site: receipt.site), payload: ProtocolJSON.encode(receipt), retain: true)
+                logger.notice(
+                    "said whose updates it holds after the restart", metadata: ["round": "\(receipt.round)", "updates": "\(receipt.received.count)"])
             case .rejected(let rejection):
                 logger.warning(
                     "rejected update: \(rejection.detail)",

@@ -62,6 +62,10 @@ public struct Topics: Sendable, Equatable {
     public func update(round: Int, agent: String) -> String { "\(prefix)/round/\(round)/update/\(agent)" }
     /// safetensors: one site's partial aggregate of one round (its agents' weighted mean delta).
     public func partial(round: Int, site: String) -> String { "\(prefix)/round/\(round)/partial/\(site)" }
+    /// JSON, retained, on the site broker: the agents whose updates a restarted site aggregator holds.
+    public func siteReceipt(site: String) -> String { "\(prefix)/site/\(site)/received" }
+    /// Every site's receipt (an agent's subscription: it sees its own site's only, since bridges do not carry them).
+    public var allSiteReceipts: String { "\(prefix)/site/+/received" }
     /// JSON, retained, last will: one site aggregator's state.
     public func siteStatus(site: String) -> String { "\(prefix)/site/\(site)/status" }
     /// JSON: one agent's evaluation of the global model of `round`.
@@ -83,6 +87,7 @@ public struct Topics: Sendable, Equatable {
         case update(round: Int, agent: String)
         case partial(round: Int, site: String)
         case siteStatus(site: String)
+        case siteReceipt(site: String)
         case evaluation(round: Int, agent: String)
         case status(agent: String)
         case secAgg(SecAggStage, round: Int, agent: String)
@@ -108,7 +113,8 @@ public struct Topics: Sendable, Equatable {
             return levels[3] == "request" ? .decryptionRequest(round: round) : .decryptedSum(round: round)
         case 2 where levels == ["aggregator", "status"]: return .aggregatorStatus
         case 2 where levels[0] == "status" && Identifier.isValid(levels[1]): return .status(agent: levels[1])
-        case 3 where levels[0] == "site" && levels[2] == "status" && Identifier.isValid(levels[1]): return .siteStatus(site: levels[1])
+        case 3 where levels[0] == "site" && ["status", "received"].contains(levels[2]) && Identifier.isValid(levels[1]):
+            return levels[2] == "status" ? .siteStatus(site: levels[1]) : .siteReceipt(site: levels[1])
         case 4 where levels[0] == "round" && levels[2] == "partial" && Identifier.isValid(levels[3]):
             return .partial(round: try Self.round(levels[1], topic), site: levels[3])
         case 4 where levels[0] == "round" && ["update", "eval"].contains(levels[2]) && Identifier.isValid(levels[3]):

@@ -200,6 +200,38 @@ struct SiteAggregationTests {
         #expect(Self.rejections(afterSend.receive(agent: "n9", round: 1, payload: Self.update(central, "n9", 0.1, 1), now: 1005)) == [.closedRound])
     }
 
+    @Test(
+        "a site restarted before its partial says whose updates it holds; an agent missing from that receipt sends its kept update again, a listed one does not"
+    )
+    func receiptRecoversLostUpdates() throws {
+        let central = try Self.central()
+        var agent = try AgentStateMachine(agent: "n2", job: Fixture.job, lastServedRound: 0)
+        _ = agent.modelReceived(central.modelBytes, now: 1000)
+        let training = agent.roundReceived(ProtocolJSON.encode(central.announcement), now: 1000)
+        let base = try #require(training.lazy.compactMap { if case .train(_, let base, _) = $0 { base } else { nil } }.first)
+        var trained = base.parameters
+        try trained.add(Fixture.delta(0.1))
+        let sent = agent.trainingFinished(round: 1, trained: trained, examples: 10, now: 1001)
+        let update = try #require(sent.lazy.compactMap { if case .publishUpdate(_, let payload, _, _) = $0 { payload } else { nil } }.first)
+
+        // The site spooled n1's update; n2's was delivered to the killed process but never spooled.
+        let spooled = [(agent: "n1", payload: Self.update(central, "n1", 0.1, 10))]
+        var site = try Self.site("north", target: 2, checkpoint: SiteCheckpoint(round: 1, sent: false), spooled: spooled)
+        let resumed = Self.follow(&site, central)
+        let receipt = try #require(resumed.lazy.compactMap { if case .publishReceipt(let receipt) = $0 { receipt } else { nil } }.first)
+        #expect(receipt == SiteReceipt(job: Fixture.job, site: "north", round: 1, received: ["n1"]))
+        #expect(Self.follow(&site, central).allSatisfy { if case .publishReceipt = $0 { false } else { true } }, "said once")
+
+        let again = agent.siteReceiptReceived(ProtocolJSON.encode(receipt), now: 1002)
+        let resent = try #require(again.lazy.compactMap { if case .publishUpdate(_, let payload, _, _) = $0 { payload } else { nil } }.first)
+        #expect(resent == update)
+        let listed = SiteReceipt(job: Fixture.job, site: "north", round: 1, received: ["n1", "n2"])
+        #expect(agent.siteReceiptReceived(ProtocolJSON.encode(listed), now: 1002).isEmpty)
+        #expect(agent.siteReceiptReceived(ProtocolJSON.encode(receipt), now: 1061).isEmpty, "the round's deadline passed")
+        let partial = try #require(Self.partials(site.receive(agent: "n2", round: 1, payload: resent, now: 1003)).first)
+        #expect(partial.updates == 2)
+    }
+
     @Test("a site sends at the cutoff with what it has, and waits while it has fewer than min_updates")
     func cutoffBeforeDeadline() throws {
         let central = try Self.central()

@@ -193,17 +193,36 @@ public struct AgentStateMachine {
         let held = announcement.sites == nil ? announcement.received.map { $0.contains(agent) } : nil
         let lost = held.map { !$0 } ?? resendKeptUpdate
         if let sent = lastUpdate, sent.belongs(to: announcement) { resendKeptUpdate = false }
-        if lost, let sent = lastUpdate, sent.belongs(to: announcement), announcement.isOpen(now: now), announcement.secureAggregation == nil {
+        if lost, let resend = keptUpdateAgain(for: announcement, now: now, reason: "the aggregator does not hold this agent's update") {
             // The aggregator restarted (or extended the round) without our update, or this agent
             // restarted before its publish was acknowledged. The same bytes go again.
-            return [
-                .ignored("round \(sent.round): the aggregator does not hold this agent's update; sending it again"),
-                .publishUpdate(
-                    topic: topics.update(round: sent.round, agent: agent), payload: sent.payload,
-                    expirySeconds: announcement.updateExpirySeconds(now: now), signature: sent.signature),
-            ]
+            return resend
         }
         return evaluateIfAsked() + startIfReady(now: now)
+    }
+
+    /// A restarted site aggregator's receipt arrived on `site/<site>/received`: if it lacks this
+    /// agent's update of the open round, the same bytes go again. Unsigned (agents hold no site
+    /// keys): a forged receipt can only cause a resend, which the site refuses as a duplicate.
+    public mutating func siteReceiptReceived(_ payload: [UInt8], now: Double) -> [AgentAction] {
+        guard let receipt = try? ProtocolJSON.decode(SiteReceipt.self, from: payload), receipt.job == topics.job else {
+            return [.ignored("site receipt refused: not a receipt of this job")]
+        }
+        guard let round, round.sites != nil, round.round == receipt.round, !receipt.received.contains(agent) else { return [] }
+        return keptUpdateAgain(for: round, now: now, reason: "site '\(receipt.site)' restarted without this agent's update") ?? []
+    }
+
+    /// The kept update again, if it belongs to `announcement`'s open round (not a secure one, whose stages moved on).
+    private func keptUpdateAgain(for announcement: RoundAnnouncement, now: Double, reason: String) -> [AgentAction]? {
+        guard let sent = lastUpdate, sent.belongs(to: announcement), announcement.isOpen(now: now), announcement.secureAggregation == nil else {
+            return nil
+        }
+        return [
+            .ignored("round \(sent.round): \(reason); sending it again"),
+            .publishUpdate(
+                topic: topics.update(round: sent.round, agent: agent), payload: sent.payload,
+                expirySeconds: announcement.updateExpirySeconds(now: now), signature: sent.signature),
+        ]
     }
 
     /// A refused model leaves this agent without the one the open round needs: it says so in

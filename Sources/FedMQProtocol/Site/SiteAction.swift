@@ -31,6 +31,8 @@ public enum SiteAction: Sendable, Equatable {
     /// `expirySeconds`), signed as `SignedStatement.partial` on base model `baseSHA256`; the
     /// checkpoint that says it was sent follows.
     case publishPartial(round: Int, baseSHA256: String, payload: [UInt8], updates: Int, expirySeconds: UInt32)
+    /// Publish the receipt on `site/<site>/received`, retained: agents missing from it resend.
+    case publishReceipt(SiteReceipt)
     /// Log (and count) a refused update.
     case rejected(Rejection)
     /// Log a message that was not used, and why.

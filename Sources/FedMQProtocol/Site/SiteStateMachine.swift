@@ -31,6 +31,9 @@ public struct SiteStateMachine {
     var checkpointRound: Int?
     /// The partial must go again (the central aggregator does not hold it).
     var resendWanted = false
+    /// Restarted before its partial went: once the spool is replayed, it says whose updates it
+    /// holds, so agents whose update was lost with the killed process send it again.
+    var receiptWanted = false
     var agents: OnlineAgents
     /// Updates that came before their round's model, and the spool's records after a restart.
     var waiting: [Waiting] = []
@@ -61,7 +64,7 @@ public struct SiteStateMachine {
         self.aggregatorKey = aggregatorKey
         agents = OnlineAgents(maxAgents: settings.maxAgents, allowed: settings.allowedAgents.map(Set.init))
         if let checkpoint {
-            (checkpointRound, sent) = (checkpoint.round, checkpoint.sent)
+            (checkpointRound, sent, receiptWanted) = (checkpoint.round, checkpoint.sent, !checkpoint.sent)
             waiting = spooled.map { Waiting(agent: $0.agent, round: checkpoint.round, payload: $0.payload, signature: nil, spooled: true) }
         }
     }
@@ -89,7 +92,7 @@ public struct SiteStateMachine {
         var actions: [SiteAction] = []
         if checkpointRound != next.round {
             // A new round: what the last one held is done with (sent, or the round closed without it).
-            (accepted, sent, resendWanted, foldingRound, checkpointRound) = ([:], false, false, nil, next.round)
+            (accepted, sent, resendWanted, receiptWanted, foldingRound, checkpointRound) = ([:], false, false, false, nil, next.round)
             dropWaiting(before: next.round)
             actions.append(.checkpoint(SiteCheckpoint(round: next.round, sent: false)))
         } else if sent, let received = next.received, !received.contains(settings.name) {
@@ -174,6 +177,10 @@ public struct SiteStateMachine {
             } else {
                 actions += receive(agent: update.agent, round: update.round, payload: update.payload, signature: update.signature, now: now)
             }
+        }
+        if receiptWanted {
+            receiptWanted = false
+            actions.append(.publishReceipt(SiteReceipt(job: job, site: settings.name, round: announcement.round, received: acceptedAgents)))
         }
         return actions + resendIfWanted(now: now) + closeIfDue(now: now)
     }
