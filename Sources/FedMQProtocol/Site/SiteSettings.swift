@@ -5,7 +5,8 @@ public struct SiteSettings: Codable, Sendable, Equatable {
     /// aggregator's `policy.sites` must list it.
     public var name: String
     /// Send the partial as soon as this many agents' updates are in; nil: as soon as every agent
-    /// online at the site (by its retained status) has sent one.
+    /// of the site has sent one: those of `allowed_agents`, else the enrolled ones, else (an open
+    /// fleet) those online by their retained status, which may be fewer than will come.
     public var targetUpdates: Int?
     /// At the cutoff, send only with at least this many; with fewer, wait on (the central
     /// aggregator reports the site missing, and an extension gives it another cutoff).

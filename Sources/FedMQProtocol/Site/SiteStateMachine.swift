@@ -208,10 +208,16 @@ public struct SiteStateMachine {
     /// Sends the partial when every online agent (or `target_updates`) is in, or at the cutoff with `min_updates`.
     private mutating func closeIfDue(now: Double) -> [SiteAction] {
         guard let announcement, foldingRound == announcement.round, !sent, !accepted.isEmpty else { return [] }
-        let target = settings.targetUpdates ?? max(1, agents.candidates.count)
+        let target = settings.targetUpdates ?? knownFleet ?? max(1, agents.candidates.count)
         let cutoff = announcement.deadline - settings.marginSeconds
         guard accepted.count >= target || (now >= cutoff && accepted.count >= settings.minUpdates) else { return [] }
         return sendPartial(now: now)
+    }
+
+    /// The site's agents when it knows them (allowed, or enrolled): the partial waits for all of
+    /// them. An open fleet waits for the agents online, which may be fewer than will come.
+    private var knownFleet: Int? {
+        settings.allowedAgents.map { Set($0).count } ?? signers?.count
     }
 
     private mutating func resendIfWanted(now: Double) -> [SiteAction] {
