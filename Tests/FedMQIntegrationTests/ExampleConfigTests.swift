@@ -18,6 +18,25 @@ struct ExampleConfigTests {
         #expect(config.model?.parameterLayout.map(\.name) == ["W", "b"])
     }
 
+    @Test("deploy/examples/aggregator-sites.json and site-aggregator.json (hierarchical aggregation) load and validate")
+    func siteExamples() throws {
+        let central = try loadJSONConfig(AggregatorConfig.self, from: repositoryFile("deploy/examples/aggregator-sites.json"))
+        try central.validate()
+        #expect(central.policy.sites == ["north", "south", "east", "west"])
+        #expect(central.policy.targetUpdates == 4 && central.policy.minUpdates == 3)
+        let site = try loadJSONConfig(SiteAggregatorConfig.self, from: repositoryFile("deploy/examples/site-aggregator.json"))
+        try site.validate()
+        #expect(site.site.name == "north" && site.site.marginSeconds == 5 && site.site.targetUpdates == nil)
+        #expect(central.policy.sites?.contains(site.site.name) == true && site.job == central.job)
+        // A site config with a central aggregator's field is refused by name.
+        let wrong = FileManager.default.temporaryDirectory.appendingPathComponent("site-\(UUID().uuidString).json").path
+        defer { try? FileManager.default.removeItem(atPath: wrong) }
+        try Data(#"{"job":"j","site":{"name":"n"},"state_directory":"/tmp/s","policy":{"target_updates":1}}"#.utf8)
+            .write(to: URL(fileURLWithPath: wrong))
+        let refused = #expect(throws: RuntimeError.self) { try loadJSONConfig(SiteAggregatorConfig.self, from: wrong) }
+        #expect(refused?.description.contains("policy") == true, "\(String(describing: refused))")
+    }
+
     @Test("deploy/examples/aggregator-secure.json (secure aggregation with distributed DP) loads and validates")
     func secureAggregator() throws {
         let config = try loadJSONConfig(AggregatorConfig.self, from: repositoryFile("deploy/examples/aggregator-secure.json"))
