@@ -192,7 +192,7 @@ bench-sensors: deps $(BENCH_VENV)/bin/python
 	$(STATIC_BUILD)/release/fedmq bench sensors --runs 3 --python $(BENCH_VENV)/bin/python --results bench/results/sensors.json --markdown docs/benchmarks.md
 	$(STATIC_BUILD)/release/fedmq bench sensors --external --rounds 10 --python $(BENCH_VENV)/bin/python --results bench/results/sensors-external.json --markdown docs/benchmarks.md
 
-## bench-scale: 1k, 5k and 10k simulated agents, one broker and 4 bridged sites: latency, losses, central ingest, CPU, memory
+## bench-scale: 1k, 5k and 10k simulated agents, one broker, 4 bridged sites, 4 sites with site aggregators: latency, losses, central ingest, CPU, memory
 bench-scale: deps
 	$(SWIFT) build -c release --static-swift-stdlib --scratch-path $(STATIC_BUILD)
 	$(STATIC_BUILD)/release/fedmq bench scale --runs 3 --results bench/results/scale.json --markdown docs/benchmarks.md
