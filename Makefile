@@ -13,7 +13,7 @@ DEB_PACKAGES := libmosquitto-dev mosquitto mosquitto-clients openssl pkg-config 
 PY_PACKAGES := numpy==2.4.6 scikit-learn==1.9.1 safetensors
 VENV := .venv
 
-.PHONY: deps build release demo deb lint test test-repeat bench bench-mqtt bench-train bench-privacy bench-flower bench-encodings bench-overhead bench-soak bench-footprint bench-ingest bench-strategies bench-secagg bench-async bench-he bench-analytics bench-heterogeneity bench-sensors fuzz clean pytorch-fixtures
+.PHONY: deps build release demo deb lint test test-repeat bench bench-mqtt bench-train bench-privacy bench-flower bench-encodings bench-overhead bench-soak bench-footprint bench-ingest bench-strategies bench-secagg bench-async bench-he bench-analytics bench-heterogeneity bench-sensors bench-scale bench-shards fuzz clean pytorch-fixtures
 
 ## deps: install the Debian packages that are missing (idempotent; apt-get only when needed)
 deps:
@@ -85,7 +85,7 @@ test-repeat: deps
 	exit $$status
 
 ## bench: every benchmark; rewrites docs/benchmarks.md and bench/results/*.json
-bench: bench-mqtt bench-train bench-privacy bench-flower bench-encodings bench-overhead bench-soak bench-footprint bench-ingest bench-strategies bench-secagg bench-async bench-he bench-analytics bench-heterogeneity bench-sensors bench-scale
+bench: bench-mqtt bench-train bench-privacy bench-flower bench-encodings bench-overhead bench-soak bench-footprint bench-ingest bench-strategies bench-secagg bench-async bench-he bench-analytics bench-heterogeneity bench-sensors bench-scale bench-shards
 
 # The peers' virtualenv (numpy, PyTorch and Flower from PyPI; PyTorch brings several GB of wheels).
 BENCH_VENV := bench/.venv
@@ -196,6 +196,11 @@ bench-sensors: deps $(BENCH_VENV)/bin/python
 bench-scale: deps
 	$(SWIFT) build -c release --static-swift-stdlib --scratch-path $(STATIC_BUILD)
 	$(STATIC_BUILD)/release/fedmq bench scale --runs 3 --results bench/results/scale.json --markdown docs/benchmarks.md
+
+## bench-shards: 1, 2 and 4 ingest shards sharing one broker's updates ($share), against one aggregator: ingest rate, losses
+bench-shards: deps
+	$(SWIFT) build -c release --static-swift-stdlib --scratch-path $(STATIC_BUILD)
+	$(STATIC_BUILD)/release/fedmq bench shards --runs 3 --results bench/results/shards.json --markdown docs/benchmarks.md
 
 ## bench-heterogeneity: FedAvg, FedProx, FedDF and client distillation, each with and without augmentation, on Dirichlet(0.1) digits
 bench-heterogeneity: deps

@@ -69,8 +69,10 @@ public struct SiteAggregatorRuntime: Service {
         defer { connectionLog.cancel() }
         // The central round and model come down the bridge as retained messages; updates and
         // statuses come from the site's agents. At most 8 MiB (or about one model) waits here.
+        // An ingest shard takes its share of the updates through an MQTT 5 shared subscription.
+        let updateFilter = config.site.ingestGroup.map { "$share/\($0)/\(topics.allUpdates)" } ?? topics.allUpdates
         let messages = try await client.subscribeMailbox(
-            to: [topics.globalRound, topics.globalModel, topics.aggregatorStatus, topics.allUpdates, topics.allStatuses], qos: .atLeastOnce,
+            to: [topics.globalRound, topics.globalModel, topics.aggregatorStatus, updateFilter, topics.allStatuses], qos: .atLeastOnce,
             capacityBytes: 8 << 20)
         let publisher = Publisher(client: client, updates: messages)
         logger.info("connecting to \(config.broker.host):\(config.broker.port)")
@@ -93,6 +95,7 @@ public struct SiteAggregatorRuntime: Service {
         ]
         defer { for feeder in feeders { feeder.cancel() } }
         var centralFinished = false
+        var centralState: AggregatorStatus.State?
         do {
             try await withGracefulShutdownHandler {
                 eventLoop: for await event in events {
@@ -100,9 +103,12 @@ public struct SiteAggregatorRuntime: Service {
                     switch event {
                     case .messages, .tick:
                         for message in messages.takeAll() {
-                            if Self.isFinished(message, topics: topics) { centralFinished = true }
                             actions += receive(message, machine: &machine, topics: topics)
+                            if let state = Self.centralState(message, topics: topics) { centralState = state }
                         }
+                        // Finished counts once a round of the job is followed: a site started before a new run of the
+                        // same job id must not take the last run's retained status for this one's.
+                        centralFinished = centralState == .finished && machine.announcement != nil
                         if case .tick = event { actions += machine.tick(now: clock.now()) }
                     case .shutdown:
                         break eventLoop
@@ -130,10 +136,10 @@ public struct SiteAggregatorRuntime: Service {
         await client.disconnect()
     }
 
-    /// Whether `message` is the central aggregator's status saying the job is finished.
-    static func isFinished(_ message: MQTTMessage, topics: Topics) -> Bool {
-        guard message.topic == topics.aggregatorStatus else { return false }
-        return (try? ProtocolJSON.decode(AggregatorStatus.self, from: message.payload))?.state == .finished
+    /// The central aggregator's state, if `message` is its status.
+    static func centralState(_ message: MQTTMessage, topics: Topics) -> AggregatorStatus.State? {
+        guard message.topic == topics.aggregatorStatus else { return nil }
+        return (try? ProtocolJSON.decode(AggregatorStatus.self, from: message.payload))?.state
     }
 
     /// Hands a message to the state machine by its topic.

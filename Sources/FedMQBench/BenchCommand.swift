@@ -13,7 +13,7 @@ public struct BenchCommand: AsyncParsableCommand {
             MQTTBenchCommand.self, TrainBenchCommand.self, PrivacyBenchCommand.self, FlowerBenchCommand.self, EncodingsBenchCommand.self,
             OverheadBenchCommand.self, SoakBenchCommand.self, FootprintBenchCommand.self, IngestBenchCommand.self, StrategiesBenchCommand.self,
             SecAggBenchCommand.self, AsyncBenchCommand.self, HomomorphicBenchCommand.self, AnalyticsBenchCommand.self,
-            HeterogeneityBenchCommand.self, SensorsBenchCommand.self, ScaleBenchCommand.self,
+            HeterogeneityBenchCommand.self, SensorsBenchCommand.self, ScaleBenchCommand.self, ShardsBenchCommand.self,
         ]
     )
 }

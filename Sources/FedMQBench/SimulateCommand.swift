@@ -40,6 +40,10 @@ public struct SimulateCommand: AsyncParsableCommand {
         name: .customLong("site-aggregators"),
         help: "With --sites: a site aggregator beside each site broker sends one partial per round up its bridge (hierarchical aggregation).")
     var siteAggregators = false
+    @Option(
+        name: .customLong("ingest-shards"),
+        help: "Ingest shards on the one broker: site aggregators sharing the updates through $share/..., folded centrally.")
+    var ingestShards = 0
     @Option(name: .customLong("agents-per-process"), help: "Agents per worker process (at most 300: libmosquitto's select).")
     var agentsPerProcess = SimulatedAgentsCommand.maximumAgents
     @Option(name: .customLong("agent-state"), help: "Folder for the agents' state (default: a new folder in /dev/shm).")
@@ -57,6 +61,9 @@ public struct SimulateCommand: AsyncParsableCommand {
             throw ValidationError("--sites must be within 0...16 and --agents-per-process within 1...\(SimulatedAgentsCommand.maximumAgents)")
         }
         if siteAggregators && sites == 0 { throw ValidationError("--site-aggregators needs --sites") }
+        if !(0...8).contains(ingestShards) || (ingestShards > 0 && (sites > 0 || devices.data != nil)) {
+            throw ValidationError("--ingest-shards must be within 0...8, on one broker (not with --sites or --data)")
+        }
         if sites > 0 && (broker != nil || devices.data != nil) {
             throw ValidationError("--sites starts its own brokers: not with --broker or --data")
         }
@@ -78,9 +85,11 @@ public struct SimulateCommand: AsyncParsableCommand {
         )
         simulation.broker = broker.flatMap(HostPort.init).map { ($0.host, $0.port) }
         simulation.siteAggregators = siteAggregators
+        simulation.ingestShards = ingestShards
+        let shards = ingestShards == 0 ? "" : " with \(ingestShards) ingest shard(s)"
         let topology =
             sites == 0
-            ? "one broker"
+            ? "one broker" + shards
             : "\(sites) site brokers bridged to a central one" + (siteAggregators ? ", each with a site aggregator sending partials" : "")
         print("Simulating \(agents) agents x \(rounds) rounds, model \(inputs) x \(outputs), \(topology); work directory \(work)")
         let outcome = try await simulation.run(work: work, executables: URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()) {

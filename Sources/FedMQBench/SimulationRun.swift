@@ -24,6 +24,9 @@ struct SimulationRun {
     /// Hierarchical aggregation: a site aggregator beside each site broker folds its agents'
     /// updates into one partial per round, and only partials cross the bridges.
     var siteAggregators = false
+    /// Ingest shards on the central broker: site aggregators that share the agents' updates
+    /// through an MQTT 5 shared subscription and send partials to the central aggregator; 0: none.
+    var ingestShards = 0
     var agentsPerProcess = SimulatedAgentsCommand.maximumAgents
     /// Where the agents' state folders go. Simulated devices share this machine's one disk,
     /// which no fleet does (each device fsyncs its own), so by default they go to tmpfs
@@ -122,18 +125,23 @@ struct SimulationRun {
         // and for its aggregator (subscribed, so its session queues every update).
         let watcher = try MQTTClient(options: ConnectionOptions(host: central.host, port: central.port))
         try await watcher.connect()
-        let watched = siteAggregators ? sites : [central]
+        let senders = partialSenders(central: central, sites: sites)
+        let watched: [(broker: (host: String, port: Int), agents: Int, senders: [String])] =
+            siteAggregators
+            ? sites.enumerated().map { index, broker in
+                (broker, agents * (index + 1) / sites.count - agents * index / sites.count, [senders[index].name])
+            } : [(central, agents, senders.map(\.name))]
         var statusWatchers: [MQTTClient] = []
         var statuses: [MQTTSubscription] = []
-        for (index, broker) in watched.enumerated() {
-            let client = try MQTTClient(options: ConnectionOptions(host: broker.host, port: broker.port))
+        for watch in watched {
+            let client = try MQTTClient(options: ConnectionOptions(host: watch.broker.host, port: watch.broker.port))
             try await client.connect()
-            let site = siteAggregators ? [topics.siteStatus(site: Self.siteName(index))] : []
-            statuses.append(try await client.subscribe(to: [topics.allStatuses] + site, qos: .atLeastOnce))
+            let senderTopics = watch.senders.map { topics.siteStatus(site: $0) }
+            statuses.append(try await client.subscribe(to: [topics.allStatuses] + senderTopics, qos: .atLeastOnce))
             statusWatchers.append(client)
         }
         let fedmq = try siblingExecutable("fedmq", in: executables)
-        let siteProcesses = try siteAggregators ? startSiteAggregators(sites, work: work, executables: executables) : []
+        let siteProcesses = try startPartialSenders(senders, work: work, executables: executables)
         defer { for site in siteProcesses { site.send(SIGKILL) } }
         let shares = try workerShares(sites: sites.isEmpty ? [central] : sites)
         let workers = try shares.enumerated().map { index, share in
@@ -145,9 +153,9 @@ struct SimulationRun {
                 ], logFile: "\(work)/agents-\(index).log")
         }
         defer { for worker in workers { worker.send(SIGKILL) } }
-        for (index, subscription) in statuses.enumerated() {
-            // The agents of this broker, and its site aggregator.
-            let expected = (siteAggregators ? agents * (index + 1) / sites.count - agents * index / sites.count : agents) + (siteAggregators ? 1 : 0)
+        for (watch, subscription) in zip(watched, statuses) {
+            // The agents of this broker, and its site aggregators or shards.
+            let expected = watch.agents + watch.senders.count
             try await withTimeLimit(.seconds(60 + agents / 50), waitingFor: "\(expected) simulated agents and site aggregators to connect") {
                 var online = Set<String>()
                 for await message in subscription {
@@ -165,7 +173,7 @@ struct SimulationRun {
             ["--config", try writeAggregatorConfig(work: work, host: central.host, port: central.port), "--log-level", "notice"],
             logFile: work + "/aggregator.log")
         let roles: [(role: String, pids: [pid_t])] = [
-            ("aggregator", [aggregator.pid]), ("site aggregators", siteProcesses.map(\.pid)),
+            ("aggregator", [aggregator.pid]), (siteAggregators ? "site aggregators" : "ingest shards", siteProcesses.map(\.pid)),
             ("central broker", brokers.prefix(1).compactMap(\.processIdentifier)),
             ("site brokers", brokers.dropFirst().compactMap(\.processIdentifier)), ("agents (\(workers.count) workers)", workers.map(\.pid)),
         ].filter { !$0.pids.isEmpty }
@@ -213,11 +221,9 @@ struct SimulationRun {
         }
         let status = await aggregator.stop()
         guard status == 0 else { throw CommandFailure("fedmq-aggregator exited with \(status); see \(work)/aggregator.log") }
-        for (index, site) in siteProcesses.enumerated() {
-            let status = await site.stop()
-            guard status == 0 else {
-                throw CommandFailure("the aggregator of \(Self.siteName(index)) exited with \(status); see \(work)/\(Self.siteName(index)).log")
-            }
+        for (sender, process) in zip(senders, siteProcesses) {
+            let status = await process.stop()
+            guard status == 0 else { throw CommandFailure("the aggregator of \(sender.name) exited with \(status); see \(work)/\(sender.name).log") }
         }
         for worker in workers { await worker.stop() }
         announcements.cancel()
@@ -270,16 +276,33 @@ struct SimulationRun {
     /// The name of site `index`.
     static func siteName(_ index: Int) -> String { "site\(index)" }
 
-    /// A `fedmq-aggregator --site` process beside each site broker; its log and state go to `work`.
-    private func startSiteAggregators(_ sites: [(host: String, port: Int)], work: String, executables: URL) throws -> [ChildProcess] {
+    /// The processes that send the central aggregator partials: a site aggregator per site
+    /// broker, or the ingest shards on the central broker.
+    private func partialSenders(
+        central: (host: String, port: Int), sites: [(host: String, port: Int)]
+    ) -> [(name: String, broker: (host: String, port: Int), group: String?)] {
+        if siteAggregators { return sites.enumerated().map { (Self.siteName($0), $1, nil) } }
+        return (0..<ingestShards).map { (Self.shardName($0), central, Self.ingestGroup) }
+    }
+
+    /// The name of ingest shard `index`.
+    static func shardName(_ index: Int) -> String { "shard\(index)" }
+
+    /// The shards' shared-subscription group.
+    static let ingestGroup = "ingest"
+
+    /// A `fedmq-aggregator --site` process for each sender; its log and state go to `work`.
+    private func startPartialSenders(
+        _ senders: [(name: String, broker: (host: String, port: Int), group: String?)], work: String, executables: URL
+    ) throws -> [ChildProcess] {
         let program = try siblingExecutable("fedmq-aggregator", in: executables)
-        return try sites.enumerated().map { index, broker in
+        return try senders.map { sender in
             try ChildProcess(
                 program,
                 [
-                    "--site", Self.siteName(index), "--job", Self.job, "--host", broker.host, "--port", "\(broker.port)", "--state-dir",
-                    "\(work)/\(Self.siteName(index))", "--log-level", "notice",
-                ], logFile: "\(work)/\(Self.siteName(index)).log")
+                    "--site", sender.name, "--job", Self.job, "--host", sender.broker.host, "--port", "\(sender.broker.port)", "--state-dir",
+                    "\(work)/\(sender.name)", "--log-level", "notice",
+                ] + (sender.group.map { ["--ingest-group", $0] } ?? []), logFile: "\(work)/\(sender.name).log")
         }
     }
 
@@ -305,11 +328,16 @@ struct SimulationRun {
 
     private func writeAggregatorConfig(work: String, host: String, port: Int) throws -> String {
         // With site aggregators the central round waits for every site's partial.
-        let contributors = siteAggregators ? sites : agents
+        let senders = siteAggregators ? sites : ingestShards
+        let contributors = senders > 0 ? senders : agents
         var policy = RoundPolicy(
             rounds: rounds, targetUpdates: contributors, minUpdates: contributors, roundSeconds: Double(120 + agents / 50), extensionSeconds: 30,
             maxUpdateBytes: max(1 << 20, 8 * (inputs + 1) * outputs), training: TrainingConfig(learningRate: 0.1, batchSize: 8, epochs: 1))
         if siteAggregators { policy.sites = (0..<sites).map(Self.siteName) }
+        if ingestShards > 0 {
+            policy.sites = (0..<ingestShards).map(Self.shardName)
+            policy.ingestShards = true
+        }
         let config: [String: Any] = [
             // It stays up after the last round, so its memory can still be read; the run stops it.
             "job": Self.job, "broker": ["host": host, "port": port], "state_directory": work + "/aggregator", "exit_when_finished": false,

@@ -122,16 +122,20 @@ public struct UpdateValidator: Sendable {
         let senderKey = contributor == .agent ? ModelCodec.Key.agent : ModelCodec.Key.site
         if metadata[senderKey] != agent { return reject(.senderMismatch, "metadata \(contributor.noun) does not match the topic") }
         guard metadata[ModelCodec.Key.kind] == contributor.kind,
-            let examples = metadata[ModelCodec.Key.examples].flatMap(Int.init), examples > 0, examples < 1 << 40
+            let examples = metadata[ModelCodec.Key.examples].flatMap(Int.init), examples >= 0, examples < 1 << 40
         else {
             return reject(.badMetadata, "fedmq.kind must be '\(contributor.kind)' and fedmq.examples a positive integer")
         }
         var updates = 1
         if contributor == .site {
-            guard let count = metadata[ModelCodec.Key.updates].flatMap(Int.init), (1...1 << 30).contains(count) else {
-                return reject(.badMetadata, "a partial's fedmq.updates must be a positive count of agents' updates")
+            // An ingest shard whose share of the round was empty says so with an empty partial.
+            guard let count = metadata[ModelCodec.Key.updates].flatMap(Int.init), (0...1 << 30).contains(count), (count == 0) == (examples == 0)
+            else {
+                return reject(.badMetadata, "a partial's fedmq.updates must count agents' updates, and be 0 exactly when its weight is")
             }
             updates = count
+        } else if examples == 0 {
+            return reject(.badMetadata, "fedmq.kind must be '\(contributor.kind)' and fedmq.examples a positive integer")
         }
         if metadata[ModelCodec.Key.baseSHA256] != announcement.baseModelSHA256 {
             return reject(.baseMismatch, "trained from another model than \(announcement.baseModelSHA256.prefix(12))")

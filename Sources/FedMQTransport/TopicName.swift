@@ -16,7 +16,14 @@ public enum TopicName {
         if filter.utf8.count > 65535 || filter.contains("\0") {
             throw MQTTError(.invalidArgument, call: call, detail: "topic filter is too long or contains NUL")
         }
-        let levels = filter.split(separator: "/", omittingEmptySubsequences: false)
+        var levels = filter.split(separator: "/", omittingEmptySubsequences: false)
+        if levels.first == "$share" {
+            // An MQTT 5 shared subscription: `$share/<group>/<filter>`, the group a plain level.
+            guard levels.count >= 3, !levels[1].isEmpty, !levels[1].contains(where: { $0 == "+" || $0 == "#" }) else {
+                throw MQTTError(.invalidArgument, call: call, detail: "filter '\(filter)': a shared subscription is $share/<group>/<filter>")
+            }
+            levels.removeFirst(2)
+        }
         for (index, level) in levels.enumerated() {
             let wildcard = level.contains("+") || level.contains("#")
             if wildcard && level.count != 1 {
@@ -29,15 +36,21 @@ public enum TopicName {
     }
 
     /// True when `topic` matches `filter`. Wildcards at the first level do not match topics
-    /// that start with `$` (broker-internal topics), as the MQTT specification says.
+    /// that start with `$` (broker-internal topics), as the MQTT specification says. A shared
+    /// subscription (`$share/<group>/<filter>`) matches what its filter matches.
     ///
     /// Runs on every received message, so it walks the UTF-8 bytes without allocating.
     public static func matches(filter: String, topic: String) -> Bool {
-        var filter = filter
+        var filter = filter.hasPrefix("$share/") ? sharedFilter(filter) : filter
         var topic = topic
         return filter.withUTF8 { filterBytes in
             topic.withUTF8 { topicBytes in matches(filter: filterBytes, topic: topicBytes) }
         }
+    }
+
+    /// The filter of a shared subscription, after `$share/<group>/`.
+    static func sharedFilter(_ filter: String) -> String {
+        String(filter.split(separator: "/", maxSplits: 2, omittingEmptySubsequences: false).dropFirst(2).first ?? "")
     }
 
     private static func matches(filter: UnsafeBufferPointer<UInt8>, topic: UnsafeBufferPointer<UInt8>) -> Bool {

@@ -48,11 +48,16 @@ struct AggregatorCommand: AsyncParsableCommand {
     var metricsAddress: String?
     @Option(help: "Run as the aggregator of this site (its broker bridged to the central one); needs --job and --state-dir.")
     var site: String?
+    @Option(
+        name: .customLong("ingest-group"),
+        help: "With --site: an ingest shard on the central broker, taking its share of updates through $share/GROUP/....")
+    var ingestGroup: String?
     @Flag(help: "Start the job over although the state directory holds its files but no checkpoint (they are moved aside).")
     var reset = false
 
     func run() async throws {
         if site != nil || config.map(Self.namesSite) == true { return try await runSite() }
+        if ingestGroup != nil { throw ValidationError("--ingest-group runs an ingest shard: give --site NAME too") }
         var settings = try baseConfig()
         if let job { settings.job = job }
         broker.apply(to: &settings.broker)
@@ -119,6 +124,7 @@ struct AggregatorCommand: AsyncParsableCommand {
         if let flag = centralOnly.first(where: \.1) { throw ValidationError("\(flag.0) is for the central aggregator, not a site") }
         if let job { settings.job = job }
         if let site { settings.site.name = site }
+        if let ingestGroup { settings.site.ingestGroup = ingestGroup }
         broker.apply(to: &settings.broker)
         if let stateDirectory { settings.stateDirectory = stateDirectory }
         if let targetUpdates { settings.site.targetUpdates = targetUpdates }

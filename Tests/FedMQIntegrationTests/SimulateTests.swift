@@ -32,11 +32,20 @@ struct SimulateTests {
         #expect(output.contains("site aggregators: 2 process(es)"), "\(output.suffix(2000))")
     }
 
+    @Test("30 agents on one broker with 2 ingest shards sharing the updates: every agent's update counts once, in 2 partials per round")
+    func ingestShards() async throws {
+        let output = try await simulate(["--agents", "30", "--rounds", "3", "--ingest-shards", "2", "--agents-per-process", "10"], rounds: 3)
+        #expect(output.contains("updates counted 90 of 90, rejected 0"), "\(output.suffix(2000))")
+        #expect(output.contains("central aggregator ingest per round: max 2 messages"), "\(output.suffix(2000))")
+        #expect(output.contains("ingest shards: 2 process(es)"), "\(output.suffix(2000))")
+    }
+
     @Test(
         "flags a simulation cannot honour are refused by name before anything starts",
         arguments: [
             (["simulate", "--sites", "2", "--broker", "127.0.0.1:1883"], "--sites starts its own brokers"),
             (["simulate", "--site-aggregators"], "--site-aggregators needs --sites"),
+            (["simulate", "--ingest-shards", "2", "--sites", "2"], "--ingest-shards must be within 0...8, on one broker"),
             (["simulate", "--agents-per-process", "301"], "--agents-per-process within 1...300"),
             (["simulate", "--agents", "20001"], "--agents must be within 1...20000"),
             (

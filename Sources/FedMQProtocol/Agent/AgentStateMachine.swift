@@ -191,7 +191,8 @@ public struct AgentStateMachine {
         // (A secure round cannot take a lost masked update again: its stages have moved on.)
         // With sites, `received` names the sites whose partials the central aggregator holds, not agents.
         let held = announcement.sites == nil ? announcement.received.map { $0.contains(agent) } : nil
-        let lost = held.map { !$0 } ?? resendKeptUpdate
+        // With ingest shards a second copy could reach another shard and count twice: it never goes again.
+        let lost = announcement.ingestShards == true ? false : held.map { !$0 } ?? resendKeptUpdate
         if let sent = lastUpdate, sent.belongs(to: announcement) { resendKeptUpdate = false }
         if lost, let resend = keptUpdateAgain(for: announcement, now: now, reason: "the aggregator does not hold this agent's update") {
             // The aggregator restarted (or extended the round) without our update, or this agent

@@ -104,7 +104,10 @@ extension AggregatorStateMachine {
         announcement.rounds = policy.rounds
         announcement.homomorphic = policy.homomorphic
         announcement.analytics = policy.analytics
-        if let sites = policy.sites { (announcement.sites, announcement.weighting) = (sites, policy.weighting) }
+        if let sites = policy.sites {
+            (announcement.sites, announcement.weighting) = (sites, policy.weighting)
+            if policy.ingestShards { announcement.ingestShards = true }
+        }
         return announcement
     }
 }

@@ -193,7 +193,8 @@ public struct AggregatorStateMachine {
     /// (the update is then neither counted nor spooled).
     mutating func fold(_ update: AcceptedUpdate) -> Rejection? {
         do {
-            try strategy.add(delta: update.delta, examples: update.examples)
+            // An empty partial (an ingest shard got no update) counts as the shard's report, and folds nothing.
+            if update.updates > 0 { try strategy.add(delta: update.delta, examples: update.examples) }
         } catch {
             return Rejection(agent: update.agent, round: update.round, reason: .tensorMismatch, detail: "the strategy refused it: \(error)")
         }

@@ -9,7 +9,10 @@ extension RoundPolicy {
     /// A central aggregator with sites folds partial aggregates of updates that the sites saw in
     /// the clear: everything that needs each update, or hides it, is refused by name.
     func validateSites() throws(ProtocolError) {
-        guard let sites else { return }
+        guard let sites else {
+            if ingestShards { throw .invalidConfiguration("ingest_shards needs the shards' names in 'sites'") }
+            return
+        }
         func refuse(_ what: String) -> ProtocolError { .invalidConfiguration("a central aggregator with sites \(what)") }
         if sites.isEmpty { throw refuse("needs at least one site in 'sites'") }
         for site in sites { try Identifier.validate(site, kind: "site") }

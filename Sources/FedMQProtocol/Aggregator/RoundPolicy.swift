@@ -82,6 +82,9 @@ public struct RoundPolicy: Codable, Sendable, Equatable {
     /// count sites: the round closes when that many partials arrived, or at the deadline with
     /// the quorum of sites.
     public var sites: [String]?
+    /// The sites are ingest shards on this aggregator's own broker (site aggregators that share
+    /// the agents' updates through an MQTT 5 shared subscription), not bridged sites.
+    public var ingestShards = false
 
     /// The fields most jobs set; the others keep their defaults until set.
     public init(
@@ -107,6 +110,7 @@ public struct RoundPolicy: Codable, Sendable, Equatable {
         case privacySetting = "privacy"
         case serverDistillation = "server_distillation"
         case asynchronousSetting = "asynchronous"
+        case ingestShards = "ingest_shards"
         case evaluateEvery = "evaluate_every"
         case maxAgents = "max_agents"
         case maxSpoolBytes = "max_spool_bytes"

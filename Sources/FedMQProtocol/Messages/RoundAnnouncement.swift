@@ -62,10 +62,14 @@ public struct RoundAnnouncement: Codable, Sendable, Equatable, SchemaVersioned {
     /// each site weights its agents' updates in its partial.
     public var sites: [String]?
     public var weighting: FedAvg.Weighting?
+    /// The sites are ingest shards sharing one broker's updates: an agent never sends its
+    /// update twice (a second copy could reach another shard and count twice).
+    public var ingestShards: Bool?
 
     enum CodingKeys: String, CodingKey {
         case schema, job, round, rounds, deadline, extensions, revision, training, encoding, privacy, received, selected, asynchronous, homomorphic
         case analytics, sites, weighting
+        case ingestShards = "ingest_shards"
         case evaluateEvery = "evaluate_every"
         case openedAt = "opened_at"
         case targetUpdates = "target_updates"

@@ -20,6 +20,11 @@ public struct SiteSettings: Codable, Sendable, Equatable {
     public var maxAgents = 100_000
     /// The largest example count an update is weighted by (agents report their own).
     public var maxExamplesPerUpdate = 1_000_000
+    /// An ingest shard: this site aggregator runs on the central aggregator's own broker and
+    /// takes its share of the agents' updates through the MQTT 5 shared subscription
+    /// `$share/<ingest_group>/...`. It sends its partial (possibly empty) once every agent online
+    /// has served the round by its status, since it cannot know how many updates its share holds.
+    public var ingestGroup: String?
 
     /// A site named `name` with every other setting at its default.
     public init(name: String) {
@@ -34,6 +39,7 @@ public struct SiteSettings: Codable, Sendable, Equatable {
         case allowedAgents = "allowed_agents"
         case maxAgents = "max_agents"
         case maxExamplesPerUpdate = "max_examples_per_update"
+        case ingestGroup = "ingest_group"
     }
 
     /// Refuses settings a site aggregator cannot run with, naming the field.
@@ -48,5 +54,6 @@ public struct SiteSettings: Codable, Sendable, Equatable {
         for agent in allowedAgents ?? [] { try Identifier.validate(agent, kind: "agent") }
         if maxAgents < 1 { throw invalid("max_agents must be at least 1") }
         if !(1...(1 << 40)).contains(maxExamplesPerUpdate) { throw invalid("max_examples_per_update must be within 1...2^40") }
+        if let ingestGroup { try Identifier.validate(ingestGroup, kind: "ingest group") }
     }
 }

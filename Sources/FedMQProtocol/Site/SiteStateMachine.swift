@@ -35,6 +35,11 @@ public struct SiteStateMachine {
     /// holds, so agents whose update was lost with the killed process send it again.
     var receiptWanted = false
     var agents: OnlineAgents
+    /// An ingest shard's view of the agents online: the last round each has served, by its status,
+    /// and those that have not served the followed round yet (kept apart: a check per status must
+    /// not cost a pass over the fleet).
+    var served: [String: Int] = [:]
+    var yetToServe: Set<String> = []
     /// Updates that came before their round's model, and the spool's records after a restart.
     var waiting: [Waiting] = []
     var waitingBytes = 0
@@ -64,7 +69,8 @@ public struct SiteStateMachine {
         self.aggregatorKey = aggregatorKey
         agents = OnlineAgents(maxAgents: settings.maxAgents, allowed: settings.allowedAgents.map(Set.init))
         if let checkpoint {
-            (checkpointRound, sent, receiptWanted) = (checkpoint.round, checkpoint.sent, !checkpoint.sent)
+            // A shard says nothing of what it holds: a resent update could reach another shard and count twice.
+            (checkpointRound, sent, receiptWanted) = (checkpoint.round, checkpoint.sent, !checkpoint.sent && settings.ingestGroup == nil)
             waiting = spooled.map { Waiting(agent: $0.agent, round: checkpoint.round, payload: $0.payload, signature: nil, spooled: true) }
         }
     }
@@ -88,6 +94,7 @@ public struct SiteStateMachine {
             return [.ignored("round \(next.round) of the central aggregator does not list site '\(settings.name)' in its sites")]
         }
         if let held = announcement, next.precedes(held) { return [.ignored("round \(next.round) is older than the one followed (a replay)")] }
+        if announcement?.round != next.round { yetToServe = Set(served.filter { $0.value < next.round }.keys) }
         announcement = next
         var actions: [SiteAction] = []
         if checkpointRound != next.round {
@@ -124,6 +131,8 @@ public struct SiteStateMachine {
         }
         let followed = announcement?.round ?? 0
         if round < followed { return reject(.closedRound, "round \(round) is closed; round \(followed) is open") }
+        // Only the next round's updates can come before their round (an agent that saw it first): later ones are not held.
+        if announcement != nil && round > followed + 1 { return reject(.wrongRound, "round \(round) is not open; round \(followed) is") }
         guard let announcement, let model, foldingRound == round else {
             // Its round (or its model) has not come down the bridge yet: held until it does.
             guard waiting.count < settings.maxAgents, waitingBytes + payload.count <= Self.maxWaitingBytes else {
@@ -149,6 +158,12 @@ public struct SiteStateMachine {
     /// An agent's retained status arrived: the agents online at the site are the partial's target.
     public mutating func statusReceived(agent: String, payload: [UInt8], now: Double) -> [SiteAction] {
         if let reason = agents.record(agent: agent, payload: payload) { return [.ignored("status of \(agent) ignored: \(reason)")] }
+        if settings.ingestGroup != nil, let status = try? ProtocolJSON.decode(AgentStatus.self, from: payload) {
+            // Online agents that will train: an agent out of budget or gone is not waited for.
+            let waitedFor = agents.online.contains(agent) && status.state != .budgetExhausted
+            served[agent] = waitedFor ? status.lastRound : nil
+            if waitedFor && status.lastRound < announcement?.round ?? 0 { yetToServe.insert(agent) } else { yetToServe.remove(agent) }
+        }
         return closeIfDue(now: now)
     }
 
@@ -207,9 +222,16 @@ public struct SiteStateMachine {
 
     /// Sends the partial when every online agent (or `target_updates`) is in, or at the cutoff with `min_updates`.
     private mutating func closeIfDue(now: Double) -> [SiteAction] {
-        guard let announcement, foldingRound == announcement.round, !sent, !accepted.isEmpty else { return [] }
-        let target = settings.targetUpdates ?? knownFleet ?? max(1, agents.candidates.count)
+        guard let announcement, foldingRound == announcement.round, !sent else { return [] }
         let cutoff = announcement.deadline - settings.marginSeconds
+        if settings.ingestGroup != nil {
+            // A shard's share is done when every agent it waits for has served the round: each
+            // publishes its update before the status that says so, so the update came first.
+            let done = !served.isEmpty && yetToServe.isEmpty
+            return done || now >= cutoff ? sendPartial(now: now) : []
+        }
+        guard !accepted.isEmpty else { return [] }
+        let target = settings.targetUpdates ?? knownFleet ?? max(1, agents.candidates.count)
         guard accepted.count >= target || (now >= cutoff && accepted.count >= settings.minUpdates) else { return [] }
         return sendPartial(now: now)
     }
@@ -221,7 +243,9 @@ public struct SiteStateMachine {
     }
 
     private mutating func resendIfWanted(now: Double) -> [SiteAction] {
-        guard resendWanted, let announcement, foldingRound == announcement.round, !accepted.isEmpty else { return [] }
+        guard resendWanted, let announcement, foldingRound == announcement.round, !accepted.isEmpty || settings.ingestGroup != nil else {
+            return []
+        }
         resendWanted = false
         return [.ignored("round \(announcement.round): the central aggregator does not hold this site's partial; sending it again")]
             + sendPartial(now: now)
@@ -231,10 +255,14 @@ public struct SiteStateMachine {
         guard let announcement else { return [] }
         let round = announcement.round
         let partial: (meanDelta: Parameters, weight: Int)
-        do {
-            partial = try strategy.partial()
-        } catch {
-            return [.ignored("round \(round): no partial to send (\(error))")]
+        if accepted.isEmpty, let model {
+            partial = (model.parameters.zeros(), 0)  // an ingest shard whose share was empty
+        } else {
+            do {
+                partial = try strategy.partial()
+            } catch {
+                return [.ignored("round \(round): no partial to send (\(error))")]
+            }
         }
         let payload = ModelCodec.encodePartial(
             partial.meanDelta, job: job, round: round, site: settings.name, baseSHA256: announcement.baseModelSHA256, weight: partial.weight,
