@@ -101,6 +101,11 @@ struct ShardsBenchCommand: AsyncParsableCommand {
             "|---|---|---|---|---|---|",
         ] + rows + [
             "",
+            "What limits it: on this 2-core machine the shards share the same two cores with mosquitto (one thread) and the",
+            "simulated agents' processes, which take most of the CPU; more shards add no CPU, so the figures show what sharding",
+            "costs, not what it gains. A gain needs shards on cores or hosts of their own, and then mosquitto's one thread bounds",
+            "the pass-through (`make bench-ingest`). The central aggregator's ingest falls from one message per agent to one per shard.",
+            "",
             "Figures: `bench/results/shards.json`.",
         ]).joined(separator: "\n")
     }
