@@ -208,7 +208,9 @@ struct SimulationRun {
         }
         let limit = Duration.seconds(60 + rounds * (30 + agents / 100))
         let (latencies, rss, modelBytes, atStart) = try await withTimeLimit(limit, waitingFor: "\(rounds) simulated rounds") {
-            try await Self.failingIfExits(aggregator, log: work + "/aggregator.log") { try await watchRounds() }
+            try await Self.failingIfExits(
+                aggregator, log: work + "/aggregator.log", helpers: zip(siteProcesses, senders).map { ($0, "\(work)/\($1.name).log") }
+            ) { try await watchRounds() }
         }
         // The model is published before the round's metrics are appended: wait for the last
         // line, so a round the aggregator counted is never missed (nor one it lost hidden).
@@ -237,20 +239,31 @@ struct SimulationRun {
             aggregatorPeakRSS: max(usage.first?.largestPeakBytes ?? 0, rss.max() ?? 0), usage: usage)
     }
 
-    /// Runs `body`, failing with the process's log as soon as `process` exits (a refused config, a crash).
+    /// Runs `body`, failing with the process's log as soon as `process` exits (a refused config, a
+    /// crash), or one of `helpers` exits with an error (a helper may end cleanly when the job does).
     static func failingIfExits<Result: Sendable>(
-        _ process: ChildProcess, log: String, _ body: @escaping @Sendable () async throws -> Result
+        _ process: ChildProcess, log: String, helpers: [(process: ChildProcess, log: String)] = [],
+        _ body: @escaping @Sendable () async throws -> Result
     ) async throws -> Result {
         try await withThrowingTaskGroup(of: Result?.self) { group in
             group.addTask { try await body() }
-            group.addTask {
-                let status = try await process.wait()
-                let tail = ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").split(separator: "\n").suffix(5).joined(separator: "\n")
-                throw CommandFailure("\((process.command as NSString).lastPathComponent.prefix(60)) exited with \(status) during the run:\n\(tail)")
+            for (watched, log, cleanExitAllowed) in [(process, log, false)] + helpers.map({ ($0.process, $0.log, true) }) {
+                group.addTask {
+                    let status = try await watched.wait()
+                    if status == 0 && cleanExitAllowed {
+                        try await Task.sleep(for: .seconds(1 << 30))
+                        return nil
+                    }
+                    let tail = ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").split(separator: "\n").suffix(5).joined(separator: "\n")
+                    throw CommandFailure(
+                        "\((watched.command as NSString).lastPathComponent.prefix(60)) exited with \(status) during the run:\n\(tail)")
+                }
             }
             defer { group.cancelAll() }
-            guard let first = try await group.next(), let result = first else { throw CancellationError() }
-            return result
+            while let next = try await group.next() {
+                if let result = next { return result }
+            }
+            throw CancellationError()
         }
     }
 
