@@ -12,20 +12,13 @@ extension AggregatorRuntime {
         func signed(_ statement: [UInt8]) -> [UserProperty] {
             identity.map { [UserProperty(SignedStatement.property, $0.sign(statement))] } ?? []
         }
-        // Spooled updates are appended unsynced and fsynced once, before anything that
-        // depends on them happens (the next non-spool action, or the end of this batch).
-        var unsyncedSpool: Int?
-        func syncSpool() throws(RuntimeError) {
-            if let round = unsyncedSpool { try store.spool.sync(round: round) }
-            unsyncedSpool = nil
-        }
+        var batch = SpoolBatch(store.spool)
         for action in actions {
-            if case .spool = action {} else { try syncSpool() }
+            if case .spool = action {} else { try batch.sync() }
             switch action {
             case .spool(let round, let agent, let payload, let signature):
-                try store.spool.append(round: round, agent: agent, payload: payload, signature: signature)
+                try batch.append(round: round, agent: agent, payload: payload, signature: signature)
                 metrics.accepted()
-                unsyncedSpool = round
                 logger.info("accepted update", metadata: ["round": "\(round)", "agent": "\(agent)", "bytes": "\(payload.count)"])
             case .checkpoint(let checkpoint, let model):
                 try store.save(checkpoint, model: model)
@@ -85,7 +78,7 @@ extension AggregatorRuntime {
                 logger.notice("all \(config.policy.rounds ?? 0) rounds done")
             }
         }
-        try syncSpool()
+        try batch.sync()
     }
 
     func publishStatus(_ publisher: Publisher, _ topics: Topics, _ state: AggregatorStatus.State, round: Int) async throws {

@@ -45,3 +45,26 @@ struct RoundSpool {
         }
     }
 }
+
+/// One batch of actions' appends to a `RoundSpool` (group commit): appended unsynced and
+/// fsynced once, before anything that depends on them happens (the next action that is not an
+/// append, or the end of the batch).
+struct SpoolBatch {
+    let spool: RoundSpool
+    private var unsynced: Int?
+
+    init(_ spool: RoundSpool) {
+        self.spool = spool
+    }
+
+    mutating func append(round: Int, agent: String, payload: [UInt8], signature: String?) throws(RuntimeError) {
+        try spool.append(round: round, agent: agent, payload: payload, signature: signature)
+        unsynced = round
+    }
+
+    /// Makes every append so far durable.
+    mutating func sync() throws(RuntimeError) {
+        if let round = unsynced { try spool.sync(round: round) }
+        unsynced = nil
+    }
+}

@@ -158,18 +158,12 @@ public struct SiteAggregatorRuntime: Service {
     private func perform(
         _ actions: [SiteAction], publisher: Publisher, topics: Topics, store: SiteStore, identity: SigningKey?
     ) async throws {
-        // Spooled updates are appended unsynced and fsynced once, before anything that depends on them.
-        var unsyncedSpool: Int?
-        func syncSpool() throws(RuntimeError) {
-            if let round = unsyncedSpool { try store.spool.sync(round: round) }
-            unsyncedSpool = nil
-        }
+        var batch = SpoolBatch(store.spool)
         for action in actions {
-            if case .spool = action {} else { try syncSpool() }
+            if case .spool = action {} else { try batch.sync() }
             switch action {
             case .spool(let round, let agent, let payload):
-                try store.spool.append(round: round, agent: agent, payload: payload, signature: nil)
-                unsyncedSpool = round
+                try batch.append(round: round, agent: agent, payload: payload, signature: nil)
                 logger.info("accepted update", metadata: ["round": "\(round)", "agent": "\(agent)", "bytes": "\(payload.count)"])
             case .checkpoint(let checkpoint):
                 try store.save(checkpoint)
@@ -191,7 +185,7 @@ public struct SiteAggregatorRuntime: Service {
                 logger.info("\(reason)")
             }
         }
-        try syncSpool()
+        try batch.sync()
     }
 
     private func publishStatus(_ publisher: Publisher, topic: String, _ state: AggregatorStatus.State, round: Int?) async throws {
