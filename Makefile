@@ -13,7 +13,7 @@ DEB_PACKAGES := libmosquitto-dev mosquitto mosquitto-clients openssl pkg-config 
 PY_PACKAGES := numpy==2.4.6 scikit-learn==1.9.1 safetensors
 VENV := .venv
 
-.PHONY: deps build release demo deb lint test test-repeat bench bench-mqtt bench-train bench-privacy bench-flower bench-encodings bench-overhead bench-soak bench-footprint bench-ingest bench-strategies bench-secagg bench-async bench-he bench-analytics bench-heterogeneity bench-sensors bench-scale bench-shards fuzz clean pytorch-fixtures
+.PHONY: deps build release demo deb lint test test-repeat bench bench-mqtt bench-train bench-privacy bench-flower bench-encodings bench-overhead bench-soak bench-footprint bench-ingest bench-strategies bench-secagg bench-async bench-he bench-analytics bench-heterogeneity bench-sensors bench-scale bench-shards cluster-check fuzz clean pytorch-fixtures
 
 ## deps: install the Debian packages that are missing (idempotent; apt-get only when needed)
 deps:
@@ -196,6 +196,11 @@ bench-sensors: deps $(BENCH_VENV)/bin/python
 bench-scale: deps
 	$(SWIFT) build -c release --static-swift-stdlib --scratch-path $(STATIC_BUILD)
 	$(STATIC_BUILD)/release/fedmq bench scale --runs 3 --results bench/results/scale.json --markdown docs/benchmarks.md
+
+## cluster-check: a two-node ejabberd cluster on loopback (installed if missing): which MQTT 5 features hold across it, and a FedMQ job across its nodes
+cluster-check: deps
+	$(SWIFT) build
+	tools/ejabberd-cluster-check .build/debug
 
 ## bench-shards: 1, 2 and 4 ingest shards sharing one broker's updates ($share), against one aggregator: ingest rate, losses
 bench-shards: deps
