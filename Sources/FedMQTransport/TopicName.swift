@@ -41,16 +41,21 @@ public enum TopicName {
     ///
     /// Runs on every received message, so it walks the UTF-8 bytes without allocating.
     public static func matches(filter: String, topic: String) -> Bool {
-        var filter = filter.hasPrefix("$share/") ? sharedFilter(filter) : filter
+        var filter = filter
         var topic = topic
         return filter.withUTF8 { filterBytes in
-            topic.withUTF8 { topicBytes in matches(filter: filterBytes, topic: topicBytes) }
+            topic.withUTF8 { topicBytes in
+                matches(filter: UnsafeBufferPointer(rebasing: filterBytes[sharedPrefixLength(filterBytes)...]), topic: topicBytes)
+            }
         }
     }
 
-    /// The filter of a shared subscription, after `$share/<group>/`.
-    static func sharedFilter(_ filter: String) -> String {
-        String(filter.split(separator: "/", maxSplits: 2, omittingEmptySubsequences: false).dropFirst(2).first ?? "")
+    /// How many bytes `$share/<group>/` takes at the start of `filter` (0 for a plain filter).
+    private static func sharedPrefixLength(_ filter: UnsafeBufferPointer<UInt8>) -> Int {
+        let share = "$share/".utf8
+        guard filter.count > share.count, filter.starts(with: share) else { return 0 }
+        guard let groupEnd = filter[share.count...].firstIndex(of: UInt8(ascii: "/")) else { return 0 }
+        return groupEnd + 1
     }
 
     private static func matches(filter: UnsafeBufferPointer<UInt8>, topic: UnsafeBufferPointer<UInt8>) -> Bool {

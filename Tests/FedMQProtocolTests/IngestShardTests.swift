@@ -65,6 +65,19 @@ struct IngestShardTests {
         #expect(central.model.round == 1 && central.model.parameters != Fixture.initial)
     }
 
+    @Test("a shard's settings that cannot apply are refused by name")
+    func shardSettings() {
+        var settings = SiteSettings(name: "shard0")
+        settings.ingestGroup = "ingest"
+        settings.targetUpdates = 5
+        #expect(throws: ProtocolError.invalidConfiguration("site.target_updates does not apply to an ingest shard (ingest_group)")) {
+            try settings.validate()
+        }
+        settings.targetUpdates = nil
+        settings.ingestGroup = "in/gest"
+        #expect(throws: ProtocolError.self) { try settings.validate() }
+    }
+
     @Test("an empty partial must say so both ways; an agent's update never carries a zero weight")
     func emptyPartialsAreConsistent() throws {
         var central = try Self.central()

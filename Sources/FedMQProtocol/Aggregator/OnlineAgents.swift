@@ -34,12 +34,9 @@ struct OnlineAgents: Sendable {
         }
     }
 
-    /// Records an agent's retained status without serving a model (a site aggregator): nil, or
+    /// Records an agent's decoded status without serving a model (a site aggregator): nil, or
     /// why it was ignored.
-    mutating func record(agent: String, payload: [UInt8]) -> String? {
-        guard let status = try? ProtocolJSON.decode(AgentStatus.self, from: payload), status.agent == agent else {
-            return "not a valid status of this agent"
-        }
+    mutating func track(_ status: AgentStatus) -> String? {
         if case .failure(let ignored) = record(status) { return ignored.reason }
         return nil
     }

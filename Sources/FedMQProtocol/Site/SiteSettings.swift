@@ -54,6 +54,10 @@ public struct SiteSettings: Codable, Sendable, Equatable {
         for agent in allowedAgents ?? [] { try Identifier.validate(agent, kind: "agent") }
         if maxAgents < 1 { throw invalid("max_agents must be at least 1") }
         if !(1...(1 << 40)).contains(maxExamplesPerUpdate) { throw invalid("max_examples_per_update must be within 1...2^40") }
-        if let ingestGroup { try Identifier.validate(ingestGroup, kind: "ingest group") }
+        if let ingestGroup {
+            try Identifier.validate(ingestGroup, kind: "ingest group")
+            // A shard cannot count its share: it sends once every online agent has served the round.
+            if targetUpdates != nil { throw invalid("target_updates does not apply to an ingest shard (ingest_group)") }
+        }
     }
 }

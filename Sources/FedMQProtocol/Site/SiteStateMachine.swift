@@ -35,6 +35,9 @@ public struct SiteStateMachine {
     /// holds, so agents whose update was lost with the killed process send it again.
     var receiptWanted = false
     var agents: OnlineAgents
+    /// The site's agents when it knows them (allowed, or enrolled): the partial waits for all of
+    /// them. An open fleet waits for the agents online, which may be fewer than will come.
+    let knownFleet: Int?
     /// An ingest shard's view of the agents online: the last round each has served, by its status,
     /// and those that have not served the followed round yet (kept apart: a check per status must
     /// not cost a pass over the fleet).
@@ -68,6 +71,7 @@ public struct SiteStateMachine {
         self.signers = signers
         self.aggregatorKey = aggregatorKey
         agents = OnlineAgents(maxAgents: settings.maxAgents, allowed: settings.allowedAgents.map(Set.init))
+        knownFleet = agents.allowed?.count ?? signers?.count
         if let checkpoint {
             // A shard says nothing of what it holds: a resent update could reach another shard and count twice.
             (checkpointRound, sent, receiptWanted) = (checkpoint.round, checkpoint.sent, !checkpoint.sent && settings.ingestGroup == nil)
@@ -157,8 +161,11 @@ public struct SiteStateMachine {
 
     /// An agent's retained status arrived: the agents online at the site are the partial's target.
     public mutating func statusReceived(agent: String, payload: [UInt8], now: Double) -> [SiteAction] {
-        if let reason = agents.record(agent: agent, payload: payload) { return [.ignored("status of \(agent) ignored: \(reason)")] }
-        if settings.ingestGroup != nil, let status = try? ProtocolJSON.decode(AgentStatus.self, from: payload) {
+        guard let status = try? ProtocolJSON.decode(AgentStatus.self, from: payload), status.agent == agent else {
+            return [.ignored("status of \(agent) ignored: not a valid status of this agent")]
+        }
+        if let reason = agents.track(status) { return [.ignored("status of \(agent) ignored: \(reason)")] }
+        if settings.ingestGroup != nil {
             // Online agents that will train: an agent out of budget or gone is not waited for.
             let waitedFor = agents.online.contains(agent) && status.state != .budgetExhausted
             served[agent] = waitedFor ? status.lastRound : nil
@@ -234,12 +241,6 @@ public struct SiteStateMachine {
         let target = settings.targetUpdates ?? knownFleet ?? max(1, agents.candidates.count)
         guard accepted.count >= target || (now >= cutoff && accepted.count >= settings.minUpdates) else { return [] }
         return sendPartial(now: now)
-    }
-
-    /// The site's agents when it knows them (allowed, or enrolled): the partial waits for all of
-    /// them. An open fleet waits for the agents online, which may be fewer than will come.
-    private var knownFleet: Int? {
-        settings.allowedAgents.map { Set($0).count } ?? signers?.count
     }
 
     private mutating func resendIfWanted(now: Double) -> [SiteAction] {
