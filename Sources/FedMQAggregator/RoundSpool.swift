@@ -2,8 +2,8 @@ import FedMQRuntime
 import Foundation
 
 /// `spool/round-<r>.log` under a state directory: the updates (or partials) accepted in round
-/// r, appended as `SpoolLog` records and fsynced once per batch, before anything that depends
-/// on them happens. The central and the site aggregators keep their spools alike.
+/// r, appended as `SpoolLog` records, a batch at a time with one fsync, before anything that
+/// depends on them happens. The central and the site aggregators keep their spools alike.
 struct RoundSpool {
     let directory: String
 
@@ -21,21 +21,15 @@ struct RoundSpool {
         return records
     }
 
-    /// Appends one accepted message to its round's log, unsynced; `sync(round:)` makes a batch
-    /// of them durable with one fsync.
-    func append(round: Int, agent: String, payload: [UInt8], signature: String?) throws(RuntimeError) {
+    /// Appends records to a round's log and fsyncs it: they are durable when this returns.
+    func append(round: Int, records: [UInt8]) throws(RuntimeError) {
         let path = path(round)
         if !FileManager.default.fileExists(atPath: path) {
             try DurableFile.createDirectory(directory)
             try DurableFile.append([], to: path, sync: true)
             DurableFile.sync(directory: directory)
         }
-        try DurableFile.append(SpoolLog.record(agent: agent, payload: payload, signature: signature), to: path)
-    }
-
-    /// fsyncs the round's log: every record appended so far is durable.
-    func sync(round: Int) throws(RuntimeError) {
-        try DurableFile.sync(file: path(round))
+        try DurableFile.append(records, to: path, sync: true)
     }
 
     /// Removes every round's log but `round`'s, once a checkpoint no longer needs them.
@@ -46,25 +40,30 @@ struct RoundSpool {
     }
 }
 
-/// One batch of actions' appends to a `RoundSpool` (group commit): appended unsynced and
-/// fsynced once, before anything that depends on them happens (the next action that is not an
-/// append, or the end of the batch).
+/// One batch of actions' appends to a `RoundSpool` (group commit): their records are kept in
+/// memory and written with one write and one fsync before anything that depends on them
+/// happens (the next action that is not an append, or the end of the batch).
 struct SpoolBatch {
     let spool: RoundSpool
-    private var unsynced: Int?
+    /// The round of the records not yet written, and their bytes.
+    private var pendingRound: Int?
+    private var pending: [UInt8] = []
 
     init(_ spool: RoundSpool) {
         self.spool = spool
     }
 
     mutating func append(round: Int, agent: String, payload: [UInt8], signature: String?) throws(RuntimeError) {
-        try spool.append(round: round, agent: agent, payload: payload, signature: signature)
-        unsynced = round
+        if let pendingRound, pendingRound != round { try sync() }
+        pendingRound = round
+        SpoolLog.append(agent: agent, payload: payload, signature: signature, to: &pending)
     }
 
     /// Makes every append so far durable.
     mutating func sync() throws(RuntimeError) {
-        if let round = unsynced { try spool.sync(round: round) }
-        unsynced = nil
+        guard let round = pendingRound else { return }
+        let records = pending
+        (pendingRound, pending) = (nil, [])
+        try spool.append(round: round, records: records)
     }
 }

@@ -19,6 +19,19 @@ struct ParametersTests {
         #expect(x.tensors.map(\.values) == [[0, 2.5, 5, 7.5], [0.5, -1.5]])
     }
 
+    @Test("allFinite finds a NaN or an infinity anywhere, and takes the largest finite values and subnormals")
+    func finiteness() throws {
+        let edge: [Float] = [.greatestFiniteMagnitude, -.greatestFiniteMagnitude, .leastNonzeroMagnitude, -0.0, 0]
+        #expect(try Parameters([tensor("W", [5], edge)]).allFinite)
+        for bad: Float in [.nan, .infinity, -.infinity, .signalingNaN] {
+            for position in 0..<5 {
+                var values = edge
+                values[position] = bad
+                #expect(!(try Parameters([tensor("W", [5], edge), tensor("b", [5], values)]).allFinite), "\(bad) at \(position)")
+            }
+        }
+    }
+
     @Test("dot and the joint L2 norm")
     func dotAndNorm() throws {
         #expect(try a.dot(b) == 4 + 6 + 6 + 4 + 0.5 - 0.5)

@@ -1,6 +1,9 @@
-import FedMQAggregator
 import FedMQCore
+import FedMQProtocol
+import Foundation
 import Testing
+
+@testable import FedMQAggregator
 
 @Suite("The spool log: records, torn tails, corruption")
 struct SpoolLogTests {
@@ -38,5 +41,55 @@ struct SpoolLogTests {
         #expect(SpoolLog.records(in: log).records.count == 1)
         #expect(SpoolLog.records(in: Array("not a spool log at all".utf8)).records.isEmpty)
         #expect(SpoolLog.records(in: []).validLength == 0)
+    }
+
+    /// A record as logs written before the XXH64 checksum hold it: closed by the sha256 (hex) of its body.
+    static func legacyRecord(agent: String, payload: [UInt8], signature: String? = nil) -> [UInt8] {
+        let id = Array(agent.utf8)
+        let signed = signature.map { Array($0.utf8) }
+        var bytes = Array((signed == nil ? "FMQS" : "FMQT").utf8)
+        bytes += withUnsafeBytes(of: UInt16(id.count).littleEndian, Array.init)
+        if let signed { bytes += withUnsafeBytes(of: UInt16(signed.count).littleEndian, Array.init) }
+        bytes += withUnsafeBytes(of: UInt64(payload.count).littleEndian, Array.init)
+        let body = id + (signed ?? []) + payload
+        return bytes + body + Array(ModelCodec.sha256(body).utf8)
+    }
+
+    @Test("a log begun by an older version (sha256 records) reads on, with new records after it")
+    func legacyRecords() {
+        let (first, second) = (Self.updates[1], Self.updates[2])
+        var log = Self.legacyRecord(agent: first.agent, payload: first.payload)
+        log += Self.legacyRecord(agent: "signed", payload: [1, 2, 3], signature: "c2lnbmF0dXJl")
+        log += SpoolLog.record(agent: second.agent, payload: second.payload, signature: "bmV3")
+        let (records, length) = SpoolLog.records(in: log)
+        #expect(length == log.count)
+        #expect(records.map(\.agent) == [first.agent, "signed", second.agent])
+        #expect(records.map(\.payload) == [first.payload, [1, 2, 3], second.payload])
+        #expect(records.map(\.signature) == [nil, "c2lnbmF0dXJl", "bmV3"])
+        var corrupted = log
+        corrupted[20] ^= 0x01
+        #expect(SpoolLog.records(in: corrupted).validLength == 0)
+    }
+
+    @Test("a batch is written at its sync, in order, and appends to what the log already holds")
+    func groupCommit() throws {
+        let directory = FileManager.default.temporaryDirectory.path + "/spool-\(UInt64.random(in: 0...UInt64.max))"
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let spool = RoundSpool(directory: directory)
+        var batch = SpoolBatch(spool)
+        try batch.append(round: 3, agent: "a", payload: [1], signature: nil)
+        try batch.append(round: 3, agent: "b", payload: [2, 2], signature: "c2ln")
+        #expect(!FileManager.default.fileExists(atPath: spool.path(3)))
+        try batch.sync()
+        #expect(try spool.records(round: 3).map(\.agent) == ["a", "b"])
+        // A later round's record first writes out the earlier round's.
+        try batch.append(round: 3, agent: "c", payload: [3], signature: nil)
+        try batch.append(round: 4, agent: "d", payload: [4], signature: nil)
+        #expect(try spool.records(round: 3).map(\.agent) == ["a", "b", "c"])
+        #expect(try spool.records(round: 4).isEmpty)
+        try batch.sync()
+        try batch.sync()
+        #expect(try spool.records(round: 4).map(\.payload) == [[4]])
+        #expect(try spool.records(round: 3).map(\.signature) == [nil, "c2ln", nil])
     }
 }

@@ -221,7 +221,15 @@ public enum SafetensorsDecoder {
         return bytes.withUnsafeBytes { raw -> [Float] in
             switch encoding {
             case .float32:
-                return (0..<count).map { Float(bitPattern: raw.loadUnaligned(fromByteOffset: start + 4 * $0, as: UInt32.self).littleEndian) }
+                #if _endian(little)
+                    // The file's byte order is the machine's: one copy, not a load per value.
+                    return [Float](unsafeUninitializedCapacity: count) { values, initialized in
+                        UnsafeMutableRawBufferPointer(values).copyMemory(from: UnsafeRawBufferPointer(rebasing: raw[start..<start + 4 * count]))
+                        initialized = count
+                    }
+                #else
+                    return (0..<count).map { Float(bitPattern: raw.loadUnaligned(fromByteOffset: start + 4 * $0, as: UInt32.self).littleEndian) }
+                #endif
             case .float16:
                 return (0..<count).map {
                     Float(Float16(bitPattern: raw.loadUnaligned(fromByteOffset: start + 2 * $0, as: UInt16.self).littleEndian))
