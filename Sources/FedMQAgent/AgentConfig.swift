@@ -59,6 +59,10 @@ public struct AgentConfig: ConfigFile, Sendable {
     public var maxUpdatesPerDay: Int?
     /// An external program that trains each round instead of FedMQ's own trainer.
     public var trainer: ExternalCommand?
+    /// A round's `training` status is published only once training has lasted this long (0: as
+    /// it starts). A round that trains faster costs the broker two messages (the update and the
+    /// `idle` status naming the round) instead of three; a long one still shows as `training`.
+    public var trainingStatusAfterSeconds = 1.0
 
     public static let requiredKeys = ["agent", "job", "state_directory"]
 
@@ -80,6 +84,7 @@ public struct AgentConfig: ConfigFile, Sendable {
         case minUpdateIntervalSeconds = "min_update_interval_seconds"
         case maxUpdatesPerHour = "max_updates_per_hour"
         case maxUpdatesPerDay = "max_updates_per_day"
+        case trainingStatusAfterSeconds = "training_status_after_seconds"
     }
 
     /// Every field at its default (the required ones empty): what a config file is laid over.
@@ -134,6 +139,9 @@ public struct AgentConfig: ConfigFile, Sendable {
             } catch {
                 throw .configuration("\(error)")
             }
+        }
+        if !(0...3600).contains(trainingStatusAfterSeconds) {
+            throw .configuration("training_status_after_seconds must be within 0 and 3600, not \(trainingStatusAfterSeconds)")
         }
         if let fraction = topKFraction, !(fraction > 0 && fraction <= 1) {
             throw .configuration("top_k_fraction must be within 0 (exclusive) and 1, not \(fraction)")

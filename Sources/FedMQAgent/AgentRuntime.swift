@@ -54,6 +54,8 @@ public struct AgentRuntime: Service {
         case trained(round: Int, Result<Parameters, CoreError>, examples: Int)
         case externallyTrained(round: Int, Result<ExternalTrainer.Output, ExternalTrainer.Failure>)
         case evaluated(AgentEvaluation)
+        /// The round in training has trained for `training_status_after_seconds`.
+        case trainingStatusDue(round: Int)
         case tick
         case shutdown
     }
@@ -153,13 +155,17 @@ public struct AgentRuntime: Service {
                 await clock.ticks(every: Self.tickInterval, from: firstTick) { continuation.yield(.tick) }
             },
         ]
-        defer { for feeder in feeders { feeder.cancel() } }
+        var statusTimer = TrainingStatusTimer(delay: config.trainingStatusAfterSeconds, clock: clock)
+        defer {
+            for feeder in feeders { feeder.cancel() }
+            statusTimer.cancel()
+        }
         var shutDown = false
         do {
             try await withGracefulShutdownHandler {
                 eventLoop: for await event in events {
                     let now = clock.now()
-                    let actions: [AgentAction]
+                    var actions: [AgentAction]
                     switch event {
                     case .message(let message):
                         actions = receive(message, machine: &machine, topics: topics, now: now)
@@ -178,11 +184,19 @@ public struct AgentRuntime: Service {
                         try await client.publish(topic, payload: ProtocolJSON.encode(evaluation), qos: .atLeastOnce, retain: false)
                         logger.info("published evaluation", metadata: ["round": "\(evaluation.round)", "accuracy": "\(evaluation.accuracy ?? .nan)"])
                         actions = []
+                    case .trainingStatusDue(let round):
+                        actions = machine.trainingRound == round ? [.publishStatus(machine.status(now: now))] : []
                     case .tick:
                         actions = machine.tick(now: now)
                     case .shutdown:
                         shutDown = true
                         break eventLoop
+                    }
+                    if case .trainingStatusDue = event {
+                    } else {
+                        actions = statusTimer.holdBack(actions, trainingRound: machine.trainingRound, now: now) {
+                            continuation.yield(.trainingStatusDue(round: $0))
+                        }
                     }
                     if let warning = unscaledWarning,
                         actions.contains(where: { if case .train(_, let base, _) = $0 { base.spec.scaling == nil } else { false } })

@@ -47,6 +47,10 @@ struct AgentCommand: AsyncParsableCommand {
     var minUpdateInterval: Double?
     @Option(name: .customLong("max-updates-per-hour"), help: "Most updates this agent publishes in any hour.") var maxUpdatesPerHour: Int?
     @Option(name: .customLong("max-updates-per-day"), help: "Most updates this agent publishes in any 24 hours.") var maxUpdatesPerDay: Int?
+    @Option(
+        name: .customLong("training-status-after"),
+        help: "Publish a round's training status only once training has lasted this many seconds (0: as it starts; default 1).")
+    var trainingStatusAfter: Double?
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error, critical.") var logLevelName = "info"
 
     func run() async throws {
@@ -70,6 +74,7 @@ struct AgentCommand: AsyncParsableCommand {
         if let personalizeEpochs { settings.personalizationEpochs = personalizeEpochs }
         if let topK { settings.topKFraction = topK }
         if let minUpdateInterval { settings.minUpdateIntervalSeconds = minUpdateInterval }
+        if let trainingStatusAfter { settings.trainingStatusAfterSeconds = trainingStatusAfter }
         if let maxUpdatesPerHour { settings.maxUpdatesPerHour = maxUpdatesPerHour }
         if let maxUpdatesPerDay { settings.maxUpdatesPerDay = maxUpdatesPerDay }
         if let identityKey { settings.identityKey = identityKey }

@@ -106,7 +106,8 @@ struct FaultInjectionTests {
             let watcher = try await connectedClient(clientOptions(broker))
             let statuses = try await watcher.subscribe(to: [try Topics(job: "vanish").status(agent: "a2")], qos: .atLeastOnce)
             let aggregator = try job.startAggregator()
-            let agents = try (0..<3).map { try job.startAgent($0) }
+            // a2's training status as training starts: the kill below waits for it.
+            let agents = try (0..<3).map { try job.startAgent($0, extra: $0 == 2 ? ["--training-status-after", "0"] : []) }
             try await within(.seconds(150), "a2 to start training") {
                 for await message in statuses {
                     if let status = try? ProtocolJSON.decode(AgentStatus.self, from: message.payload), status.state == .training { return }

@@ -158,7 +158,9 @@ struct FederatedRoundTests {
                 return perRound.mapValues(\.count)
             }
             let aggregator = try job.startAggregator()
-            var agent = try job.startAgent(0)
+            // Its training status as training starts: the kill below waits for it.
+            let announcesTraining = ["--training-status-after", "0"]
+            var agent = try job.startAgent(0, extra: announcesTraining)
             // Kill it while it trains round 1.
             for await message in statuses {
                 if let status = try? ProtocolJSON.decode(AgentStatus.self, from: message.payload), status.state == .training { break }

@@ -88,6 +88,25 @@ struct RuntimeFilesTests {
         #expect(try loadJSONConfig(AgentConfig.self, from: good).privacyPolicy.minNoiseMultiplier == 1)
     }
 
+    @Test("training_status_after_seconds loads from a file and is refused out of 0...3600, by name")
+    func trainingStatusDelay() throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        for (value, accepted) in [("0", true), ("2.5", true), ("-1", false), ("3601", false)] {
+            let path = directory.appendingPathComponent("agent-\(value).json").path
+            let text = #"{"agent": "a1", "job": "j", "data_csv": "d.csv", "state_directory": "s", "training_status_after_seconds": "# + value + "}"
+            try Data(text.utf8).write(to: URL(fileURLWithPath: path))
+            let config = try loadJSONConfig(AgentConfig.self, from: path)
+            #expect(config.trainingStatusAfterSeconds == Double(value))
+            if accepted {
+                try config.validate()
+            } else {
+                let error = try #require(throws: RuntimeError.self) { try config.validate() }
+                #expect("\(error)".contains("training_status_after_seconds must be within 0 and 3600, not \(Double(value) ?? 0)"), "\(error)")
+            }
+        }
+    }
+
     @Test("the buffered kernel generator refills past its 4 KiB and its words look uniform (chi-square over 16 bins)")
     func kernelRandom() {
         var random = KernelRandom()

@@ -1,3 +1,4 @@
+import FedMQAgent
 import FedMQCore
 import FedMQProtocol
 import FedMQRuntime
@@ -37,6 +38,45 @@ struct AgentServiceTests {
         var senders: [String] = []
         for await message in updates { senders.append(message.topic) }
         #expect(senders.sorted() == [fleet.topics.update(round: 1, agent: "a0"), fleet.topics.update(round: 1, agent: "a1")])
+    }
+
+    @Test("a round that trains quickly publishes no training status; one that trains past training_status_after_seconds does, before its idle status")
+    func trainingStatusHeldBack() async throws {
+        let fleet = try RuntimeFleet()
+        let statuses = try await fleet.observe([fleet.topics.status(agent: "a0")])
+        let (entered, enteredSignal) = AsyncStream.makeStream(of: Void.self)
+        let (gate, opening) = AsyncStream.makeStream(of: Void.self)
+        let config = try fleet.agentConfig(0)
+        #expect(config.trainingStatusAfterSeconds == 1)
+        // Round 1 trains at once; round 2 (its shuffle seed is 1000 * round + seed) until the gate opens.
+        let agent = fleet.agent(config) { base, training, data, seed in
+            if seed / 1000 == 2 {
+                enteredSignal.yield()
+                for await _ in gate { break }
+            }
+            return AgentRuntime.train(base: base, config: training, data: data, seed: seed)
+        }
+        let aggregator = fleet.aggregator(fleet.aggregatorConfig(policy: fleet.policy(rounds: 2, target: 1, minimum: 1)))
+        _ = await entered.first { _ in true }
+        var seen: [AgentStatus] = []
+        func collect(until done: @escaping (AgentStatus) -> Bool) async throws {
+            _ = try await statuses.first { message -> Bool? in
+                let status = try ProtocolJSON.decode(AgentStatus.self, from: message.payload)
+                seen.append(status)
+                return done(status) ? true : nil
+            }
+        }
+        // Round 1 is served and round 2 trains, with no training status so far: none for round 1.
+        try await collect { $0.lastRound == 1 }
+        fleet.clock.advance(by: config.trainingStatusAfterSeconds)
+        try await collect { $0.state == .training }
+        opening.yield()
+        try await collect { $0.lastRound == 2 }
+        try await aggregator.finished()
+        try await agent.stop()
+        #expect(seen.filter { $0.state == .training }.map(\.lastRound) == [1], "\(seen.map { "\($0.state) \($0.lastRound)" })")
+        #expect(seen.suffix(2).map(\.state) == [.training, .idle])
+        #expect(seen.allSatisfy { $0.state != .training || $0.time == fleet.clock.now() })
     }
 
     @Test("with client selection each round's participants are the ones drawn from the agents online, and the draw changes")
