@@ -28,6 +28,8 @@ public struct AgentRuntime: Service {
     let connector: any MQTTConnector
     let clock: any RuntimeClock
     let record: AgentRecordFile
+    /// Stage marks for `make bench-round` (off unless `FEDMQ_TRACE` is set).
+    let trace: StageTrace
 
     /// - Parameters:
     ///   - training: the real trainer unless given (`fedmq simulate` passes a no-op to
@@ -43,6 +45,7 @@ public struct AgentRuntime: Service {
         self.connector = connector
         self.clock = clock
         record = AgentRecordFile(path: config.stateDirectory + "/agent-\(config.job).json", job: config.job)
+        trace = StageTrace(process: config.agent)
         var logger = logger
         logger[metadataKey: "job"] = "\(config.job)"
         logger[metadataKey: "agent"] = "\(config.agent)"
@@ -170,7 +173,9 @@ public struct AgentRuntime: Service {
                     case .message(let message):
                         actions = receive(message, machine: &machine, topics: topics, now: now)
                     case .trained(let round, .success(let parameters), let examples):
+                        trace.mark("trained")
                         actions = machine.trainingFinished(round: round, trained: parameters, examples: examples, now: now)
+                        trace.mark("update_made")
                     case .trained(let round, .failure(let error), _):
                         actions = machine.trainingFailed(round: round, reason: "\(error)", now: now)
                     case .externallyTrained(let round, .success(let output)):
@@ -242,19 +247,21 @@ public struct AgentRuntime: Service {
     private func receive(_ message: MQTTMessage, machine: inout AgentStateMachine, topics: Topics, now: Double) -> [AgentAction] {
         switch try? topics.parse(message.topic) {
         case .globalModel:
-            machine.modelReceived(message.payload, signature: message.signature, now: now)
+            trace.mark("model_received")
+            return machine.modelReceived(message.payload, signature: message.signature, now: now)
         case .globalRound:
-            machine.roundReceived(message.payload, signature: message.signature, now: now)
+            trace.mark("round_received")
+            return machine.roundReceived(message.payload, signature: message.signature, now: now)
         case .secAggInbox(let kind, let round, _):
-            machine.secAggReceived(kind: kind.rawValue, round: round, payload: message.payload, signature: message.signature, now: now)
+            return machine.secAggReceived(kind: kind.rawValue, round: round, payload: message.payload, signature: message.signature, now: now)
         case .secAggUnmask(let round):
-            machine.secAggReceived(kind: "unmask", round: round, payload: message.payload, signature: message.signature, now: now)
+            return machine.secAggReceived(kind: "unmask", round: round, payload: message.payload, signature: message.signature, now: now)
         case .homomorphicKey:
-            machine.homomorphicKeyReceived(message.payload, signature: message.signature, now: now)
+            return machine.homomorphicKeyReceived(message.payload, signature: message.signature, now: now)
         case .siteReceipt:
-            machine.siteReceiptReceived(message.payload, now: now)
+            return machine.siteReceiptReceived(message.payload, now: now)
         default:
-            [.ignored("unexpected message on \(message.topic)")]
+            return [.ignored("unexpected message on \(message.topic)")]
         }
     }
 
@@ -264,6 +271,7 @@ public struct AgentRuntime: Service {
     ) async throws {
         switch action {
         case .train(let round, let base, let training):
+            trace.mark("training_started")
             logger.info("training", metadata: ["round": "\(round)", "epochs": "\(training.epochs)"])
             // The shared benchmark task's shuffle seed: agent k with seed k reproduces it exactly.
             let seed = UInt64(1000 * round) &+ config.seed
@@ -310,10 +318,12 @@ public struct AgentRuntime: Service {
             pacing.record(clock.now())
             record.publishTimes = pacing.recent
             try self.record.save(record)
+            trace.mark("record_written")
         case .publishUpdate(let topic, let payload, let expiry, let signature):
             try await client.publish(
                 topic, payload: payload, qos: .atLeastOnce, retain: false, messageExpiry: expiry,
                 userProperties: signature.map { [UserProperty(SignedStatement.property, $0)] } ?? [])
+            trace.mark("update_published")
             logger.info("published update", metadata: ["topic": "\(topic)", "bytes": "\(payload.count)"])
         case .publishSecAgg(let topic, let payload, let expiry, let signature):
             try await client.publish(

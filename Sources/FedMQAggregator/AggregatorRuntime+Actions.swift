@@ -14,7 +14,7 @@ extension AggregatorRuntime {
         }
         var batch = SpoolBatch(store.spool)
         for action in actions {
-            if case .spool = action {} else { try batch.sync() }
+            if case .spool = action {} else { try sync(&batch) }
             switch action {
             case .spool(let round, let agent, let payload, let signature):
                 try batch.append(round: round, agent: agent, payload: payload, signature: signature)
@@ -22,11 +22,14 @@ extension AggregatorRuntime {
                 logger.info("accepted update", metadata: ["round": "\(round)", "agent": "\(agent)", "bytes": "\(payload.count)"])
             case .checkpoint(let checkpoint, let model):
                 try store.save(checkpoint, model: model)
+                trace.mark("checkpoint_written")
             case .publishModel(let bytes):
                 try await publisher.publish(
                     topics.globalModel, payload: bytes, retain: true,
                     userProperties: signed(SignedStatement.model(job: config.job, payload: bytes)))
+                trace.mark("model_published")
             case .publishRound(let announcement):
+                trace.mark("round_opened", "\(announcement.round)")
                 let payload = ProtocolJSON.encode(announcement)
                 try await publisher.publish(
                     topics.globalRound, payload: payload, retain: true,
@@ -41,6 +44,7 @@ extension AggregatorRuntime {
                 self.metrics.closed(metrics)
                 try store.appendMetrics(metrics)
                 try await publisher.publish(topics.metrics, payload: ProtocolJSON.encode(metrics), retain: true)
+                trace.mark("metrics_published")
                 logger.notice(
                     "round closed",
                     metadata: [
@@ -78,7 +82,14 @@ extension AggregatorRuntime {
                 logger.notice("all \(config.policy.rounds ?? 0) rounds done")
             }
         }
+        try sync(&batch)
+    }
+
+    /// Makes the batch's appends durable, marking the fsync for the round breakdown.
+    private func sync(_ batch: inout SpoolBatch) throws(RuntimeError) {
+        guard batch.hasPending else { return }
         try batch.sync()
+        trace.mark("spool_synced")
     }
 
     func publishStatus(_ publisher: Publisher, _ topics: Topics, _ state: AggregatorStatus.State, round: Int) async throws {

@@ -39,6 +39,10 @@ extension AggregatorRuntime {
             logger.warning("evaluation data \(path): \(warning)")
         }
         let evaluationData = data
-        return { parameters in try? Evaluation.evaluate(parameters, spec: spec, on: evaluationData) }
+        return { [trace] parameters in
+            trace.mark("evaluation_started")
+            defer { trace.mark("evaluation_finished") }
+            return try? Evaluation.evaluate(parameters, spec: spec, on: evaluationData)
+        }
     }
 }

@@ -20,6 +20,8 @@ public struct AggregatorRuntime: Service {
     let connector: any MQTTConnector
     let clock: any RuntimeClock
     let metrics: AggregatorMetrics
+    /// Stage marks for `make bench-round` (off unless `FEDMQ_TRACE` is set).
+    let trace = StageTrace(process: "aggregator")
     /// How often open rounds are checked against their deadline, in seconds.
     static let tickInterval = 0.2
 
@@ -196,6 +198,8 @@ public struct AggregatorRuntime: Service {
     private func receive(_ message: MQTTMessage, machine: inout any AggregatorMachine, topics: Topics) -> [AggregatorAction] {
         switch try? topics.parse(message.topic) {
         case .update(let round, let agent):
+            trace.mark("update_received", agent)
+            defer { trace.mark("update_checked", agent) }
             return machine.receive(agent: agent, round: round, payload: message.payload, signature: message.signature, now: clock.now())
         case .partial(let round, let site):
             return machine.receivePartial(site: site, round: round, payload: message.payload, signature: message.signature, now: clock.now())

@@ -21,15 +21,16 @@ struct RoundSpool {
         return records
     }
 
-    /// Appends records to a round's log and fsyncs it: they are durable when this returns.
-    func append(round: Int, records: [UInt8]) throws(RuntimeError) {
+    /// Appends records to a round's log; with `sync`, fsyncs it: every record appended so far
+    /// is durable when this returns.
+    func append(round: Int, records: [UInt8], sync: Bool) throws(RuntimeError) {
         let path = path(round)
         if !FileManager.default.fileExists(atPath: path) {
             try DurableFile.createDirectory(directory)
             try DurableFile.append([], to: path, sync: true)
             DurableFile.sync(directory: directory)
         }
-        try DurableFile.append(records, to: path, sync: true)
+        try DurableFile.append(records, to: path, sync: sync)
     }
 
     /// Removes every round's log but `round`'s, once a checkpoint no longer needs them.
@@ -40,30 +41,40 @@ struct RoundSpool {
     }
 }
 
-/// One batch of actions' appends to a `RoundSpool` (group commit): their records are kept in
-/// memory and written with one write and one fsync before anything that depends on them
-/// happens (the next action that is not an append, or the end of the batch).
+/// One batch of actions' appends to a `RoundSpool` (group commit): their records are gathered
+/// in memory, written a few hundred KiB at a time, and fsynced once before anything that
+/// depends on them happens (the next action that is not an append, or the end of the batch).
 struct SpoolBatch {
     let spool: RoundSpool
-    /// The round of the records not yet written, and their bytes.
-    private var pendingRound: Int?
+    /// Gathered records are written once they reach this size: a batch's memory stays bounded.
+    static let writeThreshold = 256 << 10
+    /// The round of the records not yet fsynced, and those not yet written.
+    private var unsyncedRound: Int?
     private var pending: [UInt8] = []
 
     init(_ spool: RoundSpool) {
         self.spool = spool
     }
 
+    /// Whether appends wait for `sync()`.
+    var hasPending: Bool { unsyncedRound != nil }
+
     mutating func append(round: Int, agent: String, payload: [UInt8], signature: String?) throws(RuntimeError) {
-        if let pendingRound, pendingRound != round { try sync() }
-        pendingRound = round
+        if let unsyncedRound, unsyncedRound != round { try sync() }
+        unsyncedRound = round
         SpoolLog.append(agent: agent, payload: payload, signature: signature, to: &pending)
+        if pending.count >= Self.writeThreshold { try write(round: round, sync: false) }
     }
 
     /// Makes every append so far durable.
     mutating func sync() throws(RuntimeError) {
-        guard let round = pendingRound else { return }
-        let records = pending
-        (pendingRound, pending) = (nil, [])
-        try spool.append(round: round, records: records)
+        guard let round = unsyncedRound else { return }
+        unsyncedRound = nil
+        try write(round: round, sync: true)
+    }
+
+    private mutating func write(round: Int, sync: Bool) throws(RuntimeError) {
+        defer { pending.removeAll(keepingCapacity: true) }
+        try spool.append(round: round, records: pending, sync: sync)
     }
 }

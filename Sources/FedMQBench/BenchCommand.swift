@@ -14,6 +14,7 @@ public struct BenchCommand: AsyncParsableCommand {
             OverheadBenchCommand.self, SoakBenchCommand.self, FootprintBenchCommand.self, IngestBenchCommand.self, StrategiesBenchCommand.self,
             SecAggBenchCommand.self, AsyncBenchCommand.self, HomomorphicBenchCommand.self, AnalyticsBenchCommand.self,
             HeterogeneityBenchCommand.self, SensorsBenchCommand.self, ScaleBenchCommand.self, ShardsBenchCommand.self,
+            RoundBenchCommand.self,
         ]
     )
 }

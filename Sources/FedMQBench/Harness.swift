@@ -7,9 +7,10 @@ struct Harness {
     var python: String
     var script: String
 
-    /// A whole job: `fedmq --spec FILE` or `flower --model M --split S ...`.
-    func job(_ arguments: [String]) throws -> JobMeasurement {
-        try decode(JobMeasurement.self, arguments)
+    /// A whole job: `fedmq --spec FILE` or `flower --model M --split S ...`; `environment` is
+    /// added to every process's (`FEDMQ_TRACE` for the round breakdown).
+    func job(_ arguments: [String], environment: [String: String] = [:]) throws -> JobMeasurement {
+        try decode(JobMeasurement.self, arguments, environment: environment)
     }
 
     /// One connected client with no round open: `idle-fedmq --spec FILE` or `idle-flower --work DIR`.
@@ -22,10 +23,10 @@ struct Harness {
     /// that a production deployment would not spend). Every Flower process inherits it.
     static let peerEnvironment = ["FLWR_TELEMETRY_ENABLED": "0"]
 
-    private func decode<Value: Decodable>(_ type: Value.Type, _ arguments: [String]) throws -> Value {
+    private func decode<Value: Decodable>(_ type: Value.Type, _ arguments: [String], environment: [String: String] = [:]) throws -> Value {
         let data = try PythonScript.run(
             python, [script] + arguments, hint: "run 'make bench-flower', which installs flwr==1.42.0 into it",
-            environment: Self.peerEnvironment)
+            environment: Self.peerEnvironment.merging(environment) { $1 })
         let decoder = JSONDecoder()
         decoder.keyDecodingStrategy = .convertFromSnakeCase
         return try decoder.decode(type, from: data)

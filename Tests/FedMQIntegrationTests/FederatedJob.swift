@@ -66,20 +66,26 @@ struct FederatedJob {
 
     /// - Parameter fileSizeLimit: run it under `prlimit --fsize` (bytes), so a write that grows a
     ///   file past the limit fails as a full disk would.
-    func startAggregator(fileSizeLimit: Int? = nil, logLevel: String = "debug", extra: [String] = []) throws -> ChildProcess {
+    /// - Parameter environment: added to the process's (a `FEDMQ_TRACE` file, for example).
+    func startAggregator(
+        fileSizeLimit: Int? = nil, logLevel: String = "debug", extra: [String] = [], environment: [String: String] = [:]
+    ) throws -> ChildProcess {
         let aggregator = [try executable("fedmq-aggregator").path, "--config", configPath, "--log-level", logLevel] + extra
         let command = fileSizeLimit.map { ["/usr/bin/prlimit", "--fsize=\($0)"] + aggregator } ?? aggregator
-        return try ChildProcess(command[0], Array(command.dropFirst()), logFile: directory.appendingPathComponent("aggregator.log").path)
+        return try ChildProcess(
+            command[0], Array(command.dropFirst()), logFile: directory.appendingPathComponent("aggregator.log").path,
+            environment: ProcessInfo.processInfo.environment.merging(environment) { $1 })
     }
 
-    func startAgent(_ index: Int, extra: [String] = []) throws -> ChildProcess {
+    func startAgent(_ index: Int, extra: [String] = [], environment: [String: String] = [:]) throws -> ChildProcess {
         try ChildProcess(
             try executable("fedmq-agent").path,
             extra + [
                 "--agent", "a\(index)", "--job", job, "--port", "\(port)", "--seed", "\(index)",
                 "--data", directory.appendingPathComponent("client_\(index).csv").path,
                 "--state-dir", directory.appendingPathComponent("agent-\(index)").path, "--log-level", "debug",
-            ], logFile: directory.appendingPathComponent("agent-\(index).log").path)
+            ], logFile: directory.appendingPathComponent("agent-\(index).log").path,
+            environment: ProcessInfo.processInfo.environment.merging(environment) { $1 })
     }
 
     /// The closed rounds so far, from the aggregator's metrics log.

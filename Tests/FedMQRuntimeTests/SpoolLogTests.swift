@@ -91,5 +91,14 @@ struct SpoolLogTests {
         try batch.sync()
         #expect(try spool.records(round: 4).map(\.payload) == [[4]])
         #expect(try spool.records(round: 3).map(\.signature) == [nil, "c2ln", nil])
+        // A batch holds a few hundred KiB in memory at most: past that its records are written (fsynced at its sync).
+        let large = [UInt8](repeating: 7, count: SpoolBatch.writeThreshold)
+        try batch.append(round: 5, agent: "e", payload: [5], signature: nil)
+        #expect(try spool.records(round: 5).isEmpty)
+        try batch.append(round: 5, agent: "f", payload: large, signature: nil)
+        #expect(try spool.records(round: 5).map(\.agent) == ["e", "f"])
+        try batch.append(round: 5, agent: "g", payload: [6], signature: nil)
+        try batch.sync()
+        #expect(try spool.records(round: 5).map(\.payload) == [[5], large, [6]])
     }
 }
