@@ -92,9 +92,10 @@ public struct AggregatorRuntime: Service {
         defer { connectionLog.cancel() }
         // Subscribe before connecting: the broker delivers the updates it queued in our session
         // right after accepting the connection, and they must find the subscription in place.
-        // Flow control: at most one dense update's worth of bytes, or 1 MiB for small models,
-        // waits in this process; the broker holds the rest of a burst, so memory stays a small
-        // multiple of the model's size however many agents send at once. Updates are taken in
+        // Flow control: at most two dense updates' worth of bytes, or 1 MiB for small models,
+        // waits in this process (two, so that the network thread reads the next update while
+        // this one is checked and spooled); the broker holds the rest of a burst, so memory stays
+        // a small multiple of the model's size however many agents send at once. Updates are taken in
         // batches (one spool fsync each): with small models a batch holds many, which spares a
         // wake-up and an fsync per update. Agents' statuses and evaluations come through the
         // same mailbox: a flood of them is bounded the same way.
@@ -103,7 +104,7 @@ public struct AggregatorRuntime: Service {
         let agentTopics = [topics.allUpdates, topics.allSecAgg, topics.allEvaluations, topics.allStatuses] + homomorphic
         let updates = try await client.subscribeMailbox(
             to: config.policy.sites == nil ? agentTopics : [topics.allPartials], qos: .atLeastOnce,
-            capacityBytes: max(machine.modelBytes.count, 1 << 20))
+            capacityBytes: max(2 * machine.modelBytes.count, 1 << 20))
         let publisher = Publisher(client: client, updates: updates)
         logger.info("connecting to \(config.broker.host):\(config.broker.port)")
         let firstTick = clock.now()

@@ -51,6 +51,17 @@ struct CSVReaderTests {
         #expect(error?.description == message)
     }
 
+    @Test("cells: numbers with spaces, tabs or Unicode spaces around them; NA, NaN and empty cells are missing")
+    func cells() throws {
+        let text = " 1 ,\t2.5e1\t,\u{00A0}-3\u{00A0},0\n4,NaN,nan,1\n NA ,  ,6,0\n"
+        let filled = try CSVReader.parse(text, file: "c.csv", options: CSVOptions(missing: .fillMean))
+        #expect(filled.features == [1, 25, -3, 4, 25, 1.5, 2.5, 25, 6])
+        #expect(filled.targets == [0, 1, 0])
+        for bad in ["-nan", "1;5", "0x", "1e39"] {
+            #expect(throws: CoreError.self, "\(bad)") { try CSVReader.parse("\(bad),1\n", file: "c.csv", options: CSVOptions(missing: .fillMean)) }
+        }
+    }
+
     @Test("a missing label column name is reported")
     func unknownLabel() {
         let error = #expect(throws: CoreError.self) {
