@@ -181,7 +181,9 @@ public struct AgentRuntime: Service {
                     case .externallyTrained(let round, .success(let output)):
                         let metrics = output.metrics.keys.sorted().map { "\($0) \(output.metrics[$0] ?? 0)" }.joined(separator: ", ")
                         logger.info("trainer finished", metadata: ["round": "\(round)", "examples": "\(output.examples)", "metrics": "\(metrics)"])
+                        trace.mark("trained")
                         actions = machine.trainingFinished(round: round, trained: output.parameters, examples: output.examples, now: now)
+                        trace.mark("update_made")
                     case .externallyTrained(let round, .failure(let failure)):
                         actions = machine.trainingFailed(round: round, reason: failure.description, now: now)
                     case .evaluated(let evaluation):
@@ -197,6 +199,7 @@ public struct AgentRuntime: Service {
                         shutDown = true
                         break eventLoop
                     }
+                    // A due status goes out as it is; any other event's training status waits its delay.
                     if case .trainingStatusDue = event {
                     } else {
                         actions = statusTimer.holdBack(actions, trainingRound: machine.trainingRound, now: now) {
