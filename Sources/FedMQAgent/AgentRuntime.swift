@@ -52,7 +52,7 @@ public struct AgentRuntime: Service {
         self.logger = logger
     }
 
-    private enum Event: Sendable {
+    enum Event: Sendable {
         case message(MQTTMessage)
         case trained(round: Int, Result<Parameters, CoreError>, examples: Int)
         case externallyTrained(round: Int, Result<ExternalTrainer.Output, ExternalTrainer.Failure>)
@@ -64,9 +64,9 @@ public struct AgentRuntime: Service {
     }
 
     /// The bytes of the update published for the last served round.
-    private var lastUpdatePath: String { config.stateDirectory + "/update-\(config.job).safetensors" }
+    var lastUpdatePath: String { config.stateDirectory + "/update-\(config.job).safetensors" }
     /// What top-k sparsification held back so far (float32, tagged with its round).
-    private var residualPath: String { config.stateDirectory + "/residual-\(config.job).safetensors" }
+    var residualPath: String { config.stateDirectory + "/residual-\(config.job).safetensors" }
 
     /// Runs until a graceful shutdown or until the calling task is cancelled.
     public func run() async throws {
@@ -268,96 +268,6 @@ public struct AgentRuntime: Service {
         }
     }
 
-    private func perform(
-        _ action: AgentAction, client: any MQTTTransport, topics: Topics, data: Dataset?, holdout: Dataset?, trainer: ExternalTrainer?,
-        events: AsyncStream<Event>.Continuation
-    ) async throws {
-        switch action {
-        case .train(let round, let base, let training):
-            trace.mark("training_started")
-            logger.info("training", metadata: ["round": "\(round)", "epochs": "\(training.epochs)"])
-            // The shared benchmark task's shuffle seed: agent k with seed k reproduces it exactly.
-            let seed = UInt64(1000 * round) &+ config.seed
-            if trainer != nil, training.dpSGD != nil {
-                // The ledger would charge DP-SGD that nobody can tell the program ran.
-                events.yield(
-                    .externallyTrained(
-                        round: round,
-                        .failure(
-                            .init("the round asks for DP-SGD, which only FedMQ's own trainer runs; an external trainer sits it out"))))
-            } else if let trainer {
-                Task.detached { [evaluationOrder] in
-                    await evaluationOrder.finished()
-                    events.yield(.externallyTrained(round: round, await trainer.train(round: round, base: base, training: training, seed: seed)))
-                }
-            } else if let data {
-                Task.detached { [train = self.training, evaluationOrder] in
-                    await evaluationOrder.finished()
-                    events.yield(.trained(round: round, await train(base, training, data, seed), examples: data.count))
-                }
-            }
-        case .computeStatistics(let round, let base, let analytics):
-            logger.info("answering analytics queries", metadata: ["round": "\(round)", "queries": "\(analytics.queries.count)"])
-            // Every local record counts, held-out ones included.
-            let records = holdout.flatMap { held in try? data?.appending(held) } ?? data
-            let answer = Self.statistics(analytics, base: base, data: records, labelName: config.dataLabel)
-            events.yield(.trained(round: round, answer.map(\.parameters), examples: (try? answer.get().records) ?? 1))
-        case .recordServed(let round, let event, let update, let residual):
-            // The update first, then the record naming it: a record never points at a missing update.
-            // All live in the state directory, so the record's directory fsync covers the others' renames.
-            // The device's own state (the residual holds un-noised parts of its deltas): owner only.
-            try DurableFile.write(update.payload, to: lastUpdatePath, syncDirectory: false, mode: 0o600)
-            if let residual {
-                let bytes = SafetensorsEncoder.encode(residual, metadata: [ModelCodec.Key.job: config.job, ModelCodec.Key.round: "\(round)"])
-                try DurableFile.write(bytes, to: residualPath, syncDirectory: false, mode: 0o600)
-            }
-            var record = try self.record.load()
-            record.lastServedRound = round
-            record.lastUpdateSignature = update.signature
-            record.lastUpdatePublishedDuring = update.publishedDuring
-            if let event { record.ledger.append(event) }
-            // The state machine counts this publish in its pacing; a restart must count it too.
-            var pacing = config.pacing(recent: record.publishTimes)
-            pacing.record(clock.now())
-            record.publishTimes = pacing.recent
-            try self.record.save(record)
-            trace.mark("record_written")
-        case .publishUpdate(let topic, let payload, let expiry, let signature):
-            try await client.publish(
-                topic, payload: payload, qos: .atLeastOnce, retain: false, messageExpiry: expiry,
-                userProperties: signature.map { [UserProperty(SignedStatement.property, $0)] } ?? [])
-            trace.mark("update_published")
-            logger.info("published update", metadata: ["topic": "\(topic)", "bytes": "\(payload.count)"])
-        case .publishSecAgg(let topic, let payload, let expiry, let signature):
-            try await client.publish(
-                topic, payload: payload, qos: .atLeastOnce, retain: false, messageExpiry: expiry,
-                userProperties: signature.map { [UserProperty(SignedStatement.property, $0)] } ?? [])
-            logger.info("secure aggregation: published", metadata: ["topic": "\(topic)", "bytes": "\(payload.count)"])
-        case .evaluate(let base, let training):
-            guard base.spec.isNative else {
-                logger.debug("the job asks for federated evaluation; FedMQ cannot evaluate a \(base.spec.kind.rawValue) model on the device")
-                return
-            }
-            guard let holdout, let data else {
-                logger.debug("the job asks for federated evaluation; this agent holds out no data (holdout_fraction 0)")
-                return
-            }
-            await evaluationOrder.evaluate { [config, logger] in
-                let (evaluation, warning) = Self.evaluate(base, training: training, train: data, holdout: holdout, config: config)
-                if let warning { logger.warning("\(warning)") }
-                if let evaluation { events.yield(.evaluated(evaluation)) }
-            }
-        case .publishStatus(let status):
-            try await publish(status, client: client, topics: topics)
-        case .refused(let round, let reason):
-            logger.warning("round \(round) refused: \(reason)")
-        case .warning(let text):
-            logger.warning("\(text)")
-        case .ignored(let reason):
-            logger.debug("\(reason)")
-        }
-    }
-
     /// The native trainer: `config`'s epochs of the model's own training from `base` on `data`, shuffled with `seed`.
     @Sendable public static func train(base: GlobalModel, config: TrainingConfig, data: Dataset, seed: UInt64) -> Result<Parameters, CoreError> {
         do throws(CoreError) {
@@ -371,10 +281,6 @@ public struct AgentRuntime: Service {
         } catch {
             return .failure(error)
         }
-    }
-
-    private func publish(_ status: AgentStatus, client: any MQTTTransport, topics: Topics) async throws {
-        try await client.publish(topics.status(agent: config.agent), payload: ProtocolJSON.encode(status), qos: .atLeastOnce, retain: true)
     }
 
     /// The update kept for the last served round, if its file is there and names that round.

@@ -199,6 +199,7 @@ struct FederatedRoundTests {
             let watcher = try await connectedClient(clientOptions(broker))
             let topics = try Topics(job: "budget")
             let statuses = try await watcher.subscribe(to: [topics.status(agent: "a0")], qos: .atLeastOnce)
+            let published = try await watcher.subscribe(to: [topics.metrics], qos: .atLeastOnce)
             let aggregator = try job.startAggregator()
             var agent = try job.startAgent(0, extra: budget)
             func waitForRefusal() async throws -> AgentStatus {
@@ -214,6 +215,11 @@ struct FederatedRoundTests {
             let refused = try await waitForRefusal()
             #expect(refused.lastRound == 2)
             #expect(abs((refused.epsilonSpent ?? 0) - two) < 1e-9)
+            // The aggregator logs and publishes round 2's metrics after it announces round 3, which
+            // the agent refused: wait for them (fedmq status below reads the retained metrics).
+            try await within(.seconds(60), "round 2's metrics") {
+                for await message in published where (try? ProtocolJSON.decode(RoundMetrics.self, from: message.payload))?.round == 2 { return }
+            }
             #expect(try job.metrics().count == 2)
             #expect(try #require(job.metrics().last?.epsilon) > 0)
             #expect(try job.metrics().last?.accountant == "rdp")
