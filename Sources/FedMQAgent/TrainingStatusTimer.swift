@@ -22,9 +22,10 @@ struct TrainingStatusTimer {
     mutating func holdBack(
         _ actions: [AgentAction], trainingRound: Int?, now: Double, due: @escaping @Sendable (Int) -> Void
     ) -> [AgentAction] {
-        guard delay > 0 else { return actions }
-        let held = actions.filter { if case .publishStatus(let status) = $0 { status.state == .training } else { false } }
-        guard !held.isEmpty else { return actions }
+        func isTrainingStatus(_ action: AgentAction) -> Bool {
+            if case .publishStatus(let status) = action { status.state == .training } else { false }
+        }
+        guard delay > 0, actions.contains(where: isTrainingStatus) else { return actions }
         if let round = trainingRound {
             pending?.cancel()
             pending = Task { [clock, delay] in
@@ -36,7 +37,7 @@ struct TrainingStatusTimer {
                 due(round)
             }
         }
-        return actions.filter { if case .publishStatus(let status) = $0 { status.state != .training } else { true } }
+        return actions.filter { !isTrainingStatus($0) }
     }
 
     /// Stops the timer (the agent is shutting down).

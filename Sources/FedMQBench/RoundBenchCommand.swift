@@ -85,8 +85,6 @@ struct RoundBreakdownReport {
 
     func markdown(rounds: Int) -> String {
         let whole = roundMilliseconds
-        let agents = Dictionary(agentMedians.flatMap { $0.map { ($0.key, $0.value) } }, uniquingKeysWith: { $0 + $1 })
-            .mapValues { $0 / Double(agentMedians.count) }
         var lines = [
             "## A round, stage by stage (`make bench-round`)",
             "",
@@ -95,14 +93,15 @@ struct RoundBreakdownReport {
             "a `FEDMQ_TRACE` file on the machine's monotonic clock (`StageTrace`). A round's critical path runs from the",
             "aggregator announcing it to the aggregator announcing the next, through the agent whose update arrived last; its",
             "segments add up to the round. Medians over \(allRounds.count) rounds (the medians of the segments need not add up to the",
-            "median round). The agents' column is the median over every agent and round. Machine: \(machine).",
+            "median round). The agents' column is each run's median over every agent and round, then the median of the runs. Machine: \(machine).",
             "",
             "| stage | ms (last agent, critical path) | share of the round | ms (every agent) |",
             "|---|---|---|---|",
         ]
         for stage in stages {
             let value = median(stage.mark, in: allRounds) ?? .nan
-            let every = agents[stage.mark].map { BenchmarkReport.format($0, digits: 2) } ?? "–"
+            let perRun = agentMedians.compactMap { $0[stage.mark] }
+            let every = perRun.isEmpty ? "–" : BenchmarkReport.format(BenchmarkReport.median(perRun), digits: 2)
             lines.append(
                 "| \(stage.label) | \(BenchmarkReport.format(value, digits: 2)) | \(BenchmarkReport.format(100 * value / whole, digits: 0))% | \(every) |"
             )

@@ -51,8 +51,8 @@ public enum DurableFile {
         try append(Array((line + "\n").utf8), to: path, sync: true)
     }
 
-    /// Appends `bytes`, fsynced when `sync` is set (a log's group commit appends a batch
-    /// unsynced, then calls `sync(file:)` once). A write that fails part way is undone.
+    /// Appends `bytes`, fsynced when `sync` is set (a log's group commit writes most of a batch
+    /// unsynced and fsyncs with its last write). A write that fails part way is undone.
     public static func append(_ bytes: [UInt8], to path: String, sync: Bool = false) throws(RuntimeError) {
         let descriptor = open(path, O_WRONLY | O_CREAT | O_APPEND, 0o644)
         guard descriptor >= 0 else { throw failure(path, "open") }
@@ -64,14 +64,6 @@ public enum DurableFile {
             throw error
         }
         if sync { guard fsync(descriptor) == 0 else { throw failure(path, "fsync") } }
-    }
-
-    /// fsyncs a file's contents.
-    public static func sync(file path: String) throws(RuntimeError) {
-        let descriptor = open(path, O_WRONLY)
-        guard descriptor >= 0 else { throw failure(path, "open") }
-        defer { close(descriptor) }
-        guard fsync(descriptor) == 0 else { throw failure(path, "fsync") }
     }
 
     /// Cuts a file to its first `length` bytes, durably (a log's torn tail after a crash).
