@@ -42,24 +42,23 @@ extension AgentRuntime {
             let answer = Self.statistics(analytics, base: base, data: records, labelName: config.dataLabel)
             events.yield(.trained(round: round, answer.map(\.parameters), examples: (try? answer.get().records) ?? 1))
         case .recordServed(let round, let event, let update, let residual):
-            // The update first, then the record naming it: a record never points at a missing update.
-            // All live in the state directory, so the record's directory fsync covers the others' renames.
-            // The device's own state (the residual holds un-noised parts of its deltas): owner only.
-            try DurableFile.write(update.payload, to: lastUpdatePath, syncDirectory: false, mode: 0o600)
+            // Record, update and residual in one durable write: the record never names a missing
+            // update, and a residual never outlives the round that made it.
+            var state = try self.state.load()
+            state.lastUpdate = update.payload
             if let residual {
-                let bytes = SafetensorsEncoder.encode(residual, metadata: [ModelCodec.Key.job: config.job, ModelCodec.Key.round: "\(round)"])
-                try DurableFile.write(bytes, to: residualPath, syncDirectory: false, mode: 0o600)
+                state.residual = SafetensorsEncoder.encode(
+                    residual, metadata: [ModelCodec.Key.job: config.job, ModelCodec.Key.round: "\(round)"])
             }
-            var record = try self.record.load()
-            record.lastServedRound = round
-            record.lastUpdateSignature = update.signature
-            record.lastUpdatePublishedDuring = update.publishedDuring
-            if let event { record.ledger.append(event) }
+            state.record.lastServedRound = round
+            state.record.lastUpdateSignature = update.signature
+            state.record.lastUpdatePublishedDuring = update.publishedDuring
+            if let event { state.record.ledger.append(event) }
             // The state machine counts this publish in its pacing; a restart must count it too.
-            var pacing = config.pacing(recent: record.publishTimes)
+            var pacing = config.pacing(recent: state.record.publishTimes)
             pacing.record(clock.now())
-            record.publishTimes = pacing.recent
-            try self.record.save(record)
+            state.record.publishTimes = pacing.recent
+            try self.state.save(state)
             trace.mark("record_written")
         case .publishUpdate(let topic, let payload, let expiry, let signature):
             try await client.publish(

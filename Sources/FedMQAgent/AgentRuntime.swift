@@ -27,7 +27,7 @@ public struct AgentRuntime: Service {
     let evaluationOrder = EvaluationOrder()
     let connector: any MQTTConnector
     let clock: any RuntimeClock
-    let record: AgentRecordFile
+    let state: AgentStateFile
     /// Stage marks for `make bench-round` (off unless `FEDMQ_TRACE` is set).
     let trace: StageTrace
 
@@ -44,7 +44,7 @@ public struct AgentRuntime: Service {
         self.training = training ?? { Self.train(base: $0, config: $1, data: $2, seed: $3) }
         self.connector = connector
         self.clock = clock
-        record = AgentRecordFile(path: config.stateDirectory + "/agent-\(config.job).json", job: config.job)
+        state = AgentStateFile(directory: config.stateDirectory, job: config.job)
         trace = StageTrace(process: config.agent)
         var logger = logger
         logger[metadataKey: "job"] = "\(config.job)"
@@ -62,11 +62,6 @@ public struct AgentRuntime: Service {
         case tick
         case shutdown
     }
-
-    /// The bytes of the update published for the last served round.
-    var lastUpdatePath: String { config.stateDirectory + "/update-\(config.job).safetensors" }
-    /// What top-k sparsification held back so far (float32, tagged with its round).
-    var residualPath: String { config.stateDirectory + "/residual-\(config.job).safetensors" }
 
     /// Runs until a graceful shutdown or until the calling task is cancelled.
     public func run() async throws {
@@ -88,14 +83,15 @@ public struct AgentRuntime: Service {
                 trainer: $0, directory: config.stateDirectory + "/trainer", job: config.job, agent: config.agent,
                 dataCSV: config.dataCSV.isEmpty ? nil : config.dataCSV)
         }
-        let record = try self.record.load()
+        let state = try self.state.load()
+        let record = state.record
         let enrolment = try config.enrolment.map { try IdentityFiles.enrolment(at: $0) }
         var machine = try AgentStateMachine(
             agent: config.agent, job: config.job, lastServedRound: record.lastServedRound, ledger: record.ledger,
             budget: config.privacyBudget, privacyPolicy: config.privacyPolicy, identity: try config.identityKey.map(IdentityFiles.signingKey(at:)),
             aggregatorKey: try config.aggregatorKey.map { try IdentityFiles.verifyingKey($0, field: "aggregator_key") },
-            enrolment: enrolment?.agents, keyholder: enrolment?.keyholder, lastUpdate: loadLastUpdate(record),
-            errorFeedback: try config.topKFraction.map { try ErrorFeedback(fraction: $0, residual: loadResidual(record)) },
+            enrolment: enrolment?.agents, keyholder: enrolment?.keyholder, lastUpdate: Self.lastUpdate(state),
+            errorFeedback: try config.topKFraction.map { try ErrorFeedback(fraction: $0, residual: residual(state)) },
             pacing: config.pacing(recent: record.publishTimes), random: KernelRandom())
         let topics = machine.topics
         if let trainer {
@@ -283,9 +279,10 @@ public struct AgentRuntime: Service {
         }
     }
 
-    /// The update kept for the last served round, if its file is there and names that round.
-    private func loadLastUpdate(_ record: AgentRecord) -> SentUpdate? {
-        guard record.lastServedRound > 0, let payload = try? DurableFile.read(lastUpdatePath),
+    /// The update kept for the last served round, if it is there and names that round.
+    private static func lastUpdate(_ state: AgentState) -> SentUpdate? {
+        let record = state.record
+        guard record.lastServedRound > 0, let payload = state.lastUpdate,
             let metadata = try? SafetensorsDecoder.decode(payload).metadata, metadata[ModelCodec.Key.round] == "\(record.lastServedRound)"
         else { return nil }
         return SentUpdate(
@@ -294,10 +291,10 @@ public struct AgentRuntime: Service {
 
     /// The residual of top-k sparsification, unless it is from a round the record does not
     /// count as served (a crash between the two writes): adding it again would count it twice.
-    private func loadResidual(_ record: AgentRecord) -> Parameters? {
-        guard let bytes = try? DurableFile.read(residualPath), let file = try? SafetensorsDecoder.decode(bytes),
+    private func residual(_ state: AgentState) -> Parameters? {
+        guard let bytes = state.residual, let file = try? SafetensorsDecoder.decode(bytes),
             file.metadata[ModelCodec.Key.job] == config.job, let round = file.metadata[ModelCodec.Key.round].flatMap(Int.init),
-            round <= record.lastServedRound
+            round <= state.record.lastServedRound
         else { return nil }
         return try? Parameters(file.tensors)
     }

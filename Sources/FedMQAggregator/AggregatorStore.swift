@@ -75,8 +75,13 @@ struct AggregatorStore {
     }
 
     /// Model first, then the checkpoint naming it; then what the new checkpoint no longer needs.
+    /// A model file is named by its sha256 and only ever renamed into place whole and synced, so
+    /// one already there at the right size is this model: a checkpoint of the round's state alone
+    /// does not rewrite it. The checkpoint's directory fsync makes the model's rename durable too.
     func save(_ checkpoint: AggregatorCheckpoint, model: [UInt8]) throws(RuntimeError) {
-        try DurableFile.write(model, to: modelPath(checkpoint.modelSHA256))
+        let path = modelPath(checkpoint.modelSHA256)
+        let existing = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int
+        if existing != model.count { try DurableFile.write(model, to: path, syncDirectory: false) }
         try DurableFile.write(ProtocolJSON.encode(checkpoint), to: checkpointPath)
         let keepModel = "model-\(checkpoint.modelSHA256).safetensors"
         for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []

@@ -75,11 +75,17 @@ public enum DurableFile {
         guard fsync(descriptor) == 0 else { throw failure(path, "fsync") }
     }
 
-    /// Writes every byte, across short writes and interruptions; false (errno set) on failure.
-    private static func writeAll(_ bytes: [UInt8], to descriptor: Int32) -> Bool {
+    /// Writes every byte (at `offset`, or at the file position when nil), across short writes
+    /// and interruptions; false (errno set) on failure.
+    static func writeAll(_ bytes: [UInt8], to descriptor: Int32, at offset: off_t? = nil) -> Bool {
         var written = 0
         while written < bytes.count {
-            let result = bytes.withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress! + written, bytes.count - written) }
+            let result = bytes.withUnsafeBytes { buffer in
+                let start = buffer.baseAddress! + written
+                return if let offset { pwrite(descriptor, start, bytes.count - written, offset + off_t(written)) } else {
+                    Glibc.write(descriptor, start, bytes.count - written)
+                }
+            }
             if result < 0 {
                 if errno == EINTR { continue }
                 return false
@@ -112,7 +118,7 @@ public enum DurableFile {
         close(descriptor)
     }
 
-    private static func failure(_ path: String, _ call: String) -> RuntimeError {
+    static func failure(_ path: String, _ call: String) -> RuntimeError {
         .file(path: path, reason: "\(call) failed: \(String(cString: strerror(errno)))")
     }
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import FedMQCommandLine
 import FedMQCore
 import FedMQProtocol
+import FedMQRuntime
 import Foundation
 
 /// `fedmq inspect`: decode any FedMQ payload into a readable summary.
@@ -35,6 +36,7 @@ enum PayloadDescription {
 
     static func describe(_ bytes: [UInt8]) throws -> String {
         if bytes.first == UInt8(ascii: "{") { return try describeJSON(bytes) }
+        if SlotFile.isSlotFile(bytes) { return try describeState(bytes) }
         let file: SafetensorsFile
         do {
             file = try SafetensorsDecoder.decode(bytes, limits: SafetensorsLimits(maxHeaderBytes: 16 << 20))
@@ -63,6 +65,24 @@ enum PayloadDescription {
         }
         let sparse = file.isSparse ? " (top-k: only the largest entries, at the positions in the .indices tensors)" : ""
         lines.append("  \(file.tensors.count) tensors, \(total) values\(sparse)")
+        return lines.joined(separator: "\n")
+    }
+
+    /// An agent's state file: its record, then the update it keeps and its top-k residual.
+    private static func describeState(_ bytes: [UInt8]) throws -> String {
+        let newest = try SlotFile.newest(in: bytes, path: "the state file")
+        guard let sections = StateSections.decode(newest), let recordBytes = sections["record"],
+            let record = try? JSONSerialization.jsonObject(with: Data(recordBytes)) as? [String: Any]
+        else { throw CommandFailure("agent state file whose newest slot does not hold a record") }
+        var lines = [
+            "agent state of job \(record["job"] as? String ?? "?"): last served round \(record["last_served_round"] as? Int ?? 0), "
+                + "\((record["ledger"] as? [Any])?.count ?? 0) privacy ledger entries, "
+                + "\((record["publish_times"] as? [Any])?.count ?? 0) updates published in the last day"
+        ]
+        for (name, title) in [("update", "kept update"), ("residual", "top-k residual")] {
+            guard let section = sections[name] else { continue }
+            lines.append("\(title): " + (try describe(section)).replacingOccurrences(of: "\n", with: "\n  "))
+        }
         return lines.joined(separator: "\n")
     }
 

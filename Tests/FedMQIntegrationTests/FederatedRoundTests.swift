@@ -1,6 +1,7 @@
 import FedMQCore
 import FedMQLocalBroker
 import FedMQProtocol
+import FedMQRuntime
 import FedMQTransport
 import Foundation
 import Testing
@@ -262,10 +263,12 @@ struct FederatedEvaluationJobTests {
             #expect(perUpdate.allSatisfy { $0 < 3000 }, "\(perUpdate)")
 
             let state = job.directory.appendingPathComponent("agent-0")
-            let update = try SafetensorsDecoder.decode(Array(try Data(contentsOf: state.appendingPathComponent("update-topk.safetensors"))))
+            let statePath = state.appendingPathComponent("agent-topk.state").path
+            let kept = try #require(StateSections.decode(try SlotFile.newest(in: DurableFile.read(statePath), path: statePath)))
+            let update = try SafetensorsDecoder.decode(try #require(kept["update"]))
             #expect(update.isSparse)
             #expect(update.indices.mapValues(\.count) == ["W1.indices": 205, "b1.indices": 4, "W2.indices": 32, "b2.indices": 1])
-            let residual = try SafetensorsDecoder.decode(Array(try Data(contentsOf: state.appendingPathComponent("residual-topk.safetensors"))))
+            let residual = try SafetensorsDecoder.decode(try #require(kept["residual"]))
             #expect(residual.metadata[ModelCodec.Key.round] == "8")
             let norm = try Parameters(residual.tensors).l2Norm
             #expect(norm > 0)

@@ -115,9 +115,11 @@ struct HomomorphicJobTests {
                 #expect(published == total, "round \(round)")
             }
             // fedmq inspect shows what an agent kept: ciphertexts, under the key holder's key.
-            let kept = job.directory.appendingPathComponent("agent-0/update-he.safetensors").path
+            let kept = job.directory.appendingPathComponent("agent-0/agent-he.state").path
             let (inspected, described) = try await runToEnd(try fedmqExecutable().path, ["inspect", kept], log: job.directory.path + "/inspect.log")
-            #expect(inspected == 0 && described.contains("fedmq.kind = encrypted_update") && described.contains("ciphertexts U8 ["), "\(described)")
+            #expect(inspected == 0 && described.contains("agent state of job he: last served round "), "\(described)")
+            #expect(described.contains("kept update: safetensors") && described.contains("fedmq.kind = encrypted_update"), "\(described)")
+            #expect(described.contains("ciphertexts U8 ["), "\(described)")
             #expect(described.contains("fedmq.he.key_sha256 = \(fingerprint)"))
             // The restarted key holder kept its key; the aggregator never saw a plaintext update.
             #expect(job.log("keyholder").contains("loaded a 2048-bit Paillier key"))

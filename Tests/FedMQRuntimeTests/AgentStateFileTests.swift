@@ -1,0 +1,84 @@
+import FedMQRuntime
+import Foundation
+import Testing
+
+@testable import FedMQAgent
+
+@Suite("The agent's state file: record, kept update and residual in one write")
+struct AgentStateFileTests {
+    private static func directory() throws -> String {
+        let path = NSTemporaryDirectory() + "fedmq-agent-state-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }
+
+    @Test("a saved state reads back whole from a new reader; the file is owner-only")
+    func roundTrip() throws {
+        let directory = try Self.directory()
+        let file = AgentStateFile(directory: directory, job: "j")
+        #expect(try file.load().record.lastServedRound == 0)
+        var state = try file.load()
+        state.record.lastServedRound = 3
+        state.record.lastUpdateSignature = "c2ln"
+        state.record.publishTimes = [1.5, 2.5]
+        state.lastUpdate = [1, 2, 3]
+        state.residual = [9, 8]
+        try file.save(state)
+
+        let read = try AgentStateFile(directory: directory, job: "j").load()
+        #expect(read.record.lastServedRound == 3)
+        #expect(read.record.lastUpdateSignature == "c2ln")
+        #expect(read.record.publishTimes == [1.5, 2.5])
+        #expect(read.lastUpdate == [1, 2, 3])
+        #expect(read.residual == [9, 8])
+        let attributes = try FileManager.default.attributesOfItem(atPath: directory + "/agent-j.state")
+        #expect((attributes[.posixPermissions] as? Int) == 0o600)
+    }
+
+    @Test("an agent upgraded from separate files reads them, and its first write replaces them")
+    func legacyFiles() throws {
+        let directory = try Self.directory()
+        let record = #"{"job":"j","last_served_round":7,"ledger":[],"last_update_signature":"c2ln","publish_times":[4.0]}"#
+        try Data(record.utf8).write(to: URL(fileURLWithPath: directory + "/agent-j.json"))
+        try Data([5, 6, 7]).write(to: URL(fileURLWithPath: directory + "/update-j.safetensors"))
+        try Data([1]).write(to: URL(fileURLWithPath: directory + "/residual-j.safetensors"))
+
+        let file = AgentStateFile(directory: directory, job: "j")
+        var state = try file.load()
+        #expect(state.record.lastServedRound == 7)
+        #expect(state.record.publishTimes == [4.0])
+        #expect(state.lastUpdate == [5, 6, 7])
+        #expect(state.residual == [1])
+        #expect(
+            try FileManager.default.contentsOfDirectory(atPath: directory).sorted() == [
+                "agent-j.json", "residual-j.safetensors", "update-j.safetensors",
+            ])
+
+        state.record.lastServedRound = 8
+        try file.save(state)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory) == ["agent-j.state"])
+        let read = try AgentStateFile(directory: directory, job: "j").load()
+        #expect(read.record.lastServedRound == 8)
+        #expect(read.lastUpdate == [5, 6, 7])
+        #expect(read.residual == [1])
+    }
+
+    @Test("a record of another job, or one that does not parse, is refused with the file's path")
+    func refused() throws {
+        let directory = try Self.directory()
+        let other = AgentStateFile(directory: directory, job: "other")
+        try other.save(AgentState(record: AgentRecord(job: "other", lastServedRound: 1, ledger: [])))
+        try FileManager.default.moveItem(atPath: directory + "/agent-other.state", toPath: directory + "/agent-j.state")
+        #expect {
+            try AgentStateFile(directory: directory, job: "j").load()
+        } throws: { error in
+            "\(error)".contains(directory + "/agent-j.state") && "\(error)".contains("unreadable record")
+        }
+        try Data("not json".utf8).write(to: URL(fileURLWithPath: directory + "/agent-k.json"))
+        #expect {
+            try AgentStateFile(directory: directory, job: "k").load()
+        } throws: { error in
+            "\(error)".contains(directory + "/agent-k.json")
+        }
+    }
+}
