@@ -29,6 +29,7 @@ public final class SlotFile {
     /// Slot magic, sequence, length before the bytes; the checksum after them.
     static let slotOverhead = 4 + 8 + 8 + 8
 
+    /// The slot file at `path`, created with `mode` at its first write.
     public init(path: String, mode: mode_t = 0o600) {
         self.path = path
         self.mode = mode

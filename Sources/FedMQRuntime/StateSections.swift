@@ -1,6 +1,7 @@
 /// Named byte strings in one buffer: per section a name length (UInt8), the name, a length
 /// (UInt32 LE) and the bytes.
 public enum StateSections {
+    /// The sections in order, each with its name (at most 255 bytes of UTF-8).
     public static func encode(_ sections: [(String, [UInt8])]) -> [UInt8] {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(sections.reduce(0) { $0 + 5 + $1.0.utf8.count + $1.1.count })
