@@ -116,7 +116,7 @@ public final class SlotFile {
     ) throws(RuntimeError) -> (bytes: [UInt8], sequence: UInt64, slot: Int, slotSize: Int) {
         guard bytes.count >= headerSize, bytes.starts(with: magic) else { throw .file(path: path, reason: "not a FedMQ slot file") }
         let size = Int(clamping: word(bytes, at: 8))
-        guard size >= 4096, bytes.count >= headerSize + 2 * size else {
+        guard size >= 4096, size <= (bytes.count - headerSize) / 2 else {
             throw .file(path: path, reason: "slot file cut short: \(bytes.count) bytes for two slots of \(size)")
         }
         var best: (bytes: [UInt8], sequence: UInt64, slot: Int, slotSize: Int)?

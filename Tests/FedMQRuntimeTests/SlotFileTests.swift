@@ -66,6 +66,13 @@ struct SlotFileTests {
         } throws: { error in
             "\(error)".contains("cut short")
         }
+        var huge = intact
+        huge.replaceSubrange(8..<16, with: [UInt8](repeating: 0xFF, count: 8))
+        #expect {
+            try SlotFile.newest(in: huge, path: path)
+        } throws: { error in
+            "\(error)".contains("cut short")
+        }
         #expect {
             try SlotFile.newest(in: Array("{\"job\":1}".utf8), path: path)
         } throws: { error in
