@@ -1,4 +1,5 @@
 import FedMQCore
+import Foundation
 import Testing
 
 @testable import FedMQProtocol
@@ -208,6 +209,27 @@ struct SecureAggregationTests {
         misrouted.shares[0].sealed = deliveries.first { $0.agent == "a002" }!.shares.first { $0.peer == "a001" }!.sealed
         try client.deliveryReceived(misrouted)
         #expect(client.faultyPeers == ["a001": "its share does not open for this agent and round (forged or replayed)"])
+    }
+
+    @Test("a share is sealed as 65 bytes (point and two secrets); the JSON form of earlier versions still opens, bound to its names")
+    func sealedForm() throws {
+        var round = try shared(count: 3)
+        let delivery = try round.server.closeShares().first { $0.agent == "a000" }!
+        #expect(delivery.shares.allSatisfy { Data(base64Encoded: $0.sealed)?.count == 12 + 65 + 16 })
+        var client = round.clients["a000"]!
+        try client.deliveryReceived(delivery)
+        #expect(client.faultyPeers.isEmpty)
+
+        let share = SecAggSharePlaintext(
+            job: "job1", round: 3, from: "a001", to: "a000", selfMask: .init(x: 2, y: Array(repeating: 7, count: 32)),
+            maskKey: .init(x: 2, y: Array(repeating: 9, count: 32)))
+        #expect(share.sealedForm.count == 65)
+        #expect(SecAggSharePlaintext(opened: share.sealedForm, job: "job1", round: 3, from: "a001", to: "a000") == share)
+        let legacy = ProtocolJSON.encode(share)
+        #expect(SecAggSharePlaintext(opened: legacy, job: "job1", round: 3, from: "a001", to: "a000") == share)
+        #expect(SecAggSharePlaintext(opened: legacy, job: "job1", round: 4, from: "a001", to: "a000") == nil)
+        #expect(SecAggSharePlaintext(opened: legacy, job: "job1", round: 3, from: "a002", to: "a000") == nil)
+        #expect(SecAggSharePlaintext(opened: Array(share.sealedForm.dropLast()), job: "job1", round: 3, from: "a001", to: "a000") == nil)
     }
 
     @Test("the aggregator never gets both secrets of one agent: reveals are checked, and given once")

@@ -108,7 +108,7 @@ public struct SecAggClient: Sendable {
                 SecAggSealedShare(
                     peer: peer,
                     sealed: try SecAggCrypto.seal(
-                        ProtocolJSON.encode(plaintext), key: key, authenticating: Self.shareContext(job: job, round: round, from: agent, to: peer))))
+                        plaintext.sealedForm, key: key, authenticating: Self.shareContext(job: job, round: round, from: agent, to: peer))))
         }
         neighbours = byAgent
         threshold = roster.threshold
@@ -134,8 +134,7 @@ public struct SecAggClient: Sendable {
             guard
                 let bytes = SecAggCrypto.open(
                     share.sealed, key: key, authenticating: Self.shareContext(job: job, round: round, from: share.peer, to: agent)),
-                let plaintext = try? JSONDecoder().decode(SecAggSharePlaintext.self, from: Data(bytes)),
-                plaintext.job == job, plaintext.round == round, plaintext.from == share.peer, plaintext.to == agent
+                let plaintext = SecAggSharePlaintext(opened: bytes, job: job, round: round, from: share.peer, to: agent)
             else {
                 faulty[share.peer] = "its share does not open for this agent and round (forged or replayed)"
                 continue

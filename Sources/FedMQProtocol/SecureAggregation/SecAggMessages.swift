@@ -138,6 +138,33 @@ struct SecAggSharePlaintext: Codable, Equatable {
         case selfMask = "self_mask"
         case maskKey = "mask_key"
     }
+
+    init(job: String, round: Int, from: String, to: String, selfMask: ShamirSharing.Share, maskKey: ShamirSharing.Share) {
+        (self.job, self.round, self.from, self.to, self.selfMask, self.maskKey) = (job, round, from, to, selfMask, maskKey)
+    }
+
+    /// What is sealed: the point, then the two shares' bytes (65 bytes; the JSON form took about
+    /// 150). Job, round, sender and receiver are bound by the cipher's associated data.
+    var sealedForm: [UInt8] { [selfMask.x] + selfMask.y + maskKey.y }
+
+    /// An opened share: the sealed form, or the JSON form earlier versions sealed (whose
+    /// names must match the context it was opened in). Nil for anything else.
+    init?(opened bytes: [UInt8], job: String, round: Int, from: String, to: String) {
+        let width = SecAggCrypto.secretBytes
+        // The JSON form is never this short: its two base64 shares alone take 88 bytes.
+        if bytes.count == 1 + 2 * width {
+            let x = bytes[0]
+            self.init(
+                job: job, round: round, from: from, to: to, selfMask: .init(x: x, y: Array(bytes[1...width])),
+                maskKey: .init(x: x, y: Array(bytes[(1 + width)...])))
+        } else if let legacy = try? JSONDecoder().decode(Self.self, from: Data(bytes)), legacy.job == job, legacy.round == round,
+            legacy.from == from, legacy.to == to
+        {
+            self = legacy
+        } else {
+            return nil
+        }
+    }
 }
 
 /// Stage 4, aggregator → survivors (`round/<r>/secagg/unmask`, retained, signed): who sent a
