@@ -46,6 +46,13 @@ public enum ModelCodec {
 
     /// Decodes and checks a global model payload.
     public static func decodeModel(_ bytes: [UInt8]) throws(ProtocolError) -> GlobalModel {
+        var specs = ModelSpecCache()
+        return try decodeModel(bytes, specs: &specs)
+    }
+
+    /// Decodes and checks a global model payload, parsing its spec only if `specs` does not
+    /// hold the same text already (every model of a job carries the same spec).
+    public static func decodeModel(_ bytes: [UInt8], specs: inout ModelSpecCache) throws(ProtocolError) -> GlobalModel {
         let file: SafetensorsFile
         do {
             file = try SafetensorsDecoder.decode(bytes, limits: SafetensorsLimits(maxHeaderBytes: 16 << 20))
@@ -60,7 +67,7 @@ public enum ModelCodec {
         }
         guard let specJSON = metadata[Key.modelSpec] else { throw .invalidModel("metadata \(Key.modelSpec) is missing") }
         do {
-            let spec = try ModelSpec.parse(specJSON)
+            let spec = try specs.spec(parsing: specJSON)
             let parameters = try file.parameters(orderedAs: spec.parameterLayout.map(\.name))
             try spec.check(parameters)
             guard parameters.allFinite else { throw ProtocolError.invalidModel("the model holds NaN or infinite values") }

@@ -1,5 +1,6 @@
-import FedMQCore
 import Testing
+
+@testable import FedMQCore
 
 @Suite("CSV data sets")
 struct CSVReaderTests {
@@ -60,6 +61,21 @@ struct CSVReaderTests {
         for bad in ["-nan", "1;5", "0x", "1e39"] {
             #expect(throws: CoreError.self, "\(bad)") { try CSVReader.parse("\(bad),1\n", file: "c.csv", options: CSVOptions(missing: .fillMean)) }
         }
+    }
+
+    @Test("lines break where Swift's Character.isNewline does (CRLF as one break), found byte by byte; cells split on commas")
+    func lineBreaks() {
+        let pieces = [
+            "a", "1,2", "é", " ", "\n", "\r", "\r\n", "\u{0B}", "\u{0C}", "\u{85}", "\u{2028}", "\u{2029}", "\u{2027}", "\u{86}", ",", "\u{301}",
+        ]
+        var random = SplitMix64(seed: 7)
+        for _ in 0..<2000 {
+            let text = (0..<Int(random.next() % 12)).map { _ in pieces[Int(random.next() % UInt64(pieces.count))] }.joined()
+            var expected = text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline)
+            while let last = expected.last, last.trimmingCharacters(in: .whitespaces).isEmpty { expected.removeLast() }
+            #expect(CSVReader.lines(of: text) == expected, "\(Array(text.unicodeScalars))")
+        }
+        #expect(CSVReader.cells(of: "1, 2,,é,") == ["1", " 2", "", "é", ""])
     }
 
     @Test("a missing label column name is reported")

@@ -53,4 +53,18 @@ struct MessageTests {
         #expect(try ModelCodec.decodeModel(tampered).sha256 != decoded.sha256)
         #expect(throws: ProtocolError.self) { try ModelCodec.decodeModel(Fixture.update(machine, agent: "a1")) }
     }
+
+    @Test("models decoded through a spec cache: the same spec text is parsed once; another spec, or a broken one, is parsed")
+    func specCache() throws {
+        var specs = ModelSpecCache()
+        let machine = Fixture.machine()
+        #expect(try ModelCodec.decodeModel(machine.modelBytes, specs: &specs) == machine.model)
+        #expect(try ModelCodec.decodeModel(machine.modelBytes, specs: &specs).spec == Fixture.spec)
+        let other = ModelSpec(kind: .softmaxRegression, inputs: 3, outputs: 4)
+        let otherModel = ModelCodec.encodeModel(try other.initialParameters(seed: 1), spec: other, job: "job1", round: 2)
+        #expect(try ModelCodec.decodeModel(otherModel, specs: &specs).spec == other)
+        #expect(throws: CoreError.self) { try specs.spec(parsing: "{not json") }
+        #expect(try specs.spec(parsing: other.jsonString()) == other)
+        #expect(try specs.spec(parsing: Fixture.spec.jsonString()) == Fixture.spec)
+    }
 }

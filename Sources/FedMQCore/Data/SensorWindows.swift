@@ -68,7 +68,7 @@ public struct SensorWindows: Sendable, Equatable {
         try validate()
         let lines = CSVReader.lines(of: text)
         guard lines.count >= 2 else { throw .malformedData(file: file, line: 1, column: 1, reason: "need a header and readings") }
-        let names = lines[0].split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+        let names = CSVReader.cells(of: lines[0]).map { $0.trimmingCharacters(in: .whitespaces) }
         func column(_ name: String) throws(CoreError) -> Int {
             guard let index = names.firstIndex(of: name) else {
                 throw .malformedData(file: file, line: 1, column: 1, reason: "no column named '\(name)' (columns: \(names.joined(separator: ", ")))")
@@ -83,7 +83,7 @@ public struct SensorWindows: Sendable, Equatable {
         var classes: [Int] = []
         var segments: [Substring] = []
         for index in 1..<lines.count {
-            let cells = lines[index].split(separator: ",", omittingEmptySubsequences: false)
+            let cells = CSVReader.cells(of: lines[index])
             guard cells.count == names.count else {
                 throw .malformedData(
                     file: file, line: index + 1, column: min(cells.count, names.count) + 1,

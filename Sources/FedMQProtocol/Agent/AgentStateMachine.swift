@@ -6,6 +6,7 @@ public struct AgentStateMachine {
     public let agent: String
     public let topics: Topics
     public private(set) var model: GlobalModel?
+    private var modelSpecs = ModelSpecCache()
     /// The latest round announcement seen.
     public private(set) var round: RoundAnnouncement?
     /// The last round this agent published for (persisted by the runtime).
@@ -154,7 +155,7 @@ public struct AgentStateMachine {
         }
         let decoded: GlobalModel
         do {
-            decoded = try ModelCodec.decodeModel(payload)
+            decoded = try ModelCodec.decodeModel(payload, specs: &modelSpecs)
         } catch {
             return refuseModel("global model refused: \(error)", now: now)
         }
@@ -244,10 +245,10 @@ public struct AgentStateMachine {
     }
 
     /// Why a message must be refused for its signature, or nil when it may be used.
-    func unsigned(_ signature: String?, _ statement: [UInt8], what: String) -> String? {
+    func unsigned(_ signature: String?, _ statement: @autoclosure () -> [UInt8], what: String) -> String? {
         guard let aggregatorKey else { return nil }
         guard let signature else { return "\(what) refused: not signed, and this agent trusts only its aggregator's key" }
-        return aggregatorKey.verifies(signature, for: statement) ? nil : "\(what) refused: the signature is not the aggregator's"
+        return aggregatorKey.verifies(signature, for: statement()) ? nil : "\(what) refused: the signature is not the aggregator's"
     }
 
     mutating func startIfReady(now: Double) -> [AgentAction] {

@@ -283,9 +283,9 @@ public struct SiteStateMachine {
         waitingBytes = waiting.reduce(0) { $0 + $1.payload.count }
     }
 
-    private func unsigned(_ signature: String?, _ statement: [UInt8], what: String) -> String? {
+    private func unsigned(_ signature: String?, _ statement: @autoclosure () -> [UInt8], what: String) -> String? {
         guard let aggregatorKey else { return nil }
         guard let signature else { return "\(what) refused: not signed, and this site trusts only its central aggregator's key" }
-        return aggregatorKey.verifies(signature, for: statement) ? nil : "\(what) refused: the signature is not the central aggregator's"
+        return aggregatorKey.verifies(signature, for: statement()) ? nil : "\(what) refused: the signature is not the central aggregator's"
     }
 }
