@@ -13,7 +13,12 @@ extension AggregatorRuntime {
             identity.map { [UserProperty(SignedStatement.property, $0.sign(statement))] } ?? []
         }
         var batch = SpoolBatch(store.spool)
-        for action in actions {
+        var skipNext = false
+        for (index, action) in actions.enumerated() {
+            if skipNext {
+                skipNext = false
+                continue
+            }
             if case .spool = action {} else { try sync(&batch) }
             switch action {
             case .spool(let round, let agent, let payload, let signature):
@@ -24,22 +29,25 @@ extension AggregatorRuntime {
                 try store.save(checkpoint, model: model)
                 trace.mark("checkpoint_written")
             case .publishModel(let bytes):
-                try await publisher.publish(
-                    topics.globalModel, payload: bytes, retain: true,
-                    userProperties: signed(SignedStatement.model(job: config.job, payload: bytes)))
-                trace.mark("model_published")
+                let model = MQTTMessage(
+                    topic: topics.globalModel, payload: bytes, qos: .atLeastOnce, retain: true,
+                    properties: .init(userProperties: signed(SignedStatement.model(job: config.job, payload: bytes))))
+                // The round that follows its model goes out with it: one wait for the broker's
+                // acknowledgements instead of two. The broker keeps their order.
+                if index + 1 < actions.count, case .publishRound(let announcement) = actions[index + 1] {
+                    trace.mark("model_published")
+                    trace.mark("round_opened", "\(announcement.round)")
+                    try await publisher.publish([model, roundMessage(announcement, topics: topics, signed: signed)])
+                    logRoundOpen(announcement)
+                    skipNext = true
+                } else {
+                    try await publisher.publish([model])
+                    trace.mark("model_published")
+                }
             case .publishRound(let announcement):
                 trace.mark("round_opened", "\(announcement.round)")
-                let payload = ProtocolJSON.encode(announcement)
-                try await publisher.publish(
-                    topics.globalRound, payload: payload, retain: true,
-                    userProperties: signed(SignedStatement.announcement(job: config.job, payload: payload)))
-                logger.info(
-                    "round open",
-                    metadata: [
-                        "round": "\(announcement.round)", "target": "\(announcement.targetUpdates)",
-                        "deadline_in_s": "\(Int(announcement.deadline - clock.now()))",
-                    ])
+                try await publisher.publish([roundMessage(announcement, topics: topics, signed: signed)])
+                logRoundOpen(announcement)
             case .publishMetrics(let metrics):
                 self.metrics.closed(metrics)
                 try store.appendMetrics(metrics)
@@ -83,6 +91,23 @@ extension AggregatorRuntime {
             }
         }
         try sync(&batch)
+    }
+
+    /// The retained round announcement, signed when the aggregator has a key.
+    private func roundMessage(_ announcement: RoundAnnouncement, topics: Topics, signed: ([UInt8]) -> [UserProperty]) -> MQTTMessage {
+        let payload = ProtocolJSON.encode(announcement)
+        return MQTTMessage(
+            topic: topics.globalRound, payload: payload, qos: .atLeastOnce, retain: true,
+            properties: .init(userProperties: signed(SignedStatement.announcement(job: config.job, payload: payload))))
+    }
+
+    private func logRoundOpen(_ announcement: RoundAnnouncement) {
+        logger.info(
+            "round open",
+            metadata: [
+                "round": "\(announcement.round)", "target": "\(announcement.targetUpdates)",
+                "deadline_in_s": "\(Int(announcement.deadline - clock.now()))",
+            ])
     }
 
     /// Makes the batch's appends durable, marking the fsync for the round breakdown.

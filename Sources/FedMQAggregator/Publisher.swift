@@ -7,6 +7,11 @@ struct Publisher: Sendable {
     let client: any MQTTTransport
     let updates: MQTTMailbox
 
+    /// Publishes `messages` in order, all sent before any acknowledgement is awaited.
+    func publish(_ messages: [MQTTMessage]) async throws {
+        try await updates.withoutLimit { try await client.publish(messages) }
+    }
+
     func publish(_ topic: String, payload: [UInt8], retain: Bool, messageExpiry: UInt32? = nil, userProperties: [UserProperty] = []) async throws {
         try await updates.withoutLimit {
             try await client.publish(

@@ -33,8 +33,8 @@ struct RoundBreakdown {
         ("update_checked", "the new model encoded"),
         ("spool_synced", "the spool log fsynced"),
         ("checkpoint_written", "the checkpoint and model files written (fsynced)"),
-        ("model_published", "the model published (to the broker's acknowledgement)"),
-        ("round_opened", "the next round announced"),
+        ("model_published", "the model published (to the broker's acknowledgement, or with the next round)"),
+        ("round_opened", "the next round announced (sent with its model)"),
     ]
 
     /// The trace's marks, in time order; lines that are not marks are skipped.

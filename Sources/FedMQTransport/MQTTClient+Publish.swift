@@ -7,12 +7,44 @@ extension MQTTClient {
         _ topic: String, payload: [UInt8], qos: QoS, retain: Bool, messageExpiry: UInt32?,
         userProperties: [UserProperty]
     ) async throws -> ReasonCode {
+        let message = MQTTMessage(
+            topic: topic, payload: payload, qos: qos, retain: retain,
+            properties: MessageProperties(messageExpiry: messageExpiry, userProperties: userProperties))
+        return try await outcome(of: try send(message), message)
+    }
+
+    /// Hands every message to libmosquitto first, then waits for their acknowledgements: one
+    /// round trip to the broker for all of them; see `MQTTTransport.publish(_:)`.
+    public func publish(_ messages: [MQTTMessage]) async throws {
+        var sent: [(id: Int32, message: MQTTMessage)] = []
+        var failure: (any Error)?
+        for message in messages {
+            do {
+                sent.append((try send(message), message))
+            } catch {
+                failure = error
+                break
+            }
+        }
+        for (id, message) in sent {
+            do {
+                try await outcome(of: id, message)
+            } catch {
+                failure = failure ?? error
+            }
+        }
+        if let failure { throw failure }
+    }
+
+    /// Queues `message` in libmosquitto (sent by its network thread); returns its packet id.
+    private func send(_ message: MQTTMessage) throws -> Int32 {
         let call = "mosquitto_publish_v5"
-        try TopicName.validate(topic, call: call)
-        guard payload.count <= 268_435_455 else {
-            throw MQTTError(.packetTooLarge, call: call, detail: "payload of \(payload.count) bytes exceeds MQTT's limit")
+        try TopicName.validate(message.topic, call: call)
+        guard message.payload.count <= 268_435_455 else {
+            throw MQTTError(.packetTooLarge, call: call, detail: "payload of \(message.payload.count) bytes exceeds MQTT's limit")
         }
         var properties: PropertyList?
+        let (messageExpiry, userProperties) = (message.properties.messageExpiry, message.properties.userProperties)
         if options.protocolVersion == .v5 && (messageExpiry != nil || !userProperties.isEmpty) {
             let list = PropertyList()
             if let messageExpiry {
@@ -23,24 +55,30 @@ extension MQTTClient {
         }
         var id: Int32 = 0
         let result = try handle.withPointer(call) { mosq in
-            payload.withUnsafeBytes { bytes in
+            message.payload.withUnsafeBytes { bytes in
                 mosquitto_publish_v5(
-                    mosq, &id, topic, Int32(bytes.count), bytes.baseAddress, Int32(qos.rawValue), retain, properties?.head)
+                    mosq, &id, message.topic, Int32(bytes.count), bytes.baseAddress, Int32(message.qos.rawValue), message.retain,
+                    properties?.head)
             }
         }
         switch result {
         case Int32(MOSQ_ERR_SUCCESS.rawValue):
-            break
-        case Int32(MOSQ_ERR_NO_CONN.rawValue) where qos != .atMostOnce:
+            return id
+        case Int32(MOSQ_ERR_NO_CONN.rawValue) where message.qos != .atMostOnce:
             // Not connected, but libmosquitto has queued the message and sends it after the
             // reconnect. Retrying here would send it twice.
-            break
+            return id
         default:
-            throw MosquittoLibrary.error(result, call: call, detail: "topic '\(topic)', \(payload.count) bytes")
+            throw MosquittoLibrary.error(result, call: call, detail: "topic '\(message.topic)', \(message.payload.count) bytes")
         }
-        switch await core.outcome(of: id, kind: qos == .atMostOnce ? .sent : .acknowledged) {
+    }
+
+    /// Waits for what the broker made of packet `id` (its acknowledgement at QoS 1 and 2).
+    @discardableResult
+    private func outcome(of id: Int32, _ message: MQTTMessage) async throws -> ReasonCode {
+        switch await core.outcome(of: id, kind: message.qos == .atMostOnce ? .sent : .acknowledged) {
         case .published(let reason) where reason.isFailure:
-            throw MQTTError(.rejected(reason), call: call, detail: "broker refused publish to '\(topic)': \(reason)")
+            throw MQTTError(.rejected(reason), call: "mosquitto_publish_v5", detail: "broker refused publish to '\(message.topic)': \(reason)")
         case .published(let reason):
             return reason
         case .subscribed:

@@ -16,6 +16,10 @@ public protocol MQTTTransport: Sendable {
         userProperties: [UserProperty]
     ) async throws -> ReasonCode
 
+    /// Publishes `messages` in order, as `publish` does each, but sends them all before it
+    /// waits for any acknowledgement. Throws the first failure once every message is settled.
+    func publish(_ messages: [MQTTMessage]) async throws
+
     /// Subscribes to topic filters. Messages arrive in the returned sequence until it is
     /// cancelled or dropped, which unsubscribes. Returns after the broker acknowledged the
     /// subscription (at once when offline: it is made on the next connect).
@@ -43,6 +47,15 @@ extension MQTTTransport {
     ) async throws -> ReasonCode {
         try await publish(
             topic, payload: payload, qos: qos, retain: retain, messageExpiry: messageExpiry, userProperties: [])
+    }
+
+    /// Publishes `messages` one after the other, each acknowledged before the next is sent.
+    public func publish(_ messages: [MQTTMessage]) async throws {
+        for message in messages {
+            try await publish(
+                message.topic, payload: message.payload, qos: message.qos, retain: message.retain,
+                messageExpiry: message.properties.messageExpiry, userProperties: message.properties.userProperties)
+        }
     }
 
     /// Subscribes for the duration of `body`, then unsubscribes, whether `body` returns or throws.

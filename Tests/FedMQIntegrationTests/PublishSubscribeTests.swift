@@ -71,6 +71,32 @@ struct PublishSubscribeTests {
         }
     }
 
+    @Test("a batch of publishes arrives in order with its properties; a bad message in it stops the rest and is thrown")
+    func batch() async throws {
+        try await withLocalBroker { broker in
+            let client = try await connectedClient(clientOptions(broker))
+            let subscription = try await client.subscribe(to: ["fedmq/test/batch/#"], qos: .atLeastOnce)
+            let sent = (0..<5).map { index in
+                MQTTMessage(
+                    topic: "fedmq/test/batch/\(index % 2)", payload: .pattern(count: 1000 * index, seed: UInt8(index)), qos: .atLeastOnce,
+                    retain: index == 4, properties: .init(messageExpiry: 600, userProperties: [UserProperty("n", "\(index)")]))
+            }
+            try await client.publish(sent)
+            let received = try await messages(subscription, count: 5)
+            #expect(received.map(\.topic) == sent.map(\.topic))
+            #expect(received.map(\.payload) == sent.map(\.payload))
+            #expect(received.map(\.properties.userProperties) == sent.map(\.properties.userProperties))
+
+            let broken = [sent[0], MQTTMessage(topic: "fedmq/test/batch/#", payload: [1], qos: .atLeastOnce, retain: false), sent[1]]
+            await #expect(throws: MQTTError.self) { try await client.publish(broken) }
+            // The first went out; the wildcard topic was refused before anything after it was sent.
+            try await client.publish("fedmq/test/batch/end", payload: [9])
+            let after = try await messages(subscription, count: 2)
+            #expect(after.map(\.topic) == ["fedmq/test/batch/0", "fedmq/test/batch/end"])
+            await client.disconnect()
+        }
+    }
+
     @Test("leaving a subscription's scope unsubscribes it at the broker")
     func scopedSubscriptionUnsubscribes() async throws {
         try await withLocalBroker { broker in
