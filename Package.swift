@@ -6,6 +6,15 @@ let swiftSettings: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny")
 ]
 
+/// Debian's single-threaded OpenBLAS (libopenblas0-serial), found first at run time when it is
+/// installed. The threaded build that is the system default starts a worker per core as it
+/// loads, and each spins on sched_yield for up to a tenth of a second before it sleeps, in every
+/// FedMQ process, though FedMQ runs OpenBLAS on one thread. Without the package, the default
+/// OpenBLAS loads as before.
+let serialOpenBLAS: [LinkerSetting] = ["x86_64", "aarch64"].map { architecture in
+    .unsafeFlags(["-Xlinker", "-rpath", "-Xlinker", "/usr/lib/\(architecture)-linux-gnu/openblas-serial"], .when(platforms: [.linux]))
+}
+
 let package = Package(
     name: "FedMQ",
     platforms: [.macOS(.v15)],
@@ -64,7 +73,8 @@ let package = Package(
         .target(
             name: "FedMQCore",
             dependencies: ["COpenBLAS"],
-            swiftSettings: swiftSettings
+            swiftSettings: swiftSettings,
+            linkerSettings: serialOpenBLAS
         ),
         // Topics, message schemas, update validation, aggregation, round and agent state
         // machines: no I/O, no clock (time is passed in).
