@@ -26,7 +26,7 @@ struct RoundBreakdown {
         ("training_started", "the round reaches the last agent (broker hop, wake-up, checks)"),
         ("trained", "local training"),
         ("update_made", "the update made (delta, clipping, encoding)"),
-        ("record_written", "the agent's record written (update file and record, fsynced)"),
+        ("record_written", "the agent's state written (record and update, one fdatasync)"),
         ("update_received", "the update reaches the aggregator (publish, broker hop, mailbox)"),
         ("evaluation_started", "the last update checked and folded, the model aggregated"),
         ("evaluation_finished", "central evaluation"),
