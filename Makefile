@@ -102,8 +102,8 @@ STATIC_BUILD := .build-static
 
 ## bench-mqtt: FedMQTransport vs mosquitto_pub/mosquitto_sub, QoS 1 throughput
 bench-mqtt: deps
-	$(SWIFT) build -c release --product fedmq
-	.build/release/fedmq bench mqtt --runs 5 --results bench/results/mqtt.json --markdown docs/benchmarks.md
+	$(SWIFT) build -c release --static-swift-stdlib --scratch-path $(STATIC_BUILD)
+	$(STATIC_BUILD)/release/fedmq bench mqtt --runs 5 --results bench/results/mqtt.json --markdown docs/benchmarks.md
 
 ## bench-train: one epoch of an MLP 784-128-10, FedMQCore vs numpy and PyTorch, one thread
 bench-train: deps $(BENCH_VENV)/bin/python
