@@ -96,6 +96,26 @@ struct SlotFileTests {
         #expect(try FileManager.default.contentsOfDirectory(atPath: (path as NSString).deletingLastPathComponent) == ["state"])
     }
 
+    @Test("a link planted at the state's path is never written through")
+    func plantedLink() throws {
+        let directory = try Self.directory()
+        let path = directory + "/state"
+        try SlotFile(path: path).write(Array("mine".utf8))
+        let target = directory + "/elsewhere"
+        try SlotFile(path: target).write(Array("theirs".utf8))
+        let before = try DurableFile.read(target)
+        try FileManager.default.removeItem(atPath: path)
+        try FileManager.default.createSymbolicLink(atPath: path, withDestinationPath: target)
+        let file = SlotFile(path: path)
+        _ = try file.read()
+        #expect {
+            try file.write(Array("new".utf8))
+        } throws: { error in
+            "\(error)".contains(path)
+        }
+        #expect(try DurableFile.read(target) == before)
+    }
+
     @Test("named sections read back by name; a cut or overlong buffer does not parse")
     func sections() {
         let sections: [(String, [UInt8])] = [("record", Array("{}".utf8)), ("update", [0, 1, 2, 255]), ("empty", [])]
