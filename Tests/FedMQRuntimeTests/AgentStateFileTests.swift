@@ -6,15 +6,9 @@ import Testing
 
 @Suite("The agent's state file: record, kept update and residual in one write")
 struct AgentStateFileTests {
-    private static func directory() throws -> String {
-        let path = NSTemporaryDirectory() + "fedmq-agent-state-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        return path
-    }
-
     @Test("a saved state reads back whole from a new reader; the file is owner-only")
     func roundTrip() throws {
-        let directory = try Self.directory()
+        let directory = try freshDirectory("agent-state")
         let file = AgentStateFile(directory: directory, job: "j")
         #expect(try file.load().record.lastServedRound == 0)
         var state = try file.load()
@@ -37,7 +31,7 @@ struct AgentStateFileTests {
 
     @Test("an agent upgraded from separate files reads them, and its first write replaces them")
     func legacyFiles() throws {
-        let directory = try Self.directory()
+        let directory = try freshDirectory("agent-state")
         let record = #"{"job":"j","last_served_round":7,"ledger":[],"last_update_signature":"c2ln","publish_times":[4.0]}"#
         try Data(record.utf8).write(to: URL(fileURLWithPath: directory + "/agent-j.json"))
         try Data([5, 6, 7]).write(to: URL(fileURLWithPath: directory + "/update-j.safetensors"))
@@ -65,7 +59,7 @@ struct AgentStateFileTests {
 
     @Test("a record of another job, or one that does not parse, is refused with the file's path")
     func refused() throws {
-        let directory = try Self.directory()
+        let directory = try freshDirectory("agent-state")
         let other = AgentStateFile(directory: directory, job: "other")
         try other.save(AgentState(record: AgentRecord(job: "other", lastServedRound: 1, ledger: [])))
         try FileManager.default.moveItem(atPath: directory + "/agent-other.state", toPath: directory + "/agent-j.state")

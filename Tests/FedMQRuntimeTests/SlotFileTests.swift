@@ -5,19 +5,13 @@ import Testing
 
 @Suite("The slot file: in-place durable writes, torn slots, growth")
 struct SlotFileTests {
-    private static func directory() throws -> String {
-        let path = NSTemporaryDirectory() + "fedmq-slot-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        return path
-    }
-
     private static func size(_ path: String) throws -> Int {
         try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int ?? -1
     }
 
     @Test("writes alternate between the two slots of one file and read back, newest first, from a new reader")
     func roundTrip() throws {
-        let path = try Self.directory() + "/state"
+        let path = try freshDirectory("slot") + "/state"
         let file = SlotFile(path: path)
         #expect(try file.read() == nil)
         for round in 1...5 {
@@ -42,7 +36,7 @@ struct SlotFileTests {
 
     @Test("a write torn anywhere in its slot leaves the previous state; damage to both slots is an error naming the file")
     func tornWrites() throws {
-        let path = try Self.directory() + "/state"
+        let path = try freshDirectory("slot") + "/state"
         let file = SlotFile(path: path)
         try file.write(Array("old".utf8))
         try file.write(Array("new state".utf8))
@@ -82,7 +76,7 @@ struct SlotFileTests {
 
     @Test("a state that outgrows its slot moves to a new file with larger slots; smaller states then fit in place again")
     func growth() throws {
-        let path = try Self.directory() + "/state"
+        let path = try freshDirectory("slot") + "/state"
         let file = SlotFile(path: path)
         try file.write(Array("small".utf8))
         let large = (0..<10_000).map { UInt8(truncatingIfNeeded: $0 &* 31) }
@@ -98,7 +92,7 @@ struct SlotFileTests {
 
     @Test("a link planted at the state's path is never written through")
     func plantedLink() throws {
-        let directory = try Self.directory()
+        let directory = try freshDirectory("slot")
         let path = directory + "/state"
         try SlotFile(path: path).write(Array("mine".utf8))
         let target = directory + "/elsewhere"
