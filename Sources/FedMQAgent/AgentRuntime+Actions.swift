@@ -43,7 +43,7 @@ extension AgentRuntime {
             events.yield(.trained(round: round, answer.map(\.parameters), examples: (try? answer.get().records) ?? 1))
         case .recordServed(let round, let event, let update, let residual):
             // Record, update and residual in one durable write: the record never names a missing
-            // update, and a residual never outlives the round that made it.
+            // update, and a residual is never from a round the record does not count as served.
             var state = try self.state.load()
             state.lastUpdate = update.payload
             if let residual {
