@@ -152,7 +152,7 @@ struct AsynchronousAgentTests {
             pending = pending ?? trained(agent.tick(now: now))
         }
         #expect(publishTimes == [1000, 1100, 4600], "100 s apart, then the hour's two are spent until 1000 + 3600")
-        #expect(agent.pacing.recent == [1000, 1100, 4600])
+        #expect(agent.pacing.recent == [1100, 4600], "the hourly limit of 2 looks at the last two only")
     }
 
     @Test("pacing limits count the last hour and day only")
@@ -166,6 +166,34 @@ struct AsynchronousAgentTests {
         #expect(pacing.nextAllowed(now: 86400) == nil)
         #expect(throws: ProtocolError.self) { try AgentPacing(maxPerHour: 0).validate() }
         #expect(throws: ProtocolError.self) { try AgentPacing(minIntervalSeconds: -1).validate() }
+    }
+
+    @Test("pacing keeps only the publish times its limits look at, and decides as if it kept them all")
+    func pacingKeepsWhatItNeeds() {
+        var unlimited = AgentPacing(minIntervalSeconds: 5)
+        for second in stride(from: 0.0, to: 10_000, by: 5) { unlimited.record(second) }
+        #expect(unlimited.recent == [9995])
+        #expect(unlimited.nextAllowed(now: 9996) == 10_000)
+        var random = SplitMix64(seed: 3)
+        var limited = AgentPacing(maxPerHour: 3, maxPerDay: 7)
+        var all: [Double] = []
+        var now = 0.0
+        for _ in 0..<500 {
+            now += Double(random.next() % 4000)
+            // The decision with every time of the last day kept, by the same rule.
+            var reference = 0.0
+            for (limit, window) in [(3, 3600.0), (7, 86400.0)] {
+                let inWindow = all.filter { $0 > now - window }
+                if inWindow.count >= limit { reference = max(reference, inWindow[inWindow.count - limit] + window) }
+            }
+            #expect(limited.nextAllowed(now: now) == (reference > now ? reference : nil))
+            if limited.nextAllowed(now: now) == nil {
+                limited.record(now)
+                all.append(now)
+            }
+            #expect(limited.recent.count <= 7)
+        }
+        #expect(AgentPacing(maxPerHour: 2, recent: [1, 2, 3, 4]).recent == [3, 4])
     }
 }
 

@@ -7,7 +7,9 @@ public struct AgentPacing: Sendable, Equatable {
     /// Most updates in any hour, and in any 24 hours; nil: no limit.
     public var maxPerHour: Int?
     public var maxPerDay: Int?
-    /// Publish times within the last day, oldest first.
+    /// Publish times within the last day, oldest first: only as many as the limits look at (the
+    /// last one for the interval, the last `max_updates_per_*` for a window), so an agent that
+    /// publishes every few seconds does not keep and rewrite a day of them each round.
     public private(set) var recent: [Double]
 
     static let hour = 3600.0
@@ -18,7 +20,12 @@ public struct AgentPacing: Sendable, Equatable {
         self.minIntervalSeconds = minIntervalSeconds
         self.maxPerHour = maxPerHour
         self.maxPerDay = maxPerDay
-        self.recent = recent.sorted()
+        self.recent = Array(recent.sorted().suffix(Self.kept(maxPerHour, maxPerDay)))
+    }
+
+    /// How many of the latest publish times the limits need.
+    private static func kept(_ maxPerHour: Int?, _ maxPerDay: Int?) -> Int {
+        max(1, maxPerHour ?? 0, maxPerDay ?? 0)
     }
 
     /// Refuses limits that are negative, not finite, or below one update.
@@ -46,5 +53,6 @@ public struct AgentPacing: Sendable, Equatable {
     public mutating func record(_ now: Double) {
         recent.append(now)
         recent.removeAll { $0 <= now - Self.day }
+        recent.removeFirst(max(0, recent.count - Self.kept(maxPerHour, maxPerDay)))
     }
 }
