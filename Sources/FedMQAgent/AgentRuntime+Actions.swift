@@ -53,7 +53,7 @@ extension AgentRuntime {
             state.record.lastServedRound = round
             state.record.lastUpdateSignature = update.signature
             state.record.lastUpdatePublishedDuring = update.publishedDuring
-            if let event { state.record.ledger.append(event) }
+            if let event { state.record.ledger = PrivacyLedger.charging(event, to: state.record.ledger) }
             // The state machine counts this publish in its pacing; a restart must count it too.
             var pacing = config.pacing(recent: state.record.publishTimes)
             pacing.record(clock.now())

@@ -137,4 +137,25 @@ struct DPSGDLedgerTests {
         #expect({ if case .recordServed(1, expected, _, nil) = actions.first { true } else { false } }())
         #expect(agent.ledger == [expected])
     }
+
+    @Test("a ledger grows with the mechanisms a job ran, not its rounds, and its epsilon is that of every round charged apart")
+    func compactLedger() {
+        let dpSGD = DPEvent.composed([
+            .selfComposed(event: .poissonSampled(probability: 0.01, event: .gaussian(noiseMultiplier: 1.1)), count: 300),
+            .gaussian(noiseMultiplier: 2),
+        ])
+        let plain = DPEvent.gaussian(noiseMultiplier: 3)
+        let rounds = Array(repeating: dpSGD, count: 200) + [plain] + Array(repeating: dpSGD, count: 50) + Array(repeating: plain, count: 7)
+        let ledger = rounds.reduce([DPEvent]()) { PrivacyLedger.charging($1, to: $0) }
+        #expect(
+            ledger == [
+                .selfComposed(event: dpSGD, count: 200), plain, .selfComposed(event: dpSGD, count: 50), .selfComposed(event: plain, count: 7),
+            ])
+        for delta in [1e-5, 1e-8] {
+            let apart = PrivacyLedger.epsilon(of: rounds, delta: delta)
+            #expect(abs(PrivacyLedger.epsilon(of: ledger, delta: delta) - apart) <= 1e-9 * apart, "delta \(delta)")
+        }
+        // A single round stays as it was charged.
+        #expect(PrivacyLedger.charging(plain, to: []) == [plain])
+    }
 }

@@ -68,7 +68,7 @@ extension AgentStateMachine {
         let payload = ModelCodec.encodeMasked(words, job: topics.job, round: roundNumber, agent: agent)
         lastServedRound = roundNumber
         lastError = nil
-        if let event = input.event { ledger.append(event) }
+        if let event = input.event { ledger = PrivacyLedger.charging(event, to: ledger) }
         return [
             .recordServed(
                 round: roundNumber, event: input.event, update: SentUpdate(round: roundNumber, payload: payload, signature: nil), residual: nil),

@@ -76,7 +76,7 @@ extension AgentStateMachine {
         if let feedback = encoded.feedback { errorFeedback = feedback }
         let notes = encoded.note.map { [AgentAction.ignored($0)] } ?? []
         lastServedRound = roundNumber
-        if let event { ledger.append(event) }
+        if let event { ledger = PrivacyLedger.charging(event, to: ledger) }
         let expiry = current.updateExpirySeconds(now: now)
         let signature = identity?.sign(
             SignedStatement.update(job: topics.job, round: roundNumber, baseSHA256: model.sha256, agent: agent, payload: payload))

@@ -31,6 +31,23 @@ public enum PrivacyLedger {
         return events
     }
 
+    /// `ledger` with one more round's `event` charged. A round that runs what the last entry
+    /// ran extends it as `selfComposed` (the RDP accountant counts n-fold composition as n
+    /// times the event), so the ledger, its budget check each round and the agent's state grow
+    /// with the mechanisms a job ran, not with its rounds.
+    public static func charging(_ event: DPEvent, to ledger: [DPEvent]) -> [DPEvent] {
+        var charged = ledger
+        switch charged.last {
+        case .selfComposed(let inner, let count) where inner == event && count >= 1:
+            charged[charged.count - 1] = .selfComposed(event: event, count: count + 1)
+        case let last? where last == event:
+            charged[charged.count - 1] = .selfComposed(event: event, count: 2)
+        default:
+            charged.append(event)
+        }
+        return charged
+    }
+
     /// Epsilon at `delta` of everything in `ledger`, by the RDP accountant.
     public static func epsilon(of ledger: [DPEvent], delta: Double) -> Double {
         var accountant = RDPAccountant()
