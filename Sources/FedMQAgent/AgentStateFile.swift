@@ -22,15 +22,14 @@ struct AgentState {
 final class AgentStateFile: Sendable {
     let directory: String
     let job: String
-    private let file: Mutex<SlotFile>
-    private let cached = Mutex<AgentState?>(nil)
-    /// Set when the state came from the older separate files, which the next write replaces.
-    private let readFromLegacyFiles = Mutex(false)
+    /// The file, the state last read or written (nil until then), and whether that state came
+    /// from the older separate files, which the next write replaces.
+    private let storage: Mutex<(file: SlotFile, state: AgentState?, fromLegacyFiles: Bool)>
 
     init(directory: String, job: String) {
         self.directory = directory
         self.job = job
-        file = Mutex(SlotFile(path: Self.path(directory: directory, job: job)))
+        storage = Mutex((SlotFile(path: Self.path(directory: directory, job: job)), nil, false))
     }
 
     static func path(directory: String, job: String) -> String { directory + "/agent-\(job).state" }
@@ -41,27 +40,31 @@ final class AgentStateFile: Sendable {
 
     /// The state: from memory, or from the file the first time (a fresh one if there is none).
     func load() throws(RuntimeError) -> AgentState {
-        if let state = cached.withLock({ $0 }) { return state }
-        let state: AgentState
-        if let bytes = try file.withLock({ file throws(RuntimeError) in try file.read() }) {
-            state = try decode(bytes)
-        } else {
-            state = try readLegacy()
+        try storage.withLock { storage throws(RuntimeError) in
+            if let state = storage.state { return state }
+            let state: AgentState
+            if let bytes = try storage.file.read() {
+                state = try decode(bytes)
+            } else {
+                (state, storage.fromLegacyFiles) = try readLegacy()
+            }
+            storage.state = state
+            return state
         }
-        cached.withLock { $0 = state }
-        return state
     }
 
     /// Writes `state` durably, then keeps it.
     func save(_ state: AgentState) throws(RuntimeError) {
         let sections = [("record", ProtocolJSON.encode(state.record)), ("update", state.lastUpdate), ("residual", state.residual)]
         let bytes = StateSections.encode(sections.compactMap { name, bytes in bytes.map { (name, $0) } })
-        try file.withLock { file throws(RuntimeError) in try file.write(bytes) }
-        cached.withLock { $0 = state }
-        if readFromLegacyFiles.withLock({ $0 }) {
-            for legacy in legacyFiles { unlink(legacy) }
-            DurableFile.sync(directory: directory)
-            readFromLegacyFiles.withLock { $0 = false }
+        try storage.withLock { storage throws(RuntimeError) in
+            try storage.file.write(bytes)
+            storage.state = state
+            if storage.fromLegacyFiles {
+                for legacy in legacyFiles { unlink(legacy) }
+                DurableFile.sync(directory: directory)
+                storage.fromLegacyFiles = false
+            }
         }
     }
 
@@ -72,18 +75,17 @@ final class AgentStateFile: Sendable {
         return AgentState(record: record, lastUpdate: sections["update"], residual: sections["residual"])
     }
 
-    /// The separate files an older agent kept; a fresh state if there are none.
-    private func readLegacy() throws(RuntimeError) -> AgentState {
+    /// The separate files an older agent kept, and whether there were any (a fresh state if not).
+    private func readLegacy() throws(RuntimeError) -> (AgentState, found: Bool) {
         let (recordPath, updatePath, residualPath) = (legacyFiles[0], legacyFiles[1], legacyFiles[2])
         guard FileManager.default.fileExists(atPath: recordPath) else {
-            return AgentState(record: AgentRecord(job: job, lastServedRound: 0, ledger: []))
+            return (AgentState(record: AgentRecord(job: job, lastServedRound: 0, ledger: [])), false)
         }
         guard let record = try? JSONDecoder().decode(AgentRecord.self, from: Data(try DurableFile.read(recordPath))), record.job == job,
             record.lastServedRound >= 0
         else {
             throw .file(path: recordPath, reason: "unreadable record of served rounds and privacy ledger")
         }
-        readFromLegacyFiles.withLock { $0 = true }
-        return AgentState(record: record, lastUpdate: try? DurableFile.read(updatePath), residual: try? DurableFile.read(residualPath))
+        return (AgentState(record: record, lastUpdate: try? DurableFile.read(updatePath), residual: try? DurableFile.read(residualPath)), true)
     }
 }

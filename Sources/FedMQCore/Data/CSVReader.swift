@@ -117,7 +117,6 @@ public enum CSVReader {
         }
     }
 
-    /// A finite number, nil for a missing value, or an error naming the cell.
     /// The lines of `text`, without the blank lines at its end.
     static func lines(of text: String) -> [Substring] {
         // The line breaks `Character.isNewline` knows ("\r\n" is one), found in the UTF-8 bytes:
