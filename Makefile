@@ -11,9 +11,19 @@ DEB_PACKAGES := libmosquitto-dev mosquitto mosquitto-clients openssl pkg-config 
 # numpy and scikit-learn versions that the shared benchmark task's data were generated with
 # (tools/export_datasets.py, bench/generate_task_data.py).
 PY_PACKAGES := numpy==2.4.6 scikit-learn==1.9.1 safetensors
+
+# Release binaries as shipped to devices: the Swift runtime linked in (no Swift on the device).
+# Linked by lld with the code an agent runs laid out first and the relative relocations packed
+# (DT_RELR, glibc 2.36): see "How the device binaries are linked" in docs/operations.md.
+STATIC_BUILD := .build-static
+AGENT_ORDER := $(STATIC_BUILD)/fedmq-agent.order
+STATIC_FLAGS := --static-swift-stdlib --scratch-path $(STATIC_BUILD) \
+	-Xswiftc -use-ld=lld -Xlinker -z -Xlinker pack-relative-relocs \
+	-Xlinker --symbol-ordering-file=$(CURDIR)/$(AGENT_ORDER) -Xlinker --no-warn-symbol-ordering
+
 VENV := .venv
 
-.PHONY: deps build release demo deb lint test test-repeat bench bench-mqtt bench-train bench-privacy bench-flower bench-round bench-encodings bench-overhead bench-soak bench-footprint bench-ingest bench-strategies bench-secagg bench-async bench-he bench-analytics bench-heterogeneity bench-sensors bench-scale bench-shards cluster-check fuzz clean pytorch-fixtures
+.PHONY: deps build release demo deb agent-order lint test test-repeat bench bench-mqtt bench-train bench-privacy bench-flower bench-round bench-encodings bench-overhead bench-soak bench-footprint bench-ingest bench-strategies bench-secagg bench-async bench-he bench-analytics bench-heterogeneity bench-sensors bench-scale bench-shards cluster-check fuzz clean pytorch-fixtures
 
 ## deps: install the Debian packages that are missing (idempotent; apt-get only when needed)
 deps:
@@ -49,11 +59,23 @@ demo: release
 ## test: unit tests and integration tests against a real mosquitto (started by the tests)
 ## deb: Debian packages fedmq-agent, fedmq-aggregator and fedmq-keyholder in dist/ (static Swift runtime; VERSION=...)
 VERSION ?= 0.1.0
-deb: deps
-	$(SWIFT) build -c release --static-swift-stdlib --scratch-path $(STATIC_BUILD) --product fedmq-agent
-	$(SWIFT) build -c release --static-swift-stdlib --scratch-path $(STATIC_BUILD) --product fedmq-aggregator
-	$(SWIFT) build -c release --static-swift-stdlib --scratch-path $(STATIC_BUILD) --product fedmq-keyholder
+deb: deps $(AGENT_ORDER)
+	$(SWIFT) build -c release $(STATIC_FLAGS) --product fedmq-agent
+	$(SWIFT) build -c release $(STATIC_FLAGS) --product fedmq-aggregator
+	$(SWIFT) build -c release $(STATIC_FLAGS) --product fedmq-keyholder
 	tools/make-deb $(STATIC_BUILD)/release dist $(VERSION)
+
+$(AGENT_ORDER): tools/hot-text/fedmq-agent.order.gz
+	mkdir -p $(STATIC_BUILD) && gunzip -c $< > $@
+	# lld reads the order when it links, but the build does not track the file: link again.
+	rm -f $(addprefix $(STATIC_BUILD)/release/,fedmq fedmq-agent fedmq-aggregator fedmq-keyholder)
+
+## agent-order: trace the code pages fedmq-agent runs in two demo jobs and rewrite the link order of its hot code
+agent-order: deps $(AGENT_ORDER)
+	$(SWIFT) build -c release $(STATIC_FLAGS)
+	tools/hot-text/trace-agent $(STATIC_BUILD)/release $(STATIC_BUILD)/text-trace
+	tools/hot-text/order-file $(STATIC_BUILD)/release/fedmq-agent $(STATIC_BUILD)/text-trace > $(AGENT_ORDER)
+	gzip -9n -c $(AGENT_ORDER) > tools/hot-text/fedmq-agent.order.gz
 
 ## lint: swift format's rules (.swift-format) and a doc comment on every public type and function
 LINTED = Sources Tests Package.swift fuzz/Sources fuzz/Package.swift
@@ -97,12 +119,10 @@ $(BENCH_VENV)/bin/python:
 ## pytorch-fixtures: rewrite the PyTorch reference outputs and gradients the sequential models are tested against
 pytorch-fixtures: $(BENCH_VENV)/bin/python
 	$(BENCH_VENV)/bin/python tools/pytorch_reference.py Tests/FedMQCoreTests/Fixtures
-# Release binaries as shipped to devices: the Swift runtime linked in (no Swift on the device).
-STATIC_BUILD := .build-static
 
 ## bench-mqtt: FedMQTransport vs mosquitto_pub/mosquitto_sub, QoS 1 throughput
-bench-mqtt: deps
-	$(SWIFT) build -c release --static-swift-stdlib --scratch-path $(STATIC_BUILD)
+bench-mqtt: deps $(AGENT_ORDER)
+	$(SWIFT) build -c release $(STATIC_FLAGS)
 	$(STATIC_BUILD)/release/fedmq bench mqtt --runs 5 --results bench/results/mqtt.json --markdown docs/benchmarks.md
 
 ## bench-train: one epoch of an MLP 784-128-10, FedMQCore vs numpy and PyTorch, one thread
@@ -116,41 +136,41 @@ bench-privacy: deps
 	.build/release/fedmq bench privacy --runs 3 --results bench/results/privacy.json --markdown docs/benchmarks.md
 
 ## bench-flower: the shared digits task run by FedMQ and by Flower 1.42, each as 11 processes, same run
-bench-flower: deps $(BENCH_VENV)/bin/python
+bench-flower: deps $(BENCH_VENV)/bin/python $(AGENT_ORDER)
 	$(BENCH_VENV)/bin/python -c "import flwr; assert flwr.__version__ == '1.42.0'" 2>/dev/null || $(BENCH_VENV)/bin/pip install -q $(FLOWER)
-	$(SWIFT) build -c release --static-swift-stdlib --scratch-path $(STATIC_BUILD)
+	$(SWIFT) build -c release $(STATIC_FLAGS)
 	$(STATIC_BUILD)/release/fedmq bench flower --runs 3 --results bench/results/flower.json --markdown docs/benchmarks.md
 
 ## bench-round: a round of the shared digits task (10 agents) stage by stage on its critical path (FEDMQ_TRACE marks)
-bench-round: deps
-	$(SWIFT) build -c release --static-swift-stdlib --scratch-path $(STATIC_BUILD)
+bench-round: deps $(AGENT_ORDER)
+	$(SWIFT) build -c release $(STATIC_FLAGS)
 	$(STATIC_BUILD)/release/fedmq bench round --runs 3 --results bench/results/round.json --markdown docs/benchmarks.md
 
 ## bench-encodings: bytes per update and accuracy of float16 and int8 updates vs float32 (real processes)
-bench-encodings: deps
-	$(SWIFT) build -c release --static-swift-stdlib --scratch-path $(STATIC_BUILD)
+bench-encodings: deps $(AGENT_ORDER)
+	$(SWIFT) build -c release $(STATIC_FLAGS)
 	$(STATIC_BUILD)/release/fedmq bench encodings --runs 3 --python python3 --results bench/results/encodings.json --markdown docs/benchmarks.md
 
 ## bench-overhead: round open to model published, 10k-parameter model, no-op training, 10 and 100 agents
-bench-overhead: deps
-	$(SWIFT) build -c release --static-swift-stdlib --scratch-path $(STATIC_BUILD)
+bench-overhead: deps $(AGENT_ORDER)
+	$(SWIFT) build -c release $(STATIC_FLAGS)
 	$(STATIC_BUILD)/release/fedmq bench overhead --runs 3 --results bench/results/overhead.json --markdown docs/benchmarks.md
 
 ## bench-soak: 200 agents x 20 rounds through one local broker: nothing lost, flat aggregator memory
-bench-soak: deps
-	$(SWIFT) build -c release --static-swift-stdlib --scratch-path $(STATIC_BUILD)
+bench-soak: deps $(AGENT_ORDER)
+	$(SWIFT) build -c release $(STATIC_FLAGS)
 	$(STATIC_BUILD)/release/fedmq bench soak --results bench/results/soak.json --markdown docs/benchmarks.md
 
 ## bench-footprint: agent binary size (dynamic, static), idle and training RSS, idle CPU, beside a Flower client
-bench-footprint: deps $(BENCH_VENV)/bin/python
+bench-footprint: deps $(BENCH_VENV)/bin/python $(AGENT_ORDER)
 	$(BENCH_VENV)/bin/python -c "import flwr; assert flwr.__version__ == '1.42.0'" 2>/dev/null || $(BENCH_VENV)/bin/pip install -q $(FLOWER)
 	$(SWIFT) build -c release --product fedmq-agent
-	$(SWIFT) build -c release --static-swift-stdlib --scratch-path $(STATIC_BUILD)
+	$(SWIFT) build -c release $(STATIC_FLAGS)
 	$(STATIC_BUILD)/release/fedmq bench footprint --results bench/results/footprint.json --markdown docs/benchmarks.md
 
 ## bench-ingest: 100 agents publish one update each (10 k, 1 M, 10 M parameters): aggregator vs mosquitto_sub, memory
-bench-ingest: deps
-	$(SWIFT) build -c release --static-swift-stdlib --scratch-path $(STATIC_BUILD)
+bench-ingest: deps $(AGENT_ORDER)
+	$(SWIFT) build -c release $(STATIC_FLAGS)
 	$(STATIC_BUILD)/release/fedmq bench ingest --runs 3 --results bench/results/ingest.json --markdown docs/benchmarks.md
 
 ## bench-secagg: secure aggregation vs plain FedAvg: per-agent bytes and CPU, round latency (10 and 100 agents)
@@ -191,15 +211,15 @@ bench-analytics: deps $(DP_VENV)/bin/python
 	.build/release/fedmq bench analytics --runs 20 --python $(DP_VENV)/bin/python --results bench/results/analytics.json --markdown docs/benchmarks.md
 
 ## bench-sensors: a native 1D CNN on BasicMotions and JapaneseVowels (10 agents, IID and Dirichlet 0.5) beside Flower 1.42 + PyTorch
-bench-sensors: deps $(BENCH_VENV)/bin/python
+bench-sensors: deps $(BENCH_VENV)/bin/python $(AGENT_ORDER)
 	$(BENCH_VENV)/bin/python -c "import flwr, torch, safetensors; assert flwr.__version__ == '1.42.0'" 2>/dev/null || $(BENCH_VENV)/bin/pip install -q torch safetensors $(FLOWER)
-	$(SWIFT) build -c release --static-swift-stdlib --scratch-path $(STATIC_BUILD)
+	$(SWIFT) build -c release $(STATIC_FLAGS)
 	$(STATIC_BUILD)/release/fedmq bench sensors --runs 3 --python $(BENCH_VENV)/bin/python --results bench/results/sensors.json --markdown docs/benchmarks.md
 	$(STATIC_BUILD)/release/fedmq bench sensors --external --rounds 10 --python $(BENCH_VENV)/bin/python --results bench/results/sensors-external.json --markdown docs/benchmarks.md
 
 ## bench-scale: 1k, 5k and 10k simulated agents, one broker, 4 bridged sites, 4 sites with site aggregators: latency, losses, central ingest, CPU, memory
-bench-scale: deps
-	$(SWIFT) build -c release --static-swift-stdlib --scratch-path $(STATIC_BUILD)
+bench-scale: deps $(AGENT_ORDER)
+	$(SWIFT) build -c release $(STATIC_FLAGS)
 	$(STATIC_BUILD)/release/fedmq bench scale --runs 3 --results bench/results/scale.json --markdown docs/benchmarks.md
 
 ## cluster-check: a two-node ejabberd cluster on loopback (installed if missing): which MQTT 5 features hold across it, and a FedMQ job across its nodes
@@ -208,8 +228,8 @@ cluster-check: deps
 	tools/ejabberd-cluster-check .build/debug
 
 ## bench-shards: 1, 2 and 4 ingest shards sharing one broker's updates ($share), against one aggregator: ingest rate, losses
-bench-shards: deps
-	$(SWIFT) build -c release --static-swift-stdlib --scratch-path $(STATIC_BUILD)
+bench-shards: deps $(AGENT_ORDER)
+	$(SWIFT) build -c release $(STATIC_FLAGS)
 	$(STATIC_BUILD)/release/fedmq bench shards --runs 3 --results bench/results/shards.json --markdown docs/benchmarks.md
 
 ## bench-heterogeneity: FedAvg, FedProx, FedDF and client distillation, each with and without augmentation, on Dirichlet(0.1) digits
