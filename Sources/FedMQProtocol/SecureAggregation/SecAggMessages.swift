@@ -28,11 +28,20 @@ public struct SecAggKeys: Codable, Sendable, Equatable, SchemaVersioned {
         case identityKey = "identity_key"
     }
 
-    /// Refuses an invalid job or agent id and a round below 1.
+    /// Refuses an invalid job or agent id, a round below 1, and keys, commitment or signature
+    /// not in their one canonical text form (what a roster packs must unpack to the same text).
     public func validate() throws(ProtocolError) {
         try Identifier.validate(job, kind: "job")
         try Identifier.validate(agent, kind: "agent")
         guard round >= 1 else { throw .invalidMessage(schema: Self.schema, reason: "round must be >= 1") }
+        for (field, text, count) in [
+            ("cipher_key", cipherKey, 32), ("mask_key", maskKey, 32), ("identity_key", identityKey, 32), ("signature", signature, 64),
+        ] where CanonicalBytes.base64(text)?.count != count {
+            throw .invalidMessage(schema: Self.schema, reason: "\(field) is not the base64 of \(count) bytes")
+        }
+        guard CanonicalBytes.hex(selfMaskCommitment)?.count == 32 else {
+            throw .invalidMessage(schema: Self.schema, reason: "self_mask_commitment is not 64 lowercase hex digits")
+        }
     }
 
     /// What a roster names this agent's keys by.
@@ -40,45 +49,6 @@ public struct SecAggKeys: Codable, Sendable, Equatable, SchemaVersioned {
 
     var statement: [UInt8] {
         SignedStatement.secAggKeys(job: job, round: round, agent: agent, cipherKey: cipherKey, maskKey: maskKey, commitment: selfMaskCommitment)
-    }
-}
-
-/// Stage 2, aggregator → one agent's inbox: the round's secure-aggregation settings and the
-/// signed keys of that agent's neighbours. Signed by the aggregator (user property).
-public struct SecAggRoster: Codable, Sendable, Equatable, SchemaVersioned {
-    public static let schema = "fedmq.secagg.roster/2"
-    public var schema: String = Self.schema
-    public var job: String
-    public var round: Int
-    /// The agent this roster is for.
-    public var agent: String
-    /// How many agents the round's neighbour graph holds: the agent derives from it (and the
-    /// announced rates) the smallest neighbour count and threshold it accepts.
-    public var cohort: Int
-    /// Shares needed to rebuild a secret (t); the secrets are shared among the neighbours and the agent itself.
-    public var threshold: Int
-    public var neighbours: [SecAggKeys]
-    /// sha256 of this agent's keys as the aggregator holds them: an agent that restarted
-    /// within the round (new keys) sees that the roster is not for it and sits the round out,
-    /// instead of sending shares its neighbours could not open.
-    public var keysSHA256: String
-
-    enum CodingKeys: String, CodingKey {
-        case schema, job, round, agent, cohort, threshold, neighbours
-        case keysSHA256 = "keys_sha256"
-    }
-
-    /// Refuses invalid ids and a neighbour list or threshold the cohort cannot hold.
-    public func validate() throws(ProtocolError) {
-        try Identifier.validate(job, kind: "job")
-        try Identifier.validate(agent, kind: "agent")
-        guard neighbours.count <= 254 else { throw .invalidMessage(schema: Self.schema, reason: "more than 254 neighbours") }
-        guard (2...1_000_000).contains(cohort), neighbours.count < cohort else {
-            throw .invalidMessage(schema: Self.schema, reason: "a cohort of \(cohort) cannot hold this agent and \(neighbours.count) neighbours")
-        }
-        guard threshold >= 1, threshold <= neighbours.count + 1 else {
-            throw .invalidMessage(schema: Self.schema, reason: "threshold \(threshold) does not fit \(neighbours.count) neighbours")
-        }
     }
 }
 

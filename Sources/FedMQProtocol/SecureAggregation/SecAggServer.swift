@@ -65,6 +65,8 @@ public struct SecAggServer: Sendable {
         guard stage == .collectingKeys else { throw .secureAggregation("keys from \(agent) after the key stage closed") }
         guard cohort.contains(agent), message.agent == agent else { throw .secureAggregation("keys from \(agent), not in the cohort or not its own") }
         guard keys[agent] == nil else { throw .secureAggregation("second set of keys from \(agent)") }
+        // Only canonical keys: the rosters carry them packed as bytes (`PackedKeys`).
+        try message.validate()
         try SecAggClient.check(message, job: job, round: round, enrolled: enrolled)
         keys[agent] = message
     }
