@@ -91,15 +91,16 @@ public enum ModelCodec {
             stochasticRoundingSeed: stochasticRoundingSeed)
     }
 
-    /// Encodes a top-k sparsified update: each tensor's kept values and their U32 indices.
+    /// Encodes a top-k sparsified update: each tensor's kept values and their positions (U32
+    /// indices, or with `bitmaps` a bitmap where that is smaller).
     public static func encodeUpdate(
         sparse delta: SparseParameters, encoding: TensorEncoding, job: String, round: Int, agent: String, baseSHA256: String,
-        examples: Int, stochasticRoundingSeed: UInt64? = nil
+        examples: Int, stochasticRoundingSeed: UInt64? = nil, bitmaps: Bool = false
     ) -> [UInt8] {
         SafetensorsEncoder.encode(
             sparse: delta, encoding: encoding,
             metadata: updateMetadata(job: job, round: round, agent: agent, baseSHA256: baseSHA256, examples: examples),
-            stochasticRoundingSeed: stochasticRoundingSeed)
+            stochasticRoundingSeed: stochasticRoundingSeed, bitmaps: bitmaps)
     }
 
     /// Encodes a site's partial aggregate (float32): its agents' weighted mean delta, the weight

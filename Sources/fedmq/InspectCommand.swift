@@ -63,7 +63,7 @@ enum PayloadDescription {
         for (name, blob) in file.blobs.sorted(by: { $0.key < $1.key }) {
             lines.append("  \(name) U8 \(blob.shape): \(blob.bytes.count) bytes (opaque: ciphertexts or plaintexts of a homomorphic round)")
         }
-        let sparse = file.isSparse ? " (top-k: only the largest entries, at the positions in the .indices tensors)" : ""
+        let sparse = file.isSparse ? " (top-k: only the largest entries, at the positions in the .indices or .bitmap tensors)" : ""
         lines.append("  \(file.tensors.count) tensors, \(total) values\(sparse)")
         return lines.joined(separator: "\n")
     }

@@ -73,6 +73,27 @@ struct TopKUpdateTests {
         #expect(maxDifference(accounted, delta) < 1e-6)
     }
 
+    @Test("under an aggregator that does not announce bitmaps (an earlier version) an agent sends U32 indices")
+    func indicesForEarlierAggregators() throws {
+        let aggregator = Fixture.machine()
+        var announcement = aggregator.announcement
+        #expect(announcement.sparseBitmaps == true)
+        announcement.sparseBitmaps = nil
+        var agent = try AgentStateMachine(agent: "a1", job: Fixture.job, lastServedRound: 0, errorFeedback: try ErrorFeedback(fraction: 0.25))
+        _ = agent.modelReceived(aggregator.modelBytes, now: 1001)
+        _ = agent.roundReceived(ProtocolJSON.encode(announcement), now: 1001)
+        var trained = Fixture.initial
+        try trained.add(try delta(seed: 3))
+        let actions = agent.trainingFinished(round: 1, trained: trained, examples: 12, now: 1010)
+        guard case .publishUpdate(_, let payload, _, _) = actions[1] else {
+            Issue.record("expected a publish, got \(actions)")
+            return
+        }
+        let file = try SafetensorsDecoder.decode(payload)
+        #expect(file.blobs.isEmpty)
+        #expect(file.indices.mapValues(\.count) == ["W.indices": 2, "b.indices": 1])
+    }
+
     @Test("an agent set to top-k publishes a sparse update the aggregator accepts, and records its residual")
     func agentPublishesSparse() throws {
         let aggregator = Fixture.machine()
@@ -87,7 +108,9 @@ struct TopKUpdateTests {
             Issue.record("expected a record with a residual and a publish, got \(actions)")
             return
         }
-        #expect(try SafetensorsDecoder.decode(payload).indices.mapValues(\.count) == ["W.indices": 2, "b.indices": 1])
+        let file = try SafetensorsDecoder.decode(payload)
+        #expect(file.blobs.keys.sorted() == ["W.bitmap", "b.bitmap"])  // the aggregator announces it reads bitmaps
+        #expect(try file.sparseParameters(orderedAs: ["W", "b"]).tensors.map(\.indices.count) == [2, 1])
         let validator = UpdateValidator(announcement: aggregator.announcement, model: aggregator.model, allowedAgents: nil)
         let accepted = try validator.validate(agent: "a1", round: 1, payload: payload).get()
         #expect(accepted.delta.tensors.map { $0.values.filter { $0 != 0 }.count } == [2, 1])

@@ -22,6 +22,8 @@ public struct SparseParameters: Sendable, Equatable {
     public static let metadataKey = "fedmq.sparsity"
     public static let metadataValue = "top-k"
     public static let indicesSuffix = ".indices"
+    /// The suffix of a tensor's positions sent as a bitmap (U8, `SparseIndexBitmap`) instead of indices.
+    public static let bitmapSuffix = ".bitmap"
 
     /// Sparse tensors, in model order.
     public init(_ tensors: [SparseTensor]) {

@@ -17,17 +17,23 @@ public enum SafetensorsEncoder {
 
     /// Encodes a sparse delta: per tensor, its kept values as `<name>` (shape [k], in
     /// `encoding`) and their positions as `<name>.indices` (U32, shape [k]), with metadata
-    /// `fedmq.sparsity` = `top-k`.
+    /// `fedmq.sparsity` = `top-k`. With `bitmaps`, a tensor whose positions take fewer bytes
+    /// as a bitmap sends them as `<name>.bitmap` (U8) instead.
     public static func encode(
         sparse: SparseParameters, encoding: TensorEncoding = .float32, metadata: [String: String] = [:],
-        stochasticRoundingSeed: UInt64? = nil
+        stochasticRoundingSeed: UInt64? = nil, bitmaps: Bool = false
     ) -> [UInt8] {
         var metadata = metadata
         metadata[SparseParameters.metadataKey] = SparseParameters.metadataValue
         var writer = Writer(encoding: encoding, metadata: metadata, stochasticRoundingSeed: stochasticRoundingSeed)
         for tensor in sparse.tensors {
             writer.append(tensor.name, shape: [tensor.values.count], values: tensor.values)
-            writer.append(tensor.name + SparseParameters.indicesSuffix, indices: tensor.indices)
+            if bitmaps, SparseIndexBitmap.isSmaller(for: tensor.indices) {
+                let bitmap = SparseIndexBitmap.bitmap(of: tensor.indices)
+                writer.append(tensor.name + SparseParameters.bitmapSuffix, blob: ByteBlob(shape: [bitmap.count], bytes: bitmap))
+            } else {
+                writer.append(tensor.name + SparseParameters.indicesSuffix, indices: tensor.indices)
+            }
         }
         return writer.finish()
     }

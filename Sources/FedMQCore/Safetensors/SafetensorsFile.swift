@@ -46,12 +46,16 @@ public struct SafetensorsFile: Sendable, Equatable {
     }
 
     /// A sparse file's tensors in the order of `names`: each name's values (1-D) and its
-    /// `<name>.indices`, and nothing else.
+    /// positions, as `<name>.indices` or as `<name>.bitmap` (1-D), and nothing else.
     public func sparseParameters(orderedAs names: [String]) throws(CoreError) -> SparseParameters {
-        guard blobs.isEmpty else { throw .tensorSetMismatch(expected: names, actual: tensors.map(\.name) + blobs.keys.sorted()) }
-        let expectedIndices = names.map { $0 + SparseParameters.indicesSuffix }
-        guard Set(names) == Set(tensors.map(\.name)), names.count == tensors.count, Set(expectedIndices) == Set(indices.keys) else {
-            throw .tensorSetMismatch(expected: names + expectedIndices, actual: tensors.map(\.name) + indices.keys.sorted())
+        let positions = names.map { name in
+            indices[name + SparseParameters.indicesSuffix] != nil ? name + SparseParameters.indicesSuffix : name + SparseParameters.bitmapSuffix
+        }
+        let present = indices.keys.sorted() + blobs.keys.sorted()
+        guard Set(names) == Set(tensors.map(\.name)), names.count == tensors.count, Set(positions) == Set(present),
+            positions.count == present.count
+        else {
+            throw .tensorSetMismatch(expected: names + positions, actual: tensors.map(\.name) + present)
         }
         let byName = Dictionary(uniqueKeysWithValues: tensors.map { ($0.name, $0) })
         var sparse: [SparseTensor] = []
@@ -59,7 +63,20 @@ public struct SafetensorsFile: Sendable, Equatable {
             guard let tensor = byName[name], tensor.shape.count == 1 else {
                 throw .invalidSparseTensor(tensor: name, reason: "its values must be a 1-D tensor")
             }
-            sparse.append(SparseTensor(name: name, indices: indices[name + SparseParameters.indicesSuffix] ?? [], values: tensor.values))
+            let kept: [UInt32]
+            if let listed = indices[name + SparseParameters.indicesSuffix] {
+                kept = listed
+            } else if let bitmap = blobs[name + SparseParameters.bitmapSuffix], bitmap.shape.count == 1 {
+                // Counted before the positions are listed: a bitmap of ones would list 8 per byte.
+                let marked = bitmap.bytes.reduce(0) { $0 + $1.nonzeroBitCount }
+                guard marked == tensor.values.count else {
+                    throw .invalidSparseTensor(tensor: name, reason: "its bitmap marks \(marked) positions for \(tensor.values.count) values")
+                }
+                kept = SparseIndexBitmap.indices(of: bitmap.bytes)
+            } else {
+                throw .invalidSparseTensor(tensor: name, reason: "its bitmap must be a 1-D tensor")
+            }
+            sparse.append(SparseTensor(name: name, indices: kept, values: tensor.values))
         }
         return SparseParameters(sparse)
     }

@@ -115,7 +115,7 @@ extension AgentStateMachine {
         let payload = try feedback.compress(delta, bound: sentNormBound(round, dimension: delta.count)) { kept in
             ModelCodec.encodeUpdate(
                 sparse: kept, encoding: round.encoding, job: topics.job, round: round.round, agent: agent, baseSHA256: baseSHA256,
-                examples: examples, stochasticRoundingSeed: roundingSeed)
+                examples: examples, stochasticRoundingSeed: roundingSeed, bitmaps: round.sparseBitmaps == true)
         }
         return (payload, feedback, nil)
     }

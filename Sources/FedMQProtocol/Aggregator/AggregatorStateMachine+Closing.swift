@@ -104,6 +104,7 @@ extension AggregatorStateMachine {
         announcement.rounds = policy.rounds
         announcement.homomorphic = policy.homomorphic
         announcement.analytics = policy.analytics
+        announcement.sparseBitmaps = true
         if let sites = policy.sites {
             (announcement.sites, announcement.weighting) = (sites, policy.weighting)
             if policy.ingestShards { announcement.ingestShards = true }

@@ -65,11 +65,15 @@ public struct RoundAnnouncement: Codable, Sendable, Equatable, SchemaVersioned {
     /// The sites are ingest shards sharing one broker's updates: an agent never sends its
     /// update twice (a second copy could reach another shard and count twice).
     public var ingestShards: Bool?
+    /// The aggregators of this job read a top-k update's positions as a bitmap too
+    /// (`<name>.bitmap`); agents of earlier versions ignore it and send indices.
+    public var sparseBitmaps: Bool?
 
     enum CodingKeys: String, CodingKey {
         case schema, job, round, rounds, deadline, extensions, revision, training, encoding, privacy, received, selected, asynchronous, homomorphic
         case analytics, sites, weighting
         case ingestShards = "ingest_shards"
+        case sparseBitmaps = "sparse_bitmaps"
         case evaluateEvery = "evaluate_every"
         case openedAt = "opened_at"
         case targetUpdates = "target_updates"
