@@ -51,8 +51,11 @@ public enum ModelCodec {
     }
 
     /// Decodes and checks a global model payload, parsing its spec only if `specs` does not
-    /// hold the same text already (every model of a job carries the same spec).
-    public static func decodeModel(_ bytes: [UInt8], specs: inout ModelSpecCache) throws(ProtocolError) -> GlobalModel {
+    /// hold the same text already (every model of a job carries the same spec). `sha256` is
+    /// the payload's hex digest when the caller has it already.
+    public static func decodeModel(_ bytes: [UInt8], specs: inout ModelSpecCache, sha256 digest: String? = nil) throws(ProtocolError)
+        -> GlobalModel
+    {
         let file: SafetensorsFile
         do {
             file = try SafetensorsDecoder.decode(bytes, limits: SafetensorsLimits(maxHeaderBytes: 16 << 20))
@@ -71,7 +74,7 @@ public enum ModelCodec {
             let parameters = try file.parameters(orderedAs: spec.parameterLayout.map(\.name))
             try spec.check(parameters)
             guard parameters.allFinite else { throw ProtocolError.invalidModel("the model holds NaN or infinite values") }
-            return GlobalModel(job: job, round: round, spec: spec, parameters: parameters, sha256: sha256(bytes))
+            return GlobalModel(job: job, round: round, spec: spec, parameters: parameters, sha256: digest ?? sha256(bytes))
         } catch let error as CoreError {
             throw .core(error)
         } catch let error as ProtocolError {

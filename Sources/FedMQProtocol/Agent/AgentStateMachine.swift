@@ -150,12 +150,14 @@ public struct AgentStateMachine {
 
     /// The retained `global/model` arrived (or changed), with its `fedmq-signature` property if any.
     public mutating func modelReceived(_ payload: [UInt8], signature: String? = nil, now: Double) -> [AgentAction] {
-        if let refusal = unsigned(signature, SignedStatement.model(job: topics.job, payload: payload), what: "global model") {
+        // One hash serves the signature's statement and the model's identity.
+        let digest = ModelCodec.sha256(payload)
+        if let refusal = unsigned(signature, SignedStatement.model(job: topics.job, sha256: digest), what: "global model") {
             return refuseModel(refusal, now: now)
         }
         let decoded: GlobalModel
         do {
-            decoded = try ModelCodec.decodeModel(payload, specs: &modelSpecs)
+            decoded = try ModelCodec.decodeModel(payload, specs: &modelSpecs, sha256: digest)
         } catch {
             return refuseModel("global model refused: \(error)", now: now)
         }

@@ -31,7 +31,13 @@ public enum SignedStatement {
 
     /// The global model (its payload names job and round in its metadata).
     public static func model(job: String, payload: [UInt8]) -> [UInt8] {
-        Array("fedmq/v1 model\n\(job)\n\(ModelCodec.sha256(payload))".utf8)
+        model(job: job, sha256: ModelCodec.sha256(payload))
+    }
+
+    /// The global model whose payload's hex sha256 is `sha256` (hashed once for the
+    /// signature and the model both).
+    public static func model(job: String, sha256: String) -> [UInt8] {
+        Array("fedmq/v1 model\n\(job)\n\(sha256)".utf8)
     }
 
     /// The round announcement on `global/round`.
