@@ -60,7 +60,13 @@ struct HomomorphicJobTests {
             let aggregator = try job.startAggregator()
             let agents = try (0..<7).map { try job.startAgent($0, extra: fleet.agentArguments($0)) }
             // Mid-round 2: once one of its updates is spooled, the key holder dies and comes back.
-            try await eventually("round 2 to take an update") { job.spooled(round: 2) >= 1 }
+            do {
+                try await eventually("round 2 to take an update") { job.spooled(round: 2) >= 1 }
+            } catch {
+                // Seen once in a full parallel suite: keep what the services said, to tell why.
+                Issue.record("aggregator: \(job.log("aggregator").suffix(3000))\nkey holder: \(job.log("keyholder").suffix(1500))")
+                throw error
+            }
             keyholder.send(SIGKILL)
             _ = try await keyholder.wait()
             keyholder = try startKeyholder(job, fleet: fleet, minUpdates: 7)
