@@ -23,12 +23,16 @@ struct SparseBitmapTests {
         #expect(SparseIndexBitmap.bitmap(of: [0, 9]) == [0b0000_0001, 0b0000_0010])
     }
 
-    @Test("a bitmap is chosen only when it is smaller than 4 bytes an index")
+    @Test("a bitmap is chosen only for ascending indices, and only when it is smaller than 4 bytes an index")
     func sizeRule() {
-        #expect(!SparseIndexBitmap.isSmaller(for: []))
-        #expect(!SparseIndexBitmap.isSmaller(for: [255]))  // 32 bytes against 4
-        #expect(!SparseIndexBitmap.isSmaller(for: [30]))  // 4 bytes against 4: not smaller
-        #expect(SparseIndexBitmap.isSmaller(for: [3, 30]))  // 4 bytes against 8
+        #expect(!SparseIndexBitmap.isPreferred(for: []))
+        #expect(!SparseIndexBitmap.isPreferred(for: [255]))  // 32 bytes against 4
+        #expect(!SparseIndexBitmap.isPreferred(for: [30]))  // 4 bytes against 4: not smaller
+        #expect(SparseIndexBitmap.isPreferred(for: [3, 30]))  // 4 bytes against 8
+        // Out of order or repeated, a bitmap would hand the values to other positions.
+        #expect(!SparseIndexBitmap.isPreferred(for: [30, 3]))
+        #expect(!SparseIndexBitmap.isPreferred(for: [3, 3, 30]))
+        #expect(SparseIndexBitmap.bitmap(of: [30, 3]) == SparseIndexBitmap.bitmap(of: [3, 30]))
     }
 
     @Test("with bitmaps a file sends each tensor's positions the smaller way and decodes back exactly")

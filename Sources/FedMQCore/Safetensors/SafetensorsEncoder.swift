@@ -28,7 +28,7 @@ public enum SafetensorsEncoder {
         var writer = Writer(encoding: encoding, metadata: metadata, stochasticRoundingSeed: stochasticRoundingSeed)
         for tensor in sparse.tensors {
             writer.append(tensor.name, shape: [tensor.values.count], values: tensor.values)
-            if bitmaps, SparseIndexBitmap.isSmaller(for: tensor.indices) {
+            if bitmaps, SparseIndexBitmap.isPreferred(for: tensor.indices) {
                 let bitmap = SparseIndexBitmap.bitmap(of: tensor.indices)
                 writer.append(tensor.name + SparseParameters.bitmapSuffix, blob: ByteBlob(shape: [bitmap.count], bytes: bitmap))
             } else {
