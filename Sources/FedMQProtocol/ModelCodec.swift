@@ -30,10 +30,7 @@ public enum ModelCodec {
 
     /// The SHA-256 of `bytes` in lowercase hex.
     public static func sha256(_ bytes: [UInt8]) -> String {
-        SHA256.hash(data: bytes).map { byte in
-            let hex = String(byte, radix: 16)
-            return byte < 16 ? "0" + hex : hex
-        }.joined()
+        CanonicalBytes.hex(SHA256.hash(data: bytes))
     }
 
     /// Encodes a global model (float32) with its spec, so devices can rebuild it from the

@@ -1,7 +1,8 @@
 import Foundation
 
-/// Bytes from their canonical text: nil for any other spelling of them, so that the bytes
-/// written back as text give the same string (signatures and fingerprints are over the text).
+/// Bytes as text and back: lowercase hex (every sha256 FedMQ writes) and padded base64, read
+/// only in their canonical spelling, so that bytes written back as text give the same string
+/// (signatures and fingerprints are over the text).
 enum CanonicalBytes {
     /// The bytes of padded standard base64, if `text` is exactly how they encode.
     static func base64(_ text: String) -> [UInt8]? {
