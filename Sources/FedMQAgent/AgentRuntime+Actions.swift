@@ -2,7 +2,7 @@ import FedMQCore
 import FedMQProtocol
 import FedMQRuntime
 import FedMQTransport
-import Foundation
+import FoundationEssentials
 import Logging
 
 /// Carrying out the state machine's actions: train, record, publish, log.

@@ -1,7 +1,8 @@
 import FedMQCore
 import FedMQProtocol
 import FedMQRuntime
-import Foundation
+import FoundationEssentials
+import Glibc
 import Synchronization
 
 /// What an agent keeps for one job across restarts: its record (last served round, privacy

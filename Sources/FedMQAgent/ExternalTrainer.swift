@@ -2,7 +2,8 @@ import FedMQCore
 import FedMQProcess
 import FedMQProtocol
 import FedMQRuntime
-import Foundation
+import FoundationEssentials
+import Glibc
 import Synchronization
 
 /// Runs the agent's `trainer` (an `ExternalCommand`) for one round, in a private work folder `<state>/trainer/round-<r>/`
@@ -129,7 +130,7 @@ struct ExternalTrainer: Sendable {
         do {
             result = try JSONDecoder().decode(ResultFile.self, from: data)
         } catch {
-            throw Failure("\(resultPath): not {\"examples\": N, \"metrics\": {...}}: \(error.localizedDescription)")
+            throw Failure("\(resultPath): not {\"examples\": N, \"metrics\": {...}}: \(ErrorText.describe(error))")
         }
         guard result.examples > 0, result.examples < 1 << 40 else {
             throw Failure("\(resultPath): examples must be a positive count, not \(result.examples)")

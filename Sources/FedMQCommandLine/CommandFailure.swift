@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// A failure the command reports as `Error: <message>` with exit status 1 (not a usage error).
 public struct CommandFailure: Error, CustomStringConvertible {

@@ -1,5 +1,6 @@
 import Dispatch
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Waits for SIGINT or SIGTERM, so a command can shut down cleanly instead of dying.
 public enum ShutdownSignal {

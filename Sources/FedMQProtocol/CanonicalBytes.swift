@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// Bytes as text and back: lowercase hex (every sha256 FedMQ writes) and padded base64, read
 /// only in their canonical spelling, so that bytes written back as text give the same string

@@ -1,5 +1,5 @@
 import FedMQTransport
-import Foundation
+import FoundationEssentials
 
 /// How a runtime reaches the broker. JSON keys are snake_case (config files); every field has
 /// its default here, so a field is its declaration and its key in `CodingKeys`.

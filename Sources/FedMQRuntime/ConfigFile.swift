@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// A settings type read from a JSON config file. `init()` holds every field's default, so a
 /// file names only what it changes: its keys are laid over the defaults' JSON (objects key by
@@ -17,20 +17,23 @@ public protocol ConfigFile: Codable {
 enum ConfigMerge {
     /// `file` laid over `defaults`: objects merge key by key; anything else in `file` wins,
     /// JSON null included (it means "none", e.g. `rounds: null` runs forever).
-    static func lay(_ file: Any, over defaults: Any) -> Any {
-        guard let object = file as? [String: Any], var merged = defaults as? [String: Any] else { return file }
+    static func lay(_ file: ConfigJSON, over defaults: ConfigJSON) -> ConfigJSON {
+        guard case .object(let object) = file, case .object(var merged) = defaults else { return file }
         for (key, value) in object {
             merged[key] = merged[key].map { lay(value, over: $0) } ?? value
         }
-        return merged
+        return .object(merged)
     }
 
     /// The required paths `file` lacks (or sets to null), in the order given.
-    static func missing(_ required: [String], in file: Any) -> [String] {
+    static func missing(_ required: [String], in file: ConfigJSON) -> [String] {
         required.filter { path in
-            var node: Any? = file
-            for key in path.split(separator: ".") { node = (node as? [String: Any])?[String(key)] }
-            return node == nil || node is NSNull
+            var node: ConfigJSON? = file
+            for key in path.split(separator: ".") {
+                guard case .object(let object) = node else { return true }
+                node = object[String(key)]
+            }
+            return node == nil || node == .null
         }
     }
 }

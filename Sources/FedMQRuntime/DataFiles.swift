@@ -1,5 +1,5 @@
 import FedMQCore
-import Foundation
+import FoundationEssentials
 
 extension CSVReader {
     /// Reads and parses a CSV file; errors name the file (and the line and column).
@@ -8,7 +8,7 @@ extension CSVReader {
         do {
             text = try String(contentsOfFile: path, encoding: .utf8)
         } catch {
-            throw .io(path: path, reason: "cannot read: \(error.localizedDescription)")
+            throw .io(path: path, reason: "cannot read: \(ErrorText.describe(error))")
         }
         return try parse(text, file: path, options: options)
     }

@@ -1,4 +1,5 @@
-import Foundation
+import FedMQCore
+import FoundationEssentials
 
 #if canImport(Glibc)
     import Glibc
@@ -13,7 +14,7 @@ public enum DurableFile {
     ///   - mode: the file's permissions from its creation on (0600 for keys and private state:
     ///     never readable by others, not even for a moment).
     public static func write(_ bytes: [UInt8], to path: String, syncDirectory: Bool = true, mode: mode_t = 0o644) throws(RuntimeError) {
-        let directory = (path as NSString).deletingLastPathComponent
+        let directory = PathText.directory(of: path)
         let temporary = path + ".tmp-\(getpid())"
         // A new file only (O_EXCL), never through a symbolic link (O_NOFOLLOW): whatever waits at
         // the temporary name (a file left by a crash, a link planted there) is removed, not written through.
@@ -100,7 +101,7 @@ public enum DurableFile {
         do {
             try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         } catch {
-            throw .file(path: path, reason: "cannot create directory: \(error.localizedDescription)")
+            throw .file(path: path, reason: "cannot create directory: \(ErrorText.describe(error))")
         }
     }
 

@@ -1,6 +1,6 @@
 import FedMQProtocol
 import FedMQTransport
-import Foundation
+import FoundationEssentials
 
 /// Identity keys and enrolment files on disk. A private key file holds the base64 of the
 /// Ed25519 key and is readable by its owner only.

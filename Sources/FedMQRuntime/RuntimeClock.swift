@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// The runtimes' time: seconds since 1970, as the protocol's messages carry it. The
 /// executables use `WallClock`; tests hand in a clock they move themselves.

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 import Logging
 
 /// Reads a JSON config file into `Config`, over its defaults (see `ConfigFile`), naming the
@@ -17,17 +18,15 @@ public func loadJSONFile<Value: Codable>(_ type: Value.Type, from path: String) 
 
 /// Decodes config JSON over `Config()`'s defaults; `file` names the source in errors.
 public func decodeConfig<Config: ConfigFile>(_ type: Config.Type, from data: Data, file path: String) throws(RuntimeError) -> Config {
-    guard let object = try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed]) else {
-        throw .file(path: path, reason: "not valid JSON")
-    }
-    guard object is [String: Any] else { throw .file(path: path, reason: "the config must be a JSON object") }
+    guard let object = ConfigJSON.parse(data) else { throw .file(path: path, reason: "not valid JSON") }
+    guard case .object = object else { throw .file(path: path, reason: "the config must be a JSON object") }
     if let missing = ConfigMerge.missing(Config.requiredKeys, in: object).first {
         throw .file(path: path, reason: "missing field '\(missing)'")
     }
     let merged: Data
     do {
-        let defaults = try JSONSerialization.jsonObject(with: JSONEncoder().encode(Config()))
-        merged = try JSONSerialization.data(withJSONObject: ConfigMerge.lay(object, over: defaults))
+        let defaults = try JSONDecoder().decode(ConfigJSON.self, from: JSONEncoder().encode(Config()))
+        merged = try JSONEncoder().encode(ConfigMerge.lay(object, over: defaults))
     } catch {
         throw .file(path: path, reason: "cannot lay the file over the defaults: \(error)")
     }

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// Finds keys in a config file that its type does not know: a misspelt key (`round_secs`,
 /// `min_noise_multipler`) would otherwise be ignored and its field left at the default, which
@@ -9,16 +9,16 @@ import Foundation
 /// mean the same to every config).
 enum UnknownKeys {
     /// The dotted paths of `original`'s keys that `known` lacks, sorted.
-    static func find(in original: Any, known: Any, path: String = "") -> [String] {
+    static func find(in original: ConfigJSON, known: ConfigJSON, path: String = "") -> [String] {
         switch (original, known) {
-        case (let object as [String: Any], let knownObject as [String: Any]):
+        case (.object(let object), .object(let knownObject)):
             return object.keys.sorted().flatMap { key -> [String] in
                 let here = path.isEmpty ? key : "\(path).\(key)"
-                guard let value = object[key], !(value is NSNull) else { return [] }
+                guard let value = object[key], value != .null else { return [] }
                 guard let knownValue = knownObject[key] else { return [here] }
                 return find(in: value, known: knownValue, path: here)
             }
-        case (let array as [Any], let knownArray as [Any]):
+        case (.array(let array), .array(let knownArray)):
             return zip(array.indices, zip(array, knownArray)).flatMap { index, pair in
                 find(in: pair.0, known: pair.1, path: "\(path)[\(index)]")
             }
@@ -29,9 +29,8 @@ enum UnknownKeys {
 
     /// The unknown keys of JSON `data` as `config` understood it.
     static func find<Config: Encodable>(in data: Data, decoded config: Config) -> [String] {
-        let encoder = JSONEncoder()
-        guard let original = try? JSONSerialization.jsonObject(with: data), let encoded = try? encoder.encode(config),
-            let known = try? JSONSerialization.jsonObject(with: encoded)
+        guard let original = ConfigJSON.parse(data), let encoded = try? JSONEncoder().encode(config),
+            let known = ConfigJSON.parse(encoded)
         else { return [] }
         return find(in: original, known: known)
     }

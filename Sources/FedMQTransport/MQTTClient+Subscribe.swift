@@ -1,5 +1,6 @@
 import CMosquitto
-import Foundation
+import FoundationEssentials
+import Glibc
 
 extension MQTTClient {
     /// Subscribes through libmosquitto; see `MQTTTransport.subscribe`.

@@ -4,7 +4,7 @@ import FedMQCommandLine
 import FedMQCore
 import FedMQProtocol
 import FedMQRuntime
-import Foundation
+import FoundationEssentials
 import Logging
 
 @main
@@ -63,7 +63,7 @@ struct AgentCommand: AsyncParsableCommand {
             settings.dataLabel = label
             settings.dataHeader = true
         }
-        if let columns { settings.dataColumns = columns.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
+        if let columns { settings.dataColumns = columns.split(separator: ",").map { $0.trimmingSpaces() } }
         if let missing {
             guard let policy = MissingValuePolicy(rawValue: missing) else { throw ValidationError("--missing must be error, drop_row or fill_mean") }
             settings.dataMissing = policy
@@ -89,7 +89,7 @@ struct AgentCommand: AsyncParsableCommand {
     private func baseConfig() throws -> AgentConfig {
         if let config {
             var loaded = try loadJSONConfig(AgentConfig.self, from: config)
-            let directory = (config as NSString).deletingLastPathComponent
+            let directory = PathText.directory(of: config)
             loaded.broker = loaded.broker.resolvingPaths(relativeTo: directory)
             loaded.identityKey = resolvePath(loaded.identityKey, relativeTo: directory)
             loaded.enrolment = resolvePath(loaded.enrolment, relativeTo: directory)

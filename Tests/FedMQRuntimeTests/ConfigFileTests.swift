@@ -34,6 +34,17 @@ struct ConfigFileTests {
         #expect(set.evaluationOptions.hasHeader && set.evaluationOptions.label == .name("y") && !set.exitWhenFinished)
     }
 
+    @Test("64-bit integers keep every digit on their way over the defaults; fractions and exponents stay numbers")
+    func wideIntegers() throws {
+        for seed in [UInt64.max, 9_007_199_254_740_993, 0] {
+            let config = try aggregator(#"{"job": "j", "state_directory": "s", "seed": \#(seed), "policy": {"target_updates": 2}}"#)
+            #expect(config.seed == seed)
+        }
+        let rates = try aggregator(
+            #"{"job": "j", "state_directory": "s", "policy": {"target_updates": 2, "round_seconds": 1.5e1, "training": {"learning_rate": 0.1}}}"#)
+        #expect(rates.policy.roundSeconds == 15 && rates.policy.training.learningRate == 0.1)
+    }
+
     @Test("a missing required field, a wrong type and an unknown key are each refused by path")
     func refusals() {
         let cases: [(String, String)] = [

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// Strategies that need every delta of the round at once: they keep them (O(n × model)
 /// memory) and do their work in `finish`. Each returns global + the robust aggregate of the

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// Adaptive server optimizers (Reddi et al. 2021, "Adaptive Federated Optimization"): the
 /// mean of the deltas (weighted by examples, or uniform as the job says) is a pseudo-gradient Δ, and the server steps with

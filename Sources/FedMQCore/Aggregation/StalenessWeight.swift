@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// How much an update counts when it was trained on a model `s` versions older than the
 /// current one (asynchronous aggregation, FedBuff: Nguyen et al., AISTATS 2022). Every

@@ -19,7 +19,7 @@ public struct AnalyticsAnswer: Codable, Sendable, Equatable, CustomStringConvert
 
     /// One line: the query, its answer and the records behind it.
     public var description: String {
-        func number(_ value: Double) -> String { String(format: "%.6g", value) }
+        func number(_ value: Double) -> String { PrintfFormat.string("%.6g", value) }
         let result =
             if let value { number(value) } else if let histogram { "[" + histogram.map(number).joined(separator: ", ") + "]" } else if let quantiles {
                 "[" + quantiles.map(number).joined(separator: ", ") + "]"

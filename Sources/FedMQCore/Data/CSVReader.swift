@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Which column holds the target.
 public enum LabelColumn: Sendable, Equatable {
@@ -44,7 +45,7 @@ public enum CSVReader {
         var names: [String]?
         if options.hasHeader {
             names = cells(of: lines[0]).map {
-                $0.trimmingCharacters(in: .whitespaces)
+                $0.trimmingSpaces()
             }
             firstDataLine = 1
         }
@@ -147,7 +148,7 @@ public enum CSVReader {
             start = index
         }
         lines.append(text[start..<utf8.endIndex])
-        while let last = lines.last, last.trimmingCharacters(in: .whitespaces).isEmpty { lines.removeLast() }
+        while let last = lines.last, last.trimmingSpaces().isEmpty { lines.removeLast() }
         return lines
     }
 
@@ -163,7 +164,7 @@ public enum CSVReader {
         // Unicode trimming (which took most of an agent's start-up CPU). Anything else takes the
         // full path below.
         if let value = Float(trimmingASCIISpaces(cell)), value.isFinite { return value }
-        let trimmed = cell.trimmingCharacters(in: .whitespaces)
+        let trimmed = cell.trimmingSpaces()
         if trimmed.isEmpty || trimmed == "NA" || trimmed.lowercased() == "nan" { return nil }
         guard let value = Float(trimmed) else {
             throw .malformedData(file: file, line: line, column: column, reason: "'\(trimmed.prefix(40))' is not a number")

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Writes a data set as CSV: the features, then the target (whole numbers without a
 /// fraction), one row per line, in the form `CSVReader` reads back exactly; a header line of the
@@ -22,7 +23,7 @@ public enum CSVWriter {
         do {
             try text(data, label: label).write(toFile: path, atomically: true, encoding: .utf8)
         } catch {
-            throw .io(path: path, reason: "cannot write: \(error.localizedDescription)")
+            throw .io(path: path, reason: "cannot write: \(ErrorText.describe(error))")
         }
     }
 }

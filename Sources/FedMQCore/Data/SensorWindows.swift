@@ -68,7 +68,7 @@ public struct SensorWindows: Sendable, Equatable {
         try validate()
         let lines = CSVReader.lines(of: text)
         guard lines.count >= 2 else { throw .malformedData(file: file, line: 1, column: 1, reason: "need a header and readings") }
-        let names = CSVReader.cells(of: lines[0]).map { $0.trimmingCharacters(in: .whitespaces) }
+        let names = CSVReader.cells(of: lines[0]).map { $0.trimmingSpaces() }
         func column(_ name: String) throws(CoreError) -> Int {
             guard let index = names.firstIndex(of: name) else {
                 throw .malformedData(file: file, line: 1, column: 1, reason: "no column named '\(name)' (columns: \(names.joined(separator: ", ")))")
@@ -93,7 +93,7 @@ public struct SensorWindows: Sendable, Equatable {
             for column in channelColumns {
                 row.append(try CSVReader.number(cells[column], file: file, line: index + 1, column: column + 1) ?? .nan)
             }
-            let name = cells[labelColumn].trimmingCharacters(in: .whitespaces)
+            let name = cells[labelColumn].trimmingSpaces()
             guard let labelIndex = labels.firstIndex(of: name) else {
                 throw .malformedData(
                     file: file, line: index + 1, column: labelColumn + 1,
@@ -132,7 +132,7 @@ public struct SensorWindows: Sendable, Equatable {
             }
             features += window
             targets.append(Float(classes[start]))
-            windowSegments.append(String(segments[start]).trimmingCharacters(in: .whitespaces))
+            windowSegments.append(String(segments[start]).trimmingSpaces())
         }
         guard !targets.isEmpty else { throw .invalidData("the log gives no complete window of \(length) readings with one label") }
         let names = channels.flatMap { channel in (0..<length).map { "\(channel)_\($0)" } }

@@ -51,8 +51,8 @@ extension FeatureScaling {
             guard let names = data.featureNames, names.indices.contains(column) else { return "feature \(column)" }
             return "'\(names[column])'"
         }
-        return "features differ in scale by \(String(format: "%.3g", magnitudes[largest] / magnitudes[smallest]))x "
-            + "(\(name(largest)) around \(String(format: "%.3g", magnitudes[largest])), \(name(smallest)) around \(String(format: "%.3g", magnitudes[smallest]))) "
+        return "features differ in scale by \(PrintfFormat.string("%.3g", magnitudes[largest] / magnitudes[smallest]))x "
+            + "(\(name(largest)) around \(PrintfFormat.string("%.3g", magnitudes[largest])), \(name(smallest)) around \(PrintfFormat.string("%.3g", magnitudes[smallest]))) "
             + "and the model has no feature scaling: training may diverge; give the spec a scaling (fedmq partition writes one) or scale the data"
     }
 }

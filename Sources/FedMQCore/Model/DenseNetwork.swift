@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Forward and backward passes of the models in `ModelSpec`: dense layers (ReLU between them),
 /// or a sequential model's layers (`LayerStack`), with a softmax cross-entropy head for
@@ -184,15 +185,15 @@ public struct DenseNetwork {
                         for j in 0..<outputs { peak = max(peak, out[base + j]) }
                         var total: Float = 0
                         for j in 0..<outputs {
-                            let e = Foundation.exp(out[base + j] - peak)
+                            let e = Glibc.exp(out[base + j] - peak)
                             delta[base + j] = e
                             total += e
                         }
                         let label = Int(targets[row])
                         for j in 0..<outputs { delta[base + j] = delta[base + j] / total }
-                        loss -= Double(lambda * Foundation.log(max(delta[base + label], .leastNormalMagnitude)))
+                        loss -= Double(lambda * Glibc.log(max(delta[base + label], .leastNormalMagnitude)))
                         if let partner = mixed.map({ Int($0.partners[row]) }) {
-                            loss -= Double((1 - lambda) * Foundation.log(max(delta[base + partner], .leastNormalMagnitude)))
+                            loss -= Double((1 - lambda) * Glibc.log(max(delta[base + partner], .leastNormalMagnitude)))
                             delta[base + partner] -= 1 - lambda
                         }
                         delta[base + label] -= lambda
@@ -244,9 +245,9 @@ public struct DenseNetwork {
                     let pT = Self.softmax(student, temperature: t)
                     let qT = Self.softmax((0..<outputs).map { Double(teacher.logits[base + $0]) }, temperature: t)
                     let label = Int(targets[row])
-                    loss -= (1 - a) * Foundation.log(max(p[label], .leastNormalMagnitude))
+                    loss -= (1 - a) * Glibc.log(max(p[label], .leastNormalMagnitude))
                     for j in 0..<outputs where qT[j] > 0 {
-                        loss += a * t * t * qT[j] * (Foundation.log(qT[j]) - Foundation.log(max(pT[j], .leastNormalMagnitude)))
+                        loss += a * t * t * qT[j] * (Glibc.log(qT[j]) - Glibc.log(max(pT[j], .leastNormalMagnitude)))
                     }
                     for j in 0..<outputs {
                         let hard = p[j] - (j == label ? 1 : 0)
@@ -262,7 +263,7 @@ public struct DenseNetwork {
     static func softmax(_ logits: [Double], temperature: Double) -> [Double] {
         let scaled = logits.map { $0 / temperature }
         let peak = scaled.max() ?? 0
-        let exps = scaled.map { Foundation.exp($0 - peak) }
+        let exps = scaled.map { Glibc.exp($0 - peak) }
         let total = exps.reduce(0, +)
         return exps.map { $0 / total }
     }

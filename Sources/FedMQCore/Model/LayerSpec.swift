@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// One layer of a `sequential` model. Each corresponds to one module of a PyTorch
 /// `nn.Sequential`, so a layer at index i owns the tensors `i.weight` and `i.bias` in

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Each layer's forward and backward computation. Convolutions unfold their input (im2col) so
 /// that both passes are matrix products through OpenBLAS, like dense layers.
@@ -143,9 +144,9 @@ extension LayerStack {
     static func apply(_ function: LayerSpec.ActivationFunction, _ x: Float) -> Float {
         switch function {
         case .relu: max(0, x)
-        case .tanh: Foundation.tanh(x)
-        case .sigmoid: 1 / (1 + Foundation.exp(-x))
-        case .gelu: 0.5 * x * (1 + Foundation.erf(x * inverseSquareRootOfTwo))
+        case .tanh: Glibc.tanh(x)
+        case .sigmoid: 1 / (1 + Glibc.exp(-x))
+        case .gelu: 0.5 * x * (1 + Glibc.erf(x * inverseSquareRootOfTwo))
         }
     }
 
@@ -158,8 +159,8 @@ extension LayerStack {
         case .sigmoid: return y * (1 - y)
         case .gelu:
             // Φ(x) + x·φ(x)
-            let cumulative: Float = 0.5 * (1 + Foundation.erf(x * inverseSquareRootOfTwo))
-            let density: Float = Foundation.exp(-0.5 * x * x) * inverseSquareRootOfTwoPi
+            let cumulative: Float = 0.5 * (1 + Glibc.erf(x * inverseSquareRootOfTwo))
+            let density: Float = Glibc.exp(-0.5 * x * x) * inverseSquareRootOfTwoPi
             return cumulative + x * density
         }
     }

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// A GRU over time, PyTorch's equations and gate order (reset, update, new):
 ///   r = σ(W_ir x + b_ir + W_hr h + b_hr), z = σ(W_iz x + b_iz + W_hz h + b_hz),
@@ -55,10 +56,10 @@ extension LayerStack {
                             let input = (step * rows + row) * gates
                             for unit in 0..<units {
                                 let at = (step * rows + row) * units + unit
-                                let reset = 1 / (1 + Foundation.exp(-(inputGates[input + unit] + hiddenGates[row * gates + unit])))
-                                let update = 1 / (1 + Foundation.exp(-(inputGates[input + units + unit] + hiddenGates[row * gates + units + unit])))
+                                let reset = 1 / (1 + Glibc.exp(-(inputGates[input + unit] + hiddenGates[row * gates + unit])))
+                                let update = 1 / (1 + Glibc.exp(-(inputGates[input + units + unit] + hiddenGates[row * gates + units + unit])))
                                 let recalled = hiddenGates[row * gates + 2 * units + unit]
-                                let candidate = Foundation.tanh(inputGates[input + 2 * units + unit] + reset * recalled)
+                                let candidate = Glibc.tanh(inputGates[input + 2 * units + unit] + reset * recalled)
                                 let previous = hidden[row * units + unit]
                                 kept[at] = reset
                                 kept[block + at] = update

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// Standardization fitted on training data: x' = (x - mean) / std, per feature.
 public struct FeatureScaling: Codable, Sendable, Equatable {

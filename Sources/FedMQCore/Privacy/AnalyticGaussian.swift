@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// The exact privacy of the Gaussian mechanism (Balle and Wang, ICML 2018): with noise
 /// multiplier σ (noise std over sensitivity), δ(ε) = Φ(1/(2σ) − εσ) − e^ε Φ(−1/(2σ) − εσ). T

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// Client-level differential privacy on model updates: each agent clips its whole delta to
 /// L2 norm C; discrete Gaussian noise with multiplier z (`GridNoise`, exact integer sampling)

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Differentially private statistics for federated analytics, with the mechanisms
 /// diffprivlib uses (so results can be compared): data are clipped to `bounds` first, the

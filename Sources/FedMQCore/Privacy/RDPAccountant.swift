@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// A Rényi-DP accountant shaped like dp-accounting's `RdpAccountant`: compose events, then
 /// ask for epsilon at a delta. Orders and the RDP-to-(epsilon, delta) conversion are

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Rényi-DP of the (subsampled) Gaussian mechanism, per step and order, following
 /// Mironov, Talwar and Zhang (2019). Integer orders use the closed-form binomial sum;

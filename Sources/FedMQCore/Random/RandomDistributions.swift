@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Samples FedMQ needs from any generator: uniform, standard normal, gamma and Dirichlet.
 extension RandomNumberGenerator {
@@ -12,25 +13,25 @@ extension RandomNumberGenerator {
         var u = nextUnit()
         while u == 0 { u = nextUnit() }
         let v = nextUnit()
-        return (-2 * Foundation.log(u)).squareRoot() * cos(2 * Double.pi * v)
+        return (-2 * Glibc.log(u)).squareRoot() * cos(2 * Double.pi * v)
     }
 
     /// Gamma(shape, 1) by Marsaglia and Tsang's method (boosted for shape < 1).
     public mutating func nextGamma(shape: Double) -> Double {
         precondition(shape > 0, "gamma shape must be positive")
         if shape < 1 {
-            let boost = Foundation.pow(max(nextUnit(), .leastNonzeroMagnitude), 1 / shape)
+            let boost = Glibc.pow(max(nextUnit(), .leastNonzeroMagnitude), 1 / shape)
             return nextGamma(shape: shape + 1) * boost
         }
         let d = shape - 1.0 / 3
         let c = 1 / (9 * d).squareRoot()
         while true {
             let x = nextGaussian()
-            let v = Foundation.pow(1 + c * x, 3)
+            let v = Glibc.pow(1 + c * x, 3)
             if v <= 0 { continue }
             let u = nextUnit()
             if u < 1 - 0.0331 * x * x * x * x { return d * v }
-            if Foundation.log(max(u, .leastNonzeroMagnitude)) < 0.5 * x * x + d * (1 - v + Foundation.log(v)) {
+            if Glibc.log(max(u, .leastNonzeroMagnitude)) < 0.5 * x * x + d * (1 - v + Glibc.log(v)) {
                 return d * v
             }
         }

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Reads safetensors, treating the input as hostile: every length, offset and shape is
 /// checked before any tensor byte is read, and each failure has its own `SafetensorsError`.
@@ -64,19 +65,13 @@ public enum SafetensorsDecoder {
         }
         let dataStart = 8 + Int(headerLength)
         guard bytes.count >= dataStart else { throw .truncated(needed: dataStart, available: bytes.count) }
-        let json: Any
-        do {
-            json = try JSONSerialization.jsonObject(with: Data(bytes[8..<dataStart]))
-        } catch {
-            throw .invalidHeaderJSON("\(error.localizedDescription)")
-        }
-        guard let header = json as? [String: Any] else { throw .invalidHeaderJSON("the header is not a JSON object") }
-        let metadata = try readMetadata(header["__metadata__"])
+        let header = try SafetensorsHeader.parse(bytes[8..<dataStart])
+        let metadata = try readMetadata(header.metadata)
         let dataLength = bytes.count - dataStart
+        if header.entries.count > limits.maxTensors { throw .invalidHeaderJSON("more than \(limits.maxTensors) tensors") }
         var entries: [Entry] = []
-        for (name, value) in header where name != "__metadata__" {
-            entries.append(try readEntry(name, value, dataLength: dataLength, foreign: foreign))
-            if entries.count > limits.maxTensors { throw .invalidHeaderJSON("more than \(limits.maxTensors) tensors") }
+        for (name, raw) in header.entries {
+            entries.append(try readEntry(name, raw, dataLength: dataLength, foreign: foreign))
         }
         entries.sort { ($0.begin, $0.end, $0.name) < ($1.begin, $1.end, $1.name) }
         var covered = 0
@@ -119,20 +114,20 @@ public enum SafetensorsDecoder {
         return (SafetensorsFile(tensors: tensors, metadata: metadata, encodings: encodings, indices: indices, blobs: blobs), skipped)
     }
 
-    private static func readMetadata(_ value: Any?) throws(SafetensorsError) -> [String: String] {
-        guard let value else { return [:] }
-        guard let object = value as? [String: Any] else { throw .invalidMetadata("is not a JSON object") }
-        var metadata: [String: String] = [:]
-        for (key, item) in object {
-            guard let text = item as? String else { throw .invalidMetadata("value of '\(key)' is not a string") }
-            metadata[key] = text
+    private static func readMetadata(_ raw: SafetensorsHeader.RawMetadata) throws(SafetensorsError) -> [String: String] {
+        switch raw {
+        case .absent: return [:]
+        case .notObject: throw .invalidMetadata("is not a JSON object")
+        case .notString(let key): throw .invalidMetadata("value of '\(key)' is not a string")
+        case .values(let metadata): return metadata
         }
-        return metadata
     }
 
-    private static func readEntry(_ name: String, _ value: Any, dataLength: Int, foreign: Bool) throws(SafetensorsError) -> Entry {
-        guard let object = value as? [String: Any] else { throw .invalidEntry(tensor: name, reason: "entry is not a JSON object") }
-        guard let dtype = object["dtype"] as? String else { throw .invalidEntry(tensor: name, reason: "dtype is missing") }
+    private static func readEntry(
+        _ name: String, _ raw: SafetensorsHeader.RawEntry, dataLength: Int, foreign: Bool
+    ) throws(SafetensorsError) -> Entry {
+        guard raw.isObject else { throw .invalidEntry(tensor: name, reason: "entry is not a JSON object") }
+        guard let dtype = raw.dtype else { throw .invalidEntry(tensor: name, reason: "dtype is missing") }
         let content: Content
         let width: Int
         if foreign {
@@ -152,10 +147,10 @@ public enum SafetensorsDecoder {
         } else {
             throw .unsupportedDType(tensor: name, dtype: dtype)
         }
-        guard let shape = integers(object["shape"]), shape.allSatisfy({ $0 >= 0 }) else {
+        guard let shape = integers(raw.shape), shape.allSatisfy({ $0 >= 0 }) else {
             throw .invalidEntry(tensor: name, reason: "shape is not a list of non-negative integers")
         }
-        guard let offsets = integers(object["data_offsets"]), offsets.count == 2 else {
+        guard let offsets = integers(raw.dataOffsets), offsets.count == 2 else {
             throw .invalidEntry(tensor: name, reason: "data_offsets is not a pair of integers")
         }
         let (begin, end) = (offsets[0], offsets[1])
@@ -171,16 +166,10 @@ public enum SafetensorsDecoder {
     }
 
     /// A JSON array of integers (rejecting fractions and absurd magnitudes).
-    private static func integers(_ value: Any?) -> [Int]? {
-        guard let array = value as? [Any], array.count <= 64 else { return nil }
-        var result: [Int] = []
-        for item in array {
-            guard let number = item as? NSNumber else { return nil }
-            let double = number.doubleValue
-            guard double == double.rounded(), abs(double) < 0x1p53 else { return nil }
-            result.append(number.intValue)
-        }
-        return result
+    private static func integers(_ numbers: [Double]?) -> [Int]? {
+        guard let numbers, numbers.count <= 64 else { return nil }
+        guard numbers.allSatisfy({ $0 == $0.rounded() && abs($0) < 0x1p53 }) else { return nil }
+        return numbers.map { Int($0) }
     }
 
     private static func readIndices(_ entry: Entry, bytes: [UInt8], dataStart: Int) -> [UInt32] {

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Writes safetensors: 8-byte little-endian header length, a JSON header (`__metadata__`
 /// first, then each tensor's dtype, shape and data_offsets), padded with spaces to a multiple
@@ -142,7 +143,7 @@ public enum SafetensorsEncoder {
             case "\n": result += "\\n"
             case "\r": result += "\\r"
             case "\t": result += "\\t"
-            case _ where scalar.value < 0x20: result += String(format: "\\u%04x", scalar.value)
+            case _ where scalar.value < 0x20: result += PrintfFormat.string("\\u%04x", scalar.value)
             default: result.unicodeScalars.append(scalar)
             }
         }

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// A decoded safetensors payload: float32 tensors (dequantized), in data-offset order, and
 /// the `__metadata__` string map.

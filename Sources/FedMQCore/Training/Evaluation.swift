@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// How well a model does on a data set.
 public struct Evaluation: Sendable, Equatable, Codable {
@@ -49,7 +50,7 @@ public struct Evaluation: Sendable, Equatable, Codable {
                     errors.append(error)
                 } else if spec.isClassifier {
                     let peak = values.max()!
-                    let logSum = Double(peak) + Foundation.log(values.reduce(0.0) { $0 + Foundation.exp(Double($1 - peak)) })
+                    let logSum = Double(peak) + Glibc.log(values.reduce(0.0) { $0 + Glibc.exp(Double($1 - peak)) })
                     let label = labels[start + row]
                     loss += logSum - Double(values[values.startIndex + label])
                     let predicted = values.indices.max { values[$0] < values[$1] }! - values.startIndex

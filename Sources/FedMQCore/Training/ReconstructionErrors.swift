@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// An autoencoder's per-example reconstruction errors (the mean squared error over an
 /// example's features), counted in fixed logarithmic bins so that agents can report them
@@ -7,7 +8,7 @@ import Foundation
 public enum ReconstructionErrors {
     /// Bin edges 10^(k/20) for k = −160 ... 80: 1e-8 to 1e4, twenty bins a decade (about 12%
     /// apart). Bin 0 holds errors below the first edge, the last bin those from the last edge on.
-    public static let edges: [Double] = (-160...80).map { Foundation.pow(10, Double($0) / 20) }
+    public static let edges: [Double] = (-160...80).map { Glibc.pow(10, Double($0) / 20) }
 
     /// How many bins a histogram has.
     public static var binCount: Int { edges.count + 1 }

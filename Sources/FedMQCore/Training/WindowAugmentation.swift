@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// Augmentations of sensor windows: rows that are flattened windows of `channels` channels
 /// by `length` readings, channel-major (channel 0's readings, then channel 1's, ...). Each is

@@ -285,7 +285,7 @@ public struct AgentStateMachine {
             if after > budget.epsilon {
                 let wasRefusing = refusing
                 refusing = true
-                let reason = "round \(round.round) refused: epsilon would reach \(String(format: "%.3f", after)) > budget \(budget.epsilon)"
+                let reason = "round \(round.round) refused: epsilon would reach \(PrintfFormat.string("%.3f", after)) > budget \(budget.epsilon)"
                 lastError = reason
                 return wasRefusing ? [.ignored(reason)] : [.ignored(reason), .publishStatus(status(now: now))]
             }

@@ -34,7 +34,7 @@ enum ModelRelease {
         case .central:
             return "anyone who sees the published models; the aggregator sees clipped updates without noise"
         case .local, .distributed:
-            let perUpdate = String(format: "%.3g", privacy.perUpdateMultiplier ?? 0)
+            let perUpdate = PrintfFormat.string("%.3g", privacy.perUpdateMultiplier ?? 0)
             return
                 "anyone who sees the published models; each update alone carries noise multiplier \(perUpdate) against the broker and the aggregator"
         }

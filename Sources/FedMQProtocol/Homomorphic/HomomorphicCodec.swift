@@ -1,6 +1,6 @@
 import FedMQCore
 import FedMQHomomorphic
-import Foundation
+import FoundationEssentials
 
 /// The payloads of homomorphic rounds, all safetensors with U8 tensors and string metadata:
 /// an agent's encrypted update, the aggregator's decryption request (the product of the

@@ -1,5 +1,5 @@
 import FedMQHomomorphic
-import Foundation
+import FoundationEssentials
 
 /// `he/key` (retained, signed by the key holder): the Paillier public key agents encrypt with
 /// and the aggregator multiplies under, and the fixed base of fast encryption. JSON,

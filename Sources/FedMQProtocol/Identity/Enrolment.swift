@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// Who may take part, by key: the aggregator's public key (agents check the global model and
 /// round announcements against it) and every enrolled agent's (the aggregator checks updates

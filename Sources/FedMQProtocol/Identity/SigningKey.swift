@@ -1,5 +1,6 @@
 import Crypto
-import Foundation
+import FedMQCore
+import FoundationEssentials
 
 /// An Ed25519 identity key: each agent's (made at enrolment) and the aggregator's. Files hold
 /// the base64 of the 32-byte private key; enrolment files hold the public halves.
@@ -16,7 +17,7 @@ public struct SigningKey: Sendable {
 
     /// The key in base64 (as key files hold it); refuses anything but 32 bytes.
     public init(base64: String) throws(ProtocolError) {
-        guard let raw = Data(base64Encoded: base64.trimmingCharacters(in: .whitespacesAndNewlines)), raw.count == 32,
+        guard let raw = Data(base64Encoded: base64.trimmingWhitespace()), raw.count == 32,
             (try? Curve25519.Signing.PrivateKey(rawRepresentation: raw)) != nil
         else {
             throw .invalidKey("an Ed25519 private key is the base64 of 32 bytes")
@@ -46,7 +47,7 @@ public struct VerifyingKey: Sendable, Hashable, Codable {
 
     /// The key in base64 (as configs and enrolment files hold it); refuses anything but 32 bytes.
     public init(base64: String) throws(ProtocolError) {
-        guard let raw = Data(base64Encoded: base64.trimmingCharacters(in: .whitespacesAndNewlines)), raw.count == 32,
+        guard let raw = Data(base64Encoded: base64.trimmingWhitespace()), raw.count == 32,
             (try? Curve25519.Signing.PublicKey(rawRepresentation: raw)) != nil
         else {
             throw .invalidKey("an Ed25519 public key is the base64 of 32 bytes")

@@ -1,3 +1,5 @@
+import FedMQCore
+
 /// `status/<agent>` (retained; the last will says `offline`).
 public struct AgentStatus: Codable, Sendable, Equatable, SchemaVersioned {
     public static let schema = "fedmq.status/1"

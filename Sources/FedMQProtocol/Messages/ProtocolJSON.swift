@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// JSON encoding and hostile-input decoding of FedMQ's control messages.
 public enum ProtocolJSON {

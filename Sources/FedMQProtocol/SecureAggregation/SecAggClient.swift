@@ -1,6 +1,6 @@
 import Crypto
 import FedMQCore
-import Foundation
+import FoundationEssentials
 
 /// One agent's side of a secure-aggregation round (SecAgg+, Bell et al. CCS 2020, after
 /// Bonawitz et al. CCS 2017), as a state machine without I/O:

@@ -1,5 +1,5 @@
 import Crypto
-import Foundation
+import FoundationEssentials
 
 /// The cryptography of secure aggregation, all from swift-crypto: X25519 key agreement, HKDF
 /// (SHA-256) to 256-bit keys, ChaCha20-Poly1305 for shares, and ChaCha20's keystream (the

@@ -1,5 +1,6 @@
 import FedMQCore
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Who shares secrets with whom in a secure-aggregation round, and how many shares rebuild a
 /// secret.

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// Stage 1, agent → aggregator (`round/<r>/secagg/keys/<agent>`): the agent's fresh X25519
 /// public keys for this round (one to encrypt shares to it, one for pairwise masks) and a

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// Stage 2, aggregator → one agent's inbox: the round's secure-aggregation settings and the
 /// signed keys of that agent's neighbours. Signed by the aggregator (user property).

@@ -1,5 +1,5 @@
 import FedMQCore
-import Foundation
+import FoundationEssentials
 
 /// The aggregator's side of a secure-aggregation round, as a state machine without I/O. It
 /// relays keys and encrypted shares, collects masked updates, asks the survivors for the

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// Shamir secret sharing over GF(2^8), byte by byte: each byte of a secret is the constant
 /// term of its own random polynomial of degree `threshold - 1`; a share is the polynomials'

@@ -1,5 +1,5 @@
 import CMosquitto
-import Foundation
+import FoundationEssentials
 
 // libmosquitto calls these free functions on its loop thread while holding its callback
 // mutex. They are plain nonisolated functions on purpose: a closure formed in a MainActor

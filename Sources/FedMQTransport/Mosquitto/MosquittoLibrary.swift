@@ -1,5 +1,6 @@
 import CMosquitto
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Process-wide libmosquitto set-up and the mapping of its result codes to `MQTTError`.
 enum MosquittoLibrary {

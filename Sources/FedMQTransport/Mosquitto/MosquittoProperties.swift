@@ -1,5 +1,6 @@
 import CMosquitto
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// An owned MQTT 5 property list, freed when the value goes away.
 ///

@@ -1,5 +1,5 @@
 import CMosquitto
-import Foundation
+import FoundationEssentials
 
 /// Applies `ConnectionOptions` to a fresh handle, before its first connect.
 enum MosquittoSetup {

@@ -1,5 +1,5 @@
 import CMosquitto
-import Foundation
+import Glibc
 
 /// The one thread that drives a client's socket: it connects, runs `mosquitto_loop`, and after
 /// a failure waits out the reconnect policy's backoff (with jitter) before the next attempt.
@@ -11,9 +11,11 @@ struct NetworkThread: Sendable {
     let handle: MosquittoHandle
 
     func start() {
-        let thread = Thread { run() }
-        thread.name = "fedmq-mqtt-\(core.endpoint)"
-        thread.start()
+        guard let error = PosixThread.start(name: "fedmq-mqtt", { run() }) else { return }
+        let detail = "no thread for the connection to \(core.endpoint): \(String(cString: strerror(error)))"
+        _ = core.connectionFailed(MQTTError(.outOfMemory, call: "pthread_create", detail: detail))
+        handle.destroy()
+        core.finish()
     }
 
     private func run() {

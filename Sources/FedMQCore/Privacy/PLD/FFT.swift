@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// An in-place iterative radix-2 fast Fourier transform of complex data held as two arrays,
 /// for convolving privacy loss distributions. Sizes are powers of two.

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// A discretized privacy loss distribution: mass `masses[k]` at loss (lowIndex + k)·interval,
 /// and `infinityMass` at +∞, as dp-accounting's PLD accountant keeps it. Built pessimistically

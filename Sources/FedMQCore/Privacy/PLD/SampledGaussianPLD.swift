@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// The privacy loss distributions of the Poisson-subsampled Gaussian mechanism (sampling
 /// probability q, noise multiplier σ, sensitivity 1) under add-or-remove-one neighbours, both
