@@ -4,7 +4,7 @@ import FoundationEssentials
 /// that have the JSON type they should and leaves out the others, so that the decoder can say
 /// which field of which tensor is wrong.
 struct SafetensorsHeader: Decodable {
-    struct RawEntry: Decodable {
+    struct RawEntry: Decodable, Equatable {
         var isObject = false
         var dtype: String?
         var shape: [Double]?
@@ -15,6 +15,8 @@ struct SafetensorsHeader: Decodable {
             case dataOffsets = "data_offsets"
         }
 
+        init() {}
+
         init(from decoder: any Decoder) throws {
             guard let fields = try? decoder.container(keyedBy: Field.self) else { return }
             isObject = true
@@ -24,7 +26,7 @@ struct SafetensorsHeader: Decodable {
         }
     }
 
-    enum RawMetadata {
+    enum RawMetadata: Equatable {
         case absent
         case notObject
         case notString(key: String)
@@ -36,6 +38,12 @@ struct SafetensorsHeader: Decodable {
 
     /// Parses the header's bytes; only malformed JSON or a header that is not an object fails.
     static func parse(_ bytes: ArraySlice<UInt8>) throws(SafetensorsError) -> SafetensorsHeader {
+        if let header = SafetensorsHeaderScanner.scan(bytes) { return header }
+        return try decode(bytes)
+    }
+
+    /// `parse` through `JSONDecoder` alone (what the scanner must agree with).
+    static func decode(_ bytes: ArraySlice<UInt8>) throws(SafetensorsError) -> SafetensorsHeader {
         do {
             return try JSONDecoder().decode(SafetensorsHeader.self, from: Data(bytes))
         } catch DecodingError.typeMismatch(_, let context) where context.codingPath.isEmpty {
@@ -43,6 +51,11 @@ struct SafetensorsHeader: Decodable {
         } catch {
             throw .invalidHeaderJSON(ErrorText.describe(error))
         }
+    }
+
+    init(metadata: RawMetadata, entries: [(name: String, entry: RawEntry)]) {
+        self.metadata = metadata
+        self.entries = entries
     }
 
     init(from decoder: any Decoder) throws {
