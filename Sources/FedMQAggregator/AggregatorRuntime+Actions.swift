@@ -9,8 +9,9 @@ extension AggregatorRuntime {
         _ actions: [AggregatorAction], publisher: Publisher, topics: Topics, store: AggregatorStore, identity: SigningKey?
     ) async throws {
         /// The `fedmq-signature` property of what the aggregator publishes, when it has a key.
-        func signed(_ statement: [UInt8]) -> [UserProperty] {
-            identity.map { [UserProperty(SignedStatement.property, $0.sign(statement))] } ?? []
+        // The statement (a hash of the payload) is only made when there is a key to sign it.
+        func signed(_ statement: @autoclosure () -> [UInt8]) -> [UserProperty] {
+            identity.map { [UserProperty(SignedStatement.property, $0.sign(statement()))] } ?? []
         }
         var batch = SpoolBatch(store.spool)
         var skipNext = false
@@ -94,7 +95,9 @@ extension AggregatorRuntime {
     }
 
     /// The retained round announcement, signed when the aggregator has a key.
-    private func roundMessage(_ announcement: RoundAnnouncement, topics: Topics, signed: ([UInt8]) -> [UserProperty]) -> MQTTMessage {
+    private func roundMessage(_ announcement: RoundAnnouncement, topics: Topics, signed: (@autoclosure () -> [UInt8]) -> [UserProperty])
+        -> MQTTMessage
+    {
         let payload = ProtocolJSON.encode(announcement)
         return MQTTMessage(
             topic: topics.globalRound, payload: payload, qos: .atLeastOnce, retain: true,

@@ -115,11 +115,14 @@ public struct SiteStateMachine {
 
     /// The central aggregator's retained model arrived, with its signature if any.
     public mutating func modelReceived(_ payload: [UInt8], signature: String?, now: Double) -> [SiteAction] {
-        if let refusal = unsigned(signature, SignedStatement.model(job: job, payload: payload), what: "global model") {
+        // One hash serves the signature's statement and the model's identity.
+        let digest = ModelCodec.sha256(payload)
+        if let refusal = unsigned(signature, SignedStatement.model(job: job, sha256: digest), what: "global model") {
             return [.ignored(refusal)]
         }
         do {
-            let received = try ModelCodec.decodeModel(payload)
+            var specs = ModelSpecCache()
+            let received = try ModelCodec.decodeModel(payload, specs: &specs, sha256: digest)
             guard received.job == job else { return [.ignored("global model is for job '\(received.job)'")] }
             model = received
         } catch {
