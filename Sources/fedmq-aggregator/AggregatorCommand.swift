@@ -108,7 +108,7 @@ struct AggregatorCommand: AsyncParsableCommand {
         var settings: SiteAggregatorConfig
         if let config {
             settings = try loadJSONConfig(SiteAggregatorConfig.self, from: config)
-            let directory = (config as NSString).deletingLastPathComponent
+            let directory = PathText.directory(of: config)
             settings.broker = settings.broker.resolvingPaths(relativeTo: directory)
             settings.identityKey = resolvePath(settings.identityKey, relativeTo: directory)
             settings.enrolment = resolvePath(settings.enrolment, relativeTo: directory)
@@ -139,7 +139,7 @@ struct AggregatorCommand: AsyncParsableCommand {
     private func baseConfig() throws -> AggregatorConfig {
         if let config {
             var loaded = try loadJSONConfig(AggregatorConfig.self, from: config)
-            let directory = (config as NSString).deletingLastPathComponent
+            let directory = PathText.directory(of: config)
             loaded.broker = loaded.broker.resolvingPaths(relativeTo: directory)
             loaded.identityKey = resolvePath(loaded.identityKey, relativeTo: directory)
             loaded.enrolment = resolvePath(loaded.enrolment, relativeTo: directory)

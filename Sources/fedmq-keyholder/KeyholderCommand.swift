@@ -31,7 +31,7 @@ struct KeyholderCommand: AsyncParsableCommand {
         var settings = KeyholderConfig()
         if let config {
             settings = try loadJSONConfig(KeyholderConfig.self, from: config)
-            let directory = (config as NSString).deletingLastPathComponent
+            let directory = PathText.directory(of: config)
             settings.broker = settings.broker.resolvingPaths(relativeTo: directory)
             settings.identityKey = resolvePath(settings.identityKey, relativeTo: directory) ?? ""
             settings.enrolment = resolvePath(settings.enrolment, relativeTo: directory) ?? ""
