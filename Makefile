@@ -6,7 +6,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # and benchmarks run a real broker), openssl (test certificates), OpenBLAS (matrix products),
 # pkg-config (finds both libraries), python3-venv (the tools virtualenv below), librsvg2-bin
 # (rsvg-convert: the demo test renders the demo's chart to PNG).
-DEB_PACKAGES := libmosquitto-dev mosquitto mosquitto-clients openssl pkg-config libopenblas-dev libopenblas-serial-dev libgmp-dev python3-venv librsvg2-bin prometheus chromium
+DEB_PACKAGES := libmosquitto-dev mosquitto mosquitto-clients openssl pkg-config libopenblas-dev libopenblas-serial-dev libgmp-dev python3-venv librsvg2-bin prometheus chromium binutils
 # Python packages in .venv: the real safetensors package for interoperability tests, and the
 # numpy and scikit-learn versions that the shared benchmark task's data were generated with
 # (tools/export_datasets.py, bench/generate_task_data.py).
