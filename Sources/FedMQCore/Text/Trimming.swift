@@ -16,6 +16,8 @@ extension StringProtocol {
         guard let first = scalars.firstIndex(where: { !isTrimmed($0) }),
             let last = scalars.lastIndex(where: { !isTrimmed($0) })
         else { return "" }
+        // Most cells have nothing to trim: one copy, not a scalar at a time.
+        if first == scalars.startIndex && scalars.index(after: last) == scalars.endIndex { return String(self) }
         var trimmed = String.UnicodeScalarView()
         trimmed.append(contentsOf: scalars[first...last])
         return String(trimmed)
