@@ -20,6 +20,8 @@ public struct SiteStateMachine {
     public private(set) var announcement: RoundAnnouncement?
     /// The newest global model received: the round's base once its hash matches.
     var model: GlobalModel?
+    /// The spec of the last model, parsed once: every model of a job carries the same one.
+    private var modelSpecs = ModelSpecCache()
     /// The round whose updates are folded (its base model is here); nil until then.
     var foldingRound: Int?
     var strategy = FedAvg()
@@ -121,8 +123,7 @@ public struct SiteStateMachine {
             return [.ignored(refusal)]
         }
         do {
-            var specs = ModelSpecCache()
-            let received = try ModelCodec.decodeModel(payload, specs: &specs, sha256: digest)
+            let received = try ModelCodec.decodeModel(payload, specs: &modelSpecs, sha256: digest)
             guard received.job == job else { return [.ignored("global model is for job '\(received.job)'")] }
             model = received
         } catch {
