@@ -243,6 +243,7 @@ let package = Package(
             name: "FedMQRuntimeTests",
             dependencies: [
                 "FedMQCore", "FedMQProtocol", "FedMQTransport", "FedMQRuntime", "FedMQAgent", "FedMQAggregator", "FedMQKeyholder", "FedMQProcess",
+                "FedMQCommandLine",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
