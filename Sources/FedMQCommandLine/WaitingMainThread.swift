@@ -1,8 +1,25 @@
+import ArgumentParser
 import Dispatch
 import Synchronization
 
-/// Runs a command's async work on Swift's cooperative threads while the main thread waits for
-/// it, and returns what it returned or throws what it threw.
+/// A command whose work is async, run by a main thread that waits for it
+/// (`runWaitingOnMainThread`) instead of an `async` entry point. The daemons are such commands.
+public protocol MainThreadWaitingCommand: ParsableCommand {
+    /// The command's work, on Swift's cooperative threads.
+    func serve() async throws
+}
+
+extension MainThreadWaitingCommand {
+    /// Runs `serve()` while the main thread waits. The main thread does not touch the command
+    /// until `serve()` has ended, so the work may own it meanwhile.
+    public func run() throws {
+        nonisolated(unsafe) let command = self
+        try runWaitingOnMainThread { try await command.serve() }
+    }
+}
+
+/// Runs async work on Swift's cooperative threads while the calling (main) thread waits for it
+/// to end, and throws what it threw.
 ///
 /// An `AsyncParsableCommand` (any `async` entry point) hands its main thread to `dispatch_main`,
 /// which ends it with `pthread_exit`. glibc unwinds the thread's stack for that, and the

@@ -8,7 +8,7 @@ import FoundationEssentials
 import Logging
 
 @main
-struct AgentCommand: ParsableCommand {
+struct AgentCommand: MainThreadWaitingCommand {
     static let configuration = CommandConfiguration(
         commandName: "fedmq-agent",
         abstract: "Train on local data when a FedMQ round opens and publish the model update.",
@@ -53,14 +53,7 @@ struct AgentCommand: ParsableCommand {
     var trainingStatusAfter: Double?
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error, critical.") var logLevelName = "info"
 
-    /// The main thread waits while the runtime runs (see `runWaitingOnMainThread`); it does not
-    /// touch the command until the work has ended, so the task may own it meanwhile.
-    func run() throws {
-        nonisolated(unsafe) let command = self
-        try runWaitingOnMainThread { try await command.serve() }
-    }
-
-    private func serve() async throws {
+    func serve() async throws {
         var settings = try baseConfig()
         if let agent { settings.agent = agent }
         if let job { settings.job = job }

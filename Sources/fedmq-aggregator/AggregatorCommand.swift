@@ -10,7 +10,7 @@ import Logging
 import Prometheus
 
 @main
-struct AggregatorCommand: ParsableCommand {
+struct AggregatorCommand: MainThreadWaitingCommand {
     static let configuration = CommandConfiguration(
         commandName: "fedmq-aggregator",
         abstract: "Run FedMQ rounds: validate and average agents' updates, publish the global model (retained).",
@@ -55,14 +55,7 @@ struct AggregatorCommand: ParsableCommand {
     @Flag(help: "Start the job over although the state directory holds its files but no checkpoint (they are moved aside).")
     var reset = false
 
-    /// The main thread waits while the runtime runs (see `runWaitingOnMainThread`); it does not
-    /// touch the command until the work has ended, so the task may own it meanwhile.
-    func run() throws {
-        nonisolated(unsafe) let command = self
-        try runWaitingOnMainThread { try await command.serve() }
-    }
-
-    private func serve() async throws {
+    func serve() async throws {
         if site != nil || config.map(Self.namesSite) == true { return try await runSite() }
         if ingestGroup != nil { throw ValidationError("--ingest-group runs an ingest shard: give --site NAME too") }
         var settings = try baseConfig()

@@ -6,7 +6,7 @@ import Foundation
 import Logging
 
 @main
-struct KeyholderCommand: ParsableCommand {
+struct KeyholderCommand: MainThreadWaitingCommand {
     static let configuration = CommandConfiguration(
         commandName: "fedmq-keyholder",
         abstract: "Hold a homomorphic job's Paillier key: publish the public key, decrypt only each round's signed aggregate.",
@@ -27,14 +27,7 @@ struct KeyholderCommand: ParsableCommand {
     @Option(name: .customLong("key-bits"), help: "Size of a newly generated key: 2048 or 3072.") var keyBits: Int?
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error, critical.") var logLevelName = "info"
 
-    /// The main thread waits while the runtime runs (see `runWaitingOnMainThread`); it does not
-    /// touch the command until the work has ended, so the task may own it meanwhile.
-    func run() throws {
-        nonisolated(unsafe) let command = self
-        try runWaitingOnMainThread { try await command.serve() }
-    }
-
-    private func serve() async throws {
+    func serve() async throws {
         var settings = KeyholderConfig()
         if let config {
             settings = try loadJSONConfig(KeyholderConfig.self, from: config)
