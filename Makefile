@@ -18,10 +18,15 @@ PY_PACKAGES := numpy==2.4.6 scikit-learn==1.9.1 safetensors
 # other libraries to search: see "How the device binaries are linked" in docs/operations.md.
 STATIC_BUILD := .build-static
 AGENT_ORDER := $(STATIC_BUILD)/fedmq-agent.order
-STATIC_FLAGS := --static-swift-stdlib --scratch-path $(STATIC_BUILD) \
-	-Xswiftc -Xfrontend -Xswiftc -function-sections -Xcc -ffunction-sections \
-	-Xswiftc -use-ld=lld -Xlinker -z -Xlinker pack-relative-relocs -Xlinker --no-export-dynamic \
+SECTION_FLAGS := -Xswiftc -Xfrontend -Xswiftc -function-sections -Xcc -ffunction-sections -Xcxx -ffunction-sections \
+	-Xswiftc -use-ld=lld -Xlinker -z -Xlinker pack-relative-relocs -Xlinker --no-export-dynamic
+STATIC_FLAGS := --static-swift-stdlib --scratch-path $(STATIC_BUILD) $(SECTION_FLAGS) \
 	-Xlinker --symbol-ordering-file=$(CURDIR)/$(AGENT_ORDER) -Xlinker --no-warn-symbol-ordering
+# The agent that `make agent-order` traces: every function of FedMQ and its packages starts a
+# page of its own, so a page the agent runs names one function, not its neighbours too.
+TRACE_BUILD := .build-trace
+TRACE_FLAGS := --static-swift-stdlib --scratch-path $(TRACE_BUILD) $(SECTION_FLAGS) \
+	-Xswiftc -Xllvm -Xswiftc -align-all-functions=12 -Xcc -falign-functions=4096 -Xcxx -falign-functions=4096
 
 VENV := .venv
 
@@ -72,17 +77,15 @@ $(AGENT_ORDER): tools/hot-text/fedmq-agent.order.gz
 	# lld reads the order when it links, but the build does not track the file: link again.
 	rm -f $(addprefix $(STATIC_BUILD)/release/,fedmq fedmq-agent fedmq-aggregator fedmq-keyholder)
 
-## agent-order: trace the code pages fedmq-agent runs in two demo jobs and rewrite the link order of its hot code
-# Twice: the second trace runs on an agent linked with the first list, whose hot functions
-# share fewer pages with cold ones, so fewer cold functions come along.
+## agent-order: trace the functions fedmq-agent runs in two demo jobs and rewrite the link order of its hot code
 agent-order: deps $(AGENT_ORDER)
-	for pass in 1 2; do \
-		rm -f $(STATIC_BUILD)/release/fedmq-agent && \
-		$(SWIFT) build -c release $(STATIC_FLAGS) && \
-		tools/hot-text/trace-agent $(STATIC_BUILD)/release $(STATIC_BUILD)/text-trace && \
-		tools/hot-text/order-file $(STATIC_BUILD)/release/fedmq-agent $(STATIC_BUILD)/text-trace > $(AGENT_ORDER).new && \
-		mv $(AGENT_ORDER).new $(AGENT_ORDER) || exit 1; \
-	done
+	$(SWIFT) build -c release $(STATIC_FLAGS) --product fedmq
+	$(SWIFT) build -c release $(STATIC_FLAGS) --product fedmq-aggregator
+	$(SWIFT) build -c release $(TRACE_FLAGS) --product fedmq-agent
+	cp $(STATIC_BUILD)/release/fedmq $(STATIC_BUILD)/release/fedmq-aggregator $(TRACE_BUILD)/release/
+	tools/hot-text/trace-agent $(TRACE_BUILD)/release $(TRACE_BUILD)/text-trace
+	tools/hot-text/order-file $(TRACE_BUILD)/release/fedmq-agent $(TRACE_BUILD)/text-trace > $(AGENT_ORDER).new
+	mv $(AGENT_ORDER).new $(AGENT_ORDER)
 	rm -f $(STATIC_BUILD)/release/fedmq-agent
 	gzip -9n -c $(AGENT_ORDER) > tools/hot-text/fedmq-agent.order.gz
 
@@ -263,4 +266,4 @@ fuzz: deps
 	done
 
 clean:
-	rm -rf .build $(STATIC_BUILD)
+	rm -rf .build $(STATIC_BUILD) $(TRACE_BUILD)

@@ -1,10 +1,10 @@
 // LD_PRELOAD library: records which pages of a program's code run, one page at a time.
 //
 // The kernel maps file pages 64 KiB at a time ("fault-around"), so a process's RSS cannot
-// tell which 4 KiB pages of code it used. This library takes execute permission away from
-// the main executable's code as the program loads; every first jump into a page then
-// faults, the handler records the page's link-time address in
-// $FEDMQ_TEXT_TRACE_DIR/<pid>.pages and gives the page back its permission. Only
+// tell which 4 KiB pages of code it used. This library takes every permission away from
+// the main executable's code as the program loads; every first jump into (or read of) a
+// page then faults, the handler records the page's link-time address in
+// $FEDMQ_TEXT_TRACE_DIR/<pid>.pages and gives the page back its permissions. Only
 // executables whose name ends with $FEDMQ_TEXT_TRACE_PROGRAM are traced.
 //
 // Used by tools/hot-text/order-file only, to find the functions an agent runs; never shipped.
