@@ -14,18 +14,20 @@ PY_PACKAGES := numpy==2.4.6 scikit-learn==1.9.1 safetensors
 
 # Release binaries as shipped to devices: the Swift runtime linked in (no Swift on the device).
 # Linked by lld with the code an agent runs laid out first (one function per section, so each
-# moves alone), the relative relocations packed (DT_RELR, glibc 2.36) and no symbol table for
-# other libraries to search: see "How the device binaries are linked" in docs/operations.md.
+# moves alone), the relative relocations packed (DT_RELR, glibc 2.36), no symbol table for
+# other libraries to search and the C++ runtime linked in: see "How the device binaries are
+# linked" in docs/operations.md.
 STATIC_BUILD := .build-static
 AGENT_ORDER := $(STATIC_BUILD)/fedmq-agent.order
-SECTION_FLAGS := -Xswiftc -Xfrontend -Xswiftc -function-sections -Xcc -ffunction-sections -Xcxx -ffunction-sections \
-	-Xswiftc -use-ld=lld -Xlinker -z -Xlinker pack-relative-relocs -Xlinker --no-export-dynamic
-STATIC_FLAGS := --static-swift-stdlib --scratch-path $(STATIC_BUILD) $(SECTION_FLAGS) \
+STATIC_COMMON_FLAGS := -Xswiftc -Xfrontend -Xswiftc -function-sections -Xcc -ffunction-sections -Xcxx -ffunction-sections \
+	-Xswiftc -use-ld=lld -Xlinker -z -Xlinker pack-relative-relocs -Xlinker --no-export-dynamic \
+	-Xswiftc -L$(CURDIR)/tools/static-libstdcxx
+STATIC_FLAGS := --static-swift-stdlib --scratch-path $(STATIC_BUILD) $(STATIC_COMMON_FLAGS) \
 	-Xlinker --symbol-ordering-file=$(CURDIR)/$(AGENT_ORDER) -Xlinker --no-warn-symbol-ordering
 # The agent that `make agent-order` traces: every function of FedMQ and its packages starts a
 # page of its own, so a page the agent runs names one function, not its neighbours too.
 TRACE_BUILD := .build-trace
-TRACE_FLAGS := --static-swift-stdlib --scratch-path $(TRACE_BUILD) $(SECTION_FLAGS) \
+TRACE_FLAGS := --static-swift-stdlib --scratch-path $(TRACE_BUILD) $(STATIC_COMMON_FLAGS) \
 	-Xswiftc -Xllvm -Xswiftc -align-all-functions=12 -Xcc -falign-functions=4096 -Xcxx -falign-functions=4096
 
 VENV := .venv
