@@ -147,7 +147,7 @@ let package = Package(
         .target(
             name: "FedMQCommandLine",
             dependencies: [
-                "FedMQRuntime", "FedMQProtocol",
+                "FedMQRuntime", "FedMQProtocol", "FedMQProcess",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -199,7 +199,7 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         // Child processes started with posix_spawn and stopped by PID (brokers in tests and the
-        // demo, an agent's external trainer).
+        // demo, an agent's external trainer), and this process's clean pages handed back.
         .target(
             name: "FedMQProcess",
             swiftSettings: swiftSettings

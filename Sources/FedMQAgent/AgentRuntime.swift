@@ -30,16 +30,20 @@ public struct AgentRuntime: Service {
     let state: AgentStateFile
     /// Stage marks for `make bench-round` (off unless `FEDMQ_TRACE` is set).
     let trace: StageTrace
+    let onStarted: @Sendable () -> Void
 
     /// - Parameters:
     ///   - training: the real trainer unless given (`fedmq simulate` passes a no-op to
     ///     measure the protocol alone).
     ///   - connector: the broker connection; libmosquitto unless given.
     ///   - clock: the wall clock unless given.
+    ///   - onStarted: called once the runtime has connected and made its first subscriptions and
+    ///     publishes (the daemons release their start-up pages then).
     public init(
         config: AgentConfig, logger: Logger, training: Training? = nil, connector: any MQTTConnector = NetworkConnector(),
-        clock: any RuntimeClock = WallClock()
+        clock: any RuntimeClock = WallClock(), onStarted: @escaping @Sendable () -> Void = {}
     ) {
+        self.onStarted = onStarted
         self.config = config
         self.training = training ?? { Self.train(base: $0, config: $1, data: $2, seed: $3) }
         self.connector = connector
@@ -144,6 +148,7 @@ public struct AgentRuntime: Service {
             await client.disconnect()
             return
         }
+        onStarted()
 
         let (events, continuation) = AsyncStream.makeStream(of: Event.self)
         let feeders = [

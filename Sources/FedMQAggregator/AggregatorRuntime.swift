@@ -22,6 +22,7 @@ public struct AggregatorRuntime: Service {
     let metrics: AggregatorMetrics
     /// Stage marks for `make bench-round` (off unless `FEDMQ_TRACE` is set).
     let trace = StageTrace(process: "aggregator")
+    let onStarted: @Sendable () -> Void
     /// How often open rounds are checked against their deadline, in seconds.
     static let tickInterval = 0.2
 
@@ -29,10 +30,13 @@ public struct AggregatorRuntime: Service {
     ///   - connector: the broker connection; libmosquitto unless given.
     ///   - clock: the wall clock unless given.
     ///   - metrics: where to count rounds, updates and rejections for Prometheus; nowhere unless given.
+    ///   - onStarted: called once the runtime has connected and made its first subscriptions and
+    ///     publishes (the daemons release their start-up pages then).
     public init(
         config: AggregatorConfig, logger: Logger, connector: any MQTTConnector = NetworkConnector(), clock: any RuntimeClock = WallClock(),
-        metrics: PrometheusCollectorRegistry? = nil
+        metrics: PrometheusCollectorRegistry? = nil, onStarted: @escaping @Sendable () -> Void = {}
     ) {
+        self.onStarted = onStarted
         self.config = config
         self.connector = connector
         self.clock = clock
@@ -125,6 +129,7 @@ public struct AggregatorRuntime: Service {
             await client.disconnect()
             return
         }
+        onStarted()
 
         let feeders = [
             Task {

@@ -15,13 +15,18 @@ public struct SiteAggregatorRuntime: Service {
     let logger: Logger
     let connector: any MQTTConnector
     let clock: any RuntimeClock
+    let onStarted: @Sendable () -> Void
 
     /// - Parameters:
     ///   - connector: the site broker connection; libmosquitto unless given.
     ///   - clock: the wall clock unless given.
+    ///   - onStarted: called once the runtime has connected and made its first subscriptions and
+    ///     publishes (the daemons release their start-up pages then).
     public init(
-        config: SiteAggregatorConfig, logger: Logger, connector: any MQTTConnector = NetworkConnector(), clock: any RuntimeClock = WallClock()
+        config: SiteAggregatorConfig, logger: Logger, connector: any MQTTConnector = NetworkConnector(), clock: any RuntimeClock = WallClock(),
+        onStarted: @escaping @Sendable () -> Void = {}
     ) {
+        self.onStarted = onStarted
         self.config = config
         self.connector = connector
         self.clock = clock
@@ -84,6 +89,7 @@ public struct SiteAggregatorRuntime: Service {
             await client.disconnect()
             return
         }
+        onStarted()
         let (events, continuation) = AsyncStream.makeStream(of: Event.self)
         let feeders = [
             Task {

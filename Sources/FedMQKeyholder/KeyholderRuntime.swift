@@ -13,9 +13,16 @@ public struct KeyholderRuntime: Service {
     public let config: KeyholderConfig
     let logger: Logger
     let connector: any MQTTConnector
+    let onStarted: @Sendable () -> Void
 
-    /// - Parameter connector: the broker connection; libmosquitto unless given.
-    public init(config: KeyholderConfig, logger: Logger, connector: any MQTTConnector = NetworkConnector()) {
+    /// - Parameters:
+    ///   - connector: the broker connection; libmosquitto unless given.
+    ///   - onStarted: called once the runtime has connected and made its first subscriptions and
+    ///     publishes (the daemons release their start-up pages then).
+    public init(
+        config: KeyholderConfig, logger: Logger, connector: any MQTTConnector = NetworkConnector(), onStarted: @escaping @Sendable () -> Void = {}
+    ) {
+        self.onStarted = onStarted
         self.config = config
         self.connector = connector
         var logger = logger
@@ -86,6 +93,7 @@ public struct KeyholderRuntime: Service {
             await client.disconnect()
             return
         }
+        onStarted()
         let feeder = Task {
             for await message in requests { continuation.yield(.message(message)) }
         }

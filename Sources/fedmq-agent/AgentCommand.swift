@@ -54,6 +54,7 @@ struct AgentCommand: MainThreadWaitingCommand {
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error, critical.") var logLevelName = "info"
 
     func serve() async throws {
+        StartupPages.releaseLoaderTables()
         var settings = try baseConfig()
         if let agent { settings.agent = agent }
         if let job { settings.job = job }
@@ -83,7 +84,8 @@ struct AgentCommand: MainThreadWaitingCommand {
         if let budgetEpsilon { settings.privacyBudget = PrivacyBudget(epsilon: budgetEpsilon, delta: budgetDelta) }
         bootstrapLogging(level: try logLevel(named: logLevelName))
         let logger = Logger(label: "fedmq.agent")
-        try await runUntilShutdown(AgentRuntime(config: settings, logger: logger), logger: logger)
+        try await runUntilShutdown(
+            AgentRuntime(config: settings, logger: logger, onStarted: StartupPages.releaseOnStart(logger: logger)), logger: logger)
     }
 
     private func baseConfig() throws -> AgentConfig {

@@ -56,6 +56,7 @@ struct AggregatorCommand: MainThreadWaitingCommand {
     var reset = false
 
     func serve() async throws {
+        StartupPages.releaseLoaderTables()
         if site != nil || config.map(Self.namesSite) == true { return try await runSite() }
         if ingestGroup != nil { throw ValidationError("--ingest-group runs an ingest shard: give --site NAME too") }
         var settings = try baseConfig()
@@ -94,7 +95,9 @@ struct AggregatorCommand: MainThreadWaitingCommand {
             registry = served
             endpoints = [MetricsEndpoint(registry: served, host: address.host, port: address.port, logger: logger)]
         }
-        try await runUntilShutdown(AggregatorRuntime(config: settings, logger: logger, metrics: registry), alongside: endpoints, logger: logger)
+        try await runUntilShutdown(
+            AggregatorRuntime(config: settings, logger: logger, metrics: registry, onStarted: StartupPages.releaseOnStart(logger: logger)),
+            alongside: endpoints, logger: logger)
     }
 
     /// Whether the config file at `path` is a site aggregator's (it has a `site` object).
@@ -133,7 +136,9 @@ struct AggregatorCommand: MainThreadWaitingCommand {
         try settings.validate()
         bootstrapLogging(level: try logLevel(named: logLevelName))
         let logger = Logger(label: "fedmq.site")
-        try await runUntilShutdown(SiteAggregatorRuntime(config: settings, logger: logger), alongside: [], logger: logger)
+        try await runUntilShutdown(
+            SiteAggregatorRuntime(config: settings, logger: logger, onStarted: StartupPages.releaseOnStart(logger: logger)), alongside: [],
+            logger: logger)
     }
 
     private func baseConfig() throws -> AggregatorConfig {

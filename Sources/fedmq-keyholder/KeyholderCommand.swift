@@ -28,6 +28,7 @@ struct KeyholderCommand: MainThreadWaitingCommand {
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error, critical.") var logLevelName = "info"
 
     func serve() async throws {
+        StartupPages.releaseLoaderTables()
         var settings = KeyholderConfig()
         if let config {
             settings = try loadJSONConfig(KeyholderConfig.self, from: config)
@@ -46,6 +47,7 @@ struct KeyholderCommand: MainThreadWaitingCommand {
         try settings.validate()
         bootstrapLogging(level: try logLevel(named: logLevelName))
         let logger = Logger(label: "fedmq.keyholder")
-        try await runUntilShutdown(KeyholderRuntime(config: settings, logger: logger), logger: logger)
+        try await runUntilShutdown(
+            KeyholderRuntime(config: settings, logger: logger, onStarted: StartupPages.releaseOnStart(logger: logger)), logger: logger)
     }
 }
