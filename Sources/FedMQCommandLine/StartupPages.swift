@@ -1,21 +1,20 @@
 import FedMQProcess
 import Logging
 
-/// The pages a daemon hands back to the kernel as it starts (`CleanPages`): an agent on a small
-/// device keeps resident only what its rounds use. See docs/operations.md, "Memory after start-up".
+/// The pages a daemon hands back to the kernel as it starts (`CleanPages`), so that a device
+/// keeps resident only the code its rounds run. See docs/operations.md, "Memory after start-up".
 public enum StartupPages {
-    /// Called first thing in a daemon: the loader's relocation records and symbol tables, which
-    /// relocating and binding the libraries read, about 1.4 MiB of an agent.
-    public static func releaseLoaderTables() {
-        CleanPages.release(.loaderTables)
+    /// Called as a daemon starts, and again once it has parsed its command line: what loading
+    /// it (the loader's relocation records and symbol tables among it) and parsing used.
+    public static func release() {
+        CleanPages.release()
     }
 
-    /// What a runtime calls once it has started (connected, subscribed): every read-only page
-    /// of the executable and its libraries, most of which only starting used. The rounds map
-    /// back what they use, once.
+    /// What a runtime calls once it has started (connected, subscribed): everything starting
+    /// used. Its rounds map back what they run, once.
     public static func releaseOnStart(logger: Logger) -> @Sendable () -> Void {
         {
-            let report = CleanPages.release(.readOnlySegments)
+            let report = CleanPages.release()
             if let before = report.residentBefore, let after = report.residentAfter {
                 logger.debug("start-up pages released: resident \(before / 1024) KiB -> \(after / 1024) KiB")
             }

@@ -6,19 +6,10 @@ import Glibc
 ///
 /// Such a page is a copy of the file's page cache: dropping it loses nothing, and the next read
 /// maps it again from the cache (a minor fault). Only pages of segments that are read-only from
-/// the start qualify: never one the loader wrote (`PT_GNU_RELRO`, writable segments, an image
-/// with text relocations), never the vDSO.
+/// the start qualify: code, constants and the loader's relocation records and symbol tables,
+/// never a page the loader wrote (`PT_GNU_RELRO`, writable segments, an image with text
+/// relocations), never the vDSO.
 public enum CleanPages {
-    /// Which pages to release.
-    public enum Scope: Sendable {
-        /// The loader's relocation records and dynamic symbol tables: read while the process
-        /// starts, afterwards only when a symbol is bound for the first time.
-        case loaderTables
-        /// Every read-only segment: code, constants and the loader's tables, of which the
-        /// process uses again only what its steady work needs.
-        case readOnlySegments
-    }
-
     /// What one release did: bytes advised, and the process's resident memory just before and
     /// after (from `/proc/self/statm`; nil where it could not be read).
     public struct Report: Sendable, Equatable {
@@ -27,38 +18,30 @@ public enum CleanPages {
         public var residentAfter: Int?
     }
 
-    /// Releases the pages of `scope` in every image mapped into this process.
+    /// Releases the read-only pages of every image mapped into this process.
     @discardableResult
-    public static func release(_ scope: Scope) -> Report {
+    public static func release() -> Report {
         let pageSize = UInt(max(4096, sysconf(Int32(_SC_PAGESIZE))))
         let before = residentBytes()
         var advised = 0
-        for range in ranges(in: LoadedImage.current(), scope: scope, pageSize: pageSize) {
+        for range in ranges(in: LoadedImage.current(), pageSize: pageSize) {
             guard let start = UnsafeMutableRawPointer(bitPattern: range.lowerBound) else { continue }
             if madvise(start, Int(range.count), MADV_DONTNEED) == 0 { advised += Int(range.count) }
         }
         return Report(advisedBytes: advised, residentBefore: before, residentAfter: residentBytes())
     }
 
-    /// The page-aligned ranges to release: those of `scope`, shrunk to whole pages, each lying
-    /// inside one read-only segment and outside every `PT_GNU_RELRO` range of its image.
-    static func ranges(in images: [LoadedImage], scope: Scope, pageSize: UInt) -> [Range<UInt>] {
-        images.filter { !$0.isVDSO && !$0.hasTextRelocations }.flatMap { image -> [Range<UInt>] in
-            let readOnly = image.segments.filter { !$0.writable }.map(\.addresses)
-            let wanted =
-                switch scope {
-                case .loaderTables: image.loaderTables
-                case .readOnlySegments: readOnly
-                }
-            return wanted.compactMap { range -> Range<UInt>? in
+    /// The page-aligned ranges to release: each read-only segment shrunk to whole pages, unless
+    /// it overlaps a `PT_GNU_RELRO` range of its image, in images without text relocations
+    /// other than the vDSO.
+    static func ranges(in images: [LoadedImage], pageSize: UInt) -> [Range<UInt>] {
+        images.filter { !$0.isVDSO && !$0.hasTextRelocations }.flatMap { image in
+            image.segments.filter { !$0.writable }.compactMap { segment -> Range<UInt>? in
+                let range = segment.addresses
                 let start = (range.lowerBound &+ pageSize &- 1) & ~(pageSize &- 1)
                 let end = range.upperBound & ~(pageSize &- 1)
-                guard start < end, range.lowerBound <= start else { return nil }
-                let pages = start..<end
-                guard readOnly.contains(where: { $0.lowerBound <= start && end <= $0.upperBound }),
-                    !image.relro.contains(where: { $0.overlaps(pages) })
-                else { return nil }
-                return pages
+                guard range.lowerBound <= start, start < end, !image.relro.contains(where: { $0.overlaps(start..<end) }) else { return nil }
+                return start..<end
             }
         }
     }

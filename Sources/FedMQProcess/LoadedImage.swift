@@ -1,8 +1,8 @@
 import Glibc
 
 /// One ELF object mapped into this process (the executable, a shared library, the vDSO) as the
-/// dynamic loader reports it (`dl_iterate_phdr`): where its segments lie and where the tables
-/// lie that the loader reads to relocate it and to bind its symbols.
+/// dynamic loader reports it (`dl_iterate_phdr`): where its segments lie, and whether the loader
+/// wrote into the read-only ones.
 ///
 /// Addresses are this process's. Only 64-bit ELF is read; elsewhere `current()` is empty.
 struct LoadedImage: Equatable, Sendable {
@@ -18,10 +18,6 @@ struct LoadedImage: Equatable, Sendable {
     var segments: [Segment]
     /// `PT_GNU_RELRO`: written by the loader, then made read-only.
     var relro: [Range<UInt>]
-    /// The relocation records (`DT_RELA`, `DT_REL`, `DT_RELR`) and the dynamic symbol, version,
-    /// hash and string tables (from `DT_SYMTAB` to the end of `DT_STRTAB`), as the dynamic
-    /// section gives them.
-    var loaderTables: [Range<UInt>]
     /// `DT_TEXTREL`: the loader wrote into its read-only segments.
     var hasTextRelocations: Bool
     /// The kernel's vDSO, which is not backed by a file.
@@ -59,7 +55,7 @@ extension LoadedImage {
         let headers = info.load(fromByteOffset: 16, as: UnsafeRawPointer?.self)
         let count = Int(info.load(fromByteOffset: 24, as: UInt16.self))
         name = namePointer.map { String(cString: $0) } ?? ""
-        (segments, relro, loaderTables, hasTextRelocations) = ([], [], [], false)
+        (segments, relro, hasTextRelocations) = ([], [], false)
         var dynamic: (UnsafeRawPointer, entries: Int)?
         for index in 0..<count {
             guard let header = headers?.advanced(by: index * Elf.programHeaderSize) else { break }
@@ -77,31 +73,19 @@ extension LoadedImage {
             }
         }
         isVDSO = vdso != 0 && segments.contains { $0.addresses.contains(vdso) }
-        if let dynamic { readDynamicSection(dynamic.0, entries: dynamic.entries, base: base) }
+        if let dynamic { hasTextRelocations = Self.hasTextRelocations(dynamic.0, entries: dynamic.entries) }
     }
 
-    /// glibc stores the dynamic section's addresses with the load address added, except where the
-    /// section is read-only; an address below the load address is taken as not yet adjusted.
-    private mutating func readDynamicSection(_ dynamic: UnsafeRawPointer, entries: Int, base: UInt) {
-        var values: [Int64: UInt] = [:]
+    /// Whether the dynamic section has `DT_TEXTREL` or `DF_TEXTREL` in `DT_FLAGS`.
+    private static func hasTextRelocations(_ dynamic: UnsafeRawPointer, entries: Int) -> Bool {
         for index in 0..<entries {
             let entry = dynamic.advanced(by: index * Elf.dynamicEntrySize)
             let tag = entry.load(fromByteOffset: 0, as: Int64.self)
+            let value = entry.load(fromByteOffset: 8, as: UInt64.self)
             if tag == Elf.dtNull { break }
-            values[tag] = UInt(entry.load(fromByteOffset: 8, as: UInt64.self))
+            if tag == Elf.dtTextRel || (tag == Elf.dtFlags && value & Elf.dfTextRel != 0) { return true }
         }
-        func address(_ tag: Int64) -> UInt? {
-            guard let value = values[tag], value != 0 else { return nil }
-            return value < base ? base &+ value : value
-        }
-        hasTextRelocations = values[Elf.dtTextRel] != nil || (values[Elf.dtFlags] ?? 0) & Elf.dfTextRel != 0
-        for (table, size) in [(Elf.dtRela, Elf.dtRelaSize), (Elf.dtRel, Elf.dtRelSize), (Elf.dtRelr, Elf.dtRelrSize)] {
-            if let start = address(table), let bytes = values[size], bytes > 0 { loaderTables.append(start..<(start &+ bytes)) }
-        }
-        if let strings = address(Elf.dtStrtab), let bytes = values[Elf.dtStrsz], bytes > 0 {
-            let symbols = address(Elf.dtSymtab).flatMap { $0 < strings ? $0 : nil } ?? strings
-            loaderTables.append(symbols..<(strings &+ bytes))
-        }
+        return false
     }
 }
 
@@ -115,18 +99,9 @@ private enum Elf {
     static let executable: UInt32 = 1
     static let writable: UInt32 = 2
     static let dtNull: Int64 = 0
-    static let dtStrtab: Int64 = 5
-    static let dtSymtab: Int64 = 6
-    static let dtRela: Int64 = 7
-    static let dtRelaSize: Int64 = 8
-    static let dtStrsz: Int64 = 10
-    static let dtRel: Int64 = 17
-    static let dtRelSize: Int64 = 18
     static let dtTextRel: Int64 = 22
     static let dtFlags: Int64 = 30
-    static let dtRelrSize: Int64 = 35
-    static let dtRelr: Int64 = 36
-    static let dfTextRel: UInt = 4
+    static let dfTextRel: UInt64 = 4
 }
 
 /// glibc functions that Swift's Glibc module does not declare, looked up at run time.

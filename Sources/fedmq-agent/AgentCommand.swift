@@ -54,7 +54,6 @@ struct AgentCommand: MainThreadWaitingCommand {
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error, critical.") var logLevelName = "info"
 
     func serve() async throws {
-        StartupPages.releaseLoaderTables()
         var settings = try baseConfig()
         if let agent { settings.agent = agent }
         if let job { settings.job = job }

@@ -56,7 +56,6 @@ struct AggregatorCommand: MainThreadWaitingCommand {
     var reset = false
 
     func serve() async throws {
-        StartupPages.releaseLoaderTables()
         if site != nil || config.map(Self.namesSite) == true { return try await runSite() }
         if ingestGroup != nil { throw ValidationError("--ingest-group runs an ingest shard: give --site NAME too") }
         var settings = try baseConfig()

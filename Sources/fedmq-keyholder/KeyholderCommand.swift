@@ -28,7 +28,6 @@ struct KeyholderCommand: MainThreadWaitingCommand {
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error, critical.") var logLevelName = "info"
 
     func serve() async throws {
-        StartupPages.releaseLoaderTables()
         var settings = KeyholderConfig()
         if let config {
             settings = try loadJSONConfig(KeyholderConfig.self, from: config)

@@ -5,10 +5,14 @@
 // the main executable's code as the program loads; every first jump into (or read of) a
 // page then faults, the handler records the page's link-time address in
 // $FEDMQ_TEXT_TRACE_DIR/<pid>.pages and gives the page back its permissions. Only
-// executables whose name ends with $FEDMQ_TEXT_TRACE_PROGRAM are traced.
+// executables whose name ends with $FEDMQ_TEXT_TRACE_PROGRAM are traced. When the program
+// hands its code pages back after starting (madvise MADV_DONTNEED, see CleanPages), a line
+// "steady" is written and every page loses its permissions again: the pages after the last
+// such line are the ones its steady work (the rounds) runs.
 //
 // Used by tools/hot-text/order-file only, to find the functions an agent runs; never shipped.
 #define _GNU_SOURCE
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <link.h>
 #include <signal.h>
@@ -71,6 +75,24 @@ static void on_fault(int signal, siginfo_t *info, void *context) {
     } else if (previous.sa_handler != SIG_DFL && previous.sa_handler != SIG_IGN) {
         previous.sa_handler(signal);
     }
+}
+
+/// The program hands its code pages back once started (CleanPages): from then on it runs what
+/// its rounds need. Mark the start of that steady phase in the trace and take the permissions
+/// away again, so the trace names the pages run after it too. order-file puts them first.
+int madvise(void *address, size_t length, int advice) {
+    static int (*next)(void *, size_t, int);
+    if (!next) next = (int (*)(void *, size_t, int))dlsym(RTLD_NEXT, "madvise");
+    int result = next(address, length, advice);
+    uintptr_t start = (uintptr_t)address;
+    if (trace_fd >= 0 && advice == MADV_DONTNEED && start < code_end && start + length > code_start) {
+        static const char marker[] = "steady\n";
+        if (write(trace_fd, marker, sizeof marker - 1) < 0) {
+            // The phase is missing from the trace: order-file then sees one phase only.
+        }
+        mprotect((void *)code_start, code_end - code_start, PROT_NONE);
+    }
+    return result;
 }
 
 __attribute__((constructor)) static void start_tracing(void) {
