@@ -12,7 +12,8 @@
 port, the job and the aggregator's metrics.jsonl) and reads the JSON this prints:
 final accuracy and the curve, wall time of the rounds (from all clients connected to the
 last round's evaluation), wall time from launching the first process to that evaluation,
-CPU seconds and peak RSS of every process (wait4's rusage, so nothing is sampled), and the
+CPU seconds and peak RSS of every process (wait4's rusage, taken by launch.c, which forks it:
+see there why), and the
 bytes sent on the loopback interface during the run (/proc/net/dev, so protocol overhead
 counts) divided by the rounds, and the bytes the clients' own connections carried (`ss`).
 """
@@ -20,6 +21,7 @@ import argparse
 import json
 import os
 import pathlib
+import shutil
 import signal
 import socket
 import subprocess
@@ -100,35 +102,74 @@ class ClientLinkCounter(Poller):
         return sum(self.peak.values())
 
 
+class Launched:
+    """A measured process (`pid`) and the launch.c process that forked it and reports its
+    rusage (`launcher`, which the harness starts, signals and reaps)."""
+
+    def __init__(self, launcher, report):
+        self.launcher, self.report = launcher, pathlib.Path(report)
+        pid_file = pathlib.Path(f"{report}.pid")
+        deadline = time.time() + 20
+        while not (pid_file.exists() and pid_file.read_text().endswith("\n")):
+            if launcher.poll() is not None or time.time() > deadline:
+                raise RuntimeError(f"launch.c did not start {report} (exit {launcher.poll()})")
+            time.sleep(0.001)
+        self.pid = int(pid_file.read_text())
+
+    def usage(self):
+        """Peak RSS in KiB and CPU seconds of the measured process, from launch.c's report."""
+        maxrss, user, system = self.report.read_text().split()
+        return int(maxrss), float(user) + float(system)
+
+
+def launcher(directory):
+    """bench/flower/launch.c, compiled into `directory`."""
+    binary = pathlib.Path(directory) / "launch"
+    if not binary.exists():
+        compiler = shutil.which("cc") or shutil.which("clang")
+        if compiler is None:
+            raise RuntimeError("no C compiler (cc or clang) to build bench/flower/launch.c")
+        subprocess.run([compiler, "-O2", "-o", str(binary), str(HERE / "launch.c")], check=True)
+    return binary
+
+
 class Processes:
-    """Children of one run, reaped with wait4 so each one's CPU time and peak RSS are exact."""
+    """Children of one run, each forked by launch.c, which reaps it with wait4: each one's CPU
+    time and peak RSS are exact."""
 
     def __init__(self, logs):
         self.logs = pathlib.Path(logs)
         self.logs.mkdir(parents=True, exist_ok=True)
+        self.launch = launcher(self.logs)
         self.running = {}
         self.usage = {}
 
     def start(self, name, role, argv, cwd=None):
         log = open(self.logs / f"{name}.log", "wb")
-        process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=cwd)
-        self.running[name] = (process, role)
-        return process
+        report = self.logs / f"{name}.rusage"
+        process = subprocess.Popen([str(self.launch), str(report), *argv], stdout=log, stderr=subprocess.STDOUT, cwd=cwd)
+        launched = Launched(process, report)
+        self.running[name] = (launched, role)
+        return launched
 
     def reap(self, name, timeout=None):
         """Waits for one child (up to timeout seconds, then SIGTERM, then SIGKILL)."""
-        process, role = self.running.pop(name)
+        launched, role = self.running.pop(name)
+        process = launched.launcher
         deadline = None if timeout is None else time.time() + timeout
         stage = 0
         while True:
-            pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+            pid, status, _ = os.wait4(process.pid, os.WNOHANG)
             if pid == process.pid:
                 process.returncode = os.waitstatus_to_exitcode(status)
-                self.usage[name] = {"role": role, "cpu": usage.ru_utime + usage.ru_stime,
-                                    "peak_rss_mib": usage.ru_maxrss / 1024, "exit": process.returncode}
+                maxrss, cpu = launched.usage()
+                self.usage[name] = {"role": role, "cpu": cpu, "peak_rss_mib": maxrss / 1024, "exit": process.returncode}
                 return self.usage[name]
             if deadline is not None and time.time() > deadline:
-                os.kill(process.pid, signal.SIGTERM if stage == 0 else signal.SIGKILL)
+                if stage == 0:
+                    os.kill(process.pid, signal.SIGTERM)  # launch.c passes it on
+                else:
+                    os.kill(launched.pid, signal.SIGKILL)
                 stage += 1
                 deadline = time.time() + 5
             time.sleep(0.01)
@@ -139,8 +180,8 @@ class Processes:
 
     def stop_all(self):
         # os.kill, not Popen.send_signal: that polls, which would reap the child before wait4 can.
-        for process, _ in self.running.values():
-            os.kill(process.pid, signal.SIGTERM)
+        for launched, _ in self.running.values():
+            os.kill(launched.launcher.pid, signal.SIGTERM)
         self.reap_all(timeout=5)
 
     def summary(self, server_role, client_role):
