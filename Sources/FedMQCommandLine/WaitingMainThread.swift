@@ -1,5 +1,6 @@
 import ArgumentParser
 import Dispatch
+import FedMQProcess
 import Glibc
 import Synchronization
 
@@ -14,6 +15,7 @@ extension MainThreadWaitingCommand {
     /// The process's entry point: hands back the pages loading it used (`StartupPages`), then
     /// parses the command line and runs the command as ArgumentParser does.
     public static func main() {
+        EagerBinding.executeAgainUnlessEager()
         StartupPages.release()
         main(nil)
     }
