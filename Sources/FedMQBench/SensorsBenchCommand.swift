@@ -200,7 +200,7 @@ struct SensorsBenchCommand: AsyncParsableCommand {
             "`examples/pytorch/fedmq_torch.py` from FedMQ's spec, so both start from the same initial weights), telemetry off,",
             "one torch thread per process as FedMQ's one OpenBLAS thread. Shuffles differ (SplitMix64 against torch's generator), so",
             "accuracies differ by chance as well as by arithmetic; with 40 test windows (BasicMotions) one window is 2.5 points.",
-            "CPU and peak RSS come from each process's `wait4` rusage (`bench/flower/harness.py`). Centralized accuracy: the",
+            "CPU and peak RSS come from each process's `wait4` rusage (`bench/flower/harness.py`, through `bench/flower/launch.c`). Centralized accuracy: the",
             "same model trained on the pooled windows for as many epochs as each agent trains in the job. Medians of",
             "\(output.runs) alternating runs; spreads are min–max. Machine: \(machine).",
             "",
