@@ -34,6 +34,8 @@ public enum EagerBinding {
         unsetenv("LD_BIND_NOW")
     }
 
+    /// Whether `/proc/self/exe` names the dynamic loader; also true when it cannot be read, as
+    /// executing it would then fail anyway.
     private static func executableIsTheLoader() -> Bool {
         var path = [CChar](repeating: 0, count: 4096)
         let count = readlink("/proc/self/exe", &path, path.count - 1)

@@ -28,8 +28,8 @@ extension LoadedImage {
     /// The images mapped into this process, in the loader's order. Empty where glibc's
     /// `dl_iterate_phdr` cannot be found or ELF is not 64-bit.
     static func current() -> [LoadedImage] {
-        guard MemoryLayout<UInt>.size == 8, let iterate = Glibc64.iteratePhdr else { return [] }
-        let vdso = Glibc64.auxiliaryValue?(Glibc64.auxiliaryVDSO) ?? 0
+        guard MemoryLayout<UInt>.size == 8, let iterate = UndeclaredGlibc.iteratePhdr else { return [] }
+        let vdso = UndeclaredGlibc.auxiliaryValue?(UndeclaredGlibc.auxiliaryVDSO) ?? 0
         final class Found {
             var images: [LoadedImage] = []
             let vdso: UInt
@@ -105,7 +105,7 @@ private enum Elf {
 }
 
 /// glibc functions that Swift's Glibc module does not declare, looked up at run time.
-private enum Glibc64 {
+private enum UndeclaredGlibc {
     typealias Visitor = @convention(c) (UnsafeRawPointer?, Int, UnsafeMutableRawPointer?) -> Int32
     static let iteratePhdr: (@convention(c) (Visitor, UnsafeMutableRawPointer?) -> Int32)? = {
         guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "dl_iterate_phdr") else { return nil }
