@@ -30,54 +30,105 @@ extension LoadedImage {
     static func current() -> [LoadedImage] {
         guard MemoryLayout<UInt>.size == 8, let iterate = UndeclaredGlibc.iteratePhdr else { return [] }
         let vdso = UndeclaredGlibc.auxiliaryValue?(UndeclaredGlibc.auxiliaryVDSO) ?? 0
-        final class Found {
-            var images: [LoadedImage] = []
-            let vdso: UInt
-            init(vdso: UInt) { self.vdso = vdso }
+        let visit = UnsafeMutablePointer<ImageRecords>.allocate(capacity: 1)
+        visit.initialize(to: ImageRecords())
+        defer {
+            visit.pointee.buffer.deallocate()
+            visit.deallocate()
         }
-        let found = Found(vdso: vdso)
-        _ = withExtendedLifetime(found) {
-            iterate(
-                { info, _, context in
-                    guard let info, let context else { return 0 }
-                    let found = Unmanaged<Found>.fromOpaque(context).takeUnretainedValue()
-                    found.images.append(LoadedImage(info: info, vdso: found.vdso))
-                    return 0
-                }, Unmanaged.passUnretained(found).toOpaque())
-        }
-        return found.images
+        _ = iterate(
+            { info, _, context in
+                guard let info, let records = context?.assumingMemoryBound(to: ImageRecords.self) else { return 0 }
+                return records.pointee.copy(info) ? 0 : 1
+            }, visit)
+        return (0..<visit.pointee.count).map { LoadedImage(record: visit.pointee.record($0), vdso: vdso) }
     }
 
-    /// Reads one `struct dl_phdr_info` (64-bit layout: address, name, program headers, count).
-    private init(info: UnsafeRawPointer, vdso: UInt) {
-        let base = UInt(info.load(fromByteOffset: 0, as: UInt64.self))
-        let namePointer = info.load(fromByteOffset: 8, as: UnsafePointer<CChar>?.self)
-        let headers = info.load(fromByteOffset: 16, as: UnsafeRawPointer?.self)
-        let count = Int(info.load(fromByteOffset: 24, as: UInt16.self))
-        name = namePointer.map { String(cString: $0) } ?? ""
-        (segments, relro, hasTextRelocations) = ([], [], false)
-        var dynamic: (UnsafeRawPointer, entries: Int)?
+    /// Reads an image back from its record.
+    private init(record: UnsafeRawPointer, vdso: UInt) {
+        let nameLength = Int(record.load(fromByteOffset: ImageRecords.nameLengthOffset, as: UInt16.self))
+        name = String(decoding: UnsafeRawBufferPointer(start: record + ImageRecords.nameOffset, count: nameLength), as: UTF8.self)
+        hasTextRelocations = record.load(fromByteOffset: ImageRecords.textRelocationsOffset, as: UInt8.self) != 0
+        (segments, relro) = ([], [])
+        let count = Int(record.load(fromByteOffset: ImageRecords.segmentCountOffset, as: UInt8.self))
         for index in 0..<count {
-            guard let header = headers?.advanced(by: index * Elf.programHeaderSize) else { break }
-            let type = header.load(fromByteOffset: 0, as: UInt32.self)
-            let flags = header.load(fromByteOffset: 4, as: UInt32.self)
-            let start = base &+ UInt(header.load(fromByteOffset: 16, as: UInt64.self))
-            let size = UInt(header.load(fromByteOffset: 40, as: UInt64.self))
-            let addresses = start..<(start &+ size)
-            switch type {
-            case Elf.load:
+            let segment = record + ImageRecords.segmentsOffset + index * ImageRecords.segmentSize
+            let (type, flags) = (segment.load(as: UInt32.self), segment.load(fromByteOffset: 4, as: UInt32.self))
+            let start = UInt(segment.load(fromByteOffset: 8, as: UInt64.self))
+            let addresses = start..<(start &+ UInt(segment.load(fromByteOffset: 16, as: UInt64.self)))
+            if type == Elf.load {
                 segments.append(Segment(addresses: addresses, writable: flags & Elf.writable != 0, executable: flags & Elf.executable != 0))
-            case Elf.relro: relro.append(addresses)
-            case Elf.dynamic: dynamic = UnsafeRawPointer(bitPattern: start).map { ($0, Int(size) / Elf.dynamicEntrySize) }
-            default: break
+            } else {
+                relro.append(addresses)
             }
         }
         isVDSO = vdso != 0 && segments.contains { $0.addresses.contains(vdso) }
-        if let dynamic { hasTextRelocations = Self.hasTextRelocations(dynamic.0, entries: dynamic.entries) }
+    }
+}
+
+/// What `dl_iterate_phdr`'s callback copies of each image, in fixed-size records of a buffer
+/// allocated beforehand. The callback runs with the loader's lock held, so it allocates nothing
+/// and calls into no runtime: a thread holding a lock of the runtime or of malloc while it waits
+/// for the loader's lock (to bind a symbol, to unwind) would otherwise deadlock with it.
+private struct ImageRecords {
+    static let capacity = 256
+    static let maximumSegments = 16
+    static let nameCapacity = 255
+    static let nameLengthOffset = 0
+    static let segmentCountOffset = 2
+    static let textRelocationsOffset = 3
+    static let segmentsOffset = 8
+    /// Type and flags (`UInt32` each), start address and size (`UInt64` each).
+    static let segmentSize = 24
+    static let nameOffset = segmentsOffset + maximumSegments * segmentSize
+    static let recordSize = nameOffset + nameCapacity + 1
+
+    let buffer = UnsafeMutableRawPointer.allocate(byteCount: capacity * recordSize, alignment: 8)
+    private(set) var count = 0
+
+    func record(_ index: Int) -> UnsafeRawPointer { UnsafeRawPointer(buffer + index * Self.recordSize) }
+
+    /// Copies one `struct dl_phdr_info` (64-bit layout: load address, name, program headers,
+    /// their count): its `PT_LOAD` and `PT_GNU_RELRO` segments at their addresses, its name, and
+    /// whether its dynamic section asks for text relocations. False when the buffer is full.
+    mutating func copy(_ info: UnsafeRawPointer) -> Bool {
+        guard count < Self.capacity else { return false }
+        let record = buffer + count * Self.recordSize
+        count += 1
+        let base = info.load(fromByteOffset: 0, as: UInt64.self)
+        var nameLength = 0
+        if let name = info.load(fromByteOffset: 8, as: UnsafePointer<UInt8>?.self) {
+            while nameLength < Self.nameCapacity && name[nameLength] != 0 {
+                record.storeBytes(of: name[nameLength], toByteOffset: Self.nameOffset + nameLength, as: UInt8.self)
+                nameLength += 1
+            }
+        }
+        record.storeBytes(of: UInt16(nameLength), toByteOffset: Self.nameLengthOffset, as: UInt16.self)
+        var (segments, textRelocations): (UInt8, UInt8) = (0, 0)
+        let headers = info.load(fromByteOffset: 16, as: UnsafeRawPointer?.self)
+        for index in 0..<Int(info.load(fromByteOffset: 24, as: UInt16.self)) {
+            guard let header = headers?.advanced(by: index * Elf.programHeaderSize) else { break }
+            let type = header.load(fromByteOffset: 0, as: UInt32.self)
+            let start = base &+ header.load(fromByteOffset: 16, as: UInt64.self)
+            let size = header.load(fromByteOffset: 40, as: UInt64.self)
+            if type == Elf.dynamic, let dynamic = UnsafeRawPointer(bitPattern: UInt(start)) {
+                textRelocations = Self.asksForTextRelocations(dynamic, entries: Int(size) / Elf.dynamicEntrySize) ? 1 : 0
+            }
+            guard type == Elf.load || type == Elf.relro, Int(segments) < Self.maximumSegments else { continue }
+            let segment = record + Self.segmentsOffset + Int(segments) * Self.segmentSize
+            segment.storeBytes(of: type, as: UInt32.self)
+            segment.storeBytes(of: header.load(fromByteOffset: 4, as: UInt32.self), toByteOffset: 4, as: UInt32.self)
+            segment.storeBytes(of: start, toByteOffset: 8, as: UInt64.self)
+            segment.storeBytes(of: size, toByteOffset: 16, as: UInt64.self)
+            segments += 1
+        }
+        record.storeBytes(of: segments, toByteOffset: Self.segmentCountOffset, as: UInt8.self)
+        record.storeBytes(of: textRelocations, toByteOffset: Self.textRelocationsOffset, as: UInt8.self)
+        return true
     }
 
     /// Whether the dynamic section has `DT_TEXTREL` or `DF_TEXTREL` in `DT_FLAGS`.
-    private static func hasTextRelocations(_ dynamic: UnsafeRawPointer, entries: Int) -> Bool {
+    private static func asksForTextRelocations(_ dynamic: UnsafeRawPointer, entries: Int) -> Bool {
         for index in 0..<entries {
             let entry = dynamic.advanced(by: index * Elf.dynamicEntrySize)
             let tag = entry.load(fromByteOffset: 0, as: Int64.self)
