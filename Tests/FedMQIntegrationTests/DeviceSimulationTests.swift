@@ -80,7 +80,10 @@ struct DeviceSimulationTests {
                 // The run ends on the update count; the time limit only guards against a hang (a loaded
                 // machine runs this many times slower than an idle one).
                 "--target-accuracy", "0.5", "--time-limit", "3600", "--work-dir", work.appendingPathComponent("run").path,
-            ], logFile: log)
+            ], logFile: log,
+            // Its own process group: should it hang, the kill at the end of the test reaches the
+            // broker and the aggregator it started too, instead of leaving them running.
+            ownGroup: true)
         let status = try await within(.seconds(540), "fedmq simulate") { try await process.wait() }
         let output = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
         #expect(status == 0, "\(output.suffix(2000))")
