@@ -15,8 +15,8 @@ public enum EagerBinding {
 
     /// Executes this program again with `LD_BIND_NOW=1` unless the loader already bound
     /// eagerly; in the second execution, clears what the first one set. Returns when it did
-    /// not execute (already eager, or `/proc/self/exe` could not be executed): the process then
-    /// runs with lazy binding, as it would have anyway.
+    /// not execute (already eager, or the program's file could not be executed): the process
+    /// then runs with lazy binding, as it would have anyway.
     public static func executeAgainUnlessEager() {
         if getenv(marker) != nil {
             unsetenv(marker)
@@ -24,23 +24,26 @@ public enum EagerBinding {
             return
         }
         if let value = getenv("LD_BIND_NOW"), value.pointee != 0 { return }
-        // Started through the dynamic loader (`ld-linux-x86-64.so.2 fedmq-agent ...`), this
-        // process's executable is the loader, which would take the arguments for another program.
-        guard !executableIsTheLoader() else { return }
+        guard let program = programPath() else { return }
         setenv("LD_BIND_NOW", "1", 1)
         setenv(marker, "1", 1)
-        execv("/proc/self/exe", CommandLine.unsafeArgv)
+        // By its path, not `/proc/self/exe`: the process keeps its name (`ps`, `killall`).
+        execv(program, CommandLine.unsafeArgv)
         unsetenv(marker)
         unsetenv("LD_BIND_NOW")
     }
 
-    /// Whether `/proc/self/exe` names the dynamic loader; also true when it cannot be read, as
-    /// executing it would then fail anyway.
-    private static func executableIsTheLoader() -> Bool {
-        var path = [CChar](repeating: 0, count: 4096)
-        let count = readlink("/proc/self/exe", &path, path.count - 1)
-        guard count > 0 else { return true }
-        let name = String(decoding: path[..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self).split(separator: "/").last ?? ""
-        return name.hasPrefix("ld-") || name.hasPrefix("ld.so")
+    /// The file this process runs, from `/proc/self/exe`; nil when it cannot be read, when the
+    /// file was deleted or replaced since (an upgrade), or when it is the dynamic loader (the
+    /// program was started as `ld-linux-x86-64.so.2 fedmq-agent ...`, and the loader would take
+    /// the arguments for another program).
+    static func programPath() -> String? {
+        var bytes = [CChar](repeating: 0, count: 4096)
+        let count = readlink("/proc/self/exe", &bytes, bytes.count - 1)
+        guard count > 0 else { return nil }
+        let path = String(decoding: bytes[..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let name = path.split(separator: "/").last ?? ""
+        guard !path.hasSuffix(" (deleted)"), !name.hasPrefix("ld-"), !name.hasPrefix("ld.so") else { return nil }
+        return path
     }
 }

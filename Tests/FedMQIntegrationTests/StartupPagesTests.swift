@@ -20,7 +20,9 @@ struct StartupPagesTests {
             ),
         ])
     func releasedOnceConnected(program: String, arguments: [String]) async throws {
-        let (log, line) = try await Self.runUntilReleased(program, arguments)
+        let (log, line, name) = try await Self.runUntilReleased(program, arguments)
+        // The second execution (`EagerBinding`) kept the process's name, as `ps` and `killall` see it.
+        #expect(name == String(program.prefix(15)))
         let kibibytes = line.split(separator: " ").compactMap { Int($0) }
         #expect(kibibytes.count == 2, "\(line)")
         if kibibytes.count == 2 {
@@ -31,7 +33,7 @@ struct StartupPagesTests {
 
     @Test("fedmq-agent binds its libraries' symbols as it loads, so none is looked up after the release")
     func boundBeforeTheRelease() async throws {
-        let (log, line) = try await Self.runUntilReleased("fedmq-agent", Self.agentArguments, environment: ["LD_DEBUG": "bindings"])
+        let (log, line, _) = try await Self.runUntilReleased("fedmq-agent", Self.agentArguments, environment: ["LD_DEBUG": "bindings"])
         let lines = log.split(separator: "\n")
         let released = try #require(lines.firstIndex { $0 == line })
         // Lazily, OpenBLAS's matrix product would be bound at the first round's training.
@@ -41,9 +43,10 @@ struct StartupPagesTests {
     }
 
     /// Starts `program` against a fresh broker with debug logging, waits for its start-up pages
-    /// line, stops it (expecting exit code 0) and returns its log and that line.
+    /// line, stops it (expecting exit code 0) and returns its log, that line and the process's
+    /// name (`/proc/<pid>/comm`) while it ran.
     static func runUntilReleased(_ program: String, _ arguments: [String], environment: [String: String] = [:]) async throws
-        -> (log: String, line: String)
+        -> (log: String, line: String, name: String)
     {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("fedmq-startup-pages-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -66,8 +69,10 @@ struct StartupPagesTests {
                 return ""
             }
             #expect(!line.isEmpty, "\(program) exited: \(text().suffix(800))")
+            let name =
+                (try? String(contentsOfFile: "/proc/\(child.pid)/comm", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
             #expect(await child.stop(grace: .seconds(30)) == 0, "\(text().suffix(800))")
-            return (text(), line)
+            return (text(), line, name)
         }
     }
 }
