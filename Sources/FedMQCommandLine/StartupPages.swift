@@ -2,14 +2,10 @@ import FedMQProcess
 import Logging
 
 /// The pages a daemon hands back to the kernel as it starts (`CleanPages`), so that a device
-/// keeps resident only the code its rounds run. See docs/operations.md, "Memory after start-up".
+/// keeps resident only the code its rounds run: as it loads and once it has parsed its command
+/// line (`MainThreadWaitingCommand`), and once its runtime has started (below). See
+/// docs/operations.md, "Memory after start-up".
 public enum StartupPages {
-    /// Called as a daemon starts, and again once it has parsed its command line: what loading
-    /// it (the loader's relocation records and symbol tables among it) and parsing used.
-    public static func release() {
-        CleanPages.release()
-    }
-
     /// What a runtime calls once it has started (connected, subscribed): everything starting
     /// used. Its rounds map back what they run, once.
     public static func releaseOnStart(logger: Logger) -> @Sendable () -> Void {

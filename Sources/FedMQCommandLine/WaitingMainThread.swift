@@ -12,11 +12,12 @@ public protocol MainThreadWaitingCommand: ParsableCommand {
 }
 
 extension MainThreadWaitingCommand {
-    /// The process's entry point: hands back the pages loading it used (`StartupPages`), then
-    /// parses the command line and runs the command as ArgumentParser does.
+    /// The process's entry point: binds every symbol (`EagerBinding`), hands back the pages
+    /// loading used (`CleanPages`, see `StartupPages`), then parses the command line and runs
+    /// the command as ArgumentParser does.
     public static func main() {
         EagerBinding.executeAgainUnlessEager()
-        StartupPages.release()
+        CleanPages.release()
         main(nil)
     }
 
@@ -29,7 +30,7 @@ extension MainThreadWaitingCommand {
     /// map their code back in, 0.6 MiB of an agent that had handed its start-up pages back.
     /// An error goes back to ArgumentParser, which prints it and exits with its code.
     public func run() throws {
-        StartupPages.release()  // what parsing the command line used
+        CleanPages.release()  // what parsing the command line used
         nonisolated(unsafe) let command = self
         try runWaitingOnMainThread { try await command.serve() }
         fflush(nil)

@@ -6,7 +6,7 @@ import Glibc
 /// Why: a daemon hands its start-up pages back (`CleanPages`), the libraries' symbol tables
 /// among them. Every symbol still bound lazily afterwards (OpenBLAS's and libmosquitto's first
 /// calls in the first round) has the loader search those tables again, which maps 64 KiB
-/// windows of them back in: 1.1 MiB of an agent's resident memory. glibc binds eagerly only
+/// windows of them back in: 0.8–1.1 MiB of an agent's resident memory, as measured. glibc binds eagerly only
 /// when `LD_BIND_NOW` is set as the process starts, so the process executes itself once more
 /// with it set; its children do not inherit it.
 public enum EagerBinding {

@@ -158,14 +158,9 @@ private enum Elf {
 /// glibc functions that Swift's Glibc module does not declare, looked up at run time.
 private enum UndeclaredGlibc {
     typealias Visitor = @convention(c) (UnsafeRawPointer?, Int, UnsafeMutableRawPointer?) -> Int32
-    static let iteratePhdr: (@convention(c) (Visitor, UnsafeMutableRawPointer?) -> Int32)? = {
-        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "dl_iterate_phdr") else { return nil }
-        return unsafeBitCast(symbol, to: (@convention(c) (Visitor, UnsafeMutableRawPointer?) -> Int32).self)
-    }()
-    static let auxiliaryValue: (@convention(c) (UInt) -> UInt)? = {
-        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "getauxval") else { return nil }
-        return unsafeBitCast(symbol, to: (@convention(c) (UInt) -> UInt).self)
-    }()
+    static let iteratePhdr = undeclaredGlibcFunction(
+        "dl_iterate_phdr", as: (@convention(c) (Visitor, UnsafeMutableRawPointer?) -> Int32).self)
+    static let auxiliaryValue = undeclaredGlibcFunction("getauxval", as: (@convention(c) (UInt) -> UInt).self)
     /// `AT_SYSINFO_EHDR`: where the kernel mapped the vDSO.
     static let auxiliaryVDSO: UInt = 33
 }
