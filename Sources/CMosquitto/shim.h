@@ -7,4 +7,7 @@
 #include <mosquitto.h>
 #include <mqtt_protocol.h>
 
+// The network thread's waker is an eventfd; Swift's Glibc module leaves this header out.
+#include <sys/eventfd.h>
+
 #endif

@@ -61,6 +61,8 @@ extension MQTTClient {
                     properties?.head)
             }
         }
+        // The network thread writes the packet; it sleeps in poll until woken.
+        core.waker.signal()
         switch result {
         case Int32(MOSQ_ERR_SUCCESS.rawValue):
             return id

@@ -55,6 +55,7 @@ extension MQTTClient {
                 mosquitto_subscribe_multiple(mosq, &id, Int32(filters.count), strings, Int32(qos.rawValue), 0, nil)
             }
         }
+        core.waker.signal()
         if result == Int32(MOSQ_ERR_NO_CONN.rawValue) { return }  // made on the next connect
         try MosquittoLibrary.check(result, call)
         switch await core.outcome(of: id, kind: .subscribed) {
@@ -80,6 +81,7 @@ extension MQTTClient {
                 mosquitto_unsubscribe_multiple(mosq, nil, Int32(unused.count), strings, nil)
             }
         }
+        core.waker.signal()
     }
 }
 

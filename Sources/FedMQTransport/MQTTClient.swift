@@ -92,10 +92,12 @@ public final class MQTTClient: MQTTTransport {
         }
     }
 
+    /// The network thread sees the stop, then queues and writes the DISCONNECT itself: queued
+    /// from here, it could read an incoming packet first, which libmosquitto refuses once a
+    /// DISCONNECT is queued, and close the socket without one (see `NetworkThread.serve`).
     private func requestStop() {
         core.stopSignal.stop()
         core.releaseReceivers()
-        // Queue a DISCONNECT; it also wakes the network thread out of select().
-        _ = try? handle.withPointer("mosquitto_disconnect_v5") { mosq in mosquitto_disconnect_v5(mosq, 0, nil) }
+        core.waker.signal()
     }
 }

@@ -45,6 +45,48 @@ struct ReconnectTests {
         }
     }
 
+    @Test("a disconnect while messages stream in still sends DISCONNECT: the broker logs a clean disconnect, no last will")
+    func cleanDisconnectUnderTraffic() async throws {
+        try await withLocalBroker { broker in
+            let watcher = try await connectedClient(clientOptions(broker))
+            let wills = try await watcher.subscribe(to: ["fedmq/test/busy-will/#"], qos: .atLeastOnce)
+            let flooder = try await connectedClient(clientOptions(broker))
+            let flood = Task {
+                var sent = 0
+                while !Task.isCancelled {
+                    _ = try? await flooder.publish("fedmq/test/flood/\(sent % 4)", payload: [UInt8](repeating: 7, count: 64), qos: .atMostOnce)
+                    sent += 1
+                    if sent % 32 == 0 { await Task.yield() }
+                }
+            }
+            // Several clients, each stopped while PUBLISH packets are arriving: before the network
+            // thread owned the DISCONNECT, such a stop often read one first and dropped the connection.
+            for index in 0..<5 {
+                let id = "busy-\(index)"
+                var options = clientOptions(broker, id: id)
+                options.will = LastWill(topic: "fedmq/test/busy-will/\(id)", payload: Array("gone".utf8))
+                let busy = try await connectedClient(options)
+                let stream = try await busy.subscribe(to: ["fedmq/test/flood/#"], qos: .atLeastOnce)
+                #expect(try await messages(stream, count: 200).count == 200)
+                await busy.disconnect()
+                let verdict = try await within(.seconds(20), "the broker to log how \(id) left") {
+                    while true {
+                        let lines = broker.logTail(lines: 400).split(separator: "\n").filter { $0.contains("Client \(id) ") }
+                        if let last = lines.last(where: { $0.contains("disconnect") || $0.contains("closed") }) { return String(last) }
+                        try await Task.sleep(for: .milliseconds(20))
+                    }
+                }
+                #expect(verdict.hasSuffix("Client \(id) disconnected."), "\(verdict)")
+            }
+            flood.cancel()
+            _ = await flood.result
+            try await watcher.publish("fedmq/test/busy-will/marker", payload: [1])
+            #expect(try await messages(wills, count: 1).map(\.topic) == ["fedmq/test/busy-will/marker"])
+            await flooder.disconnect()
+            await watcher.disconnect()
+        }
+    }
+
     @Test("broker killed and restarted: the client reconnects, resubscribes, and delivers what it published offline")
     func brokerRestart() async throws {
         try await withLocalBroker { broker in

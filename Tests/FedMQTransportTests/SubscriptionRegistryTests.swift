@@ -38,6 +38,36 @@ struct SubscriptionRegistryTests {
         }
     }
 
+    @Test("a wait cancelled before it registers ends, even when the acknowledgement comes in between")
+    func cancelledBeforeRegistering() async {
+        var table = AckTable()
+        // The order a cancelled publish can take: the cancellation handler runs first, the
+        // PUBACK arrives on the network thread, then the wait registers.
+        #expect(table.cancel(7) == nil)
+        #expect(table.complete(7, with: .published(.success)) == nil)
+        let outcome = await withCheckedContinuation { (waiter: AckTable.Waiter) in
+            if let early = table.register(7, kind: .acknowledged, waiter) {
+                waiter.resume(returning: early)
+            } else {
+                // Without the fix the waiter is left registered; end it so the test fails, not hangs.
+                for (pending, result) in table.closeAll() { pending.resume(returning: result) }
+            }
+        }
+        guard case .cancelled = outcome else {
+            Issue.record("expected .cancelled, got \(outcome)")
+            return
+        }
+        // The next packet with the same id (ids wrap) is matched normally.
+        #expect(table.complete(7, with: .published(.success)) == nil)
+        let next = await withCheckedContinuation { (waiter: AckTable.Waiter) in
+            if let early = table.register(7, kind: .acknowledged, waiter) { waiter.resume(returning: early) }
+        }
+        guard case .published(.success) = next else {
+            Issue.record("expected the PUBACK of the reused id, got \(next)")
+            return
+        }
+    }
+
     @Test("a lost connection fails QoS 0 writes, settles subscriptions, and keeps QoS 1 waiting")
     func connectionLost() async {
         var table = AckTable()

@@ -44,15 +44,16 @@ struct AckTable {
     mutating func complete(_ id: Int32, with outcome: AckOutcome) -> Waiter? {
         if ignored.remove(id) != nil { return nil }
         if let entry = waiting.removeValue(forKey: id) { return entry.waiter }
-        if case .cancelled = early[id] {
-            early[id] = nil
-        } else {
-            early[id] = outcome
-        }
+        // A wait cancelled before it registered keeps its `.cancelled` for the register that
+        // follows; replacing or clearing it would leave that waiter waiting for an
+        // acknowledgement that already came (an agent stopped mid-publish hung on it).
+        if case .cancelled = early[id] { return nil }
+        early[id] = outcome
         return nil
     }
 
-    /// Cancels one wait; a waiter not yet registered finds `.cancelled` when it registers.
+    /// Cancels one wait; a waiter not yet registered finds `.cancelled` when it registers (the
+    /// task can be cancelled before the wait registers, and then this runs first).
     mutating func cancel(_ id: Int32) -> Waiter? {
         if let entry = waiting.removeValue(forKey: id) { return entry.waiter }
         early[id] = .cancelled

@@ -30,6 +30,7 @@ final class ClientCore: Sendable {
     let options: ConnectionOptions
     let events = EventBroadcaster()
     let stopSignal = StopSignal()
+    let waker = Waker()
     let state = Mutex(State())
 
     init(options: ConnectionOptions) {
@@ -37,6 +38,9 @@ final class ClientCore: Sendable {
     }
 
     var endpoint: String { "\(options.host):\(options.port)" }
+
+    /// The broker accepted the current connection (its CONNACK came) and it has not ended.
+    var isConnected: Bool { state.withLock { $0.phase == .connected } }
 
     // MARK: connecting
 

@@ -1,7 +1,7 @@
 import CMosquitto
 import Glibc
 
-/// The one thread that drives a client's socket: it connects, runs `mosquitto_loop`, and after
+/// The one thread that drives a client's socket: it connects, serves the connection, and after
 /// a failure waits out the reconnect policy's backoff (with jitter) before the next attempt.
 ///
 /// libmosquitto's own `loop_start` reconnects with a fixed or squared delay in whole seconds
@@ -9,6 +9,8 @@ import Glibc
 struct NetworkThread: Sendable {
     let core: ClientCore
     let handle: MosquittoHandle
+
+    private static let success = Int32(MOSQ_ERR_SUCCESS.rawValue)
 
     func start() {
         guard let error = PosixThread.start(name: "fedmq-mqtt", { run() }) else { return }
@@ -21,17 +23,9 @@ struct NetworkThread: Sendable {
     private func run() {
         let mosq = handle.loopPointer
         var random = SystemRandomNumberGenerator()
-        let success = Int32(MOSQ_ERR_SUCCESS.rawValue)
         while !core.stopSignal.isStopped {
-            var result = connect(mosq)
-            var call = "mosquitto_connect_bind_v5"
-            if result == success {
-                call = "mosquitto_loop"
-                while !core.stopSignal.isStopped {
-                    result = mosquitto_loop(mosq, 1000, 1)
-                    if result != success { break }
-                }
-            }
+            var (result, call) = (connect(mosq), "mosquitto_connect_bind_v5")
+            if result == Self.success { (result, call) = serve(mosq) }
             if core.stopSignal.isStopped { break }
             let error = core.failure(from: result, call: call)
             guard core.connectionFailed(error) else { break }
@@ -59,13 +53,68 @@ struct NetworkThread: Sendable {
             mosq, options.host, Int32(options.port), Int32(options.keepAlive), nil, properties.head)
     }
 
-    /// Sends DISCONNECT (so the broker drops the last will), lets the loop write it, then
-    /// frees the handle and ends every waiter and sequence.
+    /// Serves one connection until it fails (returning the failure) or a stop is requested.
+    ///
+    /// Until the broker's CONNACK, `mosquitto_loop` runs it: it knows the TLS handshake's
+    /// states, and no PUBLISH can arrive yet. From then on this thread polls the socket and the
+    /// `Waker` itself, so that once a stop is seen it never reads again before the DISCONNECT is
+    /// out: libmosquitto refuses packets that arrive after a DISCONNECT is queued and closes the
+    /// socket without sending it, and the broker then publishes the last will.
+    private func serve(_ mosq: OpaquePointer) -> (Int32, String) {
+        while !core.stopSignal.isStopped && !core.isConnected {
+            let result = mosquitto_loop(mosq, 100, 1)
+            if result != Self.success { return (result, "mosquitto_loop") }
+        }
+        while !core.stopSignal.isStopped {
+            let socket = mosquitto_socket(mosq)
+            guard socket >= 0 else { return (Int32(MOSQ_ERR_NO_CONN.rawValue), "mosquitto_socket") }
+            guard let ready = wait(for: socket, writing: mosquitto_want_write(mosq)) else {
+                return (Int32(MOSQ_ERR_ERRNO.rawValue), "poll")
+            }
+            if core.stopSignal.isStopped { break }
+            if ready & Int16(POLLIN | POLLHUP | POLLERR | POLLNVAL) != 0 {
+                let result = mosquitto_loop_read(mosq, 1)
+                if result != Self.success { return (result, "mosquitto_loop_read") }
+            }
+            if mosquitto_want_write(mosq) {
+                let result = mosquitto_loop_write(mosq, 1)
+                if result != Self.success { return (result, "mosquitto_loop_write") }
+            }
+            let result = mosquitto_loop_misc(mosq)
+            if result != Self.success { return (result, "mosquitto_loop_misc") }
+        }
+        return (Self.success, "mosquitto_loop")
+    }
+
+    /// Waits until `socket` is ready or the waker is signalled (at most a second, for the
+    /// keepalive); returns the socket's ready events, nil when `poll` failed.
+    private func wait(for socket: Int32, writing: Bool) -> Int16? {
+        let waker = core.waker
+        // Without an eventfd, a stop or a queued packet waits at most this long.
+        let timeout: Int32 = waker.descriptor >= 0 ? 1000 : 20
+        var descriptors = (
+            pollfd(fd: socket, events: Int16(POLLIN) | (writing ? Int16(POLLOUT) : 0), revents: 0),
+            pollfd(fd: waker.descriptor, events: Int16(POLLIN), revents: 0)
+        )
+        let result = withUnsafeMutableBytes(of: &descriptors) { bytes in
+            poll(bytes.baseAddress?.assumingMemoryBound(to: pollfd.self), 2, timeout)
+        }
+        if result < 0 { return errno == EINTR ? 0 : nil }
+        if descriptors.1.revents != 0 { waker.drain() }
+        return descriptors.0.revents
+    }
+
+    /// Sends DISCONNECT (so the broker drops the last will) after whatever was queued before
+    /// it, writing only; libmosquitto closes the socket once it is out. Then frees the handle
+    /// and ends every waiter and sequence.
     private func shutDown(_ mosq: OpaquePointer) {
-        if mosquitto_disconnect_v5(mosq, 0, nil) == Int32(MOSQ_ERR_SUCCESS.rawValue) {
-            var rounds = 0
-            while rounds < 20 && mosquitto_loop(mosq, 100, 1) == Int32(MOSQ_ERR_SUCCESS.rawValue) {
-                rounds += 1
+        if mosquitto_disconnect_v5(mosq, 0, nil) == Self.success {
+            let deadline = ContinuousClock.now + .seconds(2)
+            while mosquitto_socket(mosq) >= 0 && ContinuousClock.now < deadline {
+                var descriptor = pollfd(fd: mosquitto_socket(mosq), events: Int16(POLLOUT), revents: 0)
+                _ = poll(&descriptor, 1, 100)
+                if descriptor.revents & Int16(POLLERR | POLLHUP | POLLNVAL) != 0 { break }
+                if mosquitto_loop_write(mosq, 1) != Self.success { break }
             }
         }
         handle.destroy()
