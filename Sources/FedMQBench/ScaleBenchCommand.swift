@@ -164,8 +164,8 @@ struct ScaleBenchCommand: AsyncParsableCommand {
         ([
             "## Scale (`make bench-scale`)",
             "",
-            "`fedmq simulate`: every agent has its own MQTT connection, in worker processes of at most 300 agents (libmosquitto's",
-            "`select` loop takes no socket numbered 1024 or above), training switched to a no-op, the 10,100-parameter softmax model",
+            "`fedmq simulate`: every agent has its own MQTT connection and network thread, in worker processes of at most 300",
+            "agents, training switched to a no-op, the 10,100-parameter softmax model",
             "(40 KB float32). One broker: the agents and the aggregator on one mosquitto. \(sites) sites: the agents dealt over \(sites)",
             "site mosquittos, each bridged to a central one (`SiteBridge`, the topics of `deploy/bridge/site-bridge.conf`), the",
             "aggregator on the central broker. \(sites) site aggregators: the same sites, each with a `fedmq-aggregator --site` beside its",

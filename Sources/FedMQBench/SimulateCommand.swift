@@ -44,7 +44,7 @@ public struct SimulateCommand: AsyncParsableCommand {
         name: .customLong("ingest-shards"),
         help: "Ingest shards on the one broker: site aggregators sharing the updates through $share/..., folded centrally.")
     var ingestShards = 0
-    @Option(name: .customLong("agents-per-process"), help: "Agents per worker process (at most 300: libmosquitto's select).")
+    @Option(name: .customLong("agents-per-process"), help: "Agents per worker process (at most 300).")
     var agentsPerProcess = SimulatedAgentsCommand.maximumAgents
     @Option(name: .customLong("agent-state"), help: "Folder for the agents' state (default: a new folder in /dev/shm).")
     var agentState: String?

@@ -8,9 +8,9 @@ import Logging
 /// `fedmq simulate-agents` (hidden): one worker process of `fedmq simulate`, running agents
 /// `sim-FIRST` ... with training switched to a no-op until it is stopped.
 ///
-/// libmosquitto's loop refuses sockets numbered 1024 and above (it uses `select`), and each
-/// client holds three descriptors, so one process runs a few hundred agents; a fleet of
-/// thousands is several such processes.
+/// Each agent holds its own network thread and four descriptors (its socket, libmosquitto's
+/// wake-up pair and the client's eventfd), so one process runs a few hundred agents; a fleet
+/// of thousands is several such processes.
 public struct SimulatedAgentsCommand: AsyncParsableCommand {
     /// Made by swift-argument-parser when `fedmq simulate-agents` is parsed.
     public init() {}
@@ -24,7 +24,7 @@ public struct SimulatedAgentsCommand: AsyncParsableCommand {
     @Option(help: "The CSV every agent trains on (a no-op).") var data: String
     @Option(name: .customLong("state-directory"), help: "Where each agent's folder goes.") var stateDirectory: String
 
-    /// The most agents one worker runs: 3 descriptors each stay below libmosquitto's 1024.
+    /// The most agents one worker runs: 300 network threads and 1,200 descriptors.
     static let maximumAgents = 300
 
     /// Refuses a broker that is not HOST:PORT and more agents than one process can run.

@@ -25,6 +25,23 @@ struct ConnectionFailureTests {
         }
     }
 
+    @Test("a process whose descriptors 3 to 1100 are taken still connects: the client polls, select would refuse its socket")
+    func descriptorsAbove1023() async throws {
+        try await withLocalBroker { broker in
+            // bash fills the low descriptors, then becomes `fedmq mqtt connect`, which inherits them.
+            let script = """
+                ulimit -n 2048 || exit 90
+                for fd in $(seq 3 1100); do eval "exec $fd</dev/null"; done
+                exec "$0" mqtt connect --port \(broker.port) --client-id high-descriptors
+                """
+            let (status, output) = try await runToEnd(
+                "/bin/bash", ["-c", script, try fedmqExecutable().path], log: broker.directory.appendingPathComponent("high.log").path)
+            #expect(status == 0, "\(output)")
+            #expect(output.contains("connected to 127.0.0.1:\(broker.port)"), "\(output)")
+            #expect(broker.logTail(lines: 200).contains("as high-descriptors"))
+        }
+    }
+
     @Test("nothing listening: connect retries, then times out with the reason")
     func connectTimeout() async throws {
         let port = try LoopbackPort.free()

@@ -55,49 +55,57 @@ struct NetworkThread: Sendable {
 
     /// Serves one connection until it fails (returning the failure) or a stop is requested.
     ///
-    /// Until the broker's CONNACK, `mosquitto_loop` runs it: it knows the TLS handshake's
-    /// states, and no PUBLISH can arrive yet. From then on this thread polls the socket and the
-    /// `Waker` itself, so that once a stop is seen it never reads again before the DISCONNECT is
-    /// out: libmosquitto refuses packets that arrive after a DISCONNECT is queued and closes the
-    /// socket without sending it, and the broker then publishes the last will.
+    /// The thread polls the socket and the `Waker` itself (not `mosquitto_loop`), so that once a
+    /// stop is seen it never reads again before the DISCONNECT is out: libmosquitto refuses
+    /// packets that arrive after a DISCONNECT is queued and closes the socket without sending
+    /// it, and the broker then publishes the last will. `poll` also takes descriptors above
+    /// 1023, which `mosquitto_loop`'s `select` refuses.
+    ///
+    /// Until the broker's CONNACK, each turn tries the write and polls for input only, with a
+    /// short timeout, and always reads: during a TLS handshake libmosquitto holds its CONNECT
+    /// back, wants to write at every turn, and continues the handshake only from a read.
     private func serve(_ mosq: OpaquePointer) -> (Int32, String) {
-        while !core.stopSignal.isStopped && !core.isConnected {
-            let result = mosquitto_loop(mosq, 100, 1)
-            if result != Self.success { return (result, "mosquitto_loop") }
-        }
         while !core.stopSignal.isStopped {
             let socket = mosquitto_socket(mosq)
             guard socket >= 0 else { return (Int32(MOSQ_ERR_NO_CONN.rawValue), "mosquitto_socket") }
-            guard let ready = wait(for: socket, writing: mosquitto_want_write(mosq)) else {
+            let connected = core.isConnected
+            if !connected && mosquitto_want_write(mosq) {
+                let result = mosquitto_loop_write(mosq, 1)
+                if result != Self.success { return (result, "mosquitto_loop_write") }
+            }
+            let writing = connected && mosquitto_want_write(mosq)
+            guard let ready = wait(for: socket, writing: writing, timeout: connected ? 1000 : 100) else {
                 return (Int32(MOSQ_ERR_ERRNO.rawValue), "poll")
             }
             if core.stopSignal.isStopped { break }
-            if ready & Int16(POLLIN | POLLHUP | POLLERR | POLLNVAL) != 0 {
+            if !connected || ready & Int16(POLLIN | POLLHUP | POLLERR | POLLNVAL) != 0 {
                 let result = mosquitto_loop_read(mosq, 1)
                 if result != Self.success { return (result, "mosquitto_loop_read") }
             }
-            if mosquitto_want_write(mosq) {
+            if connected && mosquitto_want_write(mosq) {
                 let result = mosquitto_loop_write(mosq, 1)
                 if result != Self.success { return (result, "mosquitto_loop_write") }
             }
             let result = mosquitto_loop_misc(mosq)
             if result != Self.success { return (result, "mosquitto_loop_misc") }
         }
-        return (Self.success, "mosquitto_loop")
+        return (Self.success, "poll")
     }
 
-    /// Waits until `socket` is ready or the waker is signalled (at most a second, for the
-    /// keepalive); returns the socket's ready events, nil when `poll` failed.
-    private func wait(for socket: Int32, writing: Bool) -> Int16? {
+    /// Waits until `socket` is ready or the waker is signalled, at most `timeout` ms (a second
+    /// once connected, for the keepalive); returns the socket's ready events, nil when `poll`
+    /// failed.
+    private func wait(for socket: Int32, writing: Bool, timeout: Int32) -> Int16? {
         let waker = core.waker
-        // Without an eventfd, a stop or a queued packet waits at most this long.
-        let timeout: Int32 = waker.descriptor >= 0 ? 1000 : 20
         var descriptors = (
             pollfd(fd: socket, events: Int16(POLLIN) | (writing ? Int16(POLLOUT) : 0), revents: 0),
             pollfd(fd: waker.descriptor, events: Int16(POLLIN), revents: 0)
         )
+        // Without an eventfd (poll skips a negative descriptor), a stop or a queued packet
+        // waits at most 20 ms.
+        let limit = waker.descriptor >= 0 ? timeout : min(timeout, 20)
         let result = withUnsafeMutableBytes(of: &descriptors) { bytes in
-            poll(bytes.baseAddress?.assumingMemoryBound(to: pollfd.self), 2, timeout)
+            poll(bytes.baseAddress?.assumingMemoryBound(to: pollfd.self), 2, limit)
         }
         if result < 0 { return errno == EINTR ? 0 : nil }
         if descriptors.1.revents != 0 { waker.drain() }
