@@ -8,8 +8,11 @@ import ServiceLifecycle
 ///
 /// Services in `alongside` (a metrics endpoint) run as long as the runtime does; one that fails
 /// ends the process with its error too.
+///
+/// The group shuts its services down last to first, so `ShutdownPages` (last) hands back the
+/// pages the rounds mapped before the runtime starts its own shutdown.
 public func runUntilShutdown(_ service: some Service, alongside: [any Service] = [], logger: Logger) async throws {
-    let services = [service as any Service] + alongside
+    let services = [service as any Service] + alongside + [ShutdownPages(logger: logger)]
     var configuration = ServiceGroupConfiguration(
         services: services.map {
             .init(service: NamedService($0), successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .cancelGroup)

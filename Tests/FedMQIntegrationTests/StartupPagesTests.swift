@@ -5,13 +5,14 @@ import Testing
 
 /// The daemons hand their start-up pages back once connected: the resident memory they log
 /// before and after shows it, they bound every symbol as they loaded (so no symbol lookup maps
-/// the libraries' tables back afterwards), and they keep serving and stop cleanly.
+/// the libraries' tables back afterwards), and they keep serving, hand the pages back again as
+/// a shutdown begins, and stop cleanly.
 @Suite("Start-up pages of the daemons", .timeLimit(.minutes(2)))
 struct StartupPagesTests {
     static let agentArguments = ["--agent", "a", "--data", "DATA", "--label", "label"]
 
     @Test(
-        "fedmq-agent and fedmq-aggregator release their start-up pages once connected",
+        "fedmq-agent and fedmq-aggregator release their start-up pages once connected, and again as they stop",
         arguments: [
             ("fedmq-agent", agentArguments),
             (
@@ -28,7 +29,15 @@ struct StartupPagesTests {
         if kibibytes.count == 2 {
             #expect(kibibytes[1] + 1024 < kibibytes[0], "at least 1 MiB fewer resident pages: \(line)")
         }
-        #expect(!log.isEmpty)
+        // Stopping hands the pages back once more, before the runtime's own shutdown runs.
+        let lines = log.split(separator: "\n")
+        let shutdown = lines.firstIndex { $0.contains("shutdown: pages released") }
+        let stopping = lines.firstIndex { $0.contains("shutting down") }
+        #expect(shutdown != nil && stopping != nil && shutdown! < stopping!, "\(log.suffix(800))")
+        if let shutdown {
+            let resident = lines[shutdown].split(separator: " ").compactMap { Int($0) }
+            #expect(resident.count == 2 && resident[1] < resident[0], "\(lines[shutdown])")
+        }
     }
 
     @Test("fedmq-agent binds its libraries' symbols as it loads, so none is looked up after the release")
