@@ -5,10 +5,11 @@
 // the main executable's code as the program loads; every first jump into (or read of) a
 // page then faults, the handler records the page's link-time address in
 // $FEDMQ_TEXT_TRACE_DIR/<pid>.pages and gives the page back its permissions. Only
-// executables whose name ends with $FEDMQ_TEXT_TRACE_PROGRAM are traced. When the program
-// hands its code pages back after starting (madvise MADV_DONTNEED, see CleanPages), a line
-// "steady" is written and every page loses its permissions again: the pages after the last
-// such line are the ones its steady work (the rounds) runs.
+// executables whose name ends with $FEDMQ_TEXT_TRACE_PROGRAM are traced. Each time the
+// program hands its code pages back (madvise MADV_DONTNEED, see CleanPages: three times while
+// starting, once as a graceful shutdown begins), a line "steady <monotonic ns>" is written and
+// every page loses its permissions again; exiting writes "end <monotonic ns>". The phase that
+// lasts longest is the program's steady work (an agent's rounds).
 //
 // Used by tools/hot-text/order-file only, to find the functions an agent runs; never shipped.
 #define _GNU_SOURCE
@@ -21,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 static uintptr_t code_start, code_end, load_bias;
@@ -77,22 +79,47 @@ static void on_fault(int signal, siginfo_t *info, void *context) {
     }
 }
 
-/// The program hands its code pages back once started (CleanPages): from then on it runs what
-/// its rounds need. Mark the start of that steady phase in the trace and take the permissions
-/// away again, so the trace names the pages run after it too. order-file puts them first.
+/// Writes `label`, a space and the monotonic clock in nanoseconds as one line.
+static void write_time_line(const char *label) {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    char line[64];
+    int length = snprintf(line, sizeof line, "%s %lld\n", label, (long long)now.tv_sec * 1000000000LL + now.tv_nsec);
+    if (length > 0 && write(trace_fd, line, (size_t)length) < 0) {
+        // The marker is missing from the trace: order-file then sees fewer phases.
+    }
+}
+
+/// The program hands its code pages back (CleanPages): a new phase begins. Mark it in the
+/// trace and take the permissions away again, so the trace names the pages each phase runs.
+/// order-file puts the longest phase's first.
 int madvise(void *address, size_t length, int advice) {
     static int (*next)(void *, size_t, int);
     if (!next) next = (int (*)(void *, size_t, int))dlsym(RTLD_NEXT, "madvise");
     int result = next(address, length, advice);
     uintptr_t start = (uintptr_t)address;
     if (trace_fd >= 0 && advice == MADV_DONTNEED && start < code_end && start + length > code_start) {
-        static const char marker[] = "steady\n";
-        if (write(trace_fd, marker, sizeof marker - 1) < 0) {
-            // The phase is missing from the trace: order-file then sees one phase only.
-        }
+        write_time_line("steady");
         mprotect((void *)code_start, code_end - code_start, PROT_NONE);
     }
     return result;
+}
+
+/// The daemons end with `_exit` (no destructors run), errors with `exit`: both close the last phase.
+void _exit(int status) {
+    static void (*next)(int);
+    if (!next) next = (void (*)(int))dlsym(RTLD_NEXT, "_exit");
+    if (trace_fd >= 0) write_time_line("end");
+    next(status);
+    __builtin_unreachable();
+}
+
+void exit(int status) {
+    static void (*next)(int);
+    if (!next) next = (void (*)(int))dlsym(RTLD_NEXT, "exit");
+    if (trace_fd >= 0) write_time_line("end");
+    next(status);
+    __builtin_unreachable();
 }
 
 __attribute__((constructor)) static void start_tracing(void) {
