@@ -87,6 +87,29 @@ struct ReconnectTests {
         }
     }
 
+    @Test("an idle client pings within its keepalive, and the broker keeps it: no last will")
+    func keepaliveWhileIdle() async throws {
+        // At debug level the broker logs every PINGREQ it receives.
+        try await withLocalBroker(LocalBrokerConfiguration(extraLines: ["log_type debug"])) { broker in
+            let watcher = try await connectedClient(clientOptions(broker))
+            let seen = try await watcher.subscribe(to: ["fedmq/test/idle/#"], qos: .atLeastOnce)
+            var options = clientOptions(broker, id: "idle")
+            options.keepAlive = 5
+            options.will = LastWill(topic: "fedmq/test/idle/will", payload: Array("gone".utf8))
+            let idle = try await connectedClient(options)
+            try await within(.seconds(60), "two PINGREQs from the idle client") {
+                while broker.logTail(lines: 2000).components(separatedBy: "Received PINGREQ from idle").count < 3 {
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+            }
+            try await idle.publish("fedmq/test/idle/marker", payload: [1])
+            #expect(try await messages(seen, count: 1).map(\.topic) == ["fedmq/test/idle/marker"])
+            #expect(!broker.logTail(lines: 2000).contains("Client idle has exceeded timeout"))
+            await idle.disconnect()
+            await watcher.disconnect()
+        }
+    }
+
     @Test("broker killed and restarted: the client reconnects, resubscribes, and delivers what it published offline")
     func brokerRestart() async throws {
         try await withLocalBroker { broker in
