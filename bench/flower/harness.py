@@ -395,9 +395,20 @@ class StatusWatcher:
         self.process.wait()
 
 
+def cache_executables(spec):
+    """Reads FedMQ's executables whole, so every page of them is in the page cache when they
+    start. How much a process maps around each page it touches depends on which neighbouring
+    pages are cached: the same agent binary measured 0.8 MiB lower at peak once the kernel had
+    dropped a fifth of its file from the cache. Reading them first measures every run in the
+    same state, and the least flattering one (a freshly installed binary)."""
+    for path in {spec["aggregator"][0], *(argv[0] for argv in spec["agents"])}:
+        pathlib.Path(path).read_bytes()
+
+
 def run_fedmq(args):
     spec = json.loads(pathlib.Path(args.spec).read_text())
     processes = Processes(spec["logs"])
+    cache_executables(spec)
     launched, bytes_before = time.time(), loopback_bytes()
     try:
         processes.start("broker", "broker", spec["broker"])
@@ -444,6 +455,7 @@ def idle_flower(args):
 def idle_fedmq(args):
     spec = json.loads(pathlib.Path(args.spec).read_text())
     processes = Processes(spec["logs"])
+    cache_executables(spec)
     try:
         processes.start("broker", "broker", spec["broker"])
         wait_for_port(spec["port"])
