@@ -42,6 +42,14 @@ public final class ChildProcess: Sendable {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, logFile ?? "/dev/null", O_WRONLY | O_CREAT | O_APPEND, 0o644)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        // Nothing else goes to the child: libmosquitto opens its broker socket and its wake-up
+        // pipe without close-on-exec, and an external trainer must not hold the agent's broker
+        // connection (or any file it has open).
+        if let addCloseFrom = Self.addCloseFrom {
+            guard addCloseFrom(&actions, 3) == 0 else {
+                throw ChildProcessError(command: command, reason: "cannot close the other descriptors for it")
+            }
+        }
         if let workingDirectory {
             guard let addChdir = Self.addChdir else {
                 throw ChildProcessError(command: command, reason: "this C library cannot start a process in another folder")
@@ -82,6 +90,11 @@ public final class ChildProcess: Sendable {
     private static let addChdir = undeclaredGlibcFunction(
         "posix_spawn_file_actions_addchdir_np",
         as: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, UnsafePointer<CChar>) -> Int32).self)
+
+    /// glibc's `posix_spawn_file_actions_addclosefrom_np` (2.34 and later), likewise undeclared.
+    /// Without it (an older C library), children inherit what the parent left open.
+    private static let addCloseFrom = undeclaredGlibcFunction(
+        "posix_spawn_file_actions_addclosefrom_np", as: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32).self)
 
     deinit {
         if poll() == nil { kill(leadsGroup ? -pid : pid, SIGKILL) }

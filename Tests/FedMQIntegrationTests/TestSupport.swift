@@ -120,10 +120,23 @@ func runToEnd(
 
 /// Processes whose command line mentions `text` (a test's own folder), as `ps` would list them.
 func processes(mentioning text: String) -> [String] {
+    processTable(mentioning: text).map(\.commandLine)
+}
+
+/// The ids and command lines of the processes whose command line mentions `text`.
+func processTable(mentioning text: String) -> [(pid: String, commandLine: String)] {
     let pids = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
     return pids.filter { $0.allSatisfy(\.isNumber) }.compactMap { pid in
         guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return nil }
         let line = String(decoding: data.map { $0 == 0 ? 0x20 : $0 }, as: UTF8.self)
-        return line.contains(text) ? line : nil
+        return line.contains(text) ? (pid, line) : nil
+    }
+}
+
+/// What process `pid`'s open descriptors above standard error point to (`socket:[…]`, paths).
+func openDescriptors(of pid: String) -> [String] {
+    let descriptors = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd")) ?? []
+    return descriptors.filter { (Int($0) ?? 0) > 2 }.compactMap {
+        try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\($0)")
     }
 }

@@ -122,7 +122,7 @@ struct TrainerCommandTests {
         #expect(!FileManager.default.fileExists(atPath: work + "/trained.safetensors"))
     }
 
-    @Test("an agent stopped while its trainer runs stops the trainer's process group too")
+    @Test("a trainer holds none of its agent's descriptors (no broker socket); an agent stopped while it runs stops its process group too")
     func shutdownStopsTrainer() async throws {
         try await withLocalBroker { broker in
             let job = try FederatedJob(broker: broker, job: "stopped", agents: 1, rounds: 1, target: 1, minimum: 1)
@@ -130,6 +130,11 @@ struct TrainerCommandTests {
             let marker = job.directory.path
             let agent = try startAgent(job, index: 0, command: trainer + ["--hang", marker], timeout: 600)
             try await eventually("the trainer to run") { !processes(mentioning: marker).filter { $0.contains("--hang") }.isEmpty }
+            // libmosquitto opens the broker socket and its wake-up pipe without close-on-exec.
+            for (pid, _) in processTable(mentioning: marker).filter({ $0.commandLine.contains("--hang") }) {
+                let sockets = openDescriptors(of: pid).filter { $0.hasPrefix("socket:") }
+                #expect(sockets.isEmpty, "the trainer (pid \(pid)) holds \(sockets)")
+            }
             #expect(await agent.stop() == 0)
             #expect(processes(mentioning: marker).filter { $0.contains("--hang") }.isEmpty)
             await aggregator.stop()
