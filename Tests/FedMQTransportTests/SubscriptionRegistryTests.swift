@@ -68,6 +68,42 @@ struct SubscriptionRegistryTests {
         }
     }
 
+    @Test("the acknowledgement of a cancelled wait is dropped: a later packet with the same id gets its own")
+    func cancelledAcknowledgementDropped() async {
+        var table = AckTable()
+        // Cancelled while registered; its PUBACK comes afterwards.
+        let registered = await withCheckedContinuation { (waiter: AckTable.Waiter) in
+            #expect(table.register(7, kind: .acknowledged, waiter) == nil)
+            table.cancel(7)?.resume(returning: .cancelled)
+        }
+        #expect(table.complete(7, with: .published(.success)) == nil)
+        // Cancelled before it registered; its PUBACK comes after the registration.
+        #expect(table.cancel(8) == nil)
+        let unregistered = await withCheckedContinuation { (waiter: AckTable.Waiter) in
+            waiter.resume(
+                returning: table.register(8, kind: .acknowledged, waiter) ?? .failed(MQTTError(.closed, call: "test", detail: "left waiting")))
+        }
+        #expect(table.complete(8, with: .published(.success)) == nil)
+        for (id, outcome) in [(7, registered), (8, unregistered)] {
+            guard case .cancelled = outcome else {
+                Issue.record("packet \(id): expected .cancelled, got \(outcome)")
+                continue
+            }
+            // The id comes round again: the new wait ends with its own acknowledgement, not the old one.
+            let reused = await withCheckedContinuation { (waiter: AckTable.Waiter) in
+                if let stale = table.register(Int32(id), kind: .acknowledged, waiter) {
+                    waiter.resume(returning: stale)
+                } else {
+                    table.complete(Int32(id), with: .published(.noMatchingSubscribers))?.resume(returning: .published(.noMatchingSubscribers))
+                }
+            }
+            guard case .published(.noMatchingSubscribers) = reused else {
+                Issue.record("packet \(id) reused: expected its own acknowledgement, got \(reused)")
+                continue
+            }
+        }
+    }
+
     @Test("a lost connection fails QoS 0 writes, settles subscriptions, and keeps QoS 1 waiting")
     func connectionLost() async {
         var table = AckTable()

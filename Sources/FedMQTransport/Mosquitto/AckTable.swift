@@ -26,11 +26,19 @@ struct AckTable {
 
     private var waiting: [Int32: (kind: Kind, waiter: Waiter)] = [:]
     private var early: [Int32: AckOutcome] = [:]
-    /// Ids of packets nobody waits for (subscriptions restored after a reconnect).
+    /// Ids whose next acknowledgement nobody waits for: subscriptions restored after a
+    /// reconnect, and waits that were cancelled before it came.
     private var ignored: Set<Int32> = []
+    /// Waits cancelled before they registered (the task was cancelled first), and whether
+    /// their acknowledgement has come already.
+    private var cancelledBeforeRegistering: [Int32: Bool] = [:]
 
-    /// Registers a waiter; returns the outcome instead if it already arrived.
+    /// Registers a waiter; returns the outcome instead if it already arrived, or `.cancelled`.
     mutating func register(_ id: Int32, kind: Kind, _ waiter: Waiter) -> AckOutcome? {
+        if let acknowledged = cancelledBeforeRegistering.removeValue(forKey: id) {
+            if !acknowledged { ignored.insert(id) }
+            return .cancelled
+        }
         if let outcome = early.removeValue(forKey: id) { return outcome }
         waiting[id] = (kind, waiter)
         return nil
@@ -41,22 +49,31 @@ struct AckTable {
     }
 
     /// Records an acknowledgement; returns the waiter to resume, if one is registered.
+    ///
+    /// The acknowledgement of a cancelled wait is dropped, never kept as "early": ids wrap, and
+    /// a kept one would answer a later packet with the same id before its own acknowledgement.
+    /// One that comes between a cancellation and its wait's registration is only noted: the
+    /// wait still ends as cancelled (it used to find nothing and wait forever).
     mutating func complete(_ id: Int32, with outcome: AckOutcome) -> Waiter? {
         if ignored.remove(id) != nil { return nil }
         if let entry = waiting.removeValue(forKey: id) { return entry.waiter }
-        // A wait cancelled before it registered keeps its `.cancelled` for the register that
-        // follows; replacing or clearing it would leave that waiter waiting for an
-        // acknowledgement that already came (an agent stopped mid-publish hung on it).
-        if case .cancelled = early[id] { return nil }
+        if cancelledBeforeRegistering[id] == false {
+            cancelledBeforeRegistering[id] = true
+            return nil
+        }
         early[id] = outcome
         return nil
     }
 
-    /// Cancels one wait; a waiter not yet registered finds `.cancelled` when it registers (the
-    /// task can be cancelled before the wait registers, and then this runs first).
+    /// Cancels one wait. A registered waiter is returned (to resume with `.cancelled`) and its
+    /// acknowledgement will be dropped; a waiter not yet registered finds `.cancelled` when it
+    /// registers.
     mutating func cancel(_ id: Int32) -> Waiter? {
-        if let entry = waiting.removeValue(forKey: id) { return entry.waiter }
-        early[id] = .cancelled
+        if let entry = waiting.removeValue(forKey: id) {
+            ignored.insert(id)
+            return entry.waiter
+        }
+        cancelledBeforeRegistering[id] = early.removeValue(forKey: id) != nil
         return nil
     }
 
@@ -87,6 +104,7 @@ struct AckTable {
         waiting = [:]
         early = [:]
         ignored = []
+        cancelledBeforeRegistering = [:]
         return resumed
     }
 }
