@@ -45,10 +45,6 @@ private struct NamedService: Service, CustomStringConvertible {
 
     func run() async throws {
         guard let onGracefulShutdown else { return try await service.run() }
-        try await withGracefulShutdownHandler {
-            try await service.run()
-        } onGracefulShutdown: {
-            onGracefulShutdown()
-        }
+        try await withGracefulShutdownHandler(operation: { try await service.run() }, onGracefulShutdown: onGracefulShutdown)
     }
 }

@@ -45,7 +45,7 @@ extension LoadedImage {
     }
 
     /// Reads an image back from its record.
-    private init(record: UnsafeRawPointer, vdso: UInt) {
+    init(record: UnsafeRawPointer, vdso: UInt) {
         let nameLength = Int(record.load(fromByteOffset: ImageRecords.nameLengthOffset, as: UInt16.self))
         name = String(decoding: UnsafeRawBufferPointer(start: record + ImageRecords.nameOffset, count: nameLength), as: UTF8.self)
         hasTextRelocations = record.load(fromByteOffset: ImageRecords.textRelocationsOffset, as: UInt8.self) != 0
@@ -70,7 +70,7 @@ extension LoadedImage {
 /// allocated beforehand. The callback runs with the loader's lock held, so it allocates nothing
 /// and calls into no runtime: a thread holding a lock of the runtime or of malloc while it waits
 /// for the loader's lock (to bind a symbol, to unwind) would otherwise deadlock with it.
-private struct ImageRecords {
+struct ImageRecords {
     static let capacity = 256
     static let maximumSegments = 16
     static let nameCapacity = 255
@@ -90,7 +90,10 @@ private struct ImageRecords {
 
     /// Copies one `struct dl_phdr_info` (64-bit layout: load address, name, program headers,
     /// their count): its `PT_LOAD` and `PT_GNU_RELRO` segments at their addresses, its name, and
-    /// whether its dynamic section asks for text relocations. False when the buffer is full.
+    /// whether its dynamic section asks for text relocations. An image with more of those
+    /// segments than a record holds is recorded with none, so nothing of it is released: a
+    /// `PT_GNU_RELRO` range left out would let its pages, which the loader wrote, be dropped.
+    /// False when the buffer is full.
     mutating func copy(_ info: UnsafeRawPointer) -> Bool {
         guard count < Self.capacity else { return false }
         let record = buffer + count * Self.recordSize
@@ -104,7 +107,7 @@ private struct ImageRecords {
             }
         }
         record.storeBytes(of: UInt16(nameLength), toByteOffset: Self.nameLengthOffset, as: UInt16.self)
-        var (segments, textRelocations): (UInt8, UInt8) = (0, 0)
+        var (segments, textRelocations, overflowed): (UInt8, UInt8, Bool) = (0, 0, false)
         let headers = info.load(fromByteOffset: 16, as: UnsafeRawPointer?.self)
         for index in 0..<Int(info.load(fromByteOffset: 24, as: UInt16.self)) {
             guard let header = headers?.advanced(by: index * Elf.programHeaderSize) else { break }
@@ -114,7 +117,11 @@ private struct ImageRecords {
             if type == Elf.dynamic, let dynamic = UnsafeRawPointer(bitPattern: UInt(start)) {
                 textRelocations = Self.asksForTextRelocations(dynamic, entries: Int(size) / Elf.dynamicEntrySize) ? 1 : 0
             }
-            guard type == Elf.load || type == Elf.relro, Int(segments) < Self.maximumSegments else { continue }
+            guard type == Elf.load || type == Elf.relro else { continue }
+            guard Int(segments) < Self.maximumSegments else {
+                overflowed = true
+                continue
+            }
             let segment = record + Self.segmentsOffset + Int(segments) * Self.segmentSize
             segment.storeBytes(of: type, as: UInt32.self)
             segment.storeBytes(of: header.load(fromByteOffset: 4, as: UInt32.self), toByteOffset: 4, as: UInt32.self)
@@ -122,7 +129,7 @@ private struct ImageRecords {
             segment.storeBytes(of: size, toByteOffset: 16, as: UInt64.self)
             segments += 1
         }
-        record.storeBytes(of: segments, toByteOffset: Self.segmentCountOffset, as: UInt8.self)
+        record.storeBytes(of: overflowed ? 0 : segments, toByteOffset: Self.segmentCountOffset, as: UInt8.self)
         record.storeBytes(of: textRelocations, toByteOffset: Self.textRelocationsOffset, as: UInt8.self)
         return true
     }

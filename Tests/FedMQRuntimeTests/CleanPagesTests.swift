@@ -73,4 +73,36 @@ struct CleanPagesTests {
         #expect(numbers == [-3, 0, 5, 7, 9])
         #expect(strlen("clean pages") == 11)
     }
+
+    @Test("an image with more segments than a record holds is recorded with none, so nothing of it is released")
+    func overflowingImageLeftAlone() {
+        // A `struct dl_phdr_info` and its program headers (64-bit), every one a 4 KiB `PT_LOAD`.
+        let headerSize = 56
+        let headers = UnsafeMutableRawPointer.allocate(byteCount: 20 * headerSize, alignment: 8)
+        let info = UnsafeMutableRawPointer.allocate(byteCount: 32, alignment: 8)
+        var records = ImageRecords()
+        defer {
+            headers.deallocate()
+            info.deallocate()
+            records.buffer.deallocate()
+        }
+        headers.initializeMemory(as: UInt8.self, repeating: 0, count: 20 * headerSize)
+        info.initializeMemory(as: UInt8.self, repeating: 0, count: 32)
+        for index in 0..<20 {
+            let header = headers + index * headerSize
+            header.storeBytes(of: UInt32(1), as: UInt32.self)
+            header.storeBytes(of: UInt64(index) * 0x10000, toByteOffset: 16, as: UInt64.self)
+            header.storeBytes(of: UInt64(0x1000), toByteOffset: 40, as: UInt64.self)
+        }
+        info.storeBytes(of: UInt64(0x4000_0000), as: UInt64.self)
+        info.storeBytes(of: UnsafeRawPointer(headers), toByteOffset: 16, as: UnsafeRawPointer.self)
+        for (count, expected) in [(20, 0), (16, 16)] {
+            info.storeBytes(of: UInt16(count), toByteOffset: 24, as: UInt16.self)
+            let copied = records.copy(info)
+            #expect(copied)
+            let image = LoadedImage(record: records.record(records.count - 1), vdso: 0)
+            #expect(image.segments.count == expected, "\(count) program headers")
+            #expect(CleanPages.ranges(in: [image], pageSize: Self.page).count == expected, "\(count) program headers")
+        }
+    }
 }
