@@ -104,6 +104,44 @@ struct SubscriptionRegistryTests {
         }
     }
 
+    @Test("a cancelled QoS 1 publish's acknowledgement, resent after a reconnect, answers no later packet")
+    func cancelledAcknowledgementAcrossReconnect() async {
+        var table = AckTable()
+        let cancelled = await withCheckedContinuation { (waiter: AckTable.Waiter) in
+            #expect(table.register(9, kind: .acknowledged, waiter) == nil)
+            table.cancel(9)?.resume(returning: .cancelled)
+        }
+        guard case .cancelled = cancelled else {
+            Issue.record("expected .cancelled, got \(cancelled)")
+            return
+        }
+        // A cancelled QoS 0 write never completes after the drop: its id must not stay ignored.
+        let write = await withCheckedContinuation { (waiter: AckTable.Waiter) in
+            #expect(table.register(10, kind: .sent, waiter) == nil)
+            table.cancel(10)?.resume(returning: .cancelled)
+        }
+        guard case .cancelled = write else {
+            Issue.record("expected .cancelled, got \(write)")
+            return
+        }
+        #expect(table.connectionLost(detail: "gone").isEmpty)
+        // libmosquitto resends packet 9 after the reconnect; its PUBACK comes.
+        #expect(table.complete(9, with: .published(.success)) == nil)
+        for id: Int32 in [9, 10] {
+            let reused = await withCheckedContinuation { (waiter: AckTable.Waiter) in
+                if let stale = table.register(id, kind: .acknowledged, waiter) {
+                    waiter.resume(returning: stale)
+                } else {
+                    table.complete(id, with: .published(.noMatchingSubscribers))?.resume(returning: .published(.noMatchingSubscribers))
+                }
+            }
+            guard case .published(.noMatchingSubscribers) = reused else {
+                Issue.record("packet \(id) reused: expected its own acknowledgement, got \(reused)")
+                continue
+            }
+        }
+    }
+
     @Test("a lost connection fails QoS 0 writes, settles subscriptions, and keeps QoS 1 waiting")
     func connectionLost() async {
         var table = AckTable()

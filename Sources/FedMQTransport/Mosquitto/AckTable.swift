@@ -27,8 +27,9 @@ struct AckTable {
     private var waiting: [Int32: (kind: Kind, waiter: Waiter)] = [:]
     private var early: [Int32: AckOutcome] = [:]
     /// Ids whose next acknowledgement nobody waits for: subscriptions restored after a
-    /// reconnect, and waits that were cancelled before it came.
-    private var ignored: Set<Int32> = []
+    /// reconnect, and waits that were cancelled before it came, with the kind of packet (a
+    /// QoS 1/2 publish's acknowledgement still comes after a reconnect; the others' never do).
+    private var ignored: [Int32: Kind] = [:]
     /// Waits cancelled before they registered (the task was cancelled first), and whether
     /// their acknowledgement has come already.
     private var cancelledBeforeRegistering: [Int32: Bool] = [:]
@@ -36,7 +37,7 @@ struct AckTable {
     /// Registers a waiter; returns the outcome instead if it already arrived, or `.cancelled`.
     mutating func register(_ id: Int32, kind: Kind, _ waiter: Waiter) -> AckOutcome? {
         if let acknowledged = cancelledBeforeRegistering.removeValue(forKey: id) {
-            if !acknowledged { ignored.insert(id) }
+            if !acknowledged { ignored[id] = kind }
             return .cancelled
         }
         if let outcome = early.removeValue(forKey: id) { return outcome }
@@ -44,8 +45,9 @@ struct AckTable {
         return nil
     }
 
-    mutating func ignore(_ id: Int32) {
-        ignored.insert(id)
+    /// Drops the next acknowledgement of `id`: a subscription restored after a reconnect.
+    mutating func ignoreRestoredSubscription(_ id: Int32) {
+        ignored[id] = .subscribed
     }
 
     /// Records an acknowledgement; returns the waiter to resume, if one is registered.
@@ -55,7 +57,7 @@ struct AckTable {
     /// One that comes between a cancellation and its wait's registration is only noted: the
     /// wait still ends as cancelled (it used to find nothing and wait forever).
     mutating func complete(_ id: Int32, with outcome: AckOutcome) -> Waiter? {
-        if ignored.remove(id) != nil { return nil }
+        if ignored.removeValue(forKey: id) != nil { return nil }
         if let entry = waiting.removeValue(forKey: id) { return entry.waiter }
         if cancelledBeforeRegistering[id] == false {
             cancelledBeforeRegistering[id] = true
@@ -70,7 +72,7 @@ struct AckTable {
     /// registers.
     mutating func cancel(_ id: Int32) -> Waiter? {
         if let entry = waiting.removeValue(forKey: id) {
-            ignored.insert(id)
+            ignored[id] = entry.kind
             return entry.waiter
         }
         cancelledBeforeRegistering[id] = early.removeValue(forKey: id) != nil
@@ -78,7 +80,9 @@ struct AckTable {
     }
 
     /// The connection dropped: QoS 0 writes are lost, subscriptions will be restored by the
-    /// reconnect, QoS 1/2 publishes keep waiting for the resend's acknowledgement.
+    /// reconnect, QoS 1/2 publishes keep waiting for the resend's acknowledgement. A cancelled
+    /// QoS 1/2 publish stays ignored: libmosquitto resends it, and its acknowledgement must not
+    /// be kept as early for a later packet with the same id.
     mutating func connectionLost(detail: String) -> [(Waiter, AckOutcome)] {
         var resumed: [(Waiter, AckOutcome)] = []
         for (id, entry) in waiting {
@@ -93,7 +97,7 @@ struct AckTable {
                 break
             }
         }
-        ignored.removeAll()
+        ignored = ignored.filter { $0.value == .acknowledged }
         return resumed
     }
 
@@ -103,7 +107,7 @@ struct AckTable {
         let resumed = waiting.values.map { ($0.waiter, closed) }
         waiting = [:]
         early = [:]
-        ignored = []
+        ignored = [:]
         cancelledBeforeRegistering = [:]
         return resumed
     }

@@ -138,7 +138,7 @@ final class ClientCore: Sendable {
             }
         }
         state.withLock { state in
-            for id in restoredIDs { state.acks.ignore(id) }
+            for id in restoredIDs { state.acks.ignoreRestoredSubscription(id) }
         }
         events.send(.connected(sessionPresent: sessionPresent))
         waiter?.resume()
