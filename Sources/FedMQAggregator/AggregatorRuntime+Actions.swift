@@ -20,7 +20,11 @@ extension AggregatorRuntime {
                 skipNext = false
                 continue
             }
-            if case .spool = action {} else { try sync(&batch) }
+            switch action {
+            case .spool: break
+            case .checkpoint(let checkpoint, _): try batch.settle(beforeCheckpointOf: checkpoint.announcement.round)
+            default: try batch.sync()
+            }
             switch action {
             case .spool(let round, let agent, let payload, let signature):
                 try batch.append(round: round, agent: agent, payload: payload, signature: signature)
@@ -51,8 +55,9 @@ extension AggregatorRuntime {
                 logRoundOpen(announcement)
             case .publishMetrics(let metrics):
                 self.metrics.closed(metrics)
-                try store.appendMetrics(metrics)
-                try await publisher.publish(topics.metrics, payload: ProtocolJSON.encode(metrics), retain: true)
+                let line = ProtocolJSON.encode(metrics)
+                try store.appendMetrics(line: line)
+                try await publisher.publish(topics.metrics, payload: line, retain: true)
                 trace.mark("metrics_published")
                 logger.notice(
                     "round closed",
@@ -91,7 +96,7 @@ extension AggregatorRuntime {
                 logger.notice("all \(config.policy.rounds ?? 0) rounds done")
             }
         }
-        try sync(&batch)
+        try batch.sync()
     }
 
     /// The retained round announcement, signed when the aggregator has a key.
@@ -111,13 +116,6 @@ extension AggregatorRuntime {
                 "round": "\(announcement.round)", "target": "\(announcement.targetUpdates)",
                 "deadline_in_s": "\(Int(announcement.deadline - clock.now()))",
             ])
-    }
-
-    /// Makes the batch's appends durable, marking the fsync for the round breakdown.
-    private func sync(_ batch: inout SpoolBatch) throws(RuntimeError) {
-        guard batch.hasPending else { return }
-        try batch.sync()
-        trace.mark("spool_synced")
     }
 
     func publishStatus(_ publisher: Publisher, _ topics: Topics, _ state: AggregatorStatus.State, round: Int) async throws {

@@ -4,27 +4,36 @@ import Foundation
 
 /// The aggregator's state directory:
 ///
-/// - `checkpoint.json`: the open round and the sha256 of the current model;
-/// - `model-<sha256>.safetensors`: that model (written before the checkpoint that names it);
+/// - `checkpoint.state`: the open round and the current model (`CheckpointFile`);
 /// - `spool/round-<r>.log`: updates accepted in round r, appended as `SpoolLog` records and
 ///   fsynced once per batch, before anything that depends on them happens;
 /// - `metrics.jsonl`: one `RoundMetrics` line per closed round.
+///
+/// Earlier versions kept `checkpoint.json` and `model-<sha256>.safetensors` instead: such a
+/// directory is read once, and its first checkpoint replaces the two files.
 struct AggregatorStore {
     let directory: String
+    let checkpointFile: CheckpointFile
 
     var checkpointPath: String { Self.checkpointPath(in: directory) }
-    static func checkpointPath(in directory: String) -> String { directory + "/checkpoint.json" }
+    static func checkpointPath(in directory: String) -> String { directory + "/checkpoint.state" }
+    static func legacyCheckpointPath(in directory: String) -> String { directory + "/checkpoint.json" }
     var metricsPath: String { Self.metricsPath(in: directory) }
     static func metricsPath(in directory: String) -> String { directory + "/metrics.jsonl" }
-    func modelPath(_ sha256: String) -> String { directory + "/model-\(sha256).safetensors" }
     var spool: RoundSpool { RoundSpool(directory: directory + "/spool") }
 
     init(directory: String) throws(RuntimeError) {
         self.directory = directory
+        checkpointFile = CheckpointFile(path: Self.checkpointPath(in: directory))
         try DurableFile.createDirectory(directory)
     }
 
-    var hasCheckpoint: Bool { FileManager.default.fileExists(atPath: checkpointPath) }
+    /// The checkpoint file in `directory`, of this version or an earlier one; nil if none.
+    static func checkpointFound(in directory: String) -> String? {
+        [checkpointPath(in: directory), legacyCheckpointPath(in: directory)].first { FileManager.default.fileExists(atPath: $0) }
+    }
+
+    var hasCheckpoint: Bool { Self.checkpointFound(in: directory) != nil }
 
     /// Files of a job in a state directory without its checkpoint: metrics, spool, models.
     var orphans: [String] {
@@ -54,39 +63,51 @@ struct AggregatorStore {
                 throw .file(
                     path: checkpointPath,
                     reason:
-                        "missing, but \(directory) holds \(found.joined(separator: ", ")): restore checkpoint.json from a backup, or pass --reset to start the job over (the files are moved aside)"
+                        "missing, but \(directory) holds \(found.joined(separator: ", ")): restore checkpoint.state from a backup, or pass --reset to start the job over (the files are moved aside)"
                 )
             }
             return nil
         }
-        let checkpoint: AggregatorCheckpoint
-        do {
-            checkpoint = try JSONDecoder().decode(AggregatorCheckpoint.self, from: Data(try DurableFile.read(checkpointPath)))
-        } catch {
-            throw .file(path: checkpointPath, reason: "unreadable checkpoint: \(error)")
-        }
-        let model = try DurableFile.read(modelPath(checkpoint.modelSHA256))
-        do {
-            _ = try ModelCodec.decodeModel(model)
-        } catch {
-            throw .file(path: modelPath(checkpoint.modelSHA256), reason: "the checkpoint's model is unreadable: \(error)")
-        }
+        guard let (checkpoint, model) = try Self.readCheckpoint(in: directory, file: checkpointFile) else { return nil }
         return (checkpoint, model, try spool.records(round: checkpoint.announcement.round))
     }
 
-    /// Model first, then the checkpoint naming it; then what the new checkpoint no longer needs.
-    /// A model file is named by its sha256 and only ever renamed into place whole and synced, so
-    /// one already there at the right size is this model: a checkpoint of the round's state alone
-    /// does not rewrite it. The checkpoint's directory fsync makes the model's rename durable too.
+    /// The checkpoint and model saved in `directory` (`checkpoint.state`, or an earlier
+    /// version's `checkpoint.json` and the model file it names); nil when there is none.
+    static func readCheckpoint(
+        in directory: String, file: CheckpointFile
+    ) throws(RuntimeError) -> (checkpoint: AggregatorCheckpoint, model: [UInt8])? {
+        if let saved = try file.read() { return saved }
+        let path = legacyCheckpointPath(in: directory)
+        guard FileManager.default.fileExists(atPath: path) else { return nil }
+        let checkpoint: AggregatorCheckpoint
+        do {
+            checkpoint = try JSONDecoder().decode(AggregatorCheckpoint.self, from: Data(try DurableFile.read(path)))
+        } catch {
+            throw .file(path: path, reason: "unreadable checkpoint: \(error)")
+        }
+        let modelPath = directory + "/model-\(checkpoint.modelSHA256).safetensors"
+        let model = try DurableFile.read(modelPath)
+        do {
+            _ = try ModelCodec.decodeModel(model)
+        } catch {
+            throw .file(path: modelPath, reason: "the checkpoint's model is unreadable: \(error)")
+        }
+        return (checkpoint, model)
+    }
+
+    /// Writes the checkpoint with its model, then drops what it no longer needs: the spools of
+    /// other rounds, and an earlier version's checkpoint and model files.
     func save(_ checkpoint: AggregatorCheckpoint, model: [UInt8]) throws(RuntimeError) {
-        let path = modelPath(checkpoint.modelSHA256)
-        let existing = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int
-        if existing != model.count { try DurableFile.write(model, to: path, syncDirectory: false) }
-        try DurableFile.write(ProtocolJSON.encode(checkpoint), to: checkpointPath)
-        let keepModel = "model-\(checkpoint.modelSHA256).safetensors"
-        for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
-        where name.hasPrefix("model-") && name != keepModel {
-            try? FileManager.default.removeItem(atPath: directory + "/" + name)
+        try checkpointFile.write(checkpoint, model: model)
+        let legacy = Self.legacyCheckpointPath(in: directory)
+        if FileManager.default.fileExists(atPath: legacy) {
+            unlink(legacy)
+            for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+            where name.hasPrefix("model-") && name.hasSuffix(".safetensors") {
+                unlink(directory + "/" + name)
+            }
+            DurableFile.sync(directory: directory)
         }
         spool.removeAll(but: checkpoint.announcement.round)
     }
@@ -104,12 +125,14 @@ struct AggregatorStore {
         guard let metrics = checkpoint.lastMetrics else { return nil }
         let lastRound = lines.last.flatMap { try? ProtocolJSON.decode(RoundMetrics.self, from: Array($0.utf8)).round } ?? 0
         guard lastRound < metrics.round else { return nil }
-        try appendMetrics(metrics)
+        try appendMetrics(line: ProtocolJSON.encode(metrics))
         return metrics
     }
 
-    func appendMetrics(_ metrics: RoundMetrics) throws(RuntimeError) {
-        try DurableFile.appendLine(String(decoding: ProtocolJSON.encode(metrics), as: UTF8.self), to: metricsPath)
+    /// Appends one round's metrics line (as encoded for the `metrics` topic), fsynced. A write
+    /// that fails part way (a full disk) is undone, so the log never ends in half a line.
+    func appendMetrics(line: [UInt8]) throws(RuntimeError) {
+        try DurableFile.append(line + [UInt8(ascii: "\n")], to: metricsPath, sync: true)
     }
 }
 
@@ -117,13 +140,9 @@ extension AggregatorConfig {
     /// The round the state directory's checkpoint holds, and whether the job was finished
     /// there; nil for a directory without a checkpoint.
     public func checkpointedRound() throws -> (round: Int, finished: Bool)? {
-        let path = AggregatorStore.checkpointPath(in: stateDirectory)
-        guard FileManager.default.fileExists(atPath: path) else { return nil }
-        do {
-            let checkpoint = try JSONDecoder().decode(AggregatorCheckpoint.self, from: Data(try DurableFile.read(path)))
-            return (checkpoint.announcement.round, checkpoint.finished)
-        } catch {
-            throw RuntimeError.file(path: path, reason: "unreadable checkpoint: \(error)")
+        let file = CheckpointFile(path: AggregatorStore.checkpointPath(in: stateDirectory))
+        return try AggregatorStore.readCheckpoint(in: stateDirectory, file: file).map {
+            ($0.checkpoint.announcement.round, $0.checkpoint.finished)
         }
     }
 

@@ -22,15 +22,14 @@ struct RoundSpool {
     }
 
     /// Appends records to a round's log; with `sync`, fsyncs it: every record appended so far
-    /// is durable when this returns.
+    /// is durable when this returns. The write that creates the log also syncs the directory,
+    /// which holds the new name.
     func append(round: Int, records: [UInt8], sync: Bool) throws(RuntimeError) {
         let path = path(round)
-        if !FileManager.default.fileExists(atPath: path) {
-            try DurableFile.createDirectory(directory)
-            try DurableFile.append([], to: path, sync: true)
-            DurableFile.sync(directory: directory)
-        }
+        let creates = !FileManager.default.fileExists(atPath: path)
+        if creates { try DurableFile.createDirectory(directory) }
         try DurableFile.append(records, to: path, sync: sync)
+        if creates { DurableFile.sync(directory: directory) }
     }
 
     /// Removes every round's log but `round`'s, once a checkpoint no longer needs them.
@@ -71,6 +70,21 @@ struct SpoolBatch {
         guard let round = unsyncedRound else { return }
         unsyncedRound = nil
         try write(round: round, sync: true)
+    }
+
+    /// Before a checkpoint of `round`: appends of an earlier round are written but not
+    /// fsynced. That round has closed: the checkpoint holds the model they went into and makes
+    /// their log obsolete. Only a machine crash before the checkpoint is durable can lose them
+    /// (a killed process leaves its writes to the kernel), and the restart then reopens their
+    /// round from the previous checkpoint, where agents and sites send what it lacks again, as
+    /// after a crash between the broker's acknowledgement and the spool's fsync. Appends of
+    /// `round` itself (an extension's checkpoint) are fsynced. Returns whether it fsynced.
+    @discardableResult
+    mutating func settle(beforeCheckpointOf round: Int) throws(RuntimeError) -> Bool {
+        guard let unsynced = unsyncedRound else { return false }
+        unsyncedRound = nil
+        try write(round: unsynced, sync: unsynced >= round)
+        return unsynced >= round
     }
 
     private mutating func write(round: Int, sync: Bool) throws(RuntimeError) {

@@ -16,8 +16,7 @@ struct SiteStore {
     init(directory: String) throws(RuntimeError) {
         self.directory = directory
         try DurableFile.createDirectory(directory)
-        let central = AggregatorStore.checkpointPath(in: directory)
-        if FileManager.default.fileExists(atPath: central) {
+        if let central = AggregatorStore.checkpointFound(in: directory) {
             throw .file(path: central, reason: "this state directory holds a central aggregator's checkpoint: give the site its own")
         }
     }

@@ -4,8 +4,9 @@
 /// The path runs through the agent whose update arrived last (the round waited for it): the
 /// round reaching that agent, its training, its update, its record, the hop to the
 /// aggregator; then the aggregator closing the round: the last update checked and folded, the
-/// central evaluation, the spool's fsync, the checkpoint, the model's publish and the next
-/// round's. The segments of a round add up to its time exactly.
+/// central evaluation, the checkpoint (with the closing records' spool write, which needs no
+/// fsync of its own), the model's publish and the next round's. The segments of a round add
+/// up to its time exactly.
 struct RoundBreakdown {
     /// One line of the trace.
     struct Mark: Equatable {
@@ -31,8 +32,7 @@ struct RoundBreakdown {
         ("evaluation_started", "the last update checked and folded, the model aggregated"),
         ("evaluation_finished", "central evaluation"),
         ("update_checked", "the new model encoded"),
-        ("spool_synced", "the spool log fsynced"),
-        ("checkpoint_written", "the checkpoint and model files written (fsynced)"),
+        ("checkpoint_written", "the spool written, the checkpoint written with its model (one fdatasync)"),
         ("model_published", "the model published (to the broker's acknowledgement, or with the next round)"),
         ("round_opened", "the next round announced (sent with its model)"),
     ]

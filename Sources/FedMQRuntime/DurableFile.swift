@@ -46,12 +46,6 @@ public enum DurableFile {
         if syncDirectory { sync(directory: directory.isEmpty ? "." : directory) }
     }
 
-    /// Appends one line and fsyncs (for logs such as metrics.jsonl). A write that fails part
-    /// way (a full disk) is undone, so the file never ends in half a line.
-    public static func appendLine(_ line: String, to path: String) throws(RuntimeError) {
-        try append(Array((line + "\n").utf8), to: path, sync: true)
-    }
-
     /// Appends `bytes`, fsynced when `sync` is set (a log's group commit writes most of a batch
     /// unsynced and fsyncs with its last write). A write that fails part way is undone.
     public static func append(_ bytes: [UInt8], to path: String, sync: Bool = false) throws(RuntimeError) {

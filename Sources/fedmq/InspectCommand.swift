@@ -1,4 +1,5 @@
 import ArgumentParser
+import FedMQAggregator
 import FedMQCommandLine
 import FedMQCore
 import FedMQProtocol
@@ -68,9 +69,16 @@ enum PayloadDescription {
         return lines.joined(separator: "\n")
     }
 
-    /// An agent's state file: its record, then the update it keeps and its top-k residual.
+    /// A state file: an aggregator's checkpoint and model, or an agent's record, then the
+    /// update it keeps and its top-k residual.
     private static func describeState(_ bytes: [UInt8]) throws -> String {
         let newest = try SlotFile.newest(in: bytes, path: "the state file")
+        if StateSections.decode(newest)?["checkpoint"] != nil {
+            let (checkpoint, model) = try CheckpointFile.decode(newest, path: "the checkpoint file")
+            let state = checkpoint.finished ? "finished after round" : "open round"
+            return "aggregator checkpoint of job \(checkpoint.announcement.job): \(state) \(checkpoint.announcement.round)\n"
+                + "model: " + (try describe(model)).replacingOccurrences(of: "\n", with: "\n  ")
+        }
         guard let sections = StateSections.decode(newest), let recordBytes = sections["record"],
             let record = try? JSONSerialization.jsonObject(with: Data(recordBytes)) as? [String: Any]
         else { throw CommandFailure("agent state file whose newest slot does not hold a record") }

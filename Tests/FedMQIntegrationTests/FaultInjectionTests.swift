@@ -14,9 +14,9 @@ struct FaultInjectionTests {
         let status = try await within(.seconds(180), "the aggregator of \(job.job) to finish") { try await aggregator.wait() }
         #expect(status == 0, "\(job.log("aggregator").suffix(2000))")
         let metrics = try job.metrics()
-        let sha = try #require(metrics.last?.modelSHA256)
-        let model = try ModelCodec.decodeModel(Array(try Data(contentsOf: URL(fileURLWithPath: job.stateDirectory + "/model-\(sha).safetensors"))))
-        return (metrics, model)
+        let saved = try #require(try job.savedCheckpoint())
+        #expect(saved.checkpoint.modelSHA256 == metrics.last?.modelSHA256)
+        return (metrics, try ModelCodec.decodeModel(saved.model))
     }
 
     @Test(
@@ -198,10 +198,8 @@ extension FaultInjectionTests {
         // With no update, the deadline passes: the aggregator writes the extended round's checkpoint,
         // then publishes the model again, which nobody acknowledges. An extension written before the
         // broker stopped may have been published; the next one cannot be.
-        let checkpoint = job.stateDirectory + "/checkpoint.json"
         @Sendable func extensions() -> Int {
-            let saved = try? JSONDecoder().decode(AggregatorCheckpoint.self, from: try Data(contentsOf: URL(fileURLWithPath: checkpoint)))
-            return saved?.announcement.extensions ?? 0
+            ((try? job.savedCheckpoint()) ?? nil)?.checkpoint.announcement.extensions ?? 0
         }
         let before = extensions()
         try await eventually("an extension's checkpoint after the broker stopped") { extensions() > before }
@@ -236,19 +234,18 @@ extension FaultInjectionTests {
     func failedWrite() async throws {
         try await withLocalBroker { broker in
             let job = try FederatedJob(broker: broker, job: "diskfull", agents: 2, rounds: 100, target: 2, minimum: 2, epochs: 1)
-            // The model (about 14 KB with its feature scaling) and a round's spool log (two updates of
-            // 10 KB) fit; metrics.jsonl grows by about 0.4 KB a round and reaches the limit after some 60 rounds.
-            let limited = try job.startAggregator(fileSizeLimit: 24_000, logLevel: "error")
+            // The checkpoint file (32,800 bytes: two slots of 16 KiB for the 11 KB model with its feature
+            // scaling and the checkpoint's JSON) and a round's spool log (two updates of 10 KB) fit;
+            // metrics.jsonl grows by about 0.42 KB a round and reaches the limit after some 80 rounds.
+            let limited = try job.startAggregator(fileSizeLimit: 34_000, logLevel: "error")
             let agents = try (0..<2).map { try job.startAgent($0) }
             let status = try await within(.seconds(120), "the aggregator to stop") { try await limited.wait() }
             let log = job.log("aggregator")
             #expect(status != 0)
             #expect(log.contains("metrics.jsonl") && log.contains("File too large"), "\(log.suffix(1500))")
-            let checkpoint = try JSONDecoder().decode(
-                AggregatorCheckpoint.self, from: Data(contentsOf: URL(fileURLWithPath: job.stateDirectory + "/checkpoint.json")))
+            let checkpoint = try #require(try job.savedCheckpoint()).checkpoint
             let closed = try job.metrics().count
             #expect(closed >= 10 && closed < 100)
-            #expect(FileManager.default.fileExists(atPath: job.stateDirectory + "/model-\(checkpoint.modelSHA256).safetensors"))
             #expect(checkpoint.announcement.round == (checkpoint.lastMetrics?.round ?? 0) + 1)
 
             // Room again: the restart logs the round that closed but was not logged, and finishes.
@@ -265,19 +262,19 @@ extension FaultInjectionTests {
     @Test("a checkpoint write that fails stops the aggregator with the path; the previous checkpoint is intact and a restart finishes the round")
     func failedCheckpoint() async throws {
         try await withLocalBroker { broker in
-            // FedAdam's moments make the round-1 checkpoint about 60 KB; the first one (no moments yet) is small.
+            // FedAdam's moments make the round-1 checkpoint about 70 KB, which needs a larger checkpoint
+            // file; the first one (no moments yet) fits in 32,800 bytes.
             let job = try FederatedJob(
                 broker: broker, job: "ckptfull", agents: 2, rounds: 2, target: 2, minimum: 2, epochs: 1,
                 strategy: StrategyConfig(name: "fedadam"))
-            let limited = try job.startAggregator(fileSizeLimit: 30_000, logLevel: "error")
+            let limited = try job.startAggregator(fileSizeLimit: 40_000, logLevel: "error")
             let agents = try (0..<2).map { try job.startAgent($0) }
             let status = try await within(.seconds(60), "the aggregator to stop") { try await limited.wait() }
             #expect(status != 0)
             #expect(
-                job.log("aggregator").contains("checkpoint.json") && job.log("aggregator").contains("File too large"),
+                job.log("aggregator").contains("checkpoint.state") && job.log("aggregator").contains("File too large"),
                 "\(job.log("aggregator").suffix(1500))")
-            let kept = try JSONDecoder().decode(
-                AggregatorCheckpoint.self, from: Data(contentsOf: URL(fileURLWithPath: job.stateDirectory + "/checkpoint.json")))
+            let kept = try #require(try job.savedCheckpoint()).checkpoint
             #expect(kept.announcement.round == 1)
             #expect(job.spooled(round: 1) == 2)
             let (metrics, _) = try await finish(job, aggregator: try job.startAggregator())
@@ -293,7 +290,7 @@ extension FaultInjectionTests {
             let job = try FederatedJob(broker: broker, job: "spoolfail", agents: 2, rounds: 1, target: 2, minimum: 2, epochs: 1)
             let first = try job.startAggregator(logLevel: "error")
             try await eventually("the first checkpoint", within: .seconds(20)) {
-                FileManager.default.fileExists(atPath: job.stateDirectory + "/checkpoint.json") || !first.isRunning
+                FileManager.default.fileExists(atPath: job.checkpointPath) || !first.isRunning
             }
             #expect(first.isRunning, "\(job.log("aggregator").prefix(3000))")
             // A folder where the round's spool log must go: the first accepted update cannot be written.

@@ -94,6 +94,13 @@ struct FederatedJob {
         return try text.split(separator: "\n").map { try ProtocolJSON.decode(RoundMetrics.self, from: Array($0.utf8)) }
     }
 
+    var checkpointPath: String { stateDirectory + "/checkpoint.state" }
+
+    /// The aggregator's last checkpoint and the model saved with it; nil before the first.
+    func savedCheckpoint() throws -> (checkpoint: AggregatorCheckpoint, model: [UInt8])? {
+        try CheckpointFile(path: checkpointPath).read()
+    }
+
     func log(_ name: String) -> String {
         (try? String(contentsOf: directory.appendingPathComponent("\(name).log"), encoding: .utf8)) ?? ""
     }

@@ -50,6 +50,13 @@ struct FederatedRoundTests {
             #expect(described.contains("fedmq.round = 10"))
             #expect(described.contains("W1 float32 [64, 32]"))
             #expect(described.contains("4 tensors, 2410 values"))
+            // The aggregator's checkpoint file holds the same model.
+            let checkpoint = try ChildProcess(
+                fedmq, ["inspect", job.checkpointPath], logFile: job.directory.appendingPathComponent("checkpoint.log").path)
+            #expect(try await checkpoint.wait() == 0)
+            let saved = job.log("checkpoint")
+            #expect(saved.contains("aggregator checkpoint of job e2e: finished after round 10"), "\(saved)")
+            #expect(saved.contains("model: safetensors") && saved.contains("sha256 \(final.modelSHA256)"), "\(saved)")
             let watch = try ChildProcess(
                 fedmq, ["watch", "--port", "\(broker.port)", "--job", "e2e", "--limit", "9"],
                 logFile: job.directory.appendingPathComponent("watch.log").path)

@@ -58,8 +58,7 @@ struct DuplicateClientTests {
         try await withLocalBroker { broker in
             let job = try FederatedJob(broker: broker, job: "twins", agents: 1, rounds: 1, target: 1, minimum: 1)
             let aggregator = try job.startAggregator()
-            let checkpoint = job.stateDirectory + "/checkpoint.json"
-            try await eventually("the aggregator to start") { FileManager.default.fileExists(atPath: checkpoint) }
+            try await eventually("the aggregator to start") { FileManager.default.fileExists(atPath: job.checkpointPath) }
             try await eventually("the aggregator to be connected") { job.log("aggregator").contains("broker: connected") }
             let twin = try await connectedClient(clientOptions(broker, id: "fedmq-aggregator-twins"))
             try? await eventually("the takeover to be named", within: .seconds(20)) { job.log("aggregator").contains("share one identity") }

@@ -20,14 +20,14 @@ struct StateDirectoryTests {
             let status = try await within(.seconds(30), "the aggregator to refuse") { try await refused.wait() }
             #expect(status != 0)
             let log = job.log("aggregator")
-            #expect(log.contains(state.appendingPathComponent("checkpoint.json").path), "\(log.suffix(1000))")
+            #expect(log.contains(job.checkpointPath), "\(log.suffix(1000))")
             #expect(log.contains("metrics.jsonl") && log.contains("--reset"))
             // Nothing was touched.
             #expect(try Data(contentsOf: state.appendingPathComponent("metrics.jsonl")) == Data(metrics))
 
             let reset = try job.startAggregator(extra: ["--reset"])
             try await eventually("a fresh checkpoint") {
-                FileManager.default.fileExists(atPath: state.appendingPathComponent("checkpoint.json").path)
+                FileManager.default.fileExists(atPath: job.checkpointPath)
             }
             await reset.stop()
             let aside = try #require(try FileManager.default.contentsOfDirectory(atPath: state.path).first { $0.hasPrefix("discarded-") })
@@ -36,23 +36,56 @@ struct StateDirectoryTests {
         }
     }
 
-    @Test("a checkpoint whose model file is cut short: the error names the model file")
-    func truncatedModel() async throws {
+    @Test("a checkpoint file cut short: the error names it")
+    func truncatedCheckpoint() async throws {
         try await withLocalBroker { broker in
             let job = try FederatedJob(broker: broker, job: "truncated", agents: 1, rounds: 2, target: 1, minimum: 1)
             let first = try job.startAggregator()
-            let checkpoint = URL(fileURLWithPath: job.stateDirectory).appendingPathComponent("checkpoint.json")
-            try await eventually("the first checkpoint") { FileManager.default.fileExists(atPath: checkpoint.path) }
+            try await eventually("the first checkpoint") { FileManager.default.fileExists(atPath: job.checkpointPath) }
             await first.stop()
-            let saved = try JSONDecoder().decode(AggregatorCheckpoint.self, from: try Data(contentsOf: checkpoint))
-            let model = URL(fileURLWithPath: job.stateDirectory).appendingPathComponent("model-\(saved.modelSHA256).safetensors")
-            let bytes = try Data(contentsOf: model)
-            try bytes.prefix(bytes.count / 2).write(to: model)
+            let bytes = try Data(contentsOf: URL(fileURLWithPath: job.checkpointPath))
+            try bytes.prefix(bytes.count / 2).write(to: URL(fileURLWithPath: job.checkpointPath))
 
             let restarted = try job.startAggregator()
             let status = try await within(.seconds(30), "the aggregator to refuse") { try await restarted.wait() }
             #expect(status != 0)
-            #expect(job.log("aggregator").contains(model.path), "\(job.log("aggregator").suffix(1000))")
+            let log = job.log("aggregator")
+            #expect(log.contains(job.checkpointPath) && log.contains("cut short"), "\(log.suffix(1000))")
+        }
+    }
+
+    @Test("a state directory of the earlier layout (checkpoint.json and a model file) resumes its round; the next checkpoint replaces both files")
+    func earlierLayout() async throws {
+        try await withLocalBroker { broker in
+            let job = try FederatedJob(broker: broker, job: "upgrade", agents: 1, rounds: 2, target: 1, minimum: 1)
+            let first = try job.startAggregator()
+            try await eventually("the first checkpoint") { FileManager.default.fileExists(atPath: job.checkpointPath) }
+            await first.stop()
+            // Rewrite the state as the earlier version kept it.
+            let saved = try #require(try job.savedCheckpoint())
+            let legacy = job.stateDirectory + "/checkpoint.json"
+            let modelFile = job.stateDirectory + "/model-\(saved.checkpoint.modelSHA256).safetensors"
+            try Data(ProtocolJSON.encode(saved.checkpoint)).write(to: URL(fileURLWithPath: legacy))
+            try Data(saved.model).write(to: URL(fileURLWithPath: modelFile))
+            try FileManager.default.removeItem(atPath: job.checkpointPath)
+
+            // A model file cut short is named.
+            try Data(saved.model.prefix(saved.model.count / 2)).write(to: URL(fileURLWithPath: modelFile))
+            let refused = try job.startAggregator()
+            #expect(try await within(.seconds(30), "the aggregator to refuse") { try await refused.wait() } != 0)
+            #expect(job.log("aggregator").contains(modelFile), "\(job.log("aggregator").suffix(1000))")
+
+            try Data(saved.model).write(to: URL(fileURLWithPath: modelFile))
+            let resumed = try job.startAggregator()
+            let agent = try job.startAgent(0)
+            let status = try await within(.seconds(60), "the job to finish") { try await resumed.wait() }
+            await agent.stop()
+            #expect(status == 0, "\(job.log("aggregator").suffix(1500))")
+            #expect(job.log("aggregator").contains("resumed round 1"), "\(job.log("aggregator").suffix(1500))")
+            #expect(try job.metrics().map(\.round) == [1, 2])
+            #expect(try job.savedCheckpoint()?.checkpoint.finished == true)
+            let left = try FileManager.default.contentsOfDirectory(atPath: job.stateDirectory)
+            #expect(!left.contains("checkpoint.json") && !left.contains { $0.hasPrefix("model-") }, "\(left)")
         }
     }
 }

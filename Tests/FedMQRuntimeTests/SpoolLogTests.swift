@@ -101,4 +101,22 @@ struct SpoolLogTests {
         try batch.sync()
         #expect(try spool.records(round: 5).map(\.payload) == [[5], large, [6]])
     }
+
+    @Test("before a checkpoint of a later round a batch is written without an fsync; before one of its own round it is fsynced")
+    func settleBeforeCheckpoint() throws {
+        let directory = FileManager.default.temporaryDirectory.path + "/spool-\(UInt64.random(in: 0...UInt64.max))"
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let spool = RoundSpool(directory: directory)
+        var batch = SpoolBatch(spool)
+        #expect(try !batch.settle(beforeCheckpointOf: 3))
+        try batch.append(round: 3, agent: "a", payload: [1], signature: nil)
+        // An extension's checkpoint (same round): the record must be durable first.
+        #expect(try batch.settle(beforeCheckpointOf: 3))
+        #expect(try spool.records(round: 3).map(\.agent) == ["a"])
+        // The round closed: the checkpoint of round 4 holds the model the record went into.
+        try batch.append(round: 3, agent: "b", payload: [2], signature: nil)
+        #expect(try !batch.settle(beforeCheckpointOf: 4))
+        #expect(!batch.hasPending)
+        #expect(try spool.records(round: 3).map(\.agent) == ["a", "b"])
+    }
 }
