@@ -12,11 +12,14 @@ public protocol MainThreadWaitingCommand: ParsableCommand {
 }
 
 extension MainThreadWaitingCommand {
-    /// The process's entry point: binds every symbol (`EagerBinding`), hands back the pages
-    /// loading used (`CleanPages`, see `StartupPages`), then parses the command line and runs
-    /// the command as ArgumentParser does.
+    /// The process's entry point: binds every symbol (`EagerBinding`), keeps malloc to one
+    /// arena (`MallocArenas`: an MLP job's agents peaked at a median 11.84 MiB against 12.09
+    /// with glibc's default, at the same CPU, 0.061 s an agent, in 4 alternating runs of 20
+    /// agents each way), hands back the pages loading used (`CleanPages`, see
+    /// `StartupPages`), then parses the command line and runs the command as ArgumentParser does.
     public static func main() {
         EagerBinding.executeAgainUnlessEager()
+        MallocArenas.limitToOne()
         CleanPages.release()
         main(nil)
     }

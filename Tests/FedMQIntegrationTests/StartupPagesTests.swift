@@ -21,9 +21,11 @@ struct StartupPagesTests {
             ),
         ])
     func releasedOnceConnected(program: String, arguments: [String]) async throws {
-        let (log, line, name) = try await Self.runUntilReleased(program, arguments)
+        let (log, line, name, maps) = try await Self.runUntilReleased(program, arguments)
         // The second execution (`EagerBinding`) kept the process's name, as `ps` and `killall` see it.
         #expect(name == String(program.prefix(15)))
+        // One malloc arena (`MallocArenas`): no thread's own 64 MiB heap reservation is mapped.
+        #expect(Self.threadArenaHeaps(in: maps).isEmpty, "\(Self.threadArenaHeaps(in: maps))")
         let kibibytes = line.split(separator: " ").compactMap { Int($0) }
         #expect(kibibytes.count == 2, "\(line)")
         if kibibytes.count == 2 {
@@ -42,7 +44,7 @@ struct StartupPagesTests {
 
     @Test("fedmq-agent binds its libraries' symbols as it loads, so none is looked up after the release")
     func boundBeforeTheRelease() async throws {
-        let (log, line, _) = try await Self.runUntilReleased("fedmq-agent", Self.agentArguments, environment: ["LD_DEBUG": "bindings"])
+        let (log, line, _, _) = try await Self.runUntilReleased("fedmq-agent", Self.agentArguments, environment: ["LD_DEBUG": "bindings"])
         let lines = log.split(separator: "\n")
         let released = try #require(lines.firstIndex { $0 == line })
         // Lazily, OpenBLAS's matrix product would be bound at the first round's training.
@@ -51,11 +53,22 @@ struct StartupPagesTests {
         #expect(late.isEmpty, "\(late.prefix(5))")
     }
 
+    /// The lines of a `/proc/<pid>/maps` text that are the unused part of a thread arena's
+    /// heap: glibc reserves 64 MiB per arena beyond the main one and maps what it does not use
+    /// yet without access (thread stacks' guard pages are a few KiB).
+    static func threadArenaHeaps(in maps: String) -> [Substring] {
+        maps.split(separator: "\n").filter { line in
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            let range = fields.first?.split(separator: "-").compactMap { UInt64($0, radix: 16) } ?? []
+            return fields.count == 5 && fields[1] == "---p" && fields[4] == "0" && range.count == 2 && range[1] - range[0] >= 32 << 20
+        }
+    }
+
     /// Starts `program` against a fresh broker with debug logging, waits for its start-up pages
-    /// line, stops it (expecting exit code 0) and returns its log, that line and the process's
-    /// name (`/proc/<pid>/comm`) while it ran.
+    /// line, stops it (expecting exit code 0) and returns its log, that line, and the process's
+    /// name (`/proc/<pid>/comm`) and memory map while it ran.
     static func runUntilReleased(_ program: String, _ arguments: [String], environment: [String: String] = [:]) async throws
-        -> (log: String, line: String, name: String)
+        -> (log: String, line: String, name: String, maps: String)
     {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("fedmq-startup-pages-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -80,8 +93,9 @@ struct StartupPagesTests {
             #expect(!line.isEmpty, "\(program) exited: \(text().suffix(800))")
             let name =
                 (try? String(contentsOfFile: "/proc/\(child.pid)/comm", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+            let maps = (try? String(contentsOfFile: "/proc/\(child.pid)/maps", encoding: .utf8)) ?? ""
             #expect(await child.stop(grace: .seconds(30)) == 0, "\(text().suffix(800))")
-            return (text(), line, name)
+            return (text(), line, name, maps)
         }
     }
 }
