@@ -1,8 +1,8 @@
 import Glibc
 
-/// glibc's malloc arenas. A thread that allocates while another holds the main arena gets an
-/// arena of its own, whose pages stay resident; a daemon's few threads (the network thread,
-/// Swift's cooperative ones) can take turns on one at no measurable cost.
+/// glibc's malloc arenas. By default each thread's first allocation gets it an arena of its
+/// own (up to eight per core), whose used pages stay resident; a daemon's few threads (the
+/// network thread, Swift's cooperative ones) can take turns on one at no measurable cost.
 public enum MallocArenas {
     /// `M_ARENA_MAX` in glibc's `malloc.h`, which Swift's Glibc module does not declare.
     static let arenaMaxOption: Int32 = -8

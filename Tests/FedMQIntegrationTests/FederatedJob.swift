@@ -101,6 +101,13 @@ struct FederatedJob {
         try CheckpointFile(path: checkpointPath).read()
     }
 
+    /// Runs the aggregator until it has written its first checkpoint, then stops it.
+    func runUntilFirstCheckpoint() async throws {
+        let (aggregator, path) = (try startAggregator(), checkpointPath)
+        try await eventually("the first checkpoint") { FileManager.default.fileExists(atPath: path) }
+        await aggregator.stop()
+    }
+
     func log(_ name: String) -> String {
         (try? String(contentsOf: directory.appendingPathComponent("\(name).log"), encoding: .utf8)) ?? ""
     }

@@ -40,9 +40,7 @@ struct StateDirectoryTests {
     func truncatedCheckpoint() async throws {
         try await withLocalBroker { broker in
             let job = try FederatedJob(broker: broker, job: "truncated", agents: 1, rounds: 2, target: 1, minimum: 1)
-            let first = try job.startAggregator()
-            try await eventually("the first checkpoint") { FileManager.default.fileExists(atPath: job.checkpointPath) }
-            await first.stop()
+            try await job.runUntilFirstCheckpoint()
             let bytes = try Data(contentsOf: URL(fileURLWithPath: job.checkpointPath))
             try bytes.prefix(bytes.count / 2).write(to: URL(fileURLWithPath: job.checkpointPath))
 
@@ -58,9 +56,7 @@ struct StateDirectoryTests {
     func earlierLayout() async throws {
         try await withLocalBroker { broker in
             let job = try FederatedJob(broker: broker, job: "upgrade", agents: 1, rounds: 2, target: 1, minimum: 1)
-            let first = try job.startAggregator()
-            try await eventually("the first checkpoint") { FileManager.default.fileExists(atPath: job.checkpointPath) }
-            await first.stop()
+            try await job.runUntilFirstCheckpoint()
             // Rewrite the state as the earlier version kept it.
             let saved = try #require(try job.savedCheckpoint())
             let legacy = job.stateDirectory + "/checkpoint.json"
