@@ -7,8 +7,10 @@ import Synchronization
 /// Closing a round then costs one overwrite and one `fdatasync`, where a model file and a
 /// checkpoint file cost two new inodes, two renames and three syncs (1.7 ms of a 12 ms round
 /// of 10 agents in `make bench-round` on the test machine). The model is rewritten with every
-/// checkpoint, also one of the round's state alone (a deadline extension, a new draw of
-/// agents): rare, and the same bytes.
+/// checkpoint, also one of the round's state alone: a deadline extension, or with client
+/// selection a new draw of agents, which a fleet coming online can cause at each status
+/// before the round's first update. For the small models FedMQ targets that costs little;
+/// for a model of many MiB each such checkpoint is a write of its size.
 public final class CheckpointFile: Sendable {
     public let path: String
     private let slots: Mutex<SlotFile>
