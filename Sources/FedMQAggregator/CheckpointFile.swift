@@ -6,31 +6,63 @@ import Synchronization
 /// `checkpoint.state`: the aggregator's checkpoint and the model it names, in one `SlotFile`.
 /// Closing a round then costs one overwrite and one `fdatasync`, where a model file and a
 /// checkpoint file cost two new inodes, two renames and three syncs (1.7 ms of a 12 ms round
-/// of 10 agents in `make bench-round` on the test machine). The model is rewritten with every
-/// checkpoint, also one of the round's state alone: a deadline extension, or with client
-/// selection a new draw of agents, which a fleet coming online can cause at each status
-/// before the round's first update. For the small models FedMQ targets that costs little;
-/// for a model of many MiB each such checkpoint is a write of its size.
+/// of 10 agents in `make bench-round` on the test machine).
+///
+/// The model goes first in a slot, so a checkpoint of the round's state alone (a deadline
+/// extension; with client selection, a new draw of agents, which a fleet coming online can
+/// cause at each status) rewrites only the checkpoint's JSON when the slot it goes into
+/// already holds the same model: what it costs does not grow with the model.
 public final class CheckpointFile: Sendable {
     public let path: String
-    private let slots: Mutex<SlotFile>
+    /// The file, and which model section each of its two slots begins with (length and XXH64),
+    /// as far as this process wrote or read them.
+    private let storage: Mutex<(file: SlotFile, models: [ModelSection?])>
+
+    /// A slot's model section (what it begins with), known by its length and XXH64.
+    private struct ModelSection: Equatable {
+        let length: Int
+        let hash: UInt64
+
+        init(of bytes: [UInt8]) {
+            (length, hash) = (bytes.count, XXHash64.hash(bytes))
+        }
+
+        static func bytes(of model: [UInt8]) -> [UInt8] { StateSections.encode([("model", model)]) }
+    }
 
     /// The checkpoint file at `path` (created at the first write).
     public init(path: String) {
         self.path = path
-        slots = Mutex(SlotFile(path: path, mode: 0o644))
+        storage = Mutex((SlotFile(path: path, mode: 0o644), [nil, nil]))
     }
 
     /// The newest checkpoint and its model; nil when there is no file.
     public func read() throws(RuntimeError) -> (checkpoint: AggregatorCheckpoint, model: [UInt8])? {
-        guard let newest = try slots.withLock({ slots throws(RuntimeError) in try slots.read() }) else { return nil }
-        return try Self.decode(newest, path: path)
+        try storage.withLock { storage throws(RuntimeError) in
+            guard let newest = try storage.file.read() else { return nil }
+            let saved = try Self.decode(newest, path: path)
+            storage.models = [nil, nil]
+            if let next = storage.file.nextSlot { storage.models[1 - next] = ModelSection(of: ModelSection.bytes(of: saved.model)) }
+            return saved
+        }
     }
 
     /// Makes `checkpoint` and `model` the saved state, durably.
     func write(_ checkpoint: AggregatorCheckpoint, model: [UInt8]) throws(RuntimeError) {
-        let bytes = StateSections.encode([("checkpoint", ProtocolJSON.encode(checkpoint)), ("model", model)])
-        try slots.withLock { slots throws(RuntimeError) in try slots.write(bytes) }
+        let modelBytes = ModelSection.bytes(of: model)
+        let section = ModelSection(of: modelBytes)
+        let bytes = modelBytes + StateSections.encode([("checkpoint", ProtocolJSON.encode(checkpoint))])
+        try storage.withLock { storage throws(RuntimeError) in
+            var holdsModel = false
+            if let next = storage.file.nextSlot {
+                holdsModel = storage.models[next] == section
+                // Until the write succeeds, nothing is known of that slot (a failed write may have changed it).
+                storage.models[next] = nil
+            }
+            let written = try storage.file.write(bytes, unchangedPrefix: holdsModel ? section.length : 0)
+            if written.newFile { storage.models = [nil, nil] }
+            storage.models[written.slot] = section
+        }
     }
 
     /// A slot's checkpoint and model, checked: the model must be the one the checkpoint names.

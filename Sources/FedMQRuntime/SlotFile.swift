@@ -28,6 +28,8 @@ public final class SlotFile {
     static let headerSize = 32
     /// Slot magic, sequence, length before the bytes; the checksum after them.
     static let slotOverhead = 4 + 8 + 8 + 8
+    /// Slot magic, sequence and length: what precedes the bytes.
+    static let slotHeaderSize = 4 + 8 + 8
 
     /// The slot file at `path`, created with `mode` at its first write.
     public init(path: String, mode: mode_t = 0o600) {
@@ -57,20 +59,49 @@ public final class SlotFile {
         return found.bytes
     }
 
+    /// Where a write went: the slot, and whether it made a new file (whose other slot holds
+    /// nothing).
+    public struct Written: Equatable, Sendable {
+        public var slot: Int
+        public var newFile: Bool
+    }
+
+    /// The slot the next write goes into (the older one); nil before there is a file.
+    public var nextSlot: Int? { slotSize > 0 ? newest.map { 1 - $0.slot } ?? 0 : nil }
+
     /// Makes `bytes` the state, durably: in the older slot with one fdatasync, or in a new
     /// file with larger slots when it does not fit.
-    public func write(_ bytes: [UInt8]) throws(RuntimeError) {
+    ///
+    /// With `unchangedPrefix`, the caller vouches that the slot this write goes into
+    /// (`nextSlot`) already holds the first `unchangedPrefix` bytes of `bytes` (it wrote them
+    /// there itself): only the slot's header, the rest of the bytes and the checksum are
+    /// written. A crash in the middle still leaves the previous state, since the checksum
+    /// covers every byte. A new file is always written whole.
+    @discardableResult
+    public func write(_ bytes: [UInt8], unchangedPrefix: Int = 0) throws(RuntimeError) -> Written {
         let sequence = (newest?.sequence ?? 0) + 1
         let slotBytes = Self.slot(bytes, sequence: sequence)
         guard slotSize > 0, slotBytes.count <= slotSize, try openForOverwrite() else {
             try relayout(slotBytes, sequence: sequence)
-            return
+            return Written(slot: 0, newFile: true)
         }
         let slot = newest.map { 1 - $0.slot } ?? 0
-        let offset = off_t(Self.headerSize + slot * slotSize)
-        guard DurableFile.writeAll(slotBytes, to: descriptor, at: offset) else { throw DurableFile.failure(path, "write") }
+        let offset = Self.headerSize + slot * slotSize
+        let skipped = min(max(unchangedPrefix, 0), bytes.count)
+        // The slot's header, then (past what it already holds) the rest: one write when nothing is skipped.
+        let parts =
+            skipped == 0
+            ? [(slotBytes, offset)]
+            : [
+                (Array(slotBytes[..<Self.slotHeaderSize]), offset),
+                (Array(slotBytes[(Self.slotHeaderSize + skipped)...]), offset + Self.slotHeaderSize + skipped),
+            ]
+        for (part, at) in parts where !DurableFile.writeAll(part, to: descriptor, at: off_t(at)) {
+            throw DurableFile.failure(path, "write")
+        }
         guard fdatasync(descriptor) == 0 else { throw DurableFile.failure(path, "fdatasync") }
         newest = (sequence, slot)
+        return Written(slot: slot, newFile: false)
     }
 
     /// A fresh file whose slots hold `slotBytes` with a quarter to spare (room for the state
