@@ -11,7 +11,8 @@ import Synchronization
 /// The model goes first in a slot, so a checkpoint of the round's state alone (a deadline
 /// extension; with client selection, a new draw of agents, which a fleet coming online can
 /// cause at each status) rewrites only the checkpoint's JSON when the slot it goes into
-/// already holds the same model: what it costs does not grow with the model.
+/// already holds the same model: what it writes to disk does not grow with the model (the
+/// hashing and copying in memory still do).
 public final class CheckpointFile: Sendable {
     public let path: String
     /// The file, and which model section each of its two slots begins with (length and XXH64),
