@@ -24,11 +24,13 @@ public final class CheckpointFile: Sendable {
         let length: Int
         let hash: UInt64
 
-        init(of bytes: [UInt8]) {
-            (length, hash) = (bytes.count, XXHash64.hash(bytes))
+        /// The model section `slot` begins with, for a model of `modelCount` bytes; nil if the slot is
+        /// shorter (a slot that begins otherwise gets a hash no model section has).
+        init?(beginning slot: [UInt8], modelCount: Int) {
+            length = StateSections.encodedLength(name: "model", count: modelCount)
+            guard slot.count >= length else { return nil }
+            hash = slot.withUnsafeBytes { [length] in XXHash64.hash(UnsafeRawBufferPointer(rebasing: $0[..<length])) }
         }
-
-        static func bytes(of model: [UInt8]) -> [UInt8] { StateSections.encode([("model", model)]) }
     }
 
     /// The checkpoint file at `path` (created at the first write).
@@ -43,24 +45,23 @@ public final class CheckpointFile: Sendable {
             guard let newest = try storage.file.read() else { return nil }
             let saved = try Self.decode(newest, path: path)
             storage.models = [nil, nil]
-            if let next = storage.file.nextSlot { storage.models[1 - next] = ModelSection(of: ModelSection.bytes(of: saved.model)) }
+            if let next = storage.file.nextSlot { storage.models[1 - next] = ModelSection(beginning: newest, modelCount: saved.model.count) }
             return saved
         }
     }
 
     /// Makes `checkpoint` and `model` the saved state, durably.
     func write(_ checkpoint: AggregatorCheckpoint, model: [UInt8]) throws(RuntimeError) {
-        let modelBytes = ModelSection.bytes(of: model)
-        let section = ModelSection(of: modelBytes)
-        let bytes = modelBytes + StateSections.encode([("checkpoint", ProtocolJSON.encode(checkpoint))])
+        let bytes = StateSections.encode([("model", model), ("checkpoint", ProtocolJSON.encode(checkpoint))])
+        let section = ModelSection(beginning: bytes, modelCount: model.count)
         try storage.withLock { storage throws(RuntimeError) in
-            var holdsModel = false
+            var unchanged = 0
             if let next = storage.file.nextSlot {
-                holdsModel = storage.models[next] == section
+                if let held = storage.models[next], held == section { unchanged = held.length }
                 // Until the write succeeds, nothing is known of that slot (a failed write may have changed it).
                 storage.models[next] = nil
             }
-            let written = try storage.file.write(bytes, unchangedPrefix: holdsModel ? section.length : 0)
+            let written = try storage.file.write(bytes, unchangedPrefix: unchanged)
             if written.newFile { storage.models = [nil, nil] }
             storage.models[written.slot] = section
         }

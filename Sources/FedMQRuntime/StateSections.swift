@@ -14,6 +14,9 @@ public enum StateSections {
         return bytes
     }
 
+    /// How many bytes `encode` gives a section named `name` holding `count` bytes.
+    public static func encodedLength(name: String, count: Int) -> Int { 1 + name.utf8.count + 4 + count }
+
     /// The sections by name; nil when the buffer does not parse.
     public static func decode(_ bytes: [UInt8]) -> [String: [UInt8]]? {
         var sections: [String: [UInt8]] = [:]

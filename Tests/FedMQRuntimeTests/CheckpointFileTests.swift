@@ -20,8 +20,9 @@ struct CheckpointFileTests {
     static func damageModel(inSlot slot: Int, of path: String, modelCount: Int) throws {
         var bytes = try DurableFile.read(path)
         let slotSize = Int(bytes[8..<16].reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) })
-        // File header, the slot's header, the section's name length, "model" and the section's length.
-        let at = SlotFile.headerSize + slot * slotSize + SlotFile.slotHeaderSize + 1 + 5 + 4 + modelCount / 2
+        // File header, the slot's header, the model section's own header, half the model.
+        let sectionHeader = StateSections.encodedLength(name: "model", count: 0)
+        let at = SlotFile.headerSize + slot * slotSize + SlotFile.slotHeaderSize + sectionHeader + modelCount / 2
         bytes[at] ^= 0xFF
         try Data(bytes).write(to: URL(fileURLWithPath: path))
     }
