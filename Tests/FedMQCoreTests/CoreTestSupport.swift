@@ -30,3 +30,13 @@ func standardizedSplit(_ file: String, classes: Int, seed: UInt64 = 7) throws ->
 func readCSV(_ path: String, options: CSVOptions = .init()) throws -> Dataset {
     try CSVReader.parse(String(contentsOfFile: path, encoding: .utf8), file: path, options: options)
 }
+
+/// Runs `work` on a thread of its own and returns what it returns. The test process shares a
+/// cooperative pool of one thread per core among every test's awaits; a computation of many
+/// seconds (a debug build's PLD composition) held there would stall them all, and the
+/// kernel shares the cores fairly with a thread of its own.
+func onOwnThread<Result: Sendable>(_ work: @escaping @Sendable () throws -> Result) async throws -> Result {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread { continuation.resume(with: Swift.Result { try work() }) }.start()
+    }
+}

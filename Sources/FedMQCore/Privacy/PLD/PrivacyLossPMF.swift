@@ -37,11 +37,13 @@ struct PrivacyLossPMF {
     /// δ at `epsilon`: the infinity mass plus Σ p_k (1 − e^{ε − ε_k}) over losses above ε.
     func delta(epsilon: Double) -> Double {
         var sum = 0.0
-        let first = max(0, Int((epsilon / interval).rounded(.down)) - lowIndex + 1)
-        if first < masses.count {
-            for k in first..<masses.count {
+        var k = max(0, Int((epsilon / interval).rounded(.down)) - lowIndex + 1)
+        masses.withUnsafeBufferPointer { masses in
+            guard let mass = masses.baseAddress else { return }
+            while k < masses.count {
                 let loss = Double(lowIndex + k) * interval
-                if loss > epsilon { sum += masses[k] * -expm1(epsilon - loss) }
+                if loss > epsilon { sum += mass[k] * -expm1(epsilon - loss) }
+                k += 1
             }
         }
         return infinityMass + sum
@@ -70,7 +72,7 @@ struct PrivacyLossPMF {
         while size < width { size <<= 1 }
         var real = [Double](repeating: 0, count: size)
         var imaginary = [Double](repeating: 0, count: size)
-        for (k, mass) in masses.enumerated() { real[k % size] += mass }
+        for k in masses.indices { real[k % size] += masses[k] }
         FFT.transform(real: &real, imaginary: &imaginary, inverse: false)
         let power = Double(count)
         for f in 0..<size {
@@ -103,22 +105,40 @@ struct PrivacyLossPMF {
         let top = count * (masses.count - 1)
         let logTail = log(tailMass)
         let power = Double(count)
-        let support = masses.indices.filter { masses[$0] > 0 }
-        let logMasses = support.map { log(masses[$0]) }
-        func logMGF(_ t: Double) -> Double {
-            var best = -Double.infinity
-            for (index, k) in support.enumerated() { best = max(best, logMasses[index] + t * Double(k)) }
-            var sum = 0.0
-            for (index, k) in support.enumerated() { sum += exp(logMasses[index] + t * Double(k) - best) }
-            return best + log(sum)
+        var positions: [Double] = []
+        var logMasses: [Double] = []
+        for k in masses.indices where masses[k] > 0 {
+            positions.append(Double(k))
+            logMasses.append(log(masses[k]))
         }
         var upper = Double(top)
         var lower = 0.0
-        var t = 1e-8
-        while t < 10 {
-            upper = min(upper, (power * logMGF(t) - logTail) / t)
-            lower = max(lower, (logTail - power * logMGF(-t)) / t)
-            t *= 1.5
+        positions.withUnsafeBufferPointer { positions in
+            logMasses.withUnsafeBufferPointer { logMasses in
+                // Plain index loops over buffers: this runs a million times per bound, and a
+                // generic iterator costs a metadata lookup per element in a debug build.
+                func logMGF(_ t: Double) -> Double {
+                    var best = -Double.infinity
+                    var index = 0
+                    while index < positions.count {
+                        best = max(best, logMasses[index] + t * positions[index])
+                        index += 1
+                    }
+                    var sum = 0.0
+                    index = 0
+                    while index < positions.count {
+                        sum += exp(logMasses[index] + t * positions[index] - best)
+                        index += 1
+                    }
+                    return best + log(sum)
+                }
+                var t = 1e-8
+                while t < 10 {
+                    upper = min(upper, (power * logMGF(t) - logTail) / t)
+                    lower = max(lower, (logTail - power * logMGF(-t)) / t)
+                    t *= 1.5
+                }
+            }
         }
         return (max(0, Int(lower.rounded(.down))), min(top, Int(upper.rounded(.up))))
     }
