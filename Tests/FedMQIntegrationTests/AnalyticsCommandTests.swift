@@ -7,7 +7,7 @@ import Testing
 
 /// `fedmq analytics` against a real broker and three `fedmq-agent` processes holding the shipped
 /// breast-cancer data between them.
-@Suite("fedmq analytics with real processes", .timeLimit(.minutes(3)))
+@Suite("fedmq analytics with real processes", .hangGuard)
 struct AnalyticsCommandTests {
     /// The data set's rows, dealt round-robin to three agents' CSV files (header kept), and the
     /// agents' configs for job `stats`.

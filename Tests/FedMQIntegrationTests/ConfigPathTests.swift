@@ -5,7 +5,7 @@ import Testing
 /// A config file named by a bare one-letter name in the working directory: the executables
 /// take its folder for the paths inside it. swift-corelibs-foundation's
 /// `deletingLastPathComponent` trapped on such a name (SIGILL before any message).
-@Suite("Config files by a one-letter name", .timeLimit(.minutes(2)))
+@Suite("Config files by a one-letter name", .hangGuard)
 struct ConfigPathTests {
     @Test(
         "fedmq-agent, fedmq-aggregator and fedmq-keyholder read --config c and name the file it points to that is missing",

@@ -3,7 +3,7 @@ import FedMQTransport
 import Foundation
 import Testing
 
-@Suite("Connection failures and security through a real mosquitto", .timeLimit(.minutes(2)))
+@Suite("Connection failures and security through a real mosquitto", .hangGuard)
 struct ConnectionFailureTests {
     @Test("a wrong password is a clear authentication error, not a hang")
     func wrongPassword() async throws {

@@ -9,7 +9,7 @@ import Testing
 #endif
 
 /// `fedmq dashboard` in a real browser (headless Chromium) after a real job.
-@Suite("Live dashboard in headless Chromium", .timeLimit(.minutes(3)))
+@Suite("Live dashboard in headless Chromium", .hangGuard)
 struct DashboardTests {
     @Test("after a three-round job the page shows round 3/3, a point per round in each chart and every agent; an agent's text stays text")
     func rendersJob() async throws {

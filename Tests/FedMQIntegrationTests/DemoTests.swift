@@ -5,7 +5,7 @@ import FedMQRuntime
 import Foundation
 import Testing
 
-@Suite("fedmq demo", .timeLimit(.minutes(3)))
+@Suite("fedmq demo", .hangGuard)
 struct DemoTests {
     func directories() -> (out: String, work: String, log: String) {
         let base = FileManager.default.temporaryDirectory.appendingPathComponent("fedmq-demo-test-\(UUID().uuidString)").path
@@ -89,7 +89,7 @@ struct DemoTests {
     }
 }
 
-@Suite("fedmq init: a ready local job on the user's data", .timeLimit(.minutes(3)))
+@Suite("fedmq init: a ready local job on the user's data", .hangGuard)
 struct InitTests {
     @Test("init on a CSV with a label column writes a job whose run.sh runs every round with every agent, and stops what it started")
     func runsAsWritten() async throws {

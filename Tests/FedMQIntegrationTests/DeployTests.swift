@@ -8,7 +8,7 @@ import FedMQTransport
 import Foundation
 import Testing
 
-@Suite("Deployment kit with a real mosquitto", .timeLimit(.minutes(3)))
+@Suite("Deployment kit with a real mosquitto", .hangGuard)
 struct DeployTests {
     func temporary(_ name: String) -> URL {
         FileManager.default.temporaryDirectory.appendingPathComponent("fedmq-\(name)-\(UUID().uuidString)")

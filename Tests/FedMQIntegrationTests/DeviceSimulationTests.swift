@@ -5,7 +5,7 @@ import Testing
 
 @testable import FedMQBench
 
-@Suite("Simulated devices: availability, training times, and fedmq simulate --data", .timeLimit(.minutes(10)))
+@Suite("Simulated devices: availability, training times, and fedmq simulate --data", .hangGuard)
 struct DeviceSimulationTests {
     @Test("a seeded Markov chain is online the asked fraction of the time, for the asked mean stretch, the same in every run")
     func markov() {

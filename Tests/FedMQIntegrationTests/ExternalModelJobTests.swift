@@ -7,7 +7,7 @@ import Testing
 /// A model FedMQ does not know, end to end with real processes: the numpy 1D-CNN example's
 /// weights imported with `fedmq model import --external`, trained by the agents' trainer
 /// command and evaluated by the aggregator's evaluation command, on BasicMotions.
-@Suite("An external model with real processes", .timeLimit(.minutes(3)))
+@Suite("An external model with real processes", .hangGuard)
 struct ExternalModelJobTests {
     let script = repositoryFile("deploy/examples/trainer/numpy_cnn.py")
 

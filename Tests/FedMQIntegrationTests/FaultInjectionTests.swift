@@ -7,7 +7,7 @@ import Testing
 
 /// Faults injected into real processes: a killed aggregator, a restarted broker, vanished
 /// agents, a broker that is not there yet.
-@Suite("Fault injection with real processes and a real mosquitto", .serialized, .timeLimit(.minutes(5)))
+@Suite("Fault injection with real processes and a real mosquitto", .serialized, .hangGuard)
 struct FaultInjectionTests {
     /// Runs a job to the end and returns its closed rounds and final model.
     func finish(_ job: FederatedJob, aggregator: ChildProcess) async throws -> (metrics: [RoundMetrics], model: GlobalModel) {

@@ -6,7 +6,7 @@ import FedMQTransport
 import Foundation
 import Testing
 
-@Suite("Federated rounds with real processes and a real mosquitto", .timeLimit(.minutes(4)))
+@Suite("Federated rounds with real processes and a real mosquitto", .hangGuard)
 struct FederatedRoundTests {
     @Test("5 agents, MLP, 10 rounds on digits: accuracy >= 0.90, and the retained model loads in Python")
     func endToEnd() async throws {
@@ -249,7 +249,7 @@ struct FederatedRoundTests {
     }
 }
 
-@Suite("Federated evaluation and personalization with real processes", .timeLimit(.minutes(3)))
+@Suite("Federated evaluation and personalization with real processes", .hangGuard)
 struct FederatedEvaluationJobTests {
     @Test("agents sending only their top 10% with error feedback: the job learns, updates are a fraction of the bytes, residuals are kept")
     func topKJob() async throws {

@@ -6,7 +6,7 @@ import Testing
 
 /// Hierarchical aggregation for real: a central broker and aggregator, two site brokers bridged
 /// to it (partials only), a site aggregator and two training agents per site, every hop signed.
-@Suite("Hierarchical aggregation across bridged site brokers", .timeLimit(.minutes(10)))
+@Suite("Hierarchical aggregation across bridged site brokers", .hangGuard)
 struct HierarchicalJobTests {
     static let sites = ["north", "south"]
 

@@ -5,7 +5,7 @@ import Testing
 
 /// The Debian packages: built by `tools/make-deb` (as `make deb` does, here from the test
 /// build's binaries), installed with dpkg into a scratch root, and run.
-@Suite("Debian packages", .timeLimit(.minutes(3)))
+@Suite("Debian packages", .hangGuard)
 struct PackageTests {
     @Test(
         "fedmq-agent, fedmq-aggregator and fedmq-keyholder install with dpkg, their dependencies are ones Debian has, and the installed binaries run a job"

@@ -3,7 +3,7 @@ import FedMQTransport
 import Foundation
 import Testing
 
-@Suite("Last will and reconnects with a real mosquitto and real processes", .timeLimit(.minutes(2)))
+@Suite("Last will and reconnects with a real mosquitto and real processes", .hangGuard)
 struct ReconnectTests {
     @Test("the last will is published when a client process is SIGKILLed")
     func lastWillOnKill() async throws {

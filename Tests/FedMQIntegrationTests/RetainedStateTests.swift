@@ -8,7 +8,7 @@ import Testing
 /// The retained model is what a starting agent trains from. When it is forged or lost, the job
 /// must not stall: real processes, a real mosquitto, faults placed on observed events. Rounds
 /// are 10 minutes long, so a round that had to wait for its deadline would exceed the time limit.
-@Suite("A forged or lost retained model with real processes", .serialized, .timeLimit(.minutes(4)))
+@Suite("A forged or lost retained model with real processes", .serialized, .hangGuard)
 struct RetainedStateTests {
     /// A three-agent job whose first round needs every agent; a1 and a2 start at once and send
     /// their round-1 updates; then `fault` runs and a0 starts.
@@ -51,7 +51,7 @@ struct RetainedStateTests {
     }
 }
 
-@Suite("Two clients with one identity", .timeLimit(.minutes(2)))
+@Suite("Two clients with one identity", .hangGuard)
 struct DuplicateClientTests {
     @Test("a second client with the aggregator's client id: the aggregator's log names the takeover instead of a lost connection")
     func sessionTakeover() async throws {

@@ -5,7 +5,7 @@ import Testing
 
 @testable import FedMQBench
 
-@Suite("The round breakdown: stage marks of real processes, cut into each round's critical path", .timeLimit(.minutes(5)))
+@Suite("The round breakdown: stage marks of real processes, cut into each round's critical path", .hangGuard)
 struct RoundBreakdownTests {
     static func mark(_ milliseconds: Int64, _ process: String, _ stage: String, _ detail: String = "") -> String {
         "\(milliseconds * 1_000_000) \(process) \(stage)\(detail.isEmpty ? "" : " " + detail)"

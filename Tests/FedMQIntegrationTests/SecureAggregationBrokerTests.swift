@@ -10,7 +10,7 @@ import Testing
 /// Secure aggregation over a real mosquitto: every agent a task with its own MQTT connection,
 /// the aggregator's side a task with its own, all messages on FedMQ's secagg topics (per-agent
 /// inboxes, the retained unmask request), QoS 1 with message expiry.
-@Suite("Secure aggregation over a real broker", .serialized, .timeLimit(.minutes(4)))
+@Suite("Secure aggregation over a real broker", .serialized, .hangGuard)
 struct SecureAggregationBrokerTests {
     static let job = "secagg"
     static let dimension = 256

@@ -7,7 +7,7 @@ import Testing
 
 /// A secure-aggregation job with real processes: `fedmq-aggregator` and `fedmq-agent`s on a real
 /// mosquitto, an enrolled fleet, against the same job with plain updates.
-@Suite("Secure aggregation jobs with real processes", .timeLimit(.minutes(4)))
+@Suite("Secure aggregation jobs with real processes", .hangGuard)
 struct SecureJobTests {
     /// Runs a 4-agent, 5-round job, with or without secure aggregation, and returns its metrics.
     func run(secure: Bool, broker: LocalBroker) async throws -> (FederatedJob, [RoundMetrics]) {

@@ -8,7 +8,7 @@ import Testing
 
 /// Signed updates with real processes on a broker that lets anyone publish anywhere (no ACL):
 /// the keys alone decide whose update counts and which model agents train on.
-@Suite("Signed updates with real processes", .timeLimit(.minutes(3)))
+@Suite("Signed updates with real processes", .hangGuard)
 struct SignedJobTests {
     @Test("an impostor and an unenrolled sender are rejected by name, enrolled agents finish the job, the retained model carries a valid signature")
     func keysDecide() async throws {

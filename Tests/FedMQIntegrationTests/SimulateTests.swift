@@ -2,7 +2,7 @@ import FedMQLocalBroker
 import Foundation
 import Testing
 
-@Suite("fedmq simulate: many agents in worker processes against a real aggregator", .timeLimit(.minutes(4)))
+@Suite("fedmq simulate: many agents in worker processes against a real aggregator", .hangGuard)
 struct SimulateTests {
     @Test("30 agents x 4 rounds in 3 workers: every update counts, every round's latency and every process's usage are reported")
     func simulate() async throws {

@@ -7,7 +7,7 @@ import Testing
 /// before and after shows it, they bound every symbol as they loaded (so no symbol lookup maps
 /// the libraries' tables back afterwards), and they keep serving, hand the pages back again as
 /// a shutdown begins, and stop cleanly.
-@Suite("Start-up pages of the daemons", .timeLimit(.minutes(2)))
+@Suite("Start-up pages of the daemons", .hangGuard)
 struct StartupPagesTests {
     static let agentArguments = ["--agent", "a", "--data", "DATA", "--label", "label"]
 

@@ -4,7 +4,7 @@ import Foundation
 import Testing
 
 /// The aggregator's state directory after an operator's mistake: the real `fedmq-aggregator`.
-@Suite("An aggregator's incomplete state directory", .timeLimit(.minutes(2)))
+@Suite("An aggregator's incomplete state directory", .hangGuard)
 struct StateDirectoryTests {
     @Test("a state directory with metrics and models but no checkpoint is refused with the path; --reset moves them aside and starts over")
     func missingCheckpoint() async throws {

@@ -8,7 +8,7 @@ import Testing
 
 /// Agents that train with an external program (`trainer` in their config): the shipped numpy
 /// example trainer in a real job, and trainers that fail, hang or write nothing.
-@Suite("External trainer commands with real processes", .timeLimit(.minutes(3)))
+@Suite("External trainer commands with real processes", .hangGuard)
 struct TrainerCommandTests {
     /// An agent config that trains with `command`, written into the job's folder.
     func agentConfig(_ job: FederatedJob, index: Int, command: [String], timeout: Double = 120) throws -> String {

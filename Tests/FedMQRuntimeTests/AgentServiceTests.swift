@@ -8,7 +8,7 @@ import Testing
 
 /// What agents decide for themselves, through the services: refusing past their privacy
 /// budget, and staying out of rounds that did not select them.
-@Suite("Agent decisions through the services", .timeLimit(.minutes(1)))
+@Suite("Agent decisions through the services", .hangGuard)
 struct AgentServiceTests {
     @Test("an agent whose budget one round would exceed refuses it; the round closes at its deadline with the quorum")
     func budgetRefusal() async throws {
@@ -109,7 +109,7 @@ struct AgentServiceTests {
 }
 
 /// Nothing an agent does wrong stays in its own log only.
-@Suite("Agents that cannot work say so", .timeLimit(.minutes(1)))
+@Suite("Agents that cannot work say so", .hangGuard)
 struct AgentNoticeTests {
     @Test("an agent whose job has no model or round says so every minute, naming the job")
     func waitingForJob() async throws {

@@ -7,7 +7,7 @@ import Testing
 
 /// The aggregator and agent runtimes as services on the in-memory broker: whole jobs, crashes
 /// and restarts, in a few milliseconds each and without a sleep.
-@Suite("Runtimes as services on an in-memory broker", .timeLimit(.minutes(1)))
+@Suite("Runtimes as services on an in-memory broker", .hangGuard)
 struct AggregatorServiceTests {
     /// Each agent's flattened delta and example count, from an update's bytes.
     static func delta(_ payload: [UInt8], like model: GlobalModel) throws -> (values: [Float], examples: Int) {

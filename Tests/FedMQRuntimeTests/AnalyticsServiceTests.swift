@@ -8,7 +8,7 @@ import Testing
 
 /// Analytics jobs through the real runtimes: agents answer the queries from their own CSV files
 /// and the aggregator's metrics carry the fleet's answers.
-@Suite("Analytics jobs through the services", .timeLimit(.minutes(1)))
+@Suite("Analytics jobs through the services", .hangGuard)
 struct AnalyticsServiceTests {
     /// Agent `index`'s readings: `rows` rows of temperature, humidity and a label, with a header.
     static func readings(_ index: Int, rows: Int) -> [(temperature: Double, humidity: Double, label: Int)] {

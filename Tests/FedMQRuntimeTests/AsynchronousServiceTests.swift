@@ -9,7 +9,7 @@ import Synchronization
 import Testing
 
 /// Asynchronous jobs with the real runtimes on the in-memory broker.
-@Suite("Asynchronous jobs as services", .timeLimit(.minutes(1)))
+@Suite("Asynchronous jobs as services", .hangGuard)
 struct AsynchronousServiceTests {
     static func policy(_ fleet: RuntimeFleet, versions: Int) -> RoundPolicy {
         var policy = fleet.policy(rounds: versions, target: 2, minimum: 2)

@@ -8,7 +8,7 @@ import Testing
 
 /// An agent with a student of its own: distilled from each evaluated global model, reported in
 /// federated evaluation, kept on the device only.
-@Suite("Client-side distillation through the services", .timeLimit(.minutes(1)))
+@Suite("Client-side distillation through the services", .hangGuard)
 struct DistillationServiceTests {
     @Test("the agent's evaluation carries its student's accuracy; the student stays in its state directory, owner only")
     func studentReported() async throws {

@@ -9,7 +9,7 @@ import Testing
 
 /// The aggregator's evaluation command run for real (shell programs), and an agent with an
 /// external trainer in a DP-SGD job.
-@Suite("Evaluation commands and external trainers", .timeLimit(.minutes(1)))
+@Suite("Evaluation commands and external trainers", .hangGuard)
 struct ExternalProgramTests {
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("fedmq-evaluation-\(UUID().uuidString)").path
     let spec = ModelSpec(external: [TensorSpec(name: "w", shape: [2])])

@@ -7,7 +7,7 @@ import Testing
 
 /// A secure-aggregation round through the services: enrolled agents, a signed roster, and an
 /// agent that shares its secrets and then is gone before its masked update.
-@Suite("Secure rounds through the services", .timeLimit(.minutes(1)))
+@Suite("Secure rounds through the services", .hangGuard)
 struct SecureServiceTests {
     /// The agents whose `stage` message the aggregator took in, by its log.
     static func received(_ stage: SecAggStage, in lines: [LogRecorder.Line]) -> Set<String> {

@@ -4,7 +4,7 @@ import FedMQRuntime
 import Foundation
 import Testing
 
-@Suite("A sequential model through the runtimes", .timeLimit(.minutes(1)))
+@Suite("A sequential model through the runtimes", .hangGuard)
 struct SequentialJobTests {
     @Test("agents train a sequential model natively, the aggregator evaluates it, and its spec travels in the retained model")
     func sequentialJob() async throws {
@@ -32,7 +32,7 @@ struct SequentialJobTests {
     }
 }
 
-@Suite("An autoencoder's anomaly threshold through the runtimes", .timeLimit(.minutes(1)))
+@Suite("An autoencoder's anomaly threshold through the runtimes", .hangGuard)
 struct AnomalyThresholdTests {
     @Test("agents count their held-out reconstruction errors; the metrics' threshold is the quantile of the fleet's counts")
     func thresholdFromAgents() async throws {
@@ -75,7 +75,7 @@ struct AnomalyThresholdTests {
     }
 }
 
-@Suite("Selected columns through the runtimes", .timeLimit(.minutes(1)))
+@Suite("Selected columns through the runtimes", .hangGuard)
 struct ColumnSelectionJobTests {
     @Test("agents and the aggregator keep only the named columns of files that hold more (an id, a noisy sensor), in the model's order")
     func dataColumns() async throws {

@@ -6,7 +6,7 @@ import Testing
 
 /// The POSIX thread and stop signal under the network thread (FoundationEssentials has no
 /// `Thread` or `NSCondition`).
-@Suite("Network thread primitives", .timeLimit(.minutes(1)))
+@Suite("Network thread primitives", .hangGuard)
 struct NetworkThreadPrimitivesTests {
     @Test("a thread runs its body under its name, cut to the 15 bytes Linux keeps")
     func namedThread() async {
