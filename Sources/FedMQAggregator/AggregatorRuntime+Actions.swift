@@ -13,7 +13,7 @@ extension AggregatorRuntime {
         func signed(_ statement: @autoclosure () -> [UInt8]) -> [UserProperty] {
             identity.map { [UserProperty(SignedStatement.property, $0.sign(statement()))] } ?? []
         }
-        var batch = SpoolBatch(store.spool)
+        var batch = SpoolBatch(store.spool, fsyncsBatches: !config.policy.agentsResendLostUpdates)
         var skipNext = false
         for (index, action) in actions.enumerated() {
             if skipNext {

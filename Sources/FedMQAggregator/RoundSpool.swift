@@ -22,14 +22,14 @@ struct RoundSpool {
     }
 
     /// Appends records to a round's log; with `sync`, fsyncs it: every record appended so far
-    /// is durable when this returns. The write that creates the log also syncs the directory,
-    /// which holds the new name.
-    func append(round: Int, records: [UInt8], sync: Bool) throws(RuntimeError) {
+    /// is durable when this returns. With `syncsDirectory`, the write that creates the log also
+    /// syncs the directory, which holds the new name.
+    func append(round: Int, records: [UInt8], sync: Bool, syncsDirectory: Bool = true) throws(RuntimeError) {
         let path = path(round)
         let creates = !FileManager.default.fileExists(atPath: path)
         if creates { try DurableFile.createDirectory(directory) }
         try DurableFile.append(records, to: path, sync: sync)
-        if creates { DurableFile.sync(directory: directory) }
+        if creates && syncsDirectory { DurableFile.sync(directory: directory) }
     }
 
     /// Removes every round's log but `round`'s, once a checkpoint no longer needs them.
@@ -43,16 +43,24 @@ struct RoundSpool {
 /// One batch of actions' appends to a `RoundSpool` (group commit): their records are gathered
 /// in memory, written a few hundred KiB at a time, and fsynced once before anything that
 /// depends on them happens (the next action that is not an append, or the end of the batch).
+///
+/// Without `fsyncsBatches` a batch is written but not fsynced: a killed process loses nothing
+/// (its writes are the kernel's), and a machine crash loses only what the kernel had not yet
+/// written, which the agents send again when the restarted aggregator's announcement does not
+/// list them (`RoundPolicy.agentsResendLostUpdates`). The round's close still ends in the
+/// checkpoint's fdatasync.
 struct SpoolBatch {
     let spool: RoundSpool
+    let fsyncsBatches: Bool
     /// Gathered records are written once they reach this size: a batch's memory stays bounded.
     static let writeThreshold = 256 << 10
     /// The round of the records not yet fsynced, and those not yet written.
     private var unsyncedRound: Int?
     private var pending: [UInt8] = []
 
-    init(_ spool: RoundSpool) {
+    init(_ spool: RoundSpool, fsyncsBatches: Bool = true) {
         self.spool = spool
+        self.fsyncsBatches = fsyncsBatches
     }
 
     /// Whether appends wait for `sync()`.
@@ -65,11 +73,14 @@ struct SpoolBatch {
         if pending.count >= Self.writeThreshold { try write(round: round, sync: false) }
     }
 
-    /// Makes every append so far durable.
-    mutating func sync() throws(RuntimeError) {
-        guard let round = unsyncedRound else { return }
+    /// Writes every append so far, and fsyncs it when batches are fsynced. Returns whether it
+    /// fsynced.
+    @discardableResult
+    mutating func sync() throws(RuntimeError) -> Bool {
+        guard let round = unsyncedRound else { return false }
         unsyncedRound = nil
-        try write(round: round, sync: true)
+        try write(round: round, sync: fsyncsBatches)
+        return fsyncsBatches
     }
 
     /// Before a checkpoint of `round`: appends of an earlier round are written but not
@@ -78,17 +89,19 @@ struct SpoolBatch {
     /// (a killed process leaves its writes to the kernel), and the restart then reopens their
     /// round from the previous checkpoint, where agents and sites send what it lacks again, as
     /// after a crash between the broker's acknowledgement and the spool's fsync. Appends of
-    /// `round` itself (an extension's checkpoint) are fsynced. Returns whether it fsynced.
+    /// `round` itself (an extension's checkpoint) are fsynced when batches are. Returns whether
+    /// it fsynced.
     @discardableResult
     mutating func settle(beforeCheckpointOf round: Int) throws(RuntimeError) -> Bool {
         guard let unsynced = unsyncedRound else { return false }
         unsyncedRound = nil
-        try write(round: unsynced, sync: unsynced >= round)
-        return unsynced >= round
+        let sync = fsyncsBatches && unsynced >= round
+        try write(round: unsynced, sync: sync)
+        return sync
     }
 
     private mutating func write(round: Int, sync: Bool) throws(RuntimeError) {
         defer { pending.removeAll(keepingCapacity: true) }
-        try spool.append(round: round, records: pending, sync: sync)
+        try spool.append(round: round, records: pending, sync: sync, syncsDirectory: fsyncsBatches)
     }
 }

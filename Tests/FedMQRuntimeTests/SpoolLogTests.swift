@@ -102,6 +102,26 @@ struct SpoolLogTests {
         #expect(try spool.records(round: 5).map(\.payload) == [[5], large, [6]])
     }
 
+    @Test("a spool whose batches are not fsynced writes each batch at its sync all the same")
+    func batchesWithoutFsync() throws {
+        let directory = FileManager.default.temporaryDirectory.path + "/spool-\(UInt64.random(in: 0...UInt64.max))"
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let spool = RoundSpool(directory: directory)
+        var batch = SpoolBatch(spool, fsyncsBatches: false)
+        try batch.append(round: 2, agent: "a", payload: [1], signature: nil)
+        #expect(try !batch.sync())
+        #expect(try spool.records(round: 2).map(\.agent) == ["a"])
+        // Nor before an extension's checkpoint: the agents send what a restart lacks again.
+        try batch.append(round: 2, agent: "c", payload: [3], signature: nil)
+        #expect(try !batch.settle(beforeCheckpointOf: 2))
+        #expect(try spool.records(round: 2).map(\.agent) == ["a", "c"])
+        var durable = SpoolBatch(spool)
+        try durable.append(round: 2, agent: "b", payload: [2], signature: nil)
+        #expect(try durable.sync())
+        #expect(try spool.records(round: 2).map(\.agent) == ["a", "c", "b"])
+        #expect(try !durable.sync())
+    }
+
     @Test("before a checkpoint of a later round a batch is written without an fsync; before one of its own round it is fsynced")
     func settleBeforeCheckpoint() throws {
         let directory = FileManager.default.temporaryDirectory.path + "/spool-\(UInt64.random(in: 0...UInt64.max))"

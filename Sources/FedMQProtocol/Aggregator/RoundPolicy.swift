@@ -126,6 +126,14 @@ public struct RoundPolicy: Codable, Sendable, Equatable {
         case maxExamplesPerUpdate = "max_examples_per_update"
     }
 
+    /// Whether this job's agents send an update again when a restarted aggregator's round
+    /// announcement does not list them in `received`: plain rounds only. A secure or
+    /// homomorphic round's stages move on without a lost update, asynchronous and analytics
+    /// jobs do not resend, and with sites or ingest shards `received` names sites.
+    public var agentsResendLostUpdates: Bool {
+        mode == .rounds && secureAggregation == nil && homomorphic == nil && analytics == nil && sites == nil && !ingestShards
+    }
+
     /// What an operator should hear at start when nothing bounds one update's influence: no
     /// client-level privacy (which clips) and no norm bound. Nil when updates are bounded.
     public var unboundedUpdatesWarning: String? {
