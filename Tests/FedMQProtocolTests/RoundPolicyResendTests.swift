@@ -2,7 +2,7 @@ import FedMQCore
 import FedMQProtocol
 import Testing
 
-@Suite("Which jobs' agents send a lost update again")
+@Suite("Which jobs count on their agents to send a lost update again")
 struct RoundPolicyResendTests {
     static func policy(_ change: (inout RoundPolicy) -> Void = { _ in }) -> RoundPolicy {
         var policy = RoundPolicy(rounds: 3, targetUpdates: 4, minUpdates: 3)
@@ -11,7 +11,7 @@ struct RoundPolicyResendTests {
     }
 
     /// The aggregator fsyncs its spool's batches exactly where this is false.
-    @Test("plain rounds resend; secure, homomorphic, asynchronous, analytics, site and sharded jobs do not")
+    @Test("plain rounds do; secure, homomorphic, asynchronous, analytics, site and sharded jobs fsync their spool instead")
     func resendingJobs() {
         #expect(Self.policy().agentsResendLostUpdates)
         #expect(Self.policy { $0.privacy = ClientPrivacy(mode: .local, clipNorm: 1, noiseMultiplier: 1) }.agentsResendLostUpdates)

@@ -126,10 +126,11 @@ public struct RoundPolicy: Codable, Sendable, Equatable {
         case maxExamplesPerUpdate = "max_examples_per_update"
     }
 
-    /// Whether this job's agents send an update again when a restarted aggregator's round
-    /// announcement does not list them in `received`: plain rounds only. A secure or
-    /// homomorphic round's stages move on without a lost update, asynchronous and analytics
-    /// jobs do not resend, and with sites or ingest shards `received` names sites.
+    /// Whether this job counts on its agents to send an update again when a restarted
+    /// aggregator's round announcement does not list them in `received`: plain rounds only. A
+    /// secure round's stages move on without a lost update, with sites or ingest shards
+    /// `received` names sites, and homomorphic, asynchronous and analytics jobs keep the fsync
+    /// their recovery has been tested with.
     public var agentsResendLostUpdates: Bool {
         mode == .rounds && secureAggregation == nil && homomorphic == nil && analytics == nil && sites == nil && !ingestShards
     }
