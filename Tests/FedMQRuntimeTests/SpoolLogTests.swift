@@ -73,70 +73,74 @@ struct SpoolLogTests {
 
     @Test("a batch is written at its sync, in order, and appends to what the log already holds")
     func groupCommit() throws {
-        let directory = FileManager.default.temporaryDirectory.path + "/spool-\(UInt64.random(in: 0...UInt64.max))"
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let spool = RoundSpool(directory: directory)
-        var batch = SpoolBatch(spool)
-        try batch.append(round: 3, agent: "a", payload: [1], signature: nil)
-        try batch.append(round: 3, agent: "b", payload: [2, 2], signature: "c2ln")
-        #expect(!FileManager.default.fileExists(atPath: spool.path(3)))
-        try batch.sync()
-        #expect(try spool.records(round: 3).map(\.agent) == ["a", "b"])
-        // A later round's record first writes out the earlier round's.
-        try batch.append(round: 3, agent: "c", payload: [3], signature: nil)
-        try batch.append(round: 4, agent: "d", payload: [4], signature: nil)
-        #expect(try spool.records(round: 3).map(\.agent) == ["a", "b", "c"])
-        #expect(try spool.records(round: 4).isEmpty)
-        try batch.sync()
-        try batch.sync()
-        #expect(try spool.records(round: 4).map(\.payload) == [[4]])
-        #expect(try spool.records(round: 3).map(\.signature) == [nil, "c2ln", nil])
-        // A batch holds a few hundred KiB in memory at most: past that its records are written (fsynced at its sync).
-        let large = [UInt8](repeating: 7, count: SpoolBatch.writeThreshold)
-        try batch.append(round: 5, agent: "e", payload: [5], signature: nil)
-        #expect(try spool.records(round: 5).isEmpty)
-        try batch.append(round: 5, agent: "f", payload: large, signature: nil)
-        #expect(try spool.records(round: 5).map(\.agent) == ["e", "f"])
-        try batch.append(round: 5, agent: "g", payload: [6], signature: nil)
-        try batch.sync()
-        #expect(try spool.records(round: 5).map(\.payload) == [[5], large, [6]])
+        try withSpool { spool in
+            var batch = SpoolBatch(spool)
+            try batch.append(round: 3, agent: "a", payload: [1], signature: nil)
+            try batch.append(round: 3, agent: "b", payload: [2, 2], signature: "c2ln")
+            #expect(!FileManager.default.fileExists(atPath: spool.path(3)))
+            try batch.sync()
+            #expect(try spool.records(round: 3).map(\.agent) == ["a", "b"])
+            // A later round's record first writes out the earlier round's.
+            try batch.append(round: 3, agent: "c", payload: [3], signature: nil)
+            try batch.append(round: 4, agent: "d", payload: [4], signature: nil)
+            #expect(try spool.records(round: 3).map(\.agent) == ["a", "b", "c"])
+            #expect(try spool.records(round: 4).isEmpty)
+            try batch.sync()
+            try batch.sync()
+            #expect(try spool.records(round: 4).map(\.payload) == [[4]])
+            #expect(try spool.records(round: 3).map(\.signature) == [nil, "c2ln", nil])
+            // A batch holds a few hundred KiB in memory at most: past that its records are written (fsynced at its sync).
+            let large = [UInt8](repeating: 7, count: SpoolBatch.writeThreshold)
+            try batch.append(round: 5, agent: "e", payload: [5], signature: nil)
+            #expect(try spool.records(round: 5).isEmpty)
+            try batch.append(round: 5, agent: "f", payload: large, signature: nil)
+            #expect(try spool.records(round: 5).map(\.agent) == ["e", "f"])
+            try batch.append(round: 5, agent: "g", payload: [6], signature: nil)
+            try batch.sync()
+            #expect(try spool.records(round: 5).map(\.payload) == [[5], large, [6]])
+        }
     }
 
     @Test("a spool whose batches are not fsynced writes each batch at its sync all the same")
     func batchesWithoutFsync() throws {
-        let directory = FileManager.default.temporaryDirectory.path + "/spool-\(UInt64.random(in: 0...UInt64.max))"
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let spool = RoundSpool(directory: directory)
-        var batch = SpoolBatch(spool, fsyncsBatches: false)
-        try batch.append(round: 2, agent: "a", payload: [1], signature: nil)
-        #expect(try !batch.sync())
-        #expect(try spool.records(round: 2).map(\.agent) == ["a"])
-        // Nor before an extension's checkpoint: the agents send what a restart lacks again.
-        try batch.append(round: 2, agent: "c", payload: [3], signature: nil)
-        #expect(try !batch.settle(beforeCheckpointOf: 2))
-        #expect(try spool.records(round: 2).map(\.agent) == ["a", "c"])
-        var durable = SpoolBatch(spool)
-        try durable.append(round: 2, agent: "b", payload: [2], signature: nil)
-        #expect(try durable.sync())
-        #expect(try spool.records(round: 2).map(\.agent) == ["a", "c", "b"])
-        #expect(try !durable.sync())
+        try withSpool { spool in
+            var batch = SpoolBatch(spool, fsyncsBatches: false)
+            try batch.append(round: 2, agent: "a", payload: [1], signature: nil)
+            #expect(try !batch.sync())
+            #expect(try spool.records(round: 2).map(\.agent) == ["a"])
+            // Nor before an extension's checkpoint: the agents send what a restart lacks again.
+            try batch.append(round: 2, agent: "c", payload: [3], signature: nil)
+            #expect(try !batch.settle(beforeCheckpointOf: 2))
+            #expect(try spool.records(round: 2).map(\.agent) == ["a", "c"])
+            var durable = SpoolBatch(spool)
+            try durable.append(round: 2, agent: "b", payload: [2], signature: nil)
+            #expect(try durable.sync())
+            #expect(try spool.records(round: 2).map(\.agent) == ["a", "c", "b"])
+            #expect(try !durable.sync())
+        }
     }
 
     @Test("before a checkpoint of a later round a batch is written without an fsync; before one of its own round it is fsynced")
     func settleBeforeCheckpoint() throws {
-        let directory = FileManager.default.temporaryDirectory.path + "/spool-\(UInt64.random(in: 0...UInt64.max))"
+        try withSpool { spool in
+            var batch = SpoolBatch(spool)
+            #expect(try !batch.settle(beforeCheckpointOf: 3))
+            try batch.append(round: 3, agent: "a", payload: [1], signature: nil)
+            // An extension's checkpoint (same round): the record must be durable first.
+            #expect(try batch.settle(beforeCheckpointOf: 3))
+            #expect(try spool.records(round: 3).map(\.agent) == ["a"])
+            // The round closed: the checkpoint of round 4 holds the model the record went into.
+            try batch.append(round: 3, agent: "b", payload: [2], signature: nil)
+            #expect(try !batch.settle(beforeCheckpointOf: 4))
+            #expect(!batch.hasPending)
+            #expect(try spool.records(round: 3).map(\.agent) == ["a", "b"])
+        }
+    }
+
+    /// A spool in a fresh directory, removed once `body` returns.
+    func withSpool(_ body: (RoundSpool) throws -> Void) throws {
+        let directory = try freshDirectory("spool")
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let spool = RoundSpool(directory: directory)
-        var batch = SpoolBatch(spool)
-        #expect(try !batch.settle(beforeCheckpointOf: 3))
-        try batch.append(round: 3, agent: "a", payload: [1], signature: nil)
-        // An extension's checkpoint (same round): the record must be durable first.
-        #expect(try batch.settle(beforeCheckpointOf: 3))
-        #expect(try spool.records(round: 3).map(\.agent) == ["a"])
-        // The round closed: the checkpoint of round 4 holds the model the record went into.
-        try batch.append(round: 3, agent: "b", payload: [2], signature: nil)
-        #expect(try !batch.settle(beforeCheckpointOf: 4))
-        #expect(!batch.hasPending)
-        #expect(try spool.records(round: 3).map(\.agent) == ["a", "b"])
+        try body(RoundSpool(directory: directory))
     }
 }

@@ -104,26 +104,25 @@ struct SubscriptionRegistryTests {
         }
     }
 
+    /// Registers `id` and cancels it; records an issue unless its waiter was told `.cancelled`.
+    func cancelAfterRegistering(_ id: Int32, kind: AckTable.Kind, in table: inout AckTable) async -> Bool {
+        let outcome = await withCheckedContinuation { (waiter: AckTable.Waiter) in
+            #expect(table.register(id, kind: kind, waiter) == nil)
+            table.cancel(id)?.resume(returning: .cancelled)
+        }
+        guard case .cancelled = outcome else {
+            Issue.record("packet \(id): expected .cancelled, got \(outcome)")
+            return false
+        }
+        return true
+    }
+
     @Test("a cancelled QoS 1 publish's acknowledgement, resent after a reconnect, answers no later packet")
     func cancelledAcknowledgementAcrossReconnect() async {
         var table = AckTable()
-        let cancelled = await withCheckedContinuation { (waiter: AckTable.Waiter) in
-            #expect(table.register(9, kind: .acknowledged, waiter) == nil)
-            table.cancel(9)?.resume(returning: .cancelled)
-        }
-        guard case .cancelled = cancelled else {
-            Issue.record("expected .cancelled, got \(cancelled)")
-            return
-        }
+        guard await cancelAfterRegistering(9, kind: .acknowledged, in: &table) else { return }
         // A cancelled QoS 0 write never completes after the drop: its id must not stay ignored.
-        let write = await withCheckedContinuation { (waiter: AckTable.Waiter) in
-            #expect(table.register(10, kind: .sent, waiter) == nil)
-            table.cancel(10)?.resume(returning: .cancelled)
-        }
-        guard case .cancelled = write else {
-            Issue.record("expected .cancelled, got \(write)")
-            return
-        }
+        guard await cancelAfterRegistering(10, kind: .sent, in: &table) else { return }
         #expect(table.connectionLost(detail: "gone").isEmpty)
         // libmosquitto resends packet 9 after the reconnect; its PUBACK comes.
         #expect(table.complete(9, with: .published(.success)) == nil)
