@@ -12,7 +12,7 @@ public func logLevel(named name: String) throws(RuntimeError) -> Logger.Level {
 /// Sets up swift-log once: one line per event on standard error, at `level`.
 public func bootstrapLogging(level: Logger.Level) {
     LoggingSystem.bootstrap { label in
-        var handler = StreamLogHandler.standardError(label: label)
+        var handler = LineLogHandler(label: label)
         handler.logLevel = level
         return handler
     }
