@@ -7,6 +7,42 @@ import Logging
 
 /// Carrying out the state machine's actions: train, record, publish, log.
 extension AgentRuntime {
+    /// Carries out `actions` in order. An update and the status that follows it go to the broker
+    /// together: one wake-up of the network thread and one wait for both acknowledgements. The
+    /// broker takes one connection's packets in order, so the status never overtakes the update.
+    func perform(
+        _ actions: [AgentAction], client: any MQTTTransport, topics: Topics, data: Dataset?, holdout: Dataset?,
+        trainer: ExternalTrainer?, events: AsyncStream<Event>.Continuation
+    ) async throws {
+        var index = actions.startIndex
+        while index < actions.endIndex {
+            if case .publishUpdate(let topic, let payload, let expiry, let signature) = actions[index], index + 1 < actions.endIndex,
+                case .publishStatus(let status) = actions[index + 1]
+            {
+                try await client.publish([
+                    Self.signedMessage(topic, payload: payload, expiry: expiry, signature: signature), statusMessage(status, topics: topics),
+                ])
+                trace.mark("update_published")
+                logger.info("published update", metadata: ["topic": "\(topic)", "bytes": "\(payload.count)"])
+                index += 2
+            } else {
+                try await perform(actions[index], client: client, topics: topics, data: data, holdout: holdout, trainer: trainer, events: events)
+                index += 1
+            }
+        }
+    }
+
+    /// Whether carrying out `actions` may wait (for the broker's acknowledgement, or for an
+    /// evaluation), which a shutdown must be able to cut short; the others are done at once.
+    static func mayWait(_ actions: [AgentAction]) -> Bool {
+        actions.contains {
+            switch $0 {
+            case .publishUpdate, .publishSecAgg, .publishStatus, .evaluate: true
+            default: false
+            }
+        }
+    }
+
     func perform(
         _ action: AgentAction, client: any MQTTTransport, topics: Topics, data: Dataset?, holdout: Dataset?, trainer: ExternalTrainer?,
         events: AsyncStream<Event>.Continuation
@@ -61,15 +97,11 @@ extension AgentRuntime {
             try self.state.save(state)
             trace.mark("record_written")
         case .publishUpdate(let topic, let payload, let expiry, let signature):
-            try await client.publish(
-                topic, payload: payload, qos: .atLeastOnce, retain: false, messageExpiry: expiry,
-                userProperties: signature.map { [UserProperty(SignedStatement.property, $0)] } ?? [])
+            try await client.publish([Self.signedMessage(topic, payload: payload, expiry: expiry, signature: signature)])
             trace.mark("update_published")
             logger.info("published update", metadata: ["topic": "\(topic)", "bytes": "\(payload.count)"])
         case .publishSecAgg(let topic, let payload, let expiry, let signature):
-            try await client.publish(
-                topic, payload: payload, qos: .atLeastOnce, retain: false, messageExpiry: expiry,
-                userProperties: signature.map { [UserProperty(SignedStatement.property, $0)] } ?? [])
+            try await client.publish([Self.signedMessage(topic, payload: payload, expiry: expiry, signature: signature)])
             logger.info("secure aggregation: published", metadata: ["topic": "\(topic)", "bytes": "\(payload.count)"])
         case .evaluate(let base, let training):
             guard base.spec.isNative else {
@@ -97,6 +129,20 @@ extension AgentRuntime {
     }
 
     func publish(_ status: AgentStatus, client: any MQTTTransport, topics: Topics) async throws {
-        try await client.publish(topics.status(agent: config.agent), payload: ProtocolJSON.encode(status), qos: .atLeastOnce, retain: true)
+        try await client.publish([statusMessage(status, topics: topics)])
+    }
+
+    /// The agent's status, retained on its status topic.
+    private func statusMessage(_ status: AgentStatus, topics: Topics) -> MQTTMessage {
+        MQTTMessage(topic: topics.status(agent: config.agent), payload: ProtocolJSON.encode(status), qos: .atLeastOnce, retain: true)
+    }
+
+    /// An update or secure-aggregation message at QoS 1, with its expiry and, if the agent
+    /// signs, the signed statement as a user property.
+    private static func signedMessage(_ topic: String, payload: [UInt8], expiry: UInt32, signature: String?) -> MQTTMessage {
+        MQTTMessage(
+            topic: topic, payload: payload, qos: .atLeastOnce, retain: false,
+            properties: MessageProperties(messageExpiry: expiry, userProperties: signature.map { [UserProperty(SignedStatement.property, $0)] } ?? [])
+        )
     }
 }

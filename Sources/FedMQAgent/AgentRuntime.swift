@@ -123,6 +123,8 @@ public struct AgentRuntime: Service {
         // The wait for the job's model and round starts now (nothing to say yet: said after a minute).
         _ = machine.tick(now: firstTick)
         let startStatus = machine.status(now: firstTick)
+        // Messages go straight from the transport into the event loop's stream.
+        let (events, continuation) = AsyncStream.makeStream(of: Event.self)
         let started: MQTTSubscription?
         do {
             started = try await untilShutdown { [config] in
@@ -135,7 +137,7 @@ public struct AgentRuntime: Service {
                         topics.allSiteReceipts,
                     ]
                         + keyTopic,
-                    qos: .atLeastOnce)
+                    qos: .atLeastOnce, deliver: { continuation.yield(.message($0)) })
                 try await publish(startStatus, client: client, topics: topics)
                 return inbox
             }
@@ -150,18 +152,14 @@ public struct AgentRuntime: Service {
         }
         onStarted()
 
-        let (events, continuation) = AsyncStream.makeStream(of: Event.self)
-        let feeders = [
-            Task {
-                for await message in inbox { continuation.yield(.message(message)) }
-            },
-            Task { [clock] in
-                await clock.ticks(every: Self.tickInterval, from: firstTick) { continuation.yield(.tick) }
-            },
-        ]
-        var statusTimer = TrainingStatusTimer(delay: config.trainingStatusAfterSeconds, clock: clock)
+        let ticker = Task { [clock] in
+            await clock.ticks(every: Self.tickInterval, from: firstTick) { continuation.yield(.tick) }
+        }
+        let statusTimer = TrainingStatusTimer(delay: config.trainingStatusAfterSeconds, clock: clock) {
+            continuation.yield(.trainingStatusDue(round: $0))
+        }
         defer {
-            for feeder in feeders { feeder.cancel() }
+            ticker.cancel()
             statusTimer.cancel()
         }
         var shutDown = false
@@ -203,9 +201,7 @@ public struct AgentRuntime: Service {
                     // A due status goes out as it is; any other event's training status waits its delay.
                     if case .trainingStatusDue = event {
                     } else {
-                        actions = statusTimer.holdBack(actions, trainingRound: machine.trainingRound, now: now) {
-                            continuation.yield(.trainingStatusDue(round: $0))
-                        }
+                        actions = statusTimer.holdBack(actions, trainingRound: machine.trainingRound, now: now)
                     }
                     if let warning = unscaledWarning,
                         actions.contains(where: { if case .train(_, let base, _) = $0 { base.spec.scaling == nil } else { false } })
@@ -213,13 +209,16 @@ public struct AgentRuntime: Service {
                         logger.warning("local data \(config.dataCSV): \(warning)")
                         unscaledWarning = nil
                     }
+                    guard Self.mayWait(actions) else {
+                        try await perform(
+                            actions, client: client, topics: topics, data: data, holdout: holdout, trainer: trainer, events: continuation)
+                        continue
+                    }
                     // A shutdown ends a publish the broker does not acknowledge: a served round's update
                     // is kept on disk and goes again at the next start if the aggregator lacks it.
                     let performed: Void? = try await untilShutdown { [actions, machineTopics = topics] in
-                        for action in actions {
-                            try await perform(
-                                action, client: client, topics: machineTopics, data: data, holdout: holdout, trainer: trainer, events: continuation)
-                        }
+                        try await perform(
+                            actions, client: client, topics: machineTopics, data: data, holdout: holdout, trainer: trainer, events: continuation)
                     }
                     if performed == nil {
                         shutDown = true

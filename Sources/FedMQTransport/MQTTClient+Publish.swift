@@ -20,12 +20,14 @@ extension MQTTClient {
         var failure: (any Error)?
         for message in messages {
             do {
-                sent.append((try send(message), message))
+                sent.append((try send(message, wakingNetworkThread: false), message))
             } catch {
                 failure = error
                 break
             }
         }
+        // One wake-up of the network thread writes them all.
+        core.waker.signal()
         for (id, message) in sent {
             do {
                 try await outcome(of: id, message)
@@ -36,8 +38,9 @@ extension MQTTClient {
         if let failure { throw failure }
     }
 
-    /// Queues `message` in libmosquitto (sent by its network thread); returns its packet id.
-    private func send(_ message: MQTTMessage) throws -> Int32 {
+    /// Queues `message` in libmosquitto (sent by its network thread, which this wakes unless
+    /// told not to); returns its packet id.
+    private func send(_ message: MQTTMessage, wakingNetworkThread: Bool = true) throws -> Int32 {
         let call = "mosquitto_publish_v5"
         try TopicName.validate(message.topic, call: call)
         guard message.payload.count <= 268_435_455 else {
@@ -62,7 +65,7 @@ extension MQTTClient {
             }
         }
         // The network thread writes the packet; it sleeps in poll until woken.
-        core.waker.signal()
+        if wakingNetworkThread { core.waker.signal() }
         switch result {
         case Int32(MOSQ_ERR_SUCCESS.rawValue):
             return id

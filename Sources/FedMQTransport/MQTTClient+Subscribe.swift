@@ -4,12 +4,12 @@ import Glibc
 
 extension MQTTClient {
     /// Subscribes through libmosquitto; see `MQTTTransport.subscribe`.
-    public func subscribe(to filters: [String], qos: QoS) async throws -> MQTTSubscription {
+    public func subscribe(to filters: [String], qos: QoS, deliver: (@Sendable (MQTTMessage) -> Void)?) async throws -> MQTTSubscription {
         let call = "mosquitto_subscribe_multiple"
         guard !filters.isEmpty else { throw MQTTError(.invalidArgument, call: call, detail: "no topic filter given") }
         for filter in filters { try TopicName.validateFilter(filter, call: call) }
         let (stream, continuation) = AsyncStream.makeStream(of: MQTTMessage.self, bufferingPolicy: .unbounded)
-        let entry = SubscriptionRegistry.Entry(filters: filters, qos: qos, receiver: MessageReceiver(continuation))
+        let entry = SubscriptionRegistry.Entry(filters: filters, qos: qos, receiver: MessageReceiver(continuation, deliver: deliver))
         let id = core.state.withLock { $0.subscriptions.add(entry).id }
         continuation.onTermination = { [core, handle] _ in
             Self.endSubscription(id, core: core, handle: handle)

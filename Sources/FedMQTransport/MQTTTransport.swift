@@ -23,7 +23,12 @@ public protocol MQTTTransport: Sendable {
     /// Subscribes to topic filters. Messages arrive in the returned sequence until it is
     /// cancelled or dropped, which unsubscribes. Returns after the broker acknowledged the
     /// subscription (at once when offline: it is made on the next connect).
-    func subscribe(to filters: [String], qos: QoS) async throws -> MQTTSubscription
+    ///
+    /// With `deliver`, each message goes to it as it arrives instead, on the transport's own
+    /// thread (which it must not hold), and the returned sequence stays empty: a runtime that
+    /// merges messages with other events into one stream saves a task's hop per message.
+    /// Cancelling the subscription still unsubscribes.
+    func subscribe(to filters: [String], qos: QoS, deliver: (@Sendable (MQTTMessage) -> Void)?) async throws -> MQTTSubscription
 
     /// Subscribes to topic filters with flow control: messages wait in the returned
     /// `MQTTMailbox` until taken; once `capacityBytes` wait, a network client stops reading
@@ -39,6 +44,11 @@ public protocol MQTTTransport: Sendable {
 }
 
 extension MQTTTransport {
+    /// Subscribes, the messages arriving in the returned sequence.
+    public func subscribe(to filters: [String], qos: QoS) async throws -> MQTTSubscription {
+        try await subscribe(to: filters, qos: qos, deliver: nil)
+    }
+
     /// Publishes without user properties.
     @discardableResult
     public func publish(

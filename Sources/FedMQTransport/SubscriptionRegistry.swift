@@ -78,8 +78,9 @@ struct MessageReceiver: Sendable {
     /// The client is stopping: never hold the network thread again.
     let release: @Sendable () -> Void
 
-    init(_ continuation: AsyncStream<MQTTMessage>.Continuation) {
-        deliver = { continuation.yield($0) }
+    /// Messages go into `continuation`, or to `deliver` when given; the client's close ends `continuation` either way.
+    init(_ continuation: AsyncStream<MQTTMessage>.Continuation, deliver: (@Sendable (MQTTMessage) -> Void)? = nil) {
+        self.deliver = deliver ?? { continuation.yield($0) }
         finish = { continuation.finish() }
         release = {}
     }

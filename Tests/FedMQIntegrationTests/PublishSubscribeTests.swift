@@ -38,6 +38,37 @@ struct PublishSubscribeTests {
         }
     }
 
+    @Test("a subscription that delivers to a closure hands it the retained and the published messages in order; cancelled, it stops")
+    func deliveredToClosure() async throws {
+        try await withLocalBroker { broker in
+            let client = try await connectedClient(clientOptions(broker))
+            try await client.publish("fedmq/test/deliver/retained", payload: [0], retain: true)
+            let (delivered, deliver) = AsyncStream.makeStream(of: MQTTMessage.self)
+            let subscription = try await client.subscribe(to: ["fedmq/test/deliver/#"], qos: .atLeastOnce) { deliver.yield($0) }
+            try await client.publish([1, 2, 3].map { MQTTMessage(topic: "fedmq/test/deliver/n", payload: [$0], qos: .atLeastOnce, retain: false) })
+            var received: [MQTTMessage] = []
+            for await message in delivered {
+                received.append(message)
+                if received.count == 4 { break }
+            }
+            #expect(received.map(\.payload) == [[0], [1], [2], [3]])
+            #expect(received.map(\.retain) == [true, false, false, false])
+            subscription.cancel()
+            var inSequence = 0
+            for await _ in subscription { inSequence += 1 }
+            #expect(inSequence == 0)
+            // After the unsubscribe, a publish reaches a fresh subscription only.
+            let witness = try await client.subscribe(to: ["fedmq/test/deliver/#"], qos: .atLeastOnce)
+            try await client.publish("fedmq/test/deliver/n", payload: [4])
+            #expect(try await messages(witness, count: 2).map(\.payload) == [[0], [4]])
+            deliver.finish()
+            var late: [[UInt8]] = []
+            for await message in delivered { late.append(message.payload) }
+            #expect(late.isEmpty)
+            await client.disconnect()
+        }
+    }
+
     @Test("wildcard filters select the right topics")
     func wildcards() async throws {
         try await withLocalBroker { broker in

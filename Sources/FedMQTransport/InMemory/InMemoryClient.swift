@@ -51,16 +51,17 @@ public final class InMemoryClient: MQTTTransport {
     }
 
     /// Subscribes; retained messages matching the filters arrive first.
-    public func subscribe(to filters: [String], qos: QoS) async throws -> MQTTSubscription {
+    public func subscribe(to filters: [String], qos: QoS, deliver: (@Sendable (MQTTMessage) -> Void)?) async throws -> MQTTSubscription {
         guard !filters.isEmpty else { throw MQTTError(.invalidArgument, call: "subscribe", detail: "no topic filter given") }
         for filter in filters { try TopicName.validateFilter(filter, call: "subscribe") }
         let (stream, continuation) = AsyncStream.makeStream(of: MQTTMessage.self, bufferingPolicy: .unbounded)
-        let entry = SubscriptionRegistry.Entry(filters: filters, qos: qos, receiver: MessageReceiver(continuation))
+        let receiver = MessageReceiver(continuation, deliver: deliver)
+        let entry = SubscriptionRegistry.Entry(filters: filters, qos: qos, receiver: receiver)
         let id = try withRecord("subscribe") { record in record.subscriptions.add(entry).id }
         continuation.onTermination = { [self] _ in
             _ = try? withRecord("unsubscribe") { record in record.subscriptions.remove(id) }
         }
-        for message in broker.retainedMessages(matching: filters) { continuation.yield(message) }
+        for message in broker.retainedMessages(matching: filters) { receiver.deliver(message) }
         return MQTTSubscription(filters: filters, stream: stream, continuation: continuation)
     }
 
