@@ -15,6 +15,9 @@ extension AggregatorRuntime {
         }
         var batch = SpoolBatch(store.spool, fsyncsBatches: !config.policy.agentsResendLostUpdates)
         var skipNext = false
+        // The round of the last checkpoint written: the other rounds' spools go once the new
+        // round is out, off the path from the last update to the next round.
+        var checkpointedRound: Int?
         for (index, action) in actions.enumerated() {
             if skipNext {
                 skipNext = false
@@ -32,6 +35,7 @@ extension AggregatorRuntime {
                 logger.info("accepted update", metadata: ["round": "\(round)", "agent": "\(agent)", "bytes": "\(payload.count)"])
             case .checkpoint(let checkpoint, let model):
                 try store.save(checkpoint, model: model)
+                checkpointedRound = checkpoint.announcement.round
                 trace.mark("checkpoint_written")
             case .publishModel(let bytes):
                 let model = MQTTMessage(
@@ -97,6 +101,7 @@ extension AggregatorRuntime {
             }
         }
         try batch.sync()
+        if let checkpointedRound { store.spool.removeAll(but: checkpointedRound) }
     }
 
     /// The retained round announcement, signed when the aggregator has a key.

@@ -96,8 +96,9 @@ struct AggregatorStore {
         return (checkpoint, model)
     }
 
-    /// Writes the checkpoint with its model, then drops what it no longer needs: the spools of
-    /// other rounds, and an earlier version's checkpoint and model files.
+    /// Writes the checkpoint with its model, then drops an earlier version's checkpoint and model
+    /// files. The spools of other rounds are no longer needed either: the caller removes them
+    /// (`RoundSpool.removeAll(but:)`) once the next round is out.
     func save(_ checkpoint: AggregatorCheckpoint, model: [UInt8]) throws(RuntimeError) {
         try checkpointFile.write(checkpoint, model: model)
         let legacy = Self.legacyCheckpointPath(in: directory)
@@ -109,7 +110,6 @@ struct AggregatorStore {
             }
             DurableFile.sync(directory: directory)
         }
-        spool.removeAll(but: checkpoint.announcement.round)
     }
 
     /// Appends the checkpoint's last round summary if the metrics log does not end with that

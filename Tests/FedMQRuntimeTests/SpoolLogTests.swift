@@ -137,6 +137,19 @@ struct SpoolLogTests {
         }
     }
 
+    @Test("once a round is checkpointed, every other round's log goes and its own stays")
+    func removeAllBut() throws {
+        try withSpool { spool in
+            for round in [1, 2, 3, 12] {
+                try spool.append(round: round, records: SpoolLog.record(agent: "a\(round)", payload: [UInt8(round)], signature: nil), sync: false)
+            }
+            spool.removeAll(but: 3)
+            #expect(try FileManager.default.contentsOfDirectory(atPath: spool.directory) == ["round-3.log"])
+            #expect(try spool.records(round: 3).map(\.agent) == ["a3"])
+            #expect(try spool.records(round: 12).isEmpty)
+        }
+    }
+
     /// A spool in a fresh directory, removed once `body` returns.
     func withSpool(_ body: (RoundSpool) throws -> Void) throws {
         let directory = try freshDirectory("spool")
