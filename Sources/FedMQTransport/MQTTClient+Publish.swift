@@ -28,14 +28,17 @@ extension MQTTClient {
         }
         // One wake-up of the network thread writes them all.
         core.waker.signal()
-        for (id, message) in sent {
+        // The broker answers one connection's packets in order: waiting for the last one first
+        // finds the others already answered, so this task wakes once, not once a message.
+        var answers: [(any Error)?] = Array(repeating: nil, count: sent.count)
+        for index in sent.indices.reversed() {
             do {
-                try await outcome(of: id, message)
+                try await outcome(of: sent[index].id, sent[index].message)
             } catch {
-                failure = failure ?? error
+                answers[index] = error
             }
         }
-        if let failure { throw failure }
+        if let failure = failure ?? answers.lazy.compactMap({ $0 }).first { throw failure }
     }
 
     /// Queues `message` in libmosquitto (sent by its network thread, which this wakes unless

@@ -145,6 +145,13 @@ struct ConnectionFailureTests {
                 try await agent.publish("fedmq/v1/job/round/1/update/a2", payload: [1])
             }
             #expect(error.code == .rejected(.notAuthorized))
+            // In a batch every message is settled, and the first refusal in order is the one thrown.
+            let topics = ["a1", "a2", "a3", "a1"].map { "fedmq/v1/job/round/2/update/\($0)" }
+            let batchError = try await #require(throws: MQTTError.self) {
+                try await agent.publish(topics.map { MQTTMessage(topic: $0, payload: [2], qos: .atLeastOnce, retain: false) })
+            }
+            #expect(batchError.code == .rejected(.notAuthorized))
+            #expect(batchError.detail.contains("update/a2'"), "\(batchError.detail)")
             await agent.disconnect()
         }
     }
