@@ -97,11 +97,13 @@ extension AgentRuntime {
             try self.state.save(state)
             trace.mark("record_written")
         case .publishUpdate(let topic, let payload, let expiry, let signature):
-            try await client.publish([Self.signedMessage(topic, payload: payload, expiry: expiry, signature: signature)])
+            try await client.publish(
+                topic, payload: payload, qos: .atLeastOnce, retain: false, messageExpiry: expiry, userProperties: Self.signatureProperty(signature))
             trace.mark("update_published")
             logger.info("published update", metadata: ["topic": "\(topic)", "bytes": "\(payload.count)"])
         case .publishSecAgg(let topic, let payload, let expiry, let signature):
-            try await client.publish([Self.signedMessage(topic, payload: payload, expiry: expiry, signature: signature)])
+            try await client.publish(
+                topic, payload: payload, qos: .atLeastOnce, retain: false, messageExpiry: expiry, userProperties: Self.signatureProperty(signature))
             logger.info("secure aggregation: published", metadata: ["topic": "\(topic)", "bytes": "\(payload.count)"])
         case .evaluate(let base, let training):
             guard base.spec.isNative else {
@@ -129,7 +131,8 @@ extension AgentRuntime {
     }
 
     func publish(_ status: AgentStatus, client: any MQTTTransport, topics: Topics) async throws {
-        try await client.publish([statusMessage(status, topics: topics)])
+        let message = statusMessage(status, topics: topics)
+        try await client.publish(message.topic, payload: message.payload, qos: message.qos, retain: message.retain)
     }
 
     /// The agent's status, retained on its status topic.
@@ -137,12 +140,16 @@ extension AgentRuntime {
         MQTTMessage(topic: topics.status(agent: config.agent), payload: ProtocolJSON.encode(status), qos: .atLeastOnce, retain: true)
     }
 
-    /// An update or secure-aggregation message at QoS 1, with its expiry and, if the agent
-    /// signs, the signed statement as a user property.
+    /// An update at QoS 1, with its expiry and, if the agent signs, the signed statement as a
+    /// user property.
     private static func signedMessage(_ topic: String, payload: [UInt8], expiry: UInt32, signature: String?) -> MQTTMessage {
         MQTTMessage(
             topic: topic, payload: payload, qos: .atLeastOnce, retain: false,
-            properties: MessageProperties(messageExpiry: expiry, userProperties: signature.map { [UserProperty(SignedStatement.property, $0)] } ?? [])
-        )
+            properties: MessageProperties(messageExpiry: expiry, userProperties: signatureProperty(signature)))
+    }
+
+    /// The user property that carries a signed statement, if the agent signs.
+    private static func signatureProperty(_ signature: String?) -> [UserProperty] {
+        signature.map { [UserProperty(SignedStatement.property, $0)] } ?? []
     }
 }
