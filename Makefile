@@ -99,11 +99,16 @@ lint:
 
 # Two test processes, one after the other: the in-process tests, then those with real
 # processes. A process's awaits share one thread per core, and a CPU-heavy unit test there
-# would hold up the waits of the real-process tests.
+# would hold up the waits of the real-process tests. Their temporary files (state
+# directories, brokers' configs, demo jobs) go into one directory for the run, removed after
+# it, passed or failed: a machine that runs the suite often keeps none of them. Others may
+# pass through it (not list it): the deployment tests' broker runs as the mosquitto user.
 test: deps lint
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build --skip FedMQIntegrationTests
-	$(SWIFT) test --skip-build --filter FedMQIntegrationTests
+	tmp=$$(mktemp -d "$${TMPDIR:-/tmp}/fedmq-tests.XXXXXX") && chmod 711 "$$tmp"; \
+	TMPDIR="$$tmp" $(SWIFT) test --skip-build --skip FedMQIntegrationTests \
+		&& TMPDIR="$$tmp" $(SWIFT) test --skip-build --filter FedMQIntegrationTests; \
+	status=$$?; rm -rf "$$tmp"; exit $$status
 
 ## test-repeat: the integration and runtime suites REPEAT times in a row (default 10), with LOAD=stress under
 ## stress-ng --cpu 2; stops at the first failing run and prints its failures (logs in .test-repeat/)
@@ -115,6 +120,7 @@ test-repeat: deps
 	$(SWIFT) build --build-tests
 	@mkdir -p .test-repeat; stress=""; \
 	if [ "$(LOAD)" = stress ]; then stress-ng --cpu 2 --timeout 3h >/dev/null 2>&1 & stress=$$!; fi; \
+	tmp=$$(mktemp -d "$${TMPDIR:-/tmp}/fedmq-tests.XXXXXX") && chmod 711 "$$tmp"; export TMPDIR="$$tmp"; \
 	status=0; \
 	for run in $$(seq 1 $(REPEAT)); do \
 		if $(SWIFT) test --skip-build --filter "FedMQIntegrationTests|FedMQRuntimeTests" > .test-repeat/run-$$run.log 2>&1; \
@@ -122,7 +128,7 @@ test-repeat: deps
 		else echo "run $$run of $(REPEAT) FAILED:"; grep -E '✘' .test-repeat/run-$$run.log | head -20; status=1; break; fi; \
 	done; \
 	if [ -n "$$stress" ]; then kill $$stress; fi; \
-	exit $$status
+	rm -rf "$$tmp"; exit $$status
 
 ## bench: every benchmark; rewrites docs/benchmarks.md and bench/results/*.json
 bench: bench-mqtt bench-train bench-privacy bench-flower bench-round bench-encodings bench-overhead bench-soak bench-footprint bench-ingest bench-strategies bench-secagg bench-async bench-he bench-analytics bench-heterogeneity bench-sensors bench-scale bench-shards
