@@ -45,7 +45,7 @@ struct FaultInjectionTests {
             let running = agents
             while kills < 10 {
                 let target = point
-                try await onOwnThread("round \(target.round) with \(target.spooled) updates spooled") {
+                try await pollOnOwnThread("round \(target.round) with \(target.spooled) updates spooled") {
                     // A line being appended may be cut short when read: then the next poll decides.
                     let closed = (try? faulty.metrics().count) ?? 0
                     return closed >= target.round || (closed == target.round - 1 && faulty.spooled(round: target.round) >= target.spooled)

@@ -85,7 +85,7 @@ extension Array where Element == UInt8 {
 /// the moment it holds. The test process runs many suites at once on a small pool of threads,
 /// which can keep an async test waiting for seconds; a fault placed on an observed event must
 /// land right after it, not whenever the pool gets to it.
-func onOwnThread(
+func pollOnOwnThread(
     _ what: String, within limit: Duration = .seconds(120), every interval: Duration = .milliseconds(2),
     until condition: @escaping @Sendable () -> Bool, then action: @escaping @Sendable () -> Void
 ) async throws {
