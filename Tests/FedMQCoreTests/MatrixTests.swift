@@ -1,5 +1,6 @@
-@testable import FedMQCore
 import Testing
+
+@testable import FedMQCore
 
 @Suite("Matrix products")
 struct MatrixTests {
