@@ -24,7 +24,7 @@ public enum ProtocolJSON {
         }
         let message: Message
         do {
-            message = try JSONDecoder().decode(Message.self, from: Data(payload))
+            message = try Message.scanned(from: payload) ?? JSONDecoder().decode(Message.self, from: Data(payload))
         } catch let error as DecodingError {
             throw .invalidMessage(schema: Message.schema, reason: describe(error))
         } catch {
@@ -59,4 +59,12 @@ public protocol SchemaVersioned {
     static var schema: String { get }
     var schema: String { get }
     func validate() throws(ProtocolError)
+    /// The message read from `payload` by a quick scanner of its plain form, which answers
+    /// as `JSONDecoder` would; nil: `JSONDecoder` reads it (and gives any error).
+    static func scanned(from payload: [UInt8]) -> Self?
+}
+
+extension SchemaVersioned {
+    /// No quick scanner: `JSONDecoder` reads the message.
+    public static func scanned(from payload: [UInt8]) -> Self? { nil }
 }

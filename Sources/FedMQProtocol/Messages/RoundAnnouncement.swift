@@ -113,6 +113,11 @@ public struct RoundAnnouncement: Codable, Sendable, Equatable, SchemaVersioned {
     public static let maxTime = 1e11
     public static let maxRoundSeconds = 366.0 * 24 * 3600
 
+    /// The plain announcement of a FedAvg round, read without `JSONDecoder` (`RoundAnnouncementScanner`).
+    public static func scanned(from payload: [UInt8]) -> RoundAnnouncement? {
+        RoundAnnouncementScanner.scan(payload)
+    }
+
     /// Whether this announcement is older than `other`: an earlier round, or the same round before a change.
     public func precedes(_ other: RoundAnnouncement) -> Bool {
         (round, revision ?? 0) < (other.round, other.revision ?? 0)
