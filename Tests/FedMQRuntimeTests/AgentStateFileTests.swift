@@ -1,3 +1,5 @@
+import FedMQCore
+import FedMQProtocol
 import FedMQRuntime
 import Foundation
 import Testing
@@ -74,5 +76,28 @@ struct AgentStateFileTests {
         } throws: { error in
             "\(error)".contains(directory + "/agent-k.json")
         }
+    }
+}
+
+@Suite("The agent's record as JSON")
+struct AgentRecordJSONTests {
+    @Test("records without privacy events are written by hand, byte for byte as JSONEncoder writes them; others by JSONEncoder")
+    func handWritten() throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        var random = SplitMix64(seed: 59)
+        for index in 0..<2_000 {
+            var record = AgentRecord(
+                job: "job-\(index)", lastServedRound: Int(random.next() % 100_000), ledger: [],
+                lastUpdateSignature: index % 3 == 0 ? nil : "c2ln/+\(index)=")
+            record.publishTimes = (0..<Int(random.next() % 40)).map { _ in 1_764_655_200 + Double(random.next() % 100_000_000) / 1000 }
+            record.lastUpdatePublishedDuring = index % 2 == 0 ? nil : index
+            let written = try #require(record.writtenJSON())
+            #expect(written == Array(try encoder.encode(record)))
+            #expect(try JSONDecoder().decode(AgentRecord.self, from: Data(written)).publishTimes == record.publishTimes)
+        }
+        let withLedger = AgentRecord(job: "j", lastServedRound: 2, ledger: [.gaussian(noiseMultiplier: 1.1)])
+        #expect(withLedger.writtenJSON() == nil)
+        #expect(ProtocolJSON.encode(withLedger) == Array(try encoder.encode(withLedger)))
     }
 }

@@ -7,6 +7,15 @@ public enum ProtocolJSON {
 
     /// A message as compact JSON with sorted keys and unescaped slashes.
     public static func encode<Message: Encodable>(_ message: Message) -> [UInt8] {
+        encodedByJSONEncoder(message)
+    }
+
+    /// A message that writes its own JSON (the same bytes), or `JSONEncoder` where it does not.
+    public static func encode<Message: HandWrittenJSON>(_ message: Message) -> [UInt8] {
+        message.writtenJSON() ?? encodedByJSONEncoder(message)
+    }
+
+    private static func encodedByJSONEncoder<Message: Encodable>(_ message: Message) -> [UInt8] {
         let encoder = JSONEncoder()
         // Slashes stay as they are: `fedmq.metrics/1`, not `fedmq.metrics\/1`, for people reading mosquitto_sub.
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
@@ -67,4 +76,10 @@ public protocol SchemaVersioned {
 extension SchemaVersioned {
     /// No quick scanner: `JSONDecoder` reads the message.
     public static func scanned(from payload: [UInt8]) -> Self? { nil }
+}
+
+/// A message written every round that writes its JSON by hand (`JSONWriter`), byte for byte as
+/// `ProtocolJSON.encode` would with `JSONEncoder`; nil where it leaves that to `JSONEncoder`.
+public protocol HandWrittenJSON: Encodable {
+    func writtenJSON() -> [UInt8]?
 }
