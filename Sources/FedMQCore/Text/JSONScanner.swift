@@ -69,7 +69,14 @@ package struct JSONScanner {
     /// surrogate or bytes that are not UTF-8.
     package mutating func string() -> String? {
         guard take(UInt8(ascii: "\"")) else { return nil }
-        var text: [UInt8] = []
+        // Most strings have no escapes: made straight from the bytes between the quotes.
+        let start = position
+        while let byte = peek, byte != UInt8(ascii: "\""), byte != UInt8(ascii: "\\"), byte >= 0x20 { position += 1 }
+        if peek == UInt8(ascii: "\"") {
+            position += 1
+            return String(validating: UnsafeBufferPointer(rebasing: bytes[start..<position - 1]), as: UTF8.self)
+        }
+        var text = Array(bytes[start..<position])
         while let byte = peek {
             position += 1
             switch byte {
@@ -95,9 +102,10 @@ package struct JSONScanner {
         let start = position
         var value = 0
         while let byte = peek, byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") {
+            // Counted before the digit goes in: 18 nines fit in Int, 19 would overflow.
+            guard position - start < 18 else { return nil }
             value = value * 10 + Int(byte - UInt8(ascii: "0"))
             position += 1
-            if position - start > 18 { return nil }
         }
         let digits = position - start
         guard digits > 0, digits == 1 || bytes[start] != UInt8(ascii: "0"), !(negative && value == 0) else { return nil }

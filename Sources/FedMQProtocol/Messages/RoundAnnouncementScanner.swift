@@ -22,7 +22,6 @@ enum RoundAnnouncementScanner {
 
     /// The fields as they are read; `announcement()` needs every required one.
     private struct Fields {
-        var seen: Set<String> = []
         var schema, job, baseModelSHA256: String?
         var round, targetUpdates, minUpdates, extensions, maxUpdateBytes, revision, evaluateEvery, rounds: Int?
         var openedAt, deadline, normBound: Double?
@@ -35,7 +34,6 @@ enum RoundAnnouncementScanner {
         /// Reads the value of `key`; false for a key read before, one outside the plain
         /// announcement, or a value not of the plain kind.
         mutating func read(_ key: String, _ scanner: inout JSONScanner) -> Bool {
-            guard seen.insert(key).inserted else { return false }
             switch key {
             case "schema": return Self.keep(scanner.string(), in: &schema)
             case "job": return Self.keep(scanner.string(), in: &job)
@@ -63,9 +61,11 @@ enum RoundAnnouncementScanner {
             }
         }
 
+        /// Keeps `value` in `field`; false for a value not read or a field read before (a key seen twice).
         private static func keep<Value>(_ value: Value?, in field: inout Value?) -> Bool {
+            guard field == nil, let value else { return false }
             field = value
-            return value != nil
+            return true
         }
 
         /// The announcement, if every required field was read.
@@ -94,25 +94,25 @@ enum RoundAnnouncementScanner {
     /// `TrainingConfig`'s defaults, as its decoder gives them.
     private static func training(_ scanner: inout JSONScanner) -> TrainingConfig? {
         var config = TrainingConfig()
-        var seen: Set<String> = []
+        var seen: UInt8 = 0
+        /// Sets field number `bit` to `value`; false for a value not read or a field set before.
+        func set<Value>(_ bit: UInt8, _ value: Value?, _ field: inout Value) -> Bool {
+            guard seen & 1 << bit == 0, let value else { return false }
+            seen |= 1 << bit
+            field = value
+            return true
+        }
         let complete = scanner.object { key, scanner in
-            guard seen.insert(key).inserted else { return false }
             switch key {
-            case "learning_rate": return set(scanner.float(), &config.learningRate)
-            case "momentum": return set(scanner.float(), &config.momentum)
-            case "weight_decay": return set(scanner.float(), &config.weightDecay)
-            case "proximal_mu": return set(scanner.float(), &config.proximalMu)
-            case "batch_size": return set(scanner.integer(), &config.batchSize)
-            case "epochs": return set(scanner.integer(), &config.epochs)
-            default: return false
+            case "learning_rate": set(0, scanner.float(), &config.learningRate)
+            case "momentum": set(1, scanner.float(), &config.momentum)
+            case "weight_decay": set(2, scanner.float(), &config.weightDecay)
+            case "proximal_mu": set(3, scanner.float(), &config.proximalMu)
+            case "batch_size": set(4, scanner.integer(), &config.batchSize)
+            case "epochs": set(5, scanner.integer(), &config.epochs)
+            default: false
             }
         }
         return complete ? config : nil
-    }
-
-    private static func set<Value>(_ value: Value?, _ field: inout Value) -> Bool {
-        guard let value else { return false }
-        field = value
-        return true
     }
 }
