@@ -9,18 +9,14 @@ extension AgentRecord: HandWrittenJSON {
         var writer = JSONWriter()
         var finite = true
         writer.object { json in
-            json.key("job")
-            json.string(job)
+            json.member("job", job)
             json.key("last_served_round")
             json.integer(lastServedRound)
             if let lastUpdatePublishedDuring {
                 json.key("last_update_published_during")
                 json.integer(lastUpdatePublishedDuring)
             }
-            if let lastUpdateSignature {
-                json.key("last_update_signature")
-                json.string(lastUpdateSignature)
-            }
+            json.member("last_update_signature", lastUpdateSignature)
             json.key("ledger")
             json.array { _ in }
             json.key("publish_times")

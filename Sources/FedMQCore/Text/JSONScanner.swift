@@ -21,35 +21,32 @@ package struct JSONScanner {
     /// `{ "key": value, ... }`, calling `member` at each value (white space skipped); false
     /// when the object is malformed or `member` declines.
     package mutating func object(_ member: (String, inout JSONScanner) -> Bool) -> Bool {
-        skipWhitespace()
-        guard take(UInt8(ascii: "{")) else { return false }
-        skipWhitespace()
-        if take(UInt8(ascii: "}")) { return true }
-        while true {
-            skipWhitespace()
-            guard let key = string() else { return false }
-            skipWhitespace()
-            guard take(UInt8(ascii: ":")) else { return false }
-            skipWhitespace()
-            guard member(key, &self) else { return false }
-            skipWhitespace()
-            if take(UInt8(ascii: "}")) { return true }
-            guard take(UInt8(ascii: ",")) else { return false }
+        enclosed(UInt8(ascii: "{"), UInt8(ascii: "}")) { scanner in
+            guard let key = scanner.string() else { return false }
+            scanner.skipWhitespace()
+            guard scanner.take(UInt8(ascii: ":")) else { return false }
+            scanner.skipWhitespace()
+            return member(key, &scanner)
         }
     }
 
     /// `[value, ...]`, calling `element` at each value; false when the list is malformed or
     /// `element` declines.
     package mutating func array(_ element: (inout JSONScanner) -> Bool) -> Bool {
+        enclosed(UInt8(ascii: "["), UInt8(ascii: "]"), element)
+    }
+
+    /// `open`, then `element`s separated by commas, then `close`.
+    private mutating func enclosed(_ open: UInt8, _ close: UInt8, _ element: (inout JSONScanner) -> Bool) -> Bool {
         skipWhitespace()
-        guard take(UInt8(ascii: "[")) else { return false }
+        guard take(open) else { return false }
         skipWhitespace()
-        if take(UInt8(ascii: "]")) { return true }
+        if take(close) { return true }
         while true {
             skipWhitespace()
             guard element(&self) else { return false }
             skipWhitespace()
-            if take(UInt8(ascii: "]")) { return true }
+            if take(close) { return true }
             guard take(UInt8(ascii: ",")) else { return false }
         }
     }

@@ -14,21 +14,20 @@ package struct JSONWriter {
 
     /// `{`, the members `body` writes, `}`.
     package mutating func object(_ body: (inout JSONWriter) -> Void) {
-        separate()
-        bytes.append(UInt8(ascii: "{"))
-        follows = false
-        body(&self)
-        bytes.append(UInt8(ascii: "}"))
-        follows = true
+        enclosed(UInt8(ascii: "{"), UInt8(ascii: "}"), body)
     }
 
     /// `[`, the elements `body` writes, `]`.
     package mutating func array(_ body: (inout JSONWriter) -> Void) {
+        enclosed(UInt8(ascii: "["), UInt8(ascii: "]"), body)
+    }
+
+    private mutating func enclosed(_ open: UInt8, _ close: UInt8, _ body: (inout JSONWriter) -> Void) {
         separate()
-        bytes.append(UInt8(ascii: "["))
+        bytes.append(open)
         follows = false
         body(&self)
-        bytes.append(UInt8(ascii: "]"))
+        bytes.append(close)
         follows = true
     }
 
@@ -77,6 +76,21 @@ package struct JSONWriter {
         bytes += Array(text.utf8)
         follows = true
         return true
+    }
+
+    /// `key` and a finite number, when there is a number; false (writing nothing) for NaN and infinities.
+    package mutating func member(_ key: String, _ value: Double?) -> Bool {
+        guard let value else { return true }
+        guard value.isFinite else { return false }
+        self.key(key)
+        return double(value)
+    }
+
+    /// `key` and a string, when there is one.
+    package mutating func member(_ key: String, _ value: String?) {
+        guard let value else { return }
+        self.key(key)
+        string(value)
     }
 
     private mutating func separate() {

@@ -7,34 +7,15 @@ extension AgentStatus: HandWrittenJSON {
         var writer = JSONWriter()
         var finite = true
         writer.object { json in
-            json.key("agent")
-            json.string(agent)
-            if let delta {
-                json.key("delta")
-                finite = finite && json.double(delta)
-            }
-            if let epsilonSpent {
-                json.key("epsilon_spent")
-                finite = finite && json.double(epsilonSpent)
-            }
-            if let lastError {
-                json.key("last_error")
-                json.string(lastError)
-            }
+            json.member("agent", agent)
+            finite = json.member("delta", delta) && json.member("epsilon_spent", epsilonSpent)
+            json.member("last_error", lastError)
             json.key("last_round")
             json.integer(lastRound)
-            json.key("schema")
-            json.string(schema)
-            json.key("state")
-            json.string(state.rawValue)
-            if let time {
-                json.key("time")
-                finite = finite && json.double(time)
-            }
-            if let waitingForModel {
-                json.key("waiting_for_model")
-                json.string(waitingForModel)
-            }
+            json.member("schema", schema)
+            json.member("state", state.rawValue)
+            finite = finite && json.member("time", time)
+            json.member("waiting_for_model", waitingForModel)
         }
         return finite ? writer.bytes : nil
     }
