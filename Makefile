@@ -264,14 +264,14 @@ bench-heterogeneity: deps
 # Every decoder that reads outside input: payloads from the broker, files and configs.
 FUZZ_DECODERS := safetensors model update round agent-status aggregator-status metrics evaluation enrolment checkpoint csv model-spec agent-config aggregator-config secagg agent-round homomorphic
 FUZZ_SECONDS ?= 30
-## fuzz: libFuzzer on every decoder for FUZZ_SECONDS each; stops at the first crash (input saved in fuzz/artifacts/)
+## fuzz: libFuzzer with AddressSanitizer on every decoder for FUZZ_SECONDS each; stops at the first crash or bad memory access (input saved in fuzz/artifacts/)
 fuzz: deps
-	cd fuzz && $(SWIFT) build -c release -Xswiftc -sanitize=fuzzer -Xswiftc -use-ld=lld
+	cd fuzz && $(SWIFT) build -c release -Xswiftc -sanitize=fuzzer,address -Xswiftc -use-ld=lld
 	@mkdir -p fuzz/artifacts
 	@for decoder in $(FUZZ_DECODERS); do \
 		mkdir -p fuzz/.corpus/$$decoder; \
 		printf 'fuzzing %-18s %s s: ' $$decoder $(FUZZ_SECONDS); \
-		if FUZZ_DECODER=$$decoder fuzz/.build/release/FuzzDecoders -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 \
+		if FUZZ_DECODER=$$decoder fuzz/.build/release/FuzzDecoders -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=4096 \
 			-artifact_prefix=fuzz/artifacts/$$decoder- fuzz/.corpus/$$decoder fuzz/corpus/$$decoder > fuzz/.corpus/$$decoder.log 2>&1; \
 		then tail -1 fuzz/.corpus/$$decoder.log; \
 		else echo "FAILED"; tail -40 fuzz/.corpus/$$decoder.log; exit 1; fi; \
