@@ -10,12 +10,8 @@ extension AgentRecord: HandWrittenJSON {
         var finite = true
         writer.object { json in
             json.member("job", job)
-            json.key("last_served_round")
-            json.integer(lastServedRound)
-            if let lastUpdatePublishedDuring {
-                json.key("last_update_published_during")
-                json.integer(lastUpdatePublishedDuring)
-            }
+            json.member("last_served_round", lastServedRound)
+            json.member("last_update_published_during", lastUpdatePublishedDuring)
             json.member("last_update_signature", lastUpdateSignature)
             json.key("ledger")
             json.array { _ in }

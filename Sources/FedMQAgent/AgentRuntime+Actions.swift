@@ -22,8 +22,7 @@ extension AgentRuntime {
                 try await client.publish([
                     Self.signedMessage(topic, payload: payload, expiry: expiry, signature: signature), statusMessage(status, topics: topics),
                 ])
-                trace.mark("update_published")
-                logger.info("published update", metadata: ["topic": "\(topic)", "bytes": "\(payload.count)"])
+                updatePublished(topic: topic, bytes: payload.count)
                 index += 2
             } else {
                 try await perform(actions[index], client: client, topics: topics, data: data, holdout: holdout, trainer: trainer, events: events)
@@ -99,8 +98,7 @@ extension AgentRuntime {
         case .publishUpdate(let topic, let payload, let expiry, let signature):
             try await client.publish(
                 topic, payload: payload, qos: .atLeastOnce, retain: false, messageExpiry: expiry, userProperties: Self.signatureProperty(signature))
-            trace.mark("update_published")
-            logger.info("published update", metadata: ["topic": "\(topic)", "bytes": "\(payload.count)"])
+            updatePublished(topic: topic, bytes: payload.count)
         case .publishSecAgg(let topic, let payload, let expiry, let signature):
             try await client.publish(
                 topic, payload: payload, qos: .atLeastOnce, retain: false, messageExpiry: expiry, userProperties: Self.signatureProperty(signature))
@@ -133,6 +131,12 @@ extension AgentRuntime {
     func publish(_ status: AgentStatus, client: any MQTTTransport, topics: Topics) async throws {
         let message = statusMessage(status, topics: topics)
         try await client.publish(message.topic, payload: message.payload, qos: message.qos, retain: message.retain)
+    }
+
+    /// Marks and logs an update the broker acknowledged.
+    private func updatePublished(topic: String, bytes: Int) {
+        trace.mark("update_published")
+        logger.info("published update", metadata: ["topic": "\(topic)", "bytes": "\(bytes)"])
     }
 
     /// The agent's status, retained on its status topic.

@@ -86,6 +86,13 @@ package struct JSONWriter {
         return double(value)
     }
 
+    /// `key` and a whole number, when there is one.
+    package mutating func member(_ key: String, _ value: Int?) {
+        guard let value else { return }
+        self.key(key)
+        integer(value)
+    }
+
     /// `key` and a string, when there is one.
     package mutating func member(_ key: String, _ value: String?) {
         guard let value else { return }
