@@ -50,15 +50,16 @@ struct ReconnectTests {
         try await withLocalBroker { broker in
             let watcher = try await connectedClient(clientOptions(broker))
             let wills = try await watcher.subscribe(to: ["fedmq/test/busy-will/#"], qos: .atLeastOnce)
-            let flooder = try await connectedClient(clientOptions(broker))
-            let flood = Task {
-                var sent = 0
-                while !Task.isCancelled {
-                    _ = try? await flooder.publish("fedmq/test/flood/\(sent % 4)", payload: [UInt8](repeating: 7, count: 64), qos: .atMostOnce)
-                    sent += 1
-                    if sent % 32 == 0 { await Task.yield() }
-                }
-            }
+            // The flood comes from mosquitto_pub, a process of its own. Published from this
+            // process's tasks, it needed a turn of their small thread pool per message and slowed
+            // to a trickle while CPU-heavy suites held the pool (CI once saw fewer than 200
+            // messages in 20 s). Its count bounds it; the test stops it sooner.
+            let flood = try ChildProcess(
+                try Programs.path(of: "mosquitto_pub"),
+                [
+                    "-h", "127.0.0.1", "-p", "\(broker.port)", "-i", "flooder", "-q", "0", "-t", "fedmq/test/flood/0",
+                    "-m", String(repeating: "7", count: 64), "--repeat", "20000000",
+                ], logFile: broker.directory.appendingPathComponent("flood.log").path)
             // Several clients, each stopped while PUBLISH packets are arriving: before the network
             // thread owned the DISCONNECT, such a stop often read one first and dropped the connection.
             for index in 0..<5 {
@@ -69,20 +70,55 @@ struct ReconnectTests {
                 let stream = try await busy.subscribe(to: ["fedmq/test/flood/#"], qos: .atLeastOnce)
                 #expect(try await messages(stream, count: 200).count == 200)
                 await busy.disconnect()
-                let verdict = try await within(.seconds(20), "the broker to log how \(id) left") {
-                    while true {
-                        let lines = broker.logTail(lines: 400).split(separator: "\n").filter { $0.contains("Client \(id) ") }
-                        if let last = lines.last(where: { $0.contains("disconnect") || $0.contains("closed") }) { return String(last) }
-                        try await Task.sleep(for: .milliseconds(20))
-                    }
-                }
+                let verdict = try await departure(of: id, from: broker)
                 #expect(verdict.hasSuffix("Client \(id) disconnected."), "\(verdict)")
             }
-            flood.cancel()
-            _ = await flood.result
+            #expect(flood.isRunning, "mosquitto_pub ended early: \(broker.directory.appendingPathComponent("flood.log").path)")
+            await flood.stop()
             try await watcher.publish("fedmq/test/busy-will/marker", payload: [1])
             #expect(try await messages(wills, count: 1).map(\.topic) == ["fedmq/test/busy-will/marker"])
-            await flooder.disconnect()
+            await watcher.disconnect()
+        }
+    }
+
+    @Test("a client stopped while the broker's output to it is backed up still ends with DISCONNECT: a clean disconnect, no last will")
+    func cleanDisconnectWithOutputBackedUp() async throws {
+        try await withLocalBroker { broker in
+            let watcher = try await connectedClient(clientOptions(broker))
+            let wills = try await watcher.subscribe(to: ["fedmq/test/held-will/#"], qos: .atLeastOnce)
+            var options = clientOptions(broker, id: "held")
+            options.will = LastWill(topic: "fedmq/test/held-will/held", payload: Array("gone".utf8))
+            let others = Set(loopbackConnections(toPort: broker.port).keys)
+            let held = try await connectedClient(options)
+            let heldPort = try #require(Set(loopbackConnections(toPort: broker.port).keys).subtracting(others).first)
+            // A full mailbox holds the network thread: it stops reading, the socket's buffers
+            // fill, and the broker keeps the rest of 64 MiB queued for this client. A socket
+            // closed with unread input sends a reset; a broker that sees the reset before it
+            // reads the DISCONNECT drops the client as lost and publishes the will.
+            let mailbox = try await held.subscribeMailbox(to: ["fedmq/test/backlog/#"], qos: .atMostOnce, capacityBytes: 1)
+            let chunk = [UInt8](repeating: 5, count: 512 * 1024)
+            for _ in 0..<128 { try await watcher.publish("fedmq/test/backlog/chunk", payload: chunk, qos: .atLeastOnce) }
+            try await eventually("the mailbox to hold the network thread") { mailbox.waitingBytes > 0 }
+            // The broker is frozen until the client has ended its side of the connection, so
+            // that happens before the broker reads the DISCONNECT (running, the broker often
+            // got there first and hid a reset).
+            let brokerProcess = try #require(broker.processIdentifier)
+            kill(brokerProcess, SIGSTOP)
+            let leaving = Task { await held.disconnect() }
+            do {
+                try await eventually("the client to end its side of the connection") {
+                    loopbackConnections(toPort: broker.port)[heldPort] != TCPState.established
+                }
+            } catch {
+                kill(brokerProcess, SIGCONT)
+                throw error
+            }
+            kill(brokerProcess, SIGCONT)
+            await leaving.value
+            let verdict = try await departure(of: "held", from: broker)
+            #expect(verdict.hasSuffix("Client held disconnected."), "\(verdict)")
+            try await watcher.publish("fedmq/test/held-will/marker", payload: [1])
+            #expect(try await messages(wills, count: 1).map(\.topic) == ["fedmq/test/held-will/marker"])
             await watcher.disconnect()
         }
     }
@@ -164,6 +200,18 @@ struct ReconnectTests {
             #expect(try await event(events) { if case .connected = $0 { true } else { false } } == .connected(sessionPresent: true))
             #expect(try await messages(subscription, count: 1)[0].payload == [7, 7])
             await second.disconnect()
+        }
+    }
+
+    /// The broker's log line on how client `id` left: "Client id disconnected." for a clean
+    /// DISCONNECT, with a reason after the colon for a lost connection.
+    private func departure(of id: String, from broker: LocalBroker) async throws -> String {
+        try await within(.seconds(20), "the broker to log how \(id) left") {
+            while true {
+                let lines = broker.logTail(lines: 400).split(separator: "\n").filter { $0.contains("Client \(id) ") }
+                if let last = lines.last(where: { $0.contains("disconnect") || $0.contains("closed") }) { return String(last) }
+                try await Task.sleep(for: .milliseconds(20))
+            }
         }
     }
 }

@@ -140,3 +140,28 @@ func openDescriptors(of pid: String) -> [String] {
         try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\($0)")
     }
 }
+
+/// TCP states as `/proc/net/tcp` numbers them.
+enum TCPState {
+    static let established = 1
+}
+
+/// This network namespace's IPv4 connections to `port` on the loopback address: local port ->
+/// TCP state, as the kernel lists them in `/proc/net/tcp`.
+func loopbackConnections(toPort port: Int) -> [Int: Int] {
+    // Read to its end: the kernel makes the table a page at a time, and a reader that trusts
+    // the file's size (zero) or a single read gets part of it.
+    guard let data = try? FileHandle(forReadingFrom: URL(fileURLWithPath: "/proc/net/tcp")).readToEnd() else { return [:] }
+    let table = String(decoding: data, as: UTF8.self)
+    var connections: [Int: Int] = [:]
+    for line in table.split(separator: "\n").dropFirst() {
+        let fields = line.split(separator: " ")
+        guard fields.count > 3 else { continue }
+        let (local, remote) = (fields[1].split(separator: ":"), fields[2].split(separator: ":"))
+        guard local.count == 2, remote.count == 2, remote[0] == "0100007F", Int(remote[1], radix: 16) == port,
+            let localPort = Int(local[1], radix: 16), let state = Int(fields[3], radix: 16)
+        else { continue }
+        connections[localPort] = state
+    }
+    return connections
+}

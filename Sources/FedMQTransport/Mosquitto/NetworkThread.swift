@@ -113,11 +113,15 @@ struct NetworkThread: Sendable {
     }
 
     /// Sends DISCONNECT (so the broker drops the last will) after whatever was queued before
-    /// it, writing only; libmosquitto closes the socket once it is out. Then frees the handle
-    /// and ends every waiter and sequence.
+    /// it, writing only; then ends the connection gracefully (see `closeGracefully`), frees the
+    /// handle and ends every waiter and sequence.
     private func shutDown(_ mosq: OpaquePointer) {
+        // libmosquitto closes its socket as soon as the DISCONNECT is out. A second descriptor
+        // keeps the connection open past that close, so that this thread ends it.
+        let socket = mosquitto_socket(mosq)
+        let kept = socket >= 0 ? fcntl(socket, F_DUPFD_CLOEXEC, 0) : -1
+        let deadline = ContinuousClock.now + .seconds(2)
         if mosquitto_disconnect_v5(mosq, 0, nil) == Self.success {
-            let deadline = ContinuousClock.now + .seconds(2)
             while mosquitto_socket(mosq) >= 0 && ContinuousClock.now < deadline {
                 var descriptor = pollfd(fd: mosquitto_socket(mosq), events: Int16(POLLOUT), revents: 0)
                 _ = poll(&descriptor, 1, 100)
@@ -126,6 +130,29 @@ struct NetworkThread: Sendable {
             }
         }
         handle.destroy()
+        if kept >= 0 { Self.closeGracefully(kept, until: deadline + .seconds(2)) }
         core.finish()
+    }
+
+    /// Ends a connection with a FIN, never a reset: shuts down the sending side (after the
+    /// DISCONNECT), reads and drops what the broker still sends until it closes its side, then
+    /// closes.
+    ///
+    /// A socket closed with unread input (messages streaming in, or held back by a full
+    /// mailbox) sends a TCP reset instead. A broker with output queued for the client then fails
+    /// its next write before it reads the DISCONNECT, drops the client as lost ("Broken pipe")
+    /// and publishes its last will: a cleanly stopped agent or aggregator would show 'offline'.
+    private static func closeGracefully(_ socket: Int32, until deadline: ContinuousClock.Instant) {
+        defer { close(socket) }
+        guard shutdown(socket, Int32(SHUT_WR)) == 0 else { return }
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+        while ContinuousClock.now < deadline {
+            var descriptor = pollfd(fd: socket, events: Int16(POLLIN), revents: 0)
+            let ready = poll(&descriptor, 1, 100)
+            if ready < 0 && errno != EINTR { return }
+            guard ready > 0 else { continue }
+            let count = buffer.withUnsafeMutableBytes { read(socket, $0.baseAddress, $0.count) }
+            if count == 0 || (count < 0 && errno != EINTR && errno != EAGAIN) { return }
+        }
     }
 }
