@@ -32,17 +32,23 @@ struct HandWrittenJSONTests {
         return (0..<Int(random.next() % 12)).map { _ in pieces[Int(random.next() % UInt64(pieces.count))] }.joined()
     }
 
+    /// A status with every field drawn at random (optional ones absent at times).
+    static func status(_ random: inout SplitMix64) -> AgentStatus {
+        let states: [AgentStatus.State] = [.idle, .training, .budgetExhausted, .offline]
+        var status = AgentStatus(
+            agent: "agent-\(random.next() % 1000)", state: states[Int(random.next() % 4)], lastRound: Int(random.next() % 1_000_000),
+            time: random.next() % 3 == 0 ? nil : number(&random), epsilonSpent: random.next() % 2 == 0 ? nil : number(&random),
+            delta: random.next() % 2 == 0 ? nil : number(&random))
+        if random.next() % 3 == 0 { status.lastError = text(&random) }
+        if random.next() % 4 == 0 { status.waitingForModel = String(repeating: "0f", count: 32) }
+        return status
+    }
+
     @Test("5,000 random statuses: the hand-written bytes are JSONEncoder's")
     func statuses() throws {
         var random = SplitMix64(seed: 53)
-        let states: [AgentStatus.State] = [.idle, .training, .budgetExhausted, .offline]
         for _ in 0..<5_000 {
-            var status = AgentStatus(
-                agent: "agent-\(random.next() % 1000)", state: states[Int(random.next() % 4)], lastRound: Int(random.next() % 1_000_000),
-                time: random.next() % 3 == 0 ? nil : Self.number(&random), epsilonSpent: random.next() % 2 == 0 ? nil : Self.number(&random),
-                delta: random.next() % 2 == 0 ? nil : Self.number(&random))
-            if random.next() % 3 == 0 { status.lastError = Self.text(&random) }
-            if random.next() % 4 == 0 { status.waitingForModel = String(repeating: "0f", count: 32) }
+            let status = Self.status(&random)
             let written = try #require(status.writtenJSON())
             #expect(written == (try Self.reference(status)), "\(String(decoding: written, as: UTF8.self))")
             #expect(ProtocolJSON.encode(status) == written)

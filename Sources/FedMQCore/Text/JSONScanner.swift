@@ -1,5 +1,5 @@
 /// One pass over JSON bytes, for the quick decoders of the messages read every round
-/// (`SafetensorsHeaderScanner`, `RoundAnnouncementScanner`): the grammar's pieces, each giving
+/// (`SafetensorsHeaderScanner`, `RoundAnnouncementScanner`, `AgentStatusScanner`): the grammar's pieces, each giving
 /// nil (or false) where the JSON is malformed or not of the plain kind a quick decoder reads.
 /// A quick decoder then answers nil and its caller asks `JSONDecoder`, which gives the error
 /// or reads what is unusual; where a quick decoder answers, its answer is `JSONDecoder`'s,
@@ -10,6 +10,25 @@ package struct JSONScanner {
 
     package init(_ bytes: UnsafeBufferPointer<UInt8>) {
         self.bytes = bytes
+    }
+
+    /// `payload` as one JSON object (and nothing after it) read member by member into a fresh
+    /// `Fields`; nil where it is malformed or `Fields` declines a member.
+    package static func fields<Fields: JSONObjectFields>(of payload: [UInt8], as _: Fields.Type = Fields.self) -> Fields? {
+        payload.withUnsafeBufferPointer { buffer in
+            var scanner = JSONScanner(buffer)
+            var fields = Fields()
+            guard scanner.object({ key, scanner in fields.read(key, &scanner) }), scanner.atEnd() else { return nil }
+            return fields
+        }
+    }
+
+    /// Keeps `value` in `field` for a quick decoder; false for a value not read or a field set
+    /// before (a key seen twice, which it leaves to `JSONDecoder`).
+    package static func keepFirst<Value>(_ value: Value?, in field: inout Value?) -> Bool {
+        guard field == nil, let value else { return false }
+        field = value
+        return true
     }
 
     /// Whether only white space is left.
@@ -110,19 +129,28 @@ package struct JSONScanner {
     }
 
     /// A number in JSON's grammar as a finite Double, rounded correctly from its decimal
-    /// digits as `JSONDecoder` rounds it; nil past Double's range.
+    /// digits as `JSONDecoder` rounds it; nil past Double's range and for a number that
+    /// rounds to a subnormal or to zero (`JSONDecoder` refuses "1e-400"; the scanner read it
+    /// as 0 until the status scanner's tests met one).
     package mutating func double() -> Double? {
-        guard let text = numberText(), let value = Double(text), value.isFinite else { return nil }
+        guard let text = numberText(), let value = Double(text), value.isNormal || Self.isZero(value, written: text) else { return nil }
         return value
     }
 
     /// A number as a Float: nil unless rounding its digits to Float directly and by way of
     /// Double agree (so either way of reading it gives this Float) and the Float is zero
-    /// only for a zero and otherwise normal.
+    /// only for a zero written as one and otherwise normal.
     package mutating func float() -> Float? {
         guard let text = numberText(), let wide = Double(text), wide.isFinite, let direct = Float(text) else { return nil }
-        guard direct == Float(wide), direct.isFinite, wide == 0 ? direct == 0 : direct.isNormal else { return nil }
+        guard direct == Float(wide), direct.isNormal || Self.isZero(wide, written: text) else { return nil }
         return direct
+    }
+
+    /// Whether `value`, read from `text`, is a zero written as one: `numberText` leaves every
+    /// zero with an exponent to JSONDecoder, so a zero read from text with an exponent
+    /// underflowed (which JSONDecoder refuses).
+    private static func isZero(_ value: Double, written text: String) -> Bool {
+        value == 0 && !text.contains { $0 == "e" || $0 == "E" }
     }
 
     /// `true` or `false`.
@@ -228,4 +256,11 @@ package struct JSONScanner {
     private mutating func skipWhitespace() {
         while let byte = peek, byte == 0x20 || byte == 0x0A || byte == 0x0D || byte == 0x09 { position += 1 }
     }
+}
+
+/// What a quick decoder collects from a JSON object's members before it builds its message.
+package protocol JSONObjectFields {
+    init()
+    /// Reads the value of `key`; false to decline it (unknown, repeated, or not of the plain kind).
+    mutating func read(_ key: String, _ scanner: inout JSONScanner) -> Bool
 }

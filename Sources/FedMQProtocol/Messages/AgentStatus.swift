@@ -55,6 +55,11 @@ public struct AgentStatus: Codable, Sendable, Equatable, SchemaVersioned {
         self.delta = delta
     }
 
+    /// A status as agents write it, read without `JSONDecoder` (`AgentStatusScanner`).
+    public static func scanned(from payload: [UInt8]) -> AgentStatus? {
+        AgentStatusScanner.scan(payload)
+    }
+
     /// Refuses an invalid agent id, a negative round and an overlong `last_error`.
     public func validate() throws(ProtocolError) {
         guard Identifier.isValid(agent), lastRound >= 0 else {

@@ -12,16 +12,11 @@ import FedMQCore
 /// message.
 enum RoundAnnouncementScanner {
     static func scan(_ payload: [UInt8]) -> RoundAnnouncement? {
-        payload.withUnsafeBufferPointer { buffer in
-            var scanner = JSONScanner(buffer)
-            var fields = Fields()
-            guard scanner.object({ key, scanner in fields.read(key, &scanner) }), scanner.atEnd() else { return nil }
-            return fields.announcement()
-        }
+        JSONScanner.fields(of: payload, as: Fields.self)?.announcement()
     }
 
     /// The fields as they are read; `announcement()` needs every required one.
-    private struct Fields {
+    private struct Fields: JSONObjectFields {
         var schema, job, baseModelSHA256: String?
         var round, targetUpdates, minUpdates, extensions, maxUpdateBytes, revision, evaluateEvery, rounds: Int?
         var openedAt, deadline, normBound: Double?
@@ -35,37 +30,30 @@ enum RoundAnnouncementScanner {
         /// announcement, or a value not of the plain kind.
         mutating func read(_ key: String, _ scanner: inout JSONScanner) -> Bool {
             switch key {
-            case "schema": return Self.keep(scanner.string(), in: &schema)
-            case "job": return Self.keep(scanner.string(), in: &job)
-            case "base_model_sha256": return Self.keep(scanner.string(), in: &baseModelSHA256)
-            case "round": return Self.keep(scanner.integer(), in: &round)
-            case "target_updates": return Self.keep(scanner.integer(), in: &targetUpdates)
-            case "min_updates": return Self.keep(scanner.integer(), in: &minUpdates)
-            case "extensions": return Self.keep(scanner.integer(), in: &extensions)
-            case "max_update_bytes": return Self.keep(scanner.integer(), in: &maxUpdateBytes)
-            case "revision": return Self.keep(scanner.integer(), in: &revision)
-            case "evaluate_every": return Self.keep(scanner.integer(), in: &evaluateEvery)
-            case "rounds": return Self.keep(scanner.integer(), in: &rounds)
-            case "opened_at": return Self.keep(scanner.double(), in: &openedAt)
-            case "deadline": return Self.keep(scanner.double(), in: &deadline)
-            case "norm_bound": return Self.keep(scanner.double(), in: &normBound)
-            case "training": return Self.keep(RoundAnnouncementScanner.training(&scanner), in: &training)
-            case "encoding": return Self.keep(scanner.string().flatMap(TensorEncoding.init(rawValue:)), in: &encoding)
-            case "weighting": return Self.keep(scanner.string().flatMap(FedAvg.Weighting.init(rawValue:)), in: &weighting)
-            case "received": return Self.keep(scanner.strings(), in: &received)
-            case "selected": return Self.keep(scanner.strings(), in: &selected)
-            case "sites": return Self.keep(scanner.strings(), in: &sites)
-            case "ingest_shards": return Self.keep(scanner.bool(), in: &ingestShards)
-            case "sparse_bitmaps": return Self.keep(scanner.bool(), in: &sparseBitmaps)
+            case "schema": return JSONScanner.keepFirst(scanner.string(), in: &schema)
+            case "job": return JSONScanner.keepFirst(scanner.string(), in: &job)
+            case "base_model_sha256": return JSONScanner.keepFirst(scanner.string(), in: &baseModelSHA256)
+            case "round": return JSONScanner.keepFirst(scanner.integer(), in: &round)
+            case "target_updates": return JSONScanner.keepFirst(scanner.integer(), in: &targetUpdates)
+            case "min_updates": return JSONScanner.keepFirst(scanner.integer(), in: &minUpdates)
+            case "extensions": return JSONScanner.keepFirst(scanner.integer(), in: &extensions)
+            case "max_update_bytes": return JSONScanner.keepFirst(scanner.integer(), in: &maxUpdateBytes)
+            case "revision": return JSONScanner.keepFirst(scanner.integer(), in: &revision)
+            case "evaluate_every": return JSONScanner.keepFirst(scanner.integer(), in: &evaluateEvery)
+            case "rounds": return JSONScanner.keepFirst(scanner.integer(), in: &rounds)
+            case "opened_at": return JSONScanner.keepFirst(scanner.double(), in: &openedAt)
+            case "deadline": return JSONScanner.keepFirst(scanner.double(), in: &deadline)
+            case "norm_bound": return JSONScanner.keepFirst(scanner.double(), in: &normBound)
+            case "training": return JSONScanner.keepFirst(RoundAnnouncementScanner.training(&scanner), in: &training)
+            case "encoding": return JSONScanner.keepFirst(scanner.string().flatMap(TensorEncoding.init(rawValue:)), in: &encoding)
+            case "weighting": return JSONScanner.keepFirst(scanner.string().flatMap(FedAvg.Weighting.init(rawValue:)), in: &weighting)
+            case "received": return JSONScanner.keepFirst(scanner.strings(), in: &received)
+            case "selected": return JSONScanner.keepFirst(scanner.strings(), in: &selected)
+            case "sites": return JSONScanner.keepFirst(scanner.strings(), in: &sites)
+            case "ingest_shards": return JSONScanner.keepFirst(scanner.bool(), in: &ingestShards)
+            case "sparse_bitmaps": return JSONScanner.keepFirst(scanner.bool(), in: &sparseBitmaps)
             default: return false
             }
-        }
-
-        /// Keeps `value` in `field`; false for a value not read or a field read before (a key seen twice).
-        private static func keep<Value>(_ value: Value?, in field: inout Value?) -> Bool {
-            guard field == nil, let value else { return false }
-            field = value
-            return true
         }
 
         /// The announcement, if every required field was read.
