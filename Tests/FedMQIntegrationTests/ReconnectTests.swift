@@ -17,7 +17,7 @@ struct ReconnectTests {
                     "--will-topic", "fedmq/v1/job/status/a9", "--will-payload", #"{"state":"offline"}"#,
                 ], logFile: broker.directory.appendingPathComponent("child.log").path)
             // Wait until the child is connected (the broker logs its client id), then kill it.
-            try await within(.seconds(20), "the child to connect") {
+            try await within(.seconds(60), "the child to connect") {
                 while !broker.logTail(lines: 200).contains("as a9") { try await Task.sleep(for: .milliseconds(20)) }
             }
             child.send(SIGKILL)
@@ -164,7 +164,7 @@ struct ReconnectTests {
             _ = try await event(events) { if case .reconnecting = $0 { true } else { false } }
             try await broker.start()
             _ = try await event(events) { $0 == .connected(sessionPresent: false) }
-            _ = try await within(.seconds(20), "the offline publish to be acknowledged") { try await offline.value }
+            _ = try await within(.seconds(60), "the offline publish to be acknowledged") { try await offline.value }
 
             let other = try await connectedClient(clientOptions(broker))
             try await other.publish("fedmq/test/restart/live", payload: Array("after".utf8))
@@ -206,7 +206,7 @@ struct ReconnectTests {
     /// The broker's log line on how client `id` left: "Client id disconnected." for a clean
     /// DISCONNECT, with a reason after the colon for a lost connection.
     private func departure(of id: String, from broker: LocalBroker) async throws -> String {
-        try await within(.seconds(20), "the broker to log how \(id) left") {
+        try await within(.seconds(60), "the broker to log how \(id) left") {
             while true {
                 let lines = broker.logTail(lines: 400).split(separator: "\n").filter { $0.contains("Client \(id) ") }
                 if let last = lines.last(where: { $0.contains("disconnect") || $0.contains("closed") }) { return String(last) }

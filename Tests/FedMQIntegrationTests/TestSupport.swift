@@ -38,8 +38,9 @@ func within<Result: Sendable>(
     }
 }
 
-/// The next `count` messages of a subscription.
-func messages(_ subscription: MQTTSubscription, count: Int, within limit: Duration = .seconds(20)) async throws
+/// The next `count` messages of a subscription. The limit, like every wait's here, is a guard
+/// against a hang, generous because CPU-heavy suites share this process's few threads.
+func messages(_ subscription: MQTTSubscription, count: Int, within limit: Duration = .seconds(60)) async throws
     -> [MQTTMessage]
 {
     try await within(limit, "\(count) message(s) on \(subscription.filters)") {
@@ -54,7 +55,7 @@ func messages(_ subscription: MQTTSubscription, count: Int, within limit: Durati
 
 /// Waits for the first event that satisfies `predicate`.
 func event(
-    _ events: AsyncStream<ConnectionEvent>, within limit: Duration = .seconds(20),
+    _ events: AsyncStream<ConnectionEvent>, within limit: Duration = .seconds(60),
     where predicate: @escaping @Sendable (ConnectionEvent) -> Bool
 ) async throws -> ConnectionEvent {
     try await within(limit, "a connection event") {
