@@ -1,6 +1,7 @@
 /// One pass over JSON bytes, for the quick decoders of the messages read every round
-/// (`SafetensorsHeaderScanner`, `RoundAnnouncementScanner`, `AgentStatusScanner`): the grammar's pieces, each giving
-/// nil (or false) where the JSON is malformed or not of the plain kind a quick decoder reads.
+/// (`SafetensorsHeaderScanner`, `RoundAnnouncementScanner`, `AgentStatusScanner`): the
+/// grammar's pieces, each giving nil (or false) where the JSON is malformed or not of the plain
+/// kind a quick decoder reads.
 /// A quick decoder then answers nil and its caller asks `JSONDecoder`, which gives the error
 /// or reads what is unusual; where a quick decoder answers, its answer is `JSONDecoder`'s,
 /// which each one's tests check on thousands of damaged messages.
@@ -130,8 +131,7 @@ package struct JSONScanner {
 
     /// A number in JSON's grammar as a finite Double, rounded correctly from its decimal
     /// digits as `JSONDecoder` rounds it; nil past Double's range and for a number that
-    /// rounds to a subnormal or to zero (`JSONDecoder` refuses "1e-400"; the scanner read it
-    /// as 0 until the status scanner's tests met one).
+    /// rounds to a subnormal or underflows to zero (`JSONDecoder` refuses "1e-400").
     package mutating func double() -> Double? {
         guard let text = numberText(), let value = Double(text), value.isNormal || Self.isZero(value, written: text) else { return nil }
         return value
