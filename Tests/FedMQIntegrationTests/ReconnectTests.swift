@@ -33,14 +33,9 @@ struct ReconnectTests {
         try await withLocalBroker { broker in
             let watcher = try await connectedClient(clientOptions(broker))
             let status = try await watcher.subscribe(to: ["fedmq/test/will/#"], qos: .atLeastOnce)
-            var options = clientOptions(broker, id: "polite")
-            options.will = LastWill(topic: "fedmq/test/will/polite", payload: Array("gone".utf8))
-            let polite = try await connectedClient(options)
+            let polite = try await connectedClient(willingOptions(broker, id: "polite", willUnder: "fedmq/test/will"))
             await polite.disconnect()
-            // A marker published after the disconnect arrives; the will must not come before it.
-            try await watcher.publish("fedmq/test/will/marker", payload: [1])
-            let received = try await messages(status, count: 1)
-            #expect(received.map(\.topic) == ["fedmq/test/will/marker"])
+            try await expectNoWill(watcher, status, under: "fedmq/test/will")
             await watcher.disconnect()
         }
     }
@@ -64,9 +59,7 @@ struct ReconnectTests {
             // thread owned the DISCONNECT, such a stop often read one first and dropped the connection.
             for index in 0..<5 {
                 let id = "busy-\(index)"
-                var options = clientOptions(broker, id: id)
-                options.will = LastWill(topic: "fedmq/test/busy-will/\(id)", payload: Array("gone".utf8))
-                let busy = try await connectedClient(options)
+                let busy = try await connectedClient(willingOptions(broker, id: id, willUnder: "fedmq/test/busy-will"))
                 let stream = try await busy.subscribe(to: ["fedmq/test/flood/#"], qos: .atLeastOnce)
                 #expect(try await messages(stream, count: 200).count == 200)
                 await busy.disconnect()
@@ -75,8 +68,7 @@ struct ReconnectTests {
             }
             #expect(flood.isRunning, "mosquitto_pub ended early: \(broker.directory.appendingPathComponent("flood.log").path)")
             await flood.stop()
-            try await watcher.publish("fedmq/test/busy-will/marker", payload: [1])
-            #expect(try await messages(wills, count: 1).map(\.topic) == ["fedmq/test/busy-will/marker"])
+            try await expectNoWill(watcher, wills, under: "fedmq/test/busy-will")
             await watcher.disconnect()
         }
     }
@@ -86,10 +78,8 @@ struct ReconnectTests {
         try await withLocalBroker { broker in
             let watcher = try await connectedClient(clientOptions(broker))
             let wills = try await watcher.subscribe(to: ["fedmq/test/held-will/#"], qos: .atLeastOnce)
-            var options = clientOptions(broker, id: "held")
-            options.will = LastWill(topic: "fedmq/test/held-will/held", payload: Array("gone".utf8))
             let others = Set(loopbackConnections(toPort: broker.port).keys)
-            let held = try await connectedClient(options)
+            let held = try await connectedClient(willingOptions(broker, id: "held", willUnder: "fedmq/test/held-will"))
             let heldPort = try #require(Set(loopbackConnections(toPort: broker.port).keys).subtracting(others).first)
             // A full mailbox holds the network thread: it stops reading, the socket's buffers
             // fill, and the broker keeps the rest of 64 MiB queued for this client. A socket
@@ -117,8 +107,7 @@ struct ReconnectTests {
             await leaving.value
             let verdict = try await departure(of: "held", from: broker)
             #expect(verdict.hasSuffix("Client held disconnected."), "\(verdict)")
-            try await watcher.publish("fedmq/test/held-will/marker", payload: [1])
-            #expect(try await messages(wills, count: 1).map(\.topic) == ["fedmq/test/held-will/marker"])
+            try await expectNoWill(watcher, wills, under: "fedmq/test/held-will")
             await watcher.disconnect()
         }
     }
@@ -201,6 +190,20 @@ struct ReconnectTests {
             #expect(try await messages(subscription, count: 1)[0].payload == [7, 7])
             await second.disconnect()
         }
+    }
+
+    /// Options for client `id` whose last will ("gone") goes to `prefix/id`.
+    private func willingOptions(_ broker: LocalBroker, id: String, willUnder prefix: String) -> ConnectionOptions {
+        var options = clientOptions(broker, id: id)
+        options.will = LastWill(topic: "\(prefix)/\(id)", payload: Array("gone".utf8))
+        return options
+    }
+
+    /// Publishes a marker to `prefix/marker` and expects it to be the first message `wills` (a
+    /// subscription to `prefix/#`) receives: no will came before it.
+    private func expectNoWill(_ watcher: MQTTClient, _ wills: MQTTSubscription, under prefix: String) async throws {
+        try await watcher.publish("\(prefix)/marker", payload: [1])
+        #expect(try await messages(wills, count: 1).map(\.topic) == ["\(prefix)/marker"])
     }
 
     /// The broker's log line on how client `id` left: "Client id disconnected." for a clean
